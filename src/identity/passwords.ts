@@ -1,0 +1,33 @@
+// Password hashing with argon2id at OWASP's recommended parameters (19 MiB, t=2, p=1).
+import argon2 from 'argon2'
+
+const OPTIONS = { type: argon2.argon2id, memoryCost: 19 * 1024, timeCost: 2, parallelism: 1 } as const
+
+export function hashPassword(password: string): Promise<string> {
+  return argon2.hash(password, OPTIONS)
+}
+
+// Verifying against this when the user does not exist (or has no password) makes an unknown
+// username cost the same time as a wrong password, so timing does not reveal which accounts exist.
+let dummyHash: Promise<string> | undefined
+function getDummyHash(): Promise<string> {
+  dummyHash ??= hashPassword('dummy password that never matches anything')
+  return dummyHash
+}
+
+/** Constant-effort check: always runs one argon2 verification. */
+export async function verifyPassword(hash: string | null | undefined, password: string): Promise<boolean> {
+  if (!hash) {
+    await argon2.verify(await getDummyHash(), password).catch(() => false)
+    return false
+  }
+  try {
+    return await argon2.verify(hash, password)
+  } catch {
+    return false
+  }
+}
+
+export function needsRehash(hash: string): boolean {
+  return argon2.needsRehash(hash, OPTIONS)
+}

@@ -1,0 +1,143 @@
+// Command-line entry: serve | migrate | seed | user create | client create | resource create.
+// Thin: parses arguments, calls one domain function, prints the result.
+import { parseArgs } from 'node:util'
+import { ConfigError, loadConfig, type Config } from './config.ts'
+import { migrateDatabase, openDatabase, type PrismaClient } from './store/database.ts'
+import { startServer } from './server.ts'
+import { createLogger } from './observability/logger.ts'
+import { createUser } from './identity/users.ts'
+import { assignRole } from './identity/roles.ts'
+import { createClient, clientKinds, type ClientKind } from './clients/registry.ts'
+import { registerResourceServer } from './oidc/resource-servers.ts'
+import { seed } from './seed.ts'
+import { randomSecret } from './security/secrets.ts'
+
+const USAGE = `usage: iam <command>
+
+  serve                      start the server (see README for settings)
+  migrate                    apply database migrations
+  seed [--admin-email E]     first admin user (one-time password printed once) and example clients
+  user create --email E [--username U] [--name N] [--password P] [--role R]...
+                             create a user (a password is generated and printed when not given)
+  client create --kind web|spa|native|service --name N [--id ID] [--redirect-uri U]...
+                [--post-logout-redirect-uri U]... [--backchannel-logout-uri U] [--scope S]
+                [--first-party] [--secret S]
+                             register a client (a confidential client's secret is printed once)
+  resource create --identifier URI --name N [--scope S]... [--format jwt|opaque]
+                             register an API (resource indicator) that gets access tokens
+`
+
+async function withDatabase<T>(config: Config, run: (prisma: PrismaClient) => Promise<T>): Promise<T> {
+  await migrateDatabase(config)
+  const db = await openDatabase(config)
+  try {
+    return await run(db.prisma)
+  } finally {
+    await db.close()
+  }
+}
+
+function list(v: string | string[] | boolean | undefined): string[] {
+  return v === undefined || typeof v === 'boolean' ? [] : Array.isArray(v) ? v : [v]
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, sub, ...rest] = argv
+  const config = loadConfig()
+
+  switch (command) {
+    case 'serve': {
+      const logger = createLogger(config.logLevel)
+      const server = await startServer(config, logger)
+      const stop = async (signal: string) => {
+        logger.info({ signal }, 'shutting down')
+        await server.close()
+        process.exit(0)
+      }
+      process.once('SIGTERM', () => void stop('SIGTERM'))
+      process.once('SIGINT', () => void stop('SIGINT'))
+      return -1 // keep running
+    }
+    case 'migrate':
+      await migrateDatabase(config)
+      console.log('migrations applied')
+      return 0
+    case 'seed': {
+      const { values } = parseArgs({ args: [sub, ...rest].filter((a): a is string => a !== undefined), options: { 'admin-email': { type: 'string' } } })
+      const report = await withDatabase(config, (prisma) => seed(prisma, { issuer: config.issuer, adminEmail: values['admin-email'] }))
+      console.log(report)
+      return 0
+    }
+    case 'user': {
+      if (sub !== 'create') break
+      const { values } = parseArgs({ args: rest, options: {
+        email: { type: 'string' }, username: { type: 'string' }, name: { type: 'string' },
+        password: { type: 'string' }, role: { type: 'string', multiple: true },
+      } })
+      if (!values.email) throw new UsageError('--email is required')
+      const password = values.password ?? randomSecret(12)
+      const user = await withDatabase(config, async (prisma) => {
+        const u = await createUser(prisma, { email: values.email!, username: values.username, displayName: values.name, password })
+        for (const name of values.role ?? []) {
+          const role = await prisma.role.findFirst({ where: { name } })
+          if (!role) throw new UsageError(`no role named ${name}`)
+          await assignRole(prisma, u.id, role.id)
+        }
+        return u
+      })
+      console.log(`user ${user.email} created (id ${user.id})`)
+      if (!values.password) console.log(`password (shown once): ${password}`)
+      return 0
+    }
+    case 'client': {
+      if (sub !== 'create') break
+      const { values } = parseArgs({ args: rest, options: {
+        kind: { type: 'string' }, name: { type: 'string' }, id: { type: 'string' },
+        'redirect-uri': { type: 'string', multiple: true }, 'post-logout-redirect-uri': { type: 'string', multiple: true },
+        'backchannel-logout-uri': { type: 'string' }, scope: { type: 'string' }, 'first-party': { type: 'boolean' }, secret: { type: 'string' },
+      } })
+      if (!clientKinds.includes(values.kind as ClientKind)) throw new UsageError(`--kind must be one of ${clientKinds.join(', ')}`)
+      const created = await withDatabase(config, (prisma) => createClient(prisma, {
+        kind: values.kind as ClientKind,
+        name: values.name ?? '',
+        clientId: values.id,
+        redirectUris: list(values['redirect-uri']),
+        postLogoutRedirectUris: list(values['post-logout-redirect-uri']),
+        backchannelLogoutUri: values['backchannel-logout-uri'],
+        scope: values.scope,
+        firstParty: values['first-party'] ?? false,
+        secret: values.secret,
+      }))
+      console.log(`client_id: ${created.clientId}`)
+      if (created.clientSecret) console.log(`client_secret (shown once, stored hashed): ${created.clientSecret}`)
+      return 0
+    }
+    case 'resource': {
+      if (sub !== 'create') break
+      const { values } = parseArgs({ args: rest, options: {
+        identifier: { type: 'string' }, name: { type: 'string' }, scope: { type: 'string', multiple: true }, format: { type: 'string' },
+      } })
+      if (!values.identifier || !URL.canParse(values.identifier)) throw new UsageError('--identifier must be an absolute URI')
+      if (values.format && !['jwt', 'opaque'].includes(values.format)) throw new UsageError('--format must be jwt or opaque')
+      await withDatabase(config, (prisma) => registerResourceServer(prisma, {
+        identifier: values.identifier!, name: values.name ?? values.identifier!, scopes: list(values.scope), format: values.format as 'jwt' | 'opaque' | undefined,
+      }))
+      console.log(`resource ${values.identifier} registered`)
+      return 0
+    }
+  }
+  console.error(USAGE)
+  return command ? 2 : 0
+}
+
+class UsageError extends Error {}
+
+main(process.argv.slice(2)).then(
+  (code) => { if (code >= 0) process.exit(code) },
+  (err: unknown) => {
+    if (err instanceof ConfigError || err instanceof UsageError) console.error(`iam: ${err.message}`)
+    else if (err && typeof err === 'object' && 'issues' in err) console.error(`iam: invalid input: ${(err as unknown as { message: string }).message}`)
+    else console.error('iam:', err)
+    process.exit(err instanceof UsageError ? 2 : 1)
+  },
+)

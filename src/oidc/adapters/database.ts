@@ -1,0 +1,133 @@
+// oidc-provider adapter on the OidcArtifact table: the store for the embedded mode (PGlite) and for
+// PostgreSQL without Redis. Same semantics as the Redis adapter:
+//   - an expired row is missing (expiresAt <= now); find deletes it on the way, and
+//     purgeExpiredArtifacts clears the rest periodically;
+//   - consume is one conditional UPDATE (… WHERE "consumedAt" IS NULL) that also writes
+//     `consumed` into the payload; it resolves for exactly one caller and throws the protocol
+//     error (see consumeRefused) for every other, so concurrent redemptions cannot both succeed;
+//   - revokeByGrantId deletes every grant artifact (tokens, codes) of the grant, not the Grant.
+import type { Adapter, AdapterPayload } from 'oidc-provider'
+import type { PrismaClient } from '../../store/database.ts'
+import type { Prisma } from '../../generated/prisma/client.ts'
+// shared with the Redis adapter so both stores answer a refused consume the same way
+import { GRANTABLE_MODELS, consumeRefused } from './redis.ts'
+
+function isPayload(value: unknown): value is AdapterPayload {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+function isLive(expiresAt: Date | null, now: number): boolean {
+  return expiresAt === null || expiresAt.getTime() > now
+}
+
+function notExpired(now: Date): Prisma.OidcArtifactWhereInput {
+  return { OR: [{ expiresAt: null }, { expiresAt: { gt: now } }] }
+}
+
+class DatabaseAdapter implements Adapter {
+  constructor(private readonly prisma: PrismaClient, private readonly model: string) {}
+
+  async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
+    const now = Date.now()
+    // a JSON round trip drops `undefined` members, which the Json column would reject
+    const json = JSON.parse(JSON.stringify(payload)) as Prisma.InputJsonObject
+    const data = {
+      payload: json,
+      grantId: GRANTABLE_MODELS.has(this.model) && typeof payload.grantId === 'string' ? payload.grantId : null,
+      userCode: typeof payload.userCode === 'string' ? payload.userCode : null,
+      uid: typeof payload.uid === 'string' ? payload.uid : null,
+      expiresAt: typeof expiresIn === 'number' ? new Date(now + expiresIn * 1000) : null,
+      consumedAt: payload.consumed ? new Date(Number(payload.consumed) * 1000) : null,
+    }
+    await this.prisma.oidcArtifact.upsert({
+      where: { model_id: { model: this.model, id } },
+      create: { model: this.model, id, ...data },
+      update: data,
+    })
+  }
+
+  async find(id: string): Promise<AdapterPayload | undefined> {
+    const row = await this.prisma.oidcArtifact.findUnique({
+      where: { model_id: { model: this.model, id } },
+      select: { payload: true, expiresAt: true, consumedAt: true },
+    })
+    if (!row) return undefined
+    const now = Date.now()
+    if (!isLive(row.expiresAt, now)) {
+      // lazy purge; the condition keeps a row that was re-upserted meanwhile
+      await this.prisma.oidcArtifact.deleteMany({ where: { model: this.model, id, expiresAt: { lte: new Date(now) } } })
+      return undefined
+    }
+    return toPayload(row.payload, row.consumedAt)
+  }
+
+  async findByUid(uid: string): Promise<AdapterPayload | undefined> {
+    const row = await this.prisma.oidcArtifact.findFirst({
+      where: { model: this.model, uid, ...notExpired(new Date()) },
+      select: { payload: true, consumedAt: true },
+    })
+    return row ? toPayload(row.payload, row.consumedAt) : undefined
+  }
+
+  async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+    const row = await this.prisma.oidcArtifact.findFirst({
+      where: { model: this.model, userCode, ...notExpired(new Date()) },
+      select: { payload: true, consumedAt: true },
+    })
+    return row ? toPayload(row.payload, row.consumedAt) : undefined
+  }
+
+  async consume(id: string): Promise<void> {
+    const now = new Date()
+    const epoch = Math.floor(now.getTime() / 1000)
+    // Parameters go as text with explicit casts: no driver guesses about number widths or time
+    // zones ("expiresAt"/"consumedAt" are UTC timestamps without zone, as Prisma writes them).
+    const changed = await this.prisma.$executeRaw`
+      UPDATE "OidcArtifact"
+      SET "consumedAt" = (${now.toISOString()}::timestamptz AT TIME ZONE 'UTC'),
+          "payload" = jsonb_set("payload", '{consumed}', to_jsonb(${String(epoch)}::bigint))
+      WHERE "model" = ${this.model} AND "id" = ${id}
+        AND "consumedAt" IS NULL
+        AND ("expiresAt" IS NULL OR "expiresAt" > (${now.toISOString()}::timestamptz AT TIME ZONE 'UTC'))`
+    if (changed === 1) return
+    const row = await this.prisma.oidcArtifact.findUnique({
+      where: { model_id: { model: this.model, id } },
+      select: { expiresAt: true, consumedAt: true },
+    })
+    const missing = !row || !isLive(row.expiresAt, now.getTime())
+    throw consumeRefused(this.model, missing ? 'missing' : 'consumed')
+  }
+
+  async destroy(id: string): Promise<void> {
+    await this.prisma.oidcArtifact.deleteMany({ where: { model: this.model, id } })
+  }
+
+  async revokeByGrantId(grantId: string): Promise<void> {
+    await this.prisma.oidcArtifact.deleteMany({ where: { grantId } })
+  }
+}
+
+function toPayload(stored: Prisma.JsonValue, consumedAt: Date | null): AdapterPayload | undefined {
+  if (!isPayload(stored)) return undefined
+  if (consumedAt && stored.consumed === undefined) stored.consumed = Math.floor(consumedAt.getTime() / 1000)
+  return stored
+}
+
+/** The `adapter` for oidc-provider's configuration when artifacts live in the database. */
+export function createDatabaseAdapterFactory(prisma: PrismaClient): (name: string) => Adapter {
+  const adapters = new Map<string, DatabaseAdapter>()
+  return (name: string) => {
+    let adapter = adapters.get(name)
+    if (!adapter) {
+      adapter = new DatabaseAdapter(prisma, name)
+      adapters.set(name, adapter)
+    }
+    return adapter
+  }
+}
+
+/** Deletes every artifact whose expiry has passed; returns how many. Run it periodically. */
+export async function purgeExpiredArtifacts(prisma: PrismaClient): Promise<number> {
+  const { count } = await prisma.oidcArtifact.deleteMany({ where: { expiresAt: { lt: new Date() } } })
+  return count
+}

@@ -1,0 +1,301 @@
+// oidc-provider adapter on Redis (standalone, Sentinel or Cluster): every model the provider
+// stores (Session, Grant, Interaction, codes, tokens, …) with its TTL.
+//
+// Key layout (prefix "oidc" by default; the part in braces is the Redis Cluster hash tag):
+//   oidc:<Model>:{<id>}        hash  p = payload JSON, c = consumed (epoch seconds, set once)
+//   oidc:uid:{<uid>}           string → Session id            same TTL as the session
+//   oidc:userCode:{<code>}     string → DeviceCode id         same TTL as the device code
+//   oidc:grant:{<grantId>}     zset   member = key of a grant artifact (token, code, userCode
+//                                     lookup), score = its expiry (ms, Redis clock) + 1 s;
+//                                     the zset's own TTL is its highest score
+//
+// Why artifacts are tagged by their own id and not by their grant: the provider looks tokens up by
+// id alone (find(jti) on every token/userinfo/introspection request) and its ids are random, so a
+// key tagged {grantId} would need an id → grantId pointer read first: two round trips on the hot
+// path instead of one. Instead every multi-key operation is grouped by hash tag (one MULTI per
+// slot, run in parallel on a Cluster, a single MULTI on a standalone server) and revokeByGrantId
+// deletes per slot. Grant itself (id = grantId) shares its slot with its index.
+//
+// Consumption: `consume` runs a Lua script that sets `c` only if the artifact exists and `c` is
+// not set yet. The provider checks `consumed` after `find` and then calls `consume`; two
+// concurrent redemptions can both pass that check, so `consume` *throws* the protocol error
+// (invalid_grant; invalid_request_uri for PAR) for every caller but the first. The token endpoint
+// renders it as a 400, so of N concurrent redemptions exactly one gets tokens.
+import type { ChainableCommander, Cluster, Redis } from 'ioredis'
+import { errors, type Adapter, type AdapterPayload } from 'oidc-provider'
+
+/** Models whose artifacts belong to a grant (same list as oidc-provider's memory adapter). */
+export const GRANTABLE_MODELS: ReadonlySet<string> = new Set([
+  'AccessToken',
+  'AuthorizationCode',
+  'RefreshToken',
+  'DeviceCode',
+  'BackchannelAuthenticationRequest',
+  'PreAuthorizedCode',
+])
+
+const CONSUMABLE_LABELS: Readonly<Record<string, string>> = {
+  AuthorizationCode: 'authorization code',
+  RefreshToken: 'refresh token',
+  DeviceCode: 'device code',
+  BackchannelAuthenticationRequest: 'backchannel authentication request',
+  PreAuthorizedCode: 'pre-authorized code',
+}
+
+/**
+ * The error `consume` throws when it did not change state: the artifact was consumed by someone
+ * else first, or it is gone (expired, revoked). It is the protocol error the endpoint would have
+ * answered had it seen that state in `find`, so the client gets a 400, never a 500.
+ */
+export function consumeRefused(model: string, reason: 'consumed' | 'missing'): errors.OIDCProviderError {
+  if (model === 'PushedAuthorizationRequest') {
+    return new errors.InvalidRequestUri('request_uri is invalid, expired, or was already used')
+  }
+  const label = CONSUMABLE_LABELS[model] ?? model
+  return new errors.InvalidGrant(reason === 'consumed' ? `${label} already consumed` : `${label} not found`)
+}
+
+export interface RedisAdapterOptions {
+  /** first segment of every key; default "oidc" */
+  prefix?: string
+}
+
+// KEYS[1] artifact hash; ARGV[1] epoch seconds. 1 = consumed now, 0 = already consumed, -1 = missing.
+const CONSUME_LUA = `
+if redis.call('HEXISTS', KEYS[1], 'p') == 0 then return -1 end
+return redis.call('HSETNX', KEYS[1], 'c', ARGV[1])
+`
+
+// KEYS[1] grant index zset; ARGV[1] member TTL in ms ('' = no expiry); ARGV[2..] members.
+// Drops expired members, adds the new ones, and sets the index TTL to its longest member's.
+const INDEX_ADD_LUA = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local score = '+inf'
+if ARGV[1] ~= '' then score = now + tonumber(ARGV[1]) + 1000 end
+for i = 2, #ARGV do redis.call('ZADD', KEYS[1], score, ARGV[i]) end
+local top = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+local s = top[2]
+if s == 'inf' or s == '+inf' then
+  redis.call('PERSIST', KEYS[1])
+else
+  redis.call('PEXPIREAT', KEYS[1], math.floor(tonumber(s)))
+end
+return 1
+`
+
+const CONSUME_COMMAND = 'iamOidcConsume'
+const INDEX_ADD_COMMAND = 'iamOidcIndexAdd'
+
+type RedisClient = Redis | Cluster
+interface ScriptCommands {
+  [CONSUME_COMMAND](key: string, epochSeconds: number): Promise<number>
+}
+interface ScriptPipeline {
+  [INDEX_ADD_COMMAND](key: string, ttlMs: string, ...members: string[]): ChainableCommander
+}
+
+/** Deletes are sent in chunks so one command never carries an unbounded argument list. */
+const CHUNK = 500
+
+/** The hash tag Redis Cluster hashes for `key` (the whole key when there is no non-empty {…}). */
+export function hashTagOf(key: string): string {
+  const open = key.indexOf('{')
+  if (open === -1) return key
+  const close = key.indexOf('}', open + 1)
+  if (close === -1 || close === open + 1) return key
+  return key.slice(open + 1, close)
+}
+
+/**
+ * Commands grouped by hash tag. exec() sends one MULTI per group: in parallel on a Cluster (a
+ * transaction must stay in one slot), as a single MULTI on a standalone server (one round trip,
+ * and the whole write is atomic).
+ */
+class SlotBatch {
+  private readonly groups = new Map<string, Array<(m: ChainableCommander) => void>>()
+
+  add(key: string, write: (m: ChainableCommander) => void): this {
+    const tag = hashTagOf(key)
+    const group = this.groups.get(tag)
+    if (group) group.push(write)
+    else this.groups.set(tag, [write])
+    return this
+  }
+
+  async exec(redis: RedisClient): Promise<void> {
+    if (this.groups.size === 0) return
+    const transactions = redis.isCluster ? [...this.groups.values()] : [[...this.groups.values()].flat()]
+    await Promise.all(transactions.map(async (writes) => {
+      const multi = redis.multi()
+      for (const write of writes) write(multi)
+      const replies = await multi.exec()
+      if (replies === null) throw new Error('redis transaction aborted')
+      for (const [err] of replies) if (err) throw err
+    }))
+  }
+}
+
+function epochSeconds(): number {
+  return Math.floor(Date.now() / 1000)
+}
+
+function isPayload(value: unknown): value is AdapterPayload {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+class RedisAdapter implements Adapter {
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly model: string,
+    private readonly prefix: string,
+  ) {}
+
+  key(id: string): string {
+    return `${this.prefix}:${this.model}:{${id}}`
+  }
+
+  private grantKey(grantId: string): string {
+    return `${this.prefix}:grant:{${grantId}}`
+  }
+
+  private uidKey(uid: string): string {
+    return `${this.prefix}:uid:{${uid}}`
+  }
+
+  private userCodeKey(userCode: string): string {
+    return `${this.prefix}:userCode:{${userCode}}`
+  }
+
+  async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
+    const key = this.key(id)
+    const ttlMs = typeof expiresIn === 'number' ? Math.max(1, Math.ceil(expiresIn * 1000)) : undefined
+    const batch = new SlotBatch()
+
+    // Replace the whole hash, so a stale `c` of a previous version cannot survive.
+    const fields: string[] = ['p', JSON.stringify(payload)]
+    if (payload.consumed) fields.push('c', String(payload.consumed))
+    batch.add(key, (m) => {
+      m.del(key).hset(key, ...fields)
+      if (ttlMs !== undefined) m.pexpire(key, ttlMs)
+    })
+
+    const setLookup = (lookupKey: string) => batch.add(lookupKey, (m) => {
+      if (ttlMs !== undefined) m.set(lookupKey, id, 'PX', ttlMs)
+      else m.set(lookupKey, id)
+    })
+    if (this.model === 'Session' && typeof payload.uid === 'string') setLookup(this.uidKey(payload.uid))
+    const userCodeKey = typeof payload.userCode === 'string' ? this.userCodeKey(payload.userCode) : undefined
+    if (userCodeKey) setLookup(userCodeKey)
+
+    if (GRANTABLE_MODELS.has(this.model) && typeof payload.grantId === 'string') {
+      const index = this.grantKey(payload.grantId)
+      const members = userCodeKey ? [key, userCodeKey] : [key]
+      batch.add(index, (m) => {
+        (m as unknown as ScriptPipeline)[INDEX_ADD_COMMAND](index, ttlMs === undefined ? '' : String(ttlMs), ...members)
+      })
+    }
+
+    // On a Cluster the groups are written in parallel and not atomically together. If the index
+    // write fails the upsert rejects, the provider never hands out the token, and the stray
+    // artifact is unusable; the reverse (an artifact missing from its grant index) cannot be
+    // returned to a client either, for the same reason.
+    await batch.exec(this.redis)
+  }
+
+  async find(id: string): Promise<AdapterPayload | undefined> {
+    const [json, consumed] = await this.redis.hmget(this.key(id), 'p', 'c')
+    if (json === null || json === undefined) return undefined
+    const payload: unknown = JSON.parse(json)
+    if (!isPayload(payload)) return undefined
+    if (consumed !== null && consumed !== undefined) payload.consumed = Number(consumed)
+    return payload
+  }
+
+  async findByUid(uid: string): Promise<AdapterPayload | undefined> {
+    const id = await this.redis.get(this.uidKey(uid))
+    if (!id) return undefined
+    const payload = await this.find(id)
+    // a lookup left behind by an overwritten artifact must not resolve to it
+    return payload?.uid === uid ? payload : undefined
+  }
+
+  async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+    const id = await this.redis.get(this.userCodeKey(userCode))
+    if (!id) return undefined
+    const payload = await this.find(id)
+    return payload?.userCode === userCode ? payload : undefined
+  }
+
+  /**
+   * Marks the artifact consumed, atomically: resolves for exactly one caller; every other caller
+   * (already consumed, or the artifact is gone) gets the protocol error from `consumeRefused`.
+   */
+  async consume(id: string): Promise<void> {
+    const result = await (this.redis as unknown as ScriptCommands)[CONSUME_COMMAND](this.key(id), epochSeconds())
+    if (result === 1) return
+    throw consumeRefused(this.model, result === 0 ? 'consumed' : 'missing')
+  }
+
+  async destroy(id: string): Promise<void> {
+    // uid/userCode lookups are left to expire: they resolve only to an artifact that still
+    // carries the same uid/userCode, so a dangling one finds nothing.
+    await this.redis.del(this.key(id))
+  }
+
+  async revokeByGrantId(grantId: string): Promise<void> {
+    const index = this.grantKey(grantId)
+    const members = await this.redis.zrange(index, 0, -1)
+    if (members.length === 0) return
+    const batch = new SlotBatch()
+    const byTag = new Map<string, string[]>()
+    for (const member of members) {
+      const tag = hashTagOf(member)
+      const list = byTag.get(tag)
+      if (list) list.push(member)
+      else byTag.set(tag, [member])
+    }
+    for (const keys of byTag.values()) {
+      for (let i = 0; i < keys.length; i += CHUNK) {
+        const chunk = keys.slice(i, i + CHUNK)
+        batch.add(chunk[0]!, (m) => { m.del(...chunk) })
+      }
+    }
+    // Remove only what was deleted: a token written to the index meanwhile stays revocable.
+    for (let i = 0; i < members.length; i += CHUNK) {
+      const chunk = members.slice(i, i + CHUNK)
+      batch.add(index, (m) => { m.zrem(index, ...chunk) })
+    }
+    await batch.exec(this.redis)
+  }
+}
+
+function defineScripts(redis: RedisClient): void {
+  const defined = redis as unknown as Record<string, unknown>
+  if (typeof defined[CONSUME_COMMAND] !== 'function') {
+    redis.defineCommand(CONSUME_COMMAND, { numberOfKeys: 1, lua: CONSUME_LUA })
+  }
+  if (typeof defined[INDEX_ADD_COMMAND] !== 'function') {
+    redis.defineCommand(INDEX_ADD_COMMAND, { numberOfKeys: 1, lua: INDEX_ADD_LUA })
+  }
+}
+
+/**
+ * The `adapter` for oidc-provider's configuration: `new Provider(issuer, { adapter:
+ * createRedisAdapterFactory(redis) })`. The client may be a Redis (standalone or Sentinel) or a
+ * Cluster; it is shared, not closed here.
+ */
+export function createRedisAdapterFactory(redis: Redis | Cluster, options: RedisAdapterOptions = {}): (name: string) => Adapter {
+  const prefix = options.prefix ?? 'oidc'
+  defineScripts(redis)
+  const adapters = new Map<string, RedisAdapter>()
+  return (name: string) => {
+    let adapter = adapters.get(name)
+    if (!adapter) {
+      adapter = new RedisAdapter(redis, name, prefix)
+      adapters.set(name, adapter)
+    }
+    return adapter
+  }
+}

@@ -1,0 +1,97 @@
+// Signing keys (a private JWKS) and cookie-signing keys.
+// Production passes them in (JWKS / JWKS_FILE, COOKIE_KEYS); otherwise they are generated on first
+// start into KEYS_DIR with file mode 0600 and reused afterwards.
+import { randomBytes } from 'node:crypto'
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose'
+import { z } from 'zod'
+import type { Config } from '../config.ts'
+
+/** RS256 must be offered for interoperability; ES256 is the compact modern default. */
+export const SIGNING_ALGORITHMS = ['ES256', 'RS256'] as const
+
+const privateJwk = z.looseObject({
+  kty: z.enum(['RSA', 'EC', 'OKP']),
+  kid: z.string().min(1),
+  alg: z.string().optional(),
+  use: z.literal('sig').optional(),
+  d: z.string().min(1, 'private key material (d) missing'),
+})
+const privateJwks = z.object({ keys: z.array(privateJwk).min(1) })
+
+export type PrivateJwks = { keys: JWK[] }
+
+export class KeyError extends Error {
+  override name = 'KeyError'
+}
+
+function writePrivateFile(file: string, content: string): void {
+  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 })
+  writeFileSync(file, content, { mode: 0o600, flag: 'wx' })
+  chmodSync(file, 0o600)
+}
+
+async function generateSigningKey(alg: (typeof SIGNING_ALGORITHMS)[number]): Promise<JWK> {
+  const { privateKey } = await generateKeyPair(alg, { extractable: true, ...(alg === 'RS256' ? { modulusLength: 2048 } : {}) })
+  const jwk = await exportJWK(privateKey)
+  jwk.kid = await calculateJwkThumbprint(jwk)
+  jwk.alg = alg
+  jwk.use = 'sig'
+  return jwk
+}
+
+export async function generateJwks(): Promise<PrivateJwks> {
+  return { keys: await Promise.all(SIGNING_ALGORITHMS.map(generateSigningKey)) }
+}
+
+function parseJwks(text: string, source: string): PrivateJwks {
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch {
+    throw new KeyError(`${source}: not valid JSON`)
+  }
+  const parsed = privateJwks.safeParse(json)
+  if (!parsed.success) {
+    throw new KeyError(`${source}: not a private JWKS (${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')})`)
+  }
+  const jwks = parsed.data as PrivateJwks
+  if (!jwks.keys.some((k) => k.kty === 'RSA')) throw new KeyError(`${source}: an RSA key is required (RS256 is mandatory to offer)`)
+  return jwks
+}
+
+export function jwksFile(config: Pick<Config, 'keysDir'>): string {
+  return path.join(config.keysDir, 'jwks.json')
+}
+
+export async function loadSigningKeys(config: Pick<Config, 'jwks' | 'jwksFile' | 'keysDir' | 'production'>): Promise<PrivateJwks> {
+  if (config.jwks) return parseJwks(config.jwks, 'JWKS')
+  if (config.jwksFile) return parseJwks(readFileSync(config.jwksFile, 'utf8'), 'JWKS_FILE')
+  const file = jwksFile(config)
+  if (existsSync(file)) return parseJwks(readFileSync(file, 'utf8'), file)
+  const jwks = await generateJwks()
+  try {
+    writePrivateFile(file, `${JSON.stringify(jwks, null, 2)}\n`)
+  } catch (err) {
+    // Another process (a second worker) created it first: use theirs so both sign with one set.
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return parseJwks(readFileSync(file, 'utf8'), file)
+    throw err
+  }
+  return jwks
+}
+
+export function loadCookieKeys(config: Pick<Config, 'cookieKeys' | 'keysDir'>): string[] {
+  if (config.cookieKeys?.length) return config.cookieKeys
+  const file = path.join(config.keysDir, 'cookie-keys.json')
+  if (!existsSync(file)) {
+    try {
+      writePrivateFile(file, `${JSON.stringify([randomBytes(32).toString('base64url')])}\n`)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+    }
+  }
+  const keys = z.array(z.string().min(32)).min(1).safeParse(JSON.parse(readFileSync(file, 'utf8')))
+  if (!keys.success) throw new KeyError(`${file}: expected a JSON array of keys of 32+ characters`)
+  return keys.data
+}

@@ -1,0 +1,213 @@
+// The authorization server's specification sheet: every protocol decision is made here, in
+// node-oidc-provider's configuration. Nothing in this file re-implements the protocol.
+import Provider, { errors, type AsymmetricSigningAlgorithm, type Configuration, type KoaContextWithOIDC } from 'oidc-provider'
+import type { Config } from '../config.ts'
+import type { PrismaClient } from '../store/database.ts'
+import { renderPage } from '../pages/render.ts'
+import { verifyClientSecret } from '../security/secrets.ts'
+import { findAccount } from './account.ts'
+import { resourceServerInfo } from './resource-servers.ts'
+import { loadFirstPartyGrant } from './first-party-grant.ts'
+import { isFirstParty, type AdapterFactory } from './client-metadata.ts'
+import type { PrivateJwks } from './keys.ts'
+
+export interface ProviderDeps {
+  config: Config
+  prisma: PrismaClient
+  jwks: PrivateJwks
+  cookieKeys: string[]
+  adapter: AdapterFactory
+}
+
+/** Scopes and the claims they release (OIDC Core §5.4, plus ours). */
+export const CLAIMS = {
+  // acr, amr and auth_time tell relying parties how and when the person authenticated: always
+  // released in ID tokens (they are session facts, not profile data).
+  openid: ['sub', 'acr', 'amr', 'auth_time'],
+  profile: ['name', 'given_name', 'family_name', 'preferred_username', 'updated_at'],
+  email: ['email', 'email_verified'],
+  phone: ['phone_number', 'phone_number_verified'],
+  roles: ['roles'],
+  tenant: ['tenant'],
+} as const
+
+// Signing algorithms we accept and produce. No HS*: client secrets are stored hashed, so nothing
+// can be keyed with them (and with it client_secret_jwt and symmetric encryption are unavailable).
+const SIGNING_ALGS: AsymmetricSigningAlgorithm[] = ['ES256', 'RS256', 'PS256', 'EdDSA']
+
+export function createProvider({ config, prisma, jwks, cookieKeys, adapter }: ProviderDeps): Provider {
+  const page = { siteName: config.siteName }
+  const outboundAllowed = new Set(config.outboundAllowedHosts)
+
+  const configuration: Configuration = {
+    adapter,
+    findAccount: (ctx, id) => findAccount(prisma, id),
+    jwks: jwks as Configuration['jwks'],
+    cookies: {
+      keys: cookieKeys,
+      long: { signed: true, httpOnly: true, sameSite: 'lax' },
+      short: { signed: true, httpOnly: true, sameSite: 'lax' },
+    },
+
+    claims: Object.fromEntries(Object.entries(CLAIMS).map(([scope, claims]) => [scope, [...claims]])),
+    scopes: ['openid', 'offline_access', ...Object.keys(CLAIMS).filter((s) => s !== 'openid')],
+    conformIdTokenClaims: true,
+    extraClientMetadata: { properties: ['urn:iam:first_party', 'urn:iam:mfa_policy', 'urn:iam:tenant_id'] },
+
+    clientAuthMethods: ['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt'],
+    enabledJWA: {
+      clientAuthSigningAlgValues: SIGNING_ALGS,
+      idTokenSigningAlgValues: SIGNING_ALGS,
+      requestObjectSigningAlgValues: SIGNING_ALGS,
+      userinfoSigningAlgValues: SIGNING_ALGS,
+      introspectionSigningAlgValues: SIGNING_ALGS,
+      authorizationSigningAlgValues: SIGNING_ALGS,
+      dPoPSigningAlgValues: ['ES256', 'EdDSA', 'RS256', 'PS256'],
+    },
+
+    // PKCE with S256 (the only method oidc-provider 9 offers): required for public clients and
+    // for every authorization-code flow; confidential clients gain from it too (RFC 9700 §2.1.1).
+    pkce: { required: () => true },
+
+    responseTypes: ['code', 'none'],
+
+    features: {
+      devInteractions: { enabled: false },
+      claimsParameter: { enabled: true },
+      clientCredentials: { enabled: true },
+      introspection: {
+        enabled: true,
+        // Confidential clients (resource servers) may introspect any token; a public client only its own.
+        allowedPolicy: async (ctx, client, token) => client.clientAuthMethod !== 'none' || token.clientId === client.clientId,
+      },
+      revocation: {
+        enabled: true,
+        allowedPolicy: async (ctx, client, token) => {
+          if (token.clientId === client.clientId) return true
+          if (client.clientAuthMethod === 'none') return false
+          throw new errors.InvalidRequest('client is not authorized to revoke the presented token')
+        },
+      },
+      userinfo: { enabled: true },
+      rpInitiatedLogout: {
+        enabled: true,
+        logoutSource: async (ctx, form) => {
+          ctx.body = renderPage('logout', page, { form, client: ctx.oidc.client?.clientName })
+        },
+        postLogoutSuccessSource: async (ctx) => {
+          const client = ctx.oidc.client
+          ctx.body = renderPage('logged-out', page, { client: client?.clientName, clientUri: client?.clientUri })
+        },
+      },
+      backchannelLogout: { enabled: true },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: async () => undefined,
+        useGrantedResource: async () => true,
+        getResourceServerInfo: (ctx, indicator) => resourceServerInfo(prisma, indicator),
+      },
+      pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: false },
+      dPoP: { enabled: true },
+      deviceFlow: {
+        enabled: true,
+        userCodeInputSource: async (ctx, form, out, err) => {
+          // err is set when a submitted code was empty, unknown, expired or already used.
+          const error = err ? 'That code is not valid or has expired. Check it and try again.' : undefined
+          ctx.body = renderPage('device-input', page, { form, error })
+        },
+        userCodeConfirmSource: async (ctx, form, client, deviceInfo, userCode) => {
+          ctx.body = renderPage('device-confirm', page, { form, client: client.clientName ?? client.clientId, userCode })
+        },
+        successSource: async (ctx) => {
+          ctx.body = renderPage('device-success', page, { client: ctx.oidc.client?.clientName ?? ctx.oidc.client?.clientId })
+        },
+      },
+    },
+
+    // Refresh tokens: rotated on every use for public clients (sender-constrained ones excepted),
+    // otherwise once 70% of their lifetime has passed. Presenting a rotated (consumed) refresh
+    // token revokes the whole grant: oidc-provider's reuse detection.
+    rotateRefreshToken: (ctx) => {
+      const { RefreshToken: token, Client: client } = ctx.oidc.entities
+      if (!token || !client) return false
+      if (client.clientAuthMethod === 'none' && !token.isSenderConstrained()) return true
+      return token.ttlPercentagePassed() >= 70
+    },
+
+    ttl: {
+      AccessToken: config.ttl.accessToken,
+      AuthorizationCode: config.ttl.authorizationCode,
+      BackchannelAuthenticationRequest: 600,
+      ClientCredentials: config.ttl.clientCredentials,
+      DeviceCode: config.ttl.deviceCode,
+      Grant: config.ttl.grant,
+      IdToken: config.ttl.idToken,
+      Interaction: config.ttl.interaction,
+      PreAuthorizedCode: 600,
+      RefreshToken: config.ttl.refreshToken,
+      Session: config.ttl.session,
+    },
+
+    interactions: {
+      url: (ctx, interaction) => `/interaction/${interaction.uid}`,
+    },
+    loadExistingGrant: loadFirstPartyGrant,
+
+    // CORS for browser clients: the origins of the client's own redirect URIs.
+    clientBasedCORS: (ctx, origin, client) => {
+      if (origin === 'null') return false
+      return client.redirectUris?.some((uri) => URL.parse(uri)?.origin === origin) ?? false
+    },
+
+    renderError: async (ctx, out) => {
+      ctx.type = 'html'
+      ctx.body = renderPage('error', page, {
+        title: 'Something went wrong',
+        message: humanOAuthError(out.error, out.error_description),
+        detail: out.error,
+        requestId: ctx.state.requestId,
+      })
+    },
+
+    // oidc-provider refuses outbound requests (back-channel logout, jwks_uri…) to loopback and
+    // private addresses to prevent SSRF; OUTBOUND_ALLOWED_HOSTS names hosts exempt from that.
+    fetch: (url, options) => {
+      const host = new URL(url instanceof Request ? url.url : url).hostname
+      if (outboundAllowed.has(host)) delete (options as { dispatcher?: unknown }).dispatcher
+      return globalThis.fetch(url, options)
+    },
+  }
+
+  const provider = new Provider(config.issuer, configuration)
+  provider.proxy = config.trustProxy
+
+  // Stored client secrets are salted hashes: compare presented secrets against the hash.
+  // (panva/node-oidc-provider#631: the Client prototype is the supported extension point.)
+  provider.Client.prototype.compareClientSecret = function compareClientSecret(this: { clientSecret?: string }, presented: string) {
+    return verifyClientSecret(this.clientSecret, presented)
+  }
+
+  return provider
+}
+
+/** Messages for people, keyed by OAuth error code; the code itself is shown too. */
+function humanOAuthError(error: string, description?: string): string {
+  switch (error) {
+    case 'invalid_client':
+      return 'The application that sent you here is not registered with this sign-in service.'
+    case 'invalid_redirect_uri':
+      return 'The application sent you here with a return address that is not registered for it, so you cannot be sent back to it.'
+    case 'invalid_request':
+      return `The application sent an invalid sign-in request${description ? `: ${description}` : '.'}`
+    case 'access_denied':
+      return 'Access was denied.'
+    case 'session_not_found':
+    case 'invalid_session':
+      return 'Your sign-in session has expired. Return to the application and start again.'
+    default:
+      return description ?? 'The request could not be completed.'
+  }
+}
+
+export type { KoaContextWithOIDC }
+export { isFirstParty }

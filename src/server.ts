@@ -1,0 +1,64 @@
+// Starts the server: stores, keys, provider, HTTP app. Returns a handle that closes it all.
+import http from 'node:http'
+import type { Config } from './config.ts'
+import { createLogger, type Logger } from './observability/logger.ts'
+import { migrateDatabase, openDatabase } from './store/database.ts'
+import { openRedis } from './store/redis.ts'
+import { loadCookieKeys, loadSigningKeys } from './oidc/keys.ts'
+import { createAdapterFactory } from './oidc/adapters/index.ts'
+import { createProvider } from './oidc/provider.ts'
+import { createAuditWriter } from './audit/audit.ts'
+import { createCsrf } from './security/csrf.ts'
+import { createApp } from './app.ts'
+
+export interface RunningServer {
+  url: string
+  close(): Promise<void>
+}
+
+export async function startServer(config: Config, logger: Logger = createLogger(config.logLevel)): Promise<RunningServer> {
+  const embedded = !config.databaseUrl && !config.redisUrl
+  logger.info({
+    database: config.databaseUrl ? 'postgresql' : `embedded (${config.dataDir})`,
+    artifacts: config.redisUrl ? 'redis' : 'database',
+    issuer: config.issuer,
+  }, embedded ? 'starting on embedded defaults: embedded database and store in DATA_DIR; set DATABASE_URL and REDIS_URL for production' : 'starting')
+
+  await migrateDatabase(config)
+  const db = await openDatabase(config)
+  const redis = config.redisUrl ? await openRedis(config.redisUrl) : undefined
+  const [jwks, cookieKeys] = [await loadSigningKeys(config), loadCookieKeys(config)]
+
+  const provider = createProvider({ config, prisma: db.prisma, jwks, cookieKeys, adapter: createAdapterFactory(db.prisma, redis) })
+  const app = createApp({
+    config, logger, provider, cookieKeys,
+    prisma: db.prisma,
+    audit: createAuditWriter(db.prisma, logger),
+    csrf: createCsrf(cookieKeys[0]!),
+    ready: async () => {
+      await db.prisma.$queryRaw`SELECT 1`
+      if (redis) await redis.ping()
+      return { database: 'ok', redis: redis ? 'ok' : 'not configured' }
+    },
+  })
+
+  const server = http.createServer(app.callback())
+  server.requestTimeout = 30_000
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(config.port, config.host, () => resolve())
+  })
+  const address = server.address()
+  const port = typeof address === 'object' && address ? address.port : config.port
+  logger.info({ port, issuer: config.issuer }, `listening; discovery at ${config.issuer}/.well-known/openid-configuration`)
+
+  return {
+    url: `http://127.0.0.1:${port}`,
+    async close() {
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+      server.closeAllConnections()
+      await redis?.quit().catch(() => undefined)
+      await db.close()
+    },
+  }
+}

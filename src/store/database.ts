@@ -1,0 +1,123 @@
+// The Prisma client factory: PostgreSQL when DATABASE_URL is set, otherwise the embedded PGlite
+// database in DATA_DIR/db. Both use the one schema and migration history in prisma/.
+import { spawn } from 'node:child_process'
+import { createRequire } from 'node:module'
+import path from 'node:path'
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { PrismaPg } from '@prisma/adapter-pg'
+import { PGlite } from '@electric-sql/pglite'
+import { PrismaClient } from '../generated/prisma/client.ts'
+import { pgliteAdapter } from './pglite-errors.ts'
+
+export type { PrismaClient }
+
+export interface DatabaseTarget {
+  /** postgresql://… or undefined for the embedded database */
+  databaseUrl?: string | undefined
+  /** folder that holds the embedded database (DATA_DIR) */
+  dataDir: string
+}
+
+export interface Database {
+  prisma: PrismaClient
+  kind: 'postgres' | 'embedded'
+  close(): Promise<void>
+}
+
+const projectRoot = path.resolve(import.meta.dirname, '../..')
+
+export function embeddedDatabaseDir(dataDir: string): string {
+  return path.resolve(dataDir, 'db')
+}
+
+/**
+ * Applies pending migrations with `prisma migrate deploy` in a child process. For the embedded
+ * database this must run before this process opens the folder: PGlite has no cross-process lock.
+ */
+export async function migrateDatabase(target: DatabaseTarget): Promise<void> {
+  const require = createRequire(import.meta.url)
+  const prismaCli = require.resolve('prisma/build/index.js')
+  const env: NodeJS.ProcessEnv = { ...process.env }
+  if (target.databaseUrl) {
+    env.DATABASE_URL = target.databaseUrl
+    delete env.PGLITE_DIR
+  } else {
+    const dir = embeddedDatabaseDir(target.dataDir)
+    mkdirSync(dir, { recursive: true })
+    env.PGLITE_DIR = dir
+    delete env.DATABASE_URL
+  }
+  const unlock = target.databaseUrl ? () => undefined : lockEmbeddedDatabase(target.dataDir)
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn(process.execPath, [prismaCli, 'migrate', 'deploy', '--config', path.join(projectRoot, 'prisma/prisma.config.ts')], {
+      cwd: projectRoot, env, stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let output = ''
+    child.stdout.on('data', (d: Buffer) => { output += d })
+    child.stderr.on('data', (d: Buffer) => { output += d })
+    child.on('error', reject)
+    child.on('exit', (code) => {
+      if (code === 0) resolve()
+      else reject(new Error(`database migration failed (exit ${code}):\n${output.trim()}`))
+    })
+  }).finally(unlock)
+}
+
+export class DatabaseBusyError extends Error {
+  override name = 'DatabaseBusyError'
+}
+
+/**
+ * PGlite is single-process: two processes opening one folder corrupt it. A lock file with the
+ * owner's pid keeps a CLI command from opening the database while the server runs.
+ */
+function lockEmbeddedDatabase(dataDir: string): () => void {
+  const file = path.join(embeddedDatabaseDir(dataDir), '.iam.lock')
+  mkdirSync(path.dirname(file), { recursive: true })
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(file, String(process.pid), { flag: 'wx' })
+      return () => rmSync(file, { force: true })
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+      const owner = Number(readFileSync(file, 'utf8'))
+      if (owner && owner !== process.pid && isAlive(owner)) {
+        throw new DatabaseBusyError(`the embedded database in ${dataDir} is in use by process ${owner}; stop it first (or use PostgreSQL via DATABASE_URL for concurrent access)`)
+      }
+      rmSync(file, { force: true }) // stale: its owner is gone
+    }
+  }
+  throw new DatabaseBusyError(`could not lock the embedded database in ${dataDir}`)
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+export async function openDatabase(target: DatabaseTarget): Promise<Database> {
+  if (target.databaseUrl) {
+    const adapter = new PrismaPg({ connectionString: target.databaseUrl, max: 20 })
+    const prisma = new PrismaClient({ adapter })
+    await prisma.$connect()
+    return { prisma, kind: 'postgres', close: () => prisma.$disconnect() }
+  }
+  const unlock = lockEmbeddedDatabase(target.dataDir)
+  try {
+    const pglite = await PGlite.create(embeddedDatabaseDir(target.dataDir))
+    // pglite-prisma-adapter carries its own copy of the driver-adapter types (same shape).
+    const prisma = new PrismaClient({ adapter: (await pgliteAdapter(pglite)) as unknown as PrismaPg })
+    return {
+      prisma,
+      kind: 'embedded',
+      async close() { await prisma.$disconnect(); await pglite.close(); unlock() },
+    }
+  } catch (err) {
+    unlock()
+    throw err
+  }
+}

@@ -1,0 +1,359 @@
+// A person signing in through the real login and consent pages in headless Chromium: the
+// embedded server as a child process, openid-client as the relying party (code + PKCE), and the
+// client's redirect_uri (http://localhost:5173/callback, where nothing listens) answered by a
+// Playwright route so the browser lands on it and we can read the authorization response.
+import { mkdirSync } from 'node:fs'
+import path from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import * as oidc from 'openid-client'
+import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from 'playwright-core'
+import { createIam, type IamInstance } from '../support/iam.ts'
+import { ALICE, SPA_REDIRECT, createFixtures } from '../support/fixtures.ts'
+
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic']
+const RESULTS = path.resolve(import.meta.dirname, '../../test-results')
+const SAME_FAILURE = 'The email, username or password is not correct.'
+/** How long to wait for one navigation or element (the suite's per-test timeout is 60 s). */
+const STEP = 15_000
+
+describe('signing in through the pages in Chromium (embedded)', () => {
+  let iam: IamInstance
+  let browser: Browser
+  let spa: oidc.Configuration
+  let aliceId: string
+
+  beforeAll(async () => {
+    mkdirSync(RESULTS, { recursive: true })
+    iam = await createIam('embedded')
+    aliceId = await iam.withDatabase(async (prisma) => {
+      await createFixtures(prisma)
+      return (await prisma.user.findUniqueOrThrow({ where: { email: ALICE.email } })).id
+    })
+    await iam.start()
+    spa = await oidc.discovery(new URL(iam.issuer), 'spa', undefined, oidc.None(), { execute: [oidc.allowInsecureRequests] })
+    browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: CHROMIUM_ARGS, timeout: 60_000 })
+  })
+
+  afterAll(async () => {
+    await browser?.close()
+    await iam?.close()
+  })
+
+  /** An authorization request as the SPA would make it: code flow, PKCE S256, state. */
+  async function authorize(scope = 'openid profile email') {
+    const verifier = oidc.randomPKCECodeVerifier()
+    const state = oidc.randomState()
+    const url = oidc.buildAuthorizationUrl(spa, {
+      redirect_uri: SPA_REDIRECT, scope, state,
+      code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+    })
+    return { url: url.href, verifier, state }
+  }
+
+  interface Session {
+    context: BrowserContext
+    page: Page
+    /** Console errors, uncaught page errors and CSP violations seen so far. */
+    problems: string[]
+  }
+
+  /** A fresh browser profile (no cookies) whose client redirect_uri is answered locally. */
+  async function open(options: BrowserContextOptions = {}): Promise<Session> {
+    const context = await browser.newContext({ locale: 'en-US', ...options })
+    context.setDefaultTimeout(STEP)
+    context.setDefaultNavigationTimeout(STEP)
+    await context.route('http://localhost:5173/**', (route) => route.fulfill({ status: 200, contentType: 'text/html', body: '<!doctype html><html lang="en"><title>callback</title><p>callback</p></html>' }))
+    const page = await context.newPage()
+    const problems: string[] = []
+    page.on('console', (msg) => {
+      if (msg.type() === 'error') problems.push(`console: ${msg.text()} (${msg.location().url})`)
+    })
+    page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`))
+    if (options.javaScriptEnabled !== false) {
+      // Chromium also logs CSP violations to the console; this catches report-only ones too.
+      await page.addInitScript(() => {
+        document.addEventListener('securitypolicyviolation', (e) => {
+          console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || '(inline)'} at ${e.sourceFile}:${e.lineNumber}`)
+        })
+      })
+    }
+    return { context, page, problems }
+  }
+
+  async function loginPage(page: Page) {
+    await page.getByRole('heading', { name: 'Sign in', level: 1 }).waitFor()
+    return {
+      login: page.getByLabel('Email or username', { exact: true }),
+      password: page.getByLabel('Password', { exact: true }),
+      submit: page.getByRole('button', { name: 'Sign in', exact: true }),
+    }
+  }
+
+  async function consentPage(page: Page) {
+    await page.getByRole('heading', { name: 'Allow access?', level: 1 }).waitFor()
+  }
+
+  /** Waits until the browser is on the client's redirect_uri and returns that URL. */
+  async function callbackOf(page: Page): Promise<URL> {
+    await page.waitForURL((url) => url.href.startsWith(`${SPA_REDIRECT}?`))
+    await page.getByText('callback', { exact: true }).waitFor()
+    return new URL(page.url())
+  }
+
+  /** The POST the next action sends to an /interaction/ page, and that action. */
+  async function submitting(page: Page, suffix: string, action: () => Promise<void>) {
+    const [response] = await Promise.all([
+      page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname.endsWith(suffix)),
+      action(),
+    ])
+    return response
+  }
+
+  async function focusedId(page: Page): Promise<string | undefined> {
+    return page.evaluate(() => document.activeElement?.id || document.activeElement?.textContent?.trim())
+  }
+
+  async function redeem(callback: URL, req: { verifier: string; state: string }) {
+    const tokens = await oidc.authorizationCodeGrant(spa, callback, { pkceCodeVerifier: req.verifier, expectedState: req.state })
+    const claims = tokens.claims()!
+    return { tokens, claims }
+  }
+
+  it('signs a person in: login page, consent page, Allow, back to the app with a code', async () => {
+    const { context, page, problems } = await open()
+    try {
+      const req = await authorize()
+      const first = await page.goto(req.url)
+      expect(first?.ok()).toBe(true)
+      const form = await loginPage(page)
+      expect(await page.title()).toMatch(/^Sign in · /)
+      await page.getByText('to continue to Test SPA').waitFor()
+      await page.screenshot({ path: path.join(RESULTS, 'e2e-sign-in-login.png'), fullPage: true })
+
+      await form.login.fill(ALICE.email)
+      await form.password.fill(ALICE.password)
+      const posted = await submitting(page, '/login', () => form.password.press('Enter'))
+      expect(posted.status()).toBe(303)
+
+      await consentPage(page)
+      expect(await page.title()).toMatch(/^Allow access · /)
+      await page.getByText('Test SPA is asking to:').waitFor()
+      const items = await page.getByRole('list').getByRole('listitem').allInnerTexts()
+      expect(items.map((s) => s.trim())).toEqual(expect.arrayContaining([
+        'Know who you are when you sign in',
+        'See your name and username',
+        'See your email address',
+      ]))
+      expect(await page.getByText('See your email address', { exact: true }).isVisible()).toBe(true)
+      await page.getByText(`Signed in as ${ALICE.email}.`).waitFor()
+      await page.screenshot({ path: path.join(RESULTS, 'e2e-sign-in-consent.png'), fullPage: true })
+
+      await page.getByRole('button', { name: 'Allow', exact: true }).click()
+      const callback = await callbackOf(page)
+      expect(callback.origin + callback.pathname).toBe(SPA_REDIRECT)
+      expect(callback.searchParams.get('state')).toBe(req.state)
+      expect(callback.searchParams.get('iss')).toBe(iam.issuer)
+      expect(callback.searchParams.get('code')).toBeTruthy()
+
+      const { tokens, claims } = await redeem(callback, req)
+      expect(claims.sub).toBe(aliceId)
+      expect(claims.aud).toBe('spa')
+      expect(claims.amr).toEqual(['pwd'])
+      const userinfo = await oidc.fetchUserInfo(spa, tokens.access_token, claims.sub)
+      expect(userinfo.email).toBe(ALICE.email)
+      expect(userinfo.email_verified).toBe(true)
+      expect(userinfo.name).toBe('Alice Example')
+
+      expect(problems).toEqual([])
+    } finally {
+      await context.close()
+    }
+  })
+
+  it('says the same thing for a wrong password and an unknown account, then lets the person sign in', async () => {
+    const { context, page } = await open()
+    try {
+      const req = await authorize()
+      await page.goto(req.url)
+      let form = await loginPage(page)
+
+      // An account that does not exist
+      await form.login.fill('nobody@example.test')
+      await form.password.fill('whatever it is')
+      const unknown = await submitting(page, '/login', () => form.submit.click())
+      form = await loginPage(page)
+      const unknownAlert = page.getByRole('alert')
+      await unknownAlert.waitFor()
+      const unknownText = (await unknownAlert.innerText()).trim()
+      expect(unknownText).toBe(SAME_FAILURE)
+
+      // The right account with a wrong password
+      await form.login.fill(ALICE.email)
+      await form.password.fill('not the password')
+      const wrong = await submitting(page, '/login', () => form.password.press('Enter'))
+      form = await loginPage(page)
+      const alert = page.getByRole('alert')
+      await alert.waitFor()
+      expect((await alert.innerText()).trim()).toBe(unknownText)
+      // The same status too, so the response does not tell which part was wrong.
+      expect(wrong.status()).toBe(unknown.status())
+      expect(wrong.status()).toBeGreaterThanOrEqual(400)
+      expect(wrong.status()).toBeLessThan(500)
+      await page.screenshot({ path: path.join(RESULTS, 'e2e-sign-in-wrong-password.png'), fullPage: true })
+
+      // What was typed is kept (except the password), the field is marked invalid and points at the
+      // message, and focus is in the form ready for another try.
+      expect(await form.login.inputValue()).toBe(ALICE.email)
+      expect(await form.password.inputValue()).toBe('')
+      expect(await form.login.getAttribute('aria-invalid')).toBe('true')
+      const describedBy = await form.login.getAttribute('aria-describedby')
+      expect(describedBy).toBeTruthy()
+      expect(await page.locator(`[id="${describedBy}"]`).innerText()).toBe(unknownText)
+      expect(['login', 'password']).toContain(await focusedId(page))
+
+      // Typing straight away goes into the focused field: the password.
+      await page.keyboard.type(ALICE.password)
+      expect(await form.password.inputValue()).toBe(ALICE.password)
+      const ok = await submitting(page, '/login', () => page.keyboard.press('Enter'))
+      expect(ok.status()).toBe(303)
+      await consentPage(page)
+      await page.getByRole('button', { name: 'Allow', exact: true }).click()
+      const { claims } = await redeem(await callbackOf(page), req)
+      expect(claims.sub).toBe(aliceId)
+      expect(claims.amr).toEqual(['pwd'])
+    } finally {
+      await context.close()
+    }
+  })
+
+  it('has labelled fields, a sensible Tab order, a page language, and no console errors or CSP violations', async () => {
+    const { context, page, problems } = await open()
+    try {
+      const req = await authorize()
+      await page.goto(req.url)
+      const form = await loginPage(page)
+
+      expect(await page.locator('html').getAttribute('lang')).toBe('en')
+      // The stylesheet loaded under the CSP (the card is white on the grey page).
+      expect(await page.locator('main').evaluate((el) => getComputedStyle(el).backgroundColor)).toBe('rgb(255, 255, 255)')
+
+      // Every visible input has an accessible name, found by the label a person reads.
+      const inputs = page.locator('input:not([type=hidden])')
+      expect(await inputs.count()).toBe(2)
+      expect(await form.login.getAttribute('id')).toBe('login')
+      expect(await form.password.getAttribute('id')).toBe('password')
+      expect(await page.getByRole('textbox', { name: 'Email or username', exact: true }).count()).toBe(1)
+      for (const input of await inputs.all()) {
+        const named = await input.evaluate((el) => {
+          const i = el as HTMLInputElement
+          return (i.labels?.length ?? 0) > 0 || !!i.getAttribute('aria-label') || !!i.getAttribute('aria-labelledby')
+        })
+        expect(named, await input.evaluate((el) => el.outerHTML)).toBe(true)
+      }
+      expect(await form.login.getAttribute('autocomplete')).toBe('username')
+      expect(await form.password.getAttribute('autocomplete')).toBe('current-password')
+      expect(await form.password.getAttribute('type')).toBe('password')
+      // Every button says what it does.
+      expect(await page.getByRole('button').allInnerTexts()).toEqual(['Sign in', 'Cancel and return to Test SPA'])
+
+      // Focus starts in the first field; Tab goes Email → Password → Sign in → Cancel.
+      expect(await focusedId(page)).toBe('login')
+      await page.locator('body').evaluate(() => (document.activeElement as HTMLElement | null)?.blur())
+      await page.keyboard.press('Tab')
+      expect(await focusedId(page)).toBe('login')
+      await page.keyboard.press('Tab')
+      expect(await focusedId(page)).toBe('password')
+      await page.keyboard.press('Tab')
+      expect(await focusedId(page)).toBe('Sign in')
+      await page.keyboard.press('Tab')
+      expect(await focusedId(page)).toBe('Cancel and return to Test SPA')
+      // The focused control shows a visible focus ring (keyboard focus → :focus-visible).
+      expect(await page.getByRole('button', { name: /^Cancel/ }).evaluate((el) => getComputedStyle(el).outlineStyle)).toBe('solid')
+
+      // Sign in by keyboard only: back to the fields, type, Enter, then Allow with Enter.
+      await page.keyboard.press('Shift+Tab')
+      await page.keyboard.press('Shift+Tab')
+      await page.keyboard.press('Shift+Tab')
+      expect(await focusedId(page)).toBe('login')
+      await page.keyboard.type(ALICE.username)
+      await page.keyboard.press('Tab')
+      await page.keyboard.type(ALICE.password)
+      await submitting(page, '/login', () => page.keyboard.press('Enter'))
+      await consentPage(page)
+      expect(await page.locator('html').getAttribute('lang')).toBe('en')
+      expect(await page.getByRole('button').allInnerTexts()).toEqual(['Allow', 'Deny'])
+      // Tab from the top of the consent page reaches Allow first.
+      await page.keyboard.press('Tab')
+      expect(await focusedId(page)).toBe('Allow')
+      await page.keyboard.press('Enter')
+      const callback = await callbackOf(page)
+      expect(callback.searchParams.get('code')).toBeTruthy()
+
+      expect(problems).toEqual([])
+    } finally {
+      await context.close()
+    }
+  })
+
+  it('works without JavaScript', async () => {
+    const { context, page, problems } = await open({ javaScriptEnabled: false })
+    try {
+      const req = await authorize()
+      await page.goto(req.url)
+      const form = await loginPage(page)
+      await form.login.fill(ALICE.email)
+      await form.password.fill(ALICE.password)
+      await form.submit.click()
+      await consentPage(page)
+      await page.getByText('See your email address', { exact: true }).waitFor()
+      await page.getByRole('button', { name: 'Allow', exact: true }).click()
+      const callback = await callbackOf(page)
+      expect(callback.searchParams.get('state')).toBe(req.state)
+      const { claims } = await redeem(callback, req)
+      expect(claims.sub).toBe(aliceId)
+      expect(problems).toEqual([])
+    } finally {
+      await context.close()
+    }
+  })
+
+  it('returns to the app with access_denied when the person cancels on the login page', async () => {
+    const { context, page, problems } = await open()
+    try {
+      const req = await authorize()
+      await page.goto(req.url)
+      await loginPage(page)
+      await page.getByRole('button', { name: 'Cancel and return to Test SPA', exact: true }).click()
+      const callback = await callbackOf(page)
+      expect(callback.origin + callback.pathname).toBe(SPA_REDIRECT)
+      expect(callback.searchParams.get('error')).toBe('access_denied')
+      expect(callback.searchParams.get('state')).toBe(req.state)
+      expect(callback.searchParams.get('code')).toBeNull()
+      // openid-client turns it into the OAuth error.
+      await expect(oidc.authorizationCodeGrant(spa, callback, { pkceCodeVerifier: req.verifier, expectedState: req.state }))
+        .rejects.toMatchObject({ error: 'access_denied' })
+      expect(problems).toEqual([])
+    } finally {
+      await context.close()
+    }
+  })
+
+  it('returns to the app with access_denied when the person presses Deny on the consent page', async () => {
+    const { context, page } = await open()
+    try {
+      const req = await authorize()
+      await page.goto(req.url)
+      const form = await loginPage(page)
+      await form.login.fill(ALICE.email)
+      await form.password.fill(ALICE.password)
+      await form.submit.click()
+      await consentPage(page)
+      await page.getByRole('button', { name: 'Deny', exact: true }).click()
+      const callback = await callbackOf(page)
+      expect(callback.searchParams.get('error')).toBe('access_denied')
+      expect(callback.searchParams.get('state')).toBe(req.state)
+    } finally {
+      await context.close()
+    }
+  })
+})

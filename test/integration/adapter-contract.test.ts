@@ -1,0 +1,594 @@
+// One contract for every oidc-provider adapter we ship, run against the real stores: Redis
+// (standalone and a 3-node Cluster), the database adapter on embedded PGlite and on PostgreSQL.
+// Plus, per store, the provider end to end: 50 concurrent redemptions of one authorization code
+// (and of one rotating refresh token) must yield exactly one token response.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { generateKeyPairSync, randomUUID } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { createServer, type Server } from 'node:http'
+import { createServer as createNetServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { Cluster, Redis } from 'ioredis'
+import Provider, { errors, type Adapter, type AdapterPayload } from 'oidc-provider'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createDatabaseAdapterFactory, purgeExpiredArtifacts } from '../../src/oidc/adapters/database.ts'
+import { createRedisAdapterFactory, hashTagOf } from '../../src/oidc/adapters/redis.ts'
+import { migrateDatabase, openDatabase, type PrismaClient } from '../../src/store/database.ts'
+import { startPostgres, type PostgresServer } from '../support/postgres-server.ts'
+import { startRedis, type RedisServer } from '../support/redis-server.ts'
+
+type AdapterFactory = (name: string) => Adapter
+
+interface Store {
+  factory: AdapterFactory
+  /** the Redis client, for TTL checks */
+  redis?: Redis | Cluster
+  prisma?: PrismaClient
+  close(): Promise<void>
+}
+
+interface Backend {
+  name: string
+  start(): Promise<Store>
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
+const now = () => Math.floor(Date.now() / 1000)
+
+function tokenPayload(kind: string, extra: Partial<AdapterPayload> = {}): AdapterPayload {
+  const iat = now()
+  return { iat, exp: iat + 600, jti: randomUUID(), kind, clientId: 'client-1', accountId: 'account-1', ...extra }
+}
+
+// --- backends ----------------------------------------------------------------------------------
+
+let postgres: PostgresServer | undefined
+const getPostgres = async () => (postgres ??= await startPostgres())
+
+const backends: Backend[] = [
+  {
+    name: 'redis (standalone)',
+    async start() {
+      const server: RedisServer = await startRedis()
+      const redis = new Redis(server.url, { maxRetriesPerRequest: 1 })
+      return {
+        factory: createRedisAdapterFactory(redis),
+        redis,
+        async close() { redis.disconnect(); await server.stop() },
+      }
+    },
+  },
+  {
+    name: 'redis (cluster, 3 masters)',
+    async start() {
+      const cluster = await startRedisCluster(3)
+      const redis = new Cluster(cluster.ports.map((port) => ({ host: '127.0.0.1', port })), {
+        redisOptions: { maxRetriesPerRequest: 1 },
+      })
+      return {
+        factory: createRedisAdapterFactory(redis),
+        redis,
+        async close() { redis.disconnect(); await cluster.stop() },
+      }
+    },
+  },
+  {
+    name: 'database (embedded PGlite)',
+    async start() {
+      const dataDir = mkdtempSync(path.join(tmpdir(), 'iam-adapter-'))
+      await migrateDatabase({ dataDir })
+      const db = await openDatabase({ dataDir })
+      return {
+        factory: createDatabaseAdapterFactory(db.prisma),
+        prisma: db.prisma,
+        async close() { await db.close(); rmSync(dataDir, { recursive: true, force: true }) },
+      }
+    },
+  },
+  {
+    name: 'database (PostgreSQL)',
+    async start() {
+      const databaseUrl = await (await getPostgres()).createDatabase()
+      const target = { databaseUrl, dataDir: tmpdir() }
+      await migrateDatabase(target)
+      const db = await openDatabase(target)
+      return {
+        factory: createDatabaseAdapterFactory(db.prisma),
+        prisma: db.prisma,
+        async close() { await db.close() },
+      }
+    },
+  },
+]
+
+afterAll(async () => { await postgres?.stop() })
+
+// --- the contract ------------------------------------------------------------------------------
+
+for (const backend of backends) {
+  describe(`adapter contract: ${backend.name}`, () => {
+    let store: Store
+    let adapter: (name: string) => Adapter
+    beforeAll(async () => {
+      store = await backend.start()
+      adapter = store.factory
+    })
+    afterAll(async () => { await store?.close() })
+
+    it('upsert then find returns the payload; a missing id is undefined', async () => {
+      const at = adapter('AccessToken')
+      const id = randomUUID()
+      const payload = tokenPayload('AccessToken', { grantId: randomUUID(), scope: 'openid email', extra: { n: 1.5, list: [] } })
+      await at.upsert(id, payload, 600)
+      expect(await at.find(id)).toEqual(payload)
+      expect(await at.find(randomUUID())).toBeUndefined()
+      // models are separate namespaces
+      expect(await adapter('RefreshToken').find(id)).toBeUndefined()
+    })
+
+    it('upsert overwrites the whole artifact, including a consumed mark', async () => {
+      const ac = adapter('AuthorizationCode')
+      const id = randomUUID()
+      await ac.upsert(id, tokenPayload('AuthorizationCode', { scope: 'openid' }), 60)
+      await ac.consume(id)
+      const replacement = tokenPayload('AuthorizationCode', { scope: 'openid profile' })
+      await ac.upsert(id, replacement, 60)
+      expect(await ac.find(id)).toEqual(replacement)
+      // and it can be consumed again, once
+      await ac.consume(id)
+      await expect(ac.consume(id)).rejects.toBeInstanceOf(errors.InvalidGrant)
+    })
+
+    it('concurrent upserts of one id all succeed; the store holds one of them', async () => {
+      const session = adapter('Session')
+      const id = randomUUID()
+      const uid = randomUUID()
+      const versions = Array.from({ length: 20 }, (_, i): AdapterPayload => ({ jti: id, kind: 'Session', uid, exp: now() + 600, loginTs: i }))
+      await Promise.all(versions.map((v) => session.upsert(id, v, 600)))
+      expect(versions).toContainEqual(await session.find(id))
+      expect(await session.findByUid(uid)).toEqual(await session.find(id))
+    })
+
+    it('an expired artifact and its lookups are missing', async () => {
+      const session = adapter('Session')
+      const dc = adapter('DeviceCode')
+      const sessionId = randomUUID()
+      const uid = randomUUID()
+      const codeId = randomUUID()
+      const userCode = `EXP-${randomUUID().slice(0, 8)}`
+      await session.upsert(sessionId, { jti: sessionId, kind: 'Session', uid, exp: now() }, 0.15)
+      await dc.upsert(codeId, tokenPayload('DeviceCode', { userCode, grantId: randomUUID() }), 0.15)
+      expect(await session.find(sessionId)).toBeDefined()
+
+      if (store.redis) {
+        // the store's own TTL does the expiring: every key carries one
+        const ttl = await store.redis.pttl(`oidc:Session:{${sessionId}}`)
+        expect(ttl).toBeGreaterThan(0)
+        expect(ttl).toBeLessThanOrEqual(150)
+        expect(await store.redis.pttl(`oidc:uid:{${uid}}`)).toBeGreaterThan(0)
+        expect(await store.redis.pttl(`oidc:userCode:{${userCode}}`)).toBeGreaterThan(0)
+      }
+
+      await sleep(250)
+      expect(await session.find(sessionId)).toBeUndefined()
+      expect(await session.findByUid(uid)).toBeUndefined()
+      expect(await dc.find(codeId)).toBeUndefined()
+      expect(await dc.findByUserCode(userCode)).toBeUndefined()
+      await expect(dc.consume(codeId)).rejects.toBeInstanceOf(errors.InvalidGrant)
+    })
+
+    if (backend.name.startsWith('database')) {
+      it('purgeExpiredArtifacts deletes expired rows only', async () => {
+        const at = adapter('AccessToken')
+        const expired = randomUUID()
+        const live = randomUUID()
+        await at.upsert(expired, tokenPayload('AccessToken'), -10) // expiresAt in the past
+        await at.upsert(live, tokenPayload('AccessToken'), 600)
+        expect(await purgeExpiredArtifacts(store.prisma!)).toBeGreaterThanOrEqual(1)
+        expect(await store.prisma!.oidcArtifact.count({ where: { model: 'AccessToken', id: expired } })).toBe(0)
+        expect(await at.find(live)).toBeDefined()
+      })
+    } else {
+      it('lookups and the grant index live at least as long as their artifacts', async () => {
+        const redis = store.redis!
+        const grantId = randomUUID()
+        const codeId = randomUUID()
+        const userCode = `TTL-${randomUUID().slice(0, 8)}`
+        await adapter('DeviceCode').upsert(codeId, tokenPayload('DeviceCode', { grantId, userCode }), 600)
+        await adapter('AccessToken').upsert(randomUUID(), tokenPayload('AccessToken', { grantId }), 60)
+        const artifactTtl = await redis.pttl(`oidc:DeviceCode:{${codeId}}`)
+        const lookupTtl = await redis.pttl(`oidc:userCode:{${userCode}}`)
+        const indexTtl = await redis.pttl(`oidc:grant:{${grantId}}`)
+        expect(artifactTtl).toBeGreaterThan(599_000)
+        expect(Math.abs(lookupTtl - artifactTtl)).toBeLessThan(1000)
+        // the index keeps the longest member's TTL, not the latest upsert's
+        expect(indexTtl).toBeGreaterThanOrEqual(artifactTtl)
+        expect(await redis.zcard(`oidc:grant:{${grantId}}`)).toBe(3) // code, its userCode lookup, token
+      })
+    }
+
+    it('findByUid finds a Session; findByUserCode finds a DeviceCode', async () => {
+      const session = adapter('Session')
+      const sessionId = randomUUID()
+      const uid = randomUUID()
+      const sessionPayload: AdapterPayload = { jti: sessionId, kind: 'Session', uid, exp: now() + 600, accountId: 'account-1', loginTs: now(), authorizations: { 'client-1': { sid: 'sid-1', grantId: 'g-1' } } }
+      await session.upsert(sessionId, sessionPayload, 600)
+      expect(await session.findByUid(uid)).toEqual(sessionPayload)
+      expect(await session.findByUid(randomUUID())).toBeUndefined()
+
+      const dc = adapter('DeviceCode')
+      const codeId = randomUUID()
+      const userCode = `UC-${randomUUID().slice(0, 8)}`
+      const code = tokenPayload('DeviceCode', { userCode, deviceInfo: { ip: '127.0.0.1' } })
+      await dc.upsert(codeId, code, 600)
+      expect(await dc.findByUserCode(userCode)).toEqual(code)
+      expect(await dc.findByUserCode('NOPE-NOPE')).toBeUndefined()
+
+      // the user approves: the device code is saved again with the grant and account
+      const approved = { ...code, grantId: randomUUID(), accountId: 'account-2' }
+      await dc.upsert(codeId, approved, 600)
+      expect(await dc.findByUserCode(userCode)).toEqual(approved)
+
+      // a destroyed session is no longer found by uid
+      await session.destroy(sessionId)
+      expect(await session.findByUid(uid)).toBeUndefined()
+    })
+
+    it('consume sets `consumed` once; a second consume is refused and changes nothing', async () => {
+      const ac = adapter('AuthorizationCode')
+      const id = randomUUID()
+      const payload = tokenPayload('AuthorizationCode', { grantId: randomUUID() })
+      await ac.upsert(id, payload, 60)
+      const before = now()
+      await ac.consume(id)
+      const first = await ac.find(id)
+      expect(first).toMatchObject(payload)
+      expect(first?.consumed).toBeGreaterThanOrEqual(before)
+      expect(first?.consumed).toBeLessThanOrEqual(now())
+
+      const refused = await ac.consume(id).then(() => undefined, (e: unknown) => e)
+      expect(refused).toBeInstanceOf(errors.InvalidGrant)
+      expect(refused).toMatchObject({ error: 'invalid_grant', error_detail: 'authorization code already consumed' })
+      expect((await ac.find(id))?.consumed).toBe(first?.consumed)
+
+      // a payload saved as consumed counts as consumed, and its timestamp is kept
+      const old = randomUUID()
+      await ac.upsert(old, tokenPayload('AuthorizationCode', { consumed: 1_000_000 }), 60)
+      await expect(ac.consume(old)).rejects.toBeInstanceOf(errors.InvalidGrant)
+      expect((await ac.find(old))?.consumed).toBe(1_000_000)
+
+      await expect(ac.consume(randomUUID())).rejects.toMatchObject({ error: 'invalid_grant', error_detail: 'authorization code not found' })
+      // expired (but maybe not yet purged) is not found either
+      const expired = randomUUID()
+      await ac.upsert(expired, tokenPayload('AuthorizationCode'), -10)
+      await sleep(5)
+      await expect(ac.consume(expired)).rejects.toMatchObject({ error: 'invalid_grant', error_detail: 'authorization code not found' })
+
+      if (store.prisma) {
+        // the column agrees with the payload (both UTC)
+        const row = await store.prisma.oidcArtifact.findUnique({ where: { model_id: { model: 'AuthorizationCode', id } } })
+        expect(Math.abs(row!.consumedAt!.getTime() / 1000 - Number(first?.consumed))).toBeLessThan(2)
+      }
+    })
+
+    it('50 concurrent consumes of one code: exactly one succeeds', async () => {
+      for (const model of ['AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest']) {
+        const a = adapter(model)
+        const id = randomUUID()
+        await a.upsert(id, tokenPayload(model, { grantId: randomUUID() }), 60)
+        const results = await Promise.allSettled(Array.from({ length: 50 }, () => a.consume(id)))
+        const won = results.filter((r) => r.status === 'fulfilled')
+        const lost = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected')
+        expect(won, model).toHaveLength(1)
+        expect(lost, model).toHaveLength(49)
+        for (const r of lost) expect(r.reason).toBeInstanceOf(errors.InvalidGrant)
+        expect((await a.find(id))?.consumed).toEqual(expect.any(Number))
+      }
+      // a pushed authorization request is refused with the error its endpoint uses
+      const par = adapter('PushedAuthorizationRequest')
+      const parId = randomUUID()
+      await par.upsert(parId, tokenPayload('PushedAuthorizationRequest'), 60)
+      const results = await Promise.allSettled(Array.from({ length: 50 }, () => par.consume(parId)))
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1)
+      for (const r of results) if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(errors.InvalidRequestUri)
+    })
+
+    it('revokeByGrantId removes every artifact of the grant and nothing of other grants', async () => {
+      const grantId = randomUUID()
+      const otherGrantId = randomUUID()
+      const models = ['AccessToken', 'RefreshToken', 'AuthorizationCode', 'DeviceCode'] as const
+      const ours: Array<[string, string]> = []
+      for (const model of models) {
+        for (let i = 0; i < 3; i++) {
+          const id = randomUUID()
+          await adapter(model).upsert(id, tokenPayload(model, { grantId, ...(model === 'DeviceCode' ? { userCode: `RV-${id.slice(0, 8)}` } : {}) }), 600)
+          ours.push([model, id])
+        }
+      }
+      const theirs = randomUUID()
+      await adapter('AccessToken').upsert(theirs, tokenPayload('AccessToken', { grantId: otherGrantId }), 600)
+      // the Grant itself is the provider's to destroy (revokeGrantPolicy), not revokeByGrantId's
+      await adapter('Grant').upsert(grantId, { jti: grantId, kind: 'Grant', accountId: 'account-1', clientId: 'client-1', exp: now() + 600 }, 600)
+      const unrelatedSession = randomUUID()
+      await adapter('Session').upsert(unrelatedSession, { jti: unrelatedSession, kind: 'Session', uid: randomUUID() }, 600)
+
+      await adapter('AccessToken').revokeByGrantId(grantId)
+
+      for (const [model, id] of ours) expect(await adapter(model).find(id), `${model} ${id}`).toBeUndefined()
+      expect(await adapter('DeviceCode').findByUserCode(`RV-${ours.find(([m]) => m === 'DeviceCode')![1].slice(0, 8)}`)).toBeUndefined()
+      expect(await adapter('AccessToken').find(theirs)).toBeDefined()
+      expect(await adapter('Grant').find(grantId)).toBeDefined()
+      expect(await adapter('Session').find(unrelatedSession)).toBeDefined()
+      if (store.redis) expect(await store.redis.exists(`oidc:grant:{${grantId}}`)).toBe(0)
+
+      // revoking again (every model's adapter is called by the provider) is harmless
+      await adapter('RefreshToken').revokeByGrantId(grantId)
+      await adapter('RefreshToken').revokeByGrantId(randomUUID())
+    })
+
+    it('destroy removes one artifact', async () => {
+      const rt = adapter('RefreshToken')
+      const [a, b] = [randomUUID(), randomUUID()]
+      const grantId = randomUUID()
+      await rt.upsert(a, tokenPayload('RefreshToken', { grantId }), 600)
+      await rt.upsert(b, tokenPayload('RefreshToken', { grantId }), 600)
+      await rt.destroy(a)
+      await rt.destroy(randomUUID()) // missing: no error
+      expect(await rt.find(a)).toBeUndefined()
+      expect(await rt.find(b)).toBeDefined()
+    })
+
+    it('stores a large payload intact', async () => {
+      const interaction = adapter('Interaction')
+      const id = randomUUID()
+      const payload: AdapterPayload = {
+        jti: id,
+        kind: 'Interaction',
+        exp: now() + 600,
+        params: {
+          client_id: 'client-1',
+          claims: JSON.stringify({ id_token: Object.fromEntries(Array.from({ length: 500 }, (_, i) => [`claim_${i}`, { essential: true }])) }),
+          request: 'x'.repeat(256 * 1024),
+          unicode: 'ünïcödé ✓ 🔐',
+        },
+        prompt: { name: 'login', reasons: ['no_session'], details: {} },
+      }
+      await interaction.upsert(id, payload, 600)
+      expect(await interaction.find(id)).toEqual(payload)
+    })
+
+    it('provider: 50 concurrent redemptions of one code and of one rotating refresh token give one token response each', async () => {
+      const op = await startProvider(adapter)
+      try {
+        const code = await op.issueCode()
+        const statuses = await Promise.all(Array.from({ length: 50 }, () => op.token({
+          grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI,
+        })))
+        expect(statuses.filter((r) => r.status === 200), JSON.stringify(statuses.map((r) => r.status))).toHaveLength(1)
+        expect(statuses.filter((r) => r.status === 400 && r.body.error === 'invalid_grant')).toHaveLength(49)
+
+        // the second part needs a grant that the replays above did not revoke
+        const fresh = await op.token({ grant_type: 'authorization_code', code: await op.issueCode(), redirect_uri: REDIRECT_URI })
+        expect(fresh.status).toBe(200)
+        const refreshToken = fresh.body.refresh_token
+        expect(refreshToken).toEqual(expect.any(String))
+        const refreshed = await Promise.all(Array.from({ length: 50 }, () => op.token({
+          grant_type: 'refresh_token', refresh_token: String(refreshToken),
+        })))
+        expect(refreshed.filter((r) => r.status === 200)).toHaveLength(1)
+        expect(refreshed.filter((r) => r.status === 400 && r.body.error === 'invalid_grant')).toHaveLength(49)
+      } finally {
+        await op.close()
+      }
+    })
+  })
+}
+
+// --- hash tags -----------------------------------------------------------------------------------
+
+describe('redis adapter keys and cluster slots', () => {
+  let cluster: RedisClusterProcess
+  let redis: Cluster
+  beforeAll(async () => {
+    cluster = await startRedisCluster(3)
+    redis = new Cluster(cluster.ports.map((port) => ({ host: '127.0.0.1', port })), { redisOptions: { maxRetriesPerRequest: 1 } })
+  })
+  afterAll(async () => { redis?.disconnect(); await cluster?.stop() })
+
+  const slotOf = async (key: string) => Number(await redis.cluster('KEYSLOT', key))
+
+  it('every key is hash-tagged; what is written together shares a slot', async () => {
+    const factory = createRedisAdapterFactory(redis, { prefix: 'slots' })
+    const grantId = randomUUID()
+    const uid = randomUUID()
+    const userCode = `SL-${randomUUID().slice(0, 8)}`
+    await factory('Grant').upsert(grantId, { jti: grantId, kind: 'Grant', accountId: 'a', clientId: 'c' }, 600)
+    await factory('Session').upsert('session-1', { jti: 'session-1', kind: 'Session', uid }, 600)
+    const tokenIds: Array<[string, string]> = []
+    for (const model of ['AccessToken', 'RefreshToken', 'AuthorizationCode', 'DeviceCode']) {
+      for (let i = 0; i < 4; i++) {
+        const id = randomUUID()
+        tokenIds.push([model, id])
+        await factory(model).upsert(id, tokenPayload(model, { grantId, ...(model === 'DeviceCode' && i === 0 ? { userCode } : {}) }), 600)
+      }
+    }
+
+    const keys = (await Promise.all(redis.nodes('master').map((node) => node.keys('slots:*')))).flat()
+    expect(keys.length).toBe(1 /* Grant */ + 1 /* index */ + 2 /* Session + uid */ + 16 /* tokens */ + 1 /* userCode */)
+    for (const key of keys) {
+      // a non-empty {tag}: the slot is chosen by the identifier alone
+      expect(key).toMatch(/^slots:[A-Za-z]+:\{[^{}]+\}$/)
+      expect(await slotOf(key)).toBe(await slotOf(`{${hashTagOf(key)}}`))
+    }
+
+    // The Grant and its index share the grantId slot, so they could be updated together.
+    expect(await slotOf(`slots:Grant:{${grantId}}`)).toBe(await slotOf(`slots:grant:{${grantId}}`))
+    // Token ids are random and found by id alone, so tokens of one grant are spread over slots:
+    // revokeByGrantId must (and does) delete per slot.
+    const tokenSlots = new Set(await Promise.all(tokenIds.map(([m, id]) => slotOf(`slots:${m}:{${id}}`))))
+    expect(tokenSlots.size).toBeGreaterThan(1)
+    const members = await redis.zrange(`slots:grant:{${grantId}}`, 0, -1)
+    expect(new Set(members)).toEqual(new Set([...tokenIds.map(([m, id]) => `slots:${m}:{${id}}`), `slots:userCode:{${userCode}}`]))
+
+    await factory('AccessToken').revokeByGrantId(grantId)
+    const left = (await Promise.all(redis.nodes('master').map((node) => node.keys('slots:*')))).flat().sort()
+    expect(left).toEqual([`slots:Grant:{${grantId}}`, 'slots:Session:{session-1}', `slots:uid:{${uid}}`].sort())
+  })
+
+  it('hashTagOf follows the Redis Cluster rule', () => {
+    expect(hashTagOf('oidc:AccessToken:{abc}')).toBe('abc')
+    expect(hashTagOf('a{}b{c}')).toBe('a{}b{c}') // empty first tag: the whole key
+    expect(hashTagOf('a{b}c}{d}')).toBe('b')
+    expect(hashTagOf('a{bc')).toBe('a{bc')
+    expect(hashTagOf('plain')).toBe('plain')
+  })
+})
+
+// --- a provider over the adapter -----------------------------------------------------------------
+
+const REDIRECT_URI = 'https://rp.example.test/cb'
+const TEST_SIGNING_KEY = {
+  ...generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' }),
+  kid: 'test-rs256', alg: 'RS256', use: 'sig',
+}
+
+interface TestProvider {
+  issueCode(): Promise<string>
+  token(params: Record<string, string>): Promise<{ status: number; body: Record<string, unknown> }>
+  close(): Promise<void>
+}
+
+async function startProvider(adapter: AdapterFactory): Promise<TestProvider> {
+  const provider = new Provider('http://127.0.0.1', {
+    adapter,
+    clients: [{
+      client_id: 'rp',
+      client_secret: 'rp-secret-rp-secret-rp-secret-rp-secret',
+      redirect_uris: [REDIRECT_URI],
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+    }],
+    scopes: ['openid', 'offline_access'],
+    pkce: { required: () => false },
+    rotateRefreshToken: true,
+    findAccount: (_ctx, sub) => ({ accountId: sub, claims: () => ({ sub }) }),
+    jwks: { keys: [TEST_SIGNING_KEY] },
+    features: { devInteractions: { enabled: false } },
+    ttl: { Grant: 600, AccessToken: 600, RefreshToken: 600, IdToken: 600, AuthorizationCode: 60 },
+  })
+  const server: Server = createServer(provider.callback())
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const address = server.address()
+  const port = typeof address === 'object' && address ? address.port : 0
+  const basic = `Basic ${Buffer.from('rp:rp-secret-rp-secret-rp-secret-rp-secret').toString('base64')}`
+
+  return {
+    async issueCode() {
+      const client = await provider.Client.find('rp')
+      if (!client) throw new Error('client rp not configured')
+      const grant = new provider.Grant({ accountId: 'account-1', clientId: 'rp' })
+      grant.addOIDCScope('openid offline_access')
+      const grantId = await grant.save()
+      const code = new provider.AuthorizationCode({
+        accountId: 'account-1',
+        client,
+        grantId,
+        redirectUri: REDIRECT_URI,
+        scope: 'openid offline_access',
+        authTime: now(),
+        gty: 'authorization_code',
+      })
+      return code.save()
+    },
+    async token(params) {
+      const res = await fetch(`http://127.0.0.1:${port}/token`, {
+        method: 'POST',
+        headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams(params),
+      })
+      return { status: res.status, body: await res.json() as Record<string, unknown> }
+    },
+    close: () => new Promise<void>((resolve, reject) => server.close((e) => (e ? reject(e) : resolve()))),
+  }
+}
+
+// --- a throwaway Redis Cluster -------------------------------------------------------------------
+
+interface RedisClusterProcess {
+  ports: number[]
+  stop(): Promise<void>
+}
+
+async function freePort(): Promise<number> {
+  for (;;) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const srv = createNetServer()
+      srv.once('error', reject)
+      srv.listen(0, '127.0.0.1', () => {
+        const a = srv.address()
+        const p = typeof a === 'object' && a ? a.port : 0
+        srv.close(() => resolve(p))
+      })
+    })
+    if (port > 0 && port <= 55535) return port // the cluster bus listens on port + 10000
+  }
+}
+
+async function run(cmd: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    child.stdout.on('data', (b: Buffer) => { out += b })
+    child.stderr.on('data', (b: Buffer) => { out += b })
+    child.once('error', reject)
+    child.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(' ')} exited ${code}:\n${out}`))))
+  })
+}
+
+async function startRedisCluster(masters: number): Promise<RedisClusterProcess> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'iam-redis-cluster-'))
+  const children: ChildProcess[] = []
+  const ports: number[] = []
+  const stop = async () => {
+    await Promise.all(children.map((child) => new Promise<void>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve()
+      child.once('exit', () => resolve())
+      child.kill('SIGKILL')
+    })))
+    rmSync(dir, { recursive: true, force: true })
+  }
+  try {
+    for (let i = 0; i < masters; i++) {
+      const port = await freePort()
+      ports.push(port)
+      const child = spawn('redis-server', [
+        '--port', String(port), '--bind', '127.0.0.1', '--protected-mode', 'no', '--dir', dir,
+        '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`,
+        '--appendonly', 'no', '--save', '', '--logfile', '', '--loglevel', 'warning',
+      ], { stdio: 'ignore' })
+      children.push(child)
+    }
+    for (const port of ports) {
+      for (let attempt = 0; ; attempt++) {
+        const pong = await run('redis-cli', ['-p', String(port), 'PING']).catch(() => '')
+        if (pong.includes('PONG')) break
+        if (attempt > 200) throw new Error(`redis-server on ${port} did not start`)
+        await sleep(25)
+      }
+    }
+    await run('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'])
+    for (const port of ports) {
+      for (let attempt = 0; ; attempt++) {
+        const info = await run('redis-cli', ['-p', String(port), 'CLUSTER', 'INFO'])
+        if (info.includes('cluster_state:ok')) break
+        if (attempt > 400) throw new Error(`cluster node ${port} not ok:\n${info}`)
+        await sleep(25)
+      }
+    }
+    return { ports, stop }
+  } catch (err) {
+    await stop()
+    throw err
+  }
+}

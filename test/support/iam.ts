@@ -1,0 +1,116 @@
+// Runs the real server as a child process in one of its two storage modes:
+//   embedded        PGlite in a temp DATA_DIR, protocol artifacts in the database
+//   postgres-redis  a real PostgreSQL and a real redis-server (append-only, so restarts keep data)
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import type { ChildProcess } from 'node:child_process'
+import { migrateDatabase, openDatabase, type PrismaClient } from '../../src/store/database.ts'
+import { startPostgres, type PostgresServer } from './postgres-server.ts'
+import { startRedis, type RedisServer } from './redis-server.ts'
+import { exited, freePort, sleep, spawnWithParentDeath, trackTempDir } from './processes.ts'
+
+export type StorageMode = 'embedded' | 'postgres-redis'
+export const STORAGE_MODES: StorageMode[] = ['embedded', 'postgres-redis']
+
+const root = path.resolve(import.meta.dirname, '../..')
+
+export interface IamInstance {
+  mode: StorageMode
+  issuer: string
+  port: number
+  env: Record<string, string>
+  redis?: RedisServer
+  /** Everything the server printed so far (JSON log lines). */
+  logs(): string
+  start(): Promise<void>
+  stop(): Promise<void>
+  /** Runs with direct database access; in embedded mode only while the server is stopped. */
+  withDatabase<T>(fn: (prisma: PrismaClient) => Promise<T>): Promise<T>
+  close(): Promise<void>
+}
+
+let sharedPostgres: Promise<PostgresServer> | undefined
+
+export async function createIam(mode: StorageMode, opts: { env?: Record<string, string> } = {}): Promise<IamInstance> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'iam-test-'))
+  trackTempDir(dir)
+  const port = await freePort()
+  const issuer = `http://127.0.0.1:${port}`
+  const env: Record<string, string> = {
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    ISSUER: issuer,
+    DATA_DIR: path.join(dir, 'data'),
+    KEYS_DIR: path.join(dir, 'keys'),
+    LOG_LEVEL: 'info',
+    OUTBOUND_ALLOWED_HOSTS: '127.0.0.1,localhost',
+    ...opts.env,
+  }
+  let redis: RedisServer | undefined
+  if (mode === 'postgres-redis') {
+    sharedPostgres ??= startPostgres()
+    env.DATABASE_URL = await (await sharedPostgres).createDatabase()
+    redis = await startRedis({ appendonly: true })
+    env.REDIS_URL = redis.url
+  }
+  const target = { databaseUrl: env.DATABASE_URL, dataDir: env.DATA_DIR! }
+
+  let child: ChildProcess | undefined
+  let output = ''
+
+  const instance: IamInstance = {
+    mode, issuer, port, env, ...(redis ? { redis } : {}),
+    logs: () => output,
+    async start() {
+      if (child) return
+      const proc = spawnWithParentDeath(process.execPath, ['--import', 'tsx', 'src/main.ts', 'serve'], {
+        cwd: root,
+        env: { ...process.env, ...env },
+      })
+      child = proc
+      proc.stdout!.on('data', (d: Buffer) => { output += d })
+      proc.stderr!.on('data', (d: Buffer) => { output += d })
+      const deadline = Date.now() + 90_000
+      while (Date.now() < deadline) {
+        if (proc.exitCode !== null) throw new Error(`server exited with ${proc.exitCode}:\n${output}`)
+        try {
+          const res = await fetch(`${issuer}/healthz`)
+          if (res.ok) return
+        } catch {
+          // not listening yet
+        }
+        await sleep(100)
+      }
+      throw new Error(`server did not start within 90 s:\n${output}`)
+    },
+    async stop() {
+      if (!child) return
+      const proc = child
+      child = undefined
+      proc.kill('SIGTERM')
+      const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000)
+      await exited(proc)
+      clearTimeout(timer)
+    },
+    async withDatabase(fn) {
+      if (mode === 'embedded' && child) throw new Error('stop the embedded server before opening its database')
+      await migrateDatabase(target)
+      const db = await openDatabase(target)
+      try {
+        return await fn(db.prisma)
+      } finally {
+        await db.close()
+      }
+    },
+    async close() {
+      await instance.stop()
+      // Kept for reading after a failure (git-ignored).
+      mkdirSync(path.join(root, 'test-results'), { recursive: true })
+      writeFileSync(path.join(root, 'test-results', `server-${mode}-${port}.log`), output)
+      await redis?.stop()
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+  return instance
+}

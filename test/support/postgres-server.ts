@@ -1,0 +1,273 @@
+// A throwaway PostgreSQL cluster for integration tests: initdb into a temp dir, postgres in the
+// foreground on 127.0.0.1 and a free port, durability off (fsync, synchronous_commit) for speed.
+// Password auth over TCP, like production: the superuser `postgres` for administration, and the
+// application role `iam` (LOGIN CREATEDB) that owns every database createDatabase() hands out.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+
+export interface PostgresServer {
+  port: number;
+  /** superuser URL: postgresql://postgres:secret@127.0.0.1:PORT/postgres */
+  adminUrl: string;
+  /** Create a uniquely named (or the given) database owned by `iam`; returns
+   *  postgresql://iam:secret@127.0.0.1:PORT/<name>. */
+  createDatabase(name?: string): Promise<string>;
+  /** Fast shutdown (SIGINT, SIGKILL after 10 s), then remove the cluster directory. */
+  stop(): Promise<void>;
+}
+
+export const POSTGRES_PASSWORD = 'secret';
+export const APP_ROLE = 'iam';
+
+const MAX_PORT = 55535;
+const START_TIMEOUT_MS = 30_000;
+const STOP_TIMEOUT_MS = 10_000;
+
+export async function startPostgres(): Promise<PostgresServer> {
+  const bin = findPostgresBin();
+  const runAs = postgresUser();
+  const base = mkdtempSync(join(tmpdir(), 'iam-pg-'));
+  tempDirs.add(base);
+  const dataDir = join(base, 'data');
+  const socketDir = join(base, 'sock');
+  mkdirSync(socketDir);
+  const pwFile = join(base, 'pwfile');
+  writeFileSync(pwFile, `${POSTGRES_PASSWORD}\n`);
+  if (runAs) {
+    for (const p of [base, socketDir, pwFile]) chownSync(p, runAs.uid, runAs.gid);
+  }
+  chmodSync(base, 0o700);
+
+  try {
+    // --no-sync and the C locale keep initdb around a second.
+    const init = spawnSync(
+      join(bin, 'initdb'),
+      ['-D', dataDir, '-U', 'postgres', `--pwfile=${pwFile}`, '--auth-local=trust', '--auth-host=scram-sha-256',
+        '--encoding=UTF8', '--locale=C', '--no-sync', '--no-instructions'],
+      { cwd: base, encoding: 'utf8', ...(runAs ? { uid: runAs.uid, gid: runAs.gid } : {}), env: { ...process.env, LC_ALL: 'C' } },
+    );
+    if (init.status !== 0) {
+      throw new Error(`initdb failed (status ${init.status}${init.error ? `, ${init.error.message}` : ''}):\n${init.stdout}\n${init.stderr}`);
+    }
+
+    let port = await freePort();
+    let child: ChildProcess;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        child = await launch(bin, runAs, base, dataDir, socketDir, port);
+        break;
+      } catch (err) {
+        if (attempt >= 5 || !(err instanceof Error) || !/address already in use/i.test(err.message)) throw err;
+        port = await freePort();
+      }
+    }
+
+    const adminUrl = `postgresql://postgres:${POSTGRES_PASSWORD}@127.0.0.1:${port}/postgres`;
+    await withClient(adminUrl, (c) => c.query(`CREATE ROLE ${APP_ROLE} LOGIN CREATEDB PASSWORD '${POSTGRES_PASSWORD}'`));
+
+    return {
+      port,
+      adminUrl,
+      async createDatabase(name) {
+        const db = name ?? `iam_test_${randomBytes(6).toString('hex')}`;
+        if (!/^[a-z_][a-z0-9_]{0,62}$/.test(db)) throw new Error(`invalid database name: ${db}`);
+        await withClient(adminUrl, (c) => c.query(`CREATE DATABASE "${db}" OWNER ${APP_ROLE}`));
+        return `postgresql://${APP_ROLE}:${POSTGRES_PASSWORD}@127.0.0.1:${port}/${db}`;
+      },
+      async stop() {
+        await shutdown(child);
+        rmSync(base, { recursive: true, force: true });
+        tempDirs.delete(base);
+      },
+    };
+  } catch (err) {
+    rmSync(base, { recursive: true, force: true });
+    tempDirs.delete(base);
+    throw err;
+  }
+}
+
+/** The newest /usr/lib/postgresql/<major>/bin (Debian), or PG_BIN, or pg_config --bindir. */
+function findPostgresBin(): string {
+  const fromEnv = process.env.PG_BIN;
+  if (fromEnv && existsSync(join(fromEnv, 'initdb'))) return fromEnv;
+  const root = '/usr/lib/postgresql';
+  if (existsSync(root)) {
+    const majors = readdirSync(root)
+      .filter((v) => existsSync(join(root, v, 'bin', 'initdb')))
+      .sort((a, b) => Number(b) - Number(a));
+    if (majors[0]) return join(root, majors[0], 'bin');
+  }
+  const cfg = spawnSync('pg_config', ['--bindir'], { encoding: 'utf8' });
+  const dir = cfg.status === 0 ? cfg.stdout.trim() : '';
+  if (dir && existsSync(join(dir, 'initdb'))) return dir;
+  throw new Error('PostgreSQL server binaries not found (Debian: apt-get install postgresql; scripts/iam.sh test does it)');
+}
+
+/** PostgreSQL refuses to run as root: when we are root, run it as the `postgres` user. */
+function postgresUser(): { uid: number; gid: number } | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  const id = (flag: string) => {
+    const r = spawnSync('id', [flag, 'postgres'], { encoding: 'utf8' });
+    return r.status === 0 ? Number(r.stdout.trim()) : NaN;
+  };
+  const uid = id('-u');
+  const gid = id('-g');
+  if (!Number.isInteger(uid) || !Number.isInteger(gid)) {
+    throw new Error('running as root but there is no `postgres` user to run PostgreSQL as (apt-get install postgresql creates it)');
+  }
+  return { uid, gid };
+}
+
+async function launch(
+  bin: string,
+  runAs: { uid: number; gid: number } | undefined,
+  cwd: string,
+  dataDir: string,
+  socketDir: string,
+  port: number,
+): Promise<ChildProcess> {
+  const args = [
+    '-D', dataDir, '-p', String(port), '-k', socketDir,
+    '-c', 'listen_addresses=127.0.0.1',
+    '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off',
+    '-c', 'max_connections=200', '-c', 'shared_buffers=32MB',
+    '-c', 'logging_collector=off', '-c', 'log_min_messages=warning',
+  ];
+  const child = spawnWithParentDeath(join(bin, 'postgres'), args, cwd, runAs);
+  track(child);
+
+  let output = '';
+  child.stdout?.on('data', (b: Buffer) => (output = (output + b.toString()).slice(-4000)));
+  child.stderr?.on('data', (b: Buffer) => (output = (output + b.toString()).slice(-4000)));
+  let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  child.once('exit', (code, signal) => (exited = { code, signal }));
+  let spawnError: Error | undefined;
+  child.once('error', (err) => (spawnError = err));
+
+  const url = `postgresql://postgres:${POSTGRES_PASSWORD}@127.0.0.1:${port}/postgres`;
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (spawnError) throw spawnError;
+    if (exited) {
+      throw new Error(`postgres exited during startup (code ${exited.code}, signal ${exited.signal}) on port ${port}:\n${output}`);
+    }
+    try {
+      await withClient(url, (c) => c.query('SELECT 1'));
+      return child;
+    } catch {
+      // refused before listen(), or "the database system is starting up": try again
+      await sleep(50);
+    }
+  }
+  child.kill('SIGKILL');
+  throw new Error(`postgres on port ${port} did not accept connections within ${START_TIMEOUT_MS} ms:\n${output}`);
+}
+
+async function shutdown(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGINT'); // "fast" shutdown: disconnect clients, no waiting
+  const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+  await exited;
+  clearTimeout(timer);
+  children.delete(child);
+}
+
+async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
+  client.on('error', () => undefined); // a server shutting down must not crash the test process
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** Ask the OS for a free TCP port on 127.0.0.1, at most MAX_PORT. */
+async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const srv = createServer();
+      srv.unref();
+      srv.once('error', reject);
+      srv.listen(0, '127.0.0.1', () => {
+        const address = srv.address();
+        const p = typeof address === 'object' && address ? address.port : 0;
+        srv.close(() => resolve(p));
+      });
+    });
+    if (port > 0 && port <= MAX_PORT) return port;
+  }
+  throw new Error(`could not find a free port <= ${MAX_PORT}`);
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+// --- child process hygiene -------------------------------------------------------------------
+// postgres runs in the foreground as our direct child (setpriv execs, no intermediate process),
+// so signals reach the postmaster itself. setpriv --pdeathsig has the kernel kill it if this
+// process dies without running exit handlers; the exit hook covers the ordinary paths.
+
+let setprivAvailable: boolean | undefined;
+function spawnWithParentDeath(
+  binary: string,
+  args: string[],
+  cwd: string,
+  runAs: { uid: number; gid: number } | undefined,
+): ChildProcess {
+  setprivAvailable ??= spawnSync('setpriv', ['--pdeathsig', 'KILL', '--', 'true']).status === 0;
+  const env = { ...process.env, LC_ALL: 'C' };
+  if (setprivAvailable) {
+    const ids = runAs ? ['--reuid', String(runAs.uid), '--regid', String(runAs.gid), '--clear-groups'] : [];
+    // pdeathsig is set after the uid change (a uid change would clear it), so it holds for postgres.
+    return spawn('setpriv', [...ids, '--pdeathsig', 'KILL', '--', binary, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  }
+  return spawn(binary, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], ...(runAs ?? {}) });
+}
+
+const children = new Set<ChildProcess>();
+const tempDirs = new Set<string>();
+let hooked = false;
+function track(child: ChildProcess): void {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  if (hooked) return;
+  hooked = true;
+  process.once('exit', () => {
+    // SIGQUIT = immediate shutdown: the postmaster stops its backends, then exits. Wait for that
+    // (synchronously, bounded: exit handlers cannot await) so nothing writes while we delete.
+    for (const c of children) c.kill('SIGQUIT');
+    const deadline = Date.now() + 3000;
+    for (const c of children) {
+      while (c.pid !== undefined && isRunning(c.pid) && Date.now() < deadline) sleepSync(20);
+    }
+    for (const d of tempDirs) {
+      try {
+        rmSync(d, { recursive: true, force: true, maxRetries: 3, retryDelay: 50 });
+      } catch {
+        // leave the rest to the OS temp cleaner
+      }
+    }
+  });
+}
+
+/** A process is running unless it is gone or a zombie (we do not reap during exit). */
+function isRunning(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
