@@ -10,6 +10,8 @@ import type { Config } from './config.ts'
 import type { Logger } from './observability/logger.ts'
 import { renderPage } from './pages/render.ts'
 import { createInteractionRouter, type InteractionDeps } from './interaction/routes.ts'
+import { createAccountRouter } from './account/routes.ts'
+import type { Configuration as RelyingPartyConfiguration } from 'openid-client'
 
 export interface AppDeps extends Omit<InteractionDeps, 'siteName'> {
   config: Config
@@ -17,6 +19,8 @@ export interface AppDeps extends Omit<InteractionDeps, 'siteName'> {
   provider: Provider
   /** Cookie-signing keys, newest first: the provider runs on this app's cookie jar when mounted. */
   cookieKeys: string[]
+  /** The account area's client configuration (it signs in through this same server). */
+  accountRelyingParty: RelyingPartyConfiguration
   /** Readiness: resolves when the stores answer. */
   ready: () => Promise<Record<string, string>>
 }
@@ -55,7 +59,7 @@ export function createApp(deps: AppDeps): Koa {
 
   const page = { siteName: config.siteName }
   app.use(async function pageErrors(ctx: Context, next: Next) {
-    if (!ctx.path.startsWith('/interaction/')) return next()
+    if (!ctx.path.startsWith('/interaction/') && !ctx.path.startsWith('/account')) return next()
     try {
       await next()
     } catch (err) {
@@ -104,6 +108,8 @@ export function createApp(deps: AppDeps): Koa {
   const interactions = createInteractionRouter({ ...deps, siteName: config.siteName })
   app.use(interactions.routes())
   app.use(interactions.allowedMethods())
+  const account = createAccountRouter({ ...deps, siteName: config.siteName, issuer: config.issuer, relyingParty: deps.accountRelyingParty })
+  app.use(account.routes())
 
   provider.on('server_error', (ctx: Context, err: Error) => logger.error({ err, reqId: ctx.state.requestId }, 'provider server error'))
   app.use(mount(provider))

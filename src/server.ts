@@ -10,6 +10,7 @@ import { createProvider } from './oidc/provider.ts'
 import { createAuditWriter } from './audit/audit.ts'
 import { createCsrf } from './security/csrf.ts'
 import { createApp } from './app.ts'
+import { createAccountRelyingParty, ensureAccountClient } from './account/relying-party.ts'
 
 export interface RunningServer {
   url: string
@@ -29,12 +30,15 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   const redis = config.redisUrl ? await openRedis(config.redisUrl) : undefined
   const [jwks, cookieKeys] = [await loadSigningKeys(config), loadCookieKeys(config)]
 
+  await ensureAccountClient(db.prisma, config.issuer)
+  let localOrigin = `http://127.0.0.1:${config.port}`
   const provider = createProvider({ config, prisma: db.prisma, jwks, cookieKeys, adapter: createAdapterFactory(db.prisma, redis) })
   const app = createApp({
     config, logger, provider, cookieKeys,
     prisma: db.prisma,
     audit: createAuditWriter(db.prisma, logger),
     csrf: createCsrf(cookieKeys[0]!),
+    accountRelyingParty: createAccountRelyingParty(config.issuer, () => localOrigin),
     ready: async () => {
       await db.prisma.$queryRaw`SELECT 1`
       if (redis) await redis.ping()
@@ -50,10 +54,12 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   })
   const address = server.address()
   const port = typeof address === 'object' && address ? address.port : config.port
+  const host = typeof address === 'object' && address && !['0.0.0.0', '::'].includes(address.address) ? address.address : '127.0.0.1'
+  localOrigin = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
   logger.info({ port, issuer: config.issuer }, `listening; discovery at ${config.issuer}/.well-known/openid-configuration`)
 
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: localOrigin,
     async close() {
       await new Promise<void>((resolve) => server.close(() => resolve()))
       server.closeAllConnections()

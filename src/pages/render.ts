@@ -17,6 +17,7 @@ export interface PageContext {
 export type PageName =
   | 'login' | 'consent' | 'error' | 'logout' | 'logged-out'
   | 'device-input' | 'device-confirm' | 'device-success'
+  | 'account' | 'account-signed-out'
 
 export function renderPage(name: PageName, page: PageContext, data: Record<string, unknown> = {}): string {
   return eta.render(name, { ...data, page })

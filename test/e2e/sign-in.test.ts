@@ -1,8 +1,15 @@
 // A person signing in through the real login and consent pages in headless Chromium: the
-// embedded server as a child process, openid-client as the relying party (code + PKCE), and the
-// client's redirect_uri (http://localhost:5173/callback, where nothing listens) answered by a
-// Playwright route so the browser lands on it and we can read the authorization response.
+// embedded server as a child process, and openid-client as the relying party (code + PKCE).
+//
+// The SPA's redirect_uri is http://localhost:5173/callback, where nothing listens. The browser
+// reaches it only through the server's 303 redirects, and Playwright's page.route/context.route
+// are not called for the targets of redirects ("The handler will only be called for the first url
+// if the response is a redirect", microsoft/playwright#33882), so a route cannot answer it.
+// Instead Chromium maps localhost:5173 to a small callback server of ours on a free port
+// (--host-resolver-rules); the browser really lands on the app and page.url() is the response.
 import { mkdirSync } from 'node:fs'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import * as oidc from 'openid-client'
@@ -21,9 +28,17 @@ describe('signing in through the pages in Chromium (embedded)', () => {
   let browser: Browser
   let spa: oidc.Configuration
   let aliceId: string
+  let app: http.Server
 
   beforeAll(async () => {
     mkdirSync(RESULTS, { recursive: true })
+    // Stands in for the SPA at http://localhost:5173: any path gets a small page.
+    app = http.createServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' })
+      res.end('<!doctype html><html lang="en"><title>callback</title><p>callback</p></html>')
+    })
+    await new Promise<void>((resolve, reject) => app.once('error', reject).listen(0, '127.0.0.1', resolve))
+    const appPort = (app.address() as AddressInfo).port
     iam = await createIam('embedded')
     aliceId = await iam.withDatabase(async (prisma) => {
       await createFixtures(prisma)
@@ -31,12 +46,13 @@ describe('signing in through the pages in Chromium (embedded)', () => {
     })
     await iam.start()
     spa = await oidc.discovery(new URL(iam.issuer), 'spa', undefined, oidc.None(), { execute: [oidc.allowInsecureRequests] })
-    browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: CHROMIUM_ARGS, timeout: 60_000 })
+    browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: [...CHROMIUM_ARGS, `--host-resolver-rules=MAP localhost:5173 127.0.0.1:${appPort}`], timeout: 60_000 })
   })
 
   afterAll(async () => {
     await browser?.close()
     await iam?.close()
+    await new Promise((resolve) => (app ? app.close(resolve) : resolve(undefined)))
   })
 
   /** An authorization request as the SPA would make it: code flow, PKCE S256, state. */
@@ -57,12 +73,11 @@ describe('signing in through the pages in Chromium (embedded)', () => {
     problems: string[]
   }
 
-  /** A fresh browser profile (no cookies) whose client redirect_uri is answered locally. */
+  /** A fresh browser profile (no cookies). */
   async function open(options: BrowserContextOptions = {}): Promise<Session> {
     const context = await browser.newContext({ locale: 'en-US', ...options })
     context.setDefaultTimeout(STEP)
     context.setDefaultNavigationTimeout(STEP)
-    await context.route('http://localhost:5173/**', (route) => route.fulfill({ status: 200, contentType: 'text/html', body: '<!doctype html><html lang="en"><title>callback</title><p>callback</p></html>' }))
     const page = await context.newPage()
     const problems: string[] = []
     page.on('console', (msg) => {
@@ -109,8 +124,15 @@ describe('signing in through the pages in Chromium (embedded)', () => {
     return response
   }
 
+  /** The focused element: its id, a button's text, or its tag name (`body` when nothing is). */
   async function focusedId(page: Page): Promise<string | undefined> {
-    return page.evaluate(() => document.activeElement?.id || document.activeElement?.textContent?.trim())
+    return page.evaluate(() => {
+      const el = document.activeElement
+      if (!el) return undefined
+      if (el.id) return el.id
+      if (el.tagName === 'BUTTON') return el.textContent?.trim()
+      return el.tagName.toLowerCase()
+    })
   }
 
   async function redeem(callback: URL, req: { verifier: string; state: string }) {
@@ -258,7 +280,10 @@ describe('signing in through the pages in Chromium (embedded)', () => {
 
       // Focus starts in the first field; Tab goes Email → Password → Sign in → Cancel.
       expect(await focusedId(page)).toBe('login')
-      await page.locator('body').evaluate(() => (document.activeElement as HTMLElement | null)?.blur())
+      // From the top of the page (a click on the heading moves the starting point there), the
+      // first Tab stop is the first field.
+      await page.getByRole('heading', { name: 'Sign in', level: 1 }).click()
+      expect(await focusedId(page)).toBe('body')
       await page.keyboard.press('Tab')
       expect(await focusedId(page)).toBe('login')
       await page.keyboard.press('Tab')

@@ -64,13 +64,13 @@ describe.each(STORAGE_MODES)('bad input (%s)', (mode) => {
     await expect(oidc.authorizationCodeGrant(spa, callback, { pkceCodeVerifier: oidc.randomPKCECodeVerifier() })).rejects.toMatchObject({ error: 'invalid_grant' })
   })
 
-  async function postToken(body: string | Uint8Array, headers: Record<string, string>) {
+  async function postToken(body: string | Uint8Array<ArrayBuffer>, headers: Record<string, string>) {
     const res = await fetch(`${iam.issuer}/token`, { method: 'POST', headers: { authorization: basic('web', WEB_SECRET), ...headers }, body })
     return { status: res.status, type: res.headers.get('content-type'), json: await res.json().catch(() => undefined) as { error?: string } | undefined }
   }
 
   it('answers malformed token requests with OAuth error JSON', async () => {
-    const cases: Array<[string, string | Uint8Array, Record<string, string>]> = [
+    const cases: Array<[string, string | Uint8Array<ArrayBuffer>, Record<string, string>]> = [
       ['JSON body', '{"grant_type": "client_credentials"', { 'content-type': 'application/json' }],
       ['no grant_type', 'foo=bar', { 'content-type': 'application/x-www-form-urlencoded' }],
       ['unknown grant_type', 'grant_type=magic', { 'content-type': 'application/x-www-form-urlencoded' }],

@@ -1,0 +1,134 @@
+// /account: where a person sees who they are signed in as and signs out. It signs people in
+// through this same OP as a first-party client; later issues add factors, sessions, passwords.
+import Router from '@koa/router'
+import { bodyParser } from '@koa/bodyparser'
+import type { Context } from 'koa'
+import * as oidc from 'openid-client'
+import { z } from 'zod'
+import type { PrismaClient } from '../store/database.ts'
+import type { Csrf } from '../security/csrf.ts'
+import type { Logger } from '../observability/logger.ts'
+import { renderPage } from '../pages/render.ts'
+import { accountRedirectUri, accountSignedOutUri } from './relying-party.ts'
+
+export interface AccountDeps {
+  prisma: PrismaClient
+  csrf: Csrf
+  logger: Logger
+  siteName: string
+  issuer: string
+  relyingParty: oidc.Configuration
+}
+
+const SESSION_COOKIE = 'iam.account'
+const TRANSACTION_COOKIE = 'iam.account.tx'
+const SESSION_HOURS = 8
+
+const accountSession = z.object({ sub: z.string(), idToken: z.string(), exp: z.number() })
+const transaction = z.object({ state: z.string(), nonce: z.string(), verifier: z.string() })
+
+function readCookie<T>(ctx: Context, name: string, schema: z.ZodType<T>): T | undefined {
+  const raw = ctx.cookies.get(name, { signed: true })
+  if (!raw) return undefined
+  try {
+    const parsed = schema.safeParse(JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')))
+    return parsed.success ? parsed.data : undefined
+  } catch {
+    return undefined
+  }
+}
+
+function writeCookie(ctx: Context, name: string, value: unknown, maxAge: number): void {
+  ctx.cookies.set(name, Buffer.from(JSON.stringify(value)).toString('base64url'), {
+    signed: true, httpOnly: true, sameSite: 'lax', secure: ctx.secure, path: '/account', maxAge, overwrite: true,
+  })
+}
+
+function clearCookie(ctx: Context, name: string): void {
+  ctx.cookies.set(name, null, { signed: true, path: '/account', overwrite: true })
+}
+
+export function createAccountRouter(deps: AccountDeps): Router {
+  const { prisma, csrf, siteName, issuer, relyingParty } = deps
+  const router = new Router()
+  const forms = bodyParser({ enableTypes: ['form'], formLimit: '4kb' })
+  const page = (ctx: Context, name: 'account' | 'account-signed-out' | 'error', data: Record<string, unknown>) => {
+    ctx.set('Cache-Control', 'no-store')
+    ctx.type = 'html'
+    ctx.body = renderPage(name, { siteName, csrfToken: csrf.issue(ctx, 'account') }, data)
+  }
+
+  router.get('/', (ctx) => ctx.redirect('/account'))
+
+  router.get('/account', async (ctx) => {
+    const session = readCookie(ctx, SESSION_COOKIE, accountSession)
+    if (!session || session.exp < Date.now()) return ctx.redirect('/account/login')
+    const user = await prisma.user.findUnique({ where: { id: session.sub }, include: { tenant: true, roles: { include: { role: true } } } })
+    if (!user || user.status !== 'active') {
+      clearCookie(ctx, SESSION_COOKIE)
+      return ctx.redirect('/account/login')
+    }
+    page(ctx, 'account', {
+      name: user.displayName ?? user.email,
+      email: user.email,
+      username: user.username,
+      tenant: user.tenant.name,
+      roles: user.roles.map((r) => r.role.name).sort(),
+    })
+  })
+
+  router.get('/account/login', (ctx) => {
+    const tx = { state: oidc.randomState(), nonce: oidc.randomNonce(), verifier: oidc.randomPKCECodeVerifier() }
+    writeCookie(ctx, TRANSACTION_COOKIE, tx, 10 * 60 * 1000)
+    return oidc.calculatePKCECodeChallenge(tx.verifier).then((challenge) => {
+      ctx.redirect(oidc.buildAuthorizationUrl(relyingParty, {
+        redirect_uri: accountRedirectUri(issuer), scope: 'openid profile email', state: tx.state, nonce: tx.nonce,
+        code_challenge: challenge, code_challenge_method: 'S256',
+      }).href)
+    })
+  })
+
+  router.get('/account/callback', async (ctx) => {
+    const tx = readCookie(ctx, TRANSACTION_COOKIE, transaction)
+    clearCookie(ctx, TRANSACTION_COOKIE)
+    const retry = { backHref: '/account/login', backLabel: 'Sign in again' }
+    if (!tx) {
+      ctx.status = 400
+      return page(ctx, 'error', { title: 'Sign-in expired', message: 'This sign-in took too long or was started in another browser.', ...retry })
+    }
+    if (ctx.query.error) {
+      ctx.status = 400
+      return page(ctx, 'error', { title: 'Not signed in', message: ctx.query.error === 'access_denied' ? 'You cancelled the sign-in.' : 'The sign-in did not complete.', detail: String(ctx.query.error), ...retry })
+    }
+    const callbackUrl = new URL(ctx.originalUrl, accountRedirectUri(issuer))
+    let tokens: Awaited<ReturnType<typeof oidc.authorizationCodeGrant>>
+    try {
+      tokens = await oidc.authorizationCodeGrant(relyingParty, callbackUrl, { pkceCodeVerifier: tx.verifier, expectedState: tx.state, expectedNonce: tx.nonce })
+    } catch (err) {
+      deps.logger.warn({ err: { name: (err as Error).name, code: (err as { code?: string }).code }, reqId: ctx.state.requestId }, 'account sign-in failed')
+      ctx.status = 400
+      return page(ctx, 'error', { title: 'Not signed in', message: 'The sign-in response was not valid.', ...retry })
+    }
+    const claims = tokens.claims()!
+    writeCookie(ctx, SESSION_COOKIE, { sub: claims.sub, idToken: tokens.id_token!, exp: Date.now() + SESSION_HOURS * 3600_000 }, SESSION_HOURS * 3600_000)
+    ctx.redirect('/account')
+  })
+
+  router.post('/account/logout', forms, (ctx) => {
+    if (!csrf.verify(ctx, 'account', (ctx.request.body as Record<string, unknown> | undefined)?.csrf)) {
+      ctx.status = 403
+      return page(ctx, 'error', { title: 'Form expired', message: 'Reload the page and try again.', backHref: '/account', backLabel: 'Back to your account' })
+    }
+    const session = readCookie(ctx, SESSION_COOKIE, accountSession)
+    clearCookie(ctx, SESSION_COOKIE)
+    ctx.status = 303
+    ctx.redirect(oidc.buildEndSessionUrl(relyingParty, {
+      post_logout_redirect_uri: accountSignedOutUri(issuer),
+      ...(session ? { id_token_hint: session.idToken } : {}),
+    }).href)
+  })
+
+  router.get('/account/signed-out', (ctx) => page(ctx, 'account-signed-out', {}))
+
+  return router
+}
