@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's one bootstrap script (README and CI use it).
 #
-#   scripts/iam.sh start [args…]   install what is missing, then run the server (npm start)
+#   scripts/iam.sh start [args…]   install what is missing, seed on first run, then run the server
 #   scripts/iam.sh test  [args…]   install what is missing (incl. Debian packages), then vitest run
 #   scripts/iam.sh env             print `export` lines for this shell: eval "$(scripts/iam.sh env)"
 #
@@ -89,6 +89,10 @@ ensure_node() {
     trap - EXIT
   fi
 
+  # npm finds its global npmrc (registry, cafile…) beside the running node; keep the machine's.
+  local globalconfig
+  globalconfig="$(npm config get globalconfig 2>/dev/null || true)"
+  if [[ -f "$globalconfig" ]]; then export npm_config_globalconfig="$globalconfig"; fi
   export PATH="$dir/bin:$PATH"
   export npm_config_nodedir="$dir"
   NODE_FROM_CACHE="$dir"
@@ -125,6 +129,7 @@ case "$cmd" in
     if [[ -n "$NODE_FROM_CACHE" ]]; then
       printf 'export PATH=%q:"$PATH"\n' "$NODE_FROM_CACHE/bin"
       printf 'export npm_config_nodedir=%q\n' "$NODE_FROM_CACHE"
+      [[ -n "${npm_config_globalconfig:-}" ]] && printf 'export npm_config_globalconfig=%q\n' "$npm_config_globalconfig"
     else
       printf '# node %s on PATH is recent enough; nothing to export\n' "$(node --version)"
     fi
@@ -133,6 +138,9 @@ case "$cmd" in
     ensure_node
     ensure_node_modules
     [[ "${1:-}" == "--" ]] && shift
+    # First start: create the admin (its one-time password is printed here, once) and the example
+    # clients. Later starts find them and change nothing.
+    npm run --silent iam -- seed
     exec npm start -- "$@"
     ;;
   test)

@@ -6,11 +6,14 @@ import { migrateDatabase, openDatabase } from './store/database.ts'
 import { openRedis } from './store/redis.ts'
 import { loadCookieKeys, loadSigningKeys } from './oidc/keys.ts'
 import { createAdapterFactory } from './oidc/adapters/index.ts'
+import { purgeExpiredArtifacts } from './oidc/adapters/database.ts'
 import { createProvider } from './oidc/provider.ts'
 import { createAuditWriter } from './audit/audit.ts'
 import { createCsrf } from './security/csrf.ts'
 import { createApp } from './app.ts'
 import { createAccountRelyingParty, ensureAccountClient } from './account/relying-party.ts'
+
+const PURGE_INTERVAL_MS = 10 * 60 * 1000
 
 export interface RunningServer {
   url: string
@@ -46,6 +49,12 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     },
   })
 
+  // Without Redis, expired protocol artifacts are rows: reads skip and delete them one by one;
+  // this sweeps the rest.
+  const purge = redis ? undefined : setInterval(() => {
+    purgeExpiredArtifacts(db.prisma).catch((err: unknown) => logger.warn({ err }, 'purging expired artifacts failed'))
+  }, PURGE_INTERVAL_MS).unref()
+
   const server = http.createServer(app.callback())
   server.requestTimeout = 30_000
   await new Promise<void>((resolve, reject) => {
@@ -61,6 +70,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   return {
     url: localOrigin,
     async close() {
+      clearInterval(purge)
       await new Promise<void>((resolve) => server.close(() => resolve()))
       server.closeAllConnections()
       await redis?.quit().catch(() => undefined)

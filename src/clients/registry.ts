@@ -4,7 +4,10 @@ import { z } from 'zod'
 import type { PrismaClient } from '../store/database.ts'
 import { hashClientSecret, randomSecret } from '../security/secrets.ts'
 
-const uri = z.url()
+// oidc-provider refuses fragments and script-capable schemes in client URIs; refuse them here so
+// a client that could never be used is not stored.
+const uri = z.url().refine((u) => !u.includes('#'), 'must not contain a fragment')
+  .refine((u) => !/^(javascript|data|vbscript|file):/i.test(u), 'this scheme is not allowed')
 export const clientKinds = ['web', 'spa', 'native', 'service'] as const
 export type ClientKind = (typeof clientKinds)[number]
 
@@ -25,6 +28,12 @@ export const newClientSchema = z.object({
   tenantId: z.string().optional(),
   /** Use this secret instead of generating one (imports from another system). At least 32 characters. */
   secret: z.string().min(32).max(512).optional(),
+}).superRefine((c, ctx) => {
+  // Only native apps may use private-use schemes (com.example.app:/callback).
+  if (c.kind === 'native') return
+  c.redirectUris.forEach((u, i) => {
+    if (URL.canParse(u) && /^[a-z][a-z0-9+.-]*:/i.test(u) && !/^(https?|javascript|data|vbscript|file):/i.test(u)) ctx.addIssue({ code: 'custom', path: ['redirectUris', i], message: 'must be an http(s) URL for this kind of client' })
+  })
 })
 export type NewClient = z.input<typeof newClientSchema>
 

@@ -28,6 +28,7 @@ export async function verifyPassword(hash: string | null | undefined, password: 
   }
 }
 
+/** True for hashes made with other parameters or another argon2 variant (argon2's check ignores the variant). */
 export function needsRehash(hash: string): boolean {
-  return argon2.needsRehash(hash, OPTIONS)
+  return !hash.startsWith('$argon2id$') || argon2.needsRehash(hash, OPTIONS)
 }

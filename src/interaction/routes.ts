@@ -92,16 +92,18 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
     const actions = { action: `/interaction/${details.uid}/login`, abortAction: `/interaction/${details.uid}/abort`, client: await clientName(details) }
     if (!parsed.success) {
       ctx.status = 400
-      return page(ctx, 'login', { ...actions, login: rawLogin, error: parsed.error.issues[0]!.message }, details.uid)
+      const issue = parsed.error.issues[0]!
+      return page(ctx, 'login', { ...actions, login: rawLogin, error: issue.message, errorField: issue.path[0] === 'password' ? 'password' : 'login' }, details.uid)
     }
     const result = await authenticateWithPassword(prisma, parsed.data.login, parsed.data.password)
     if (!result.ok) {
       await audit.record(ctx, { type: 'login', outcome: 'failure', userId: result.userId, clientId, details: { reason: result.reason, method: 'pwd' } })
-      ctx.status = result.reason === 'disabled' ? 403 : 401
+      // Not 401: that status promises a WWW-Authenticate challenge; this is a form to fill again.
+      ctx.status = result.reason === 'disabled' ? 403 : 400
       const error = result.reason === 'disabled'
         ? 'This account is disabled. Contact your administrator.'
         : 'The email, username or password is not correct.'
-      return page(ctx, 'login', { ...actions, login: parsed.data.login, error }, details.uid)
+      return page(ctx, 'login', { ...actions, login: parsed.data.login, error, errorField: 'both' }, details.uid)
     }
     await audit.record(ctx, { type: 'login', outcome: 'success', userId: result.userId, clientId, details: { method: 'pwd' } })
     return finish(ctx, { login: { accountId: result.userId, acr: ACR_PASSWORD, amr: ['pwd'], remember: true } })

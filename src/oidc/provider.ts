@@ -10,6 +10,7 @@ import { resourceServerInfo } from './resource-servers.ts'
 import { loadFirstPartyGrant } from './first-party-grant.ts'
 import { isFirstParty, type AdapterFactory } from './client-metadata.ts'
 import type { PrivateJwks } from './keys.ts'
+import { parseProviderForm } from './provider-forms.ts'
 
 export interface ProviderDeps {
   config: Config
@@ -111,9 +112,7 @@ export function createProvider({ config, prisma, jwks, cookieKeys, adapter }: Pr
       deviceFlow: {
         enabled: true,
         userCodeInputSource: async (ctx, form, out, err) => {
-          // err is set when a submitted code was empty, unknown, expired or already used.
-          const error = err ? 'That code is not valid or has expired. Check it and try again.' : undefined
-          ctx.body = renderPage('device-input', page, { form, error })
+          ctx.body = renderPage('device-input', page, { form: parseProviderForm(form), error: err && deviceCodeError(err) })
         },
         userCodeConfirmSource: async (ctx, form, client, deviceInfo, userCode) => {
           ctx.body = renderPage('device-confirm', page, { form, client: client.clientName ?? client.clientId, userCode })
@@ -188,6 +187,18 @@ export function createProvider({ config, prisma, jwks, cookieKeys, adapter }: Pr
   }
 
   return provider
+}
+
+/** What the device-code page says after a failed attempt (oidc-provider's re-render errors by name). */
+function deviceCodeError(err: Error): string {
+  switch (err.name) {
+    case 'NoCodeError': return 'Enter the code shown on your device.'
+    case 'NotFoundError': return 'That code is not valid. Check it and try again.'
+    case 'ExpiredError': return 'That code has expired. Start again on your device to get a new one.'
+    case 'AlreadyUsedError': return 'That code has already been used. Start again on your device to get a new one.'
+    case 'AbortedError': return 'The device was not connected. Enter a code to connect a device.'
+    default: return 'The code could not be checked. Reload this page and try again.'
+  }
 }
 
 /** Messages for people, keyed by OAuth error code; the code itself is shown too. */

@@ -7,10 +7,10 @@ import type { Context } from 'koa'
 const COOKIE = 'iam.csrf'
 
 function secretFor(ctx: Context, create: boolean): string | undefined {
-  let secret = ctx.cookies.get(COOKIE)
+  let secret = ctx.cookies.get(COOKIE, { signed: true })
   if (!secret && create) {
     secret = randomBytes(32).toString('base64url')
-    ctx.cookies.set(COOKIE, secret, { httpOnly: true, sameSite: 'lax', secure: ctx.secure, path: '/', overwrite: true })
+    ctx.cookies.set(COOKIE, secret, { signed: true, httpOnly: true, sameSite: 'lax', secure: ctx.secure, path: '/', overwrite: true })
   }
   return secret
 }

@@ -2,11 +2,9 @@
 // (standalone and a 3-node Cluster), the database adapter on embedded PGlite and on PostgreSQL.
 // Plus, per store, the provider end to end: 50 concurrent redemptions of one authorization code
 // (and of one rotating refresh token) must yield exactly one token response.
-import { spawn, type ChildProcess } from 'node:child_process'
 import { generateKeyPairSync, randomUUID } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
-import { createServer as createNetServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { Cluster, Redis } from 'ioredis'
@@ -16,7 +14,9 @@ import { createDatabaseAdapterFactory, purgeExpiredArtifacts } from '../../src/o
 import { createRedisAdapterFactory, hashTagOf } from '../../src/oidc/adapters/redis.ts'
 import { migrateDatabase, openDatabase, type PrismaClient } from '../../src/store/database.ts'
 import { startPostgres, type PostgresServer } from '../support/postgres-server.ts'
-import { startRedis, type RedisServer } from '../support/redis-server.ts'
+import { sleep } from '../support/processes.ts'
+import { startRedisCluster, type RedisCluster } from '../support/redis-cluster.ts'
+import { startRedis } from '../support/redis-server.ts'
 
 type AdapterFactory = (name: string) => Adapter
 
@@ -33,7 +33,6 @@ interface Backend {
   start(): Promise<Store>
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 const now = () => Math.floor(Date.now() / 1000)
 
 function tokenPayload(kind: string, extra: Partial<AdapterPayload> = {}): AdapterPayload {
@@ -46,31 +45,30 @@ function tokenPayload(kind: string, extra: Partial<AdapterPayload> = {}): Adapte
 let postgres: PostgresServer | undefined
 const getPostgres = async () => (postgres ??= await startPostgres())
 
+const clusterClient = (cluster: RedisCluster) => new Cluster(cluster.nodes, { redisOptions: { maxRetriesPerRequest: 1 } })
+
+/** A Redis-backed store; close() disconnects the client, then stops its server(s). */
+function redisStore(redis: Redis | Cluster, servers: { stop(): Promise<void> }): Store {
+  return {
+    factory: createRedisAdapterFactory(redis),
+    redis,
+    async close() { redis.disconnect(); await servers.stop() },
+  }
+}
+
 const backends: Backend[] = [
   {
     name: 'redis (standalone)',
     async start() {
-      const server: RedisServer = await startRedis()
-      const redis = new Redis(server.url, { maxRetriesPerRequest: 1 })
-      return {
-        factory: createRedisAdapterFactory(redis),
-        redis,
-        async close() { redis.disconnect(); await server.stop() },
-      }
+      const server = await startRedis()
+      return redisStore(new Redis(server.url, { maxRetriesPerRequest: 1 }), server)
     },
   },
   {
     name: 'redis (cluster, 3 masters)',
     async start() {
-      const cluster = await startRedisCluster(3)
-      const redis = new Cluster(cluster.ports.map((port) => ({ host: '127.0.0.1', port })), {
-        redisOptions: { maxRetriesPerRequest: 1 },
-      })
-      return {
-        factory: createRedisAdapterFactory(redis),
-        redis,
-        async close() { redis.disconnect(); await cluster.stop() },
-      }
+      const cluster = await startRedisCluster({ masters: 3 })
+      return redisStore(clusterClient(cluster), cluster)
     },
   },
   {
@@ -388,11 +386,11 @@ for (const backend of backends) {
 // --- hash tags -----------------------------------------------------------------------------------
 
 describe('redis adapter keys and cluster slots', () => {
-  let cluster: RedisClusterProcess
+  let cluster: RedisCluster
   let redis: Cluster
   beforeAll(async () => {
-    cluster = await startRedisCluster(3)
-    redis = new Cluster(cluster.ports.map((port) => ({ host: '127.0.0.1', port })), { redisOptions: { maxRetriesPerRequest: 1 } })
+    cluster = await startRedisCluster({ masters: 3 })
+    redis = clusterClient(cluster)
   })
   afterAll(async () => { redis?.disconnect(); await cluster?.stop() })
 
@@ -510,85 +508,5 @@ async function startProvider(adapter: AdapterFactory): Promise<TestProvider> {
       return { status: res.status, body: await res.json() as Record<string, unknown> }
     },
     close: () => new Promise<void>((resolve, reject) => server.close((e) => (e ? reject(e) : resolve()))),
-  }
-}
-
-// --- a throwaway Redis Cluster -------------------------------------------------------------------
-
-interface RedisClusterProcess {
-  ports: number[]
-  stop(): Promise<void>
-}
-
-async function freePort(): Promise<number> {
-  for (;;) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const srv = createNetServer()
-      srv.once('error', reject)
-      srv.listen(0, '127.0.0.1', () => {
-        const a = srv.address()
-        const p = typeof a === 'object' && a ? a.port : 0
-        srv.close(() => resolve(p))
-      })
-    })
-    if (port > 0 && port <= 55535) return port // the cluster bus listens on port + 10000
-  }
-}
-
-async function run(cmd: string, args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] })
-    let out = ''
-    child.stdout.on('data', (b: Buffer) => { out += b })
-    child.stderr.on('data', (b: Buffer) => { out += b })
-    child.once('error', reject)
-    child.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(' ')} exited ${code}:\n${out}`))))
-  })
-}
-
-async function startRedisCluster(masters: number): Promise<RedisClusterProcess> {
-  const dir = mkdtempSync(path.join(tmpdir(), 'iam-redis-cluster-'))
-  const children: ChildProcess[] = []
-  const ports: number[] = []
-  const stop = async () => {
-    await Promise.all(children.map((child) => new Promise<void>((resolve) => {
-      if (child.exitCode !== null || child.signalCode !== null) return resolve()
-      child.once('exit', () => resolve())
-      child.kill('SIGKILL')
-    })))
-    rmSync(dir, { recursive: true, force: true })
-  }
-  try {
-    for (let i = 0; i < masters; i++) {
-      const port = await freePort()
-      ports.push(port)
-      const child = spawn('redis-server', [
-        '--port', String(port), '--bind', '127.0.0.1', '--protected-mode', 'no', '--dir', dir,
-        '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`,
-        '--appendonly', 'no', '--save', '', '--logfile', '', '--loglevel', 'warning',
-      ], { stdio: 'ignore' })
-      children.push(child)
-    }
-    for (const port of ports) {
-      for (let attempt = 0; ; attempt++) {
-        const pong = await run('redis-cli', ['-p', String(port), 'PING']).catch(() => '')
-        if (pong.includes('PONG')) break
-        if (attempt > 200) throw new Error(`redis-server on ${port} did not start`)
-        await sleep(25)
-      }
-    }
-    await run('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'])
-    for (const port of ports) {
-      for (let attempt = 0; ; attempt++) {
-        const info = await run('redis-cli', ['-p', String(port), 'CLUSTER', 'INFO'])
-        if (info.includes('cluster_state:ok')) break
-        if (attempt > 400) throw new Error(`cluster node ${port} not ok:\n${info}`)
-        await sleep(25)
-      }
-    }
-    return { ports, stop }
-  } catch (err) {
-    await stop()
-    throw err
   }
 }

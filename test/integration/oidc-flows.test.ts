@@ -215,8 +215,8 @@ describe.each(STORAGE_MODES)('OIDC flows (%s)', (mode) => {
     const post = (login: string, password: string) => browser.request(new URL(form.action, iam.issuer).href, { form: { ...form.fields, login, password } })
     const unknown = await post('nobody@example.test', 'whatever password')
     const wrong = await post(ALICE.email, 'wrong password')
-    expect(unknown.status).toBe(401)
-    expect(wrong.status).toBe(401)
+    expect(unknown.status).toBe(400)
+    expect(wrong.status).toBe(400)
     const message = (body: string) => /role="alert"[^>]*>([^<]*)</.exec(body)?.[1]
     expect(message(unknown.body)).toBe('The email, username or password is not correct.')
     expect(message(wrong.body)).toBe(message(unknown.body))

@@ -2,13 +2,13 @@
 // foreground on 127.0.0.1 and a free port, durability off (fsync, synchronous_commit) for speed.
 // Password auth over TCP, like production: the superuser `postgres` for administration, and the
 // application role `iam` (LOGIN CREATEDB) that owns every database createDatabase() hands out.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { exited, freePort, sleep, spawnWithParentDeath, trackTempDir, untrack, untrackTempDir } from './processes.ts';
 
 export interface PostgresServer {
   port: number;
@@ -24,7 +24,6 @@ export interface PostgresServer {
 export const POSTGRES_PASSWORD = 'secret';
 export const APP_ROLE = 'iam';
 
-const MAX_PORT = 55535;
 const START_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 10_000;
 
@@ -32,7 +31,7 @@ export async function startPostgres(): Promise<PostgresServer> {
   const bin = findPostgresBin();
   const runAs = postgresUser();
   const base = mkdtempSync(join(tmpdir(), 'iam-pg-'));
-  tempDirs.add(base);
+  trackTempDir(base);
   const dataDir = join(base, 'data');
   const socketDir = join(base, 'sock');
   mkdirSync(socketDir);
@@ -82,12 +81,12 @@ export async function startPostgres(): Promise<PostgresServer> {
       async stop() {
         await shutdown(child);
         rmSync(base, { recursive: true, force: true });
-        tempDirs.delete(base);
+        untrackTempDir(base);
       },
     };
   } catch (err) {
     rmSync(base, { recursive: true, force: true });
-    tempDirs.delete(base);
+    untrackTempDir(base);
     throw err;
   }
 }
@@ -139,14 +138,22 @@ async function launch(
     '-c', 'max_connections=200', '-c', 'shared_buffers=32MB',
     '-c', 'logging_collector=off', '-c', 'log_min_messages=warning',
   ];
-  const child = spawnWithParentDeath(join(bin, 'postgres'), args, cwd, runAs);
-  track(child);
+  // postgres runs in the foreground as our direct child (setpriv execs, no intermediate process),
+  // so signals reach the postmaster itself. With runAs, node switches uid/gid (and drops the
+  // supplementary groups) before it execs setpriv, and setpriv sets the parent-death signal after
+  // that, so the uid change cannot clear it.
+  const child = spawnWithParentDeath(join(bin, 'postgres'), args, {
+    cwd,
+    env: { ...process.env, LC_ALL: 'C' },
+    ...(runAs ? { uid: runAs.uid, gid: runAs.gid } : {}),
+  });
+  quitOnExit(child);
 
   let output = '';
   child.stdout?.on('data', (b: Buffer) => (output = (output + b.toString()).slice(-4000)));
   child.stderr?.on('data', (b: Buffer) => (output = (output + b.toString()).slice(-4000)));
-  let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-  child.once('exit', (code, signal) => (exited = { code, signal }));
+  let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  child.once('exit', (code, signal) => (exit = { code, signal }));
   let spawnError: Error | undefined;
   child.once('error', (err) => (spawnError = err));
 
@@ -154,8 +161,8 @@ async function launch(
   const deadline = Date.now() + START_TIMEOUT_MS;
   while (Date.now() < deadline) {
     if (spawnError) throw spawnError;
-    if (exited) {
-      throw new Error(`postgres exited during startup (code ${exited.code}, signal ${exited.signal}) on port ${port}:\n${output}`);
+    if (exit) {
+      throw new Error(`postgres exited during startup (code ${exit.code}, signal ${exit.signal}) on port ${port}:\n${output}`);
     }
     try {
       await withClient(url, (c) => c.query('SELECT 1'));
@@ -171,12 +178,12 @@ async function launch(
 
 async function shutdown(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const gone = exited(child);
   child.kill('SIGINT'); // "fast" shutdown: disconnect clients, no waiting
   const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
-  await exited;
+  await gone;
   clearTimeout(timer);
-  children.delete(child);
+  untrack(child);
 }
 
 async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
@@ -190,70 +197,25 @@ async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>)
   }
 }
 
-/** Ask the OS for a free TCP port on 127.0.0.1, at most MAX_PORT. */
-async function freePort(): Promise<number> {
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const srv = createServer();
-      srv.unref();
-      srv.once('error', reject);
-      srv.listen(0, '127.0.0.1', () => {
-        const address = srv.address();
-        const p = typeof address === 'object' && address ? address.port : 0;
-        srv.close(() => resolve(p));
-      });
-    });
-    if (port > 0 && port <= MAX_PORT) return port;
-  }
-  throw new Error(`could not find a free port <= ${MAX_PORT}`);
-}
+// --- exit hygiene ------------------------------------------------------------------------------
+// processes.ts SIGKILLs tracked children and then removes tracked temp dirs when this process
+// exits. A SIGKILLed postmaster leaves its backends running (and writing into the data dir) for a
+// moment, so before that happens, this listener (prepended, so it runs first) sends SIGQUIT =
+// immediate shutdown: the postmaster stops its backends, then exits. Wait for that (synchronously,
+// bounded: exit handlers cannot await) so nothing writes while the temp dir is deleted.
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-// --- child process hygiene -------------------------------------------------------------------
-// postgres runs in the foreground as our direct child (setpriv execs, no intermediate process),
-// so signals reach the postmaster itself. setpriv --pdeathsig has the kernel kill it if this
-// process dies without running exit handlers; the exit hook covers the ordinary paths.
-
-let setprivAvailable: boolean | undefined;
-function spawnWithParentDeath(
-  binary: string,
-  args: string[],
-  cwd: string,
-  runAs: { uid: number; gid: number } | undefined,
-): ChildProcess {
-  setprivAvailable ??= spawnSync('setpriv', ['--pdeathsig', 'KILL', '--', 'true']).status === 0;
-  const env = { ...process.env, LC_ALL: 'C' };
-  if (setprivAvailable) {
-    const ids = runAs ? ['--reuid', String(runAs.uid), '--regid', String(runAs.gid), '--clear-groups'] : [];
-    // pdeathsig is set after the uid change (a uid change would clear it), so it holds for postgres.
-    return spawn('setpriv', [...ids, '--pdeathsig', 'KILL', '--', binary, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  }
-  return spawn(binary, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], ...(runAs ?? {}) });
-}
-
-const children = new Set<ChildProcess>();
-const tempDirs = new Set<string>();
-let hooked = false;
-function track(child: ChildProcess): void {
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  if (hooked) return;
-  hooked = true;
-  process.once('exit', () => {
-    // SIGQUIT = immediate shutdown: the postmaster stops its backends, then exits. Wait for that
-    // (synchronously, bounded: exit handlers cannot await) so nothing writes while we delete.
-    for (const c of children) c.kill('SIGQUIT');
+const postmasters = new Set<ChildProcess>();
+let quitHooked = false;
+function quitOnExit(child: ChildProcess): void {
+  postmasters.add(child);
+  child.once('exit', () => postmasters.delete(child));
+  if (quitHooked) return;
+  quitHooked = true;
+  process.prependOnceListener('exit', () => {
+    for (const c of postmasters) c.kill('SIGQUIT');
     const deadline = Date.now() + 3000;
-    for (const c of children) {
+    for (const c of postmasters) {
       while (c.pid !== undefined && isRunning(c.pid) && Date.now() < deadline) sleepSync(20);
-    }
-    for (const d of tempDirs) {
-      try {
-        rmSync(d, { recursive: true, force: true, maxRetries: 3, retryDelay: 50 });
-      } catch {
-        // leave the rest to the OS temp cleaner
-      }
     }
   });
 }

@@ -1,11 +1,12 @@
 // A real redis-server for integration tests: one process per call, bound to 127.0.0.1 on a free
 // port, data in a temp dir. No mocks: the adapter rules (atomic consume, TTLs, hash tags) are only
 // worth testing against the real thing.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { exited, freePort, sleep, spawnWithParentDeath, trackTempDir, untrack, untrackTempDir } from './processes.ts';
 
 export interface RedisServer {
   /** redis://127.0.0.1:PORT */
@@ -26,9 +27,10 @@ export interface StartRedisOptions {
   dir?: string;
   /** AOF with fsync on every write, so restart() keeps every acknowledged write */
   appendonly?: boolean;
+  /** more redis-server arguments, after ours (e.g. `--cluster-enabled yes`); kept by restart() */
+  args?: string[];
 }
 
-const MAX_PORT = 55535;
 const START_TIMEOUT_MS = 15_000;
 const STOP_TIMEOUT_MS = 10_000;
 
@@ -37,14 +39,15 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisSer
   const ownDir = opts.dir === undefined;
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'iam-redis-'));
   const appendonly = opts.appendonly ?? false;
-  if (ownDir) tempDirs.add(dir);
+  const extraArgs = opts.args ?? [];
+  if (ownDir) trackTempDir(dir);
 
   let port = opts.port ?? (await freePort());
   let child: ChildProcess;
   // A port picked by the OS can be taken by someone else before redis binds it: retry with a new one.
   for (let attempt = 1; ; attempt++) {
     try {
-      child = await launch(binary, port, dir, appendonly);
+      child = await launch(binary, port, dir, appendonly, extraArgs);
       break;
     } catch (err) {
       if (opts.port !== undefined || attempt >= 5 || !isAddressInUse(err)) throw err;
@@ -60,13 +63,13 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisSer
       await shutdown(child, port);
       if (ownDir) {
         rmSync(dir, { recursive: true, force: true });
-        tempDirs.delete(dir);
+        untrackTempDir(dir);
       }
     },
     async restart() {
       await shutdown(child, port);
       mkdirSync(dir, { recursive: true });
-      child = await launch(binary, port, dir, appendonly);
+      child = await launch(binary, port, dir, appendonly, extraArgs);
     },
   };
   return server;
@@ -81,7 +84,7 @@ function findRedisServer(): string {
   return path;
 }
 
-async function launch(binary: string, port: number, dir: string, appendonly: boolean): Promise<ChildProcess> {
+async function launch(binary: string, port: number, dir: string, appendonly: boolean, extraArgs: string[]): Promise<ChildProcess> {
   const args = [
     '--port', String(port),
     '--bind', '127.0.0.1',
@@ -91,22 +94,22 @@ async function launch(binary: string, port: number, dir: string, appendonly: boo
     '--logfile', '',
     '--loglevel', 'warning',
     ...(appendonly ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no', '--save', '']),
+    ...extraArgs,
   ];
-  const child = spawnWithParentDeath(binary, args, dir);
-  track(child);
+  const child = spawnWithParentDeath(binary, args, { cwd: dir });
 
   let output = '';
   child.stdout?.on('data', (b: Buffer) => (output = (output + b.toString()).slice(-4000)));
   child.stderr?.on('data', (b: Buffer) => (output = (output + b.toString()).slice(-4000)));
-  let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-  child.once('exit', (code, signal) => (exited = { code, signal }));
+  let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  child.once('exit', (code, signal) => (exit = { code, signal }));
   const spawnError = new Promise<never>((_, reject) => child.once('error', reject));
   spawnError.catch(() => undefined);
 
   const deadline = Date.now() + START_TIMEOUT_MS;
   while (Date.now() < deadline) {
-    if (exited) {
-      throw new Error(`redis-server exited during startup (code ${exited.code}, signal ${exited.signal}) on port ${port}:\n${output}`);
+    if (exit) {
+      throw new Error(`redis-server exited during startup (code ${exit.code}, signal ${exit.signal}) on port ${port}:\n${output}`);
     }
     const reply = await Promise.race([sendCommand(port, 'PING').catch(() => ''), spawnError]);
     if (reply.startsWith('+PONG')) return child;
@@ -119,11 +122,11 @@ async function launch(binary: string, port: number, dir: string, appendonly: boo
 
 async function shutdown(child: ChildProcess, port: number): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const gone = exited(child);
   // SHUTDOWN closes the connection without a reply when it succeeds.
   await sendCommand(port, 'SHUTDOWN NOSAVE').catch(() => undefined);
   const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
-  await exited;
+  await gone;
   clearTimeout(timer);
   untrack(child);
 }
@@ -151,58 +154,4 @@ function sendCommand(port: number, command: string, timeoutMs = 1000): Promise<s
 
 function isAddressInUse(err: unknown): boolean {
   return err instanceof Error && /address already in use/i.test(err.message);
-}
-
-/** Ask the OS for a free TCP port on 127.0.0.1, at most MAX_PORT. */
-async function freePort(): Promise<number> {
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const srv = createServer();
-      srv.unref();
-      srv.once('error', reject);
-      srv.listen(0, '127.0.0.1', () => {
-        const address = srv.address();
-        const p = typeof address === 'object' && address ? address.port : 0;
-        srv.close(() => resolve(p));
-      });
-    });
-    if (port > 0 && port <= MAX_PORT) return port;
-  }
-  throw new Error(`could not find a free port <= ${MAX_PORT}`);
-}
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-// --- child process hygiene -------------------------------------------------------------------
-// setpriv --pdeathsig makes the kernel SIGKILL the server if this process dies without running
-// its exit handlers (a vitest worker killed on timeout); the exit hook covers the ordinary paths.
-
-let setprivAvailable: boolean | undefined;
-function spawnWithParentDeath(binary: string, args: string[], cwd: string): ChildProcess {
-  setprivAvailable ??= spawnSync('setpriv', ['--pdeathsig', 'KILL', '--', 'true']).status === 0;
-  const [cmd, argv] = setprivAvailable ? ['setpriv', ['--pdeathsig', 'KILL', '--', binary, ...args]] as const : [binary, args] as const;
-  return spawn(cmd, argv, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-const children = new Set<ChildProcess>();
-const tempDirs = new Set<string>();
-let hooked = false;
-function track(child: ChildProcess): void {
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  if (hooked) return;
-  hooked = true;
-  process.once('exit', () => {
-    for (const c of children) c.kill('SIGKILL');
-    for (const d of tempDirs) {
-      try {
-        rmSync(d, { recursive: true, force: true });
-      } catch {
-        // a server still writing while it dies: leave the rest to the OS temp cleaner
-      }
-    }
-  });
-}
-function untrack(child: ChildProcess): void {
-  children.delete(child);
 }

@@ -9,8 +9,7 @@
 import type { Adapter, AdapterPayload } from 'oidc-provider'
 import type { PrismaClient } from '../../store/database.ts'
 import type { Prisma } from '../../generated/prisma/client.ts'
-// shared with the Redis adapter so both stores answer a refused consume the same way
-import { GRANTABLE_MODELS, consumeRefused } from './redis.ts'
+import { GRANTABLE_MODELS, consumeRefused } from './shared.ts'
 
 function isPayload(value: unknown): value is AdapterPayload {
   return typeof value === 'object' && value !== null && !Array.isArray(value)

@@ -22,38 +22,9 @@
 // (invalid_grant; invalid_request_uri for PAR) for every caller but the first. The token endpoint
 // renders it as a 400, so of N concurrent redemptions exactly one gets tokens.
 import type { ChainableCommander, Cluster, Redis } from 'ioredis'
-import { errors, type Adapter, type AdapterPayload } from 'oidc-provider'
+import type { Adapter, AdapterPayload } from 'oidc-provider'
+import { GRANTABLE_MODELS, consumeRefused } from './shared.ts'
 
-/** Models whose artifacts belong to a grant (same list as oidc-provider's memory adapter). */
-export const GRANTABLE_MODELS: ReadonlySet<string> = new Set([
-  'AccessToken',
-  'AuthorizationCode',
-  'RefreshToken',
-  'DeviceCode',
-  'BackchannelAuthenticationRequest',
-  'PreAuthorizedCode',
-])
-
-const CONSUMABLE_LABELS: Readonly<Record<string, string>> = {
-  AuthorizationCode: 'authorization code',
-  RefreshToken: 'refresh token',
-  DeviceCode: 'device code',
-  BackchannelAuthenticationRequest: 'backchannel authentication request',
-  PreAuthorizedCode: 'pre-authorized code',
-}
-
-/**
- * The error `consume` throws when it did not change state: the artifact was consumed by someone
- * else first, or it is gone (expired, revoked). It is the protocol error the endpoint would have
- * answered had it seen that state in `find`, so the client gets a 400, never a 500.
- */
-export function consumeRefused(model: string, reason: 'consumed' | 'missing'): errors.OIDCProviderError {
-  if (model === 'PushedAuthorizationRequest') {
-    return new errors.InvalidRequestUri('request_uri is invalid, expired, or was already used')
-  }
-  const label = CONSUMABLE_LABELS[model] ?? model
-  return new errors.InvalidGrant(reason === 'consumed' ? `${label} already consumed` : `${label} not found`)
-}
 
 export interface RedisAdapterOptions {
   /** first segment of every key; default "oidc" */

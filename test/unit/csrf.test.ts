@@ -1,0 +1,132 @@
+import http from 'node:http'
+import net from 'node:net'
+import Koa from 'koa'
+import { describe, expect, it } from 'vitest'
+import { createCsrf } from '../../src/security/csrf.ts'
+
+const app = new Koa()
+app.keys = ['cookie-signing-key-for-tests-0123456789']
+
+/** A real Koa context over node:http objects; `cookie` becomes the request's Cookie header. */
+function context(cookie?: string) {
+  const req = new http.IncomingMessage(new net.Socket())
+  req.method = 'POST'
+  req.url = '/interaction/uid1/login'
+  req.headers = { host: 'id.example.test', ...(cookie ? { cookie } : {}) }
+  const res = new http.ServerResponse(req)
+  return app.createContext(req, res)
+}
+
+function setCookies(ctx: ReturnType<typeof context>): string[] {
+  const h = ctx.res.getHeader('set-cookie')
+  return h === undefined ? [] : Array.isArray(h) ? h : [String(h)]
+}
+
+/** The Cookie header a browser would send back after this response. */
+function cookieHeaderFrom(ctx: ReturnType<typeof context>): string {
+  return setCookies(ctx).map((c) => c.split(';')[0]).join('; ')
+}
+
+/** Issues a token in a fresh browser; returns it with the browser's cookie header. */
+function issueFresh(csrf: ReturnType<typeof createCsrf>, scope: string) {
+  const ctx = context()
+  const token = csrf.issue(ctx, scope)
+  return { token, cookie: cookieHeaderFrom(ctx) }
+}
+
+const csrf = createCsrf('csrf-hmac-key-0123456789abcdef')
+
+describe('csrf.issue', () => {
+  it('sets an HttpOnly, SameSite=Lax iam.csrf cookie on path / and returns a base64url token', () => {
+    const ctx = context()
+    const token = csrf.issue(ctx, 'uid1')
+    expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/)
+    const cookie = setCookies(ctx).find((c) => c.startsWith('iam.csrf='))
+    expect(cookie).toBeDefined()
+    const attrs = cookie!.toLowerCase().split(/;\s*/)
+    expect(attrs).toContain('httponly')
+    expect(attrs).toContain('samesite=lax')
+    expect(attrs).toContain('path=/')
+    expect(attrs).not.toContain('secure') // plain http request
+    const value = cookie!.split(';')[0]!.slice('iam.csrf='.length)
+    expect(value).toMatch(/^[A-Za-z0-9_-]{43}$/)
+    expect(token).not.toBe(value) // the token is an HMAC, not the secret itself
+  })
+
+  it('reuses the existing cookie secret instead of setting a new one', () => {
+    const { token, cookie } = issueFresh(csrf, 'uid1')
+    const ctx = context(cookie)
+    expect(csrf.issue(ctx, 'uid1')).toBe(token)
+    expect(setCookies(ctx)).toEqual([])
+  })
+
+  it('gives different browsers different tokens for one scope', () => {
+    expect(issueFresh(csrf, 'uid1').token).not.toBe(issueFresh(csrf, 'uid1').token)
+  })
+})
+
+describe('csrf.verify', () => {
+  it('accepts the token for the same scope and cookie', () => {
+    const { token, cookie } = issueFresh(csrf, 'uid1')
+    expect(csrf.verify(context(cookie), 'uid1', token)).toBe(true)
+  })
+
+  it('rejects the token for another scope', () => {
+    const { token, cookie } = issueFresh(csrf, 'uid1')
+    expect(csrf.verify(context(cookie), 'uid2', token)).toBe(false)
+    expect(csrf.verify(context(cookie), '', token)).toBe(false)
+  })
+
+  it("rejects the token with another browser's cookie", () => {
+    const a = issueFresh(csrf, 'uid1')
+    const b = issueFresh(csrf, 'uid1')
+    expect(csrf.verify(context(b.cookie), 'uid1', a.token)).toBe(false)
+    expect(csrf.verify(context(a.cookie), 'uid1', b.token)).toBe(false)
+  })
+
+  it('rejects a cookie whose secret an attacker chose', () => {
+    const { token } = issueFresh(csrf, 'uid1')
+    expect(csrf.verify(context('iam.csrf=attacker-chosen-secret'), 'uid1', token)).toBe(false)
+  })
+
+  it('rejects when the cookie is missing, and does not set one', () => {
+    const { token } = issueFresh(csrf, 'uid1')
+    const ctx = context()
+    expect(csrf.verify(ctx, 'uid1', token)).toBe(false)
+    expect(setCookies(ctx)).toEqual([])
+  })
+
+  it.each([
+    ['undefined', undefined],
+    ['null', null],
+    ['a number', 12345],
+    ['an object', { csrf: 'x' }],
+  ])('rejects a non-string token: %s', (_label, bad) => {
+    const { cookie } = issueFresh(csrf, 'uid1')
+    expect(csrf.verify(context(cookie), 'uid1', bad)).toBe(false)
+  })
+
+  it('rejects the right token wrapped in an array (duplicated form field)', () => {
+    const { token, cookie } = issueFresh(csrf, 'uid1')
+    expect(csrf.verify(context(cookie), 'uid1', [token])).toBe(false)
+  })
+
+  it('rejects truncated, extended, empty and altered tokens', () => {
+    const { token, cookie } = issueFresh(csrf, 'uid1')
+    const ctx = context(cookie)
+    expect(csrf.verify(ctx, 'uid1', token.slice(0, -1))).toBe(false)
+    expect(csrf.verify(ctx, 'uid1', token.slice(0, 10))).toBe(false)
+    expect(csrf.verify(ctx, 'uid1', `${token}A`)).toBe(false)
+    expect(csrf.verify(ctx, 'uid1', '')).toBe(false)
+    const altered = (token[0] === 'A' ? 'B' : 'A') + token.slice(1)
+    expect(csrf.verify(ctx, 'uid1', altered)).toBe(false)
+    expect(csrf.verify(ctx, 'uid1', token)).toBe(true)
+  })
+
+  it('rejects a token made with another HMAC key', () => {
+    const { cookie } = issueFresh(csrf, 'uid1')
+    const other = createCsrf('another-hmac-key-0123456789abcdef')
+    const tokenFromOtherKey = other.issue(context(cookie), 'uid1')
+    expect(csrf.verify(context(cookie), 'uid1', tokenFromOtherKey)).toBe(false)
+  })
+})
