@@ -26,9 +26,10 @@ export async function seed(prisma: PrismaClient, opts: { issuer: string; adminEm
     lines.push(`admin ${email} already exists (password unchanged)`)
   } else {
     const password = randomSecret(15)
-    const admin = await createUser(prisma, { email, username: 'admin', displayName: 'Administrator', password, emailVerified: true })
+    // A one-time password: the admin chooses their own at the first sign-in.
+    const admin = await createUser(prisma, { email, username: 'admin', displayName: 'Administrator', password, emailVerified: true, passwordExpired: true })
     await assignRole(prisma, admin.id, adminRole.id)
-    lines.push(`admin user: ${email} (username: admin)`, `admin password (shown once, store it now): ${password}`)
+    lines.push(`admin user: ${email} (username: admin)`, `admin one-time password (shown once; you choose a new one at first sign-in): ${password}`)
   }
 
   const examples: NewClient[] = [

@@ -45,12 +45,16 @@ export async function createUser(prisma: PrismaClient, input: NewUser) {
   })
 }
 
+/** The minimum for a new password (NIST SP 800-63B: 8 at least; we ask for 12). */
+export const MIN_PASSWORD_LENGTH = 12
+export const MAX_PASSWORD_LENGTH = 1024
+
 export async function setPassword(prisma: PrismaClient, userId: string, password: string, opts: { expired?: boolean } = {}) {
   await prisma.user.update({ where: { id: userId }, data: { passwordHash: await hashPassword(password), passwordExpired: opts.expired ?? false } })
 }
 
 export type PasswordLoginResult =
-  | { ok: true; userId: string }
+  | { ok: true; userId: string; passwordExpired: boolean }
   | { ok: false; reason: 'invalid_credentials' | 'disabled'; userId?: string | undefined }
 
 /**
@@ -69,7 +73,7 @@ export async function authenticateWithPassword(prisma: PrismaClient, login: stri
   // Upgrade hashes made with older parameters while we hold the plaintext.
   const rehash = user.passwordHash && needsRehash(user.passwordHash) ? { passwordHash: await hashPassword(password) } : {}
   await prisma.user.update({ where: { id: user.id }, data: { lastLoginAt: new Date(), ...rehash } })
-  return { ok: true, userId: user.id }
+  return { ok: true, userId: user.id, passwordExpired: user.passwordExpired }
 }
 
 /** The user with roles and tenant, as the token and userinfo claims need them; null if gone or disabled. */

@@ -9,7 +9,8 @@ import type { PrismaClient } from '../store/database.ts'
 import type { AuditWriter } from '../audit/audit.ts'
 import type { Csrf } from '../security/csrf.ts'
 import type { Logger } from '../observability/logger.ts'
-import { authenticateWithPassword } from '../identity/users.ts'
+import { authenticateWithPassword, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, setPassword } from '../identity/users.ts'
+import { verifyPassword } from '../identity/passwords.ts'
 import { renderPage, type PageName } from '../pages/render.ts'
 import { describeConsent, grantConsent } from './consent.ts'
 
@@ -31,6 +32,19 @@ const loginForm = z.object({
 })
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>
+
+// Kept in the interaction's own (server-side) result between the password check and the new
+// password: the person proved the one-time password and must now choose their own.
+const PASSWORD_CHANGE = 'iam:passwordChange'
+function pendingPasswordChange(details: Details): string | undefined {
+  const pending = (details.result as Record<string, { accountId?: unknown }> | undefined)?.[PASSWORD_CHANGE]
+  return typeof pending?.accountId === 'string' ? pending.accountId : undefined
+}
+
+const newPasswordForm = z.object({
+  password: z.string().min(MIN_PASSWORD_LENGTH, `Use at least ${MIN_PASSWORD_LENGTH} characters.`).max(MAX_PASSWORD_LENGTH, `Use at most ${MAX_PASSWORD_LENGTH} characters.`),
+  confirm: z.string(),
+}).refine((f) => f.password === f.confirm, { message: 'The two passwords do not match.', path: ['confirm'] })
 
 export function createInteractionRouter(deps: InteractionDeps): Router {
   const { provider, prisma, audit, csrf, siteName } = deps
@@ -72,8 +86,11 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
     const client = await clientName(details)
     const actions = { action: `/interaction/${details.uid}/${details.prompt.name}`, abortAction: `/interaction/${details.uid}/abort` }
     switch (details.prompt.name) {
-      case 'login':
+      case 'login': {
+        const accountId = pendingPasswordChange(details)
+        if (accountId) return changePasswordPage(ctx, details, accountId, {})
         return page(ctx, 'login', { ...actions, client, login: details.params.login_hint }, details.uid)
+      }
       case 'consent': {
         const account = await prisma.user.findUnique({ where: { id: details.session!.accountId } })
         return page(ctx, 'consent', { ...actions, client, account: account?.email, items: describeConsent(details) }, details.uid)
@@ -105,8 +122,42 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
         : 'The email, username or password is not correct.'
       return page(ctx, 'login', { ...actions, login: parsed.data.login, error, errorField: 'both' }, details.uid)
     }
-    await audit.record(ctx, { type: 'login', outcome: 'success', userId: result.userId, clientId, details: { method: 'pwd' } })
+    await audit.record(ctx, { type: 'login', outcome: 'success', userId: result.userId, clientId, details: { method: 'pwd', passwordExpired: result.passwordExpired } })
+    if (result.passwordExpired) {
+      await provider.interactionResult(ctx.req, ctx.res, { [PASSWORD_CHANGE]: { accountId: result.userId } }, { mergeWithLastSubmission: false })
+      ctx.status = 303
+      return ctx.redirect(`/interaction/${details.uid}`)
+    }
     return finish(ctx, { login: { accountId: result.userId, acr: ACR_PASSWORD, amr: ['pwd'], remember: true } })
+  })
+
+  async function changePasswordPage(ctx: Context, details: Details, accountId: string, state: { error?: string; errorField?: string }) {
+    const user = await prisma.user.findUnique({ where: { id: accountId } })
+    return page(ctx, 'change-password', {
+      action: `/interaction/${details.uid}/password`, client: await clientName(details),
+      username: user?.username ?? user?.email ?? '', minLength: MIN_PASSWORD_LENGTH, ...state,
+    }, details.uid)
+  }
+
+  router.post('/:uid/password', forms, load, async (ctx) => {
+    const details = ctx.state.interaction as Details
+    const accountId = pendingPasswordChange(details)
+    if (!accountId || details.prompt.name !== 'login') return ctx.redirect(`/interaction/${details.uid}`)
+    const parsed = newPasswordForm.safeParse(ctx.request.body)
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!
+      ctx.status = 400
+      return changePasswordPage(ctx, details, accountId, { error: issue.message, errorField: issue.path[0] === 'confirm' ? 'confirm' : 'password' })
+    }
+    const user = await prisma.user.findUnique({ where: { id: accountId } })
+    if (!user || user.status !== 'active') throw new errors.SessionNotFound('account gone')
+    if (await verifyPassword(user.passwordHash, parsed.data.password)) {
+      ctx.status = 400
+      return changePasswordPage(ctx, details, accountId, { error: 'Choose a password different from the one-time password.', errorField: 'password' })
+    }
+    await setPassword(prisma, accountId, parsed.data.password)
+    await audit.record(ctx, { type: 'password_change', outcome: 'success', userId: accountId, clientId: String(details.params.client_id), details: { reason: 'one-time password replaced' } })
+    return finish(ctx, { login: { accountId, acr: ACR_PASSWORD, amr: ['pwd'], remember: true } })
   })
 
   router.post('/:uid/consent', forms, load, async (ctx) => {

@@ -17,7 +17,7 @@ export interface PageContext {
 export type PageName =
   | 'login' | 'consent' | 'error' | 'logout' | 'logged-out'
   | 'device-input' | 'device-confirm' | 'device-success'
-  | 'account' | 'account-signed-out'
+  | 'account' | 'account-signed-out' | 'change-password'
 
 export function renderPage(name: PageName, page: PageContext, data: Record<string, unknown> = {}): string {
   return eta.render(name, { ...data, page })

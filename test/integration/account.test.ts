@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createIam, STORAGE_MODES, type IamInstance } from '../support/iam.ts'
 import { HttpBrowser, formWithAction, formsOf } from '../support/browser.ts'
-import { ALICE, createFixtures } from '../support/fixtures.ts'
+import { ALICE, ONE_TIME, createFixtures } from '../support/fixtures.ts'
 
 describe.each(STORAGE_MODES)('account area (%s)', (mode) => {
   let iam: IamInstance
@@ -44,5 +44,39 @@ describe.each(STORAGE_MODES)('account area (%s)', (mode) => {
     const callback = await browser.request(`${iam.issuer}/account/callback?code=abc&state=xyz`)
     expect(callback.status).toBe(400)
     expect(callback.body).toContain('Sign-in expired')
+  })
+
+  it('makes a person with a one-time password choose their own before continuing', async () => {
+    const browser = new HttpBrowser(iam.issuer)
+    const loginPage = await browser.navigate(`${iam.issuer}/account`)
+    const login = formWithAction(loginPage.body, '/login')
+    let res = await browser.navigate(new URL(login.action, iam.issuer).href, { form: { ...login.fields, login: ONE_TIME.email, password: ONE_TIME.password } })
+    expect(res.body).toContain('Choose a new password')
+    const submit = async (password: string, confirm: string) => {
+      const form = formWithAction(res.body, '/password')
+      res = await browser.navigate(new URL(form.action, iam.issuer).href, { form: { ...form.fields, password, confirm } })
+      return res
+    }
+    const alert = () => /role="alert"[^>]*>([^<]*)</.exec(res.body)?.[1]
+    expect((await submit('short', 'short')).status).toBe(400)
+    expect(alert()).toBe('Use at least 12 characters.')
+    await submit('a brand new passphrase', 'a different passphrase')
+    expect(alert()).toBe('The two passwords do not match.')
+    expect(res.body).toMatch(/id="confirm-password"[^>]*aria-invalid="true"/)
+    await submit(ONE_TIME.password, ONE_TIME.password)
+    expect(alert()).toBe('Choose a password different from the one-time password.')
+    await submit('a brand new passphrase', 'a brand new passphrase')
+    expect(res.status).toBe(200)
+    expect(res.body).toContain('Your account')
+    expect(res.body).toContain(ONE_TIME.email)
+
+    // The new password works from now on, without the change step; the one-time one does not.
+    const again = new HttpBrowser(iam.issuer)
+    const page = await again.navigate(`${iam.issuer}/account`)
+    const form = formWithAction(page.body, '/login')
+    const old = await again.request(new URL(form.action, iam.issuer).href, { form: { ...form.fields, login: ONE_TIME.email, password: ONE_TIME.password } })
+    expect(old.status).toBe(400)
+    const ok = await again.navigate(new URL(form.action, iam.issuer).href, { form: { ...form.fields, login: ONE_TIME.username, password: 'a brand new passphrase' } })
+    expect(ok.body).toContain('Your account')
   })
 })

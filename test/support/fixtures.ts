@@ -7,6 +7,8 @@ import { createClient } from '../../src/clients/registry.ts'
 import { registerResourceServer } from '../../src/oidc/resource-servers.ts'
 
 export const ALICE = { email: 'alice@example.test', username: 'alice', password: 'correct horse battery staple' }
+/** Has a one-time password (as the seeded admin does): must choose a new one at first sign-in. */
+export const ONE_TIME = { email: 'otto@example.test', username: 'otto', password: 'one-time-password-123' }
 export const DISABLED = { email: 'dora@example.test', username: 'dora', password: 'another long passphrase' }
 /** A secret with every character RPs must URL-encode for client_secret_basic. */
 export const WEB_SECRET = 'web-secret:with%percent+plus-and:colons-0123456789'
@@ -21,6 +23,7 @@ export async function createFixtures(prisma: PrismaClient, opts: { backchannelLo
   const userRole = await ensureRole(prisma, 'user', [])
   const alice = await createUser(prisma, { ...ALICE, displayName: 'Alice Example', emailVerified: true })
   await assignRole(prisma, alice.id, userRole.id)
+  await createUser(prisma, { ...ONE_TIME, passwordExpired: true })
   const dora = await createUser(prisma, DISABLED)
   await prisma.user.update({ where: { id: dora.id }, data: { status: 'disabled' } })
 
