@@ -10,6 +10,7 @@ import type { Config } from './config.ts'
 import type { Logger } from './observability/logger.ts'
 import { renderPage } from './pages/render.ts'
 import { createInteractionRouter, type InteractionDeps } from './interaction/routes.ts'
+import type { MfaDeps } from './interaction/mfa.ts'
 import { createAccountRouter } from './account/routes.ts'
 import type { Configuration as RelyingPartyConfiguration } from 'openid-client'
 
@@ -19,6 +20,8 @@ export interface AppDeps extends Omit<InteractionDeps, 'siteName'> {
   provider: Provider
   /** Cookie-signing keys, newest first: the provider runs on this app's cookie jar when mounted. */
   cookieKeys: string[]
+  /** Second factors: the secret box and the code channels. */
+  mfa: MfaDeps
   /** The account area's client configuration (it signs in through this same server). */
   accountRelyingParty: RelyingPartyConfiguration
   /** Readiness: resolves when the stores answer. */

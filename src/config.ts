@@ -33,6 +33,35 @@ const schema = z.object({
   COOKIE_KEYS: optionalString,
   /** Hosts that outbound requests (back-channel logout, jwks_uri) may reach even on loopback or private addresses; comma-separated. */
   OUTBOUND_ALLOWED_HOSTS: z.string().default(''),
+  /** Keys for secrets at rest (TOTP seeds…): comma-separated `id:base64-32-bytes`, the first encrypts. Required in production; generated in KEYS_DIR otherwise. */
+  ENCRYPTION_KEYS: optionalString,
+
+  /** SMTP server for one-time codes by email. Unset: email codes are not offered. */
+  SMTP_HOST: optionalString,
+  SMTP_PORT: z.coerce.number().int().min(1).max(65535).default(587),
+  /** true: TLS from the first byte (port 465); false: STARTTLS when offered. */
+  SMTP_SECURE: bool.default(false),
+  SMTP_USER: optionalString,
+  SMTP_PASSWORD: optionalString,
+  SMTP_FROM: z.string().default('Identity <no-reply@localhost>'),
+  /** Verify the SMTP server's certificate. */
+  SMTP_TLS_VERIFY: bool.default(true),
+
+  /** Vonage (SMS and WhatsApp codes via the Messages API). Unset key: those channels are not offered. */
+  VONAGE_API_KEY: optionalString,
+  VONAGE_API_SECRET: optionalString,
+  /** Messages API host; tests point it at a local server. */
+  VONAGE_API_HOST: z.url().default('https://api.nexmo.com'),
+  VONAGE_SMS_FROM: z.string().default('Identity'),
+  VONAGE_WHATSAPP_FROM: optionalString,
+
+  /** One-time codes: lifetime (seconds), guesses per code, seconds between two sends. */
+  MFA_CODE_TTL: seconds.default(600),
+  MFA_CODE_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(5),
+  MFA_RESEND_SECONDS: z.coerce.number().int().min(0).default(30),
+  /** WebAuthn relying party id (a registrable domain of the issuer). Default: the issuer's host. */
+  WEBAUTHN_RP_ID: optionalString,
+
   /** Trust X-Forwarded-* headers from a reverse proxy. */
   TRUST_PROXY: bool.default(false),
   /** pino log level. */
@@ -73,6 +102,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
   if (production && !cookieKeys?.length) throw new ConfigError('invalid configuration:\n  COOKIE_KEYS: required when NODE_ENV=production')
   if (cookieKeys?.some((k) => k.length < 32)) throw new ConfigError('invalid configuration:\n  COOKIE_KEYS: each key must be at least 32 characters')
   if (production && !issuer.startsWith('https://')) throw new ConfigError('invalid configuration:\n  ISSUER: must be https:// when NODE_ENV=production')
+  if (production && !c.ENCRYPTION_KEYS) throw new ConfigError('invalid configuration:\n  ENCRYPTION_KEYS: required when NODE_ENV=production')
+  if (Boolean(c.VONAGE_API_KEY) !== Boolean(c.VONAGE_API_SECRET)) throw new ConfigError('invalid configuration:\n  VONAGE_API_SECRET: set VONAGE_API_KEY and VONAGE_API_SECRET together')
   if (c.JWKS && c.JWKS_FILE) throw new ConfigError('invalid configuration:\n  JWKS_FILE: set JWKS or JWKS_FILE, not both')
 
   return {
@@ -91,6 +122,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     jwks: c.JWKS,
     jwksFile: c.JWKS_FILE,
     cookieKeys,
+    encryptionKeys: c.ENCRYPTION_KEYS,
+    smtp: c.SMTP_HOST ? {
+      host: c.SMTP_HOST, port: c.SMTP_PORT, secure: c.SMTP_SECURE, from: c.SMTP_FROM, tlsVerify: c.SMTP_TLS_VERIFY,
+      auth: c.SMTP_USER ? { user: c.SMTP_USER, pass: c.SMTP_PASSWORD ?? '' } : undefined,
+    } : undefined,
+    vonage: c.VONAGE_API_KEY ? {
+      apiKey: c.VONAGE_API_KEY, apiSecret: c.VONAGE_API_SECRET!, apiHost: c.VONAGE_API_HOST.replace(/\/$/, ''),
+      smsFrom: c.VONAGE_SMS_FROM, whatsappFrom: c.VONAGE_WHATSAPP_FROM,
+    } : undefined,
+    mfa: {
+      codeTtl: c.MFA_CODE_TTL,
+      maxAttempts: c.MFA_CODE_MAX_ATTEMPTS,
+      resendSeconds: c.MFA_RESEND_SECONDS,
+      webauthnRpId: c.WEBAUTHN_RP_ID ?? new URL(issuer).hostname,
+    },
     outboundAllowedHosts: c.OUTBOUND_ALLOWED_HOSTS.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean),
     ttl: {
       accessToken: c.ACCESS_TOKEN_TTL,

@@ -12,6 +12,9 @@ import { createAuditWriter } from './audit/audit.ts'
 import { createCsrf } from './security/csrf.ts'
 import { createApp } from './app.ts'
 import { createAccountRelyingParty, ensureAccountClient } from './account/relying-party.ts'
+import { createSecretBox, loadEncryptionKeys } from './security/encryption.ts'
+import { createEmailChannel } from './mfa/channels/email.ts'
+import { createPhoneChannel } from './mfa/channels/vonage.ts'
 
 const PURGE_INTERVAL_MS = 10 * 60 * 1000
 
@@ -31,7 +34,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   await migrateDatabase(config)
   const db = await openDatabase(config)
   const redis = config.redisUrl ? await openRedis(config.redisUrl) : undefined
-  const [jwks, cookieKeys] = [await loadSigningKeys(config), loadCookieKeys(config)]
+  const [jwks, cookieKeys] = [await loadSigningKeys(config), await loadCookieKeys(config)]
 
   await ensureAccountClient(db.prisma, config.issuer)
   let localOrigin = `http://127.0.0.1:${config.port}`
@@ -41,6 +44,12 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     prisma: db.prisma,
     audit: createAuditWriter(db.prisma, logger),
     csrf: createCsrf(cookieKeys[0]!),
+    mfa: {
+      box: createSecretBox(await loadEncryptionKeys(config)),
+      settings: config.mfa,
+      email: config.smtp ? createEmailChannel(config.smtp, config.siteName) : undefined,
+      phone: config.vonage ? createPhoneChannel(config.vonage, config.siteName) : undefined,
+    },
     accountRelyingParty: createAccountRelyingParty(config.issuer, () => localOrigin),
     ready: async () => {
       await db.prisma.$queryRaw`SELECT 1`

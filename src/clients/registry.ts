@@ -25,6 +25,8 @@ export const newClientSchema = z.object({
   scope: z.string().optional(),
   firstParty: z.boolean().default(false),
   mfaPolicy: z.enum(['none', 'required']).default('none'),
+  /** Step-up age: ask for the second factor again when the last one is older (seconds). */
+  mfaMaxAge: z.number().int().min(0).optional(),
   tenantId: z.string().optional(),
   /** Use this secret instead of generating one (imports from another system). At least 32 characters. */
   secret: z.string().min(32).max(512).optional(),
@@ -100,6 +102,7 @@ export async function createClient(prisma: PrismaClient, input: NewClient): Prom
       secretHash: clientSecret ? hashClientSecret(clientSecret) : null,
       firstParty: c.firstParty,
       mfaPolicy: c.mfaPolicy,
+      mfaMaxAge: c.mfaMaxAge ?? null,
       tenantId: c.tenantId ?? null,
     },
   })
@@ -127,6 +130,7 @@ export async function findClientMetadata(prisma: PrismaClient, clientId: string)
     ...(row.secretHash ? { client_secret: row.secretHash } : {}),
     'urn:iam:first_party': row.firstParty,
     'urn:iam:mfa_policy': row.mfaPolicy,
+    ...(row.mfaMaxAge !== null ? { 'urn:iam:mfa_max_age': row.mfaMaxAge } : {}),
     ...(row.tenantId ? { 'urn:iam:tenant_id': row.tenantId } : {}),
   }
 }

@@ -2,11 +2,12 @@
 // Production passes them in (JWKS / JWKS_FILE, COOKIE_KEYS); otherwise they are generated on first
 // start into KEYS_DIR with file mode 0600 and reused afterwards.
 import { randomBytes } from 'node:crypto'
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose'
 import { z } from 'zod'
 import type { Config } from '../config.ts'
+import { readOrCreatePrivateFile } from '../security/key-files.ts'
 
 /** RS256 must be offered for interoperability; ES256 is the compact modern default. */
 export const SIGNING_ALGORITHMS = ['ES256', 'RS256'] as const
@@ -24,12 +25,6 @@ export type PrivateJwks = { keys: JWK[] }
 
 export class KeyError extends Error {
   override name = 'KeyError'
-}
-
-function writePrivateFile(file: string, content: string): void {
-  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 })
-  writeFileSync(file, content, { mode: 0o600, flag: 'wx' })
-  chmodSync(file, 0o600)
 }
 
 async function generateSigningKey(alg: (typeof SIGNING_ALGORITHMS)[number]): Promise<JWK> {
@@ -69,29 +64,14 @@ export async function loadSigningKeys(config: Pick<Config, 'jwks' | 'jwksFile' |
   if (config.jwks) return parseJwks(config.jwks, 'JWKS')
   if (config.jwksFile) return parseJwks(readFileSync(config.jwksFile, 'utf8'), 'JWKS_FILE')
   const file = jwksFile(config)
-  if (existsSync(file)) return parseJwks(readFileSync(file, 'utf8'), file)
-  const jwks = await generateJwks()
-  try {
-    writePrivateFile(file, `${JSON.stringify(jwks, null, 2)}\n`)
-  } catch (err) {
-    // Another process (a second worker) created it first: use theirs so both sign with one set.
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return parseJwks(readFileSync(file, 'utf8'), file)
-    throw err
-  }
-  return jwks
+  return parseJwks(await readOrCreatePrivateFile(file, async () => `${JSON.stringify(await generateJwks(), null, 2)}\n`), file)
 }
 
-export function loadCookieKeys(config: Pick<Config, 'cookieKeys' | 'keysDir'>): string[] {
+export async function loadCookieKeys(config: Pick<Config, 'cookieKeys' | 'keysDir'>): Promise<string[]> {
   if (config.cookieKeys?.length) return config.cookieKeys
   const file = path.join(config.keysDir, 'cookie-keys.json')
-  if (!existsSync(file)) {
-    try {
-      writePrivateFile(file, `${JSON.stringify([randomBytes(32).toString('base64url')])}\n`)
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-    }
-  }
-  const keys = z.array(z.string().min(32)).min(1).safeParse(JSON.parse(readFileSync(file, 'utf8')))
+  const text = await readOrCreatePrivateFile(file, () => `${JSON.stringify([randomBytes(32).toString('base64url')])}\n`)
+  const keys = z.array(z.string().min(32)).min(1).safeParse(JSON.parse(text))
   if (!keys.success) throw new KeyError(`${file}: expected a JSON array of keys of 32+ characters`)
   return keys.data
 }

@@ -10,6 +10,8 @@ import { resourceServerInfo } from './resource-servers.ts'
 import { loadFirstPartyGrant } from './first-party-grant.ts'
 import { isFirstParty, type AdapterFactory } from './client-metadata.ts'
 import type { PrivateJwks } from './keys.ts'
+import { createInteractionPolicy } from './policy.ts'
+import { ACR_VALUES } from '../mfa/acr.ts'
 import { parseProviderForm } from './provider-forms.ts'
 
 export interface ProviderDeps {
@@ -53,7 +55,8 @@ export function createProvider({ config, prisma, jwks, cookieKeys, adapter }: Pr
     claims: Object.fromEntries(Object.entries(CLAIMS).map(([scope, claims]) => [scope, [...claims]])),
     scopes: ['openid', 'offline_access', ...Object.keys(CLAIMS).filter((s) => s !== 'openid')],
     conformIdTokenClaims: true,
-    extraClientMetadata: { properties: ['urn:iam:first_party', 'urn:iam:mfa_policy', 'urn:iam:tenant_id'] },
+    extraClientMetadata: { properties: ['urn:iam:first_party', 'urn:iam:mfa_policy', 'urn:iam:mfa_max_age', 'urn:iam:tenant_id'] },
+    acrValues: [...ACR_VALUES],
 
     clientAuthMethods: ['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt'],
     enabledJWA: {
@@ -149,6 +152,7 @@ export function createProvider({ config, prisma, jwks, cookieKeys, adapter }: Pr
 
     interactions: {
       url: (ctx, interaction) => `/interaction/${interaction.uid}`,
+      policy: createInteractionPolicy(prisma),
     },
     loadExistingGrant: loadFirstPartyGrant,
 

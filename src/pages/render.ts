@@ -18,6 +18,7 @@ export type PageName =
   | 'login' | 'consent' | 'error' | 'logout' | 'logged-out'
   | 'device-input' | 'device-confirm' | 'device-success'
   | 'account' | 'account-signed-out' | 'change-password'
+  | 'mfa-choose' | 'mfa-code' | 'mfa-enrol' | 'mfa-enrol-totp' | 'mfa-backup-codes'
 
 export function renderPage(name: PageName, page: PageContext, data: Record<string, unknown> = {}): string {
   return eta.render(name, { ...data, page })

@@ -135,37 +135,37 @@ describe('loadSigningKeys: configured keys', () => {
 })
 
 describe('loadCookieKeys', () => {
-  it('generates and persists one 32+ character key with mode 0600, then reuses it', () => {
+  it('generates and persists one 32+ character key with mode 0600, then reuses it', async () => {
     const keysDir = freshDir()
-    const keys = loadCookieKeys({ cookieKeys: undefined, keysDir })
+    const keys = await loadCookieKeys({ cookieKeys: undefined, keysDir })
     expect(keys).toHaveLength(1)
     expect(keys[0]!.length).toBeGreaterThanOrEqual(32)
     const file = path.join(keysDir, 'cookie-keys.json')
     expect(mode(file)).toBe(0o600)
     expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual(keys)
-    expect(loadCookieKeys({ cookieKeys: undefined, keysDir })).toEqual(keys)
-    expect(loadCookieKeys({ cookieKeys: [], keysDir })).toEqual(keys)
+    expect(await loadCookieKeys({ cookieKeys: undefined, keysDir })).toEqual(keys)
+    expect(await loadCookieKeys({ cookieKeys: [], keysDir })).toEqual(keys)
   })
 
-  it('generates different keys in different directories', () => {
-    expect(loadCookieKeys({ cookieKeys: undefined, keysDir: freshDir() })).not.toEqual(loadCookieKeys({ cookieKeys: undefined, keysDir: freshDir() }))
+  it('generates different keys in different directories', async () => {
+    expect(await loadCookieKeys({ cookieKeys: undefined, keysDir: freshDir() })).not.toEqual(await loadCookieKeys({ cookieKeys: undefined, keysDir: freshDir() }))
   })
 
-  it('prefers configured keys and writes no file', () => {
+  it('prefers configured keys and writes no file', async () => {
     const keysDir = freshDir()
     const configured = ['k'.repeat(32), 'j'.repeat(32)]
-    expect(loadCookieKeys({ cookieKeys: configured, keysDir })).toEqual(configured)
+    expect(await loadCookieKeys({ cookieKeys: configured, keysDir })).toEqual(configured)
     expect(existsSync(path.join(keysDir, 'cookie-keys.json'))).toBe(false)
   })
 
-  it('rejects a stored file with short keys', () => {
+  it('rejects a stored file with short keys', async () => {
     const keysDir = freshDir()
-    loadCookieKeys({ cookieKeys: undefined, keysDir })
+    await loadCookieKeys({ cookieKeys: undefined, keysDir })
     const file = path.join(keysDir, 'cookie-keys.json')
     writeFileSync(file, JSON.stringify(['short']))
-    expect(() => loadCookieKeys({ cookieKeys: undefined, keysDir })).toThrow(KeyError)
-    expect(() => loadCookieKeys({ cookieKeys: undefined, keysDir })).toThrow(/cookie-keys\.json: expected a JSON array of keys of 32\+ characters/)
+    await expect(loadCookieKeys({ cookieKeys: undefined, keysDir })).rejects.toThrow(KeyError)
+    await expect(loadCookieKeys({ cookieKeys: undefined, keysDir })).rejects.toThrow(/cookie-keys\.json: expected a JSON array of keys of 32\+ characters/)
     writeFileSync(file, '[]')
-    expect(() => loadCookieKeys({ cookieKeys: undefined, keysDir })).toThrow(KeyError)
+    await expect(loadCookieKeys({ cookieKeys: undefined, keysDir })).rejects.toThrow(KeyError)
   })
 })

@@ -1,0 +1,105 @@
+// The password step: the login form, and the new-password form for one-time passwords.
+import type Router from '@koa/router'
+import type { Context } from 'koa'
+import { errors } from 'oidc-provider'
+import { z } from 'zod'
+import { authenticateWithPassword, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, setPassword } from '../identity/users.ts'
+import { verifyPassword } from '../identity/passwords.ts'
+import { formBody, type Details, type InteractionKit } from './kit.ts'
+
+const loginForm = z.object({
+  login: z.string().trim().min(1, 'Enter your email or username.').max(320),
+  password: z.string().min(1, 'Enter your password.').max(MAX_PASSWORD_LENGTH),
+})
+
+const newPasswordForm = z.object({
+  password: z.string().min(MIN_PASSWORD_LENGTH, `Use at least ${MIN_PASSWORD_LENGTH} characters.`).max(MAX_PASSWORD_LENGTH, `Use at most ${MAX_PASSWORD_LENGTH} characters.`),
+  confirm: z.string(),
+}).refine((f) => f.password === f.confirm, { message: 'The two passwords do not match.', path: ['confirm'] })
+
+// Between the one-time password and the new one: the person proved the one-time password.
+const PASSWORD_CHANGE = 'iam:passwordChange'
+interface PasswordChangeState { accountId: string }
+
+export interface LoginHooks {
+  /** Called once the password is proven: continues to MFA or finishes the login. */
+  afterPrimary(ctx: Context, details: Details, accountId: string, amr: string[]): Promise<void>
+}
+
+export function registerLoginRoutes(router: Router, kit: InteractionKit, hooks: LoginHooks) {
+  const { prisma, audit, page, forms, load, saveState, readState, clientName } = kit
+
+  async function renderLogin(ctx: Context, details: Details, state: { login?: string; error?: string; errorField?: string }) {
+    page(ctx, 'login', {
+      action: `/interaction/${details.uid}/login`, abortAction: `/interaction/${details.uid}/abort`,
+      client: await clientName(details), login: state.login ?? details.params.login_hint, error: state.error, errorField: state.errorField,
+    }, details.uid)
+  }
+
+  async function renderChangePassword(ctx: Context, details: Details, accountId: string, state: { error?: string; errorField?: string }) {
+    const user = await prisma.user.findUnique({ where: { id: accountId } })
+    page(ctx, 'change-password', {
+      action: `/interaction/${details.uid}/password`, client: await clientName(details),
+      username: user?.username ?? user?.email ?? '', minLength: MIN_PASSWORD_LENGTH, ...state,
+    }, details.uid)
+  }
+
+  router.post('/:uid/login', forms, load, async (ctx) => {
+    const details = ctx.state.interaction as Details
+    if (details.prompt.name !== 'login') return ctx.redirect(`/interaction/${details.uid}`)
+    const clientId = String(details.params.client_id)
+    const body = formBody(ctx)
+    const parsed = loginForm.safeParse(body)
+    if (!parsed.success) {
+      ctx.status = 400
+      const issue = parsed.error.issues[0]!
+      const typed = typeof body.login === 'string' ? body.login.slice(0, 320) : ''
+      return renderLogin(ctx, details, { login: typed, error: issue.message, errorField: issue.path[0] === 'password' ? 'password' : 'login' })
+    }
+    const result = await authenticateWithPassword(prisma, parsed.data.login, parsed.data.password)
+    if (!result.ok) {
+      await audit.record(ctx, { type: 'login', outcome: 'failure', userId: result.userId, clientId, details: { reason: result.reason, method: 'pwd' } })
+      // Not 401: that status promises a WWW-Authenticate challenge; this is a form to fill again.
+      ctx.status = result.reason === 'disabled' ? 403 : 400
+      const error = result.reason === 'disabled'
+        ? 'This account is disabled. Contact your administrator.'
+        : 'The email, username or password is not correct.'
+      return renderLogin(ctx, details, { login: parsed.data.login, error, errorField: 'both' })
+    }
+    await audit.record(ctx, { type: 'login', outcome: 'success', userId: result.userId, clientId, details: { method: 'pwd', passwordExpired: result.passwordExpired } })
+    if (result.passwordExpired) return saveState(ctx, details, PASSWORD_CHANGE, { accountId: result.userId } satisfies PasswordChangeState)
+    return hooks.afterPrimary(ctx, details, result.userId, ['pwd'])
+  })
+
+  router.post('/:uid/password', forms, load, async (ctx) => {
+    const details = ctx.state.interaction as Details
+    const accountId = readState<PasswordChangeState>(details, PASSWORD_CHANGE)?.accountId
+    if (!accountId || details.prompt.name !== 'login') return ctx.redirect(`/interaction/${details.uid}`)
+    const parsed = newPasswordForm.safeParse(formBody(ctx))
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!
+      ctx.status = 400
+      return renderChangePassword(ctx, details, accountId, { error: issue.message, errorField: issue.path[0] === 'confirm' ? 'confirm' : 'password' })
+    }
+    const user = await prisma.user.findUnique({ where: { id: accountId } })
+    if (!user || user.status !== 'active') throw new errors.SessionNotFound('account gone')
+    if (await verifyPassword(user.passwordHash, parsed.data.password)) {
+      ctx.status = 400
+      return renderChangePassword(ctx, details, accountId, { error: 'Choose a password different from the one-time password.', errorField: 'password' })
+    }
+    await setPassword(prisma, accountId, parsed.data.password)
+    await audit.record(ctx, { type: 'password_change', outcome: 'success', userId: accountId, clientId: String(details.params.client_id), details: { reason: 'one-time password replaced' } })
+    return hooks.afterPrimary(ctx, details, accountId, ['pwd'])
+  })
+
+  return {
+    renderLogin,
+    /** Renders the new-password step when the interaction is in it. */
+    async renderPending(ctx: Context, details: Details): Promise<boolean> {
+      const pending = readState<PasswordChangeState>(details, PASSWORD_CHANGE)
+      if (!pending || details.prompt.name !== 'login') return false
+      await renderChangePassword(ctx, details, pending.accountId, {})
+      return true
+    },
+  }
+}

@@ -1,0 +1,305 @@
+// The second-factor step: choose a factor, prove it, or enrol one when MFA is required and the
+// person has none. Its state lives in the interaction (server-side); the login is resolved only
+// once the second factor is proven, so the session's acr/amr tell the truth.
+import type Router from '@koa/router'
+import type { Context } from 'koa'
+import { z } from 'zod'
+import type { SecretBox } from '../security/encryption.ts'
+import type { EmailChannel } from '../mfa/channels/email.ts'
+import type { PhoneChannel } from '../mfa/channels/phone.ts'
+import { ACR_MFA, ACR_PASSWORD, amrWithSecondFactor, type SecondFactorMethod } from '../mfa/acr.ts'
+import { clientMfaFacts, listVerifiedFactors, maskDestination, userMfaFacts, type FactorView } from '../mfa/factors.ts'
+import { mfaReason } from '../mfa/requirement.ts'
+import { confirmTotpEnrolment, newTotpSecret, startTotpEnrolment, verifyTotp } from '../mfa/totp.ts'
+import { issueCode, verifyCode, type CodePurpose, type CodeSettings } from '../mfa/codes.ts'
+import { regenerateBackupCodes, remainingBackupCodes, useBackupCode } from '../mfa/backup-codes.ts'
+import { formBody, type Details, type InteractionKit } from './kit.ts'
+
+export interface MfaDeps {
+  box: SecretBox
+  settings: CodeSettings
+  email?: EmailChannel | undefined
+  phone?: PhoneChannel | undefined
+}
+
+const MFA_STATE = 'iam:mfa'
+interface MfaState {
+  accountId: string
+  /** What the person proved so far (['pwd'], or the session's amr when stepping up). */
+  amr: string[]
+  /** The factor id being used, or 'backup'. */
+  method?: string | undefined
+  /** Enrolment in progress (MFA required, no factor yet). */
+  enrol?: { kind: 'totp'; sealedSecret: string } | { kind: 'email' } | undefined
+  /** Enrolled; the backup codes were shown; waiting for Continue. */
+  enrolled?: SecondFactorMethod | undefined
+}
+
+const codeForm = z.object({ code: z.string().trim().min(1, 'Enter the code.').max(32) })
+const selectForm = z.object({ method: z.string().min(1).max(64) })
+const enrolForm = z.object({ kind: z.enum(['totp', 'email']) })
+
+const CODE_KINDS = new Set(['email', 'sms', 'whatsapp'])
+
+export function registerMfaRoutes(router: Router, kit: InteractionKit, deps: MfaDeps) {
+  const { prisma, audit, page, forms, load, finish, saveState, readState, clientName, siteName } = kit
+  const { box, settings } = deps
+
+  function currentState(details: Details): MfaState | undefined {
+    const saved = readState<MfaState>(details, MFA_STATE)
+    if (saved) return saved
+    // Step-up inside an existing session: the provider's mfa prompt, nothing saved yet.
+    if (details.prompt.name === 'mfa' && details.session?.accountId) {
+      return { accountId: details.session.accountId, amr: (details.session as { amr?: string[] }).amr ?? ['pwd'] }
+    }
+    return undefined
+  }
+
+  function finishWithMfa(ctx: Context, state: MfaState, method: SecondFactorMethod) {
+    return finish(ctx, { login: { accountId: state.accountId, acr: ACR_MFA, amr: amrWithSecondFactor(state.amr, method), remember: true } })
+  }
+
+  /** Sends a code for an email/SMS/WhatsApp factor (or enrolment); answers with a page on failure. */
+  async function sendCode(ctx: Context, details: Details, state: MfaState, input: { purpose: CodePurpose; destination: string; factorId?: string; kind: 'email' | 'sms' | 'whatsapp' }): Promise<boolean> {
+    const channel = input.kind === 'email' ? deps.email : deps.phone
+    const result = await issueCode(prisma, box, settings, {
+      userId: state.accountId, purpose: input.purpose, destination: input.destination, factorId: input.factorId,
+      send: async (code) => {
+        if (input.kind === 'email') {
+          if (!deps.email) throw new Error('email is not configured')
+          await deps.email.sendCode(input.destination, code, input.purpose === 'email' ? 'sign-in' : 'confirm')
+        } else {
+          if (!deps.phone) throw new Error('phone codes are not configured')
+          await deps.phone.sendCode(input.kind, input.destination, code)
+        }
+      },
+    })
+    await audit.record(ctx, { type: 'mfa_challenge', outcome: result.ok ? 'success' : 'failure', userId: state.accountId, clientId: String(details.params.client_id), details: { method: input.kind, purpose: input.purpose, ...(result.ok ? {} : { reason: result.reason }) } })
+    if (result.ok) return true
+    if (!channel || result.reason === 'send_failed') {
+      await render(ctx, details, { ...state, method: undefined, enrol: undefined }, { error: `We could not send a code ${input.kind === 'email' ? 'by email' : `by ${input.kind === 'sms' ? 'SMS' : 'WhatsApp'}`} just now. Use another method, or try again in a few minutes.` })
+    } else {
+      ctx.status = 429
+      ctx.set('Retry-After', String(result.retryAfter))
+      await render(ctx, details, state, { error: `A code was sent a moment ago. Wait ${result.retryAfter} seconds before asking for another.` })
+    }
+    return false
+  }
+
+  async function methodsFor(accountId: string) {
+    const factors = await listVerifiedFactors(prisma, accountId)
+    // A factor whose channel is not configured on this server cannot be used now.
+    const usable = factors.filter((f) => f.kind === 'totp' || (f.kind === 'email' && deps.email) || ((f.kind === 'sms' || f.kind === 'whatsapp') && deps.phone?.kinds.includes(f.kind)))
+    return { factors: usable, backupLeft: await remainingBackupCodes(prisma, accountId) }
+  }
+
+  function describe(f: FactorView): string {
+    switch (f.kind) {
+      case 'totp': return `Code from ${f.label}`
+      case 'email': return `Email a code to ${f.hint}`
+      case 'sms': return `Text a code to ${f.hint}`
+      case 'whatsapp': return `Send a code by WhatsApp to ${f.hint}`
+      case 'webauthn': return `Use ${f.label}`
+    }
+  }
+
+  /** Renders the step the state describes. */
+  async function render(ctx: Context, details: Details, state: MfaState, extra: { error?: string; attemptsLeft?: number; codes?: string[] } = {}) {
+    const base = { client: await clientName(details), uid: details.uid, error: extra.error, abortAction: `/interaction/${details.uid}/abort` }
+    if (state.enrolled) {
+      return page(ctx, 'mfa-backup-codes', { ...base, codes: extra.codes, action: `/interaction/${details.uid}/mfa/continue` }, details.uid)
+    }
+    const { factors, backupLeft } = await methodsFor(state.accountId)
+    if (state.enrol?.kind === 'totp') {
+      const user = await prisma.user.findUnique({ where: { id: state.accountId } })
+      const enrolment = await startTotpEnrolment(siteName, user?.email ?? state.accountId, box.open(state.enrol.sealedSecret, `enrol:${state.accountId}`))
+      return page(ctx, 'mfa-enrol-totp', { ...base, qrSvg: enrolment.qrSvg, secret: enrolment.secret.replace(/(.{4})/g, '$1 ').trim(), action: `/interaction/${details.uid}/mfa/enrol/verify` }, details.uid)
+    }
+    if (state.enrol?.kind === 'email') {
+      const user = await prisma.user.findUnique({ where: { id: state.accountId } })
+      return page(ctx, 'mfa-code', {
+        ...base, title: 'Confirm your email', prompt: `We sent a code to ${maskDestination('email', user?.email ?? '')}. Enter it to turn on sign-in codes by email.`,
+        action: `/interaction/${details.uid}/mfa/enrol/verify`, resendAction: `/interaction/${details.uid}/mfa/resend`, otherAction: `/interaction/${details.uid}/mfa/another`, attemptsLeft: extra.attemptsLeft,
+      }, details.uid)
+    }
+    if (factors.length === 0 && backupLeft === 0) {
+      return page(ctx, 'mfa-enrol', { ...base, action: `/interaction/${details.uid}/mfa/enrol`, emailAvailable: Boolean(deps.email) }, details.uid)
+    }
+    const selected = state.method === 'backup' ? 'backup' : factors.find((f) => f.id === state.method)
+    if (selected) {
+      const isBackup = selected === 'backup'
+      const prompt = isBackup ? 'Enter one of your backup codes. Each code works once.'
+        : selected.kind === 'totp' ? `Enter the 6-digit code from ${selected.label}.`
+        : `We sent a 6-digit code to ${selected.hint}. It expires in ${Math.round(settings.codeTtl / 60)} minutes.`
+      return page(ctx, 'mfa-code', {
+        ...base, title: 'Verify it’s you', prompt, backup: isBackup,
+        action: `/interaction/${details.uid}/mfa/verify`, otherAction: `/interaction/${details.uid}/mfa/another`,
+        resendAction: !isBackup && CODE_KINDS.has(selected.kind) ? `/interaction/${details.uid}/mfa/resend` : undefined,
+        attemptsLeft: extra.attemptsLeft,
+      }, details.uid)
+    }
+    const options = factors.map((f) => ({ value: f.id, label: describe(f) }))
+    if (backupLeft > 0) options.push({ value: 'backup', label: `Use a backup code (${backupLeft} left)` })
+    return page(ctx, 'mfa-choose', { ...base, options, action: `/interaction/${details.uid}/mfa/select` }, details.uid)
+  }
+
+  /** Loads the MFA state of the interaction, or sends the browser back to the current step. */
+  function withState(handler: (ctx: Context, details: Details, state: MfaState) => Promise<unknown>) {
+    return async (ctx: Context) => {
+      const details = ctx.state.interaction as Details
+      const state = currentState(details)
+      if (!state || (details.prompt.name !== 'login' && details.prompt.name !== 'mfa')) return ctx.redirect(`/interaction/${details.uid}`)
+      await handler(ctx, details, state)
+    }
+  }
+
+  router.post('/:uid/mfa/select', forms, load, withState(async (ctx, details, state) => {
+    const parsed = selectForm.safeParse(formBody(ctx))
+    const { factors, backupLeft } = await methodsFor(state.accountId)
+    const factor = factors.find((f) => f.id === parsed.data?.method)
+    if (parsed.data?.method === 'backup' && backupLeft > 0) return saveState(ctx, details, MFA_STATE, { ...state, method: 'backup' })
+    if (!factor) {
+      ctx.status = 400
+      return render(ctx, details, state, { error: 'Choose one of the methods below.' })
+    }
+    if (factor.kind === 'email' || factor.kind === 'sms' || factor.kind === 'whatsapp') {
+      const row = await prisma.mfaFactor.findUnique({ where: { id: factor.id } })
+      if (!(await sendCode(ctx, details, state, { purpose: factor.kind, destination: row!.destination!, factorId: factor.id, kind: factor.kind }))) return
+    }
+    return saveState(ctx, details, MFA_STATE, { ...state, method: factor.id })
+  }))
+
+  router.post('/:uid/mfa/resend', forms, load, withState(async (ctx, details, state) => {
+    if (state.enrol?.kind === 'email') {
+      const user = await prisma.user.findUnique({ where: { id: state.accountId } })
+      if (!(await sendCode(ctx, details, state, { purpose: 'enrol-email', destination: user!.email, kind: 'email' }))) return
+      return saveState(ctx, details, MFA_STATE, state)
+    }
+    const factor = state.method ? await prisma.mfaFactor.findFirst({ where: { id: state.method, userId: state.accountId, verified: true } }) : null
+    if (!factor || !(factor.kind === 'email' || factor.kind === 'sms' || factor.kind === 'whatsapp')) return saveState(ctx, details, MFA_STATE, state)
+    if (!(await sendCode(ctx, details, state, { purpose: factor.kind, destination: factor.destination!, factorId: factor.id, kind: factor.kind }))) return
+    return saveState(ctx, details, MFA_STATE, state)
+  }))
+
+  router.post('/:uid/mfa/another', forms, load, withState(async (ctx, details, state) =>
+    saveState(ctx, details, MFA_STATE, { ...state, method: undefined, enrol: undefined })))
+
+  router.post('/:uid/mfa/verify', forms, load, withState(async (ctx, details, state) => {
+    const clientId = String(details.params.client_id)
+    const parsed = codeForm.safeParse(formBody(ctx))
+    if (!parsed.success) {
+      ctx.status = 400
+      return render(ctx, details, state, { error: parsed.error.issues[0]!.message })
+    }
+    const code = parsed.data.code
+    const fail = async (method: string, reason: string, message: string, attemptsLeft?: number) => {
+      await audit.record(ctx, { type: 'mfa_verify', outcome: 'failure', userId: state.accountId, clientId, details: { method, reason } })
+      ctx.status = 400
+      return render(ctx, details, state, { error: message, attemptsLeft })
+    }
+    if (state.method === 'backup') {
+      const result = await useBackupCode(prisma, box, state.accountId, code)
+      if (!result.ok) return fail('backup', result.reason, result.reason === 'used' ? 'That backup code has already been used. Each code works once.' : 'That is not one of your backup codes.')
+      await audit.record(ctx, { type: 'mfa_verify', outcome: 'success', userId: state.accountId, clientId, details: { method: 'backup', remaining: result.remaining } })
+      return finishWithMfa(ctx, state, 'backup')
+    }
+    const factor = state.method ? await prisma.mfaFactor.findFirst({ where: { id: state.method, userId: state.accountId, verified: true } }) : null
+    if (!factor || factor.kind === 'webauthn') return saveState(ctx, details, MFA_STATE, { ...state, method: undefined })
+    if (factor.kind === 'totp') {
+      const result = await verifyTotp(prisma, box, factor, code)
+      if (!result.ok) return fail('totp', result.reason, result.reason === 'replayed' ? 'That code was already used. Wait for the next code in your app.' : 'That code is not right. Check your app and try again.')
+    } else {
+      const result = await verifyCode(prisma, box, { userId: state.accountId, purpose: factor.kind, code })
+      if (!result.ok) {
+        const message = result.reason === 'invalid' ? `That code is not right. ${result.attemptsLeft} ${result.attemptsLeft === 1 ? 'attempt' : 'attempts'} left.`
+          : result.reason === 'expired' ? 'That code has expired. Send a new code.'
+          : result.reason === 'exhausted' ? 'Too many wrong codes: this code no longer works. Send a new code.'
+          : 'There is no code waiting. Send a new code.'
+        return fail(factor.kind, result.reason, message, result.reason === 'invalid' ? result.attemptsLeft : undefined)
+      }
+      await prisma.mfaFactor.update({ where: { id: factor.id }, data: { lastUsedAt: new Date() } })
+    }
+    await audit.record(ctx, { type: 'mfa_verify', outcome: 'success', userId: state.accountId, clientId, details: { method: factor.kind } })
+    return finishWithMfa(ctx, state, factor.kind)
+  }))
+
+  router.post('/:uid/mfa/enrol', forms, load, withState(async (ctx, details, state) => {
+    const parsed = enrolForm.safeParse(formBody(ctx))
+    if (!parsed.success || (parsed.data.kind === 'email' && !deps.email)) {
+      ctx.status = 400
+      return render(ctx, details, state, { error: 'Choose how you want to receive codes.' })
+    }
+    if (parsed.data.kind === 'totp') {
+      return saveState(ctx, details, MFA_STATE, { ...state, enrol: { kind: 'totp', sealedSecret: box.seal(newTotpSecret(), `enrol:${state.accountId}`) } })
+    }
+    const user = await prisma.user.findUnique({ where: { id: state.accountId } })
+    if (!(await sendCode(ctx, details, state, { purpose: 'enrol-email', destination: user!.email, kind: 'email' }))) return
+    return saveState(ctx, details, MFA_STATE, { ...state, enrol: { kind: 'email' } })
+  }))
+
+  router.post('/:uid/mfa/enrol/verify', forms, load, withState(async (ctx, details, state) => {
+    const clientId = String(details.params.client_id)
+    const parsed = codeForm.safeParse(formBody(ctx))
+    if (!state.enrol) return saveState(ctx, details, MFA_STATE, state)
+    if (!parsed.success) {
+      ctx.status = 400
+      return render(ctx, details, state, { error: parsed.error.issues[0]!.message })
+    }
+    let method: SecondFactorMethod
+    if (state.enrol.kind === 'totp') {
+      const factor = await confirmTotpEnrolment(prisma, box, state.accountId, box.open(state.enrol.sealedSecret, `enrol:${state.accountId}`), parsed.data.code)
+      if (!factor) {
+        await audit.record(ctx, { type: 'mfa_enrol', outcome: 'failure', userId: state.accountId, clientId, details: { method: 'totp', reason: 'invalid' } })
+        ctx.status = 400
+        return render(ctx, details, state, { error: 'That code is not right. Check that your app shows this account, and enter its current code.' })
+      }
+      method = 'totp'
+    } else {
+      const result = await verifyCode(prisma, box, { userId: state.accountId, purpose: 'enrol-email', code: parsed.data.code })
+      if (!result.ok) {
+        await audit.record(ctx, { type: 'mfa_enrol', outcome: 'failure', userId: state.accountId, clientId, details: { method: 'email', reason: result.reason } })
+        ctx.status = 400
+        return render(ctx, details, state, {
+          error: result.reason === 'invalid' ? `That code is not right. ${result.attemptsLeft} ${result.attemptsLeft === 1 ? 'attempt' : 'attempts'} left.` : 'That code no longer works. Send a new code.',
+          attemptsLeft: result.reason === 'invalid' ? result.attemptsLeft : undefined,
+        })
+      }
+      await prisma.mfaFactor.create({ data: { userId: state.accountId, kind: 'email', label: 'Email', destination: result.destination, verified: true, lastUsedAt: new Date() } })
+      method = 'email'
+    }
+    await audit.record(ctx, { type: 'mfa_enrol', outcome: 'success', userId: state.accountId, clientId, details: { method } })
+    const codes = await regenerateBackupCodes(prisma, box, state.accountId)
+    await audit.record(ctx, { type: 'backup_codes_generated', outcome: 'success', userId: state.accountId, clientId })
+    const next: MfaState = { ...state, enrol: undefined, enrolled: method }
+    await kit.provider.interactionResult(ctx.req, ctx.res, { [MFA_STATE]: next }, { mergeWithLastSubmission: false })
+    // Shown in this response only: the codes are stored as digests.
+    return render(ctx, details, next, { codes })
+  }))
+
+  router.post('/:uid/mfa/continue', forms, load, withState(async (ctx, details, state) => {
+    if (!state.enrolled) return saveState(ctx, details, MFA_STATE, state)
+    return finishWithMfa(ctx, state, state.enrolled)
+  }))
+
+  return {
+    /** After the password: straight to the client, or on to the second factor when the policy says so. */
+    async afterPrimaryAuthentication(ctx: Context, details: Details, accountId: string, amr: string[]) {
+      const client = await kit.provider.Client.find(String(details.params.client_id))
+      const facts = { ...(await userMfaFacts(prisma, accountId)), ...clientMfaFacts(client), params: details.params }
+      if (!mfaReason(facts)) return finish(ctx, { login: { accountId, acr: ACR_PASSWORD, amr, remember: true } })
+      return saveState(ctx, details, MFA_STATE, { accountId, amr } satisfies MfaState)
+    },
+    /** The provider's mfa prompt in an existing session (step-up). */
+    async startStepUp(ctx: Context, details: Details) {
+      const state = currentState(details)
+      if (!state) throw new Error('mfa prompt without a session')
+      return render(ctx, details, state)
+    },
+    async renderPending(ctx: Context, details: Details): Promise<boolean> {
+      const state = readState<MfaState>(details, MFA_STATE)
+      if (!state || (details.prompt.name !== 'login' && details.prompt.name !== 'mfa')) return false
+      await render(ctx, details, state)
+      return true
+    },
+  }
+}

@@ -1,0 +1,78 @@
+// One-time codes sent by email, SMS or WhatsApp: 6 digits from a CSPRNG, stored as a keyed
+// digest, valid for MFA_CODE_TTL, at most MFA_CODE_MAX_ATTEMPTS guesses, resends throttled, and a
+// new code replaces the old. The code is sent before anything is stored: when sending fails,
+// nothing is left behind.
+import { randomInt } from 'node:crypto'
+import type { PrismaClient } from '../store/database.ts'
+import type { SecretBox } from '../security/encryption.ts'
+
+export interface CodeSettings { codeTtl: number; maxAttempts: number; resendSeconds: number }
+
+/** email | sms | whatsapp for sign-in; enrol-… while confirming a new destination. */
+export type CodePurpose = 'email' | 'sms' | 'whatsapp' | 'enrol-email' | 'enrol-sms' | 'enrol-whatsapp'
+
+const digestPurpose = (purpose: string, userId: string) => `otp:${purpose}:${userId}`
+
+export class CodeDeliveryError extends Error {
+  override name = 'CodeDeliveryError'
+}
+
+export type IssueResult =
+  | { ok: true; expiresAt: Date }
+  | { ok: false; reason: 'throttled'; retryAfter: number }
+  | { ok: false; reason: 'send_failed' }
+
+export async function issueCode(
+  prisma: PrismaClient, box: SecretBox, settings: CodeSettings,
+  input: { userId: string; purpose: CodePurpose; destination: string; factorId?: string | undefined; send: (code: string) => Promise<void> },
+): Promise<IssueResult> {
+  const last = await prisma.mfaChallenge.findFirst({ where: { userId: input.userId, purpose: input.purpose }, orderBy: { createdAt: 'desc' } })
+  if (last && settings.resendSeconds > 0) {
+    const wait = Math.ceil((last.createdAt.getTime() + settings.resendSeconds * 1000 - Date.now()) / 1000)
+    if (wait > 0) return { ok: false, reason: 'throttled', retryAfter: wait }
+  }
+  const code = String(randomInt(0, 1_000_000)).padStart(6, '0')
+  try {
+    await input.send(code)
+  } catch {
+    return { ok: false, reason: 'send_failed' }
+  }
+  const expiresAt = new Date(Date.now() + settings.codeTtl * 1000)
+  await prisma.$transaction([
+    // A new code makes every earlier one for this purpose useless.
+    prisma.mfaChallenge.deleteMany({ where: { userId: input.userId, purpose: input.purpose } }),
+    prisma.mfaChallenge.create({
+      data: {
+        userId: input.userId, purpose: input.purpose, factorId: input.factorId ?? null, destination: input.destination,
+        codeHash: box.digest(digestPurpose(input.purpose, input.userId), code), maxAttempts: settings.maxAttempts, expiresAt,
+      },
+    }),
+  ])
+  return { ok: true, expiresAt }
+}
+
+export type CodeCheck =
+  | { ok: true; factorId: string | null; destination: string | null }
+  | { ok: false; reason: 'invalid'; attemptsLeft: number }
+  | { ok: false; reason: 'exhausted' | 'expired' | 'missing' }
+
+export async function verifyCode(prisma: PrismaClient, box: SecretBox, input: { userId: string; purpose: CodePurpose; code: string }): Promise<CodeCheck> {
+  const challenge = await prisma.mfaChallenge.findFirst({ where: { userId: input.userId, purpose: input.purpose, consumedAt: null }, orderBy: { createdAt: 'desc' } })
+  if (!challenge) return { ok: false, reason: 'missing' }
+  if (challenge.expiresAt.getTime() <= Date.now()) return { ok: false, reason: 'expired' }
+  // Count the guess before judging it, atomically: concurrent guesses cannot exceed the limit.
+  const counted = await prisma.mfaChallenge.updateMany({
+    where: { id: challenge.id, consumedAt: null, attempts: { lt: challenge.maxAttempts } },
+    data: { attempts: { increment: 1 } },
+  })
+  if (counted.count !== 1) return { ok: false, reason: 'exhausted' }
+  const attempts = (await prisma.mfaChallenge.findUnique({ where: { id: challenge.id }, select: { attempts: true } }))?.attempts ?? challenge.maxAttempts
+  const code = input.code.replace(/\s/g, '')
+  if (!/^\d{6}$/.test(code) || !box.matchesDigest(challenge.codeHash, digestPurpose(input.purpose, input.userId), code)) {
+    const attemptsLeft = challenge.maxAttempts - attempts
+    return attemptsLeft > 0 ? { ok: false, reason: 'invalid', attemptsLeft } : { ok: false, reason: 'exhausted' }
+  }
+  const consumed = await prisma.mfaChallenge.updateMany({ where: { id: challenge.id, consumedAt: null }, data: { consumedAt: new Date() } })
+  if (consumed.count !== 1) return { ok: false, reason: 'missing' }
+  return { ok: true, factorId: challenge.factorId, destination: challenge.destination }
+}

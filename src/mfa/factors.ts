@@ -1,0 +1,47 @@
+// A person's second factors: what they can use to sign in, and the facts the MFA policy needs.
+import type { PrismaClient } from '../store/database.ts'
+import type { MfaFacts } from './requirement.ts'
+
+export type FactorKind = 'totp' | 'email' | 'sms' | 'whatsapp' | 'webauthn'
+
+export interface FactorView {
+  id: string
+  kind: FactorKind
+  label: string
+  /** Destination with most characters hidden (for email/phone factors). */
+  hint?: string | undefined
+  createdAt: Date
+  lastUsedAt: Date | null
+}
+
+export function maskDestination(kind: FactorKind, destination: string | null): string | undefined {
+  if (!destination) return undefined
+  if (kind === 'email') {
+    const [local = '', domain = ''] = destination.split('@')
+    return `${local.slice(0, 1)}${'•'.repeat(Math.max(1, Math.min(local.length - 1, 6)))}@${domain}`
+  }
+  return `${'•'.repeat(Math.max(0, destination.length - 2))}${destination.slice(-2)}`
+}
+
+export async function listVerifiedFactors(prisma: PrismaClient, userId: string): Promise<FactorView[]> {
+  const rows = await prisma.mfaFactor.findMany({ where: { userId, verified: true }, orderBy: { createdAt: 'asc' } })
+  return rows.map((f) => ({ id: f.id, kind: f.kind, label: f.label, hint: maskDestination(f.kind, f.destination), createdAt: f.createdAt, lastUsedAt: f.lastUsedAt }))
+}
+
+/** The user-side facts of the MFA policy (the request side comes from the client and params). */
+export async function userMfaFacts(prisma: PrismaClient, userId: string): Promise<Pick<MfaFacts, 'hasVerifiedFactor' | 'roleRequiresMfa'>> {
+  const [factors, roles] = await Promise.all([
+    prisma.mfaFactor.count({ where: { userId, verified: true } }),
+    prisma.userRole.count({ where: { userId, role: { mfaRequired: true } } }),
+  ])
+  return { hasVerifiedFactor: factors > 0, roleRequiresMfa: roles > 0 }
+}
+
+interface ClientLike { [key: string]: unknown }
+
+/** The client-side facts: its MFA policy and step-up age (our extra client metadata). */
+export function clientMfaFacts(client: unknown): Pick<MfaFacts, 'clientRequiresMfa' | 'clientMaxAge'> {
+  const c = client as ClientLike | undefined
+  const maxAge = c?.['urn:iam:mfa_max_age']
+  return { clientRequiresMfa: c?.['urn:iam:mfa_policy'] === 'required', clientMaxAge: typeof maxAge === 'number' ? maxAge : undefined }
+}

@@ -1,0 +1,62 @@
+// TOTP (RFC 6238, SHA-1, 6 digits, 30 s) with otplib. The seed is sealed at rest; a code is
+// accepted within ±1 time step and only once: the accepted step is stored with a conditional
+// update, so a replay in the same window (or a race of two requests) is refused.
+import { generateSecret, generateURI, verify } from 'otplib'
+import QRCode from 'qrcode'
+import type { PrismaClient } from '../store/database.ts'
+import type { SecretBox } from '../security/encryption.ts'
+
+const PERIOD = 30
+const TOLERANCE = PERIOD // ±1 step
+
+export interface TotpEnrolment {
+  secret: string
+  uri: string
+  /** The QR code as an SVG document (rendered server-side; no script needed). */
+  qrSvg: string
+}
+
+export function newTotpSecret(): string {
+  return generateSecret()
+}
+
+/** The provisioning URI and QR code for `secret` (a new one when not given). */
+export async function startTotpEnrolment(issuerName: string, accountName: string, secret = generateSecret()): Promise<TotpEnrolment> {
+  const uri = generateURI({ issuer: issuerName, label: accountName, secret })
+  const qrSvg = await QRCode.toString(uri, { type: 'svg', errorCorrectionLevel: 'M', margin: 1 })
+  return { secret, uri, qrSvg }
+}
+
+export type TotpCheck = { ok: true; step: number } | { ok: false; reason: 'invalid' | 'replayed' }
+
+async function check(secret: string, code: string, afterStep: number | null, epoch?: number): Promise<TotpCheck> {
+  if (!/^\d{6}$/.test(code)) return { ok: false, reason: 'invalid' }
+  const result = await verify({ secret, token: code, epochTolerance: TOLERANCE, ...(epoch === undefined ? {} : { epoch }) }).catch(() => ({ valid: false as const }))
+  if (!result.valid) return { ok: false, reason: 'invalid' }
+  const now = epoch ?? Math.floor(Date.now() / 1000)
+  const step = Math.floor(now / PERIOD) + result.delta
+  if (afterStep !== null && step <= afterStep) return { ok: false, reason: 'replayed' }
+  return { ok: true, step }
+}
+
+/** Confirms a new TOTP factor with its first code; only then does it count. */
+export async function confirmTotpEnrolment(prisma: PrismaClient, box: SecretBox, userId: string, secret: string, code: string, label = 'Authenticator app') {
+  const result = await check(secret, code, null)
+  if (!result.ok) return null
+  return prisma.mfaFactor.create({
+    data: { userId, kind: 'totp', label, secret: box.seal(secret, `totp:${userId}`), verified: true, lastUsedStep: result.step, lastUsedAt: new Date() },
+  })
+}
+
+/** Verifies a code for an enrolled factor and records its time step (once only). */
+export async function verifyTotp(prisma: PrismaClient, box: SecretBox, factor: { id: string; userId: string; secret: string | null; lastUsedStep: number | null }, code: string): Promise<TotpCheck> {
+  if (!factor.secret) return { ok: false, reason: 'invalid' }
+  const result = await check(box.open(factor.secret, `totp:${factor.userId}`), code, factor.lastUsedStep)
+  if (!result.ok) return result
+  // Whoever moves lastUsedStep forward first wins; a concurrent replay updates nothing.
+  const { count } = await prisma.mfaFactor.updateMany({
+    where: { id: factor.id, OR: [{ lastUsedStep: null }, { lastUsedStep: { lt: result.step } }] },
+    data: { lastUsedStep: result.step, lastUsedAt: new Date() },
+  })
+  return count === 1 ? result : { ok: false, reason: 'replayed' }
+}

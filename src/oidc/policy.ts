@@ -1,0 +1,32 @@
+// The interaction policy: oidc-provider's login and consent prompts, plus an `mfa` prompt between
+// them. Because it is a prompt check, it applies to every authorization request, including ones
+// inside an existing session (a password-only session steps up when a client asks for MFA), and
+// prompt=none answers interaction_required when a second factor is missing.
+import { interactionPolicy, type KoaContextWithOIDC } from 'oidc-provider'
+import type { PrismaClient } from '../store/database.ts'
+import { clientMfaFacts, userMfaFacts } from '../mfa/factors.ts'
+import { mfaMaxAge, mfaReason, sessionSatisfiesMfa } from '../mfa/requirement.ts'
+
+const { Check, Prompt, base } = interactionPolicy
+
+export async function mfaNeeded(prisma: PrismaClient, ctx: KoaContextWithOIDC): Promise<boolean> {
+  const { session, client, params } = ctx.oidc
+  if (!session?.accountId || !client) return false // the login prompt comes first
+  const facts = { ...(await userMfaFacts(prisma, session.accountId)), ...clientMfaFacts(client), params: params ?? {} }
+  if (!mfaReason(facts)) return false
+  return !sessionSatisfiesMfa({ acr: session.acr, authTime: session.authTime() }, mfaMaxAge(facts))
+}
+
+export function createInteractionPolicy(prisma: PrismaClient) {
+  const policy = base()
+  // Requested acrs are ours to satisfy with the mfa prompt (a password alone never gives the MFA
+  // acr); the login prompt would otherwise ask for the password again to no avail.
+  policy.get('login')!.checks.remove('essential_acr')
+  policy.get('login')!.checks.remove('essential_acrs')
+  policy.add(new Prompt(
+    { name: 'mfa', requestable: false },
+    new Check('mfa_required', 'a second factor is required', 'interaction_required', async (ctx) =>
+      (await mfaNeeded(prisma, ctx)) ? Check.REQUEST_PROMPT : Check.NO_NEED_TO_PROMPT),
+  ), 1)
+  return policy
+}
