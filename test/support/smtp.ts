@@ -10,10 +10,10 @@ export interface MailCatcher {
   /** Environment for the server under test. */
   env: Record<string, string>
   messages: ReceivedMail[]
-  /** Resolves with the next message to `to` (already received ones count), or rejects after `timeoutMs`. */
-  nextTo(to: string, timeoutMs?: number): Promise<ReceivedMail>
-  /** The 6-digit code in the newest message to `to`. */
-  codeFor(to: string, timeoutMs?: number): Promise<string>
+  /** Resolves with the newest message to `to` received after the first `since` messages, or rejects after `timeoutMs`. */
+  nextTo(to: string, opts?: { since?: number; timeoutMs?: number }): Promise<ReceivedMail>
+  /** The 6-digit code in that message. Take `since = messages.length` before the action that sends it. */
+  codeFor(to: string, opts?: { since?: number; timeoutMs?: number }): Promise<string>
   /** Refuse every message from now on (the server answers 554), or accept again. */
   refuse(on: boolean): void
   close(): Promise<void>
@@ -52,10 +52,10 @@ export async function startMailCatcher(): Promise<MailCatcher> {
   const port = await freePort()
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve))
 
-  async function nextTo(to: string, timeoutMs = 5000): Promise<ReceivedMail> {
+  async function nextTo(to: string, { since = 0, timeoutMs = 5000 }: { since?: number; timeoutMs?: number } = {}): Promise<ReceivedMail> {
     const deadline = Date.now() + timeoutMs
     for (;;) {
-      const found = [...messages].reverse().find((m) => m.to.includes(to))
+      const found = messages.slice(since).reverse().find((m) => m.to.includes(to))
       if (found) return found
       if (Date.now() > deadline) throw new Error(`no mail to ${to} within ${timeoutMs} ms`)
       await new Promise<void>((resolve) => { waiters.push(resolve); setTimeout(resolve, 100) })
@@ -67,8 +67,8 @@ export async function startMailCatcher(): Promise<MailCatcher> {
     env: { SMTP_HOST: '127.0.0.1', SMTP_PORT: String(port), SMTP_SECURE: 'false', SMTP_FROM: 'Identity <no-reply@example.test>' },
     messages,
     nextTo,
-    async codeFor(to, timeoutMs) {
-      const mail = await nextTo(to, timeoutMs)
+    async codeFor(to, opts) {
+      const mail = await nextTo(to, opts)
       const code = /\b(\d{6})\b/.exec(mail.text)?.[1]
       if (!code) throw new Error(`no code in mail to ${to}:\n${mail.text}`)
       return code
