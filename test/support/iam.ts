@@ -9,6 +9,7 @@ import { migrateDatabase, openDatabase, type PrismaClient } from '../../src/stor
 import { startPostgres, type PostgresServer } from './postgres-server.ts'
 import { startRedis, type RedisServer } from './redis-server.ts'
 import { exited, freePort, sleep, spawnWithParentDeath, trackTempDir } from './processes.ts'
+import { TEST_ENCRYPTION_KEYS } from './mfa-fixtures.ts'
 
 export type StorageMode = 'embedded' | 'postgres-redis'
 export const STORAGE_MODES: StorageMode[] = ['embedded', 'postgres-redis']
@@ -45,6 +46,8 @@ export async function createIam(mode: StorageMode, opts: { env?: Record<string, 
     KEYS_DIR: path.join(dir, 'keys'),
     LOG_LEVEL: 'info',
     OUTBOUND_ALLOWED_HOSTS: '127.0.0.1,localhost',
+    // Fixed so tests can seal TOTP seeds the server opens (test/support/mfa-fixtures.ts).
+    ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
     ...opts.env,
   }
   let redis: RedisServer | undefined
