@@ -12,6 +12,7 @@ import { renderPage } from './pages/render.ts'
 import { createInteractionRouter, type InteractionDeps } from './interaction/routes.ts'
 import type { MfaDeps } from './interaction/mfa.ts'
 import { createAccountRouter } from './account/routes.ts'
+import { createDemoApi } from './api/demo.ts'
 import type { Configuration as RelyingPartyConfiguration } from 'openid-client'
 
 export interface AppDeps extends Omit<InteractionDeps, 'siteName'> {
@@ -31,7 +32,8 @@ export interface AppDeps extends Omit<InteractionDeps, 'siteName'> {
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/
 
 // Pages render no inline script or style; the provider's own form_post page sets its own CSP.
-const CSP = "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; base-uri 'none'; frame-ancestors 'none'"
+// connect-src: the WebAuthn pages' script talks to this origin only.
+const CSP = "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; connect-src 'self'; base-uri 'none'; frame-ancestors 'none'"
 
 export function createApp(deps: AppDeps): Koa {
   const { config, logger, provider } = deps
@@ -84,7 +86,14 @@ export function createApp(deps: AppDeps): Koa {
   })
 
   const stylesheet = readFileSync(path.resolve(import.meta.dirname, '../interactions/assets/style.css'))
+  const webauthnScript = readFileSync(path.resolve(import.meta.dirname, '../interactions/assets/webauthn.js'))
   app.use(async function assets(ctx: Context, next: Next) {
+    if (ctx.path === '/assets/webauthn.js') {
+      ctx.type = 'text/javascript'
+      ctx.set('Cache-Control', 'public, max-age=3600')
+      ctx.body = webauthnScript
+      return
+    }
     if (ctx.path !== '/assets/style.css') return next()
     ctx.type = 'text/css'
     ctx.set('Cache-Control', 'public, max-age=3600')
@@ -113,6 +122,9 @@ export function createApp(deps: AppDeps): Koa {
   app.use(interactions.allowedMethods())
   const account = createAccountRouter({ ...deps, siteName: config.siteName, issuer: config.issuer, relyingParty: deps.accountRelyingParty })
   app.use(account.routes())
+
+  // This server's own API (RFC 9470 step-up), before the provider so /api/* never reaches it.
+  app.use(createDemoApi({ provider, prisma: deps.prisma, logger, issuer: config.issuer }))
 
   provider.on('server_error', (ctx: Context, err: Error) => logger.error({ err, reqId: ctx.state.requestId }, 'provider server error'))
   app.use(mount(provider))

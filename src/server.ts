@@ -12,6 +12,7 @@ import { createAuditWriter } from './audit/audit.ts'
 import { createCsrf } from './security/csrf.ts'
 import { createApp } from './app.ts'
 import { createAccountRelyingParty, ensureAccountClient } from './account/relying-party.ts'
+import { ensureApiResourceServer } from './api/demo.ts'
 import { createSecretBox, loadEncryptionKeys } from './security/encryption.ts'
 import { createEmailChannel } from './mfa/channels/email.ts'
 import { createPhoneChannel } from './mfa/channels/vonage.ts'
@@ -37,6 +38,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   const [jwks, cookieKeys] = [await loadSigningKeys(config), await loadCookieKeys(config)]
 
   await ensureAccountClient(db.prisma, config.issuer)
+  await ensureApiResourceServer(db.prisma, config.issuer)
   let localOrigin = `http://127.0.0.1:${config.port}`
   const provider = createProvider({ config, prisma: db.prisma, jwks, cookieKeys, adapter: createAdapterFactory(db.prisma, redis) })
   const app = createApp({
@@ -47,8 +49,8 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     mfa: {
       box: createSecretBox(await loadEncryptionKeys(config)),
       settings: config.mfa,
-      email: config.smtp ? createEmailChannel(config.smtp, config.siteName) : undefined,
-      phone: config.vonage ? createPhoneChannel(config.vonage, config.siteName) : undefined,
+      email: config.smtp ? createEmailChannel(config.smtp, config.siteName, config.mfa.codeTtl) : undefined,
+      phone: config.vonage ? createPhoneChannel(config.vonage, config.siteName, config.mfa.codeTtl) : undefined,
     },
     accountRelyingParty: createAccountRelyingParty(config.issuer, () => localOrigin),
     ready: async () => {

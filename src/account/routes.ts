@@ -10,6 +10,8 @@ import type { Csrf } from '../security/csrf.ts'
 import type { Logger } from '../observability/logger.ts'
 import { renderPage } from '../pages/render.ts'
 import { accountRedirectUri, accountSignedOutUri } from './relying-party.ts'
+import { registerPasskeyRoutes } from './passkeys.ts'
+import { registerSecurityRoutes, safeReturnPath, stepUpParameters, STEP_UP_MAX_AGE, type SecurityExtras } from './security.ts'
 
 export interface AccountDeps {
   prisma: PrismaClient
@@ -25,7 +27,8 @@ const TRANSACTION_COOKIE = 'iam.account.tx'
 const SESSION_HOURS = 8
 
 const accountSession = z.object({ sub: z.string(), idToken: z.string(), exp: z.number() })
-const transaction = z.object({ state: z.string(), nonce: z.string(), verifier: z.string() })
+// returnTo: where to go after sign-in (a checked /account path); stepUp: a fresh second factor was asked for.
+const transaction = z.object({ state: z.string(), nonce: z.string(), verifier: z.string(), returnTo: z.string().optional(), stepUp: z.boolean().optional() })
 
 function readCookie<T>(ctx: Context, name: string, schema: z.ZodType<T>): T | undefined {
   const raw = ctx.cookies.get(name, { signed: true })
@@ -48,7 +51,7 @@ function clearCookie(ctx: Context, name: string): void {
   ctx.cookies.set(name, null, { signed: true, path: '/account', overwrite: true })
 }
 
-export function createAccountRouter(deps: AccountDeps): Router {
+export function createAccountRouter(deps: AccountDeps & SecurityExtras): Router {
   const { prisma, csrf, siteName, issuer, relyingParty } = deps
   const router = new Router()
   const forms = bodyParser({ enableTypes: ['form'], formLimit: '4kb' })
@@ -77,13 +80,16 @@ export function createAccountRouter(deps: AccountDeps): Router {
     })
   })
 
+  // ?return=/account/… comes back there; ?stepup=1 asks the OP for a fresh second factor.
   router.get('/account/login', (ctx) => {
-    const tx = { state: oidc.randomState(), nonce: oidc.randomNonce(), verifier: oidc.randomPKCECodeVerifier() }
+    const returnTo = safeReturnPath(ctx.query.return)
+    const stepUp = ctx.query.stepup === '1'
+    const tx = { state: oidc.randomState(), nonce: oidc.randomNonce(), verifier: oidc.randomPKCECodeVerifier(), ...(returnTo ? { returnTo } : {}), ...(stepUp ? { stepUp } : {}) }
     writeCookie(ctx, TRANSACTION_COOKIE, tx, 10 * 60 * 1000)
     return oidc.calculatePKCECodeChallenge(tx.verifier).then((challenge) => {
       ctx.redirect(oidc.buildAuthorizationUrl(relyingParty, {
         redirect_uri: accountRedirectUri(issuer), scope: 'openid profile email', state: tx.state, nonce: tx.nonce,
-        code_challenge: challenge, code_challenge_method: 'S256',
+        code_challenge: challenge, code_challenge_method: 'S256', ...(stepUp ? stepUpParameters() : {}),
       }).href)
     })
   })
@@ -91,7 +97,7 @@ export function createAccountRouter(deps: AccountDeps): Router {
   router.get('/account/callback', async (ctx) => {
     const tx = readCookie(ctx, TRANSACTION_COOKIE, transaction)
     clearCookie(ctx, TRANSACTION_COOKIE)
-    const retry = { backHref: '/account/login', backLabel: 'Sign in again' }
+    const retry = tx?.stepUp ? { backHref: tx.returnTo ?? '/account', backLabel: 'Go back' } : { backHref: '/account/login', backLabel: 'Sign in again' }
     if (!tx) {
       ctx.status = 400
       return page(ctx, 'error', { title: 'Sign-in expired', message: 'This sign-in took too long or was started in another browser.', ...retry })
@@ -103,7 +109,7 @@ export function createAccountRouter(deps: AccountDeps): Router {
     const callbackUrl = new URL(ctx.originalUrl, accountRedirectUri(issuer))
     let tokens: Awaited<ReturnType<typeof oidc.authorizationCodeGrant>>
     try {
-      tokens = await oidc.authorizationCodeGrant(relyingParty, callbackUrl, { pkceCodeVerifier: tx.verifier, expectedState: tx.state, expectedNonce: tx.nonce })
+      tokens = await oidc.authorizationCodeGrant(relyingParty, callbackUrl, { pkceCodeVerifier: tx.verifier, expectedState: tx.state, expectedNonce: tx.nonce, ...(tx.stepUp ? { maxAge: STEP_UP_MAX_AGE } : {}) })
     } catch (err) {
       deps.logger.warn({ err: { name: (err as Error).name, code: (err as { code?: string }).code }, reqId: ctx.state.requestId }, 'account sign-in failed')
       ctx.status = 400
@@ -111,7 +117,7 @@ export function createAccountRouter(deps: AccountDeps): Router {
     }
     const claims = tokens.claims()!
     writeCookie(ctx, SESSION_COOKIE, { sub: claims.sub, idToken: tokens.id_token!, exp: Date.now() + SESSION_HOURS * 3600_000 }, SESSION_HOURS * 3600_000)
-    ctx.redirect('/account')
+    ctx.redirect(safeReturnPath(tx.returnTo) ?? '/account')
   })
 
   router.post('/account/logout', forms, (ctx) => {
@@ -129,6 +135,9 @@ export function createAccountRouter(deps: AccountDeps): Router {
   })
 
   router.get('/account/signed-out', (ctx) => page(ctx, 'account-signed-out', {}))
+  registerPasskeyRoutes(router, { ...deps, readSession: (ctx) => readCookie(ctx, SESSION_COOKIE, accountSession) })
+
+  registerSecurityRoutes(router, { ...deps, readSession: (ctx) => readCookie(ctx, SESSION_COOKIE, accountSession) })
 
   return router
 }

@@ -61,6 +61,7 @@ export function createInteractionKit(deps: InteractionDeps) {
       const details = await provider.interactionDetails(ctx.req, ctx.res)
       if (details.uid !== ctx.params.uid) throw new errors.SessionNotFound('interaction mismatch')
       if (ctx.method === 'POST' && !csrf.verify(ctx, details.uid, (ctx.request.body as Record<string, unknown> | undefined)?.csrf)) {
+        await deps.audit.record(ctx, { type: 'csrf_rejected', outcome: 'failure', userId: details.session?.accountId, clientId: String(details.params.client_id), details: { path: ctx.path } })
         ctx.status = 403
         page(ctx, 'error', { title: 'Form expired', message: 'This form was not accepted because it did not come from this page, or it has expired. Go back to the application and try again.' }, details.uid)
         return

@@ -11,13 +11,15 @@ import { ACR_MFA, ACR_PASSWORD, amrWithSecondFactor, type SecondFactorMethod } f
 import { clientMfaFacts, listVerifiedFactors, maskDestination, userMfaFacts, type FactorView } from '../mfa/factors.ts'
 import { mfaReason } from '../mfa/requirement.ts'
 import { confirmTotpEnrolment, newTotpSecret, startTotpEnrolment, verifyTotp } from '../mfa/totp.ts'
-import { issueCode, verifyCode, type CodePurpose, type CodeSettings } from '../mfa/codes.ts'
+import { describeDuration, issueCode, verifyCode, type CodePurpose, type CodeSettings } from '../mfa/codes.ts'
 import { regenerateBackupCodes, remainingBackupCodes, useBackupCode } from '../mfa/backup-codes.ts'
 import { formBody, type Details, type InteractionKit } from './kit.ts'
+import { registerMfaWebauthnRoutes } from './mfa-webauthn.ts'
 
 export interface MfaDeps {
   box: SecretBox
-  settings: CodeSettings
+  /** config.mfa: code settings, and the WebAuthn rp id (the issuer's host when absent). */
+  settings: CodeSettings & { webauthnRpId?: string | undefined }
   email?: EmailChannel | undefined
   phone?: PhoneChannel | undefined
 }
@@ -55,13 +57,35 @@ export function registerMfaRoutes(router: Router, kit: InteractionKit, deps: Mfa
     return undefined
   }
 
-  function finishWithMfa(ctx: Context, state: MfaState, method: SecondFactorMethod) {
-    return finish(ctx, { login: { accountId: state.accountId, acr: ACR_MFA, amr: amrWithSecondFactor(state.amr, method), remember: true } })
+  function mfaLogin(state: Pick<MfaState, 'accountId' | 'amr'>, method: SecondFactorMethod) {
+    return { login: { accountId: state.accountId, acr: ACR_MFA, amr: amrWithSecondFactor(state.amr, method), remember: true } }
   }
 
+  function finishWithMfa(ctx: Context, state: MfaState, method: SecondFactorMethod) {
+    return finish(ctx, mfaLogin(state, method))
+  }
+
+  // --- Passkeys / security keys: their page and JSON endpoints live in mfa-webauthn.ts; this step
+  // gives them its state and the login result, and shows their page when a passkey is chosen.
+  const webauthn = registerMfaWebauthnRoutes(router, kit, {
+    rpId: settings.webauthnRpId ?? new URL(kit.provider.issuer).hostname,
+    stateOf: (details) => currentState(details),
+    loginResult: (state) => mfaLogin(state, 'webauthn'),
+  })
+  // ---
+
   /** Sends a code for an email/SMS/WhatsApp factor (or enrolment); answers with a page on failure. */
-  async function sendCode(ctx: Context, details: Details, state: MfaState, input: { purpose: CodePurpose; destination: string; factorId?: string; kind: 'email' | 'sms' | 'whatsapp' }): Promise<boolean> {
-    const channel = input.kind === 'email' ? deps.email : deps.phone
+  /** Keeps `next` as the interaction's MFA state without leaving the page being rendered. */
+  async function persist(ctx: Context, next: MfaState) {
+    await kit.provider.interactionResult(ctx.req, ctx.res, { [MFA_STATE]: next }, { mergeWithLastSubmission: false })
+  }
+
+  /**
+   * Sends a code for an email/SMS/WhatsApp factor (or enrolment). On success the caller moves to
+   * `next` (the code page). Otherwise this answers: throttled, the code page of `next` with when to
+   * ask again (the code already sent still works); not sent, the method choice with the reason.
+   */
+  async function sendCode(ctx: Context, details: Details, state: MfaState, next: MfaState, input: { purpose: CodePurpose; destination: string; factorId?: string; kind: 'email' | 'sms' | 'whatsapp' }): Promise<boolean> {
     const result = await issueCode(prisma, box, settings, {
       userId: state.accountId, purpose: input.purpose, destination: input.destination, factorId: input.factorId,
       send: async (code) => {
@@ -74,14 +98,17 @@ export function registerMfaRoutes(router: Router, kit: InteractionKit, deps: Mfa
         }
       },
     })
-    await audit.record(ctx, { type: 'mfa_challenge', outcome: result.ok ? 'success' : 'failure', userId: state.accountId, clientId: String(details.params.client_id), details: { method: input.kind, purpose: input.purpose, ...(result.ok ? {} : { reason: result.reason }) } })
+    await audit.record(ctx, { type: 'mfa_challenge', outcome: result.ok ? 'success' : 'failure', userId: state.accountId, clientId: String(details.params.client_id), details: { method: input.kind, purpose: input.purpose, ...(result.ok ? {} : result.reason === 'send_failed' ? { reason: result.reason, error: result.error } : { reason: result.reason }) } })
     if (result.ok) return true
-    if (!channel || result.reason === 'send_failed') {
-      await render(ctx, details, { ...state, method: undefined, enrol: undefined }, { error: `We could not send a code ${input.kind === 'email' ? 'by email' : `by ${input.kind === 'sms' ? 'SMS' : 'WhatsApp'}`} just now. Use another method, or try again in a few minutes.` })
+    if (result.reason === 'send_failed') {
+      const fallback = { ...state, method: undefined, enrol: undefined }
+      await persist(ctx, fallback)
+      await render(ctx, details, fallback, { error: `We could not send a code ${input.kind === 'email' ? 'by email' : `by ${input.kind === 'sms' ? 'SMS' : 'WhatsApp'}`} just now. Use another method, or try again in a few minutes.` })
     } else {
+      await persist(ctx, next)
       ctx.status = 429
       ctx.set('Retry-After', String(result.retryAfter))
-      await render(ctx, details, state, { error: `A code was sent a moment ago. Wait ${result.retryAfter} seconds before asking for another.` })
+      await render(ctx, details, next, { error: `A code was sent a moment ago: use that one, or wait ${result.retryAfter} seconds before asking for another.` })
     }
     return false
   }
@@ -89,7 +116,7 @@ export function registerMfaRoutes(router: Router, kit: InteractionKit, deps: Mfa
   async function methodsFor(accountId: string) {
     const factors = await listVerifiedFactors(prisma, accountId)
     // A factor whose channel is not configured on this server cannot be used now.
-    const usable = factors.filter((f) => f.kind === 'totp' || (f.kind === 'email' && deps.email) || ((f.kind === 'sms' || f.kind === 'whatsapp') && deps.phone?.kinds.includes(f.kind)))
+    const usable = factors.filter((f) => f.kind === 'totp' || f.kind === 'webauthn' || (f.kind === 'email' && deps.email) || ((f.kind === 'sms' || f.kind === 'whatsapp') && deps.phone?.kinds.includes(f.kind)))
     return { factors: usable, backupLeft: await remainingBackupCodes(prisma, accountId) }
   }
 
@@ -126,11 +153,12 @@ export function registerMfaRoutes(router: Router, kit: InteractionKit, deps: Mfa
       return page(ctx, 'mfa-enrol', { ...base, action: `/interaction/${details.uid}/mfa/enrol`, emailAvailable: Boolean(deps.email) }, details.uid)
     }
     const selected = state.method === 'backup' ? 'backup' : factors.find((f) => f.id === state.method)
+    if (selected && selected !== 'backup' && selected.kind === 'webauthn') return webauthn.render(ctx, details, extra.error)
     if (selected) {
       const isBackup = selected === 'backup'
       const prompt = isBackup ? 'Enter one of your backup codes. Each code works once.'
         : selected.kind === 'totp' ? `Enter the 6-digit code from ${selected.label}.`
-        : `We sent a 6-digit code to ${selected.hint}. It expires in ${Math.round(settings.codeTtl / 60)} minutes.`
+        : `We sent a 6-digit code to ${selected.hint}. It expires in ${describeDuration(settings.codeTtl)}.`
       return page(ctx, 'mfa-code', {
         ...base, title: 'Verify it’s you', prompt, backup: isBackup,
         action: `/interaction/${details.uid}/mfa/verify`, otherAction: `/interaction/${details.uid}/mfa/another`,
@@ -164,7 +192,7 @@ export function registerMfaRoutes(router: Router, kit: InteractionKit, deps: Mfa
     }
     if (factor.kind === 'email' || factor.kind === 'sms' || factor.kind === 'whatsapp') {
       const row = await prisma.mfaFactor.findUnique({ where: { id: factor.id } })
-      if (!(await sendCode(ctx, details, state, { purpose: factor.kind, destination: row!.destination!, factorId: factor.id, kind: factor.kind }))) return
+      if (!(await sendCode(ctx, details, state, { ...state, method: factor.id }, { purpose: factor.kind, destination: row!.destination!, factorId: factor.id, kind: factor.kind }))) return
     }
     return saveState(ctx, details, MFA_STATE, { ...state, method: factor.id })
   }))
@@ -172,12 +200,12 @@ export function registerMfaRoutes(router: Router, kit: InteractionKit, deps: Mfa
   router.post('/:uid/mfa/resend', forms, load, withState(async (ctx, details, state) => {
     if (state.enrol?.kind === 'email') {
       const user = await prisma.user.findUnique({ where: { id: state.accountId } })
-      if (!(await sendCode(ctx, details, state, { purpose: 'enrol-email', destination: user!.email, kind: 'email' }))) return
+      if (!(await sendCode(ctx, details, state, state, { purpose: 'enrol-email', destination: user!.email, kind: 'email' }))) return
       return saveState(ctx, details, MFA_STATE, state)
     }
     const factor = state.method ? await prisma.mfaFactor.findFirst({ where: { id: state.method, userId: state.accountId, verified: true } }) : null
     if (!factor || !(factor.kind === 'email' || factor.kind === 'sms' || factor.kind === 'whatsapp')) return saveState(ctx, details, MFA_STATE, state)
-    if (!(await sendCode(ctx, details, state, { purpose: factor.kind, destination: factor.destination!, factorId: factor.id, kind: factor.kind }))) return
+    if (!(await sendCode(ctx, details, state, state, { purpose: factor.kind, destination: factor.destination!, factorId: factor.id, kind: factor.kind }))) return
     return saveState(ctx, details, MFA_STATE, state)
   }))
 
@@ -233,7 +261,7 @@ export function registerMfaRoutes(router: Router, kit: InteractionKit, deps: Mfa
       return saveState(ctx, details, MFA_STATE, { ...state, enrol: { kind: 'totp', sealedSecret: box.seal(newTotpSecret(), `enrol:${state.accountId}`) } })
     }
     const user = await prisma.user.findUnique({ where: { id: state.accountId } })
-    if (!(await sendCode(ctx, details, state, { purpose: 'enrol-email', destination: user!.email, kind: 'email' }))) return
+    if (!(await sendCode(ctx, details, state, { ...state, enrol: { kind: 'email' } }, { purpose: 'enrol-email', destination: user!.email, kind: 'email' }))) return
     return saveState(ctx, details, MFA_STATE, { ...state, enrol: { kind: 'email' } })
   }))
 

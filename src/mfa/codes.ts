@@ -13,14 +13,17 @@ export type CodePurpose = 'email' | 'sms' | 'whatsapp' | 'enrol-email' | 'enrol-
 
 const digestPurpose = (purpose: string, userId: string) => `otp:${purpose}:${userId}`
 
-export class CodeDeliveryError extends Error {
-  override name = 'CodeDeliveryError'
+/** "10 minutes", "45 seconds": how long a code lives, in the messages that carry it. */
+export function describeDuration(seconds: number): string {
+  if (seconds % 60 === 0) return `${seconds / 60} ${seconds === 60 ? 'minute' : 'minutes'}`
+  return `${seconds} seconds`
 }
 
 export type IssueResult =
   | { ok: true; expiresAt: Date }
   | { ok: false; reason: 'throttled'; retryAfter: number }
-  | { ok: false; reason: 'send_failed' }
+  /** `error` says why (never contains the code): for the audit log and operators. */
+  | { ok: false; reason: 'send_failed'; error: string }
 
 export async function issueCode(
   prisma: PrismaClient, box: SecretBox, settings: CodeSettings,
@@ -34,8 +37,8 @@ export async function issueCode(
   const code = String(randomInt(0, 1_000_000)).padStart(6, '0')
   try {
     await input.send(code)
-  } catch {
-    return { ok: false, reason: 'send_failed' }
+  } catch (err) {
+    return { ok: false, reason: 'send_failed', error: err instanceof Error ? err.message : String(err) }
   }
   const expiresAt = new Date(Date.now() + settings.codeTtl * 1000)
   await prisma.$transaction([

@@ -10,6 +10,7 @@ import { resourceServerInfo } from './resource-servers.ts'
 import { loadFirstPartyGrant } from './first-party-grant.ts'
 import { isFirstParty, type AdapterFactory } from './client-metadata.ts'
 import type { PrivateJwks } from './keys.ts'
+import type { JWK } from 'jose'
 import { createInteractionPolicy } from './policy.ts'
 import { ACR_VALUES } from '../mfa/acr.ts'
 import { parseProviderForm } from './provider-forms.ts'
@@ -156,6 +157,18 @@ export function createProvider({ config, prisma, jwks, cookieKeys, adapter }: Pr
     },
     loadExistingGrant: loadFirstPartyGrant,
 
+    // RFC 9470 step-up: access tokens say how and when the person authenticated (acr, amr,
+    // auth_time), so our resource servers can demand more. The artefact being redeemed at the token
+    // endpoint carries the session's facts as they were when it was issued: the authorization code,
+    // the (rotated) refresh token or the device code. Client-credentials tokens have no person.
+    extraTokenClaims: (ctx) => {
+      const { RefreshToken, AuthorizationCode, DeviceCode } = ctx?.oidc?.entities ?? {}
+      const source = RefreshToken ?? AuthorizationCode ?? DeviceCode
+      if (!source?.accountId) return undefined
+      const claims = { acr: source.acr, amr: source.amr, auth_time: source.authTime }
+      return Object.fromEntries(Object.entries(claims).filter(([, v]) => v !== undefined))
+    },
+
     // CORS for browser clients: the origins of the client's own redirect URIs.
     clientBasedCORS: (ctx, origin, client) => {
       if (origin === 'null') return false
@@ -182,6 +195,7 @@ export function createProvider({ config, prisma, jwks, cookieKeys, adapter }: Pr
   }
 
   const provider = new Provider(config.issuer, configuration)
+  publicKeys.set(provider, { keys: jwks.keys.map(publicJwk) })
   provider.proxy = config.trustProxy
 
   // Stored client secrets are salted hashes: compare presented secrets against the hash.
@@ -191,6 +205,22 @@ export function createProvider({ config, prisma, jwks, cookieKeys, adapter }: Pr
   }
 
   return provider
+}
+
+// The public half of each provider's signing keys, for resource servers in this process (src/api)
+// that verify JWT access tokens locally: the keystore itself is not exposed by oidc-provider.
+const publicKeys = new WeakMap<Provider, { keys: JWK[] }>()
+const PUBLIC_MEMBERS = ['kty', 'kid', 'alg', 'use', 'crv', 'x', 'y', 'n', 'e'] as const
+
+function publicJwk(jwk: JWK): JWK {
+  return Object.fromEntries(PUBLIC_MEMBERS.filter((m) => jwk[m] !== undefined).map((m) => [m, jwk[m]]))
+}
+
+/** The JWKS `provider` publishes (public keys only). */
+export function publicSigningKeys(provider: Provider): { keys: JWK[] } {
+  const jwks = publicKeys.get(provider)
+  if (!jwks) throw new Error('not a provider made by createProvider')
+  return jwks
 }
 
 /** What the device-code page says after a failed attempt (oidc-provider's re-render errors by name). */

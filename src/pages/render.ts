@@ -19,6 +19,8 @@ export type PageName =
   | 'device-input' | 'device-confirm' | 'device-success'
   | 'account' | 'account-signed-out' | 'change-password'
   | 'mfa-choose' | 'mfa-code' | 'mfa-enrol' | 'mfa-enrol-totp' | 'mfa-backup-codes'
+  | 'account-security' | 'account-security-totp' | 'account-security-channel' | 'account-security-code' | 'account-security-backup-codes'
+  | 'mfa-webauthn' | 'account-passkey-new'
 
 export function renderPage(name: PageName, page: PageContext, data: Record<string, unknown> = {}): string {
   return eta.render(name, { ...data, page })

@@ -7,7 +7,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { PrismaPg } from '@prisma/adapter-pg'
 import { PGlite } from '@electric-sql/pglite'
 import { PrismaClient } from '../generated/prisma/client.ts'
-import { pgliteAdapter } from './pglite-errors.ts'
+import { pgliteAdapter } from './pglite-adapter.ts'
 
 export type { PrismaClient }
 

@@ -1,44 +1,30 @@
 // A person signing in through the real login and consent pages in headless Chromium: the
 // embedded server as a child process, and openid-client as the relying party (code + PKCE).
 //
-// The SPA's redirect_uri is http://localhost:5173/callback, where nothing listens. The browser
-// reaches it only through the server's 303 redirects, and Playwright's page.route/context.route
-// are not called for the targets of redirects ("The handler will only be called for the first url
-// if the response is a redirect", microsoft/playwright#33882), so a route cannot answer it.
-// Instead Chromium maps localhost:5173 to a small callback server of ours on a free port
-// (--host-resolver-rules); the browser really lands on the app and page.url() is the response.
+// The SPA's redirect_uri, http://localhost:5173/callback, is mapped to a small callback app of
+// ours (see test/support/chromium.ts): the browser really lands there and page.url() is the response.
 import { mkdirSync } from 'node:fs'
-import http from 'node:http'
-import type { AddressInfo } from 'node:net'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import * as oidc from 'openid-client'
-import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from 'playwright-core'
+import type { Browser, BrowserContextOptions, Page } from 'playwright-core'
 import { createIam, type IamInstance } from '../support/iam.ts'
 import { ALICE, SPA_REDIRECT, createFixtures } from '../support/fixtures.ts'
+import { callbackOf, launchChromium, openSession, startCallbackApp, type CallbackApp, type Session } from '../support/chromium.ts'
 
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic']
 const RESULTS = path.resolve(import.meta.dirname, '../../test-results')
 const SAME_FAILURE = 'The email, username or password is not correct.'
-/** How long to wait for one navigation or element (the suite's per-test timeout is 60 s). */
-const STEP = 15_000
 
 describe('signing in through the pages in Chromium (embedded)', () => {
   let iam: IamInstance
   let browser: Browser
   let spa: oidc.Configuration
   let aliceId: string
-  let app: http.Server
+  let app: CallbackApp
 
   beforeAll(async () => {
     mkdirSync(RESULTS, { recursive: true })
-    // Stands in for the SPA at http://localhost:5173: any path gets a small page.
-    app = http.createServer((req, res) => {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' })
-      res.end('<!doctype html><html lang="en"><title>callback</title><p>callback</p></html>')
-    })
-    await new Promise<void>((resolve, reject) => app.once('error', reject).listen(0, '127.0.0.1', resolve))
-    const appPort = (app.address() as AddressInfo).port
+    app = await startCallbackApp()
     iam = await createIam('embedded')
     aliceId = await iam.withDatabase(async (prisma) => {
       await createFixtures(prisma)
@@ -46,13 +32,13 @@ describe('signing in through the pages in Chromium (embedded)', () => {
     })
     await iam.start()
     spa = await oidc.discovery(new URL(iam.issuer), 'spa', undefined, oidc.None(), { execute: [oidc.allowInsecureRequests] })
-    browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: [...CHROMIUM_ARGS, `--host-resolver-rules=MAP localhost:5173 127.0.0.1:${appPort}`], timeout: 60_000 })
+    browser = await launchChromium({ hostRules: [`MAP localhost:5173 127.0.0.1:${app.port}`] })
   })
 
   afterAll(async () => {
     await browser?.close()
     await iam?.close()
-    await new Promise((resolve) => (app ? app.close(resolve) : resolve(undefined)))
+    await app?.close()
   })
 
   /** An authorization request as the SPA would make it: code flow, PKCE S256, state. */
@@ -66,37 +52,9 @@ describe('signing in through the pages in Chromium (embedded)', () => {
     return { url: url.href, verifier, state }
   }
 
-  interface Session {
-    context: BrowserContext
-    page: Page
-    /** Console errors, uncaught page errors and CSP violations seen so far. */
-    problems: string[]
-  }
-
   /** A fresh browser profile (no cookies). */
-  async function open(options: BrowserContextOptions = {}): Promise<Session> {
-    const context = await browser.newContext({ locale: 'en-US', ...options })
-    context.setDefaultTimeout(STEP)
-    context.setDefaultNavigationTimeout(STEP)
-    const page = await context.newPage()
-    const problems: string[] = []
-    page.on('console', (msg) => {
-      if (msg.type() !== 'error') return
-      // Chromium asks every origin for /favicon.ico on its own; the pages declare no icon and the
-      // server answers 404 (reported to the lead). Not a problem of the page itself, so not counted.
-      if (new URL(msg.location().url || 'about:blank').pathname === '/favicon.ico') return
-      problems.push(`console: ${msg.text()} (${msg.location().url})`)
-    })
-    page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`))
-    if (options.javaScriptEnabled !== false) {
-      // Chromium also logs CSP violations to the console; this catches report-only ones too.
-      await page.addInitScript(() => {
-        document.addEventListener('securitypolicyviolation', (e) => {
-          console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || '(inline)'} at ${e.sourceFile}:${e.lineNumber}`)
-        })
-      })
-    }
-    return { context, page, problems }
+  function open(options: BrowserContextOptions = {}): Promise<Session> {
+    return openSession(browser, options)
   }
 
   async function loginPage(page: Page) {
@@ -108,15 +66,16 @@ describe('signing in through the pages in Chromium (embedded)', () => {
     }
   }
 
-  async function consentPage(page: Page) {
-    await page.getByRole('heading', { name: 'Allow access?', level: 1 }).waitFor()
+  /** A new authorization request, opened in `page` as far as the login page. */
+  async function toLoginPage(page: Page) {
+    const req = await authorize()
+    const first = await page.goto(req.url)
+    expect(first?.ok()).toBe(true)
+    return { req, form: await loginPage(page) }
   }
 
-  /** Waits until the browser is on the client's redirect_uri and returns that URL. */
-  async function callbackOf(page: Page): Promise<URL> {
-    await page.waitForURL((url) => url.href.startsWith(`${SPA_REDIRECT}?`))
-    await page.getByText('callback', { exact: true }).waitFor()
-    return new URL(page.url())
+  async function consentPage(page: Page) {
+    await page.getByRole('heading', { name: 'Allow access?', level: 1 }).waitFor()
   }
 
   /** The POST the next action sends to an /interaction/ page, and that action. */
@@ -145,13 +104,21 @@ describe('signing in through the pages in Chromium (embedded)', () => {
     return { tokens, claims }
   }
 
+  /** The person said no: back at the SPA with the OAuth error and the request's state, no code. */
+  async function expectAccessDenied(callback: URL, req: { verifier: string; state: string }) {
+    expect(callback.origin + callback.pathname).toBe(SPA_REDIRECT)
+    expect(callback.searchParams.get('error')).toBe('access_denied')
+    expect(callback.searchParams.get('state')).toBe(req.state)
+    expect(callback.searchParams.get('code')).toBeNull()
+    // openid-client turns it into the OAuth error.
+    await expect(oidc.authorizationCodeGrant(spa, callback, { pkceCodeVerifier: req.verifier, expectedState: req.state }))
+      .rejects.toMatchObject({ error: 'access_denied' })
+  }
+
   it('signs a person in: login page, consent page, Allow, back to the app with a code', async () => {
     const { context, page, problems } = await open()
     try {
-      const req = await authorize()
-      const first = await page.goto(req.url)
-      expect(first?.ok()).toBe(true)
-      const form = await loginPage(page)
+      const { req, form } = await toLoginPage(page)
       expect(await page.title()).toMatch(/^Sign in · /)
       await page.getByText('to continue to Test SPA').waitFor()
       await page.screenshot({ path: path.join(RESULTS, 'e2e-sign-in-login.png'), fullPage: true })
@@ -199,9 +166,8 @@ describe('signing in through the pages in Chromium (embedded)', () => {
   it('says the same thing for a wrong password and an unknown account, then lets the person sign in', async () => {
     const { context, page } = await open()
     try {
-      const req = await authorize()
-      await page.goto(req.url)
-      let form = await loginPage(page)
+      const { req, form: firstForm } = await toLoginPage(page)
+      let form = firstForm
 
       // An account that does not exist
       await form.login.fill('nobody@example.test')
@@ -255,9 +221,7 @@ describe('signing in through the pages in Chromium (embedded)', () => {
   it('has labelled fields, a sensible Tab order, a page language, and no console errors or CSP violations', async () => {
     const { context, page, problems } = await open()
     try {
-      const req = await authorize()
-      await page.goto(req.url)
-      const form = await loginPage(page)
+      const { req, form } = await toLoginPage(page)
 
       expect(await page.locator('html').getAttribute('lang')).toBe('en')
       // The stylesheet loaded under the CSP (the card is white on the grey page).
@@ -327,9 +291,7 @@ describe('signing in through the pages in Chromium (embedded)', () => {
   it('works without JavaScript', async () => {
     const { context, page, problems } = await open({ javaScriptEnabled: false })
     try {
-      const req = await authorize()
-      await page.goto(req.url)
-      const form = await loginPage(page)
+      const { req, form } = await toLoginPage(page)
       await form.login.fill(ALICE.email)
       await form.password.fill(ALICE.password)
       await form.submit.click()
@@ -349,18 +311,9 @@ describe('signing in through the pages in Chromium (embedded)', () => {
   it('returns to the app with access_denied when the person cancels on the login page', async () => {
     const { context, page, problems } = await open()
     try {
-      const req = await authorize()
-      await page.goto(req.url)
-      await loginPage(page)
+      const { req } = await toLoginPage(page)
       await page.getByRole('button', { name: 'Cancel and return to Test SPA', exact: true }).click()
-      const callback = await callbackOf(page)
-      expect(callback.origin + callback.pathname).toBe(SPA_REDIRECT)
-      expect(callback.searchParams.get('error')).toBe('access_denied')
-      expect(callback.searchParams.get('state')).toBe(req.state)
-      expect(callback.searchParams.get('code')).toBeNull()
-      // openid-client turns it into the OAuth error.
-      await expect(oidc.authorizationCodeGrant(spa, callback, { pkceCodeVerifier: req.verifier, expectedState: req.state }))
-        .rejects.toMatchObject({ error: 'access_denied' })
+      await expectAccessDenied(await callbackOf(page), req)
       expect(problems).toEqual([])
     } finally {
       await context.close()
@@ -370,17 +323,13 @@ describe('signing in through the pages in Chromium (embedded)', () => {
   it('returns to the app with access_denied when the person presses Deny on the consent page', async () => {
     const { context, page } = await open()
     try {
-      const req = await authorize()
-      await page.goto(req.url)
-      const form = await loginPage(page)
+      const { req, form } = await toLoginPage(page)
       await form.login.fill(ALICE.email)
       await form.password.fill(ALICE.password)
       await form.submit.click()
       await consentPage(page)
       await page.getByRole('button', { name: 'Deny', exact: true }).click()
-      const callback = await callbackOf(page)
-      expect(callback.searchParams.get('error')).toBe('access_denied')
-      expect(callback.searchParams.get('state')).toBe(req.state)
+      await expectAccessDenied(await callbackOf(page), req)
     } finally {
       await context.close()
     }

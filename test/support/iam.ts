@@ -33,11 +33,20 @@ export interface IamInstance {
 
 let sharedPostgres: Promise<PostgresServer> | undefined
 
-export async function createIam(mode: StorageMode, opts: { env?: Record<string, string> } = {}): Promise<IamInstance> {
+export interface CreateIamOptions {
+  env?: Record<string, string>
+  /**
+   * The issuer's host (the server always listens on 127.0.0.1). 'localhost' for WebAuthn:
+   * browsers refuse an IP address as the relying party id.
+   */
+  issuerHost?: '127.0.0.1' | 'localhost'
+}
+
+export async function createIam(mode: StorageMode, opts: CreateIamOptions = {}): Promise<IamInstance> {
   const dir = mkdtempSync(path.join(tmpdir(), 'iam-test-'))
   trackTempDir(dir)
   const port = await freePort()
-  const issuer = `http://127.0.0.1:${port}`
+  const issuer = `http://${opts.issuerHost ?? '127.0.0.1'}:${port}`
   const env: Record<string, string> = {
     PORT: String(port),
     HOST: '127.0.0.1',

@@ -135,8 +135,17 @@ describe('loadConfig production rules', () => {
     expect(configError({ NODE_ENV: 'production', COOKIE_KEYS: KEY_A, ISSUER: 'http://id.example.com' }).message).toMatch(/ISSUER/)
   })
 
+  it('requires ENCRYPTION_KEYS in production', () => {
+    expect(configError({ NODE_ENV: 'production', COOKIE_KEYS: KEY_A, ISSUER: 'https://id.example.com' }).message).toMatch(/ENCRYPTION_KEYS: required/)
+  })
+
+  it('requires VONAGE_API_KEY and VONAGE_API_SECRET together', () => {
+    expect(configError({ VONAGE_API_KEY: 'key' }).message).toMatch(/VONAGE_API_SECRET/)
+    expect(loadConfig({ VONAGE_API_KEY: 'key', VONAGE_API_SECRET: 'secret' }).vonage).toMatchObject({ apiKey: 'key', apiHost: 'https://api.nexmo.com' })
+  })
+
   it('accepts a complete production configuration', () => {
-    const c = loadConfig({ NODE_ENV: 'production', COOKIE_KEYS: `${KEY_A}, ${KEY_B}`, ISSUER: 'https://id.example.com' })
+    const c = loadConfig({ NODE_ENV: 'production', COOKIE_KEYS: `${KEY_A}, ${KEY_B}`, ISSUER: 'https://id.example.com', ENCRYPTION_KEYS: `k1:${Buffer.alloc(32).toString('base64')}` })
     expect(c.production).toBe(true)
     expect(c.issuer).toBe('https://id.example.com')
     expect(c.cookieKeys).toEqual([KEY_A, KEY_B])

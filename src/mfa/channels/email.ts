@@ -1,12 +1,14 @@
 // One-time codes by email, through any SMTP server (nodemailer).
 import nodemailer from 'nodemailer'
 import type { Config } from '../../config.ts'
+import { describeDuration } from '../codes.ts'
 
 export interface EmailChannel {
   sendCode(to: string, code: string, purpose: 'sign-in' | 'confirm'): Promise<void>
 }
 
-export function createEmailChannel(smtp: NonNullable<Config['smtp']>, siteName: string): EmailChannel {
+export function createEmailChannel(smtp: NonNullable<Config['smtp']>, siteName: string, codeTtlSeconds: number): EmailChannel {
+  const expires = describeDuration(codeTtlSeconds)
   const transport = nodemailer.createTransport({
     host: smtp.host, port: smtp.port, secure: smtp.secure, auth: smtp.auth,
     tls: { rejectUnauthorized: smtp.tlsVerify },
@@ -20,7 +22,7 @@ export function createEmailChannel(smtp: NonNullable<Config['smtp']>, siteName: 
         from: smtp.from,
         to,
         subject: `${code} is your ${siteName} code`,
-        text: `Your code to ${what} is ${code}.\n\nIt expires in 10 minutes. If you did not ask for it, someone may know your password: change it.\n`,
+        text: `Your code to ${what} is ${code}.\n\nIt expires in ${expires}. If you did not ask for it, someone may know your password: change it.\n`,
       })
     },
   }

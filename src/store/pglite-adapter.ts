@@ -1,10 +1,13 @@
-// pglite-prisma-adapter 0.6.1 does not map Postgres errors to Prisma's driver-adapter error kinds,
-// so a duplicate email would surface as a bare DriverAdapterError instead of P2002. Map them the
-// way @prisma/adapter-pg does. Installed once per process, on the adapter's shared prototype.
+// Two gaps of pglite-prisma-adapter 0.6.1, filled the way @prisma/adapter-pg does it, once per
+// process on the adapter's shared prototype:
+// - Postgres errors are not mapped to Prisma's driver-adapter error kinds, so a duplicate email
+//   would surface as a bare DriverAdapterError instead of P2002;
+// - Bytes arguments reach PGlite as Prisma's base64 strings, which bytea refuses.
 import { PGlite, messages } from '@electric-sql/pglite'
 import { PrismaPGlite } from 'pglite-prisma-adapter'
 import { DriverAdapterError } from '@prisma/driver-adapter-utils'
 
+interface Query { sql: string; args: unknown[]; argTypes?: Array<{ scalarType?: string } | undefined> }
 interface PgError { code?: string; message: string; detail?: string; column?: string; constraint?: string; severity?: string; hint?: string }
 
 function toAdapterKind(e: PgError): Record<string, unknown> {
@@ -25,6 +28,11 @@ export async function pgliteAdapter(db: PGlite): Promise<PrismaPGlite> {
   const factory = new PrismaPGlite(db)
   if (!patched) {
     const queryable = Object.getPrototypeOf(Object.getPrototypeOf(await factory.connect()))
+    const performIO = queryable.performIO as (query: Query) => Promise<unknown>
+    queryable.performIO = function performIOWithBytes(this: unknown, query: Query) {
+      const args = query.args.map((arg, i) => typeof arg === 'string' && query.argTypes?.[i]?.scalarType === 'bytes' ? Buffer.from(arg, 'base64') : arg)
+      return performIO.call(this, { ...query, args })
+    }
     queryable.onError = function onError(e: unknown) {
       if (e instanceof messages.DatabaseError) {
         throw new DriverAdapterError({ originalCode: e.code, originalMessage: e.message, ...toAdapterKind(e) } as never)

@@ -1,0 +1,158 @@
+// /account/security/passkeys/new: a signed-in person registers a passkey or security key as a
+// second factor. The page's script (interactions/assets/webauthn.js) does:
+//
+//   POST /account/security/passkeys/options  JSON {csrf}  → PublicKeyCredentialCreationOptionsJSON
+//   navigator.credentials.create(…)
+//   POST /account/security/passkeys/verify   form {csrf, label, response: the credential as JSON}
+//        → 303 /account/security?done=added, or the backup codes page (first factor), or this
+//          page again with the error (400)
+//
+// The verify step is a plain form submission (not fetch) so that its answer can be a page: the
+// first factor comes with backup codes, shown once, as security.ts does for the other factors.
+// Without the script the form posts with no response and the page says JavaScript is needed.
+//
+// Same rules as security.ts: the first factor needs only the account session; another one needs a
+// fresh second factor (else: /account/login?stepup=1). The registration challenge is only issued
+// under those rules and lives five minutes, so /verify accepts a response to it without asking again.
+import type Router from '@koa/router'
+import { bodyParser } from '@koa/bodyparser'
+import type { Context } from 'koa'
+import { z } from 'zod'
+import { renderPage, type PageName } from '../pages/render.ts'
+import { regenerateBackupCodes, remainingBackupCodes } from '../mfa/backup-codes.ts'
+import { describeWebauthnFailure, registrationOptions, verifyRegistration } from '../mfa/webauthn.ts'
+import { ACCOUNT_CLIENT_ID } from './relying-party.ts'
+import type { PrismaClient } from '../store/database.ts'
+import type { Csrf } from '../security/csrf.ts'
+import type { SecretBox } from '../security/encryption.ts'
+import type { AuditWriter } from '../audit/audit.ts'
+import { hasFreshSecondFactor, type AccountSession } from './security.ts'
+
+// What this needs from the account router (its deps, plus the session reader).
+export interface PasskeyDeps {
+  prisma: PrismaClient
+  csrf: Csrf
+  audit: AuditWriter
+  siteName: string
+  issuer: string
+  mfa: { box: SecretBox }
+  /** The account session from its (signed) cookie, if there is one. */
+  readSession(ctx: Context): AccountSession | undefined
+  /** app.ts passes all of AppDeps through to the account router: the rp id is read from it when present. */
+  config?: { mfa: { webauthnRpId: string } } | undefined
+}
+
+const PAGE = '/account/security/passkeys/new'
+const OPTIONS = '/account/security/passkeys/options'
+const VERIFY = '/account/security/passkeys/verify'
+const SECURITY = '/account/security'
+const STEP_UP = `/account/login?stepup=1&return=${encodeURIComponent(PAGE)}`
+const SIGN_IN = `/account/login?return=${encodeURIComponent(PAGE)}`
+const NO_SCRIPT = 'Adding a passkey or security key needs JavaScript. Turn JavaScript on and try again.'
+const EXPIRED = 'This page has expired. Reload it and try again.'
+
+const verifyForm = z.object({
+  label: z.string().trim().max(64, 'Use at most 64 characters for the name.').optional(),
+  // The credential as JSON (a few KB; attestation 'none').
+  response: z.string().max(60_000).optional(),
+})
+
+export function registerPasskeyRoutes(router: Router, deps: PasskeyDeps): void {
+  const { prisma, csrf, siteName, issuer, audit } = deps
+  const rpId = deps.config?.mfa.webauthnRpId ?? new URL(issuer).hostname
+  const origin = new URL(issuer).origin
+  const bodies = bodyParser({
+    enableTypes: ['json', 'form'], jsonLimit: '16kb', formLimit: '64kb',
+    onError: (err, ctx) => ctx.throw((err as { status?: number }).status === 413 ? 413 : 400, 'The request could not be read.'),
+  })
+
+  function page(ctx: Context, name: PageName, data: Record<string, unknown>) {
+    ctx.set('Cache-Control', 'no-store')
+    ctx.type = 'html'
+    ctx.body = renderPage(name, { siteName, csrfToken: csrf.issue(ctx, 'account') }, data)
+  }
+  const render = (ctx: Context, data: { error?: string; label?: string | undefined } = {}) => {
+    page(ctx, 'account-passkey-new', { action: VERIFY, optionsAction: OPTIONS, backHref: SECURITY, ...data })
+  }
+
+  /** The signed-in, active person, and whether they may add a passkey now. */
+  async function person(ctx: Context) {
+    const session = deps.readSession(ctx)
+    const user = session && session.exp > Date.now() ? await prisma.user.findUnique({ where: { id: session.sub } }) : null
+    if (!session || !user || user.status !== 'active') return undefined
+    const factors = await prisma.mfaFactor.count({ where: { userId: user.id, verified: true } })
+    return { user, mayAdd: factors === 0 || hasFreshSecondFactor(session.idToken) }
+  }
+
+  const csrfOk = (ctx: Context) => csrf.verify(ctx, 'account', (ctx.request.body as Record<string, unknown> | undefined)?.csrf)
+
+  function json(ctx: Context, status: number, body: Record<string, unknown>) {
+    ctx.set('Cache-Control', 'no-store')
+    ctx.status = status
+    ctx.body = body
+  }
+
+  router.get(PAGE, async (ctx) => {
+    const who = await person(ctx)
+    ctx.status = 303
+    if (!who) return ctx.redirect(SIGN_IN)
+    if (!who.mayAdd) return ctx.redirect(STEP_UP)
+    ctx.status = 200
+    render(ctx)
+  })
+
+  router.post(OPTIONS, bodies, async (ctx) => {
+    const who = await person(ctx)
+    if (!who) return json(ctx, 401, { error: 'You are signed out. Sign in again.', redirect: SIGN_IN })
+    if (!csrfOk(ctx)) return json(ctx, 403, { error: EXPIRED })
+    if (!who.mayAdd) {
+      await audit.record(ctx, { type: 'mfa_enrol', outcome: 'failure', userId: who.user.id, clientId: ACCOUNT_CLIENT_ID, details: { method: 'webauthn', reason: 'step_up_required' } })
+      return json(ctx, 403, { error: 'Confirm it’s you first.', redirect: STEP_UP })
+    }
+    const options = await registrationOptions(prisma, { userId: who.user.id, userName: who.user.email, userDisplayName: who.user.displayName ?? who.user.email, rpId, rpName: siteName })
+    json(ctx, 200, options as unknown as Record<string, unknown>)
+  })
+
+  router.post(VERIFY, bodies, async (ctx) => {
+    const who = await person(ctx)
+    if (!who) {
+      ctx.status = 303
+      return ctx.redirect(SIGN_IN)
+    }
+    if (!csrfOk(ctx)) {
+      ctx.status = 403
+      return page(ctx, 'error', { title: 'Form expired', message: 'This form was not accepted because it did not come from this page, or it has expired. Reload the page and try again.', backHref: PAGE, backLabel: 'Back to adding a passkey' })
+    }
+    const form = verifyForm.safeParse(ctx.request.body)
+    if (!form.success) {
+      ctx.status = 400
+      return render(ctx, { error: form.error.issues[0]!.message })
+    }
+    const { label } = form.data
+    if (!form.data.response) {
+      ctx.status = 400
+      return render(ctx, { error: NO_SCRIPT, label })
+    }
+    let response: unknown
+    try {
+      response = JSON.parse(form.data.response)
+    } catch {
+      response = undefined // verifyRegistration answers 'malformed'
+    }
+    const result = await verifyRegistration(prisma, { userId: who.user.id, response, rpId, origin, label })
+    if (!result.ok) {
+      await audit.record(ctx, { type: 'mfa_enrol', outcome: 'failure', userId: who.user.id, clientId: ACCOUNT_CLIENT_ID, details: { method: 'webauthn', reason: result.reason, ...(result.detail ? { detail: result.detail.slice(0, 200) } : {}) } })
+      ctx.status = 400
+      return render(ctx, { error: describeWebauthnFailure(result.reason), label })
+    }
+    await audit.record(ctx, { type: 'mfa_enrol', outcome: 'success', userId: who.user.id, clientId: ACCOUNT_CLIENT_ID, details: { method: 'webauthn', factorId: result.factorId } })
+    if ((await remainingBackupCodes(prisma, who.user.id)) > 0) {
+      ctx.status = 303
+      return ctx.redirect(`${SECURITY}?done=added`)
+    }
+    // The first second factor comes with backup codes, shown in this response only (stored as digests).
+    const codes = await regenerateBackupCodes(prisma, deps.mfa.box, who.user.id)
+    await audit.record(ctx, { type: 'backup_codes_generated', outcome: 'success', userId: who.user.id, clientId: ACCOUNT_CLIENT_ID, details: { reason: 'first_factor', count: codes.length } })
+    page(ctx, 'account-security-backup-codes', { codes, firstFactor: true })
+  })
+}

@@ -1,0 +1,548 @@
+// /account/security: the person manages their own second factors and backup codes.
+//
+// Who may change what: adding the first factor needs only the account session (until then the
+// password is all the account has). Everything else — adding another factor, removing one,
+// making new backup codes — needs a FRESH second factor: the account session's ID token says
+// acr = urn:iam:acr:mfa and its auth_time is at most STEP_UP_MAX_AGE old. Otherwise the browser
+// goes through /account/login?stepup=1, which asks this OP for acr_values=urn:iam:acr:mfa and
+// max_age=STEP_UP_MAX_AGE; the OP's mfa prompt (and, for an older session, the password again)
+// does the rest. So a person who only has the password cannot add their own factor, nor remove
+// the owner's.
+//
+// Enrolment state travels in the form as a sealed token (AES-GCM bound to the user id): the
+// TOTP seed being confirmed, the destination being confirmed, and whether the enrolment was
+// started under a fresh second factor. Nothing is stored until the first code proves it.
+import type Router from '@koa/router'
+import { bodyParser } from '@koa/bodyparser'
+import type { Context } from 'koa'
+import { decodeJwt } from 'jose'
+import { z } from 'zod'
+import type { PrismaClient } from '../store/database.ts'
+import type { Csrf } from '../security/csrf.ts'
+import type { AuditWriter } from '../audit/audit.ts'
+import type { SecretBox } from '../security/encryption.ts'
+import type { EmailChannel } from '../mfa/channels/email.ts'
+import type { PhoneChannel, PhoneChannelKind } from '../mfa/channels/phone.ts'
+import { ACR_MFA } from '../mfa/acr.ts'
+import { issueCode, verifyCode, type CodeCheck, type CodeSettings } from '../mfa/codes.ts'
+import { listVerifiedFactors, maskDestination, type FactorKind, type FactorView } from '../mfa/factors.ts'
+import { confirmTotpEnrolment, newTotpSecret, startTotpEnrolment } from '../mfa/totp.ts'
+import { BACKUP_CODE_COUNT, regenerateBackupCodes, remainingBackupCodes } from '../mfa/backup-codes.ts'
+import { renderPage, type PageName } from '../pages/render.ts'
+import { ACCOUNT_CLIENT_ID } from './relying-party.ts'
+
+/** How old (seconds) the session's second factor may be for sensitive changes. */
+export const STEP_UP_MAX_AGE = 300
+/** How long an enrolment page stays valid (ms). */
+const ENROLMENT_TTL_MS = 15 * 60 * 1000
+const SECURITY = '/account/security'
+
+export interface AccountMfaDeps {
+  box: SecretBox
+  settings: CodeSettings
+  email?: EmailChannel | undefined
+  phone?: PhoneChannel | undefined
+}
+
+/** What the security pages need beyond the account area's own deps (app.ts passes them through). */
+export interface SecurityExtras {
+  audit: AuditWriter
+  mfa: AccountMfaDeps
+}
+
+export interface AccountSession { sub: string; idToken: string; exp: number }
+
+export interface SecurityDeps {
+  prisma: PrismaClient
+  csrf: Csrf
+  audit: AuditWriter
+  siteName: string
+  mfa: AccountMfaDeps
+  /** The account session from its (signed) cookie, if there is one. */
+  readSession(ctx: Context): AccountSession | undefined
+}
+
+/**
+ * A return path for after sign-in: same-site, relative, inside /account (where the session
+ * cookie lives), and not the sign-in endpoints themselves. Anything else is dropped.
+ */
+export function safeReturnPath(raw: unknown): string | undefined {
+  if (typeof raw !== 'string' || raw.length > 512) return undefined
+  // No scheme-relative (//host), no backslashes (browsers read them as /), no control characters.
+  if (!raw.startsWith('/') || raw.startsWith('//') || /[\\\s\u0000-\u001f\u007f]/.test(raw)) return undefined
+  let url: URL
+  try {
+    url = new URL(raw, 'http://return.invalid')
+  } catch {
+    return undefined
+  }
+  if (url.origin !== 'http://return.invalid') return undefined
+  if (!/^\/account(?:\/|$)/.test(url.pathname)) return undefined
+  if (/^\/account\/(?:login|callback|logout)(?:\/|$)/.test(url.pathname)) return undefined
+  return `${url.pathname}${url.search}`
+}
+
+/** The authorization parameters of a step-up sign-in. */
+export function stepUpParameters(): Record<string, string> {
+  return { acr_values: ACR_MFA, max_age: String(STEP_UP_MAX_AGE) }
+}
+
+/**
+ * Whether the account session holds a fresh second factor. The ID token was validated when the
+ * session was made (signature, issuer, audience, nonce); here we only read its claims.
+ */
+export function hasFreshSecondFactor(idToken: string, now = Math.floor(Date.now() / 1000)): boolean {
+  try {
+    const claims = decodeJwt(idToken)
+    const authTime = claims.auth_time
+    return claims.acr === ACR_MFA && typeof authTime === 'number' && authTime <= now + 60 && now - authTime <= STEP_UP_MAX_AGE
+  } catch {
+    return false
+  }
+}
+
+/** E.164: + then 7–15 digits, no leading zero. People type spaces, dashes, dots, brackets, 00. */
+export function normalizePhoneNumber(input: string): string | undefined {
+  const compact = input.trim().replace(/[\s\-.()\u00a0]/g, '').replace(/^00/, '+')
+  return /^\+[1-9]\d{6,14}$/.test(compact) ? compact : undefined
+}
+
+const KIND_NAMES: Record<FactorKind, string> = {
+  totp: 'Authenticator app',
+  email: 'Codes by email',
+  sms: 'Codes by text message (SMS)',
+  whatsapp: 'Codes by WhatsApp',
+  webauthn: 'Passkey',
+}
+const PHONE_LABELS: Record<PhoneChannelKind, string> = { sms: 'Phone (SMS)', whatsapp: 'WhatsApp' }
+const PHONE_TITLES: Record<PhoneChannelKind, string> = { sms: 'Add codes by text message', whatsapp: 'Add codes by WhatsApp' }
+
+const NOTICES = {
+  added: 'Your new second step is on. You can use it the next time you sign in.',
+  removed: 'The second step was removed.',
+  exists: 'That is already one of your second steps.',
+  confirmed: 'You confirmed it’s you. Choose what you wanted to do again: for the next 5 minutes you will not be asked again.',
+} as const
+
+type EnrolKind = 'totp' | 'email' | PhoneChannelKind
+/** What an enrolment form carries, sealed. */
+const enrolmentToken = z.object({
+  kind: z.enum(['totp', 'email', 'sms', 'whatsapp']),
+  secret: z.string().optional(),
+  destination: z.string().optional(),
+  /** Started under a fresh second factor (so it may finish a little after that expires). */
+  stepUp: z.boolean(),
+  issuedAt: z.number(),
+})
+type EnrolmentToken = z.infer<typeof enrolmentToken>
+
+const csrfField = { csrf: z.unknown() }
+const totpForm = z.object({
+  ...csrfField,
+  enrolment: z.string().min(1).max(2048),
+  code: z.string().trim().min(1, 'Enter the 6-digit code from your app.').max(32, 'Enter the 6-digit code from your app.'),
+  label: z.string().trim().max(40, 'Use at most 40 characters for the name.').optional(),
+})
+const confirmForm = z.object({
+  ...csrfField,
+  enrolment: z.string().min(1).max(2048),
+  code: z.string().trim().min(1, 'Enter the code.').max(32, 'Enter the 6-digit code.'),
+})
+const phoneKind = z.enum(['sms', 'whatsapp'])
+const phoneForm = z.object({ ...csrfField, kind: phoneKind, phone: z.string().max(64).optional() })
+const factorId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/)
+
+const dateFormat = new Intl.DateTimeFormat('en-GB', { dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC' })
+const when = (d: Date | null) => d ? { text: `${dateFormat.format(d)} UTC`, iso: d.toISOString() } : undefined
+
+function body(ctx: Context): Record<string, unknown> {
+  const b = ctx.request.body
+  return b && typeof b === 'object' ? b as Record<string, unknown> : {}
+}
+
+export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void {
+  const { prisma, csrf, audit, siteName, mfa } = deps
+  const { box, settings } = mfa
+  const forms = bodyParser({ enableTypes: ['form'], formLimit: '4kb' })
+
+  const page = (ctx: Context, name: PageName, data: Record<string, unknown>) => {
+    ctx.set('Cache-Control', 'no-store')
+    ctx.type = 'html'
+    ctx.body = renderPage(name, { siteName, csrfToken: csrf.issue(ctx, 'account') }, data)
+  }
+  const errorPage = (ctx: Context, status: number, title: string, message: string) => {
+    ctx.status = status
+    page(ctx, 'error', { title, message, backHref: SECURITY, backLabel: 'Back to security settings' })
+  }
+  const record = (ctx: Context, userId: string, type: string, outcome: 'success' | 'failure', details: Record<string, unknown>) =>
+    audit.record(ctx, { type, outcome, userId, clientId: ACCOUNT_CLIENT_ID, details })
+
+  const phoneKinds = (): readonly PhoneChannelKind[] => mfa.phone?.kinds ?? []
+  const channelAvailable = (kind: FactorKind) =>
+    kind === 'totp' || kind === 'webauthn' || (kind === 'email' ? Boolean(mfa.email) : phoneKinds().includes(kind))
+
+  interface Person { id: string; email: string; fresh: boolean; factors: FactorView[] }
+
+  /** The signed-in, active person; otherwise sends the browser to sign in (and back to `returnTo`). */
+  async function signedIn(ctx: Context, returnTo: string): Promise<Person | undefined> {
+    const session = deps.readSession(ctx)
+    const user = session && session.exp > Date.now() ? await prisma.user.findUnique({ where: { id: session.sub } }) : null
+    if (!session || !user || user.status !== 'active') {
+      ctx.status = 303
+      ctx.redirect(`/account/login?return=${encodeURIComponent(returnTo)}`)
+      return undefined
+    }
+    return { id: user.id, email: user.email, fresh: hasFreshSecondFactor(session.idToken), factors: await listVerifiedFactors(prisma, user.id) }
+  }
+
+  /** POST: the form's CSRF token, then the person. */
+  async function signedInForm(ctx: Context): Promise<Person | undefined> {
+    if (!csrf.verify(ctx, 'account', body(ctx).csrf)) {
+      await audit.record(ctx, { type: 'csrf_rejected', outcome: 'failure', clientId: ACCOUNT_CLIENT_ID, details: { path: ctx.path } })
+      ctx.status = 403
+      page(ctx, 'error', { title: 'Form expired', message: 'This form was not accepted because it did not come from this page, or it has expired. Reload the page and try again.', backHref: SECURITY, backLabel: 'Back to security settings' })
+      return undefined
+    }
+    return signedIn(ctx, SECURITY)
+  }
+
+  /** Sends the browser to confirm a second factor, then back to `returnTo`. */
+  function stepUp(ctx: Context, returnTo: string) {
+    ctx.status = 303
+    ctx.redirect(`/account/login?stepup=1&return=${encodeURIComponent(returnTo)}`)
+  }
+
+  /** Adding a factor: free for the first, a fresh second factor for any further one. */
+  const mayStartEnrolment = (person: Person) => person.factors.length === 0 || person.fresh
+  const mayFinishEnrolment = (person: Person, token: EnrolmentToken) => person.factors.length === 0 || person.fresh || token.stepUp
+
+  function sealEnrolment(person: Person, token: Omit<EnrolmentToken, 'issuedAt' | 'stepUp'>): string {
+    const full: EnrolmentToken = { ...token, stepUp: person.factors.length > 0 && person.fresh, issuedAt: Date.now() }
+    return box.seal(JSON.stringify(full), `account-enrol:${person.id}`)
+  }
+
+  function openEnrolment(person: Person, sealed: string, kinds: readonly EnrolKind[]): EnrolmentToken | undefined {
+    try {
+      const token = enrolmentToken.safeParse(JSON.parse(box.open(sealed, `account-enrol:${person.id}`)))
+      if (!token.success || !kinds.includes(token.data.kind)) return undefined
+      const age = Date.now() - token.data.issuedAt
+      return age >= 0 && age <= ENROLMENT_TTL_MS ? token.data : undefined
+    } catch {
+      return undefined
+    }
+  }
+
+  /** After a new factor: the first one also gets backup codes (shown once); otherwise back to the list. */
+  async function afterEnrolment(ctx: Context, person: Person, method: EnrolKind, factorId: string) {
+    await record(ctx, person.id, 'mfa_enrol', 'success', { method, factorId })
+    if ((await remainingBackupCodes(prisma, person.id)) > 0) {
+      ctx.status = 303
+      return ctx.redirect(`${SECURITY}?done=added`)
+    }
+    const codes = await regenerateBackupCodes(prisma, box, person.id)
+    await record(ctx, person.id, 'backup_codes_generated', 'success', { reason: 'first_factor', count: codes.length })
+    // Shown in this response only: they are stored as digests.
+    page(ctx, 'account-security-backup-codes', { codes, firstFactor: true })
+  }
+
+  const codeMessage = (result: Exclude<CodeCheck, { ok: true }>) =>
+    result.reason === 'invalid' ? `That code is not right. ${result.attemptsLeft} ${result.attemptsLeft === 1 ? 'attempt' : 'attempts'} left.`
+      : result.reason === 'expired' ? 'That code has expired. Send a new code.'
+      : result.reason === 'exhausted' ? 'Too many wrong codes: this code no longer works. Send a new code.'
+      : 'There is no code waiting. Send a new code.'
+
+  // ---- the overview ---------------------------------------------------------------------------
+
+  router.get(SECURITY, async (ctx) => {
+    const person = await signedIn(ctx, SECURITY)
+    if (!person) return
+    const done = typeof ctx.query.done === 'string' && ctx.query.done in NOTICES ? ctx.query.done as keyof typeof NOTICES : undefined
+    const kinds = phoneKinds()
+    page(ctx, 'account-security', {
+      notice: done && (done !== 'confirmed' || person.fresh) ? NOTICES[done] : undefined,
+      factors: person.factors.map((f) => ({
+        id: f.id, label: f.label, kind: KIND_NAMES[f.kind], hint: f.hint,
+        added: when(f.createdAt), lastUsed: when(f.lastUsedAt), available: channelAvailable(f.kind),
+      })),
+      backupLeft: await remainingBackupCodes(prisma, person.id),
+      backupTotal: BACKUP_CODE_COUNT,
+      email: Boolean(mfa.email),
+      sms: kinds.includes('sms'),
+      whatsapp: kinds.includes('whatsapp'),
+      // Changes will first ask for a second factor.
+      stepUpFirst: person.factors.length > 0 && !person.fresh,
+    })
+  })
+
+  // ---- authenticator app (TOTP) ---------------------------------------------------------------
+
+  async function renderTotp(ctx: Context, person: Person, sealed: string, secret: string, extra: { error?: string; errorField?: string; label?: string } = {}) {
+    const enrolment = await startTotpEnrolment(siteName, person.email, secret)
+    page(ctx, 'account-security-totp', {
+      qrSvg: enrolment.qrSvg, secret: secret.replace(/(.{4})/g, '$1 ').trim(), enrolment: sealed,
+      action: `${SECURITY}/totp`, ...extra,
+    })
+  }
+
+  router.get(`${SECURITY}/totp`, async (ctx) => {
+    const person = await signedIn(ctx, `${SECURITY}/totp`)
+    if (!person) return
+    if (!mayStartEnrolment(person)) return stepUp(ctx, `${SECURITY}/totp`)
+    const secret = newTotpSecret()
+    return renderTotp(ctx, person, sealEnrolment(person, { kind: 'totp', secret }), secret)
+  })
+
+  router.post(`${SECURITY}/totp`, forms, async (ctx) => {
+    const person = await signedInForm(ctx)
+    if (!person) return
+    const form = body(ctx)
+    const token = typeof form.enrolment === 'string' ? openEnrolment(person, form.enrolment, ['totp']) : undefined
+    if (!token?.secret) {
+      await record(ctx, person.id, 'mfa_enrol', 'failure', { method: 'totp', reason: 'enrolment_invalid' })
+      return errorPage(ctx, 400, 'Setup expired', 'This setup page has expired or was changed. Start adding the authenticator app again.')
+    }
+    // A second press of the button (or a reload) must not add the same app twice.
+    for (const existing of await prisma.mfaFactor.findMany({ where: { userId: person.id, kind: 'totp', verified: true } })) {
+      let same = false
+      try {
+        same = existing.secret !== null && box.open(existing.secret, `totp:${person.id}`) === token.secret
+      } catch {
+        same = false
+      }
+      if (same) {
+        ctx.status = 303
+        return ctx.redirect(`${SECURITY}?done=exists`)
+      }
+    }
+    if (!mayFinishEnrolment(person, token)) {
+      await record(ctx, person.id, 'mfa_enrol', 'failure', { method: 'totp', reason: 'step_up_required' })
+      return stepUp(ctx, `${SECURITY}/totp`)
+    }
+    const label = typeof form.label === 'string' ? form.label.slice(0, 80) : undefined
+    const parsed = totpForm.safeParse(form)
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!
+      ctx.status = 400
+      return renderTotp(ctx, person, form.enrolment as string, token.secret, { error: issue.message, errorField: issue.path[0] === 'label' ? 'label' : 'code', label })
+    }
+    const code = parsed.data.code.replace(/\s/g, '')
+    const factor = await confirmTotpEnrolment(prisma, box, person.id, token.secret, code, parsed.data.label || 'Authenticator app')
+    if (!factor) {
+      await record(ctx, person.id, 'mfa_enrol', 'failure', { method: 'totp', reason: 'invalid_code' })
+      ctx.status = 400
+      return renderTotp(ctx, person, form.enrolment as string, token.secret, {
+        error: 'That code is not right. Check that your app shows this account, and enter its current code.', errorField: 'code', label,
+      })
+    }
+    return afterEnrolment(ctx, person, 'totp', factor.id)
+  })
+
+  // ---- codes by email, SMS, WhatsApp ------------------------------------------------------------
+
+  interface ChannelView { kind: 'email' | PhoneChannelKind; phone?: string | undefined; error?: string | undefined; errorField?: string | undefined }
+
+  function renderChannel(ctx: Context, person: Person, view: ChannelView) {
+    const isEmail = view.kind === 'email'
+    page(ctx, 'account-security-channel', {
+      kind: view.kind,
+      title: isEmail ? 'Add codes by email' : PHONE_TITLES[view.kind as PhoneChannelKind],
+      destinationHint: isEmail ? maskDestination('email', person.email) : undefined,
+      action: isEmail ? `${SECURITY}/email` : `${SECURITY}/phone`,
+      phone: view.phone, error: view.error, errorField: view.errorField,
+      whatsappNote: view.kind === 'whatsapp',
+    })
+  }
+
+  function renderCode(ctx: Context, input: { kind: 'email' | PhoneChannelKind; destination: string; sealed: string; error?: string; attemptsLeft?: number | undefined }) {
+    const isEmail = input.kind === 'email'
+    const via = isEmail ? '' : input.kind === 'sms' ? ' by text message' : ' by WhatsApp'
+    page(ctx, 'account-security-code', {
+      title: isEmail ? 'Confirm your email' : 'Confirm your phone number',
+      prompt: `We sent a 6-digit code${via} to ${maskDestination(isEmail ? 'email' : input.kind, input.destination)}. It expires in ${Math.round(settings.codeTtl / 60)} minutes.`,
+      action: isEmail ? `${SECURITY}/email/confirm` : `${SECURITY}/phone/confirm`,
+      enrolment: input.sealed,
+      resendAction: isEmail ? `${SECURITY}/email` : `${SECURITY}/phone`,
+      resendFields: isEmail ? {} : { kind: input.kind, phone: input.destination },
+      error: input.error, attemptsLeft: input.attemptsLeft,
+    })
+  }
+
+  /** Sends an enrolment code to `destination`; renders the code page, or the channel page on failure. */
+  async function sendEnrolmentCode(ctx: Context, person: Person, kind: 'email' | PhoneChannelKind, destination: string) {
+    const result = await issueCode(prisma, box, settings, {
+      userId: person.id, purpose: `enrol-${kind}`, destination,
+      send: async (code) => {
+        if (kind === 'email') {
+          if (!mfa.email) throw new Error('email is not configured')
+          await mfa.email.sendCode(destination, code, 'confirm')
+        } else {
+          if (!mfa.phone) throw new Error('phone codes are not configured')
+          await mfa.phone.sendCode(kind, destination, code)
+        }
+      },
+    })
+    await record(ctx, person.id, 'mfa_challenge', result.ok ? 'success' : 'failure', {
+      method: kind, purpose: `enrol-${kind}`, ...(result.ok ? {} : { reason: result.reason, ...('error' in result ? { error: result.error } : {}) }),
+    })
+    const sealed = sealEnrolment(person, { kind, destination })
+    if (result.ok) return renderCode(ctx, { kind, destination, sealed })
+    if (result.reason === 'throttled') {
+      ctx.status = 429
+      ctx.set('Retry-After', String(result.retryAfter))
+      return renderCode(ctx, { kind, destination, sealed, error: `A code was sent a moment ago. Use that code, or wait ${result.retryAfter} seconds before asking for another.` })
+    }
+    ctx.status = 502
+    const how = kind === 'email' ? 'by email' : kind === 'sms' ? 'by text message' : 'by WhatsApp'
+    return renderChannel(ctx, person, { kind, phone: kind === 'email' ? undefined : destination, error: `We could not send a code ${how} just now. Check the details and try again in a few minutes.` })
+  }
+
+  /** Confirms the code of an email/phone enrolment and adds the factor. */
+  async function confirmCodeEnrolment(ctx: Context, kinds: readonly ('email' | PhoneChannelKind)[]) {
+    const person = await signedInForm(ctx)
+    if (!person) return
+    const form = body(ctx)
+    const token = typeof form.enrolment === 'string' ? openEnrolment(person, form.enrolment, kinds) : undefined
+    if (!token || token.kind === 'totp' || !token.destination) {
+      await record(ctx, person.id, 'mfa_enrol', 'failure', { method: kinds[0], reason: 'enrolment_invalid' })
+      return errorPage(ctx, 400, 'Confirmation expired', 'This confirmation page has expired or was changed. Start adding the second step again.')
+    }
+    const kind = token.kind
+    if (!mayFinishEnrolment(person, token)) {
+      await record(ctx, person.id, 'mfa_enrol', 'failure', { method: kind, reason: 'step_up_required' })
+      return stepUp(ctx, kind === 'email' ? `${SECURITY}/email` : `${SECURITY}/phone?kind=${kind}`)
+    }
+    const sealed = form.enrolment as string
+    const parsed = confirmForm.safeParse(form)
+    if (!parsed.success) {
+      ctx.status = 400
+      return renderCode(ctx, { kind, destination: token.destination, sealed, error: parsed.error.issues[0]!.message })
+    }
+    const result = await verifyCode(prisma, box, { userId: person.id, purpose: `enrol-${kind}`, code: parsed.data.code })
+    if (!result.ok) {
+      await record(ctx, person.id, 'mfa_enrol', 'failure', { method: kind, reason: result.reason })
+      ctx.status = 400
+      return renderCode(ctx, { kind, destination: token.destination, sealed, error: codeMessage(result), attemptsLeft: result.reason === 'invalid' ? result.attemptsLeft : undefined })
+    }
+    // The challenge remembers where its code went: that is the destination proven.
+    const destination = result.destination ?? token.destination
+    if (await prisma.mfaFactor.findFirst({ where: { userId: person.id, kind, destination, verified: true } })) {
+      ctx.status = 303
+      return ctx.redirect(`${SECURITY}?done=exists`)
+    }
+    const factor = await prisma.mfaFactor.create({
+      data: { userId: person.id, kind, label: kind === 'email' ? 'Email' : PHONE_LABELS[kind], destination, verified: true, lastUsedAt: new Date() },
+    })
+    return afterEnrolment(ctx, person, kind, factor.id)
+  }
+
+  router.get(`${SECURITY}/email`, async (ctx) => {
+    const person = await signedIn(ctx, `${SECURITY}/email`)
+    if (!person) return
+    if (!mfa.email) return errorPage(ctx, 404, 'Not available', 'Codes by email are not available on this server.')
+    if (!mayStartEnrolment(person)) return stepUp(ctx, `${SECURITY}/email`)
+    renderChannel(ctx, person, { kind: 'email' })
+  })
+
+  router.post(`${SECURITY}/email`, forms, async (ctx) => {
+    const person = await signedInForm(ctx)
+    if (!person) return
+    if (!mfa.email) return errorPage(ctx, 404, 'Not available', 'Codes by email are not available on this server.')
+    if (!mayStartEnrolment(person)) {
+      await record(ctx, person.id, 'mfa_enrol', 'failure', { method: 'email', reason: 'step_up_required' })
+      return stepUp(ctx, `${SECURITY}/email`)
+    }
+    if (await prisma.mfaFactor.findFirst({ where: { userId: person.id, kind: 'email', destination: person.email, verified: true } })) {
+      ctx.status = 303
+      return ctx.redirect(`${SECURITY}?done=exists`)
+    }
+    return sendEnrolmentCode(ctx, person, 'email', person.email)
+  })
+
+  router.post(`${SECURITY}/email/confirm`, forms, (ctx) => confirmCodeEnrolment(ctx, ['email']))
+
+  router.get(`${SECURITY}/phone`, async (ctx) => {
+    const kind = phoneKind.safeParse(ctx.query.kind)
+    const returnTo = kind.success ? `${SECURITY}/phone?kind=${kind.data}` : SECURITY
+    const person = await signedIn(ctx, returnTo)
+    if (!person) return
+    if (!kind.success || !phoneKinds().includes(kind.data)) return errorPage(ctx, 404, 'Not available', 'Codes by text message or WhatsApp are not available on this server.')
+    if (!mayStartEnrolment(person)) return stepUp(ctx, returnTo)
+    renderChannel(ctx, person, { kind: kind.data })
+  })
+
+  router.post(`${SECURITY}/phone`, forms, async (ctx) => {
+    const person = await signedInForm(ctx)
+    if (!person) return
+    const parsed = phoneForm.safeParse(body(ctx))
+    if (!parsed.success || !phoneKinds().includes(parsed.data.kind)) {
+      return errorPage(ctx, 404, 'Not available', 'Codes by text message or WhatsApp are not available on this server.')
+    }
+    const { kind } = parsed.data
+    if (!mayStartEnrolment(person)) {
+      await record(ctx, person.id, 'mfa_enrol', 'failure', { method: kind, reason: 'step_up_required' })
+      return stepUp(ctx, `${SECURITY}/phone?kind=${kind}`)
+    }
+    const typed = parsed.data.phone ?? ''
+    const phone = normalizePhoneNumber(typed)
+    if (!phone) {
+      await record(ctx, person.id, 'mfa_enrol', 'failure', { method: kind, reason: 'invalid_phone_number' })
+      ctx.status = 400
+      return renderChannel(ctx, person, {
+        kind, phone: typed, errorField: 'phone',
+        error: typed.trim() ? 'Enter the number in international format: a + then the country code and number, like +44 7700 900123.' : 'Enter your mobile number.',
+      })
+    }
+    if (await prisma.mfaFactor.findFirst({ where: { userId: person.id, kind, destination: phone, verified: true } })) {
+      ctx.status = 303
+      return ctx.redirect(`${SECURITY}?done=exists`)
+    }
+    return sendEnrolmentCode(ctx, person, kind, phone)
+  })
+
+  router.post(`${SECURITY}/phone/confirm`, forms, (ctx) => confirmCodeEnrolment(ctx, ['sms', 'whatsapp']))
+
+  // ---- removing a factor, new backup codes ------------------------------------------------------
+
+  router.post(`${SECURITY}/factors/:id/remove`, forms, async (ctx) => {
+    const person = await signedInForm(ctx)
+    if (!person) return
+    const id = factorId.safeParse(ctx.params.id)
+    // Only the person's own verified factors exist here; anything else is simply not found.
+    const factor = id.success ? person.factors.find((f) => f.id === id.data) : undefined
+    if (!factor) {
+      await record(ctx, person.id, 'mfa_remove', 'failure', { reason: 'not_found' })
+      return errorPage(ctx, 404, 'Not found', 'That second step does not exist, or it was already removed.')
+    }
+    if (!person.fresh) {
+      await record(ctx, person.id, 'mfa_remove', 'failure', { method: factor.kind, factorId: factor.id, reason: 'step_up_required' })
+      return stepUp(ctx, `${SECURITY}?done=confirmed`)
+    }
+    const { count } = await prisma.mfaFactor.deleteMany({ where: { id: factor.id, userId: person.id } })
+    if (count !== 1) return errorPage(ctx, 404, 'Not found', 'That second step does not exist, or it was already removed.')
+    await prisma.mfaChallenge.deleteMany({ where: { userId: person.id, factorId: factor.id } })
+    await record(ctx, person.id, 'mfa_remove', 'success', { method: factor.kind, factorId: factor.id })
+    // With no second step left, leftover backup codes would be a way in that nothing else backs.
+    if ((await prisma.mfaFactor.count({ where: { userId: person.id, verified: true } })) === 0) {
+      const { count: voided } = await prisma.backupCode.deleteMany({ where: { userId: person.id } })
+      if (voided) await record(ctx, person.id, 'backup_codes_deleted', 'success', { reason: 'last_factor_removed', count: voided })
+    }
+    ctx.status = 303
+    ctx.redirect(`${SECURITY}?done=removed`)
+  })
+
+  router.post(`${SECURITY}/backup-codes`, forms, async (ctx) => {
+    const person = await signedInForm(ctx)
+    if (!person) return
+    if (person.factors.length === 0) {
+      await record(ctx, person.id, 'backup_codes_generated', 'failure', { reason: 'no_factor' })
+      return errorPage(ctx, 400, 'Add a second step first', 'Backup codes stand in for your second step. Add a second step first; you get backup codes with it.')
+    }
+    if (!person.fresh) {
+      await record(ctx, person.id, 'backup_codes_generated', 'failure', { reason: 'step_up_required' })
+      return stepUp(ctx, `${SECURITY}?done=confirmed`)
+    }
+    const codes = await regenerateBackupCodes(prisma, box, person.id)
+    await record(ctx, person.id, 'backup_codes_generated', 'success', { reason: 'regenerated', count: codes.length })
+    page(ctx, 'account-security-backup-codes', { codes, firstFactor: false })
+  })
+}

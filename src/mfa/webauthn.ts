@@ -1,0 +1,247 @@
+// WebAuthn (passkeys and security keys) as a second factor, over @simplewebauthn/server.
+// Challenges live in MfaChallenge (purpose 'enrol-webauthn' while registering, 'webauthn' while
+// signing in; the challenge itself is stored, it is not secret): one outstanding per person and
+// purpose, valid for five minutes, consumed once with a conditional update before the response is
+// judged, so a replayed or raced answer is refused. Failures are values, never exceptions.
+import {
+  generateAuthenticationOptions, generateRegistrationOptions, verifyAuthenticationResponse, verifyRegistrationResponse,
+  type AuthenticationResponseJSON, type PublicKeyCredentialCreationOptionsJSON,
+  type PublicKeyCredentialRequestOptionsJSON, type RegistrationResponseJSON,
+} from '@simplewebauthn/server'
+import { z } from 'zod'
+import type { PrismaClient } from '../store/database.ts'
+
+export type WebauthnPurpose = 'webauthn' | 'enrol-webauthn'
+
+const CHALLENGE_TTL_MS = 5 * 60 * 1000
+/** How long the browser waits for the person (the challenge outlives it). */
+const CEREMONY_TIMEOUT_MS = 2 * 60 * 1000
+const DEFAULT_LABEL = 'Passkey'
+
+const TRANSPORTS = new Set(['ble', 'cable', 'hybrid', 'internal', 'nfc', 'smart-card', 'usb'])
+
+export type WebauthnFailure =
+  /** The response is not a WebAuthn response of the expected shape. */
+  | 'malformed'
+  /** No such challenge for this person (never issued, expired and purged, or replaced by a newer one). */
+  | 'challenge_unknown'
+  | 'challenge_expired'
+  /** The challenge was already answered (a replay or a second submission). */
+  | 'challenge_used'
+  /** The credential is not one of this person's (sign-in). */
+  | 'unknown_credential'
+  /** The signature, origin, rp id, flags or counter did not check out. */
+  | 'not_verified'
+  /** This authenticator is already registered (registration). */
+  | 'already_registered'
+
+export type WebauthnResult<T> = ({ ok: true } & T) | { ok: false; reason: WebauthnFailure; detail?: string | undefined }
+
+export interface RelyingParty {
+  /** The rp id: config.mfa.webauthnRpId (the issuer's host by default). */
+  rpId: string
+  /** The issuer's origin: where the ceremonies run. */
+  origin: string
+}
+
+// Responses arrive as JSON from the page; their shape is checked here, at the edge, before the
+// library reads them.
+const b64url = z.string().max(64 * 1024).regex(/^[A-Za-z0-9_-]*$/, 'not base64url')
+const credentialId = b64url.min(1).max(1366) // a credential id is at most 1023 bytes
+const common = {
+  id: credentialId,
+  rawId: credentialId,
+  type: z.literal('public-key'),
+  authenticatorAttachment: z.enum(['platform', 'cross-platform']).optional(),
+  clientExtensionResults: z.record(z.string(), z.unknown()).default({}),
+}
+const registrationSchema = z.object({
+  ...common,
+  response: z.object({
+    clientDataJSON: b64url,
+    attestationObject: b64url,
+    authenticatorData: b64url.optional(),
+    publicKey: b64url.optional(),
+    publicKeyAlgorithm: z.number().int().optional(),
+    transports: z.array(z.string().max(32)).max(16).optional(),
+  }),
+})
+const authenticationSchema = z.object({
+  ...common,
+  response: z.object({
+    clientDataJSON: b64url,
+    authenticatorData: b64url,
+    signature: b64url,
+    userHandle: b64url.optional(),
+  }),
+})
+
+/** The challenge the browser signed, read from clientDataJSON (undefined when unreadable). */
+function clientChallenge(clientDataJSON: string): string | undefined {
+  try {
+    const data: unknown = JSON.parse(Buffer.from(clientDataJSON, 'base64url').toString('utf8'))
+    const challenge = (data as { challenge?: unknown } | null)?.challenge
+    return typeof challenge === 'string' && /^[A-Za-z0-9_-]{16,128}$/.test(challenge) ? challenge : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** Stores `challenge` as the one outstanding challenge of this person for `purpose`. */
+async function storeChallenge(prisma: PrismaClient, userId: string, purpose: WebauthnPurpose, challenge: string): Promise<void> {
+  await prisma.$transaction([
+    // A new ceremony replaces the previous one (also the consumed one: replays then read 'unknown').
+    prisma.mfaChallenge.deleteMany({ where: { userId, purpose } }),
+    prisma.mfaChallenge.create({ data: { userId, purpose, codeHash: challenge, maxAttempts: 1, expiresAt: new Date(Date.now() + CHALLENGE_TTL_MS) } }),
+  ])
+}
+
+/** Finds and consumes the challenge the response answers; exactly one caller can win it. */
+async function consumeChallenge(prisma: PrismaClient, userId: string, purpose: WebauthnPurpose, challenge: string | undefined): Promise<WebauthnResult<{ challenge: string }>> {
+  if (!challenge) return { ok: false, reason: 'malformed', detail: 'no challenge in clientDataJSON' }
+  const row = await prisma.mfaChallenge.findFirst({ where: { userId, purpose, codeHash: challenge }, orderBy: { createdAt: 'desc' } })
+  if (!row) return { ok: false, reason: 'challenge_unknown' }
+  if (row.consumedAt) return { ok: false, reason: 'challenge_used' }
+  if (row.expiresAt.getTime() <= Date.now()) return { ok: false, reason: 'challenge_expired' }
+  const { count } = await prisma.mfaChallenge.updateMany({ where: { id: row.id, consumedAt: null }, data: { consumedAt: new Date(), attempts: { increment: 1 } } })
+  if (count !== 1) return { ok: false, reason: 'challenge_used' }
+  return { ok: true, challenge }
+}
+
+function transportsOf(stored: string | null): string[] | undefined {
+  const list = stored?.split(',').filter((t) => TRANSPORTS.has(t))
+  return list?.length ? list : undefined
+}
+
+async function credentialsOf(prisma: PrismaClient, userId: string) {
+  const rows = await prisma.mfaFactor.findMany({ where: { userId, kind: 'webauthn', verified: true, credentialId: { not: null } }, orderBy: { createdAt: 'asc' } })
+  return rows.map((f) => ({ id: f.credentialId!, transports: transportsOf(f.transports) }))
+}
+
+/** Options for navigator.credentials.create(): registers a new passkey or security key for the person. */
+export async function registrationOptions(
+  prisma: PrismaClient,
+  input: { userId: string; userName: string; userDisplayName?: string | undefined; rpId: string; rpName: string },
+): Promise<PublicKeyCredentialCreationOptionsJSON> {
+  const options = await generateRegistrationOptions({
+    rpName: input.rpName,
+    rpID: input.rpId,
+    userName: input.userName,
+    userDisplayName: input.userDisplayName ?? input.userName,
+    // The user handle is our opaque id, not the email (authenticators may show or sync it).
+    userID: new TextEncoder().encode(input.userId),
+    attestationType: 'none',
+    timeout: CEREMONY_TIMEOUT_MS,
+    // An authenticator registered already is refused by the browser, not registered twice.
+    excludeCredentials: await credentialsOf(prisma, input.userId),
+    authenticatorSelection: { residentKey: 'preferred', userVerification: 'preferred' },
+  })
+  await storeChallenge(prisma, input.userId, 'enrol-webauthn', options.challenge)
+  return options
+}
+
+/** Checks the browser's answer to registrationOptions() and stores the credential as a verified factor. */
+export async function verifyRegistration(
+  prisma: PrismaClient,
+  input: RelyingParty & { userId: string; response: unknown; label?: string | undefined },
+): Promise<WebauthnResult<{ factorId: string; label: string }>> {
+  const parsed = registrationSchema.safeParse(input.response)
+  if (!parsed.success) return { ok: false, reason: 'malformed', detail: parsed.error.issues[0]?.message }
+  const response = parsed.data as RegistrationResponseJSON
+  const consumed = await consumeChallenge(prisma, input.userId, 'enrol-webauthn', clientChallenge(response.response.clientDataJSON))
+  if (!consumed.ok) return consumed
+  let verification: Awaited<ReturnType<typeof verifyRegistrationResponse>>
+  try {
+    verification = await verifyRegistrationResponse({
+      response, expectedChallenge: consumed.challenge, expectedOrigin: input.origin, expectedRPID: input.rpId,
+      // 'preferred': a key without a PIN or biometric still counts as something the person has.
+      requireUserVerification: false,
+    })
+  } catch (err) {
+    return { ok: false, reason: 'not_verified', detail: (err as Error).message }
+  }
+  if (!verification.verified) return { ok: false, reason: 'not_verified' }
+  const { credential } = verification.registrationInfo
+  const existing = await prisma.mfaFactor.findUnique({ where: { credentialId: credential.id }, select: { id: true } })
+  if (existing) return { ok: false, reason: 'already_registered' }
+  const label = input.label?.trim().slice(0, 64) || DEFAULT_LABEL
+  const transports = (credential.transports ?? response.response.transports ?? []).filter((t) => TRANSPORTS.has(t))
+  try {
+    const factor = await prisma.mfaFactor.create({
+      data: {
+        userId: input.userId, kind: 'webauthn', label, verified: true,
+        credentialId: credential.id, publicKey: Buffer.from(credential.publicKey), signCount: credential.counter,
+        transports: transports.length ? transports.join(',') : null,
+      },
+    })
+    return { ok: true, factorId: factor.id, label }
+  } catch (err) {
+    // Two registrations of one authenticator racing: the unique credentialId lets one through.
+    if ((err as { code?: string }).code === 'P2002') return { ok: false, reason: 'already_registered' }
+    throw err
+  }
+}
+
+/** Options for navigator.credentials.get(): any of the person's registered credentials will do. */
+export async function authenticationOptions(prisma: PrismaClient, input: { userId: string; rpId: string }): Promise<PublicKeyCredentialRequestOptionsJSON> {
+  const options = await generateAuthenticationOptions({
+    rpID: input.rpId,
+    allowCredentials: await credentialsOf(prisma, input.userId),
+    userVerification: 'preferred',
+    timeout: CEREMONY_TIMEOUT_MS,
+  })
+  await storeChallenge(prisma, input.userId, 'webauthn', options.challenge)
+  return options
+}
+
+/**
+ * Checks the browser's answer to authenticationOptions(): the challenge is this person's current
+ * one (consumed here, once), the credential is theirs, and the signature, origin, rp id and counter
+ * check out. Records the new counter and the time of use.
+ */
+export async function verifyAuthentication(
+  prisma: PrismaClient,
+  input: RelyingParty & { userId: string; response: unknown },
+): Promise<WebauthnResult<{ factorId: string; label: string }>> {
+  const parsed = authenticationSchema.safeParse(input.response)
+  if (!parsed.success) return { ok: false, reason: 'malformed', detail: parsed.error.issues[0]?.message }
+  const response = parsed.data as AuthenticationResponseJSON
+  // The challenge goes first: every answer, good or bad, uses it up.
+  const consumed = await consumeChallenge(prisma, input.userId, 'webauthn', clientChallenge(response.response.clientDataJSON))
+  if (!consumed.ok) return consumed
+  const factor = await prisma.mfaFactor.findUnique({ where: { credentialId: response.id } })
+  if (!factor || factor.userId !== input.userId || factor.kind !== 'webauthn' || !factor.verified || !factor.publicKey) {
+    return { ok: false, reason: 'unknown_credential' }
+  }
+  let verification: Awaited<ReturnType<typeof verifyAuthenticationResponse>>
+  try {
+    verification = await verifyAuthenticationResponse({
+      response, expectedChallenge: consumed.challenge, expectedOrigin: input.origin, expectedRPID: input.rpId,
+      credential: { id: factor.credentialId!, publicKey: new Uint8Array(factor.publicKey), counter: factor.signCount, transports: transportsOf(factor.transports) },
+      requireUserVerification: false,
+    })
+  } catch (err) {
+    return { ok: false, reason: 'not_verified', detail: (err as Error).message }
+  }
+  if (!verification.verified) return { ok: false, reason: 'not_verified' }
+  // Conditional on the counter we checked against, so two uses cannot both move it.
+  const { count } = await prisma.mfaFactor.updateMany({
+    where: { id: factor.id, signCount: factor.signCount },
+    data: { signCount: verification.authenticationInfo.newCounter, lastUsedAt: new Date() },
+  })
+  if (count !== 1) return { ok: false, reason: 'not_verified', detail: 'counter moved concurrently' }
+  return { ok: true, factorId: factor.id, label: factor.label }
+}
+
+/** What to tell the person, for each failure (sign-in and registration). */
+export function describeWebauthnFailure(reason: WebauthnFailure): string {
+  switch (reason) {
+    case 'malformed': return 'The answer from your security key or passkey was not understood. Try again.'
+    case 'challenge_unknown': return 'This request is no longer valid: it was replaced by a newer one or has expired. Try again.'
+    case 'challenge_expired': return 'This request has expired. Try again.'
+    case 'challenge_used': return 'This answer from your security key or passkey was already used. Try again.'
+    case 'unknown_credential': return 'That security key or passkey is not registered to your account. Use another one, or another method.'
+    case 'not_verified': return 'Your security key or passkey could not be verified. Try again.'
+    case 'already_registered': return 'This security key or passkey is already registered.'
+  }
+}
