@@ -5,6 +5,7 @@ import { defineConfig } from 'vitest/config';
 // files at a time (CI has 2 cores), with generous timeouts for server startup.
 export default defineConfig({
   test: {
+    reporters: ['default', './test/support/summary-reporter.ts'],
     projects: [
       {
         test: {
