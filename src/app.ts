@@ -12,6 +12,8 @@ import { renderPage } from './pages/render.ts'
 import { createInteractionRouter, type InteractionDeps } from './interaction/routes.ts'
 import type { MfaDeps } from './interaction/mfa.ts'
 import { createAccountRouter } from './account/routes.ts'
+import { createFederationReturnRouter } from './interaction/federation.ts'
+import type { Federation } from './federation/upstreams.ts'
 import { createDemoApi } from './api/demo.ts'
 import type { Configuration as RelyingPartyConfiguration } from 'openid-client'
 
@@ -23,6 +25,8 @@ export interface AppDeps extends Omit<InteractionDeps, 'siteName'> {
   cookieKeys: string[]
   /** Second factors: the secret box and the code channels. */
   mfa: MfaDeps
+  /** Upstream identity providers (FEDERATION), possibly none. */
+  federation: Federation
   /** The account area's client configuration (it signs in through this same server). */
   accountRelyingParty: RelyingPartyConfiguration
   /** Readiness: resolves when the stores answer. */
@@ -64,7 +68,7 @@ export function createApp(deps: AppDeps): Koa {
 
   const page = { siteName: config.siteName }
   app.use(async function pageErrors(ctx: Context, next: Next) {
-    if (!ctx.path.startsWith('/interaction/') && !ctx.path.startsWith('/account')) return next()
+    if (!ctx.path.startsWith('/interaction/') && !ctx.path.startsWith('/account') && !ctx.path.startsWith('/federation/')) return next()
     try {
       await next()
     } catch (err) {
@@ -120,6 +124,8 @@ export function createApp(deps: AppDeps): Koa {
   const interactions = createInteractionRouter({ ...deps, siteName: config.siteName })
   app.use(interactions.routes())
   app.use(interactions.allowedMethods())
+  // The upstreams' redirect URI, /federation/:id/callback: it leads back into the interaction.
+  app.use(createFederationReturnRouter({ provider, federation: deps.federation, audit: deps.audit, siteName: config.siteName }).routes())
   const account = createAccountRouter({ ...deps, siteName: config.siteName, issuer: config.issuer, relyingParty: deps.accountRelyingParty })
   app.use(account.routes())
 

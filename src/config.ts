@@ -1,8 +1,10 @@
 // Every setting of the server, read from environment variables, validated once at start.
 // Each entry documents its default; README.md lists them all. A bad value stops the start with a
 // message that names the variable.
+import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { z } from 'zod'
+import { parseFederation, type UpstreamSettings } from './federation/config.ts'
 
 const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => ['true', '1', 'yes'].includes(v))
 const seconds = z.coerce.number().int().positive()
@@ -62,6 +64,11 @@ const schema = z.object({
   /** WebAuthn relying party id (a registrable domain of the issuer). Default: the issuer's host. */
   WEBAUTHN_RP_ID: optionalString,
 
+  /** Upstream identity providers (Entra ID, generic OIDC) as a JSON array; see src/federation/config.ts. */
+  FEDERATION: optionalString,
+  /** Path to a JSON file holding that array (e.g. a mounted secret: it contains client secrets). */
+  FEDERATION_FILE: optionalString,
+
   /** Trust X-Forwarded-* headers from a reverse proxy. */
   TRUST_PROXY: bool.default(false),
   /** pino log level. */
@@ -105,6 +112,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
   if (production && !c.ENCRYPTION_KEYS) throw new ConfigError('invalid configuration:\n  ENCRYPTION_KEYS: required when NODE_ENV=production')
   if (Boolean(c.VONAGE_API_KEY) !== Boolean(c.VONAGE_API_SECRET)) throw new ConfigError('invalid configuration:\n  VONAGE_API_SECRET: set VONAGE_API_KEY and VONAGE_API_SECRET together')
   if (c.JWKS && c.JWKS_FILE) throw new ConfigError('invalid configuration:\n  JWKS_FILE: set JWKS or JWKS_FILE, not both')
+  const federation = loadFederation(c.FEDERATION, c.FEDERATION_FILE, production)
 
   return {
     env: c.NODE_ENV,
@@ -137,6 +145,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       resendSeconds: c.MFA_RESEND_SECONDS,
       webauthnRpId: c.WEBAUTHN_RP_ID ?? new URL(issuer).hostname,
     },
+    federation,
     outboundAllowedHosts: c.OUTBOUND_ALLOWED_HOSTS.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean),
     ttl: {
       accessToken: c.ACCESS_TOKEN_TTL,
@@ -149,5 +158,23 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       interaction: c.INTERACTION_TTL,
       deviceCode: c.DEVICE_CODE_TTL,
     },
+  }
+}
+
+function loadFederation(inline: string | undefined, file: string | undefined, production: boolean): UpstreamSettings[] {
+  if (inline && file) throw new ConfigError('invalid configuration:\n  FEDERATION_FILE: set FEDERATION or FEDERATION_FILE, not both')
+  let text = inline
+  if (file) {
+    try {
+      text = readFileSync(file, 'utf8')
+    } catch (err) {
+      throw new ConfigError(`invalid configuration:\n  FEDERATION_FILE: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`)
+    }
+  }
+  if (!text) return []
+  try {
+    return parseFederation(text, file ? 'FEDERATION_FILE' : 'FEDERATION', { production })
+  } catch (err) {
+    throw new ConfigError(`invalid configuration:\n${(err as Error).message.split('\n').map((l) => `  ${l}`).join('\n')}`)
   }
 }

@@ -16,6 +16,8 @@ import { ensureApiResourceServer } from './api/demo.ts'
 import { createSecretBox, loadEncryptionKeys } from './security/encryption.ts'
 import { createEmailChannel } from './mfa/channels/email.ts'
 import { createPhoneChannel } from './mfa/channels/vonage.ts'
+import { createFederation } from './federation/upstreams.ts'
+import { federationRedirectUri } from './federation/upstream.ts'
 
 const PURGE_INTERVAL_MS = 10 * 60 * 1000
 
@@ -32,6 +34,9 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     issuer: config.issuer,
   }, embedded ? 'starting on embedded defaults: embedded database and store in DATA_DIR; set DATABASE_URL and REDIS_URL for production' : 'starting')
 
+  if (config.federation.length) {
+    logger.info({ upstreams: config.federation.map((u) => ({ id: u.id, type: u.type, redirectUri: federationRedirectUri(config.issuer, u.id) })) }, 'federation: upstream identity providers configured')
+  }
   await migrateDatabase(config)
   const db = await openDatabase(config)
   const redis = config.redisUrl ? await openRedis(config.redisUrl) : undefined
@@ -53,6 +58,8 @@ export async function startServer(config: Config, logger: Logger = createLogger(
       phone: config.vonage ? createPhoneChannel(config.vonage, config.siteName, config.mfa.codeTtl) : undefined,
     },
     accountRelyingParty: createAccountRelyingParty(config.issuer, () => localOrigin),
+    // Upstreams are discovered on first use, so a slow or absent upstream never delays the start.
+    federation: createFederation(config.federation),
     ready: async () => {
       await db.prisma.$queryRaw`SELECT 1`
       if (redis) await redis.ping()

@@ -12,6 +12,7 @@ import { renderPage } from '../pages/render.ts'
 import { accountRedirectUri, accountSignedOutUri } from './relying-party.ts'
 import { registerPasskeyRoutes } from './passkeys.ts'
 import { registerSecurityRoutes, safeReturnPath, stepUpParameters, STEP_UP_MAX_AGE, type SecurityExtras } from './security.ts'
+import { registerLinkedRoutes } from './linked.ts'
 
 export interface AccountDeps {
   prisma: PrismaClient
@@ -20,6 +21,8 @@ export interface AccountDeps {
   siteName: string
   issuer: string
   relyingParty: oidc.Configuration
+  /** Upstream identity providers, for the names of linked sign-ins. */
+  federation: { nameOf(id: string): string }
 }
 
 const SESSION_COOKIE = 'iam.account'
@@ -138,6 +141,7 @@ export function createAccountRouter(deps: AccountDeps & SecurityExtras): Router 
   registerPasskeyRoutes(router, { ...deps, readSession: (ctx) => readCookie(ctx, SESSION_COOKIE, accountSession) })
 
   registerSecurityRoutes(router, { ...deps, readSession: (ctx) => readCookie(ctx, SESSION_COOKIE, accountSession) })
+  registerLinkedRoutes(router, { ...deps, readSession: (ctx) => readCookie(ctx, SESSION_COOKIE, accountSession) })
 
   return router
 }

@@ -24,6 +24,13 @@ interface PasswordChangeState { accountId: string }
 export interface LoginHooks {
   /** Called once the password is proven: continues to MFA or finishes the login. */
   afterPrimary(ctx: Context, details: Details, accountId: string, amr: string[]): Promise<void>
+  /** Upstream identity providers (interaction/federation.ts): their buttons and home-realm discovery. */
+  federation: {
+    buttons(details: Details): Array<{ label: string; action: string }>
+    homeRealmByEmail: boolean
+    /** Starts the upstream owning the typed email's domain and answers; false when there is none. */
+    startFromTypedLogin(ctx: Context, details: Details, login: string): Promise<boolean>
+  }
 }
 
 export function registerLoginRoutes(router: Router, kit: InteractionKit, hooks: LoginHooks) {
@@ -33,6 +40,7 @@ export function registerLoginRoutes(router: Router, kit: InteractionKit, hooks: 
     page(ctx, 'login', {
       action: `/interaction/${details.uid}/login`, abortAction: `/interaction/${details.uid}/abort`,
       client: await clientName(details), login: state.login ?? details.params.login_hint, error: state.error, errorField: state.errorField,
+      upstreams: hooks.federation.buttons(details), homeRealmByEmail: hooks.federation.homeRealmByEmail,
     }, details.uid)
   }
 
@@ -49,6 +57,11 @@ export function registerLoginRoutes(router: Router, kit: InteractionKit, hooks: 
     if (details.prompt.name !== 'login') return ctx.redirect(`/interaction/${details.uid}`)
     const clientId = String(details.params.client_id)
     const body = formBody(ctx)
+    // Home-realm discovery: an email of an upstream's domain, typed without a password, signs in
+    // there. With a password typed, the local account is checked (break-glass admin accounts).
+    const typedLogin = typeof body.login === 'string' ? body.login.trim().slice(0, 320) : ''
+    const typedPassword = typeof body.password === 'string' && body.password.length > 0
+    if (typedLogin && !typedPassword && await hooks.federation.startFromTypedLogin(ctx, details, typedLogin)) return
     const parsed = loginForm.safeParse(body)
     if (!parsed.success) {
       ctx.status = 400

@@ -310,8 +310,11 @@ export function registerMfaRoutes(router: Router, kit: InteractionKit, deps: Mfa
   }))
 
   return {
-    /** After the password: straight to the client, or on to the second factor when the policy says so. */
+    /** After the password (or an upstream): straight to the client, or on to the second factor when the policy says so. */
     async afterPrimaryAuthentication(ctx: Context, details: Details, accountId: string, amr: string[]) {
+      // 'mfa' in amr here means a trusted upstream already did MFA (federation with trustMfa): that
+      // satisfies every MFA policy, so the login finishes with the MFA acr and no local factor.
+      if (amr.includes('mfa')) return finish(ctx, { login: { accountId, acr: ACR_MFA, amr, remember: true } })
       const client = await kit.provider.Client.find(String(details.params.client_id))
       const facts = { ...(await userMfaFacts(prisma, accountId)), ...clientMfaFacts(client), params: details.params }
       if (!mfaReason(facts)) return finish(ctx, { login: { accountId, acr: ACR_PASSWORD, amr, remember: true } })

@@ -6,23 +6,28 @@ import { describeConsent, grantConsent } from './consent.ts'
 import { createInteractionKit, type Details, type InteractionDeps } from './kit.ts'
 import { registerLoginRoutes } from './login.ts'
 import { registerMfaRoutes, type MfaDeps } from './mfa.ts'
+import { registerFederationRoutes } from './federation.ts'
+import type { Federation } from '../federation/upstreams.ts'
 
 export type { InteractionDeps }
 
-export function createInteractionRouter(deps: InteractionDeps & { mfa: MfaDeps }): Router {
+export function createInteractionRouter(deps: InteractionDeps & { mfa: MfaDeps; federation: Federation }): Router {
   const kit = createInteractionKit(deps)
   const { provider, prisma, audit, page, forms, load, finish, clientName } = kit
   const router = new Router({ prefix: '/interaction' })
 
   const mfa = registerMfaRoutes(router, kit, deps.mfa)
-  const login = registerLoginRoutes(router, kit, { afterPrimary: mfa.afterPrimaryAuthentication })
+  const federation = registerFederationRoutes(router, kit, deps.federation, { afterPrimary: mfa.afterPrimaryAuthentication })
+  const login = registerLoginRoutes(router, kit, { afterPrimary: mfa.afterPrimaryAuthentication, federation })
 
   router.get('/:uid', load, async (ctx: Context) => {
     const details = ctx.state.interaction as Details
     if (await login.renderPending(ctx, details)) return
     if (await mfa.renderPending(ctx, details)) return
+    if (await federation.renderPending(ctx, details)) return
     switch (details.prompt.name) {
       case 'login':
+        if (await federation.startFromHints(ctx, details)) return
         return login.renderLogin(ctx, details, {})
       case 'mfa':
         return mfa.startStepUp(ctx, details)

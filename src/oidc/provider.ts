@@ -58,6 +58,9 @@ export function createProvider({ config, prisma, jwks, cookieKeys, adapter }: Pr
     conformIdTokenClaims: true,
     extraClientMetadata: { properties: ['urn:iam:first_party', 'urn:iam:mfa_policy', 'urn:iam:mfa_max_age', 'urn:iam:tenant_id'] },
     acrValues: [...ACR_VALUES],
+    // Home-realm discovery (src/interaction/federation.ts): a domain_hint naming an upstream's domain
+    // goes straight there. Unknown parameters are otherwise dropped from the interaction's params.
+    extraParams: ['domain_hint'],
 
     clientAuthMethods: ['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt'],
     enabledJWA: {

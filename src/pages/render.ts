@@ -21,6 +21,7 @@ export type PageName =
   | 'mfa-choose' | 'mfa-code' | 'mfa-enrol' | 'mfa-enrol-totp' | 'mfa-backup-codes'
   | 'account-security' | 'account-security-totp' | 'account-security-channel' | 'account-security-code' | 'account-security-backup-codes'
   | 'mfa-webauthn' | 'account-passkey-new'
+  | 'federation-error' | 'federation-link' | 'account-linked'
 
 export function renderPage(name: PageName, page: PageContext, data: Record<string, unknown> = {}): string {
   return eta.render(name, { ...data, page })

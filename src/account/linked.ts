@@ -1,0 +1,119 @@
+// /account/linked: the upstream sign-ins (Entra ID, other OIDC providers) linked to the account,
+// and removing one.
+//
+// Removing follows security.ts: a person with second factors confirms one first (a fresh second
+// factor, via /account/login?stepup=1); and the last way in cannot be removed — a person with no
+// password and a single link would be locked out. Roles that upstream granted ("federation:{id}")
+// go with its last link: nothing keeps them current any more.
+import type Router from '@koa/router'
+import { bodyParser } from '@koa/bodyparser'
+import type { Context } from 'koa'
+import { z } from 'zod'
+import type { PrismaClient } from '../store/database.ts'
+import type { Csrf } from '../security/csrf.ts'
+import type { AuditWriter } from '../audit/audit.ts'
+import { renderPage, type PageName } from '../pages/render.ts'
+import { listVerifiedFactors } from '../mfa/factors.ts'
+import { listLinks } from '../federation/linking.ts'
+import { removeFederatedRoles } from '../federation/role-sync.ts'
+import { ACCOUNT_CLIENT_ID } from './relying-party.ts'
+import { hasFreshSecondFactor, type AccountSession } from './security.ts'
+
+export interface LinkedDeps {
+  prisma: PrismaClient
+  csrf: Csrf
+  audit: AuditWriter
+  siteName: string
+  /** Display name of an upstream by id (configured upstreams; removed ones show their id). */
+  federation: { nameOf(id: string): string }
+  readSession(ctx: Context): AccountSession | undefined
+}
+
+const LINKED = '/account/linked'
+const NOTICES = {
+  removed: 'The linked sign-in was removed.',
+  confirmed: 'You confirmed it’s you. Choose Remove again: for the next 5 minutes you will not be asked again.',
+} as const
+const linkId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/)
+
+const dateFormat = new Intl.DateTimeFormat('en-GB', { dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC' })
+const when = (d: Date) => ({ text: `${dateFormat.format(d)} UTC`, iso: d.toISOString() })
+
+export function registerLinkedRoutes(router: Router, deps: LinkedDeps): void {
+  const { prisma, csrf, audit, siteName, federation } = deps
+  const forms = bodyParser({ enableTypes: ['form'], formLimit: '4kb' })
+
+  const page = (ctx: Context, name: PageName, data: Record<string, unknown>) => {
+    ctx.set('Cache-Control', 'no-store')
+    ctx.type = 'html'
+    ctx.body = renderPage(name, { siteName, csrfToken: csrf.issue(ctx, 'account') }, data)
+  }
+  const errorPage = (ctx: Context, status: number, title: string, message: string) => {
+    ctx.status = status
+    page(ctx, 'error', { title, message, backHref: LINKED, backLabel: 'Back to linked sign-ins' })
+  }
+
+  /** The signed-in, active person with what removal rules need; otherwise off to sign in. */
+  async function signedIn(ctx: Context) {
+    const session = deps.readSession(ctx)
+    const user = session && session.exp > Date.now() ? await prisma.user.findUnique({ where: { id: session.sub } }) : null
+    if (!session || !user || user.status !== 'active') {
+      ctx.status = 303
+      ctx.redirect(`/account/login?return=${encodeURIComponent(LINKED)}`)
+      return undefined
+    }
+    const [links, factors] = await Promise.all([listLinks(prisma, user.id), listVerifiedFactors(prisma, user.id)])
+    return { id: user.id, hasPassword: Boolean(user.passwordHash), links, hasFactors: factors.length > 0, fresh: hasFreshSecondFactor(session.idToken) }
+  }
+  type Person = NonNullable<Awaited<ReturnType<typeof signedIn>>>
+
+  /** The only way in: no password, and this is the single link. */
+  const isOnlyWayIn = (person: Person) => !person.hasPassword && person.links.length <= 1
+
+  router.get(LINKED, async (ctx) => {
+    const person = await signedIn(ctx)
+    if (!person) return
+    const done = typeof ctx.query.done === 'string' && ctx.query.done in NOTICES ? ctx.query.done as keyof typeof NOTICES : undefined
+    page(ctx, 'account-linked', {
+      notice: done && (done !== 'confirmed' || person.fresh) ? NOTICES[done] : undefined,
+      links: person.links.map((l) => ({
+        id: l.id, provider: federation.nameOf(l.provider), email: l.email, linked: when(l.createdAt), lastUsed: when(l.lastLoginAt),
+        removable: !isOnlyWayIn(person),
+      })),
+      stepUpFirst: person.hasFactors && !person.fresh,
+    })
+  })
+
+  router.post(`${LINKED}/:id/remove`, forms, async (ctx) => {
+    if (!csrf.verify(ctx, 'account', (ctx.request.body as Record<string, unknown> | undefined)?.csrf)) {
+      await audit.record(ctx, { type: 'csrf_rejected', outcome: 'failure', clientId: ACCOUNT_CLIENT_ID, details: { path: ctx.path } })
+      return errorPage(ctx, 403, 'Form expired', 'This form was not accepted because it did not come from this page, or it has expired. Reload the page and try again.')
+    }
+    const person = await signedIn(ctx)
+    if (!person) return
+    const id = linkId.safeParse(ctx.params.id)
+    const link = id.success ? person.links.find((l) => l.id === id.data) : undefined
+    const record = (outcome: 'success' | 'failure', details: Record<string, unknown>) =>
+      audit.record(ctx, { type: 'federation_link_removed', outcome, userId: person.id, clientId: ACCOUNT_CLIENT_ID, details })
+    if (!link) {
+      await record('failure', { reason: 'not_found' })
+      return errorPage(ctx, 404, 'Not found', 'That linked sign-in does not exist, or it was already removed.')
+    }
+    if (isOnlyWayIn(person)) {
+      await record('failure', { upstream: link.provider, reason: 'only_sign_in_method' })
+      return errorPage(ctx, 400, 'This is your only way to sign in', `Your account has no password, so ${federation.nameOf(link.provider)} is your only way to sign in. It cannot be removed.`)
+    }
+    if (person.hasFactors && !person.fresh) {
+      await record('failure', { upstream: link.provider, reason: 'step_up_required' })
+      ctx.status = 303
+      return ctx.redirect(`/account/login?stepup=1&return=${encodeURIComponent(`${LINKED}?done=confirmed`)}`)
+    }
+    const { count } = await prisma.federatedIdentity.deleteMany({ where: { id: link.id, userId: person.id } })
+    if (count !== 1) return errorPage(ctx, 404, 'Not found', 'That linked sign-in does not exist, or it was already removed.')
+    const stillLinked = person.links.some((l) => l.id !== link.id && l.provider === link.provider)
+    const rolesRemoved = stillLinked ? [] : await removeFederatedRoles(prisma, person.id, link.provider)
+    await record('success', { upstream: link.provider, subject: link.subject, rolesRemoved })
+    ctx.status = 303
+    ctx.redirect(`${LINKED}?done=removed`)
+  })
+}

@@ -1,0 +1,75 @@
+// Which local account an upstream sign-in is: the linked one; or, when none is linked, a local
+// account with the same email — never linked silently: the person proves that account first (its
+// password), because an upstream's email claim is not proof of owning our account; or a new
+// account (just-in-time provisioning, when the upstream allows it).
+import type { PrismaClient } from '../store/database.ts'
+import { emailSchema } from '../identity/users.ts'
+import { ensureRole } from '../identity/roles.ts'
+import { DEFAULT_TENANT_SLUG, ensureDefaultTenant, findTenantBySlug } from '../identity/tenants.ts'
+import type { UpstreamSettings } from './config.ts'
+import type { UpstreamIdentity } from './upstream.ts'
+
+export type AccountResolution =
+  | { kind: 'linked'; userId: string; linkId: string }
+  | { kind: 'provisioned'; userId: string; linkId: string; tenant: string; roles: string[] }
+  | { kind: 'disabled'; userId: string }
+  | { kind: 'link_required'; userId: string; email: string; hasPassword: boolean }
+  | { kind: 'no_account'; why: 'jit_disabled' | 'no_email' | 'email_unverified' | 'jit_tenant_missing' }
+
+export async function resolveAccount(prisma: PrismaClient, settings: UpstreamSettings, identity: UpstreamIdentity, retried = false): Promise<AccountResolution> {
+  const link = await prisma.federatedIdentity.findUnique({
+    where: { provider_subject: { provider: settings.id, subject: identity.subject } },
+    include: { user: true },
+  })
+  if (link) return link.user.status === 'active' ? { kind: 'linked', userId: link.userId, linkId: link.id } : { kind: 'disabled', userId: link.userId }
+
+  if (identity.email) {
+    const local = await prisma.user.findUnique({ where: { email: identity.email } })
+    if (local) return { kind: 'link_required', userId: local.id, email: local.email, hasPassword: Boolean(local.passwordHash) }
+  }
+  if (!settings.jit.enabled) return { kind: 'no_account', why: 'jit_disabled' }
+  const email = identity.email ? emailSchema.safeParse(identity.email) : undefined
+  if (!email?.success) return { kind: 'no_account', why: 'no_email' }
+  if (!identity.emailTrusted) return { kind: 'no_account', why: 'email_unverified' }
+
+  const tenant = settings.jit.tenant === DEFAULT_TENANT_SLUG ? await ensureDefaultTenant(prisma) : await findTenantBySlug(prisma, settings.jit.tenant)
+  if (!tenant) return { kind: 'no_account', why: 'jit_tenant_missing' }
+  const roles = await Promise.all(settings.jit.roles.map((name) => ensureRole(prisma, name)))
+  try {
+    // One nested write: the user, the link and the default roles exist together or not at all.
+    const user = await prisma.user.create({
+      data: {
+        tenantId: tenant.id, email: email.data, emailVerified: identity.emailVerified,
+        displayName: identity.name ?? null, givenName: identity.givenName ?? null, familyName: identity.familyName ?? null,
+        lastLoginAt: new Date(),
+        federatedIdentities: { create: { provider: settings.id, subject: identity.subject, email: identity.email ?? null } },
+        // Default roles are the person's own from now on (source null): the upstream's mapping does not remove them.
+        roles: { create: roles.map((r) => ({ roleId: r.id })) },
+      },
+      include: { federatedIdentities: true },
+    })
+    return { kind: 'provisioned', userId: user.id, linkId: user.federatedIdentities[0]!.id, tenant: tenant.slug, roles: roles.map((r) => r.name) }
+  } catch (err) {
+    // Another sign-in created the link or the email in between: resolve again, once.
+    if (!retried && (err as { code?: string }).code === 'P2002') return resolveAccount(prisma, settings, identity, true)
+    throw err
+  }
+}
+
+/** Links an upstream subject to a local user (after the person proved that account). */
+export async function createLink(prisma: PrismaClient, input: { provider: string; subject: string; userId: string; email?: string | undefined }) {
+  return prisma.federatedIdentity.create({ data: { provider: input.provider, subject: input.subject, userId: input.userId, email: input.email ?? null } })
+}
+
+/** Notes the sign-in on the link and the user (the upstream's current email is kept for display). */
+export async function recordFederatedSignIn(prisma: PrismaClient, linkId: string, userId: string, email: string | undefined): Promise<void> {
+  const now = new Date()
+  await prisma.$transaction([
+    prisma.federatedIdentity.update({ where: { id: linkId }, data: { lastLoginAt: now, ...(email ? { email } : {}) } }),
+    prisma.user.update({ where: { id: userId }, data: { lastLoginAt: now } }),
+  ])
+}
+
+export async function listLinks(prisma: PrismaClient, userId: string) {
+  return prisma.federatedIdentity.findMany({ where: { userId }, orderBy: { createdAt: 'asc' } })
+}

@@ -1,0 +1,389 @@
+// The federation step of the login prompt: "Sign in with {upstream}" buttons and home-realm
+// discovery send the browser upstream; the callback validates the answer, finds or provisions the
+// local account (or asks for its password once, to link it), syncs mapped roles, and hands over to
+// the MFA step like a password would.
+//
+// Routes:
+//   POST /interaction/:uid/federation/:id        start (button, "Try again")
+//   GET  /federation/:id/callback                the registered redirect URI: 303 into the interaction
+//   GET  /interaction/:uid/federation/callback   the callback inside the interaction
+//   POST /interaction/:uid/federation/:id/link   proves the local account's password, links it
+//   POST /interaction/:uid/use-password          "Use your password": the password form, no home-realm redirect
+//
+// The upstream's redirect URI is outside /interaction/:uid because the interaction cookie is
+// path-scoped there; the state `{uid}.{random}` says which interaction to go back to, and the random
+// part must match the one this interaction stored (server-side) before anything is redeemed.
+import { timingSafeEqual } from 'node:crypto'
+import Router from '@koa/router'
+import type { Context } from 'koa'
+import type Provider from 'oidc-provider'
+import { z } from 'zod'
+import type { AuditWriter } from '../audit/audit.ts'
+import { renderPage } from '../pages/render.ts'
+import { verifyPassword } from '../identity/passwords.ts'
+import { MAX_PASSWORD_LENGTH } from '../identity/users.ts'
+import { FederationFailure, safeCode } from '../federation/failure.ts'
+import { createLink, recordFederatedSignIn, resolveAccount } from '../federation/linking.ts'
+import { newAuthorizationSecrets } from '../federation/protocol.ts'
+import { mappedRoleNames, syncFederatedRoles } from '../federation/role-sync.ts'
+import { emailDomain, normalizeDomain, type Federation } from '../federation/upstreams.ts'
+import { federationRedirectUri, type Upstream, type UpstreamIdentity } from '../federation/upstream.ts'
+import { formBody, type Details, type InteractionKit } from './kit.ts'
+
+export const FEDERATION_STATE = 'iam:federation'
+/** Wrong passwords on the link page before it closes (the person starts again). */
+const MAX_LINK_ATTEMPTS = 5
+const NO_RETRY = new Set(['no_account', 'account_disabled', 'tenant_not_allowed'])
+
+interface PendingAuthorization { upstream: string; state: string; nonce: string; codeVerifier: string }
+interface PendingLink {
+  upstream: string
+  subject: string
+  /** The local account's id and email (the one to prove). */
+  userId: string
+  email: string
+  /** What the upstream said, kept for after the proof. */
+  upstreamEmail?: string | undefined
+  roles: string[]
+  mfa: boolean
+  auditFacts: Record<string, string>
+  attempts: number
+}
+interface FederationState {
+  /** No automatic home-realm redirect (again) in this interaction. */
+  hintUsed?: boolean
+  /** The person chose "Use your password": typed emails are checked as passwords, not sent upstream. */
+  passwordChosen?: boolean
+  pending?: PendingAuthorization | undefined
+  link?: PendingLink | undefined
+}
+
+export interface FederationHooks {
+  afterPrimary(ctx: Context, details: Details, accountId: string, amr: string[]): Promise<void>
+}
+
+const linkForm = z.object({ password: z.string().min(1, 'Enter the password of your account here.').max(MAX_PASSWORD_LENGTH) })
+
+function sameString(a: string, b: string): boolean {
+  const x = Buffer.from(a)
+  const y = Buffer.from(b)
+  return x.length === y.length && timingSafeEqual(x, y)
+}
+
+/** What a person is told for each failure (the reason is also audited). */
+function describeFailure(failure: FederationFailure, upstreamName: string): { status: number; title: string; message: string; detail?: string | undefined } {
+  switch (failure.reason) {
+    case 'upstream_error': {
+      const error = typeof failure.details.error === 'string' ? failure.details.error : undefined
+      return error === 'access_denied'
+        ? { status: 400, title: 'Not signed in', message: `Signing in with ${upstreamName} was cancelled or refused, so you are not signed in.`, detail: error }
+        : { status: 400, title: 'Not signed in', message: `${upstreamName} could not sign you in.`, detail: error }
+    }
+    case 'state_mismatch':
+      return { status: 400, title: 'Sign-in response not accepted', message: `This response from ${upstreamName} was already used, has expired, or belongs to another sign-in. Start again.` }
+    case 'tenant_not_allowed':
+      return { status: 403, title: 'Organisation not allowed', message: 'Your organisation is not allowed to sign in here. Ask your administrator if you think this is wrong.' }
+    case 'issuer_mismatch':
+    case 'token_invalid':
+      return { status: 400, title: 'Sign-in not verified', message: `The response from ${upstreamName} could not be verified, so you are not signed in. Try again.` }
+    case 'upstream_unreachable':
+      return { status: 502, title: `${upstreamName} is not reachable`, message: `${upstreamName} did not answer. Try again in a few minutes, or use your password.` }
+    case 'graph_failed':
+      return { status: 502, title: 'Group memberships unavailable', message: `We could not read your group memberships from ${upstreamName}, so you are not signed in. Try again in a few minutes.` }
+    case 'no_account':
+      return { status: 403, title: 'No account for you here', message: 'No account for you here; ask your administrator to give you access.' }
+    case 'account_disabled':
+      return { status: 403, title: 'Account disabled', message: 'This account is disabled. Contact your administrator.' }
+    case 'link_required':
+      return failure.details.why === 'too_many_attempts'
+        ? { status: 400, title: 'Account not linked', message: 'Too many wrong passwords. Start again, or use your password to sign in.' }
+        : { status: 409, title: 'Link your existing account', message: `An account with your email already exists here, but it has no password to confirm it is yours. Ask your administrator to link it to your ${upstreamName} sign-in.` }
+  }
+}
+
+export function registerFederationRoutes(router: Router, kit: InteractionKit, federation: Federation, hooks: FederationHooks) {
+  const { provider, prisma, audit, page, forms, load, readState, logger } = kit
+
+  const stateOf = (details: Details): FederationState => readState<FederationState>(details, FEDERATION_STATE) ?? {}
+  const clientIdOf = (details: Details) => String(details.params.client_id)
+  const redirectUriOf = (upstream: Upstream) => federationRedirectUri(provider.issuer, upstream.settings.id)
+
+  /** Stores the federation state in the interaction (server-side) without leaving this response. */
+  async function persist(ctx: Context, next: FederationState) {
+    await provider.interactionResult(ctx.req, ctx.res, { [FEDERATION_STATE]: next }, { mergeWithLastSubmission: false })
+  }
+
+  /** Audits the failure and shows what happened, with Try again / Use your password / Cancel. */
+  async function fail(ctx: Context, details: Details, upstream: Upstream | undefined, failure: FederationFailure, userId?: string) {
+    const name = upstream?.settings.name ?? 'the identity provider'
+    await audit.record(ctx, {
+      type: 'federation_failure', outcome: 'failure', userId, clientId: clientIdOf(details),
+      details: { upstream: upstream?.settings.id, reason: failure.reason, ...failure.details },
+    })
+    // The library's message helps operators (it never holds tokens or codes); people get the page.
+    logger.warn({ reqId: ctx.state.requestId, upstream: upstream?.settings.id, reason: failure.reason, error: failure.message }, 'federated sign-in failed')
+    const view = describeFailure(failure, name)
+    ctx.status = view.status
+    page(ctx, 'federation-error', {
+      title: view.title, message: view.message, detail: view.detail, requestId: ctx.state.requestId,
+      upstreamName: name,
+      // Trying the same upstream again helps with transient failures, not with a refusal.
+      retryAction: upstream && !NO_RETRY.has(failure.reason) && failure.details.why !== 'no_password'
+        ? `/interaction/${details.uid}/federation/${upstream.settings.id}` : undefined,
+      passwordAction: `/interaction/${details.uid}/use-password`,
+      abortAction: `/interaction/${details.uid}/abort`,
+    }, details.uid)
+  }
+
+  function wantsFreshLogin(details: Details): boolean {
+    return String(details.params.prompt ?? '').split(' ').includes('login') || String(details.params.max_age ?? '') === '0'
+  }
+
+  /** Sends the browser to the upstream with a fresh state, nonce and PKCE verifier kept in the interaction. */
+  async function start(ctx: Context, details: Details, upstream: Upstream, via: string, hints: { loginHint?: string | undefined; domainHint?: string | undefined } = {}) {
+    const secrets = await newAuthorizationSecrets()
+    let url: URL
+    try {
+      url = await upstream.authorizationUrl({
+        redirectUri: redirectUriOf(upstream), state: `${details.uid}.${secrets.state}`, nonce: secrets.nonce, codeChallenge: secrets.codeChallenge,
+        loginHint: hints.loginHint, domainHint: hints.domainHint, forceLogin: wantsFreshLogin(details),
+      })
+    } catch (err) {
+      if (!(err instanceof FederationFailure)) throw err
+      await persist(ctx, { ...stateOf(details), pending: undefined, link: undefined, hintUsed: true })
+      return fail(ctx, details, upstream, err)
+    }
+    const pending: PendingAuthorization = { upstream: upstream.settings.id, state: secrets.state, nonce: secrets.nonce, codeVerifier: secrets.codeVerifier }
+    await persist(ctx, { ...stateOf(details), pending, link: undefined, hintUsed: true })
+    await audit.record(ctx, { type: 'federation_start', outcome: 'success', clientId: clientIdOf(details), details: { upstream: upstream.settings.id, via } })
+    ctx.status = 303
+    ctx.redirect(url.href)
+  }
+
+  /** After the upstream (and, for a link, the password): roles, audit, then the MFA step. */
+  async function complete(ctx: Context, details: Details, upstream: Upstream, input: { userId: string; roles: string[]; mfa: boolean; auditFacts: Record<string, string>; method: string; amr: string[] }) {
+    const clientId = clientIdOf(details)
+    const changes = await syncFederatedRoles(prisma, input.userId, upstream.settings.id, input.roles)
+    if (changes.added.length || changes.removed.length) {
+      await audit.record(ctx, { type: 'federation_roles_synced', outcome: 'success', userId: input.userId, clientId, details: { upstream: upstream.settings.id, ...changes } })
+    }
+    // The upstream's MFA counts only when this upstream is trusted for it (trustMfa).
+    const upstreamMfa = upstream.settings.trustMfa && input.mfa
+    await audit.record(ctx, { type: 'federation_success', outcome: 'success', userId: input.userId, clientId, details: { upstream: upstream.settings.id, method: input.method, upstreamMfa, ...input.auditFacts } })
+    return hooks.afterPrimary(ctx, details, input.userId, [...new Set(['fed', ...input.amr, ...(upstreamMfa ? ['mfa'] : [])])])
+  }
+
+  /** The upstream said who this is: find the account, or provision it, or ask to link. */
+  async function continueWith(ctx: Context, details: Details, upstream: Upstream, identity: UpstreamIdentity) {
+    const roles = mappedRoleNames(upstream.settings.roleMapping, identity)
+    const facts = { ...identity.auditFacts, subject: identity.subject }
+    const resolution = await resolveAccount(prisma, upstream.settings, identity)
+    switch (resolution.kind) {
+      case 'disabled':
+        return fail(ctx, details, upstream, new FederationFailure('account_disabled', 'linked account is disabled', facts), resolution.userId)
+      case 'no_account':
+        return fail(ctx, details, upstream, new FederationFailure('no_account', 'no local account', { ...facts, why: resolution.why }))
+      case 'link_required': {
+        if (!resolution.hasPassword) return fail(ctx, details, upstream, new FederationFailure('link_required', 'local account has no password to prove', { ...facts, why: 'no_password' }), resolution.userId)
+        await audit.record(ctx, { type: 'federation_failure', outcome: 'failure', userId: resolution.userId, clientId: clientIdOf(details), details: { upstream: upstream.settings.id, reason: 'link_required', ...facts } })
+        const link: PendingLink = {
+          upstream: upstream.settings.id, subject: identity.subject, userId: resolution.userId, email: resolution.email,
+          upstreamEmail: identity.email, roles, mfa: identity.mfa, auditFacts: identity.auditFacts, attempts: 0,
+        }
+        await persist(ctx, { ...stateOf(details), pending: undefined, link })
+        ctx.status = 303
+        return ctx.redirect(`/interaction/${details.uid}`)
+      }
+      case 'provisioned':
+        await audit.record(ctx, { type: 'federation_jit_created', outcome: 'success', userId: resolution.userId, clientId: clientIdOf(details), details: { upstream: upstream.settings.id, tenant: resolution.tenant, roles: resolution.roles, emailVerified: identity.emailVerified, ...facts } })
+        return complete(ctx, details, upstream, { userId: resolution.userId, roles, mfa: identity.mfa, auditFacts: facts, method: 'provisioned', amr: [] })
+      case 'linked':
+        await recordFederatedSignIn(prisma, resolution.linkId, resolution.userId, identity.email)
+        return complete(ctx, details, upstream, { userId: resolution.userId, roles, mfa: identity.mfa, auditFacts: facts, method: 'linked', amr: [] })
+    }
+  }
+
+  function renderLink(ctx: Context, details: Details, link: PendingLink, error?: string) {
+    page(ctx, 'federation-link', {
+      upstreamName: federation.nameOf(link.upstream), email: link.email, error,
+      action: `/interaction/${details.uid}/federation/${link.upstream}/link`,
+      passwordAction: `/interaction/${details.uid}/use-password`,
+      abortAction: `/interaction/${details.uid}/abort`,
+    }, details.uid)
+  }
+
+  router.post('/:uid/federation/:id', forms, load, async (ctx) => {
+    const details = ctx.state.interaction as Details
+    if (details.prompt.name !== 'login') return ctx.redirect(`/interaction/${details.uid}`)
+    const upstream = federation.get(ctx.params.id!)
+    if (!upstream) return ctx.throw(404, 'That sign-in option does not exist.')
+    return start(ctx, details, upstream, 'button')
+  })
+
+  router.get('/:uid/federation/callback', load, async (ctx) => {
+    const details = ctx.state.interaction as Details
+    if (details.prompt.name !== 'login') return ctx.redirect(`/interaction/${details.uid}`)
+    const saved = stateOf(details)
+    const pending = saved.pending
+    const upstream = pending ? federation.get(pending.upstream) : undefined
+    const returnedState = typeof ctx.query.state === 'string' ? ctx.query.state : ''
+    if (!pending || !upstream || !sameString(returnedState, `${details.uid}.${pending.state}`)) {
+      return fail(ctx, details, upstream, new FederationFailure('state_mismatch', 'callback state is not the pending one', { check: pending ? 'state' : 'nothing_pending' }))
+    }
+    // Used once: a replay of this callback finds nothing pending.
+    await persist(ctx, { ...saved, pending: undefined })
+
+    if (ctx.query.error !== undefined) {
+      return fail(ctx, details, upstream, new FederationFailure('upstream_error', 'the upstream returned an error', { error: safeCode(ctx.query.error) ?? 'unreadable' }))
+    }
+    const redirectUri = redirectUriOf(upstream)
+    const callbackUrl = new URL(redirectUri)
+    callbackUrl.search = ctx.querystring
+    let identity: UpstreamIdentity
+    try {
+      identity = await upstream.signIn(callbackUrl, redirectUri, { state: returnedState, nonce: pending.nonce, codeVerifier: pending.codeVerifier })
+    } catch (err) {
+      if (!(err instanceof FederationFailure)) throw err
+      return fail(ctx, details, upstream, err)
+    }
+    return continueWith(ctx, details, upstream, identity)
+  })
+
+  router.post('/:uid/federation/:id/link', forms, load, async (ctx) => {
+    const details = ctx.state.interaction as Details
+    const saved = stateOf(details)
+    const link = saved.link
+    const upstream = link ? federation.get(link.upstream) : undefined
+    if (!link || !upstream || link.upstream !== ctx.params.id || details.prompt.name !== 'login') return ctx.redirect(`/interaction/${details.uid}`)
+    const clientId = clientIdOf(details)
+    const parsed = linkForm.safeParse(formBody(ctx))
+    if (!parsed.success) {
+      ctx.status = 400
+      return renderLink(ctx, details, link, parsed.error.issues[0]!.message)
+    }
+    const user = await prisma.user.findUnique({ where: { id: link.userId } })
+    if (!user || user.status !== 'active') {
+      await persist(ctx, { ...saved, link: undefined })
+      return fail(ctx, details, upstream, new FederationFailure('account_disabled', 'account to link is disabled or gone'), link.userId)
+    }
+    if (!(await verifyPassword(user.passwordHash, parsed.data.password))) {
+      const attempts = link.attempts + 1
+      await audit.record(ctx, { type: 'federation_link_created', outcome: 'failure', userId: user.id, clientId, details: { upstream: link.upstream, reason: 'invalid_password', attempts } })
+      if (attempts >= MAX_LINK_ATTEMPTS) {
+        await persist(ctx, { ...saved, link: undefined })
+        return fail(ctx, details, upstream, new FederationFailure('link_required', 'too many wrong passwords on the link page', { why: 'too_many_attempts' }), user.id)
+      }
+      await persist(ctx, { ...saved, link: { ...link, attempts } })
+      ctx.status = 400
+      return renderLink(ctx, details, { ...link, attempts }, 'That password is not correct.')
+    }
+    try {
+      await createLink(prisma, { provider: link.upstream, subject: link.subject, userId: user.id, email: link.upstreamEmail })
+    } catch (err) {
+      // A double submit linked it already; anything else (linked to someone else meanwhile) is an error.
+      const existing = (err as { code?: string }).code === 'P2002'
+        ? await prisma.federatedIdentity.findUnique({ where: { provider_subject: { provider: link.upstream, subject: link.subject } } })
+        : null
+      if (existing?.userId !== user.id) throw err
+    }
+    await audit.record(ctx, { type: 'federation_link_created', outcome: 'success', userId: user.id, clientId, details: { upstream: link.upstream, subject: link.subject, ...link.auditFacts } })
+    await prisma.user.update({ where: { id: user.id }, data: { lastLoginAt: new Date() } })
+    return complete(ctx, details, upstream, { userId: user.id, roles: link.roles, mfa: link.mfa, auditFacts: { ...link.auditFacts, subject: link.subject }, method: 'link', amr: ['pwd'] })
+  })
+
+  router.post('/:uid/use-password', forms, load, async (ctx) => {
+    const details = ctx.state.interaction as Details
+    if (details.prompt.name === 'login') await persist(ctx, { passwordChosen: true, hintUsed: true })
+    ctx.status = 303
+    ctx.redirect(`/interaction/${details.uid}`)
+  })
+
+  return {
+    /** The buttons on the login page. */
+    buttons(details: Details) {
+      return federation.upstreams.map((u) => ({ label: `Sign in with ${u.settings.name}`, action: `/interaction/${details.uid}/federation/${u.settings.id}` }))
+    },
+    /** Whether typing a work email leads to an upstream (the login page says so). */
+    homeRealmByEmail: federation.upstreams.some((u) => u.settings.domains.length > 0),
+
+    /** A login_hint or domain_hint of an upstream's domain goes straight there, once per interaction. */
+    async startFromHints(ctx: Context, details: Details): Promise<boolean> {
+      const saved = stateOf(details)
+      if (saved.hintUsed || saved.passwordChosen || details.prompt.name !== 'login') return false
+      const loginHint = typeof details.params.login_hint === 'string' ? details.params.login_hint : undefined
+      const domainHint = typeof details.params.domain_hint === 'string' ? details.params.domain_hint : undefined
+      const byDomain = domainHint ? federation.forDomain(domainHint) : undefined
+      const upstream = byDomain ?? (loginHint ? federation.forEmail(loginHint) : undefined)
+      if (!upstream) return false
+      await start(ctx, details, upstream, byDomain ? 'domain_hint' : 'login_hint', {
+        loginHint: loginHint && emailDomain(loginHint) ? loginHint : undefined,
+        domainHint: (domainHint && normalizeDomain(domainHint)) ?? (loginHint ? emailDomain(loginHint) : undefined),
+      })
+      return true
+    },
+
+    /** An email typed on the login page whose domain belongs to an upstream goes there, not to the password check. */
+    async startFromTypedLogin(ctx: Context, details: Details, login: string): Promise<boolean> {
+      if (stateOf(details).passwordChosen) return false
+      const upstream = federation.forEmail(login)
+      if (!upstream) return false
+      await start(ctx, details, upstream, 'typed_email', { loginHint: login.trim(), domainHint: emailDomain(login) })
+      return true
+    },
+
+    /** Renders the link step when the interaction is in it. */
+    async renderPending(ctx: Context, details: Details): Promise<boolean> {
+      const link = stateOf(details).link
+      if (!link || details.prompt.name !== 'login') return false
+      renderLink(ctx, details, link)
+      return true
+    },
+  }
+}
+
+export interface FederationReturnDeps {
+  provider: Provider
+  federation: Federation
+  audit: AuditWriter
+  siteName: string
+}
+
+const STATE_FORMAT = /^([A-Za-z0-9_-]{1,128})\.[A-Za-z0-9_-]{1,256}$/
+
+/**
+ * The redirect URI registered upstream, GET /federation/:id/callback. It carries no cookie of the
+ * interaction (that is scoped to /interaction/:uid), so it only finds the interaction from the
+ * state and sends the browser there with the same query; the interaction validates everything.
+ */
+export function createFederationReturnRouter(deps: FederationReturnDeps): Router {
+  const { provider, federation, audit, siteName } = deps
+  const router = new Router()
+
+  router.get('/federation/:id/callback', async (ctx) => {
+    const upstream = federation.get(ctx.params.id!)
+    const match = typeof ctx.query.state === 'string' ? STATE_FORMAT.exec(ctx.query.state) : null
+    const refuse = async (check: string, clientId?: string) => {
+      await audit.record(ctx, { type: 'federation_failure', outcome: 'failure', clientId, details: { upstream: upstream?.settings.id ?? ctx.params.id!.slice(0, 32), reason: 'state_mismatch', check } })
+      ctx.status = 400
+      ctx.set('Cache-Control', 'no-store')
+      ctx.type = 'html'
+      ctx.body = renderPage('error', { siteName }, {
+        title: 'Sign-in expired',
+        message: 'This sign-in response was already used, or the sign-in it belongs to has ended or expired. Go back to the application and sign in again.',
+        requestId: ctx.state.requestId,
+      })
+    }
+    if (!upstream || !match) return refuse(upstream ? 'state_format' : 'unknown_upstream')
+    const uid = match[1]!
+    // A replay after the sign-in finished finds no interaction: refused (and audited) here.
+    const interaction = await provider.Interaction.find(uid)
+    if (!interaction) return refuse('no_interaction')
+    // Mix-up defence: the answer must come back through the upstream this sign-in was sent to.
+    const pending = (interaction.result?.[FEDERATION_STATE] as FederationState | undefined)?.pending
+    if (pending && pending.upstream !== upstream.settings.id) return refuse('upstream_mismatch', String(interaction.params.client_id))
+    ctx.status = 303
+    ctx.redirect(`/interaction/${encodeURIComponent(uid)}/federation/callback?${ctx.querystring}`)
+  })
+
+  return router
+}
