@@ -12,12 +12,12 @@ import { z } from 'zod'
 import type { PrismaClient } from '../store/database.ts'
 import type { Csrf } from '../security/csrf.ts'
 import type { AuditWriter } from '../audit/audit.ts'
-import { renderPage, type PageName } from '../pages/render.ts'
 import { listVerifiedFactors } from '../mfa/factors.ts'
 import { listLinks } from '../federation/linking.ts'
 import { removeFederatedRoles } from '../federation/role-sync.ts'
 import { ACCOUNT_CLIENT_ID } from './relying-party.ts'
 import { hasFreshSecondFactor, type AccountSession } from './security.ts'
+import { createAccountPages } from './pages.ts'
 
 export interface LinkedDeps {
   prisma: PrismaClient
@@ -43,15 +43,10 @@ export function registerLinkedRoutes(router: Router, deps: LinkedDeps): void {
   const { prisma, csrf, audit, siteName, federation } = deps
   const forms = bodyParser({ enableTypes: ['form'], formLimit: '4kb' })
 
-  const page = (ctx: Context, name: PageName, data: Record<string, unknown>) => {
-    ctx.set('Cache-Control', 'no-store')
-    ctx.type = 'html'
-    ctx.body = renderPage(name, { siteName, csrfToken: csrf.issue(ctx, 'account') }, data)
-  }
-  const errorPage = (ctx: Context, status: number, title: string, message: string) => {
-    ctx.status = status
-    page(ctx, 'error', { title, message, backHref: LINKED, backLabel: 'Back to linked sign-ins' })
-  }
+  const pages = createAccountPages(csrf, siteName)
+  const { page } = pages
+  const errorPage = (ctx: Context, status: number, title: string, message: string) =>
+    pages.errorPage(ctx, status, title, message, { href: LINKED, label: 'Back to linked sign-ins' })
 
   /** The signed-in, active person with what removal rules need; otherwise off to sign in. */
   async function signedIn(ctx: Context) {
@@ -85,7 +80,7 @@ export function registerLinkedRoutes(router: Router, deps: LinkedDeps): void {
   })
 
   router.post(`${LINKED}/:id/remove`, forms, async (ctx) => {
-    if (!csrf.verify(ctx, 'account', (ctx.request.body as Record<string, unknown> | undefined)?.csrf)) {
+    if (!pages.csrfValid(ctx)) {
       await audit.record(ctx, { type: 'csrf_rejected', outcome: 'failure', clientId: ACCOUNT_CLIENT_ID, details: { path: ctx.path } })
       return errorPage(ctx, 403, 'Form expired', 'This form was not accepted because it did not come from this page, or it has expired. Reload the page and try again.')
     }

@@ -18,7 +18,6 @@ import type Router from '@koa/router'
 import { bodyParser } from '@koa/bodyparser'
 import type { Context } from 'koa'
 import { z } from 'zod'
-import { renderPage, type PageName } from '../pages/render.ts'
 import { regenerateBackupCodes, remainingBackupCodes } from '../mfa/backup-codes.ts'
 import { describeWebauthnFailure, registrationOptions, verifyRegistration } from '../mfa/webauthn.ts'
 import { ACCOUNT_CLIENT_ID } from './relying-party.ts'
@@ -27,6 +26,7 @@ import type { Csrf } from '../security/csrf.ts'
 import type { SecretBox } from '../security/encryption.ts'
 import type { AuditWriter } from '../audit/audit.ts'
 import { hasFreshSecondFactor, type AccountSession } from './security.ts'
+import { createAccountPages } from './pages.ts'
 
 // What this needs from the account router (its deps, plus the session reader).
 export interface PasskeyDeps {
@@ -66,11 +66,7 @@ export function registerPasskeyRoutes(router: Router, deps: PasskeyDeps): void {
     onError: (err, ctx) => ctx.throw((err as { status?: number }).status === 413 ? 413 : 400, 'The request could not be read.'),
   })
 
-  function page(ctx: Context, name: PageName, data: Record<string, unknown>) {
-    ctx.set('Cache-Control', 'no-store')
-    ctx.type = 'html'
-    ctx.body = renderPage(name, { siteName, csrfToken: csrf.issue(ctx, 'account') }, data)
-  }
+  const { page, csrfValid } = createAccountPages(csrf, siteName)
   const render = (ctx: Context, data: { error?: string; label?: string | undefined } = {}) => {
     page(ctx, 'account-passkey-new', { action: VERIFY, optionsAction: OPTIONS, backHref: SECURITY, ...data })
   }
@@ -84,7 +80,7 @@ export function registerPasskeyRoutes(router: Router, deps: PasskeyDeps): void {
     return { user, mayAdd: factors === 0 || hasFreshSecondFactor(session.idToken) }
   }
 
-  const csrfOk = (ctx: Context) => csrf.verify(ctx, 'account', (ctx.request.body as Record<string, unknown> | undefined)?.csrf)
+  const csrfOk = csrfValid
 
   function json(ctx: Context, status: number, body: Record<string, unknown>) {
     ctx.set('Cache-Control', 'no-store')

@@ -8,11 +8,11 @@ import { z } from 'zod'
 import type { PrismaClient } from '../store/database.ts'
 import type { Csrf } from '../security/csrf.ts'
 import type { Logger } from '../observability/logger.ts'
-import { renderPage } from '../pages/render.ts'
 import { accountRedirectUri, accountSignedOutUri } from './relying-party.ts'
 import { registerPasskeyRoutes } from './passkeys.ts'
 import { registerSecurityRoutes, safeReturnPath, stepUpParameters, STEP_UP_MAX_AGE, type SecurityExtras } from './security.ts'
 import { registerLinkedRoutes } from './linked.ts'
+import { createAccountPages } from './pages.ts'
 
 export interface AccountDeps {
   prisma: PrismaClient
@@ -58,11 +58,7 @@ export function createAccountRouter(deps: AccountDeps & SecurityExtras): Router 
   const { prisma, csrf, siteName, issuer, relyingParty } = deps
   const router = new Router()
   const forms = bodyParser({ enableTypes: ['form'], formLimit: '4kb' })
-  const page = (ctx: Context, name: 'account' | 'account-signed-out' | 'error', data: Record<string, unknown>) => {
-    ctx.set('Cache-Control', 'no-store')
-    ctx.type = 'html'
-    ctx.body = renderPage(name, { siteName, csrfToken: csrf.issue(ctx, 'account') }, data)
-  }
+  const { page, csrfValid } = createAccountPages(csrf, siteName)
 
   router.get('/', (ctx) => ctx.redirect('/account'))
 
@@ -124,7 +120,7 @@ export function createAccountRouter(deps: AccountDeps & SecurityExtras): Router 
   })
 
   router.post('/account/logout', forms, (ctx) => {
-    if (!csrf.verify(ctx, 'account', (ctx.request.body as Record<string, unknown> | undefined)?.csrf)) {
+    if (!csrfValid(ctx)) {
       ctx.status = 403
       return page(ctx, 'error', { title: 'Form expired', message: 'Reload the page and try again.', backHref: '/account', backLabel: 'Back to your account' })
     }

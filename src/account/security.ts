@@ -28,8 +28,8 @@ import { issueCode, verifyCode, type CodeCheck, type CodeSettings } from '../mfa
 import { listVerifiedFactors, maskDestination, type FactorKind, type FactorView } from '../mfa/factors.ts'
 import { confirmTotpEnrolment, newTotpSecret, startTotpEnrolment } from '../mfa/totp.ts'
 import { BACKUP_CODE_COUNT, regenerateBackupCodes, remainingBackupCodes } from '../mfa/backup-codes.ts'
-import { renderPage, type PageName } from '../pages/render.ts'
 import { ACCOUNT_CLIENT_ID } from './relying-party.ts'
+import { createAccountPages } from './pages.ts'
 
 /** How old (seconds) the session's second factor may be for sensitive changes. */
 export const STEP_UP_MAX_AGE = 300
@@ -165,15 +165,10 @@ export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void
   const { box, settings } = mfa
   const forms = bodyParser({ enableTypes: ['form'], formLimit: '4kb' })
 
-  const page = (ctx: Context, name: PageName, data: Record<string, unknown>) => {
-    ctx.set('Cache-Control', 'no-store')
-    ctx.type = 'html'
-    ctx.body = renderPage(name, { siteName, csrfToken: csrf.issue(ctx, 'account') }, data)
-  }
-  const errorPage = (ctx: Context, status: number, title: string, message: string) => {
-    ctx.status = status
-    page(ctx, 'error', { title, message, backHref: SECURITY, backLabel: 'Back to security settings' })
-  }
+  const pages = createAccountPages(csrf, siteName)
+  const { page } = pages
+  const errorPage = (ctx: Context, status: number, title: string, message: string) =>
+    pages.errorPage(ctx, status, title, message, { href: SECURITY, label: 'Back to security settings' })
   const record = (ctx: Context, userId: string, type: string, outcome: 'success' | 'failure', details: Record<string, unknown>) =>
     audit.record(ctx, { type, outcome, userId, clientId: ACCOUNT_CLIENT_ID, details })
 
@@ -197,7 +192,7 @@ export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void
 
   /** POST: the form's CSRF token, then the person. */
   async function signedInForm(ctx: Context): Promise<Person | undefined> {
-    if (!csrf.verify(ctx, 'account', body(ctx).csrf)) {
+    if (!pages.csrfValid(ctx)) {
       await audit.record(ctx, { type: 'csrf_rejected', outcome: 'failure', clientId: ACCOUNT_CLIENT_ID, details: { path: ctx.path } })
       ctx.status = 403
       page(ctx, 'error', { title: 'Form expired', message: 'This form was not accepted because it did not come from this page, or it has expired. Reload the page and try again.', backHref: SECURITY, backLabel: 'Back to security settings' })
