@@ -21,8 +21,7 @@
 //
 // Each tenant is one Provider (issuer {base}/{tid}/v2.0) mounted at /{tid}/v2.0 (its own routes
 // there are internal: /auth, /token…); the generic provider has issuer {base}/generic.
-import http from 'node:http'
-import type { Socket } from 'node:net'
+import { restartableServer } from './restartable-server.ts'
 import { createHash, randomUUID } from 'node:crypto'
 import Koa, { type Context, type Middleware } from 'koa'
 import mount from 'koa-mount'
@@ -579,25 +578,7 @@ export async function startFakeEntra(): Promise<FakeEntra> {
     return next()
   })
 
-  const sockets = new Set<Socket>()
-  const server = http.createServer(app.callback())
-  server.on('connection', (socket) => {
-    sockets.add(socket)
-    socket.once('close', () => sockets.delete(socket))
-  })
-  const listen = () => new Promise<void>((resolve, reject) => {
-    if (server.listening) return resolve()
-    server.once('error', reject)
-    server.listen(port, '127.0.0.1', () => {
-      server.off('error', reject)
-      resolve()
-    })
-  })
-  const stop = () => new Promise<void>((resolve) => {
-    if (!server.listening) return resolve()
-    server.close(() => resolve())
-    for (const s of sockets) s.destroy()
-  })
+  const { listen, stop } = restartableServer(app.callback(), port)
   await listen()
 
   function defaults(): UpstreamConfig[] {

@@ -3,7 +3,7 @@
 // way a person reads their phone, and can be switched to refuse (500), to be unreachable, or to
 // hang (never answer).
 import http from 'node:http'
-import type { Socket } from 'node:net'
+import { restartableServer } from './restartable-server.ts'
 import { randomUUID } from 'node:crypto'
 import { freePort } from './processes.ts'
 
@@ -61,10 +61,10 @@ const digits = (n: unknown) => (typeof n === 'string' ? n.replace(/^\+/, '') : '
 export async function startFakeVonage(): Promise<FakeVonage> {
   const requests: VonageRequest[] = []
   const waiters: Array<() => void> = []
-  const sockets = new Set<Socket>()
   let mode: FakeVonageMode = 'ok'
 
-  const server = http.createServer((req, res) => {
+  const port = await freePort()
+  const { server, listen, stop, dropConnections } = restartableServer((req, res) => {
     let raw = ''
     req.setEncoding('utf8')
     req.on('data', (d: string) => { raw += d })
@@ -98,25 +98,7 @@ export async function startFakeVonage(): Promise<FakeVonage> {
       if (!/^[1-9]\d{6,14}$/.test(to)) return answer(422, problem(422, 'Invalid params', 'to: must be an E.164 number without +'))
       return answer(202, JSON.stringify({ message_uuid: randomUUID() }))
     })
-  })
-  server.on('connection', (socket) => {
-    sockets.add(socket)
-    socket.once('close', () => sockets.delete(socket))
-  })
-
-  const port = await freePort()
-  const listen = () => new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(port, '127.0.0.1', () => {
-      server.off('error', reject)
-      resolve()
-    })
-  })
-  const stop = () => new Promise<void>((resolve) => {
-    if (!server.listening) return resolve()
-    server.close(() => resolve())
-    for (const s of sockets) s.destroy()
-  })
+  }, port)
   await listen()
   const url = `http://127.0.0.1:${port}`
 
@@ -145,7 +127,7 @@ export async function startFakeVonage(): Promise<FakeVonage> {
     },
     async fail(next) {
       // Hanging requests are dropped either way when the mode changes.
-      if (mode === 'hang') for (const s of sockets) s.destroy()
+      if (mode === 'hang') dropConnections()
       mode = next
       if (next === 'down') await stop()
       else if (!server.listening) await listen()
