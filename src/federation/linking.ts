@@ -13,7 +13,8 @@ export type AccountResolution =
   | { kind: 'linked'; userId: string; linkId: string }
   | { kind: 'provisioned'; userId: string; linkId: string; tenant: string; roles: string[] }
   | { kind: 'disabled'; userId: string }
-  | { kind: 'link_required'; userId: string; email: string; hasPassword: boolean }
+  /** `proof`: how the person can show the local account is theirs (none: an administrator must link it). */
+  | { kind: 'link_required'; userId: string; email: string; proof: 'password' | 'totp' | 'none' }
   | { kind: 'no_account'; why: 'jit_disabled' | 'no_email' | 'email_unverified' | 'jit_tenant_missing' }
 
 export async function resolveAccount(prisma: PrismaClient, settings: UpstreamSettings, identity: UpstreamIdentity, retried = false): Promise<AccountResolution> {
@@ -25,7 +26,11 @@ export async function resolveAccount(prisma: PrismaClient, settings: UpstreamSet
 
   if (identity.email) {
     const local = await prisma.user.findUnique({ where: { email: identity.email } })
-    if (local) return { kind: 'link_required', userId: local.id, email: local.email, hasPassword: Boolean(local.passwordHash) }
+    if (local) {
+      // The account's password, or else its authenticator app (an account with no password).
+      const totp = local.passwordHash ? null : await prisma.mfaFactor.findFirst({ where: { userId: local.id, kind: 'totp', verified: true }, select: { id: true } })
+      return { kind: 'link_required', userId: local.id, email: local.email, proof: local.passwordHash ? 'password' : totp ? 'totp' : 'none' }
+    }
   }
   if (!settings.jit.enabled) return { kind: 'no_account', why: 'jit_disabled' }
   const email = identity.email ? emailSchema.safeParse(identity.email) : undefined

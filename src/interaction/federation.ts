@@ -29,6 +29,8 @@ import { mappedRoleNames, syncFederatedRoles } from '../federation/role-sync.ts'
 import { emailDomain, normalizeDomain, type Federation } from '../federation/upstreams.ts'
 import { federationRedirectUri, type Upstream, type UpstreamIdentity } from '../federation/upstream.ts'
 import { formBody, type Details, type InteractionKit } from './kit.ts'
+import type { SecretBox } from '../security/encryption.ts'
+import { verifyTotp } from '../mfa/totp.ts'
 
 export const FEDERATION_STATE = 'iam:federation'
 /** Wrong passwords on the link page before it closes (the person starts again). */
@@ -48,6 +50,8 @@ interface PendingLink {
   mfa: boolean
   auditFacts: Record<string, string>
   attempts: number
+  /** What proves the local account: its password, or (no password) its authenticator app. */
+  proof: 'password' | 'totp'
 }
 interface FederationState {
   /** No automatic home-realm redirect (again) in this interaction. */
@@ -60,9 +64,12 @@ interface FederationState {
 
 export interface FederationHooks {
   afterPrimary(ctx: Context, details: Details, accountId: string, amr: string[]): Promise<void>
+  /** Opens authenticator-app seeds, for linking an account that has no password. */
+  box: SecretBox
 }
 
 const linkForm = z.object({ password: z.string().min(1, 'Enter the password of your account here.').max(MAX_PASSWORD_LENGTH) })
+const linkCodeForm = z.object({ code: z.string().trim().min(1, 'Enter the code from your authenticator app.').max(16) })
 
 function sameString(a: string, b: string): boolean {
   const x = Buffer.from(a)
@@ -97,7 +104,7 @@ function describeFailure(failure: FederationFailure, upstreamName: string): { st
     case 'link_required':
       return failure.details.why === 'too_many_attempts'
         ? { status: 400, title: 'Account not linked', message: 'Too many wrong passwords. Start again, or use your password to sign in.' }
-        : { status: 409, title: 'Link your existing account', message: `An account with your email already exists here, but it has no password to confirm it is yours. Ask your administrator to link it to your ${upstreamName} sign-in.` }
+        : { status: 409, title: 'Link your existing account', message: `An account with your email already exists here, but it has no password or authenticator app to confirm it is yours. Ask your administrator to link it to your ${upstreamName} sign-in.` }
   }
 }
 
@@ -184,11 +191,11 @@ export function registerFederationRoutes(router: Router, kit: InteractionKit, fe
       case 'no_account':
         return fail(ctx, details, upstream, new FederationFailure('no_account', 'no local account', { ...facts, why: resolution.why }))
       case 'link_required': {
-        if (!resolution.hasPassword) return fail(ctx, details, upstream, new FederationFailure('link_required', 'local account has no password to prove', { ...facts, why: 'no_password' }), resolution.userId)
+        if (resolution.proof === 'none') return fail(ctx, details, upstream, new FederationFailure('link_required', 'local account has no password or authenticator app to prove', { ...facts, why: 'no_password' }), resolution.userId)
         await audit.record(ctx, { type: 'federation_failure', outcome: 'failure', userId: resolution.userId, clientId: clientIdOf(details), details: { upstream: upstream.settings.id, reason: 'link_required', ...facts } })
         const link: PendingLink = {
           upstream: upstream.settings.id, subject: identity.subject, userId: resolution.userId, email: resolution.email,
-          upstreamEmail: identity.email, roles, mfa: identity.mfa, auditFacts: identity.auditFacts, attempts: 0,
+          upstreamEmail: identity.email, roles, mfa: identity.mfa, auditFacts: identity.auditFacts, attempts: 0, proof: resolution.proof,
         }
         await persist(ctx, { ...stateOf(details), pending: undefined, link })
         ctx.status = 303
@@ -205,7 +212,7 @@ export function registerFederationRoutes(router: Router, kit: InteractionKit, fe
 
   function renderLink(ctx: Context, details: Details, link: PendingLink, error?: string) {
     page(ctx, 'federation-link', {
-      upstreamName: federation.nameOf(link.upstream), email: link.email, error,
+      upstreamName: federation.nameOf(link.upstream), email: link.email, error, proof: link.proof ?? 'password',
       action: `/interaction/${details.uid}/federation/${link.upstream}/link`,
       passwordAction: `/interaction/${details.uid}/use-password`,
       abortAction: `/interaction/${details.uid}/abort`,
@@ -256,7 +263,8 @@ export function registerFederationRoutes(router: Router, kit: InteractionKit, fe
     const upstream = link ? federation.get(link.upstream) : undefined
     if (!link || !upstream || link.upstream !== ctx.params.id || details.prompt.name !== 'login') return ctx.redirect(`/interaction/${details.uid}`)
     const clientId = clientIdOf(details)
-    const parsed = linkForm.safeParse(formBody(ctx))
+    const byCode = link.proof === 'totp'
+    const parsed = byCode ? linkCodeForm.safeParse(formBody(ctx)) : linkForm.safeParse(formBody(ctx))
     if (!parsed.success) {
       ctx.status = 400
       return renderLink(ctx, details, link, parsed.error.issues[0]!.message)
@@ -266,16 +274,17 @@ export function registerFederationRoutes(router: Router, kit: InteractionKit, fe
       await persist(ctx, { ...saved, link: undefined })
       return fail(ctx, details, upstream, new FederationFailure('account_disabled', 'account to link is disabled or gone'), link.userId)
     }
-    if (!(await verifyPassword(user.passwordHash, parsed.data.password))) {
+    const proven = await proveLocalAccount(user, parsed.data)
+    if (!proven) {
       const attempts = link.attempts + 1
-      await audit.record(ctx, { type: 'federation_link_created', outcome: 'failure', userId: user.id, clientId, details: { upstream: link.upstream, reason: 'invalid_password', attempts } })
+      await audit.record(ctx, { type: 'federation_link_created', outcome: 'failure', userId: user.id, clientId, details: { upstream: link.upstream, reason: byCode ? 'invalid_code' : 'invalid_password', attempts } })
       if (attempts >= MAX_LINK_ATTEMPTS) {
         await persist(ctx, { ...saved, link: undefined })
         return fail(ctx, details, upstream, new FederationFailure('link_required', 'too many wrong passwords on the link page', { why: 'too_many_attempts' }), user.id)
       }
       await persist(ctx, { ...saved, link: { ...link, attempts } })
       ctx.status = 400
-      return renderLink(ctx, details, { ...link, attempts }, 'That password is not correct.')
+      return renderLink(ctx, details, { ...link, attempts }, byCode ? 'That code is not right. Check your app and try again.' : 'That password is not correct.')
     }
     try {
       await createLink(prisma, { provider: link.upstream, subject: link.subject, userId: user.id, email: link.upstreamEmail })
@@ -288,8 +297,18 @@ export function registerFederationRoutes(router: Router, kit: InteractionKit, fe
     }
     await audit.record(ctx, { type: 'federation_link_created', outcome: 'success', userId: user.id, clientId, details: { upstream: link.upstream, subject: link.subject, ...link.auditFacts } })
     await prisma.user.update({ where: { id: user.id }, data: { lastLoginAt: new Date() } })
-    return complete(ctx, details, upstream, { userId: user.id, roles: link.roles, mfa: link.mfa, auditFacts: { ...link.auditFacts, subject: link.subject }, method: 'link', amr: ['pwd'] })
+    return complete(ctx, details, upstream, { userId: user.id, roles: link.roles, mfa: link.mfa, auditFacts: { ...link.auditFacts, subject: link.subject }, method: 'link', amr: byCode ? ['otp', 'mfa'] : ['pwd'] })
   })
+
+  /**
+   * The password, or for an account without one its authenticator app's current code (accepted
+   * once). A code is a second factor on top of the upstream sign-in, so that link finishes as MFA.
+   */
+  async function proveLocalAccount(user: { id: string; passwordHash: string | null }, form: { password?: string; code?: string }): Promise<boolean> {
+    if (form.password !== undefined) return verifyPassword(user.passwordHash, form.password)
+    const factor = await prisma.mfaFactor.findFirst({ where: { userId: user.id, kind: 'totp', verified: true } })
+    return Boolean(factor && form.code !== undefined && (await verifyTotp(prisma, hooks.box, factor, form.code)).ok)
+  }
 
   router.post('/:uid/use-password', forms, load, async (ctx) => {
     const details = ctx.state.interaction as Details

@@ -312,8 +312,9 @@ export function registerMfaRoutes(router: Router, kit: InteractionKit, deps: Mfa
   return {
     /** After the password (or an upstream): straight to the client, or on to the second factor when the policy says so. */
     async afterPrimaryAuthentication(ctx: Context, details: Details, accountId: string, amr: string[]) {
-      // 'mfa' in amr here means a trusted upstream already did MFA (federation with trustMfa): that
-      // satisfies every MFA policy, so the login finishes with the MFA acr and no local factor.
+      // 'mfa' in amr here means two factors are already proven: a trusted upstream's MFA
+      // (federation with trustMfa), or the upstream plus the local authenticator code that linked
+      // the account. That satisfies every MFA policy: finish with the MFA acr.
       if (amr.includes('mfa')) return finish(ctx, { login: { accountId, acr: ACR_MFA, amr, remember: true } })
       const client = await kit.provider.Client.find(String(details.params.client_id))
       const facts = { ...(await userMfaFacts(prisma, accountId)), ...clientMfaFacts(client), params: details.params }

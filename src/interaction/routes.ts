@@ -17,7 +17,7 @@ export function createInteractionRouter(deps: InteractionDeps & { mfa: MfaDeps; 
   const router = new Router({ prefix: '/interaction' })
 
   const mfa = registerMfaRoutes(router, kit, deps.mfa)
-  const federation = registerFederationRoutes(router, kit, deps.federation, { afterPrimary: mfa.afterPrimaryAuthentication })
+  const federation = registerFederationRoutes(router, kit, deps.federation, { afterPrimary: mfa.afterPrimaryAuthentication, box: deps.mfa.box })
   const login = registerLoginRoutes(router, kit, { afterPrimary: mfa.afterPrimaryAuthentication, federation })
 
   router.get('/:uid', load, async (ctx: Context) => {

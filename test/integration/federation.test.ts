@@ -19,6 +19,7 @@ import { createUser } from '../../src/identity/users.ts'
 import { assignRole, ensureRole } from '../../src/identity/roles.ts'
 import { createClient } from '../../src/clients/registry.ts'
 import { openDatabase, type PrismaClient } from '../../src/store/database.ts'
+import { addTotpFactor, totpCode } from '../support/mfa-fixtures.ts'
 
 const insecure = { execute: [oidc.allowInsecureRequests] }
 const ACR_MFA = 'urn:iam:acr:mfa'
@@ -36,6 +37,7 @@ const ROLE_MAPPING = { [FINANCE_GROUP]: 'finance', [AUDIT_GROUP]: 'auditor', App
 
 /** A local account with a password, whose email an upstream person will also claim. */
 const CARLA = { email: 'carla@contoso.com', password: 'carla has a long passphrase' }
+const TESS_EMAIL = 'tess@contoso.com'
 
 /** Every upstream on the login page, in configuration order. */
 const UPSTREAMS = ['entra', 'entra-single', 'generic', 'entra-mfa', 'generic-nojit', 'entra-down']
@@ -53,7 +55,7 @@ const TEXT = {
   graphFailed: 'We could not read your group memberships from Microsoft, so you are not signed in. Try again in a few minutes.',
   noAccount: 'No account for you here; ask your administrator to give you access.',
   disabled: 'This account is disabled. Contact your administrator.',
-  noPassword: 'An account with your email already exists here, but it has no password to confirm it is yours. Ask your administrator to link it to your Microsoft sign-in.',
+  noPassword: 'An account with your email already exists here, but it has no password or authenticator app to confirm it is yours. Ask your administrator to link it to your Microsoft sign-in.',
   wrongPassword: 'That password is not correct.',
 }
 
@@ -64,6 +66,7 @@ describe.each(STORAGE_MODES)('federation (%s)', (mode) => {
   let mfaApp: oidc.Configuration
   let spa: oidc.Configuration
   let carlaId: string
+  let tessSecret: string
   const laterChecks: Array<{ label: string; check: (prisma: PrismaClient) => Promise<void> }> = []
 
   beforeAll(async () => {
@@ -86,6 +89,9 @@ describe.each(STORAGE_MODES)('federation (%s)', (mode) => {
       for (const role of ['finance', 'auditor', 'approver', 'reviewer']) await ensureRole(prisma, role)
       const carla = await createUser(prisma, { ...CARLA, displayName: 'Carla Local', emailVerified: true })
       carlaId = carla.id
+      // An account with no password but an authenticator app: it proves itself with a code.
+      const tess = await createUser(prisma, { email: TESS_EMAIL, displayName: 'Tess Local', emailVerified: true })
+      tessSecret = await addTotpFactor(prisma, tess.id)
       await createClient(prisma, { clientId: MFA_APP.clientId, name: 'MFA App', kind: 'spa', firstParty: true, redirectUris: [MFA_APP.redirect], mfaPolicy: 'required' })
     })
     await iam.start()
@@ -450,6 +456,26 @@ describe.each(STORAGE_MODES)('federation (%s)', (mode) => {
     }
   })
 
+  it('refuses a validly signed but expired ID token (every kind of upstream)', async () => {
+    const cases = [
+      { upstream: 'entra', name: 'Microsoft', who: person('edna') },
+      { upstream: 'entra-single', name: 'Contoso', who: person('ezra') },
+      { upstream: 'generic', name: 'Generic IdP', who: { oid: `gen-${crypto.randomUUID()}`, email: 'eli@generic.test', emailVerified: true } },
+    ]
+    // Issued two hours ago, expired an hour ago: well beyond any clock tolerance.
+    const now = Math.floor(Date.now() / 1000)
+    for (const { upstream, name, who } of cases) {
+      const since = new Date()
+      fake.resignNextIdToken({ iat: now - 7200, exp: now - 3600 })
+      const { res } = await federatedSignIn(upstream, who)
+      expect(expectRefusal(res, { status: 400 }), upstream).toBe(TEXT.notVerified(name))
+      await expectAudit('federation_failure', 'failure', { upstream, reason: 'token_invalid' }, since)
+      await dbLater(`no account from an expired ${upstream} ID token`, async (prisma) => {
+        expect(await prisma.user.count({ where: { email: who.email } })).toBe(0)
+      })
+    }
+  })
+
   it('single-tenant configuration: signs in contoso, refuses a fabrikam-issued token by its issuer', async () => {
     const sina = person('sina', { groups: [FINANCE_GROUP] })
     const ok = await federatedSignIn('entra-single', sina)
@@ -516,6 +542,27 @@ describe.each(STORAGE_MODES)('federation (%s)', (mode) => {
     await dbLater('Carla linked once, to her own upstream identity', async (prisma) => {
       const links = await prisma.federatedIdentity.findMany({ where: { userId: carlaId } })
       expect(links.map((l) => [l.provider, l.subject])).toEqual([['entra', `${CONTOSO_TID}:${carla.oid}`]])
+    })
+  })
+
+  it('links an account without a password when the person proves its authenticator app', async () => {
+    const tess = person('tess', { email: TESS_EMAIL })
+    const signIn = await federatedSignIn('entra', tess)
+    let res = signIn.res
+    expect(res.body).toContain('Enter the current code from its authenticator app once')
+    expect(res.body).toContain('<label for="code">Code from your authenticator app</label>')
+    const code = await totpCode(tessSecret)
+    res = await submit(signIn.browser, res, '/federation/entra/link', { code: code === '000000' ? '111111' : '000000' })
+    expect(res.status).toBe(400)
+    expect(alertText(res.body)).toBe('That code is not right. Check your app and try again.')
+    res = await submit(signIn.browser, res, '/federation/entra/link', { code })
+    // Upstream sign-in plus the local authenticator code: two factors, so no further MFA page.
+    const claims = (await redeem(res, signIn.req)).claims()!
+    expect(claims.amr).toEqual(['fed', 'otp', 'mfa'])
+    expect(claims.acr).toBe('urn:iam:acr:mfa')
+    await dbLater('the passwordless account was linked after its authenticator code', async (prisma) => {
+      const links = await prisma.federatedIdentity.findMany({ where: { user: { email: TESS_EMAIL } } })
+      expect(links.map((l) => l.provider)).toEqual(['entra'])
     })
   })
 

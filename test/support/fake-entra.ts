@@ -26,7 +26,7 @@ import { createHash, randomUUID } from 'node:crypto'
 import Koa, { type Context, type Middleware } from 'koa'
 import mount from 'koa-mount'
 import Provider, { type Adapter, type AdapterPayload, type Configuration, type InteractionResults } from 'oidc-provider'
-import { exportJWK, generateKeyPair, type JWK } from 'jose'
+import { exportJWK, generateKeyPair, SignJWT, type JWK, type JWTHeaderParameters } from 'jose'
 import { freePort } from './processes.ts'
 import { HttpBrowser, formsOf } from './browser.ts'
 
@@ -131,6 +131,8 @@ export interface FakeEntra {
    * signed: header and signature are kept, so the signature no longer matches (once).
    */
   tamperNextIdToken(claims: Record<string, unknown>): void
+  /** Like tamperNextIdToken, but the changed token is signed again with the upstream's key (a valid signature over bad claims, e.g. an expired token). */
+  resignNextIdToken(claims: Record<string, unknown>): void
   /** How Graph behaves from now on (see GraphMode). */
   graph(mode: GraphMode): void
   /** Accepts `${issuer}/federation/{id}/callback` as a redirect URI for every configured id. */
@@ -222,6 +224,7 @@ export async function startFakeEntra(): Promise<FakeEntra> {
   let current: UpstreamUser | undefined
   let deny = false
   let tamperNext: Record<string, unknown> | undefined
+  let resignNext = false
   let graphMode: GraphMode = 'ok'
   /** Graph's server-driven paging: pages hold at most this many objects, whatever $top asks for. */
   const GRAPH_PAGE_SIZE = 100
@@ -402,13 +405,16 @@ export async function startFakeEntra(): Promise<FakeEntra> {
   }
 
   /** Applies tamperNextIdToken to a token response the provider just produced. */
-  function tamperTokenResponse(ctx: Context) {
+  async function tamperTokenResponse(ctx: Context) {
     const answer = ctx.body as { id_token?: unknown } | undefined
     if (!tamperNext || !answer || typeof answer !== 'object' || typeof answer.id_token !== 'string') return
     const [header, payload, signature] = answer.id_token.split('.')
     const claims = { ...JSON.parse(Buffer.from(payload!, 'base64url').toString('utf8')) as Record<string, unknown>, ...tamperNext }
-    answer.id_token = `${header}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.${signature}`
+    answer.id_token = resignNext
+      ? await new SignJWT(claims).setProtectedHeader(JSON.parse(Buffer.from(header!, 'base64url').toString('utf8')) as JWTHeaderParameters).sign(privateKey)
+      : `${header}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.${signature}`
     tamperNext = undefined
+    resignNext = false
   }
 
   /** Finds the person an upstream access token belongs to. */
@@ -498,7 +504,7 @@ export async function startFakeEntra(): Promise<FakeEntra> {
     if (path.startsWith('/generic/interaction/')) return interact(ctx, genericProvider, genericAccounts, undefined)
     if (path === '/generic' || path.startsWith('/generic/')) {
       await genericMount(ctx, next)
-      if (path === '/generic/token') tamperTokenResponse(ctx)
+      if (path === '/generic/token') await tamperTokenResponse(ctx)
       return
     }
 
@@ -563,7 +569,7 @@ export async function startFakeEntra(): Promise<FakeEntra> {
       const entry = ctx.state.entry as FakeRequest
       entry.tenant = tid
       await tenantMounts.get(tid)!(ctx, next)
-      tamperTokenResponse(ctx)
+      await tamperTokenResponse(ctx)
       const answer = ctx.body as { refresh_token?: string } | undefined
       if (answer && typeof answer === 'object' && typeof answer.refresh_token === 'string') refreshTenant.set(answer.refresh_token, tid)
       return
@@ -611,6 +617,10 @@ export async function startFakeEntra(): Promise<FakeEntra> {
     },
     denyNext() {
       deny = true
+    },
+    resignNextIdToken(claims) {
+      tamperNext = claims
+      resignNext = true
     },
     tamperNextIdToken(claims) {
       tamperNext = claims
