@@ -16,8 +16,8 @@ import { listVerifiedFactors } from '../mfa/factors.ts'
 import { listLinks } from '../federation/linking.ts'
 import { removeFederatedRoles } from '../federation/role-sync.ts'
 import { ACCOUNT_CLIENT_ID } from './relying-party.ts'
-import { hasFreshSecondFactor, type AccountSession } from './security.ts'
-import { createAccountPages } from './pages.ts'
+import { hasFreshSecondFactor } from './security.ts'
+import { activeAccountUser, createAccountPages, type AccountSession } from './pages.ts'
 
 export interface LinkedDeps {
   prisma: PrismaClient
@@ -51,8 +51,8 @@ export function registerLinkedRoutes(router: Router, deps: LinkedDeps): void {
   /** The signed-in, active person with what removal rules need; otherwise off to sign in. */
   async function signedIn(ctx: Context) {
     const session = deps.readSession(ctx)
-    const user = session && session.exp > Date.now() ? await prisma.user.findUnique({ where: { id: session.sub } }) : null
-    if (!session || !user || user.status !== 'active') {
+    const user = await activeAccountUser(prisma, session)
+    if (!session || !user) {
       ctx.status = 303
       ctx.redirect(`/account/login?return=${encodeURIComponent(LINKED)}`)
       return undefined

@@ -2,7 +2,18 @@
 // never cached, and error pages that lead back to where the person was.
 import type { Context } from 'koa'
 import type { Csrf } from '../security/csrf.ts'
+import type { PrismaClient } from '../store/database.ts'
 import { renderPage, type PageName } from '../pages/render.ts'
+
+/** What the account area's signed cookie holds (the ID token was validated at sign-in). */
+export interface AccountSession { sub: string; idToken: string; exp: number }
+
+/** The person behind an unexpired account session, if they still exist and are active. */
+export async function activeAccountUser(prisma: PrismaClient, session: AccountSession | undefined) {
+  if (!session || session.exp <= Date.now()) return undefined
+  const user = await prisma.user.findUnique({ where: { id: session.sub } })
+  return user?.status === 'active' ? user : undefined
+}
 
 /** One CSRF scope for the whole account area (its forms are not tied to an interaction). */
 export const ACCOUNT_CSRF_SCOPE = 'account'

@@ -25,8 +25,8 @@ import type { PrismaClient } from '../store/database.ts'
 import type { Csrf } from '../security/csrf.ts'
 import type { SecretBox } from '../security/encryption.ts'
 import type { AuditWriter } from '../audit/audit.ts'
-import { hasFreshSecondFactor, type AccountSession } from './security.ts'
-import { createAccountPages } from './pages.ts'
+import { hasFreshSecondFactor } from './security.ts'
+import { activeAccountUser, createAccountPages, type AccountSession } from './pages.ts'
 
 // What this needs from the account router (its deps, plus the session reader).
 export interface PasskeyDeps {
@@ -74,8 +74,8 @@ export function registerPasskeyRoutes(router: Router, deps: PasskeyDeps): void {
   /** The signed-in, active person, and whether they may add a passkey now. */
   async function person(ctx: Context) {
     const session = deps.readSession(ctx)
-    const user = session && session.exp > Date.now() ? await prisma.user.findUnique({ where: { id: session.sub } }) : null
-    if (!session || !user || user.status !== 'active') return undefined
+    const user = await activeAccountUser(prisma, session)
+    if (!session || !user) return undefined
     const factors = await prisma.mfaFactor.count({ where: { userId: user.id, verified: true } })
     return { user, mayAdd: factors === 0 || hasFreshSecondFactor(session.idToken) }
   }

@@ -29,7 +29,7 @@ import { listVerifiedFactors, maskDestination, type FactorKind, type FactorView 
 import { confirmTotpEnrolment, newTotpSecret, startTotpEnrolment } from '../mfa/totp.ts'
 import { BACKUP_CODE_COUNT, regenerateBackupCodes, remainingBackupCodes } from '../mfa/backup-codes.ts'
 import { ACCOUNT_CLIENT_ID } from './relying-party.ts'
-import { createAccountPages } from './pages.ts'
+import { activeAccountUser, createAccountPages, type AccountSession } from './pages.ts'
 
 /** How old (seconds) the session's second factor may be for sensitive changes. */
 export const STEP_UP_MAX_AGE = 300
@@ -50,7 +50,6 @@ export interface SecurityExtras {
   mfa: AccountMfaDeps
 }
 
-export interface AccountSession { sub: string; idToken: string; exp: number }
 
 export interface SecurityDeps {
   prisma: PrismaClient
@@ -181,8 +180,8 @@ export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void
   /** The signed-in, active person; otherwise sends the browser to sign in (and back to `returnTo`). */
   async function signedIn(ctx: Context, returnTo: string): Promise<Person | undefined> {
     const session = deps.readSession(ctx)
-    const user = session && session.exp > Date.now() ? await prisma.user.findUnique({ where: { id: session.sub } }) : null
-    if (!session || !user || user.status !== 'active') {
+    const user = await activeAccountUser(prisma, session)
+    if (!session || !user) {
       ctx.status = 303
       ctx.redirect(`/account/login?return=${encodeURIComponent(returnTo)}`)
       return undefined

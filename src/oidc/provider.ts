@@ -1,6 +1,6 @@
 // The authorization server's specification sheet: every protocol decision is made here, in
 // node-oidc-provider's configuration. Nothing in this file re-implements the protocol.
-import Provider, { errors, type AsymmetricSigningAlgorithm, type Configuration, type KoaContextWithOIDC } from 'oidc-provider'
+import Provider, { errors, type AsymmetricSigningAlgorithm, type Configuration } from 'oidc-provider'
 import type { Config } from '../config.ts'
 import type { PrismaClient } from '../store/database.ts'
 import { renderPage } from '../pages/render.ts'
@@ -8,7 +8,7 @@ import { verifyClientSecret } from '../security/secrets.ts'
 import { findAccount } from './account.ts'
 import { resourceServerInfo } from './resource-servers.ts'
 import { loadFirstPartyGrant } from './first-party-grant.ts'
-import { isFirstParty, type AdapterFactory } from './client-metadata.ts'
+import type { AdapterFactory } from './client-metadata.ts'
 import type { PrivateJwks } from './keys.ts'
 import type { JWK } from 'jose'
 import { createInteractionPolicy } from './policy.ts'
@@ -257,5 +257,3 @@ function humanOAuthError(error: string, description?: string): string {
   }
 }
 
-export type { KoaContextWithOIDC }
-export { isFirstParty }
