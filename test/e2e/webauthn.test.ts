@@ -89,6 +89,14 @@ describe.each(STORAGE_MODES)('passkeys as a second factor in Chromium (%s)', (mo
     await page.getByRole('button', { name: 'Sign in', exact: true }).click()
   }
 
+  /**
+   * The page's deferred script has run: it runs before the document's load event. A click before
+   * that (a slow CI machine) would submit the form plainly, as with JavaScript off.
+   */
+  async function scriptReady(page: Page) {
+    await page.waitForLoadState('load')
+  }
+
   /** From the login page of an MFA request to the passkey page. */
   async function toPasskeyStep(page: Page, url: string) {
     await page.goto(url)
@@ -96,6 +104,7 @@ describe.each(STORAGE_MODES)('passkeys as a second factor in Chromium (%s)', (mo
     await page.getByRole('heading', { name: 'Verify it’s you', level: 1 }).waitFor()
     await page.getByRole('button', { name: `Use ${KEY_LABEL}`, exact: true }).click()
     await page.getByRole('heading', { name: 'Use your security key or passkey', level: 1 }).waitFor()
+    await scriptReady(page)
   }
 
   async function allowAndRedeem(page: Page, req: { verifier: string; state: string }) {
@@ -119,6 +128,7 @@ describe.each(STORAGE_MODES)('passkeys as a second factor in Chromium (%s)', (mo
       await page.getByRole('heading', { name: 'Add a passkey or security key', level: 1 }).waitFor()
       expect(await page.locator('html').getAttribute('lang')).toBe('en')
       await page.screenshot({ path: path.join(RESULTS, `e2e-webauthn-register-${mode}.png`), fullPage: true })
+      await scriptReady(page)
 
       // A registration whose clientDataJSON was altered on the way (another origin) is refused
       // with the page and a message, and nothing is stored.
@@ -139,6 +149,7 @@ describe.each(STORAGE_MODES)('passkeys as a second factor in Chromium (%s)', (mo
       expect(refused.status()).toBe(400)
       await page.getByRole('alert').filter({ hasText: 'could not be verified' }).waitFor()
       expect(await page.getByLabel('Name', { exact: true }).inputValue()).toBe('Forged key')
+      await scriptReady(page)
       // The console shows the 400 of that form submission: expected here, not a page problem.
       problems.length = 0
 
