@@ -69,6 +69,48 @@ const schema = z.object({
   /** Path to a JSON file holding that array (e.g. a mounted secret: it contains client secrets). */
   FEDERATION_FILE: optionalString,
 
+  /** Who may create an account, unless the tenant says otherwise: closed | invite | open. */
+  REGISTRATION_MODE: z.enum(['closed', 'invite', 'open']).default('closed'),
+  /** Hold accounts whose email is not verified from signing in. */
+  REQUIRE_VERIFIED_EMAIL: bool.default(true),
+  /** Lifetimes (seconds) of the links sent by email: verification, password reset, invitation. */
+  EMAIL_VERIFICATION_TTL: seconds.default(24 * 3600),
+  PASSWORD_RESET_TTL: seconds.default(15 * 60),
+  INVITATION_TTL: seconds.default(7 * 24 * 3600),
+  /** New passwords: at least this many characters (NIST SP 800-63B: 8 at least; 15 for single-factor). */
+  PASSWORD_MIN_LENGTH: z.coerce.number().int().min(8).max(128).default(12),
+
+  /** Brute-force lockout: this many failed sign-ins within LOCKOUT_WINDOW seconds lock the account for LOCKOUT_DURATION seconds. */
+  LOCKOUT_THRESHOLD: z.coerce.number().int().min(1).max(1000).default(5),
+  LOCKOUT_WINDOW: seconds.default(600),
+  LOCKOUT_DURATION: seconds.default(900),
+
+  /**
+   * Rate limits, as `points/seconds`, per IP and per account (or per client for the token
+   * endpoint). Counters live in Redis when REDIS_URL is set, in this process otherwise.
+   */
+  RATE_LIMIT_SIGN_IN_IP: z.string().regex(/^\d+\/\d+$/).default('30/300'),
+  RATE_LIMIT_SIGN_IN_ACCOUNT: z.string().regex(/^\d+\/\d+$/).default('10/300'),
+  RATE_LIMIT_CODE_VERIFY_IP: z.string().regex(/^\d+\/\d+$/).default('30/300'),
+  RATE_LIMIT_CODE_VERIFY_ACCOUNT: z.string().regex(/^\d+\/\d+$/).default('10/300'),
+  RATE_LIMIT_CODE_SEND_IP: z.string().regex(/^\d+\/\d+$/).default('20/3600'),
+  RATE_LIMIT_CODE_SEND_ACCOUNT: z.string().regex(/^\d+\/\d+$/).default('10/3600'),
+  RATE_LIMIT_REGISTRATION_IP: z.string().regex(/^\d+\/\d+$/).default('10/3600'),
+  RATE_LIMIT_REGISTRATION_ACCOUNT: z.string().regex(/^\d+\/\d+$/).default('3/3600'),
+  RATE_LIMIT_RESET_IP: z.string().regex(/^\d+\/\d+$/).default('10/3600'),
+  RATE_LIMIT_RESET_ACCOUNT: z.string().regex(/^\d+\/\d+$/).default('3/3600'),
+  RATE_LIMIT_TOKEN_CLIENT: z.string().regex(/^\d+\/\d+$/).default('600/60'),
+
+  /** Signed-in browsers per person; the oldest is signed out on the next sign-in. */
+  MAX_SESSIONS_PER_USER: z.coerce.number().int().min(1).max(100).default(5),
+  /** Audit events older than this many days are deleted (0: kept forever). */
+  AUDIT_RETENTION_DAYS: z.coerce.number().int().min(0).default(365),
+  /**
+   * Tests only (refused in production): a file holding a number of milliseconds added to the
+   * clock that lockout, links and rate-limit windows read, so tests need not wait.
+   */
+  CLOCK_OFFSET_FILE: optionalString,
+
   /** Trust X-Forwarded-* headers from a reverse proxy. */
   TRUST_PROXY: bool.default(false),
   /** pino log level. */
@@ -112,6 +154,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
   if (production && !c.ENCRYPTION_KEYS) throw new ConfigError('invalid configuration:\n  ENCRYPTION_KEYS: required when NODE_ENV=production')
   if (Boolean(c.VONAGE_API_KEY) !== Boolean(c.VONAGE_API_SECRET)) throw new ConfigError('invalid configuration:\n  VONAGE_API_SECRET: set VONAGE_API_KEY and VONAGE_API_SECRET together')
   if (c.JWKS && c.JWKS_FILE) throw new ConfigError('invalid configuration:\n  JWKS_FILE: set JWKS or JWKS_FILE, not both')
+  if (production && c.CLOCK_OFFSET_FILE) throw new ConfigError('invalid configuration:\n  CLOCK_OFFSET_FILE: for tests only; not allowed when NODE_ENV=production')
   const federation = loadFederation(c.FEDERATION, c.FEDERATION_FILE, production)
 
   return {
@@ -145,6 +188,26 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       resendSeconds: c.MFA_RESEND_SECONDS,
       webauthnRpId: c.WEBAUTHN_RP_ID ?? new URL(issuer).hostname,
     },
+    registration: {
+      mode: c.REGISTRATION_MODE,
+      requireVerifiedEmail: c.REQUIRE_VERIFIED_EMAIL,
+      verificationTtl: c.EMAIL_VERIFICATION_TTL,
+      resetTtl: c.PASSWORD_RESET_TTL,
+      invitationTtl: c.INVITATION_TTL,
+    },
+    passwordMinLength: c.PASSWORD_MIN_LENGTH,
+    lockout: { threshold: c.LOCKOUT_THRESHOLD, window: c.LOCKOUT_WINDOW, duration: c.LOCKOUT_DURATION },
+    rateLimits: {
+      signIn: { ip: rate(c.RATE_LIMIT_SIGN_IN_IP), account: rate(c.RATE_LIMIT_SIGN_IN_ACCOUNT) },
+      codeVerify: { ip: rate(c.RATE_LIMIT_CODE_VERIFY_IP), account: rate(c.RATE_LIMIT_CODE_VERIFY_ACCOUNT) },
+      codeSend: { ip: rate(c.RATE_LIMIT_CODE_SEND_IP), account: rate(c.RATE_LIMIT_CODE_SEND_ACCOUNT) },
+      registration: { ip: rate(c.RATE_LIMIT_REGISTRATION_IP), account: rate(c.RATE_LIMIT_REGISTRATION_ACCOUNT) },
+      resetRequest: { ip: rate(c.RATE_LIMIT_RESET_IP), account: rate(c.RATE_LIMIT_RESET_ACCOUNT) },
+      token: { client: rate(c.RATE_LIMIT_TOKEN_CLIENT) },
+    },
+    maxSessionsPerUser: c.MAX_SESSIONS_PER_USER,
+    auditRetentionDays: c.AUDIT_RETENTION_DAYS,
+    clockOffsetFile: c.CLOCK_OFFSET_FILE,
     federation,
     outboundAllowedHosts: c.OUTBOUND_ALLOWED_HOSTS.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean),
     ttl: {
@@ -159,6 +222,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       deviceCode: c.DEVICE_CODE_TTL,
     },
   }
+}
+
+/** `points/seconds` → a rate (validated by the schema's pattern). */
+function rate(value: string): { points: number; duration: number } {
+  const [points, duration] = value.split('/').map(Number) as [number, number]
+  return { points, duration }
 }
 
 function loadFederation(inline: string | undefined, file: string | undefined, production: boolean): UpstreamSettings[] {

@@ -10,6 +10,7 @@ import { purgeExpiredArtifacts } from './oidc/adapters/database.ts'
 import { createProvider } from './oidc/provider.ts'
 import { createAuditWriter } from './audit/audit.ts'
 import { createCsrf } from './security/csrf.ts'
+import { createClock } from './security/clock.ts'
 import { createApp } from './app.ts'
 import { createAccountRelyingParty, ensureAccountClient } from './account/relying-party.ts'
 import { ensureApiResourceServer } from './api/demo.ts'
@@ -51,6 +52,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     prisma: db.prisma,
     audit: createAuditWriter(db.prisma, logger),
     csrf: createCsrf(cookieKeys[0]!),
+    clock: createClock(config.clockOffsetFile),
     mfa: {
       box: createSecretBox(await loadEncryptionKeys(config)),
       settings: config.mfa,

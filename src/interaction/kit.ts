@@ -8,6 +8,7 @@ import type { PrismaClient } from '../store/database.ts'
 import type { AuditWriter } from '../audit/audit.ts'
 import type { Csrf } from '../security/csrf.ts'
 import type { Logger } from '../observability/logger.ts'
+import type { Clock } from '../security/clock.ts'
 import { renderPage, type PageName } from '../pages/render.ts'
 
 export interface InteractionDeps {
@@ -17,6 +18,8 @@ export interface InteractionDeps {
   csrf: Csrf
   logger: Logger
   siteName: string
+  /** The clock time-window rules read (lockout, links); tests may move it (src/security/clock.ts). */
+  clock: Clock
 }
 
 export type Details = Awaited<ReturnType<Provider['interactionDetails']>>
