@@ -1,9 +1,10 @@
 // Composes the HTTP application: request id, access log, security headers, then our routes
 // (assets, health, interaction pages) and finally the OIDC provider itself.
-import { randomUUID } from 'node:crypto'
+import { randomBytes, randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import Koa, { type Context, type Next } from 'koa'
+import type Router from '@koa/router'
 import mount from 'koa-mount'
 import { errors, type default as Provider } from 'oidc-provider'
 import type { Config } from './config.ts'
@@ -12,9 +13,14 @@ import { renderPage } from './pages/render.ts'
 import { createInteractionRouter, type InteractionDeps } from './interaction/routes.ts'
 import type { MfaDeps } from './interaction/mfa.ts'
 import { createAccountRouter } from './account/routes.ts'
+import { createSelfServiceRouter } from './self-service/routes.ts'
+import type { Mailer } from './mail/mailer.ts'
 import { createFederationReturnRouter } from './interaction/federation.ts'
 import type { Federation } from './federation/upstreams.ts'
 import { createDemoApi } from './api/demo.ts'
+import { trackSessions } from './oidc/session-tracking.ts'
+import { createCsrfGuard, CSRF_REFUSAL } from './security/csrf-guard.ts'
+import { tokenRateLimit } from './security/token-rate-limit.ts'
 import type { Configuration as RelyingPartyConfiguration } from 'openid-client'
 
 export interface AppDeps extends Omit<InteractionDeps, 'siteName'> {
@@ -27,6 +33,8 @@ export interface AppDeps extends Omit<InteractionDeps, 'siteName'> {
   mfa: MfaDeps
   /** Upstream identity providers (FEDERATION), possibly none. */
   federation: Federation
+  /** The SMTP transport (codes, self-service links); absent without SMTP_HOST. */
+  mailer?: Mailer | undefined
   /** The account area's client configuration (it signs in through this same server). */
   accountRelyingParty: RelyingPartyConfiguration
   /** Readiness: resolves when the stores answer. */
@@ -35,13 +43,35 @@ export interface AppDeps extends Omit<InteractionDeps, 'siteName'> {
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/
 
-// Pages render no inline script or style; the provider's own form_post page sets its own CSP.
-// connect-src: the WebAuthn pages' script talks to this origin only.
-const CSP = "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; connect-src 'self'; base-uri 'none'; frame-ancestors 'none'"
+// Pages render no inline script or style. The one script (WebAuthn pages) runs only with this
+// response's nonce, so even an injected <script src="/assets/..."> of our own origin would not run.
+// connect-src: that script talks to this origin only. The provider's own pages (form_post,
+// logout) set their own CSP over this one.
+function contentSecurityPolicy(nonce: string): string {
+  return `default-src 'none'; script-src 'nonce-${nonce}'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; frame-ancestors 'none'`
+}
+
+/**
+ * Every router of our pages. One list, so the CSRF test (test/integration/csrf.test.ts) walks
+ * every POST route there is: a router added elsewhere would escape it.
+ */
+export function createPageRouters(deps: AppDeps): Router[] {
+  const { config, provider } = deps
+  return [
+    createInteractionRouter({ ...deps, siteName: config.siteName }),
+    // The upstreams' redirect URI, /federation/:id/callback: it leads back into the interaction.
+    createFederationReturnRouter({ provider, federation: deps.federation, audit: deps.audit, siteName: config.siteName }),
+    createAccountRouter({ ...deps, siteName: config.siteName, issuer: config.issuer, relyingParty: deps.accountRelyingParty }),
+    // Pages the emailed links open (verify, reset, invitation) and "Forgot your password?".
+    createSelfServiceRouter(deps),
+  ]
+}
 
 export function createApp(deps: AppDeps): Koa {
   const { config, logger, provider } = deps
-  const app = new Koa({ proxy: config.trustProxy, keys: deps.cookieKeys })
+  // maxIpsCount 1: ctx.ip is the address the trusted proxy saw (the last X-Forwarded-For entry),
+  // not the first, which the client writes itself and would slip past the per-IP rate limits.
+  const app = new Koa({ proxy: config.trustProxy, maxIpsCount: 1, keys: deps.cookieKeys })
   app.silent = true // errors are logged by our middleware and provider events, once.
 
   app.use(async function requestContext(ctx: Context, next: Next) {
@@ -61,14 +91,16 @@ export function createApp(deps: AppDeps): Koa {
     ctx.set('X-Content-Type-Options', 'nosniff')
     ctx.set('Referrer-Policy', 'no-referrer')
     ctx.set('X-Frame-Options', 'DENY')
-    ctx.set('Content-Security-Policy', CSP)
+    ctx.state.cspNonce = randomBytes(16).toString('base64')
+    ctx.set('Content-Security-Policy', contentSecurityPolicy(ctx.state.cspNonce as string))
+    // ctx.secure honours X-Forwarded-Proto only with TRUST_PROXY: a client cannot turn this on.
     if (ctx.secure) ctx.set('Strict-Transport-Security', 'max-age=31536000; includeSubDomains')
     await next()
   })
 
   const page = { siteName: config.siteName }
   app.use(async function pageErrors(ctx: Context, next: Next) {
-    if (!ctx.path.startsWith('/interaction/') && !ctx.path.startsWith('/account') && !ctx.path.startsWith('/federation/')) return next()
+    if (!ctx.path.startsWith('/interaction/') && !ctx.path.startsWith('/account') && !ctx.path.startsWith('/federation/') && !ctx.path.startsWith('/self-service/')) return next()
     try {
       await next()
     } catch (err) {
@@ -121,18 +153,27 @@ export function createApp(deps: AppDeps): Koa {
     return next()
   })
 
-  const interactions = createInteractionRouter({ ...deps, siteName: config.siteName })
-  app.use(interactions.routes())
-  app.use(interactions.allowedMethods())
-  // The upstreams' redirect URI, /federation/:id/callback: it leads back into the interaction.
-  app.use(createFederationReturnRouter({ provider, federation: deps.federation, audit: deps.audit, siteName: config.siteName }).routes())
-  const account = createAccountRouter({ ...deps, siteName: config.siteName, issuer: config.issuer, relyingParty: deps.accountRelyingParty })
-  app.use(account.routes())
+  app.use(createCsrfGuard({
+    csrf: deps.csrf, audit: deps.audit,
+    refusalPage(ctx, back) {
+      ctx.type = 'html'
+      ctx.body = renderPage('error', page, { ...CSRF_REFUSAL, requestId: ctx.state.requestId, ...(back ? { backHref: back.href, backLabel: back.label } : {}) })
+    },
+  }))
+
+  for (const router of createPageRouters(deps)) {
+    app.use(router.routes())
+    app.use(router.allowedMethods())
+  }
 
   // This server's own API (RFC 9470 step-up), before the provider so /api/* never reaches it.
   app.use(createDemoApi({ provider, prisma: deps.prisma, logger, issuer: config.issuer }))
 
   provider.on('server_error', (ctx: Context, err: Error) => logger.error({ err, reqId: ctx.state.requestId }, 'provider server error'))
+  // Records each sign-in's device and the grants given in it (UserSession, /account/sessions).
+  app.use(trackSessions({ prisma: deps.prisma, provider, audit: deps.audit, clock: deps.clock, logger, maxSessionsPerUser: config.maxSessionsPerUser }))
+  // Per-client limit on POST /token (RATE_LIMIT_TOKEN_CLIENT): answers 429 before the provider.
+  app.use(tokenRateLimit(deps.limits))
   app.use(mount(provider))
   return app
 }

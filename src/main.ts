@@ -1,12 +1,20 @@
-// Command-line entry: serve | migrate | seed | user create | client create | resource create.
+// Command-line entry: serve | migrate | seed | user create | user unlock | client create | resource create.
 // Thin: parses arguments, calls one domain function, prints the result.
 import { parseArgs } from 'node:util'
 import { ConfigError, loadConfig, type Config } from './config.ts'
 import { migrateDatabase, openDatabase, type PrismaClient } from './store/database.ts'
 import { startServer } from './server.ts'
 import { createLogger } from './observability/logger.ts'
-import { createUser } from './identity/users.ts'
+import { createUser, normalizeLogin } from './identity/users.ts'
+import { unlockAccount } from './security/lockout.ts'
+import { createClock } from './security/clock.ts'
+import { createAuditWriter } from './audit/audit.ts'
 import { assignRole } from './identity/roles.ts'
+import { checkNewPassword } from './identity/password-policy.ts'
+import { createInvitation, InvitationError } from './identity/registration.ts'
+import { findTenantBySlug } from './identity/tenants.ts'
+import { createSecretBox, loadEncryptionKeys } from './security/encryption.ts'
+import { createMailer } from './mail/mailer.ts'
 import { createClient, clientKinds, type ClientKind } from './clients/registry.ts'
 import { registerResourceServer } from './oidc/resource-servers.ts'
 import { seed } from './seed.ts'
@@ -18,7 +26,13 @@ const USAGE = `usage: iam <command>
   migrate                    apply database migrations
   seed [--admin-email E]     first admin user (one-time password printed once) and example clients
   user create --email E [--username U] [--name N] [--password P] [--role R]...
-                             create a user (a password is generated and printed when not given)
+                             create a user (a password is generated and printed when not given);
+                             the administrator vouches for the address: it counts as verified
+  user invite <email> [--tenant SLUG] [--send]
+                             print a single-use link (INVITATION_TTL) to create an account;
+                             --send also emails it (needs SMTP_HOST)
+  user unlock <email or username>
+                             end a brute-force lockout now (audited as account_unlocked)
   client create --kind web|spa|native|service --name N [--id ID] [--redirect-uri U]...
                 [--post-logout-redirect-uri U]... [--backchannel-logout-uri U] [--scope S]
                 [--first-party] [--secret S]
@@ -69,15 +83,59 @@ async function main(argv: string[]): Promise<number> {
       return 0
     }
     case 'user': {
+      if (sub === 'unlock') {
+        const [login] = rest
+        if (!login) throw new UsageError('usage: user unlock <email or username>')
+        const result = await withDatabase(config, async (prisma) => {
+          const name = normalizeLogin(login)
+          const user = await prisma.user.findFirst({ where: { OR: [{ email: name }, { username: name }] }, select: { id: true, email: true } })
+          if (!user) return undefined
+          const audit = createAuditWriter(prisma, createLogger(config.logLevel))
+          return { email: user.email, ...(await unlockAccount(prisma, audit, user.id, 'cli', { clock: createClock(config.clockOffsetFile) })) }
+        })
+        if (!result) throw new UsageError(`no user ${login}`)
+        console.log(result.wasLocked ? `user ${result.email} unlocked` : `user ${result.email} was not locked; failed sign-ins cleared`)
+        return 0
+      }
+      if (sub === 'invite') {
+        const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { tenant: { type: 'string' }, send: { type: 'boolean' } } })
+        const [email] = positionals
+        if (!email || positionals.length > 1) throw new UsageError('usage: user invite <email> [--tenant SLUG] [--send]')
+        if (values.send && !config.smtp) throw new UsageError('--send needs SMTP_HOST')
+        const box = createSecretBox(await loadEncryptionKeys(config))
+        const invitation = await withDatabase(config, async (prisma) => {
+          const tenant = values.tenant ? await findTenantBySlug(prisma, values.tenant) : undefined
+          if (values.tenant && !tenant) throw new UsageError(`no tenant ${values.tenant}`)
+          try {
+            const created = await createInvitation(
+              { prisma, box, clock: createClock(config.clockOffsetFile), mail: { siteName: config.siteName, issuer: config.issuer }, settings: config.registration },
+              { email, tenantId: tenant?.id, send: values.send && config.smtp ? createMailer(config.smtp) : undefined },
+            )
+            await createAuditWriter(prisma, createLogger(config.logLevel)).record(undefined, { type: 'invitation_created', outcome: 'success', actor: 'cli', tenantId: tenant?.id, details: { email: email.toLowerCase(), sent: Boolean(values.send), expiresAt: created.expiresAt.toISOString() } })
+            return created
+          } catch (err) {
+            if (err instanceof InvitationError) throw new UsageError(err.message)
+            throw err
+          }
+        })
+        console.log(`invitation for ${email} (expires ${invitation.expiresAt.toISOString()}${values.send ? ', emailed' : ''}):`)
+        console.log(invitation.url)
+        return 0
+      }
       if (sub !== 'create') break
       const { values } = parseArgs({ args: rest, options: {
         email: { type: 'string' }, username: { type: 'string' }, name: { type: 'string' },
         password: { type: 'string' }, role: { type: 'string', multiple: true },
       } })
       if (!values.email) throw new UsageError('--email is required')
+      if (values.password) {
+        const policy = checkNewPassword(values.password, { minLength: config.passwordMinLength, userInputs: [values.email, values.username, values.name] })
+        if (!policy.ok) throw new UsageError(`--password: ${policy.message}`)
+      }
       const password = values.password ?? randomSecret(12)
       const user = await withDatabase(config, async (prisma) => {
-        const u = await createUser(prisma, { email: values.email!, username: values.username, displayName: values.name, password })
+        // The administrator vouches for the address, so the account is not held for verification.
+        const u = await createUser(prisma, { email: values.email!, username: values.username, displayName: values.name, password, emailVerified: true })
         for (const name of values.role ?? []) {
           const role = await prisma.role.findFirst({ where: { name } })
           if (!role) throw new UsageError(`no role named ${name}`)

@@ -9,13 +9,17 @@ import { createAdapterFactory } from './oidc/adapters/index.ts'
 import { purgeExpiredArtifacts } from './oidc/adapters/database.ts'
 import { createProvider } from './oidc/provider.ts'
 import { createAuditWriter } from './audit/audit.ts'
+import { auditProviderEvents } from './audit/provider-events.ts'
+import { deleteExpiredRecords } from './store/retention.ts'
 import { createCsrf } from './security/csrf.ts'
 import { createClock } from './security/clock.ts'
+import { createRateLimits } from './security/rate-limits.ts'
 import { createApp } from './app.ts'
 import { createAccountRelyingParty, ensureAccountClient } from './account/relying-party.ts'
 import { ensureApiResourceServer } from './api/demo.ts'
 import { createSecretBox, loadEncryptionKeys } from './security/encryption.ts'
 import { createEmailChannel } from './mfa/channels/email.ts'
+import { createMailer } from './mail/mailer.ts'
 import { createPhoneChannel } from './mfa/channels/vonage.ts'
 import { createFederation } from './federation/upstreams.ts'
 import { federationRedirectUri } from './federation/upstream.ts'
@@ -46,17 +50,26 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   await ensureAccountClient(db.prisma, config.issuer)
   await ensureApiResourceServer(db.prisma, config.issuer)
   let localOrigin = `http://127.0.0.1:${config.port}`
+  // One SMTP transport for codes and self-service links; none without SMTP_HOST.
+  const mailer = config.smtp ? createMailer(config.smtp) : undefined
   const provider = createProvider({ config, prisma: db.prisma, jwks, cookieKeys, adapter: createAdapterFactory(db.prisma, redis) })
+  const audit = createAuditWriter(db.prisma, logger)
+  auditProviderEvents(provider, audit)
+  const clock = createClock(config.clockOffsetFile)
+  const limits = createRateLimits(config.rateLimits, { redis, logger, audit })
+  logger.info({ store: limits.store }, `rate limits: counters in ${limits.store === 'redis' ? 'Redis' : 'this process'}`)
   const app = createApp({
-    config, logger, provider, cookieKeys,
+    config, logger, provider, cookieKeys, mailer,
     prisma: db.prisma,
-    audit: createAuditWriter(db.prisma, logger),
+    audit,
+    limits,
+    lockout: config.lockout,
     csrf: createCsrf(cookieKeys[0]!),
-    clock: createClock(config.clockOffsetFile),
+    clock,
     mfa: {
       box: createSecretBox(await loadEncryptionKeys(config)),
       settings: config.mfa,
-      email: config.smtp ? createEmailChannel(config.smtp, config.siteName, config.mfa.codeTtl) : undefined,
+      email: mailer ? createEmailChannel(mailer, config.siteName, config.mfa.codeTtl) : undefined,
       phone: config.vonage ? createPhoneChannel(config.vonage, config.siteName, config.mfa.codeTtl) : undefined,
     },
     accountRelyingParty: createAccountRelyingParty(config.issuer, () => localOrigin),
@@ -74,6 +87,12 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   const purge = redis ? undefined : setInterval(() => {
     purgeExpiredArtifacts(db.prisma).catch((err: unknown) => logger.warn({ err }, 'purging expired artifacts failed'))
   }, PURGE_INTERVAL_MS).unref()
+  // Retention (audit events, expired grant index, old session records): at start, then periodically.
+  const deleteExpired = () => deleteExpiredRecords(db.prisma, { auditRetentionDays: config.auditRetentionDays }, clock.now())
+    .then((deleted) => { if (Object.values(deleted).some(Boolean)) logger.info({ deleted, auditRetentionDays: config.auditRetentionDays }, 'deleted records past retention') })
+    .catch((err: unknown) => logger.warn({ err }, 'deleting records past retention failed'))
+  void deleteExpired()
+  const retention = setInterval(() => void deleteExpired(), PURGE_INTERVAL_MS).unref()
 
   const server = http.createServer(app.callback())
   server.requestTimeout = 30_000
@@ -91,6 +110,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     url: localOrigin,
     async close() {
       clearInterval(purge)
+      clearInterval(retention)
       await new Promise<void>((resolve) => server.close(() => resolve()))
       server.closeAllConnections()
       await redis?.quit().catch(() => undefined)

@@ -6,7 +6,6 @@
 // password and a single link would be locked out. Roles that upstream granted ("federation:{id}")
 // go with its last link: nothing keeps them current any more.
 import type Router from '@koa/router'
-import { bodyParser } from '@koa/bodyparser'
 import type { Context } from 'koa'
 import { z } from 'zod'
 import type { PrismaClient } from '../store/database.ts'
@@ -41,7 +40,6 @@ const when = (d: Date) => ({ text: `${dateFormat.format(d)} UTC`, iso: d.toISOSt
 
 export function registerLinkedRoutes(router: Router, deps: LinkedDeps): void {
   const { prisma, csrf, audit, siteName, federation } = deps
-  const forms = bodyParser({ enableTypes: ['form'], formLimit: '4kb' })
 
   const pages = createAccountPages(csrf, siteName)
   const { page } = pages
@@ -79,11 +77,7 @@ export function registerLinkedRoutes(router: Router, deps: LinkedDeps): void {
     })
   })
 
-  router.post(`${LINKED}/:id/remove`, forms, async (ctx) => {
-    if (!pages.csrfValid(ctx)) {
-      await audit.record(ctx, { type: 'csrf_rejected', outcome: 'failure', clientId: ACCOUNT_CLIENT_ID, details: { path: ctx.path } })
-      return errorPage(ctx, 403, 'Form expired', 'This form was not accepted because it did not come from this page, or it has expired. Reload the page and try again.')
-    }
+  router.post(`${LINKED}/:id/remove`, async (ctx) => {
     const person = await signedIn(ctx)
     if (!person) return
     const id = linkId.safeParse(ctx.params.id)

@@ -2,6 +2,7 @@
 // never cached, and error pages that lead back to where the person was.
 import type { Context } from 'koa'
 import type { Csrf } from '../security/csrf.ts'
+import { ACCOUNT_CSRF_SCOPE } from '../security/csrf-guard.ts'
 import type { PrismaClient } from '../store/database.ts'
 import { renderPage, type PageName } from '../pages/render.ts'
 
@@ -15,24 +16,18 @@ export async function activeAccountUser(prisma: PrismaClient, session: AccountSe
   return user?.status === 'active' ? user : undefined
 }
 
-/** One CSRF scope for the whole account area (its forms are not tied to an interaction). */
-export const ACCOUNT_CSRF_SCOPE = 'account'
 
 export function createAccountPages(csrf: Csrf, siteName: string) {
   function page(ctx: Context, name: PageName, data: Record<string, unknown>) {
     ctx.set('Cache-Control', 'no-store')
     ctx.type = 'html'
-    ctx.body = renderPage(name, { siteName, csrfToken: csrf.issue(ctx, ACCOUNT_CSRF_SCOPE) }, data)
+    ctx.body = renderPage(name, { siteName, csrfToken: csrf.issue(ctx, ACCOUNT_CSRF_SCOPE), nonce: ctx.state.cspNonce as string | undefined }, data)
   }
   return {
     page,
     errorPage(ctx: Context, status: number, title: string, message: string, back: { href: string; label: string }) {
       ctx.status = status
       page(ctx, 'error', { title, message, backHref: back.href, backLabel: back.label })
-    },
-    /** Whether the POSTed form carries this browser's account-area CSRF token. */
-    csrfValid(ctx: Context): boolean {
-      return csrf.verify(ctx, ACCOUNT_CSRF_SCOPE, (ctx.request.body as Record<string, unknown> | undefined)?.csrf)
     },
   }
 }

@@ -15,7 +15,6 @@
 // fresh second factor (else: /account/login?stepup=1). The registration challenge is only issued
 // under those rules and lives five minutes, so /verify accepts a response to it without asking again.
 import type Router from '@koa/router'
-import { bodyParser } from '@koa/bodyparser'
 import type { Context } from 'koa'
 import { z } from 'zod'
 import { regenerateBackupCodes, remainingBackupCodes } from '../mfa/backup-codes.ts'
@@ -49,7 +48,6 @@ const SECURITY = '/account/security'
 const STEP_UP = `/account/login?stepup=1&return=${encodeURIComponent(PAGE)}`
 const SIGN_IN = `/account/login?return=${encodeURIComponent(PAGE)}`
 const NO_SCRIPT = 'Adding a passkey or security key needs JavaScript. Turn JavaScript on and try again.'
-const EXPIRED = 'This page has expired. Reload it and try again.'
 
 const verifyForm = z.object({
   label: z.string().trim().max(64, 'Use at most 64 characters for the name.').optional(),
@@ -61,12 +59,8 @@ export function registerPasskeyRoutes(router: Router, deps: PasskeyDeps): void {
   const { prisma, csrf, siteName, issuer, audit } = deps
   const rpId = deps.config?.mfa.webauthnRpId ?? new URL(issuer).hostname
   const origin = new URL(issuer).origin
-  const bodies = bodyParser({
-    enableTypes: ['json', 'form'], jsonLimit: '16kb', formLimit: '64kb',
-    onError: (err, ctx) => ctx.throw((err as { status?: number }).status === 413 ? 413 : 400, 'The request could not be read.'),
-  })
 
-  const { page, csrfValid } = createAccountPages(csrf, siteName)
+  const { page } = createAccountPages(csrf, siteName)
   const render = (ctx: Context, data: { error?: string; label?: string | undefined } = {}) => {
     page(ctx, 'account-passkey-new', { action: VERIFY, optionsAction: OPTIONS, backHref: SECURITY, ...data })
   }
@@ -79,8 +73,6 @@ export function registerPasskeyRoutes(router: Router, deps: PasskeyDeps): void {
     const factors = await prisma.mfaFactor.count({ where: { userId: user.id, verified: true } })
     return { user, mayAdd: factors === 0 || hasFreshSecondFactor(session.idToken) }
   }
-
-  const csrfOk = csrfValid
 
   function json(ctx: Context, status: number, body: Record<string, unknown>) {
     ctx.set('Cache-Control', 'no-store')
@@ -97,10 +89,9 @@ export function registerPasskeyRoutes(router: Router, deps: PasskeyDeps): void {
     render(ctx)
   })
 
-  router.post(OPTIONS, bodies, async (ctx) => {
+  router.post(OPTIONS, async (ctx) => {
     const who = await person(ctx)
     if (!who) return json(ctx, 401, { error: 'You are signed out. Sign in again.', redirect: SIGN_IN })
-    if (!csrfOk(ctx)) return json(ctx, 403, { error: EXPIRED })
     if (!who.mayAdd) {
       await audit.record(ctx, { type: 'mfa_enrol', outcome: 'failure', userId: who.user.id, clientId: ACCOUNT_CLIENT_ID, details: { method: 'webauthn', reason: 'step_up_required' } })
       return json(ctx, 403, { error: 'Confirm it’s you first.', redirect: STEP_UP })
@@ -109,15 +100,11 @@ export function registerPasskeyRoutes(router: Router, deps: PasskeyDeps): void {
     json(ctx, 200, options as unknown as Record<string, unknown>)
   })
 
-  router.post(VERIFY, bodies, async (ctx) => {
+  router.post(VERIFY, async (ctx) => {
     const who = await person(ctx)
     if (!who) {
       ctx.status = 303
       return ctx.redirect(SIGN_IN)
-    }
-    if (!csrfOk(ctx)) {
-      ctx.status = 403
-      return page(ctx, 'error', { title: 'Form expired', message: 'This form was not accepted because it did not come from this page, or it has expired. Reload the page and try again.', backHref: PAGE, backLabel: 'Back to adding a passkey' })
     }
     const form = verifyForm.safeParse(ctx.request.body)
     if (!form.success) {

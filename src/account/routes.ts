@@ -1,7 +1,6 @@
 // /account: where a person sees who they are signed in as and signs out. It signs people in
 // through this same OP as a first-party client; later issues add factors, sessions, passwords.
 import Router from '@koa/router'
-import { bodyParser } from '@koa/bodyparser'
 import type { Context } from 'koa'
 import * as oidc from 'openid-client'
 import { z } from 'zod'
@@ -12,6 +11,8 @@ import { accountRedirectUri, accountSignedOutUri } from './relying-party.ts'
 import { registerPasskeyRoutes } from './passkeys.ts'
 import { registerSecurityRoutes, safeReturnPath, stepUpParameters, STEP_UP_MAX_AGE, type SecurityExtras } from './security.ts'
 import { registerLinkedRoutes } from './linked.ts'
+import { registerSessionRoutes, type SessionExtras } from './sessions.ts'
+import { registerPasswordRoutes, type PasswordExtras } from './password.ts'
 import { createAccountPages } from './pages.ts'
 
 export interface AccountDeps {
@@ -54,11 +55,10 @@ function clearCookie(ctx: Context, name: string): void {
   ctx.cookies.set(name, null, { signed: true, path: '/account', overwrite: true })
 }
 
-export function createAccountRouter(deps: AccountDeps & SecurityExtras): Router {
+export function createAccountRouter(deps: AccountDeps & SecurityExtras & SessionExtras & PasswordExtras): Router {
   const { prisma, csrf, siteName, issuer, relyingParty } = deps
   const router = new Router()
-  const forms = bodyParser({ enableTypes: ['form'], formLimit: '4kb' })
-  const { page, csrfValid } = createAccountPages(csrf, siteName)
+  const { page } = createAccountPages(csrf, siteName)
 
   router.get('/', (ctx) => ctx.redirect('/account'))
 
@@ -119,11 +119,7 @@ export function createAccountRouter(deps: AccountDeps & SecurityExtras): Router 
     ctx.redirect(safeReturnPath(tx.returnTo) ?? '/account')
   })
 
-  router.post('/account/logout', forms, (ctx) => {
-    if (!csrfValid(ctx)) {
-      ctx.status = 403
-      return page(ctx, 'error', { title: 'Form expired', message: 'Reload the page and try again.', backHref: '/account', backLabel: 'Back to your account' })
-    }
+  router.post('/account/logout', (ctx) => {
     const session = readCookie(ctx, SESSION_COOKIE, accountSession)
     clearCookie(ctx, SESSION_COOKIE)
     ctx.status = 303
@@ -133,11 +129,17 @@ export function createAccountRouter(deps: AccountDeps & SecurityExtras): Router 
     }).href)
   })
 
-  router.get('/account/signed-out', (ctx) => page(ctx, 'account-signed-out', {}))
+  router.get('/account/signed-out', (ctx) => page(ctx, 'account-signed-out', { everywhere: ctx.query.everywhere === '1' }))
   registerPasskeyRoutes(router, { ...deps, readSession: (ctx) => readCookie(ctx, SESSION_COOKIE, accountSession) })
 
   registerSecurityRoutes(router, { ...deps, readSession: (ctx) => readCookie(ctx, SESSION_COOKIE, accountSession) })
   registerLinkedRoutes(router, { ...deps, readSession: (ctx) => readCookie(ctx, SESSION_COOKIE, accountSession) })
+  registerSessionRoutes(router, {
+    ...deps, readSession: (ctx) => readCookie(ctx, SESSION_COOKIE, accountSession), signOutOfAccountArea: (ctx) => clearCookie(ctx, SESSION_COOKIE),
+  })
+  registerPasswordRoutes(router, {
+    ...deps, passwordMinLength: deps.config.passwordMinLength, lockout: deps.config.lockout, readSession: (ctx) => readCookie(ctx, SESSION_COOKIE, accountSession),
+  })
 
   return router
 }

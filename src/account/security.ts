@@ -13,7 +13,6 @@
 // TOTP seed being confirmed, the destination being confirmed, and whether the enrolment was
 // started under a fresh second factor. Nothing is stored until the first code proves it.
 import type Router from '@koa/router'
-import { bodyParser } from '@koa/bodyparser'
 import type { Context } from 'koa'
 import { decodeJwt } from 'jose'
 import { z } from 'zod'
@@ -30,6 +29,7 @@ import { confirmTotpEnrolment, newTotpSecret, startTotpEnrolment } from '../mfa/
 import { BACKUP_CODE_COUNT, regenerateBackupCodes, remainingBackupCodes } from '../mfa/backup-codes.ts'
 import { ACCOUNT_CLIENT_ID } from './relying-party.ts'
 import { activeAccountUser, createAccountPages, type AccountSession } from './pages.ts'
+import { tooManyRequests, type RateLimits } from '../security/rate-limits.ts'
 
 /** How old (seconds) the session's second factor may be for sensitive changes. */
 export const STEP_UP_MAX_AGE = 300
@@ -48,6 +48,8 @@ export interface AccountMfaDeps {
 export interface SecurityExtras {
   audit: AuditWriter
   mfa: AccountMfaDeps
+  /** Rate limits on sending and checking codes (src/security/rate-limits.ts). */
+  limits: RateLimits
 }
 
 
@@ -57,6 +59,7 @@ export interface SecurityDeps {
   audit: AuditWriter
   siteName: string
   mfa: AccountMfaDeps
+  limits: RateLimits
   /** The account session from its (signed) cookie, if there is one. */
   readSession(ctx: Context): AccountSession | undefined
 }
@@ -160,9 +163,8 @@ function body(ctx: Context): Record<string, unknown> {
 }
 
 export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void {
-  const { prisma, csrf, audit, siteName, mfa } = deps
+  const { prisma, csrf, audit, siteName, mfa, limits } = deps
   const { box, settings } = mfa
-  const forms = bodyParser({ enableTypes: ['form'], formLimit: '4kb' })
 
   const pages = createAccountPages(csrf, siteName)
   const { page } = pages
@@ -189,14 +191,8 @@ export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void
     return { id: user.id, email: user.email, fresh: hasFreshSecondFactor(session.idToken), factors: await listVerifiedFactors(prisma, user.id) }
   }
 
-  /** POST: the form's CSRF token, then the person. */
-  async function signedInForm(ctx: Context): Promise<Person | undefined> {
-    if (!pages.csrfValid(ctx)) {
-      await audit.record(ctx, { type: 'csrf_rejected', outcome: 'failure', clientId: ACCOUNT_CLIENT_ID, details: { path: ctx.path } })
-      ctx.status = 403
-      page(ctx, 'error', { title: 'Form expired', message: 'This form was not accepted because it did not come from this page, or it has expired. Reload the page and try again.', backHref: SECURITY, backLabel: 'Back to security settings' })
-      return undefined
-    }
+  /** POST (its CSRF token already checked by src/security/csrf-guard.ts): the person. */
+  function signedInForm(ctx: Context): Promise<Person | undefined> {
     return signedIn(ctx, SECURITY)
   }
 
@@ -286,7 +282,7 @@ export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void
     return renderTotp(ctx, person, sealEnrolment(person, { kind: 'totp', secret }), secret)
   })
 
-  router.post(`${SECURITY}/totp`, forms, async (ctx) => {
+  router.post(`${SECURITY}/totp`, async (ctx) => {
     const person = await signedInForm(ctx)
     if (!person) return
     const form = body(ctx)
@@ -320,6 +316,10 @@ export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void
       return renderTotp(ctx, person, form.enrolment as string, token.secret, { error: issue.message, errorField: issue.path[0] === 'label' ? 'label' : 'code', label })
     }
     const code = parsed.data.code.replace(/\s/g, '')
+    const limited = await limits.consume('codeVerify', { ip: ctx.ip, account: person.id }, { ctx, userId: person.id, clientId: ACCOUNT_CLIENT_ID })
+    if (!limited.ok) {
+      return renderTotp(ctx, person, form.enrolment as string, token.secret, { error: tooManyRequests(ctx, limited.retryAfter, 'Too many codes were tried.'), errorField: 'code', label })
+    }
     const factor = await confirmTotpEnrolment(prisma, box, person.id, token.secret, code, parsed.data.label || 'Authenticator app')
     if (!factor) {
       await record(ctx, person.id, 'mfa_enrol', 'failure', { method: 'totp', reason: 'invalid_code' })
@@ -328,6 +328,7 @@ export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void
         error: 'That code is not right. Check that your app shows this account, and enter its current code.', errorField: 'code', label,
       })
     }
+    await limits.succeeded('codeVerify', { ip: ctx.ip, account: person.id })
     return afterEnrolment(ctx, person, 'totp', factor.id)
   })
 
@@ -363,6 +364,10 @@ export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void
 
   /** Sends an enrolment code to `destination`; renders the code page, or the channel page on failure. */
   async function sendEnrolmentCode(ctx: Context, person: Person, kind: 'email' | PhoneChannelKind, destination: string) {
+    const limited = await limits.consume('codeSend', { ip: ctx.ip, account: person.id }, { ctx, userId: person.id, clientId: ACCOUNT_CLIENT_ID })
+    if (!limited.ok) {
+      return renderChannel(ctx, person, { kind, phone: kind === 'email' ? undefined : destination, error: tooManyRequests(ctx, limited.retryAfter, 'Too many codes were sent.') })
+    }
     const result = await issueCode(prisma, box, settings, {
       userId: person.id, purpose: `enrol-${kind}`, destination,
       send: async (code) => {
@@ -411,12 +416,17 @@ export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void
       ctx.status = 400
       return renderCode(ctx, { kind, destination: token.destination, sealed, error: parsed.error.issues[0]!.message })
     }
+    const limited = await limits.consume('codeVerify', { ip: ctx.ip, account: person.id }, { ctx, userId: person.id, clientId: ACCOUNT_CLIENT_ID })
+    if (!limited.ok) {
+      return renderCode(ctx, { kind, destination: token.destination, sealed, error: tooManyRequests(ctx, limited.retryAfter, 'Too many codes were tried.') })
+    }
     const result = await verifyCode(prisma, box, { userId: person.id, purpose: `enrol-${kind}`, code: parsed.data.code })
     if (!result.ok) {
       await record(ctx, person.id, 'mfa_enrol', 'failure', { method: kind, reason: result.reason })
       ctx.status = 400
       return renderCode(ctx, { kind, destination: token.destination, sealed, error: codeMessage(result), attemptsLeft: result.reason === 'invalid' ? result.attemptsLeft : undefined })
     }
+    await limits.succeeded('codeVerify', { ip: ctx.ip, account: person.id })
     // The challenge remembers where its code went: that is the destination proven.
     const destination = result.destination ?? token.destination
     if (await prisma.mfaFactor.findFirst({ where: { userId: person.id, kind, destination, verified: true } })) {
@@ -437,7 +447,7 @@ export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void
     renderChannel(ctx, person, { kind: 'email' })
   })
 
-  router.post(`${SECURITY}/email`, forms, async (ctx) => {
+  router.post(`${SECURITY}/email`, async (ctx) => {
     const person = await signedInForm(ctx)
     if (!person) return
     if (!mfa.email) return errorPage(ctx, 404, 'Not available', 'Codes by email are not available on this server.')
@@ -452,7 +462,7 @@ export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void
     return sendEnrolmentCode(ctx, person, 'email', person.email)
   })
 
-  router.post(`${SECURITY}/email/confirm`, forms, (ctx) => confirmCodeEnrolment(ctx, ['email']))
+  router.post(`${SECURITY}/email/confirm`, (ctx) => confirmCodeEnrolment(ctx, ['email']))
 
   router.get(`${SECURITY}/phone`, async (ctx) => {
     const kind = phoneKind.safeParse(ctx.query.kind)
@@ -464,7 +474,7 @@ export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void
     renderChannel(ctx, person, { kind: kind.data })
   })
 
-  router.post(`${SECURITY}/phone`, forms, async (ctx) => {
+  router.post(`${SECURITY}/phone`, async (ctx) => {
     const person = await signedInForm(ctx)
     if (!person) return
     const parsed = phoneForm.safeParse(body(ctx))
@@ -493,11 +503,11 @@ export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void
     return sendEnrolmentCode(ctx, person, kind, phone)
   })
 
-  router.post(`${SECURITY}/phone/confirm`, forms, (ctx) => confirmCodeEnrolment(ctx, ['sms', 'whatsapp']))
+  router.post(`${SECURITY}/phone/confirm`, (ctx) => confirmCodeEnrolment(ctx, ['sms', 'whatsapp']))
 
   // ---- removing a factor, new backup codes ------------------------------------------------------
 
-  router.post(`${SECURITY}/factors/:id/remove`, forms, async (ctx) => {
+  router.post(`${SECURITY}/factors/:id/remove`, async (ctx) => {
     const person = await signedInForm(ctx)
     if (!person) return
     const id = factorId.safeParse(ctx.params.id)
@@ -524,7 +534,7 @@ export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void
     ctx.redirect(`${SECURITY}?done=removed`)
   })
 
-  router.post(`${SECURITY}/backup-codes`, forms, async (ctx) => {
+  router.post(`${SECURITY}/backup-codes`, async (ctx) => {
     const person = await signedInForm(ctx)
     if (!person) return
     if (person.factors.length === 0) {

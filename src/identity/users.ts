@@ -3,6 +3,7 @@ import { z } from 'zod'
 import type { PrismaClient } from '../store/database.ts'
 import { hashPassword, needsRehash, verifyPassword } from './passwords.ts'
 import { ensureDefaultTenant } from './tenants.ts'
+import { clearedFailures, isLocked, recordFailedSignIn, type PasswordGuard } from '../security/lockout.ts'
 
 export const emailSchema = z.string().trim().toLowerCase().pipe(z.email().max(254))
 export const usernameSchema = z.string().trim().toLowerCase().regex(/^[a-z0-9._-]{2,64}$/, 'letters, digits, . _ - (2 to 64)')
@@ -45,34 +46,46 @@ export async function createUser(prisma: PrismaClient, input: NewUser) {
   })
 }
 
-/** The minimum for a new password (NIST SP 800-63B: 8 at least; we ask for 12). */
-export const MIN_PASSWORD_LENGTH = 12
+/** Longest password accepted anywhere (new passwords: identity/password-policy.ts, PASSWORD_MIN_LENGTH). */
 export const MAX_PASSWORD_LENGTH = 1024
 
 export async function setPassword(prisma: PrismaClient, userId: string, password: string, opts: { expired?: boolean } = {}) {
-  await prisma.user.update({ where: { id: userId }, data: { passwordHash: await hashPassword(password), passwordExpired: opts.expired ?? false } })
+  await prisma.user.update({ where: { id: userId }, data: { passwordHash: await hashPassword(password), passwordExpired: opts.expired ?? false, passwordChangedAt: new Date() } })
 }
 
 export type PasswordLoginResult =
   | { ok: true; userId: string; passwordExpired: boolean }
-  | { ok: false; reason: 'invalid_credentials' | 'disabled'; userId?: string | undefined }
+  /** 'locked': brute-force lockout (src/security/lockout.ts); for audit rows only, pages show it like 'invalid_credentials'. */
+  | { ok: false; reason: 'invalid_credentials' | 'locked' | 'disabled'; userId?: string | undefined }
 
 /**
- * Checks a username-or-email and password. An unknown login and a wrong password return the same
- * result after the same work (one argon2 verification), so neither the answer nor its timing
- * tells whether an account exists.
+ * Checks a password: of a username-or-email (sign-in), or of a known user (`{ userId }`: linking an
+ * upstream sign-in, changing the password). An unknown login, a wrong password and a locked account
+ * return after the same work (one argon2 verification), and callers show them alike, so neither
+ * the answer nor its timing tells whether an account exists or is locked. Failures count towards
+ * the lockout; a locked account is refused even with the right password; a success clears the count.
  */
-export async function authenticateWithPassword(prisma: PrismaClient, login: string, password: string): Promise<PasswordLoginResult> {
-  const name = normalizeLogin(login)
-  const user = name.includes('@')
-    ? await prisma.user.findUnique({ where: { email: name } })
-    : await prisma.user.findUnique({ where: { username: name } })
+export async function authenticateWithPassword(prisma: PrismaClient, who: string | { userId: string }, password: string, guard: PasswordGuard): Promise<PasswordLoginResult> {
+  let user
+  if (typeof who === 'string') {
+    const name = normalizeLogin(who)
+    user = name.includes('@')
+      ? await prisma.user.findUnique({ where: { email: name } })
+      : await prisma.user.findUnique({ where: { username: name } })
+  } else {
+    user = await prisma.user.findUnique({ where: { id: who.userId } })
+  }
   const valid = await verifyPassword(user?.passwordHash, password)
-  if (!user || !valid) return { ok: false, reason: 'invalid_credentials', userId: user?.id }
+  if (!user) return { ok: false, reason: 'invalid_credentials' }
+  if (isLocked(user, guard.clock)) return { ok: false, reason: 'locked', userId: user.id }
+  if (!valid) {
+    await recordFailedSignIn(prisma, user.id, guard)
+    return { ok: false, reason: 'invalid_credentials', userId: user.id }
+  }
   if (user.status !== 'active') return { ok: false, reason: 'disabled', userId: user.id }
   // Upgrade hashes made with older parameters while we hold the plaintext.
   const rehash = user.passwordHash && needsRehash(user.passwordHash) ? { passwordHash: await hashPassword(password) } : {}
-  await prisma.user.update({ where: { id: user.id }, data: { lastLoginAt: new Date(), ...rehash } })
+  await prisma.user.update({ where: { id: user.id }, data: { lastLoginAt: new Date(), ...clearedFailures, ...rehash } })
   return { ok: true, userId: user.id, passwordExpired: user.passwordExpired }
 }
 

@@ -20,8 +20,9 @@ import type Provider from 'oidc-provider'
 import { z } from 'zod'
 import type { AuditWriter } from '../audit/audit.ts'
 import { renderPage } from '../pages/render.ts'
-import { verifyPassword } from '../identity/passwords.ts'
-import { MAX_PASSWORD_LENGTH } from '../identity/users.ts'
+import { authenticateWithPassword, MAX_PASSWORD_LENGTH } from '../identity/users.ts'
+import { passwordGuard } from '../security/lockout.ts'
+import { tooManyRequests } from '../security/rate-limits.ts'
 import { FederationFailure, safeCode } from '../federation/failure.ts'
 import { createLink, recordFederatedSignIn, resolveAccount } from '../federation/linking.ts'
 import { newAuthorizationSecrets } from '../federation/protocol.ts'
@@ -35,6 +36,8 @@ import { verifyTotp } from '../mfa/totp.ts'
 export const FEDERATION_STATE = 'iam:federation'
 /** Wrong passwords on the link page before it closes (the person starts again). */
 const MAX_LINK_ATTEMPTS = 5
+/** The link page's answer to a wrong password and to a locked account alike. */
+const LINK_PASSWORD_REFUSED = 'That password is not correct, or the account is locked for a while after too many failed attempts. Check it and try again, or try again later.'
 const NO_RETRY = new Set(['no_account', 'account_disabled', 'tenant_not_allowed'])
 
 interface PendingAuthorization { upstream: string; state: string; nonce: string; codeVerifier: string }
@@ -109,7 +112,7 @@ function describeFailure(failure: FederationFailure, upstreamName: string): { st
 }
 
 export function registerFederationRoutes(router: Router, kit: InteractionKit, federation: Federation, hooks: FederationHooks) {
-  const { provider, prisma, audit, page, forms, load, readState, logger } = kit
+  const { provider, prisma, audit, page, load, readState, logger } = kit
 
   const stateOf = (details: Details): FederationState => readState<FederationState>(details, FEDERATION_STATE) ?? {}
   const clientIdOf = (details: Details) => String(details.params.client_id)
@@ -219,7 +222,7 @@ export function registerFederationRoutes(router: Router, kit: InteractionKit, fe
     }, details.uid)
   }
 
-  router.post('/:uid/federation/:id', forms, load, async (ctx) => {
+  router.post('/:uid/federation/:id', load, async (ctx) => {
     const details = ctx.state.interaction as Details
     if (details.prompt.name !== 'login') return ctx.redirect(`/interaction/${details.uid}`)
     const upstream = federation.get(ctx.params.id!)
@@ -256,7 +259,7 @@ export function registerFederationRoutes(router: Router, kit: InteractionKit, fe
     return continueWith(ctx, details, upstream, identity)
   })
 
-  router.post('/:uid/federation/:id/link', forms, load, async (ctx) => {
+  router.post('/:uid/federation/:id/link', load, async (ctx) => {
     const details = ctx.state.interaction as Details
     const saved = stateOf(details)
     const link = saved.link
@@ -274,18 +277,24 @@ export function registerFederationRoutes(router: Router, kit: InteractionKit, fe
       await persist(ctx, { ...saved, link: undefined })
       return fail(ctx, details, upstream, new FederationFailure('account_disabled', 'account to link is disabled or gone'), link.userId)
     }
-    const proven = await proveLocalAccount(user, parsed.data)
-    if (!proven) {
+    // Guessing here is guessing the account's password (or code): the same limits as signing in.
+    const limitKeys = { ip: ctx.ip, account: byCode ? user.id : user.email }
+    const limited = await kit.limits.consume(byCode ? 'codeVerify' : 'signIn', limitKeys, { ctx, userId: user.id, clientId })
+    if (!limited.ok) return renderLink(ctx, details, link, tooManyRequests(ctx, limited.retryAfter, byCode ? 'Too many codes were tried.' : 'Too many attempts.'))
+    const proof = await proveLocalAccount(ctx, user, parsed.data, clientId)
+    if (proof !== 'proven') {
       const attempts = link.attempts + 1
-      await audit.record(ctx, { type: 'federation_link_created', outcome: 'failure', userId: user.id, clientId, details: { upstream: link.upstream, reason: byCode ? 'invalid_code' : 'invalid_password', attempts } })
+      await audit.record(ctx, { type: 'federation_link_created', outcome: 'failure', userId: user.id, clientId, details: { upstream: link.upstream, reason: proof, attempts } })
       if (attempts >= MAX_LINK_ATTEMPTS) {
         await persist(ctx, { ...saved, link: undefined })
         return fail(ctx, details, upstream, new FederationFailure('link_required', 'too many wrong passwords on the link page', { why: 'too_many_attempts' }), user.id)
       }
       await persist(ctx, { ...saved, link: { ...link, attempts } })
       ctx.status = 400
-      return renderLink(ctx, details, { ...link, attempts }, byCode ? 'That code is not right. Check your app and try again.' : 'That password is not correct.')
+      // A locked account reads like a wrong password, as on the sign-in page.
+      return renderLink(ctx, details, { ...link, attempts }, byCode ? 'That code is not right. Check your app and try again.' : LINK_PASSWORD_REFUSED)
     }
+    await kit.limits.succeeded(byCode ? 'codeVerify' : 'signIn', limitKeys)
     try {
       await createLink(prisma, { provider: link.upstream, subject: link.subject, userId: user.id, email: link.upstreamEmail })
     } catch (err) {
@@ -304,13 +313,17 @@ export function registerFederationRoutes(router: Router, kit: InteractionKit, fe
    * The password, or for an account without one its authenticator app's current code (accepted
    * once). A code is a second factor on top of the upstream sign-in, so that link finishes as MFA.
    */
-  async function proveLocalAccount(user: { id: string; passwordHash: string | null }, form: { password?: string; code?: string }): Promise<boolean> {
-    if (form.password !== undefined) return verifyPassword(user.passwordHash, form.password)
+  async function proveLocalAccount(ctx: Context, user: { id: string }, form: { password?: string; code?: string }, clientId: string): Promise<'proven' | 'invalid_password' | 'locked' | 'invalid_code'> {
+    if (form.password !== undefined) {
+      // Counts towards the account's lockout, and a locked account is refused here too.
+      const result = await authenticateWithPassword(prisma, { userId: user.id }, form.password, passwordGuard(kit, ctx, clientId))
+      return result.ok ? 'proven' : result.reason === 'locked' ? 'locked' : 'invalid_password'
+    }
     const factor = await prisma.mfaFactor.findFirst({ where: { userId: user.id, kind: 'totp', verified: true } })
-    return Boolean(factor && form.code !== undefined && (await verifyTotp(prisma, hooks.box, factor, form.code)).ok)
+    return factor && form.code !== undefined && (await verifyTotp(prisma, hooks.box, factor, form.code)).ok ? 'proven' : 'invalid_code'
   }
 
-  router.post('/:uid/use-password', forms, load, async (ctx) => {
+  router.post('/:uid/use-password', load, async (ctx) => {
     const details = ctx.state.interaction as Details
     if (details.prompt.name === 'login') await persist(ctx, { passwordChosen: true, hintUsed: true })
     ctx.status = 303

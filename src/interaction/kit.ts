@@ -1,7 +1,6 @@
 // What every interaction handler shares: rendering a page (with its CSRF token), loading the
 // interaction this browser is in, keeping per-interaction state server-side, and handing a
 // result back to the provider.
-import { bodyParser } from '@koa/bodyparser'
 import type { Context, Next } from 'koa'
 import { errors, type default as Provider, type InteractionResults } from 'oidc-provider'
 import type { PrismaClient } from '../store/database.ts'
@@ -9,6 +8,8 @@ import type { AuditWriter } from '../audit/audit.ts'
 import type { Csrf } from '../security/csrf.ts'
 import type { Logger } from '../observability/logger.ts'
 import type { Clock } from '../security/clock.ts'
+import type { RateLimits } from '../security/rate-limits.ts'
+import type { LockoutSettings } from '../security/lockout.ts'
 import { renderPage, type PageName } from '../pages/render.ts'
 
 export interface InteractionDeps {
@@ -20,6 +21,10 @@ export interface InteractionDeps {
   siteName: string
   /** The clock time-window rules read (lockout, links); tests may move it (src/security/clock.ts). */
   clock: Clock
+  /** Rate limits per IP, account and client: `limits.consume('registration', { ip: ctx.ip, account: email })` (src/security/rate-limits.ts). */
+  limits: RateLimits
+  /** Brute-force lockout settings (config.lockout), for authenticateWithPassword. */
+  lockout: LockoutSettings
 }
 
 export type Details = Awaited<ReturnType<Provider['interactionDetails']>>
@@ -30,13 +35,12 @@ export function createInteractionKit(deps: InteractionDeps) {
   function page(ctx: Context, name: PageName, data: Record<string, unknown>, uid: string) {
     ctx.set('Cache-Control', 'no-store')
     ctx.type = 'html'
-    ctx.body = renderPage(name, { siteName, csrfToken: csrf.issue(ctx, uid) }, data)
+    ctx.body = renderPage(name, { siteName, csrfToken: csrf.issue(ctx, uid), nonce: ctx.state.cspNonce as string | undefined }, data)
   }
 
   return {
     ...deps,
     page,
-    forms: bodyParser({ enableTypes: ['form'], formLimit: '16kb', onError: (err, ctx) => ctx.throw(413, 'The form was too large.') }),
 
     /** Finishes the interaction with `result` and sends the browser back to the provider. */
     async finish(ctx: Context, result: InteractionResults) {
@@ -59,16 +63,13 @@ export function createInteractionKit(deps: InteractionDeps) {
       return (details.result as Record<string, T> | undefined)?.[key]
     },
 
-    /** Loads the interaction this browser is in, and checks the form's CSRF token on POST. */
+    /**
+     * Loads the interaction this browser is in. (POSTs reach here only with this interaction's
+     * CSRF token: src/security/csrf-guard.ts checks it for every POST under /interaction/.)
+     */
     async load(ctx: Context, next: Next) {
       const details = await provider.interactionDetails(ctx.req, ctx.res)
       if (details.uid !== ctx.params.uid) throw new errors.SessionNotFound('interaction mismatch')
-      if (ctx.method === 'POST' && !csrf.verify(ctx, details.uid, (ctx.request.body as Record<string, unknown> | undefined)?.csrf)) {
-        await deps.audit.record(ctx, { type: 'csrf_rejected', outcome: 'failure', userId: details.session?.accountId, clientId: String(details.params.client_id), details: { path: ctx.path } })
-        ctx.status = 403
-        page(ctx, 'error', { title: 'Form expired', message: 'This form was not accepted because it did not come from this page, or it has expired. Go back to the application and try again.' }, details.uid)
-        return
-      }
       ctx.state.interaction = details
       await next()
     },

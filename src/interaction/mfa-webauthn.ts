@@ -8,7 +8,6 @@
 // Without JavaScript the page's form posts to /verify as a plain form: the page comes back saying
 // that this method needs JavaScript, with "Use another method" next to it.
 import type Router from '@koa/router'
-import { bodyParser } from '@koa/bodyparser'
 import type { Context } from 'koa'
 import type { InteractionResults } from 'oidc-provider'
 import { authenticationOptions, describeWebauthnFailure, verifyAuthentication } from '../mfa/webauthn.ts'
@@ -40,11 +39,6 @@ const STEP_OVER = 'This step is over. Reload the page to continue.'
 export function registerMfaWebauthnRoutes(router: Router, kit: InteractionKit, hooks: WebauthnStepHooks) {
   const { prisma, audit, page, load, provider, clientName } = kit
   const origin = new URL(provider.issuer).origin
-  // JSON from the script, or the plain form when the script did not run.
-  const bodies = bodyParser({
-    enableTypes: ['json', 'form'], jsonLimit: '64kb', formLimit: '16kb',
-    onError: (err, ctx) => ctx.throw((err as { status?: number }).status === 413 ? 413 : 400, 'The request could not be read.'),
-  })
 
   /** The state, when the person chose one of their passkeys at the MFA step of this interaction. */
   async function passkeyStep(details: Details): Promise<WebauthnStepState | undefined> {
@@ -69,7 +63,7 @@ export function registerMfaWebauthnRoutes(router: Router, kit: InteractionKit, h
     ctx.body = { error: STEP_OVER, redirect: `/interaction/${details.uid}` }
   }
 
-  router.post('/:uid/mfa/webauthn/options', bodies, load, async (ctx: Context) => {
+  router.post('/:uid/mfa/webauthn/options', load, async (ctx: Context) => {
     const details = ctx.state.interaction as Details
     ctx.set('Cache-Control', 'no-store')
     const state = await passkeyStep(details)
@@ -77,7 +71,7 @@ export function registerMfaWebauthnRoutes(router: Router, kit: InteractionKit, h
     ctx.body = await authenticationOptions(prisma, { userId: state.accountId, rpId: hooks.rpId })
   })
 
-  router.post('/:uid/mfa/webauthn/verify', bodies, load, async (ctx: Context) => {
+  router.post('/:uid/mfa/webauthn/verify', load, async (ctx: Context) => {
     const details = ctx.state.interaction as Details
     ctx.set('Cache-Control', 'no-store')
     const state = await passkeyStep(details)

@@ -14,6 +14,7 @@ import { confirmTotpEnrolment, newTotpSecret, startTotpEnrolment, verifyTotp } f
 import { describeDuration, issueCode, verifyCode, type CodePurpose, type CodeSettings } from '../mfa/codes.ts'
 import { regenerateBackupCodes, remainingBackupCodes, useBackupCode } from '../mfa/backup-codes.ts'
 import { formBody, type Details, type InteractionKit } from './kit.ts'
+import { tooManyRequests } from '../security/rate-limits.ts'
 import { registerMfaWebauthnRoutes } from './mfa-webauthn.ts'
 
 export interface MfaDeps {
@@ -44,7 +45,7 @@ const enrolForm = z.object({ kind: z.enum(['totp', 'email']) })
 const CODE_KINDS = new Set(['email', 'sms', 'whatsapp'])
 
 export function registerMfaRoutes(router: Router, kit: InteractionKit, deps: MfaDeps) {
-  const { prisma, audit, page, forms, load, finish, saveState, readState, clientName, siteName } = kit
+  const { prisma, audit, page, load, finish, saveState, readState, clientName, siteName } = kit
   const { box, settings } = deps
 
   function currentState(details: Details): MfaState | undefined {
@@ -86,6 +87,12 @@ export function registerMfaRoutes(router: Router, kit: InteractionKit, deps: Mfa
    * ask again (the code already sent still works); not sent, the method choice with the reason.
    */
   async function sendCode(ctx: Context, details: Details, state: MfaState, next: MfaState, input: { purpose: CodePurpose; destination: string; factorId?: string; kind: 'email' | 'sms' | 'whatsapp' }): Promise<boolean> {
+    // Each message costs money and reaches someone's phone or inbox: limited per address and account.
+    const limited = await kit.limits.consume('codeSend', { ip: ctx.ip, account: state.accountId }, { ctx, userId: state.accountId, clientId: String(details.params.client_id) })
+    if (!limited.ok) {
+      await render(ctx, details, state, { error: tooManyRequests(ctx, limited.retryAfter, 'Too many codes were sent.') })
+      return false
+    }
     const result = await issueCode(prisma, box, settings, {
       userId: state.accountId, purpose: input.purpose, destination: input.destination, factorId: input.factorId,
       send: async (code) => {
@@ -171,6 +178,14 @@ export function registerMfaRoutes(router: Router, kit: InteractionKit, deps: Mfa
     return page(ctx, 'mfa-choose', { ...base, options, action: `/interaction/${details.uid}/mfa/select` }, details.uid)
   }
 
+  /** Counts a code attempt (per address and account); when refused, shows the step again with 429 and when to retry. */
+  async function withinCodeVerifyLimit(ctx: Context, details: Details, state: MfaState): Promise<boolean> {
+    const limited = await kit.limits.consume('codeVerify', { ip: ctx.ip, account: state.accountId }, { ctx, userId: state.accountId, clientId: String(details.params.client_id) })
+    if (limited.ok) return true
+    await render(ctx, details, state, { error: tooManyRequests(ctx, limited.retryAfter, 'Too many codes were tried.') })
+    return false
+  }
+
   /** Loads the MFA state of the interaction, or sends the browser back to the current step. */
   function withState(handler: (ctx: Context, details: Details, state: MfaState) => Promise<unknown>) {
     return async (ctx: Context) => {
@@ -181,7 +196,7 @@ export function registerMfaRoutes(router: Router, kit: InteractionKit, deps: Mfa
     }
   }
 
-  router.post('/:uid/mfa/select', forms, load, withState(async (ctx, details, state) => {
+  router.post('/:uid/mfa/select', load, withState(async (ctx, details, state) => {
     const parsed = selectForm.safeParse(formBody(ctx))
     const { factors, backupLeft } = await methodsFor(state.accountId)
     const factor = factors.find((f) => f.id === parsed.data?.method)
@@ -197,7 +212,7 @@ export function registerMfaRoutes(router: Router, kit: InteractionKit, deps: Mfa
     return saveState(ctx, details, MFA_STATE, { ...state, method: factor.id })
   }))
 
-  router.post('/:uid/mfa/resend', forms, load, withState(async (ctx, details, state) => {
+  router.post('/:uid/mfa/resend', load, withState(async (ctx, details, state) => {
     if (state.enrol?.kind === 'email') {
       const user = await prisma.user.findUnique({ where: { id: state.accountId } })
       if (!(await sendCode(ctx, details, state, state, { purpose: 'enrol-email', destination: user!.email, kind: 'email' }))) return
@@ -209,16 +224,17 @@ export function registerMfaRoutes(router: Router, kit: InteractionKit, deps: Mfa
     return saveState(ctx, details, MFA_STATE, state)
   }))
 
-  router.post('/:uid/mfa/another', forms, load, withState(async (ctx, details, state) =>
+  router.post('/:uid/mfa/another', load, withState(async (ctx, details, state) =>
     saveState(ctx, details, MFA_STATE, { ...state, method: undefined, enrol: undefined })))
 
-  router.post('/:uid/mfa/verify', forms, load, withState(async (ctx, details, state) => {
+  router.post('/:uid/mfa/verify', load, withState(async (ctx, details, state) => {
     const clientId = String(details.params.client_id)
     const parsed = codeForm.safeParse(formBody(ctx))
     if (!parsed.success) {
       ctx.status = 400
       return render(ctx, details, state, { error: parsed.error.issues[0]!.message })
     }
+    if (!(await withinCodeVerifyLimit(ctx, details, state))) return
     const code = parsed.data.code
     const fail = async (method: string, reason: string, message: string, attemptsLeft?: number) => {
       await audit.record(ctx, { type: 'mfa_verify', outcome: 'failure', userId: state.accountId, clientId, details: { method, reason } })
@@ -229,6 +245,7 @@ export function registerMfaRoutes(router: Router, kit: InteractionKit, deps: Mfa
       const result = await useBackupCode(prisma, box, state.accountId, code)
       if (!result.ok) return fail('backup', result.reason, result.reason === 'used' ? 'That backup code has already been used. Each code works once.' : 'That is not one of your backup codes.')
       await audit.record(ctx, { type: 'mfa_verify', outcome: 'success', userId: state.accountId, clientId, details: { method: 'backup', remaining: result.remaining } })
+      await kit.limits.succeeded('codeVerify', { ip: ctx.ip, account: state.accountId })
       return finishWithMfa(ctx, state, 'backup')
     }
     const factor = state.method ? await prisma.mfaFactor.findFirst({ where: { id: state.method, userId: state.accountId, verified: true } }) : null
@@ -248,10 +265,11 @@ export function registerMfaRoutes(router: Router, kit: InteractionKit, deps: Mfa
       await prisma.mfaFactor.update({ where: { id: factor.id }, data: { lastUsedAt: new Date() } })
     }
     await audit.record(ctx, { type: 'mfa_verify', outcome: 'success', userId: state.accountId, clientId, details: { method: factor.kind } })
+    await kit.limits.succeeded('codeVerify', { ip: ctx.ip, account: state.accountId })
     return finishWithMfa(ctx, state, factor.kind)
   }))
 
-  router.post('/:uid/mfa/enrol', forms, load, withState(async (ctx, details, state) => {
+  router.post('/:uid/mfa/enrol', load, withState(async (ctx, details, state) => {
     const parsed = enrolForm.safeParse(formBody(ctx))
     if (!parsed.success || (parsed.data.kind === 'email' && !deps.email)) {
       ctx.status = 400
@@ -265,7 +283,7 @@ export function registerMfaRoutes(router: Router, kit: InteractionKit, deps: Mfa
     return saveState(ctx, details, MFA_STATE, { ...state, enrol: { kind: 'email' } })
   }))
 
-  router.post('/:uid/mfa/enrol/verify', forms, load, withState(async (ctx, details, state) => {
+  router.post('/:uid/mfa/enrol/verify', load, withState(async (ctx, details, state) => {
     const clientId = String(details.params.client_id)
     const parsed = codeForm.safeParse(formBody(ctx))
     if (!state.enrol) return saveState(ctx, details, MFA_STATE, state)
@@ -273,6 +291,7 @@ export function registerMfaRoutes(router: Router, kit: InteractionKit, deps: Mfa
       ctx.status = 400
       return render(ctx, details, state, { error: parsed.error.issues[0]!.message })
     }
+    if (!(await withinCodeVerifyLimit(ctx, details, state))) return
     let method: SecondFactorMethod
     if (state.enrol.kind === 'totp') {
       const factor = await confirmTotpEnrolment(prisma, box, state.accountId, box.open(state.enrol.sealedSecret, `enrol:${state.accountId}`), parsed.data.code)
@@ -296,6 +315,7 @@ export function registerMfaRoutes(router: Router, kit: InteractionKit, deps: Mfa
       method = 'email'
     }
     await audit.record(ctx, { type: 'mfa_enrol', outcome: 'success', userId: state.accountId, clientId, details: { method } })
+    await kit.limits.succeeded('codeVerify', { ip: ctx.ip, account: state.accountId })
     const codes = await regenerateBackupCodes(prisma, box, state.accountId)
     await audit.record(ctx, { type: 'backup_codes_generated', outcome: 'success', userId: state.accountId, clientId })
     const next: MfaState = { ...state, enrol: undefined, enrolled: method }
@@ -304,7 +324,7 @@ export function registerMfaRoutes(router: Router, kit: InteractionKit, deps: Mfa
     return render(ctx, details, next, { codes })
   }))
 
-  router.post('/:uid/mfa/continue', forms, load, withState(async (ctx, details, state) => {
+  router.post('/:uid/mfa/continue', load, withState(async (ctx, details, state) => {
     if (!state.enrolled) return saveState(ctx, details, MFA_STATE, state)
     return finishWithMfa(ctx, state, state.enrolled)
   }))

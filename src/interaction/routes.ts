@@ -7,18 +7,20 @@ import { createInteractionKit, type Details, type InteractionDeps } from './kit.
 import { registerLoginRoutes } from './login.ts'
 import { registerMfaRoutes, type MfaDeps } from './mfa.ts'
 import { registerFederationRoutes } from './federation.ts'
+import { registerRegistrationRoutes, type RegistrationRouteDeps } from './registration.ts'
 import type { Federation } from '../federation/upstreams.ts'
 
 export type { InteractionDeps }
 
-export function createInteractionRouter(deps: InteractionDeps & { mfa: MfaDeps; federation: Federation }): Router {
+export function createInteractionRouter(deps: InteractionDeps & { mfa: MfaDeps; federation: Federation } & Omit<RegistrationRouteDeps, 'box'>): Router {
   const kit = createInteractionKit(deps)
-  const { provider, prisma, audit, page, forms, load, finish, clientName } = kit
+  const { provider, prisma, audit, page, load, finish, clientName } = kit
   const router = new Router({ prefix: '/interaction' })
 
   const mfa = registerMfaRoutes(router, kit, deps.mfa)
   const federation = registerFederationRoutes(router, kit, deps.federation, { afterPrimary: mfa.afterPrimaryAuthentication, box: deps.mfa.box })
-  const login = registerLoginRoutes(router, kit, { afterPrimary: mfa.afterPrimaryAuthentication, federation })
+  const selfService = registerRegistrationRoutes(router, kit, { config: deps.config, mailer: deps.mailer, box: deps.mfa.box }, { afterPrimary: mfa.afterPrimaryAuthentication })
+  const login = registerLoginRoutes(router, kit, { afterPrimary: mfa.afterPrimaryAuthentication, federation, selfService })
 
   router.get('/:uid', load, async (ctx: Context) => {
     const details = ctx.state.interaction as Details
@@ -43,7 +45,7 @@ export function createInteractionRouter(deps: InteractionDeps & { mfa: MfaDeps; 
     }
   })
 
-  router.post('/:uid/consent', forms, load, async (ctx) => {
+  router.post('/:uid/consent', load, async (ctx) => {
     const details = ctx.state.interaction as Details
     if (details.prompt.name !== 'consent') return ctx.redirect(`/interaction/${details.uid}`)
     const grantId = await grantConsent(provider, details)
@@ -51,7 +53,7 @@ export function createInteractionRouter(deps: InteractionDeps & { mfa: MfaDeps; 
     return finish(ctx, { consent: { grantId } })
   })
 
-  router.post('/:uid/abort', forms, load, async (ctx) => {
+  router.post('/:uid/abort', load, async (ctx) => {
     const details = ctx.state.interaction as Details
     await audit.record(ctx, { type: 'interaction_aborted', outcome: 'failure', userId: details.session?.accountId, clientId: String(details.params.client_id), details: { prompt: details.prompt.name } })
     return finish(ctx, { error: 'access_denied', error_description: 'End-User aborted interaction' })

@@ -12,6 +12,8 @@ export interface PageContext {
   siteName: string
   /** Value for the hidden CSRF field of every form on the page. */
   csrfToken?: string
+  /** This response's CSP nonce, for the page's script tag (src/app.ts sets it per request). */
+  nonce?: string
 }
 
 export type PageName =
@@ -22,6 +24,8 @@ export type PageName =
   | 'account-security' | 'account-security-totp' | 'account-security-channel' | 'account-security-code' | 'account-security-backup-codes'
   | 'mfa-webauthn' | 'account-passkey-new'
   | 'federation-error' | 'federation-link' | 'account-linked'
+  | 'account-sessions' | 'account-password'
+  | 'register' | 'forgot-password' | 'reset-password' | 'verify-email' | 'notice'
 
 export function renderPage(name: PageName, page: PageContext, data: Record<string, unknown> = {}): string {
   return eta.render(name, { ...data, page })

@@ -37,6 +37,7 @@ const ROLE_MAPPING = { [FINANCE_GROUP]: 'finance', [AUDIT_GROUP]: 'auditor', App
 
 /** A local account with a password, whose email an upstream person will also claim. */
 const CARLA = { email: 'carla@contoso.com', password: 'carla has a long passphrase' }
+const LINA = { email: 'lina@contoso.com', password: 'lina has a long passphrase' }
 const TESS_EMAIL = 'tess@contoso.com'
 
 /** Every upstream on the login page, in configuration order. */
@@ -56,7 +57,7 @@ const TEXT = {
   noAccount: 'No account for you here; ask your administrator to give you access.',
   disabled: 'This account is disabled. Contact your administrator.',
   noPassword: 'An account with your email already exists here, but it has no password or authenticator app to confirm it is yours. Ask your administrator to link it to your Microsoft sign-in.',
-  wrongPassword: 'That password is not correct.',
+  wrongPassword: 'That password is not correct, or the account is locked for a while after too many failed attempts. Check it and try again, or try again later.',
 }
 
 describe.each(STORAGE_MODES)('federation (%s)', (mode) => {
@@ -89,6 +90,7 @@ describe.each(STORAGE_MODES)('federation (%s)', (mode) => {
       for (const role of ['finance', 'auditor', 'approver', 'reviewer']) await ensureRole(prisma, role)
       const carla = await createUser(prisma, { ...CARLA, displayName: 'Carla Local', emailVerified: true })
       carlaId = carla.id
+      await createUser(prisma, { ...LINA, displayName: 'Lina Local', emailVerified: true })
       // An account with no password but an authenticator app: it proves itself with a code.
       const tess = await createUser(prisma, { email: TESS_EMAIL, displayName: 'Tess Local', emailVerified: true })
       tessSecret = await addTotpFactor(prisma, tess.id)
@@ -566,6 +568,29 @@ describe.each(STORAGE_MODES)('federation (%s)', (mode) => {
     })
   })
 
+  it('counts wrong passwords on the link page towards the lockout, and refuses a locked account there alike', async () => {
+    const since = new Date()
+    let { browser, res } = await federatedSignIn('entra', person('lina'))
+    expect(res.body).toContain('Link your existing account')
+    for (let i = 0; i < 3; i++) {
+      res = await submit(browser, res, '/federation/entra/link', { password: 'not lina’s password' })
+      expect(alertText(res.body)).toBe(TEXT.wrongPassword)
+    }
+    // Two more on the sign-in page: the fifth failure of the account locks it.
+    const { browser: other, page } = await loginPage()
+    let signIn = await submit(other, page, '/login', { login: LINA.email, password: 'still not it' })
+    signIn = await submit(other, signIn, '/login', { login: LINA.email, password: 'still not it' })
+    const locked = await submit(other, signIn, '/login', { login: LINA.email, password: LINA.password })
+    expect(locked.status).toBe(400)
+    expect(locked.body).toContain('the account is locked for a while')
+    // The link page refuses the right password now, in the words of a wrong one.
+    res = await submit(browser, res, '/federation/entra/link', { password: LINA.password })
+    expect(res.status).toBe(400)
+    expect(alertText(res.body)).toBe(TEXT.wrongPassword)
+    await expectAudit('account_locked', 'failure', { failures: 5 }, since)
+    await expectAudit('federation_link_created', 'failure', { upstream: 'entra', reason: 'locked' }, since)
+  })
+
   it('refuses to link a local account that has no password to prove', async () => {
     // Gina got her account just in time from the generic upstream (so it has no password) …
     const gina: UpstreamUser = { oid: `gen-${crypto.randomUUID()}`, email: 'gina.nopass@contoso.com', name: 'Gina', emailVerified: true }
@@ -785,11 +810,11 @@ describe.each(STORAGE_MODES)('federation (%s)', (mode) => {
     const wrong = await submit(browser, page, '/login', { login: CARLA.email, password: 'not her password' })
     expect(atFake(wrong)).toBe(false)
     expect(wrong.status).toBe(400)
-    expect(wrong.body).toContain('The email, username or password is not correct.')
+    expect(wrong.body).toContain('The email, username or password is not correct')
     const right = await submit(browser, wrong, '/login', { login: CARLA.email, password: CARLA.password })
     expect(atFake(right)).toBe(false)
     // Past the password: on to consent or the app, not back to the login form.
-    expect(right.body).not.toContain('The email, username or password is not correct.')
+    expect(right.body).not.toContain('The email, username or password is not correct')
     expect(isOurs(right) ? right.body : '').not.toContain('name="password"')
   })
 

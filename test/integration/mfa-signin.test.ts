@@ -31,7 +31,7 @@ describe.each(STORAGE_MODES)('second factor at sign-in (%s)', (mode) => {
       emmaId = emma.id
       await addCodeFactor(prisma, emma.id, 'email', EMMA.email)
       emmaBackup = await addBackupCodes(prisma, emma.id)
-      const tom = await createUser(prisma, TOM)
+      const tom = await createUser(prisma, { ...TOM, emailVerified: true })
       tomSecret = await addTotpFactor(prisma, tom.id)
     })
     await iam.start()

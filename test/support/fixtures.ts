@@ -23,7 +23,8 @@ export async function createFixtures(prisma: PrismaClient, opts: { backchannelLo
   const userRole = await ensureRole(prisma, 'user', [])
   const alice = await createUser(prisma, { ...ALICE, displayName: 'Alice Example', emailVerified: true })
   await assignRole(prisma, alice.id, userRole.id)
-  await createUser(prisma, { ...ONE_TIME, passwordExpired: true })
+  // Verified: made by an administrator, who vouches for the address (as `user create` and seed do).
+  await createUser(prisma, { ...ONE_TIME, passwordExpired: true, emailVerified: true })
   const dora = await createUser(prisma, DISABLED)
   await prisma.user.update({ where: { id: dora.id }, data: { status: 'disabled' } })
 

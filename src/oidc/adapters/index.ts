@@ -1,14 +1,18 @@
 // Chooses where oidc-provider keeps each model: clients come from the client registry; every
 // other artifact goes to Redis when configured, else to the database (the embedded store).
+// Grants are indexed by user in the database as well (grant-index.ts).
 import type { PrismaClient } from '../../store/database.ts'
 import type { Redis } from '../../store/redis.ts'
 import type { AdapterFactory } from '../client-metadata.ts'
 import { createClientRegistryAdapter } from './client-registry.ts'
 import { createRedisAdapterFactory } from './redis.ts'
 import { createDatabaseAdapterFactory } from './database.ts'
+import { withGrantIndex } from './grant-index.ts'
 
 export function createAdapterFactory(prisma: PrismaClient, redis?: Redis): AdapterFactory {
   const artifacts = redis ? createRedisAdapterFactory(redis) : createDatabaseAdapterFactory(prisma)
   const clients = createClientRegistryAdapter(prisma)
-  return (name) => (name === 'Client' ? clients : artifacts(name))
+  // Grants are also indexed by user (UserGrant), to revoke all of a person's grants at once.
+  const grants = withGrantIndex(prisma, artifacts('Grant'))
+  return (name) => (name === 'Client' ? clients : name === 'Grant' ? grants : artifacts(name))
 }

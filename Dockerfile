@@ -1,0 +1,123 @@
+# syntax=docker/dockerfile:1
+#
+# The identity provider as a container image: `serve` by default, `migrate` (or any other CLI
+# command of src/main.ts) as an argument. See docs/deploy.md.
+#
+#   docker build -t iam .
+#   docker run --rm iam migrate                      # prisma migrate deploy, then exit
+#   docker run -p 3000:3000 --read-only -e … iam     # serve (the default command)
+#
+# How each step maps to README.md / scripts/iam.sh (`scripts/iam.sh start`), which CI runs on a
+# fresh machine; test/unit/dockerfile.test.ts checks the correspondences marked [checked]:
+#
+#   iam.sh / README                       this Dockerfile
+#   ------------------------------------  -------------------------------------------------------
+#   ensure_node: Node NODE_VERSION        FROM node:<NODE_VERSION>-bookworm-slim, the same release
+#     (24.21.0) when `node` is older        [checked], within package.json engines [checked];
+#     than 22                               bump both together
+#   ensure_node_modules: `npm ci`         `npm ci --ignore-scripts`, then exactly the install
+#     (npm runs the scripts package.json    scripts that package.json `allowScripts` permits
+#     `allowScripts` permits, and the       (`npm rebuild <name>` for each `true` [checked]) and
+#     root `postinstall`)                   the root postinstall (`npm run generate` = the same
+#                                           `prisma generate` [checked]). Explicit, so an npm
+#                                           without allowScripts support cannot run denied
+#                                           scripts (e.g. @prisma/engines' download from
+#                                           binaries.prisma.sh: the project uses the wasm engines).
+#   (no equivalent: dev tooling stays)    `npm prune --omit=dev`: production dependencies only.
+#                                           prisma (the CLI behind `migrate`) and tsx are
+#                                           dependencies, so they stay [checked].
+#   `npm run iam -- seed` (first start)   not in the image: seeding is a one-time operator action,
+#                                           `docker run … iam seed` / docs/deploy.md [checked: the
+#                                           command exists in src/main.ts]
+#   `npm start` = `tsx src/main.ts serve` ENTRYPOINT node --import tsx src/main.ts, CMD serve:
+#                                           the same TypeScript loader in the same process (no
+#                                           tsx CLI wrapper, so SIGTERM reaches the server) [checked]
+#   README "Production": migrate, serve   `migrate` / `serve` as arguments [checked: both exist]
+#   PORT default 3000                     EXPOSE 3000 [checked against src/config.ts]
+#   /healthz (src/app.ts)                 HEALTHCHECK [checked: the path exists in src/app.ts]
+#
+# Why tsx and not plain `node src/main.ts`: Node 24 strips types natively, but a few source files
+# use TypeScript parameter properties (`constructor(private readonly x: T)`), which strip-only
+# mode refuses (ERR_UNSUPPORTED_TYPESCRIPT_SYNTAX; tried with Node 24.21). tsx runs them.
+
+ARG NODE_IMAGE=node:24.21.0-bookworm-slim
+
+# ---------------------------------------------------------------------------------------------
+# build: install every dependency, build the native addon, generate the Prisma client, then
+# drop development dependencies. Same base image as the runtime, so argon2's binary matches.
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+ENV CHECKPOINT_DISABLE=1 \
+    PRISMA_HIDE_UPDATE_MESSAGE=1 \
+    npm_config_update_notifier=false \
+    npm_config_fund=false \
+    npm_config_audit=false
+
+# argon2 ships prebuilt binaries (linux-x64 and linux-arm64, glibc); these tools are only for a
+# platform without one, where node-gyp-build compiles it from source.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 make g++ \
+ && rm -rf /var/lib/apt/lists/*
+
+# Dependencies first (cached until the lockfile changes). The postinstall step (prisma generate)
+# needs the schema and prisma.config.ts.
+COPY package.json package-lock.json .npmrc ./
+COPY prisma ./prisma
+RUN npm ci --ignore-scripts \
+ && npm rebuild argon2 \
+ && npm run generate \
+ && npm prune --omit=dev --ignore-scripts \
+ && rm -rf node_modules/.cache
+
+# The application: TypeScript sources run as they are (no build step), page templates, schema.
+COPY tsconfig.json ./
+COPY src ./src
+COPY interactions ./interactions
+# The generated client (src/generated, git-ignored and excluded by .dockerignore) came from
+# `npm run generate` above; copying src/ does not overwrite it.
+
+# ---------------------------------------------------------------------------------------------
+# runtime: production dependencies and sources only, owned by root and read-only to the server.
+FROM ${NODE_IMAGE} AS runtime
+WORKDIR /app
+
+# uid/gid 10001: not root, and not the image's `node` user (1000), so a host uid is not shared.
+RUN groupadd --system --gid 10001 iam \
+ && useradd --system --uid 10001 --gid iam --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin iam \
+ && mkdir -p /var/lib/iam/data /var/lib/iam/keys \
+ && chown -R 10001:10001 /var/lib/iam \
+ && chmod 0700 /var/lib/iam
+
+COPY --from=build /app/package.json /app/package-lock.json /app/tsconfig.json ./
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/prisma ./prisma
+COPY --from=build /app/src ./src
+COPY --from=build /app/interactions ./interactions
+
+# Nothing is written under /app at runtime. The only writable place the server needs is
+# /var/lib/iam (embedded database and generated keys when not given by env; a volume, or an
+# emptyDir in Kubernetes). In production the keys come from JWKS / JWKS_FILE, COOKIE_KEYS and
+# ENCRYPTION_KEYS (env or mounted secrets) and the database from DATABASE_URL.
+#   TSX_DISABLE_CACHE: tsx would cache transpiled files in /tmp; with an unwritable /tmp
+#     (docker run --read-only without --tmpfs /tmp) it hangs at start. Costs ~0.5 s per start.
+#   CHECKPOINT_DISABLE: the Prisma CLI (run by `migrate` and at `serve` start) neither phones
+#     home nor writes its checkpoint cache. HOME=/tmp for any other tool's cache.
+ENV NODE_ENV=production \
+    PORT=3000 \
+    DATA_DIR=/var/lib/iam/data \
+    KEYS_DIR=/var/lib/iam/keys \
+    TSX_DISABLE_CACHE=1 \
+    CHECKPOINT_DISABLE=1 \
+    PRISMA_HIDE_UPDATE_MESSAGE=1 \
+    HOME=/tmp
+
+VOLUME ["/var/lib/iam"]
+USER 10001:10001
+EXPOSE 3000
+
+# Liveness as Kubernetes sees it (/healthz). No curl in the slim image: Node's fetch.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+
+ENTRYPOINT ["node", "--import", "tsx", "src/main.ts"]
+CMD ["serve"]

@@ -1,0 +1,124 @@
+// /account/sessions: where the person is signed in (browser, system, IP, when), and signing out
+// one of those sessions, all the others, or everywhere. Signing a session out ends it at this
+// server (the browser must sign in again) and revokes what applications got in it, refresh
+// tokens included. "This device" is the session of the provider's cookie in this browser: the
+// account area runs on the provider's own origin.
+//
+// No step-up: signing out only takes access away. Signing out this browser (alone or with all
+// others) also signs the person out of the account area.
+import type Router from '@koa/router'
+import type { Context } from 'koa'
+import type Provider from 'oidc-provider'
+import { z } from 'zod'
+import type { PrismaClient } from '../store/database.ts'
+import type { Csrf } from '../security/csrf.ts'
+import type { AuditWriter } from '../audit/audit.ts'
+import type { Clock } from '../security/clock.ts'
+import { currentSessionUid, endAllSessionsOf, endSession, listActiveSessions } from '../identity/sessions.ts'
+import { ACCOUNT_CLIENT_ID } from './relying-party.ts'
+import { activeAccountUser, createAccountPages, type AccountSession } from './pages.ts'
+
+export interface AccountSessionsDeps {
+  prisma: PrismaClient
+  provider: Provider
+  csrf: Csrf
+  audit: AuditWriter
+  clock: Clock
+  siteName: string
+  readSession(ctx: Context): AccountSession | undefined
+  /** Clears the account area's own sign-in (its cookie). */
+  signOutOfAccountArea(ctx: Context): void
+}
+
+/** What the sessions pages need beyond the account area's own deps (app.ts passes them through). */
+export interface SessionExtras {
+  provider: Provider
+  clock: Clock
+}
+
+const SESSIONS = '/account/sessions'
+const NOTICES = {
+  ended: 'That session was signed out. Applications it signed in to must ask you to sign in again.',
+  others: 'You were signed out everywhere else. This browser stays signed in.',
+} as const
+const rowId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/)
+
+const dateFormat = new Intl.DateTimeFormat('en-GB', { dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC' })
+const when = (d: Date) => ({ text: `${dateFormat.format(d)} UTC`, iso: d.toISOString() })
+
+export function registerSessionRoutes(router: Router, deps: AccountSessionsDeps): void {
+  const { prisma, provider, csrf, audit, siteName } = deps
+  const pages = createAccountPages(csrf, siteName)
+  const errorPage = (ctx: Context, status: number, title: string, message: string) =>
+    pages.errorPage(ctx, status, title, message, { href: SESSIONS, label: 'Back to your sessions' })
+
+  /** The signed-in, active person and this browser's session uid; otherwise off to sign in. */
+  async function signedIn(ctx: Context) {
+    const user = await activeAccountUser(prisma, deps.readSession(ctx))
+    if (!user) {
+      ctx.status = 303
+      ctx.redirect(`/account/login?return=${encodeURIComponent(SESSIONS)}`)
+      return undefined
+    }
+    return { id: user.id, current: await currentSessionUid(provider, ctx, user.id) }
+  }
+
+  function signedOutHere(ctx: Context, everywhere: boolean) {
+    deps.signOutOfAccountArea(ctx)
+    ctx.status = 303
+    ctx.redirect(everywhere ? '/account/signed-out?everywhere=1' : '/account/signed-out')
+  }
+
+  router.get(SESSIONS, async (ctx) => {
+    const person = await signedIn(ctx)
+    if (!person) return
+    const sessions = await listActiveSessions(deps, person.id)
+    const views = sessions
+      .map((s) => ({
+        id: s.id,
+        device: `${s.browser ?? 'Unknown browser'} on ${s.os ?? 'an unknown system'}`,
+        ip: s.ip,
+        signedIn: when(s.createdAt),
+        lastSeen: when(s.lastSeenAt),
+        current: s.sessionUid === person.current,
+      }))
+      .sort((a, b) => Number(b.current) - Number(a.current) || b.lastSeen.iso.localeCompare(a.lastSeen.iso))
+    const done = typeof ctx.query.done === 'string' && ctx.query.done in NOTICES ? ctx.query.done as keyof typeof NOTICES : undefined
+    pages.page(ctx, 'account-sessions', {
+      notice: done ? NOTICES[done] : undefined,
+      sessions: views,
+      others: views.some((s) => !s.current),
+    })
+  })
+
+  router.post(`${SESSIONS}/:id/end`, async (ctx) => {
+    const person = await signedIn(ctx)
+    if (!person) return
+    const id = rowId.safeParse(ctx.params.id)
+    const row = id.success ? await prisma.userSession.findFirst({ where: { id: id.data, userId: person.id, endedAt: null } }) : null
+    if (!row) {
+      await audit.record(ctx, { type: 'session_ended', outcome: 'failure', userId: person.id, clientId: ACCOUNT_CLIENT_ID, details: { reason: 'not_found' } })
+      return errorPage(ctx, 404, 'Session not found', 'That session has already ended, or it is not one of yours.')
+    }
+    await endSession(deps, row, { reason: 'signed_out', ctx })
+    if (row.sessionUid === person.current) return signedOutHere(ctx, false)
+    ctx.status = 303
+    ctx.redirect(`${SESSIONS}?done=ended`)
+  })
+
+  router.post(`${SESSIONS}/end-others`, async (ctx) => {
+    const person = await signedIn(ctx)
+    if (!person) return
+    await endAllSessionsOf(deps, person.id, { reason: 'signed_out_elsewhere', exceptSessionUid: person.current, ctx })
+    ctx.status = 303
+    ctx.redirect(`${SESSIONS}?done=others`)
+  })
+
+  router.post(`${SESSIONS}/end-all`, async (ctx) => {
+    const person = await signedIn(ctx)
+    if (!person) return
+    if (person.current) await endSession(deps, { userId: person.id, sessionUid: person.current }, { reason: 'signed_out', ctx })
+    await endAllSessionsOf(deps, person.id, { reason: 'signed_out_elsewhere', ctx })
+    signedOutHere(ctx, true)
+  })
+}

@@ -1,0 +1,201 @@
+// Creating an account yourself: who may (REGISTRATION_MODE, or the tenant's own mode), with an
+// email link to prove the address, or with an invitation link that already proves it.
+//
+// Registering an address that already has an account answers exactly like a new registration
+// ("check your email") and mails that address instead, so the form cannot be used to find out
+// who has an account. When the mail cannot be sent, nothing is kept: the new account and its link
+// are deleted again, and the person may simply try later.
+import type { PrismaClient } from '../store/database.ts'
+import type { Config } from '../config.ts'
+import type { Mailer } from '../mail/mailer.ts'
+import { alreadyRegisteredMail, invitationMail, selfServiceUrl, verificationMail, type LinkMailContext } from '../mail/link-mails.ts'
+import { discardLink, inspectLink, issueLink, lastLinkIssuedAt, redeemLink, voidOtherLinks, type LinkCheck, type LinkStore } from './account-links.ts'
+import { hashPassword } from './passwords.ts'
+import { createUser, emailSchema } from './users.ts'
+import { DEFAULT_TENANT_SLUG } from './tenants.ts'
+
+export type RegistrationMode = 'closed' | 'invite' | 'open'
+const MODES = new Set<string>(['closed', 'invite', 'open'])
+
+export interface RegistrationDeps extends LinkStore {
+  mail: LinkMailContext
+  /** Absent without SMTP: open registration is then not offered. */
+  mailer?: Mailer | undefined
+  settings: Config['registration']
+}
+
+/**
+ * The registration mode where a client's users live: the client's tenant, or the default tenant
+ * for clients without one; a tenant without its own mode follows REGISTRATION_MODE.
+ */
+export async function registrationForClient(prisma: PrismaClient, clientId: string, defaultMode: RegistrationMode): Promise<{ mode: RegistrationMode; tenantId?: string | undefined }> {
+  const client = await prisma.client.findUnique({ where: { id: clientId }, select: { tenant: { select: { id: true, registrationMode: true } } } })
+  const tenant = client?.tenant ?? await prisma.tenant.findUnique({ where: { slug: DEFAULT_TENANT_SLUG }, select: { id: true, registrationMode: true } })
+  return { mode: modeOf(tenant?.registrationMode, defaultMode), tenantId: tenant?.id }
+}
+
+export async function registrationForTenant(prisma: PrismaClient, tenantId: string | null, defaultMode: RegistrationMode): Promise<RegistrationMode> {
+  const tenant = tenantId
+    ? await prisma.tenant.findUnique({ where: { id: tenantId }, select: { registrationMode: true } })
+    : await prisma.tenant.findUnique({ where: { slug: DEFAULT_TENANT_SLUG }, select: { registrationMode: true } })
+  return modeOf(tenant?.registrationMode, defaultMode)
+}
+
+function modeOf(value: string | null | undefined, defaultMode: RegistrationMode): RegistrationMode {
+  if (value === null || value === undefined) return defaultMode
+  // A value this version does not know (written by hand, or by a newer version): the safe choice.
+  return MODES.has(value) ? value as RegistrationMode : 'closed'
+}
+
+export type RegistrationResult =
+  | { outcome: 'created'; userId: string }
+  /** The address has an account: it was told by mail; the page must not say so. */
+  | { outcome: 'exists'; userId: string }
+  | { outcome: 'mail_failed'; userId?: string | undefined; existing: boolean; error: string }
+
+export async function registerWithEmail(
+  deps: RegistrationDeps,
+  input: { email: string; displayName?: string | undefined; password: string; tenantId?: string | undefined },
+): Promise<RegistrationResult> {
+  const { prisma, mailer } = deps
+  if (!mailer) throw new Error('registration by email needs SMTP')
+  const email = emailSchema.parse(input.email.normalize('NFKC'))
+  const existing = await prisma.user.findUnique({ where: { email }, select: { id: true } })
+  if (existing) return tellExistingAccount(deps, mailer, existing.id, email, input.password)
+
+  let user
+  try {
+    user = await createUser(prisma, { email, displayName: input.displayName, password: input.password, tenantId: input.tenantId, emailVerified: false })
+  } catch (err) {
+    // Registered a moment ago by a concurrent request: the same answer as any existing account.
+    if ((err as { code?: string }).code === 'P2002') {
+      const raced = await prisma.user.findUnique({ where: { email }, select: { id: true } })
+      if (raced) return tellExistingAccount(deps, mailer, raced.id, email, undefined)
+    }
+    throw err
+  }
+  const link = await issueLink(deps, { purpose: 'verify_email', email, userId: user.id, tenantId: user.tenantId, ttlSeconds: deps.settings.verificationTtl })
+  try {
+    await mailer.send(verificationMail(deps.mail, email, link.token, deps.settings.verificationTtl))
+  } catch (err) {
+    // Nothing half-done: an account nobody can confirm would only block the address.
+    await prisma.user.delete({ where: { id: user.id } })
+    return { outcome: 'mail_failed', existing: false, error: errorText(err) }
+  }
+  return { outcome: 'created', userId: user.id }
+}
+
+async function tellExistingAccount(deps: RegistrationDeps, mailer: Mailer, userId: string, email: string, password: string | undefined): Promise<RegistrationResult> {
+  // The same slow work a new account does (hashing its password), so timing tells nothing either.
+  if (password !== undefined) await hashPassword(password)
+  try {
+    await mailer.send(alreadyRegisteredMail(deps.mail, email))
+  } catch (err) {
+    return { outcome: 'mail_failed', userId, existing: true, error: errorText(err) }
+  }
+  return { outcome: 'exists', userId }
+}
+
+export type SendLinkResult =
+  | { ok: true }
+  | { ok: false; reason: 'throttled'; retryAfter: number }
+  | { ok: false; reason: 'send_failed'; error: string }
+
+/**
+ * Sends a new verification link to an account's address (after a held sign-in). At most one per
+ * `throttleSeconds`; the new link replaces the earlier ones once it has been sent.
+ */
+export async function resendVerification(deps: RegistrationDeps, user: { id: string; email: string; tenantId: string }, throttleSeconds: number): Promise<SendLinkResult> {
+  const { prisma, mailer, clock } = deps
+  if (!mailer) return { ok: false, reason: 'send_failed', error: 'SMTP is not configured' }
+  const last = await lastLinkIssuedAt(prisma, user.id, 'verify_email')
+  const wait = last ? Math.ceil((last.getTime() + throttleSeconds * 1000 - clock.now()) / 1000) : 0
+  if (wait > 0) return { ok: false, reason: 'throttled', retryAfter: wait }
+  const link = await issueLink(deps, { purpose: 'verify_email', email: user.email, userId: user.id, tenantId: user.tenantId, ttlSeconds: deps.settings.verificationTtl })
+  try {
+    await mailer.send(verificationMail(deps.mail, user.email, link.token, deps.settings.verificationTtl))
+  } catch (err) {
+    // Never sent: the link is removed, and the earlier ones keep working.
+    await discardLink(prisma, link.id)
+    return { ok: false, reason: 'send_failed', error: errorText(err) }
+  }
+  await voidOtherLinks(prisma, { userId: user.id, purpose: 'verify_email', keepId: link.id })
+  return { ok: true }
+}
+
+/** Uses a verification link: the account's address is verified (if it is still the one the link was sent to). */
+export async function verifyEmailWithLink(deps: LinkStore, token: unknown): Promise<LinkCheck> {
+  const redeemed = await redeemLink(deps, 'verify_email', token)
+  if (!redeemed.ok) return redeemed
+  const { count } = await deps.prisma.user.updateMany({ where: { id: redeemed.link.userId ?? '', email: redeemed.link.email }, data: { emailVerified: true } })
+  // The account is gone or its address changed since: the link proves nothing any more.
+  if (count !== 1) return { ok: false, reason: 'unknown', link: redeemed.link }
+  return redeemed
+}
+
+export class InvitationError extends Error {
+  override name = 'InvitationError'
+}
+
+/**
+ * Invites `email` to create an account in the tenant (the `user invite` command; the admin API
+ * reuses it). Returns the link, to print or to mail (`send`); an earlier pending invitation of the
+ * address stops working.
+ */
+export async function createInvitation(
+  deps: LinkStore & { mail: LinkMailContext; settings: Pick<Config['registration'], 'mode' | 'invitationTtl'> },
+  input: { email: string; tenantId?: string | undefined; send?: Mailer | undefined },
+): Promise<{ url: string; expiresAt: Date; id: string }> {
+  const { prisma } = deps
+  const parsed = emailSchema.safeParse(input.email.normalize('NFKC'))
+  if (!parsed.success) throw new InvitationError(`${input.email} is not a valid email address`)
+  const email = parsed.data
+  if (await prisma.user.findUnique({ where: { email }, select: { id: true } })) throw new InvitationError(`${email} already has an account`)
+  const mode = await registrationForTenant(prisma, input.tenantId ?? null, deps.settings.mode)
+  if (mode === 'closed') throw new InvitationError('registration is closed for this tenant: set its registration mode (or REGISTRATION_MODE) to invite or open first')
+  const tenantId = input.tenantId ?? (await prisma.tenant.findUnique({ where: { slug: DEFAULT_TENANT_SLUG }, select: { id: true } }))?.id
+  const ttl = deps.settings.invitationTtl
+  const link = await issueLink(deps, { purpose: 'invite', email, tenantId, ttlSeconds: ttl })
+  if (input.send) {
+    try {
+      await input.send.send(invitationMail(deps.mail, email, link.token, ttl))
+    } catch (err) {
+      await discardLink(prisma, link.id)
+      throw new InvitationError(`the invitation could not be mailed (${errorText(err)}); nothing was saved`)
+    }
+  }
+  await voidOtherLinks(prisma, { email, purpose: 'invite', keepId: link.id })
+  return { url: selfServiceUrl(deps.mail.issuer, 'invitation', link.token), expiresAt: link.expiresAt, id: link.id }
+}
+
+export type InvitationResult =
+  | { ok: true; userId: string; tenantId: string | null }
+  | { ok: false; reason: 'unknown' | 'expired' | 'used' | 'closed' | 'exists' }
+
+/** Creates the invited account: the link proved the address, so it is verified. */
+export async function acceptInvitation(
+  deps: LinkStore & { defaultMode: RegistrationMode },
+  token: unknown,
+  input: { displayName?: string | undefined; password: string },
+): Promise<InvitationResult> {
+  const { prisma } = deps
+  const pending = await inspectLink(deps, 'invite', token)
+  if (!pending.ok) return { ok: false, reason: pending.reason }
+  // Closed since the invitation was made: refused, and the link is kept should it open again.
+  if (await registrationForTenant(prisma, pending.link.tenantId, deps.defaultMode) === 'closed') return { ok: false, reason: 'closed' }
+  const redeemed = await redeemLink(deps, 'invite', token)
+  if (!redeemed.ok) return { ok: false, reason: redeemed.reason }
+  const { email, tenantId } = redeemed.link
+  try {
+    const user = await createUser(prisma, { email, displayName: input.displayName, password: input.password, tenantId: tenantId ?? undefined, emailVerified: true })
+    return { ok: true, userId: user.id, tenantId: user.tenantId }
+  } catch (err) {
+    if ((err as { code?: string }).code === 'P2002') return { ok: false, reason: 'exists' }
+    throw err
+  }
+}
+
+/** Why a send failed, for operators (never contains the link). */
+function errorText(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).slice(0, 200)
+}

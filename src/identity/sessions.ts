@@ -1,0 +1,183 @@
+// A person's browser sessions (UserSession rows, one per oidc-provider Session.uid) and the grants
+// given to applications (UserGrant rows, written by the Grant adapter's index). Ending a session
+// here ends it for real: the provider's Session is destroyed (the browser must sign in again) and
+// every grant given in it is revoked with all its tokens (refresh tokens stop working).
+//
+// The rows are an index over the provider's store, which stays the truth: a row whose provider
+// session has gone (expired) is marked ended when it is next looked at.
+import type { Context } from 'koa'
+import type Provider from 'oidc-provider'
+import type { PrismaClient } from '../store/database.ts'
+import type { AuditWriter } from '../audit/audit.ts'
+import type { Clock } from '../security/clock.ts'
+
+export interface SessionDeps {
+  prisma: PrismaClient
+  provider: Provider
+  audit?: AuditWriter | undefined
+  clock?: Clock | undefined
+}
+
+/** Why a session ended (UserSession.endReason). */
+export type SessionEndReason =
+  | 'signed_out' // the person signed out (RP-initiated logout, or this session from /account)
+  | 'signed_out_elsewhere' // "sign out everywhere" from another session
+  | 'evicted' // the oldest, when a sign-in went over MAX_SESSIONS_PER_USER
+  | 'password_reset'
+  | 'password_changed'
+  | 'admin'
+  | 'expired' // the provider session timed out
+
+export interface ActiveSession {
+  id: string
+  sessionUid: string
+  browser: string | null
+  os: string | null
+  ip: string | null
+  createdAt: Date
+  lastSeenAt: Date
+}
+
+// Token models that belong to a grant (as oidc-provider's own revoke helper lists them).
+const GRANT_ARTIFACTS = ['AccessToken', 'RefreshToken', 'AuthorizationCode', 'DeviceCode', 'BackchannelAuthenticationRequest'] as const
+
+const now = (deps: SessionDeps) => deps.clock?.date() ?? new Date()
+
+/** Deletes every token and code of the grant, then the grant (its UserGrant row goes with it). */
+export async function revokeGrant(provider: Provider, grantId: string): Promise<void> {
+  await Promise.all(GRANT_ARTIFACTS.map((model) => provider[model].adapter.revokeByGrantId(grantId)))
+  await provider.Grant.adapter.destroy(grantId)
+}
+
+/** The grant ids the provider session holds, one per client it signed in to. */
+function grantIdsOf(session: { authorizations?: Record<string, { grantId?: string }> | undefined } | undefined): string[] {
+  return Object.values(session?.authorizations ?? {}).flatMap((a) => (typeof a.grantId === 'string' ? [a.grantId] : []))
+}
+
+/**
+ * The uid of the provider session this browser holds (its session cookie), when it is signed in
+ * as `userId`; the account area runs on the provider's origin, so the cookie comes along.
+ */
+export async function currentSessionUid(provider: Provider, ctx: Context, userId: string): Promise<string | undefined> {
+  const session = await provider.Session.get(ctx)
+  return session.accountId === userId ? session.uid : undefined
+}
+
+/**
+ * The person's sessions that are still alive, oldest first. Rows whose provider session has
+ * gone are marked ended ('expired') on the way.
+ */
+export async function listActiveSessions(deps: SessionDeps, userId: string): Promise<ActiveSession[]> {
+  const rows = await deps.prisma.userSession.findMany({
+    where: { userId, endedAt: null },
+    orderBy: { createdAt: 'asc' },
+    select: { id: true, sessionUid: true, browser: true, os: true, ip: true, createdAt: true, lastSeenAt: true },
+  })
+  const alive = await Promise.all(rows.map(async (row) => {
+    const session = await deps.provider.Session.findByUid(row.sessionUid)
+    if (session?.accountId === userId) return row
+    await deps.prisma.userSession.updateMany({ where: { id: row.id, endedAt: null }, data: { endedAt: now(deps), endReason: 'expired' } })
+    return undefined
+  }))
+  return alive.filter((row) => row !== undefined)
+}
+
+/**
+ * Ends one session: destroys the provider session, revokes the grants given in it, marks its row
+ * ended and audits `session_ended`. Safe to repeat: a second call finds nothing to end and does
+ * not audit. Says whether
+ * the provider session was still alive, and which grants were revoked.
+ */
+export async function endSession(
+  deps: SessionDeps,
+  row: { userId: string; sessionUid: string },
+  opts: { reason: SessionEndReason | string; ctx?: Context | undefined; actor?: string | undefined },
+): Promise<{ wasAlive: boolean; grantIds: string[] }> {
+  const { prisma, provider } = deps
+  const session = await provider.Session.findByUid(row.sessionUid)
+  const linked = await prisma.userGrant.findMany({ where: { userId: row.userId, sessionUid: row.sessionUid }, select: { grantId: true } })
+  const grantIds = [...new Set([...grantIdsOf(session?.accountId === row.userId ? session : undefined), ...linked.map((g) => g.grantId)])]
+  // The browser first (it can do no more from now on), then what applications hold.
+  if (session) await session.destroy()
+  for (const grantId of grantIds) await revokeGrant(provider, grantId)
+  const { count } = await prisma.userSession.updateMany({
+    where: { sessionUid: row.sessionUid, userId: row.userId, endedAt: null },
+    data: { endedAt: now(deps), endReason: opts.reason },
+  })
+  // Also when there was no row to end (a session from before sessions were recorded).
+  if (count === 1 || session) {
+    await deps.audit?.record(opts.ctx, {
+      type: 'session_ended', outcome: 'success', userId: row.userId, actor: opts.actor,
+      details: { reason: opts.reason, session: row.sessionUid, grantsRevoked: grantIds.length },
+    })
+  }
+  return { wasAlive: Boolean(session), grantIds }
+}
+
+/**
+ * Ends every session of the person and revokes every grant they gave (so offline refresh tokens
+ * die too), except the session `exceptSessionUid` (the browser the person is using) and the grants
+ * given in it. Call it after a password reset or change, or for "sign out everywhere".
+ */
+export async function endAllSessionsOf(
+  deps: { prisma: PrismaClient; provider: Provider; audit?: AuditWriter | undefined; clock?: Clock | undefined },
+  userId: string,
+  opts: { reason: string; exceptSessionUid?: string | undefined; ctx?: Context | undefined; actor?: string | undefined },
+): Promise<{ sessions: number; grants: number }> {
+  const { prisma, provider } = deps
+  const { exceptSessionUid } = opts
+  const rows = await prisma.userSession.findMany({
+    where: { userId, endedAt: null, ...(exceptSessionUid ? { sessionUid: { not: exceptSessionUid } } : {}) },
+    select: { userId: true, sessionUid: true },
+  })
+  const revoked = new Set<string>()
+  let sessions = 0
+  for (const row of rows) {
+    const ended = await endSession(deps, row, opts)
+    for (const grantId of ended.grantIds) revoked.add(grantId)
+    if (ended.wasAlive) sessions += 1
+  }
+
+  // Grants outside any session we know of: offline access, device flow, sessions older than the
+  // session index. Keep the ones the current browser's session holds.
+  const kept = new Set<string>()
+  if (exceptSessionUid) {
+    const current = await provider.Session.findByUid(exceptSessionUid)
+    if (current?.accountId === userId) for (const grantId of grantIdsOf(current)) kept.add(grantId)
+  }
+  const grants = await prisma.userGrant.findMany({
+    where: {
+      userId,
+      ...(exceptSessionUid ? { OR: [{ sessionUid: null }, { sessionUid: { not: exceptSessionUid } }] } : {}),
+    },
+    select: { grantId: true },
+  })
+  for (const { grantId } of grants) {
+    if (kept.has(grantId) || revoked.has(grantId)) continue
+    await revokeGrant(provider, grantId)
+    revoked.add(grantId)
+  }
+  if (revoked.size > 0 || sessions > 0) {
+    await deps.audit?.record(opts.ctx, {
+      type: 'sessions_revoked', outcome: 'success', userId, actor: opts.actor,
+      details: { reason: opts.reason, sessions, grants: revoked.size, keptCurrentSession: Boolean(exceptSessionUid) },
+    })
+  }
+  return { sessions, grants: revoked.size }
+}
+
+/**
+ * MAX_SESSIONS_PER_USER: after `newSessionUid` was created, ends the oldest other sessions (by
+ * sign-in time) until the person has at most `max`.
+ */
+export async function enforceSessionLimit(deps: SessionDeps, userId: string, newSessionUid: string, max: number, ctx?: Context): Promise<number> {
+  const count = await deps.prisma.userSession.count({ where: { userId, endedAt: null } })
+  if (count <= max) return 0
+  // Only now pay for the liveness check: expired sessions do not count against the limit.
+  const active = await listActiveSessions(deps, userId)
+  const excess = active.length - max
+  if (excess <= 0) return 0
+  const oldest = active.filter((s) => s.sessionUid !== newSessionUid).slice(0, excess)
+  for (const row of oldest) await endSession(deps, { ...row, userId }, { reason: 'evicted', ctx })
+  return oldest.length
+}

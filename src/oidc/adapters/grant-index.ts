@@ -1,0 +1,46 @@
+// Keeps UserGrant (the grants a person gave, by user) in step with the provider's Grant store, so
+// "sign out everywhere" and a password reset can find and revoke every grant of a person; the
+// artifact stores are keyed by id and cannot be searched by account.
+//
+// Order matters when the two stores differ (Grant in Redis, UserGrant in the database): the index
+// row is written before the grant, so a grant can never exist unindexed (a failed index write
+// fails the upsert and the provider issues nothing); it is deleted after the grant, so at worst a
+// row outlives its grant, and revoking a grant that is gone does nothing.
+import type { Adapter, AdapterPayload } from 'oidc-provider'
+import type { PrismaClient } from '../../store/database.ts'
+
+/** Prisma's "foreign key constraint failed": the accountId names no user of ours. */
+const FOREIGN_KEY_FAILED = 'P2003'
+
+export function withGrantIndex(prisma: PrismaClient, grants: Adapter): Adapter {
+  return {
+    find: (id) => grants.find(id),
+    findByUid: (uid) => grants.findByUid(uid),
+    findByUserCode: (userCode) => grants.findByUserCode(userCode),
+    consume: (id) => grants.consume(id),
+    revokeByGrantId: (grantId) => grants.revokeByGrantId(grantId),
+    async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
+      const userId = typeof payload.accountId === 'string' ? payload.accountId : undefined
+      const clientId = typeof payload.clientId === 'string' ? payload.clientId : undefined
+      if (userId && clientId) {
+        const expiresAt = typeof expiresIn === 'number' ? new Date(Date.now() + expiresIn * 1000) : null
+        try {
+          await prisma.userGrant.upsert({
+            where: { grantId: id },
+            create: { grantId: id, userId, clientId, expiresAt },
+            update: { expiresAt },
+          })
+        } catch (err) {
+          // A grant for an account that is not a user row (deleted meanwhile): nothing to index,
+          // and the provider must still work.
+          if ((err as { code?: string }).code !== FOREIGN_KEY_FAILED) throw err
+        }
+      }
+      await grants.upsert(id, payload, expiresIn)
+    },
+    async destroy(id: string): Promise<void> {
+      await grants.destroy(id)
+      await prisma.userGrant.deleteMany({ where: { grantId: id } })
+    },
+  }
+}

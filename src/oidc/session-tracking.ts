@@ -1,0 +1,110 @@
+// Records each browser session of the provider as a UserSession row (device facts, sign-in and
+// last-seen times) and links the grants given in it, so people can see and end their sessions in
+// /account. Runs around the provider's mount: after oidc-provider handled a request that loaded
+// the session (authorization, its resume after an interaction, device flow, logout), the session
+// it saved is in ctx.oidc.session.
+//
+// A new session (a sign-in) may push the person over MAX_SESSIONS_PER_USER: the oldest are ended.
+// A session oidc-provider destroyed (RP-initiated logout) is marked ended.
+import type { Context, Middleware, Next } from 'koa'
+import Bowser from 'bowser'
+import type { Logger } from '../observability/logger.ts'
+import { endSession, enforceSessionLimit, type SessionDeps } from '../identity/sessions.ts'
+
+export interface SessionTrackingDeps extends SessionDeps {
+  logger: Logger
+  maxSessionsPerUser: number
+}
+
+/** What we read of oidc-provider's Session (lib/models/session.js). */
+interface ProviderSession {
+  uid: string
+  jti: string
+  accountId?: string | undefined
+  destroyed?: boolean | undefined
+  authorizations?: Record<string, { grantId?: string | undefined }> | undefined
+}
+
+const UNIQUE_FAILED = 'P2002'
+const MAX_USER_AGENT = 512
+
+function sessionOf(ctx: Context): ProviderSession | undefined {
+  // ctx.oidc exists only on the provider's own routes, and holds a session only on those that load it.
+  const oidc = (ctx as { oidc?: { session?: ProviderSession } }).oidc
+  const session = oidc?.session
+  return session && typeof session.uid === 'string' ? session : undefined
+}
+
+/** Browser and operating system names from a User-Agent, as people know them ("Firefox 128", "Windows 10"). */
+export function describeDevice(userAgent: string | undefined): { browser: string | null; os: string | null } {
+  if (!userAgent) return { browser: null, os: null }
+  const { browser, os } = Bowser.parse(userAgent)
+  const major = browser.version?.split('.')[0]
+  const osVersion = os.name === 'Windows' ? os.versionName : os.version
+  return {
+    browser: browser.name ? [browser.name, major].filter(Boolean).join(' ') : null,
+    os: os.name ? [os.name, osVersion].filter(Boolean).join(' ') : null,
+  }
+}
+
+export function trackSessions(deps: SessionTrackingDeps): Middleware {
+  const { prisma, logger } = deps
+
+  async function signedOut(ctx: Context, session: ProviderSession): Promise<void> {
+    const row = await prisma.userSession.findUnique({ where: { sessionUid: session.uid } })
+    if (!row || row.endedAt) return
+    const { count } = await prisma.userSession.updateMany({ where: { id: row.id, endedAt: null }, data: { endedAt: deps.clock?.date() ?? new Date(), endReason: 'signed_out' } })
+    if (count === 1) {
+      const clientId = (ctx as { oidc?: { client?: { clientId: string } } }).oidc?.client?.clientId
+      await deps.audit?.record(ctx, { type: 'session_ended', outcome: 'success', userId: row.userId, clientId, details: { reason: 'signed_out', session: row.id } })
+    }
+  }
+
+  async function seen(ctx: Context, session: ProviderSession, accountId: string): Promise<void> {
+    const at = deps.clock?.date() ?? new Date()
+    const grantIds = Object.values(session.authorizations ?? {}).flatMap((a) => (typeof a.grantId === 'string' ? [a.grantId] : []))
+    const existing = await prisma.userSession.findUnique({ where: { sessionUid: session.uid } })
+    if (existing?.endedAt || (existing && existing.userId !== accountId)) {
+      // A request that was under way when the session was ended saved it again: end it for good.
+      await endSession(deps, existing, { reason: existing.endReason ?? 'signed_out', ctx })
+      return
+    }
+    let created = false
+    if (existing) {
+      await prisma.userSession.update({ where: { id: existing.id }, data: { sessionId: session.jti, lastSeenAt: at } })
+    } else {
+      const userAgent = ctx.get('user-agent').slice(0, MAX_USER_AGENT) || null
+      try {
+        await prisma.userSession.create({
+          data: {
+            userId: accountId, sessionUid: session.uid, sessionId: session.jti,
+            userAgent, ...describeDevice(userAgent ?? undefined), ip: ctx.ip || null, createdAt: at, lastSeenAt: at,
+          },
+        })
+        created = true
+      } catch (err) {
+        // The same browser's concurrent request created it first.
+        if ((err as { code?: string }).code !== UNIQUE_FAILED) throw err
+        await prisma.userSession.update({ where: { sessionUid: session.uid }, data: { sessionId: session.jti, lastSeenAt: at } })
+      }
+    }
+    if (grantIds.length) {
+      await prisma.userGrant.updateMany({ where: { grantId: { in: grantIds }, userId: accountId }, data: { sessionUid: session.uid } })
+    }
+    if (created) await enforceSessionLimit(deps, accountId, session.uid, deps.maxSessionsPerUser, ctx)
+  }
+
+  return async function sessionTracking(ctx: Context, next: Next) {
+    await next()
+    const session = sessionOf(ctx)
+    if (!session) return
+    try {
+      if (session.destroyed) await signedOut(ctx, session)
+      else if (session.accountId) await seen(ctx, session, session.accountId)
+    } catch (err) {
+      // The provider has answered already (a redirect with a code, a page): keep its answer. The
+      // session is recorded on its next request; its grants are indexed separately.
+      logger.error({ err, reqId: ctx.state.requestId }, 'recording the session failed')
+    }
+  }
+}

@@ -1,0 +1,196 @@
+// Brute-force lockout through the real sign-in page: five wrong passwords lock the account for
+// fifteen minutes, a locked account looks exactly like a wrong password or an unknown account, the
+// lock ends when (moved) time passes or when an operator unlocks it, and every step is audited.
+// Time moves through CLOCK_OFFSET_FILE: nothing here waits.
+import { execFile } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { promisify } from 'node:util'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import * as oidc from 'openid-client'
+import { createIam, STORAGE_MODES, type IamInstance } from '../support/iam.ts'
+import { HttpBrowser, formWithAction, type PageResponse } from '../support/browser.ts'
+import { SPA_REDIRECT, createFixtures } from '../support/fixtures.ts'
+import { createUser } from '../../src/identity/users.ts'
+import type { PrismaClient } from '../../src/store/database.ts'
+
+const run = promisify(execFile)
+const root = path.resolve(import.meta.dirname, '../..')
+const insecure = { execute: [oidc.allowInsecureRequests] }
+const MINUTE = 60_000
+
+// One person per test, so the tests do not share failure counts.
+const LENA = { email: 'lena@example.test', username: 'lena', password: 'lena has a long passphrase' }
+const WENDY = { email: 'wendy@example.test', password: 'wendy has a long passphrase' }
+const ULLA = { email: 'ulla@example.test', password: 'ulla has a long passphrase' }
+const CONRAD = { email: 'conrad@example.test', password: 'conrad has a long passphrase' }
+const SAME_REFUSAL = 'The email, username or password is not correct, or the account is locked for a while after too many failed attempts. Check what you typed and try again, or reset your password. A locked account opens again after 15 minutes.'
+
+describe.each(STORAGE_MODES)('brute-force lockout (%s)', (mode) => {
+  let iam: IamInstance
+  let spa: oidc.Configuration
+  let clockDir: string
+  let clockFile: string
+  let offset = 0
+  const startedAt = new Date()
+
+  beforeAll(async () => {
+    clockDir = mkdtempSync(path.join(tmpdir(), 'iam-clock-'))
+    clockFile = path.join(clockDir, 'offset')
+    writeFileSync(clockFile, '0')
+    iam = await createIam(mode, { env: { CLOCK_OFFSET_FILE: clockFile } })
+    await iam.withDatabase(async (prisma) => {
+      await createFixtures(prisma)
+      for (const person of [LENA, WENDY, ULLA, CONRAD]) await createUser(prisma, { ...person, emailVerified: true })
+    })
+    await iam.start()
+    spa = await oidc.discovery(new URL(iam.issuer), 'spa', undefined, oidc.None(), insecure)
+  })
+  afterAll(async () => {
+    await iam?.close()
+    if (clockDir) rmSync(clockDir, { recursive: true, force: true })
+  })
+
+  /** Moves the server's clock forward (the offset accumulates over the file's tests). */
+  function advance(ms: number) {
+    offset += ms
+    writeFileSync(clockFile, String(offset))
+  }
+
+  /** A fresh browser at the login page of a new authorization request. */
+  async function loginPage() {
+    const browser = new HttpBrowser(iam.issuer)
+    const url = oidc.buildAuthorizationUrl(spa, {
+      redirect_uri: SPA_REDIRECT, scope: 'openid',
+      code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()), code_challenge_method: 'S256',
+    })
+    const page = await browser.navigate(url.href)
+    expect(page.body).toContain('name="password"')
+    return { browser, page }
+  }
+
+  /** Posts the login form of `page` (the same interaction every time). */
+  function attempt(browser: HttpBrowser, page: PageResponse, login: string, password: string) {
+    const form = formWithAction(page.body, '/login')
+    return browser.navigate(new URL(form.action, iam.issuer).href, { form: { ...form.fields, login, password } })
+  }
+
+  const alert = (page: PageResponse) => /role="alert"[^>]*>([^<]*)</.exec(page.body)?.[1]
+  const signedIn = (res: PageResponse) => new URL(res.url).origin + new URL(res.url).pathname === SPA_REDIRECT || /\/consent"/.test(res.body)
+  /** The page without what differs per request or per typed login: CSRF token, the login echoed back. */
+  const normalised = (page: PageResponse) => page.body
+    .replace(/name="csrf" value="[^"]*"/g, 'name="csrf" value=""')
+    .replace(/(id="login"[^>]*value=")[^"]*"/, '$1"')
+
+  async function failTimes(login: string, times: number) {
+    const { browser, page } = await loginPage()
+    let last = page
+    for (let i = 0; i < times; i++) {
+      last = await attempt(browser, page, login, 'not the password at all')
+      expect(last.status).toBe(400)
+      expect(alert(last)).toBe(SAME_REFUSAL)
+    }
+    return last
+  }
+
+  /** Direct database access (embedded: only while the server is stopped, so it restarts after). */
+  async function withDb<T>(fn: (prisma: PrismaClient) => Promise<T>): Promise<T> {
+    if (mode === 'embedded') await iam.stop()
+    try {
+      return await iam.withDatabase(fn)
+    } finally {
+      if (mode === 'embedded') await iam.start()
+    }
+  }
+
+  it('locks after five failures: the right password is then refused exactly like a wrong one or an unknown account', async () => {
+    await failTimes(LENA.email, 5)
+
+    const { browser, page } = await loginPage()
+    const right = await attempt(browser, page, LENA.email, LENA.password)
+    const wrong = await attempt(browser, page, LENA.email, 'still not the password')
+    const byUsername = await attempt(browser, page, LENA.username, LENA.password)
+    const unknown = await attempt(browser, page, 'nobody-here@example.test', 'whatever password')
+    for (const res of [right, wrong, byUsername, unknown]) {
+      expect(res.status).toBe(400)
+      expect(alert(res)).toBe(SAME_REFUSAL)
+      expect(normalised(res)).toBe(normalised(unknown))
+    }
+  })
+
+  it('opens the account again once the lock has run out (15 minutes on the server clock)', async () => {
+    const { browser, page } = await loginPage()
+    advance(14 * MINUTE)
+    expect(alert(await attempt(browser, page, LENA.email, LENA.password))).toBe(SAME_REFUSAL)
+    advance(MINUTE + 1_000)
+    const res = await attempt(browser, page, LENA.email, LENA.password)
+    expect(signedIn(res)).toBe(true)
+  })
+
+  it('counts failures within a 10-minute window only: four, then four more after the window, do not lock', async () => {
+    await failTimes(WENDY.email, 4)
+    advance(11 * MINUTE)
+    await failTimes(WENDY.email, 4)
+    const { browser, page } = await loginPage()
+    expect(signedIn(await attempt(browser, page, WENDY.email, WENDY.password))).toBe(true)
+    // The success cleared the count: four more failures still do not lock.
+    await failTimes(WENDY.email, 4)
+    const again = await loginPage()
+    expect(signedIn(await attempt(again.browser, again.page, WENDY.email, WENDY.password))).toBe(true)
+  })
+
+  it('does not under-count failures that arrive at the same time', async () => {
+    const { browser, page } = await loginPage()
+    const results = await Promise.all(Array.from({ length: 5 }, () => attempt(browser, page, CONRAD.email, 'a wrong guess')))
+    expect(results.map((r) => r.status)).toEqual([400, 400, 400, 400, 400])
+    expect(alert(await attempt(browser, page, CONRAD.email, CONRAD.password))).toBe(SAME_REFUSAL)
+    const user = await withDb((prisma) => prisma.user.findUniqueOrThrow({ where: { email: CONRAD.email } }))
+    expect(user.lockedUntil).not.toBeNull()
+  })
+
+  it('`user unlock` ends a lock at once', async () => {
+    await failTimes(ULLA.email, 5)
+    const locked = await loginPage()
+    expect(alert(await attempt(locked.browser, locked.page, ULLA.email, ULLA.password))).toBe(SAME_REFUSAL)
+
+    // The embedded database belongs to one process at a time: the server pauses meanwhile.
+    if (mode === 'embedded') await iam.stop()
+    const cli = (login: string) => run(process.execPath, ['--import', 'tsx', 'src/main.ts', 'user', 'unlock', login], { cwd: root, env: { ...process.env, ...iam.env } })
+    const { stdout } = await cli('ULLA@example.test')
+    expect(stdout.trim()).toBe('user ulla@example.test unlocked')
+    await expect(cli('nobody-here@example.test')).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('no user nobody-here@example.test') })
+    if (mode === 'embedded') await iam.start()
+
+    const { browser, page } = await loginPage()
+    expect(signedIn(await attempt(browser, page, ULLA.email, ULLA.password))).toBe(true)
+  })
+
+  it('audits the lock, each refusal while locked (reason locked) and the unlock', async () => {
+    const events = await withDb(async (prisma) => {
+      const ids = Object.fromEntries(await Promise.all([LENA, ULLA, CONRAD].map(async (p) => [p.email, (await prisma.user.findUniqueOrThrow({ where: { email: p.email } })).id] as const)))
+      const rows = await prisma.auditEvent.findMany({ where: { at: { gte: startedAt }, type: { in: ['account_locked', 'account_unlocked', 'login'] } }, orderBy: { at: 'asc' } })
+      return { ids, rows }
+    })
+    const of = (email: string, type: string) => events.rows.filter((r) => r.userId === events.ids[email] && r.type === type)
+
+    // Locked once each, by the fifth failure, with when it ends.
+    for (const email of [LENA.email, ULLA.email, CONRAD.email]) {
+      const locks = of(email, 'account_locked')
+      expect(locks).toHaveLength(1)
+      expect(locks[0]).toMatchObject({ outcome: 'failure', ip: expect.any(String), details: { failures: 5, lockedUntil: expect.any(String) } })
+    }
+    const lenaLogins = of(LENA.email, 'login').map((r) => `${r.outcome}:${(r.details as { reason?: string }).reason ?? ''}`)
+    expect(lenaLogins).toEqual([
+      ...Array(5).fill('failure:invalid_credentials'),
+      'failure:locked', 'failure:locked', 'failure:locked', // right password, wrong password, by username
+      'failure:locked', // 14 minutes later
+      'success:',
+    ])
+    const unlocks = of(ULLA.email, 'account_unlocked')
+    expect(unlocks).toHaveLength(1)
+    expect(unlocks[0]).toMatchObject({ outcome: 'success', actor: 'cli', details: { wasLocked: true } })
+    // The unknown account has no row to lock, and its refusal carries no user.
+    expect(events.rows.filter((r) => r.type === 'login' && r.outcome === 'failure' && !r.userId).length).toBeGreaterThan(0)
+  })
+})

@@ -1,0 +1,230 @@
+// The Dockerfile cannot be built here (no Docker engine), so this checks, on its text, that its
+// steps mirror what README.md / scripts/iam.sh (the path CI proves) do, and that what it points at
+// exists: the base image's Node major, npm ci and the install scripts, the entrypoint and its
+// subcommands, the port, the health path, the files it copies.
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { builtinModules } from 'node:module'
+import path from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { loadConfig } from '../../src/config.ts'
+
+const root = path.resolve(import.meta.dirname, '../..')
+const read = (file: string) => readFileSync(path.join(root, file), 'utf8')
+
+interface Instruction { op: string; args: string; stage: number }
+
+/** Instructions with continuation lines joined and comments dropped; `stage` counts FROMs. */
+function parseDockerfile(text: string): Instruction[] {
+  const logical: string[] = []
+  let current = ''
+  for (const line of text.split('\n')) {
+    if (/^\s*#/.test(line) && !current) continue
+    if (/^\s*#/.test(line)) continue // a comment inside a continued instruction
+    current += current ? ` ${line.trim()}` : line.trim()
+    if (current.endsWith('\\')) { current = current.slice(0, -1).trimEnd(); continue }
+    if (current) logical.push(current)
+    current = ''
+  }
+  let stage = -1
+  return logical.map((l) => {
+    const [, op = '', args = ''] = /^(\S+)\s*(.*)$/.exec(l) ?? []
+    if (op.toUpperCase() === 'FROM') stage++
+    return { op: op.toUpperCase(), args, stage }
+  })
+}
+
+/** ENV instructions as a map (KEY=value pairs, unquoted). */
+function envOf(instructions: Instruction[], stage: number): Record<string, string> {
+  const env: Record<string, string> = {}
+  for (const i of instructions.filter((x) => x.op === 'ENV' && x.stage === stage)) {
+    for (const m of i.args.matchAll(/([A-Za-z_][A-Za-z0-9_]*)=("[^"]*"|\S+)/g)) env[m[1]!] = m[2]!.replace(/^"|"$/g, '')
+  }
+  return env
+}
+
+/** Is `file` (a path in the build context) excluded by .dockerignore's patterns (no `!` support needed here)? */
+function dockerignored(patterns: string[], file: string): boolean {
+  const toRegex = (p: string) => new RegExp(`^${p.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*\*/g, '\u0000').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]').replace(/\u0000/g, '.*')}$`)
+  const parts = file.split('/')
+  return patterns.some((p) => parts.some((_, i) => toRegex(p.replace(/^\/|\/$/g, '')).test(parts.slice(0, i + 1).join('/'))))
+}
+
+const dockerfile = read('Dockerfile')
+const instructions = parseDockerfile(dockerfile)
+const stages = instructions.filter((i) => i.op === 'FROM')
+const runtime = stages.length - 1
+const pkg = JSON.parse(read('package.json')) as {
+  engines: { node: string }; scripts: Record<string, string>; dependencies: Record<string, string>
+  devDependencies: Record<string, string>; allowScripts: Record<string, boolean>
+}
+const iamSh = read('scripts/iam.sh')
+const mainTs = read('src/main.ts')
+const runs = instructions.filter((i) => i.op === 'RUN' && i.stage === 0).map((i) => i.args).join(' && ').split(/\s*&&\s*/)
+const json = (op: string) => JSON.parse(instructions.find((i) => i.op === op)!.args) as string[]
+
+describe('Dockerfile parser (used below) can fail', () => {
+  it('joins continuations, skips comments, counts stages', () => {
+    const parsed = parseDockerfile('# c\nFROM a AS b\nRUN x \\\n  # inner\n  && y\nFROM c\nUSER 1')
+    expect(parsed).toEqual([
+      { op: 'FROM', args: 'a AS b', stage: 0 }, { op: 'RUN', args: 'x && y', stage: 0 },
+      { op: 'FROM', args: 'c', stage: 1 }, { op: 'USER', args: '1', stage: 1 },
+    ])
+  })
+  it('matches .dockerignore patterns like Docker', () => {
+    expect(dockerignored(['node_modules', '*.md', 'src/generated'], 'node_modules/x/y.js')).toBe(true)
+    expect(dockerignored(['*.md'], 'README.md')).toBe(true)
+    expect(dockerignored(['*.md'], 'docs/deploy.md')).toBe(false)
+    expect(dockerignored(['src/generated'], 'src/main.ts')).toBe(false)
+    expect(dockerignored(['keys'], 'src/oidc/keys.ts')).toBe(false)
+  })
+})
+
+describe('Dockerfile base image and Node', () => {
+  const arg = instructions.find((i) => i.op === 'ARG' && i.args.startsWith('NODE_IMAGE='))
+  const image = (from: string) => from.split(/\s+/)[0]!.replace('${NODE_IMAGE}', arg?.args.split('=')[1] ?? '')
+
+  it('is multi-stage from the official node image, slim, pinned by tag', () => {
+    expect(stages.length).toBeGreaterThanOrEqual(2)
+    for (const s of stages) expect(image(s.args)).toMatch(/^node:\d+\.\d+\.\d+-bookworm-slim$/)
+    expect(new Set(stages.map((s) => image(s.args))).size).toBe(1) // build and runtime share one base (argon2's binary)
+  })
+
+  it('Node = scripts/iam.sh NODE_VERSION (so the same major), within package.json engines', () => {
+    const version = /^node:(\d+\.\d+\.\d+)-/.exec(image(stages[0]!.args))![1]!
+    const major = Number(version.split('.')[0])
+    const iamVersion = /^NODE_VERSION=(\d+\.\d+\.\d+)$/m.exec(iamSh)![1]!
+    const minMajor = Number(/^MIN_NODE_MAJOR=(\d+)/m.exec(iamSh)![1])
+    expect(version).toBe(iamVersion)
+    expect(major).toBe(Number(iamVersion.split('.')[0]))
+    expect(major).toBeGreaterThanOrEqual(minMajor)
+    const engines = /^>=\s*(\d+)(?:\.(\d+))?/.exec(pkg.engines.node)
+    expect(engines, `engines.node ${pkg.engines.node} is of the form >=X.Y`).not.toBeNull()
+    expect(major).toBeGreaterThanOrEqual(Number(engines![1]))
+  })
+})
+
+describe('Dockerfile install steps mirror scripts/iam.sh', () => {
+  it('npm ci, as iam.sh does, with install scripts run explicitly', () => {
+    expect(iamSh).toMatch(/^\s+npm ci\b/m)
+    const ci = runs.filter((r) => /^npm ci\b/.test(r))
+    expect(ci).toEqual(['npm ci --ignore-scripts'])
+  })
+
+  it('runs exactly the install scripts package.json allowScripts permits', () => {
+    const rebuilt = runs.filter((r) => r.startsWith('npm rebuild ')).flatMap((r) => r.split(/\s+/).slice(2))
+    const allowed = Object.entries(pkg.allowScripts).filter(([, ok]) => ok).map(([name]) => name)
+    expect(rebuilt.sort()).toEqual(allowed.sort())
+  })
+
+  it('runs the root postinstall (prisma generate) as `npm run generate`, then prunes dev dependencies', () => {
+    expect(pkg.scripts.postinstall).toBe(pkg.scripts.generate)
+    const generate = runs.indexOf('npm run generate')
+    const prune = runs.findIndex((r) => /^npm prune --omit=dev\b/.test(r))
+    expect(generate).toBeGreaterThan(runs.indexOf('npm ci --ignore-scripts'))
+    expect(prune).toBeGreaterThan(generate)
+  })
+
+  it('every package src/ and prisma/ import at run time is a production dependency', () => {
+    const imports = new Map([...runtimeImports(path.join(root, 'src')), ...runtimeImports(path.join(root, 'prisma'))])
+    expect(imports.size).toBeGreaterThan(10)
+    const missing = [...imports].filter(([name]) => !pkg.dependencies[name]).map(([name, file]) => `${name} (${file})`)
+    expect(missing).toEqual([])
+  })
+
+  it('keeps what the runtime needs in production dependencies (pruning drops devDependencies)', () => {
+    for (const name of ['prisma', '@prisma/client', 'tsx', 'argon2']) {
+      expect(pkg.dependencies[name], `${name} in dependencies`).toBeDefined()
+      expect(pkg.devDependencies[name]).toBeUndefined()
+    }
+  })
+})
+
+/** Packages imported at run time (type-only imports are erased) by the .ts files under `dir`. */
+function runtimeImports(dir: string): Map<string, string> {
+  const found = new Map<string, string>()
+  for (const entry of readdirSync(dir, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile() || !entry.name.endsWith('.ts')) continue
+    const file = path.join(entry.parentPath, entry.name)
+    for (const m of readFileSync(file, 'utf8').matchAll(/^\s*(?:import|export)(?!\s+type\b)[^'"]*?from\s*['"]([^'"]+)['"]|\bimport\s*\(?\s*['"]([^'"]+)['"]/gm)) {
+      const spec = m[1] ?? m[2]!
+      if (spec.startsWith('.') || spec.startsWith('node:') || spec.startsWith('/')) continue
+      const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!
+      if (!builtinModules.includes(name)) found.set(name, path.relative(root, file))
+    }
+  }
+  return found
+}
+
+describe('Dockerfile runtime', () => {
+  const env = envOf(instructions, runtime)
+
+  it('starts the CLI the way `npm start` does: the same entry file, `serve` by default', () => {
+    const entrypoint = json('ENTRYPOINT')
+    const cmd = json('CMD')
+    // npm start = "tsx <file> serve"; the image runs the same loader in-process: node --import tsx <file>
+    const [loader, file, command] = pkg.scripts.start!.split(/\s+/)
+    expect(loader).toBe('tsx')
+    expect(entrypoint).toEqual(['node', '--import', 'tsx', file])
+    expect(cmd).toEqual([command])
+    expect(existsSync(path.join(root, file!))).toBe(true)
+    expect(pkg.scripts.iam).toBe(`tsx ${file}`)
+  })
+
+  it('the subcommands the image and the docs use exist in src/main.ts', () => {
+    for (const sub of ['serve', 'migrate', 'seed']) expect(mainTs).toContain(`case '${sub}':`)
+    expect(dockerfile).toMatch(/iam migrate/)
+    expect(iamSh).toMatch(/npm run --silent iam -- seed/)
+    expect(iamSh).toMatch(/exec npm start/)
+  })
+
+  it('EXPOSE and PORT match the server default port', () => {
+    const port = loadConfig({}).port
+    expect(instructions.filter((i) => i.op === 'EXPOSE').map((i) => i.args)).toEqual([String(port)])
+    expect(env.PORT).toBe(String(port))
+  })
+
+  it('HEALTHCHECK fetches /healthz with node (no curl in slim), a path src/app.ts serves', () => {
+    const check = instructions.find((i) => i.op === 'HEALTHCHECK')!.args
+    expect(check).toMatch(/CMD \["node", "-e", ".*fetch\(.*\/healthz/)
+    expect(read('src/app.ts')).toContain(`ctx.path === '/healthz'`)
+  })
+
+  it('runs as uid 10001, production, state only under /var/lib/iam', () => {
+    expect(instructions.filter((i) => i.op === 'USER' && i.stage === runtime).map((i) => i.args)).toEqual(['10001:10001'])
+    expect(env.NODE_ENV).toBe('production')
+    expect(env.DATA_DIR).toBe('/var/lib/iam/data')
+    expect(env.KEYS_DIR).toBe('/var/lib/iam/keys')
+    expect(env.TSX_DISABLE_CACHE).toBe('1') // tsx would write (and, unwritable, hang) in /tmp
+    expect(instructions.find((i) => i.op === 'VOLUME')?.args).toBe('["/var/lib/iam"]')
+    const config = loadConfig({ DATA_DIR: env.DATA_DIR, KEYS_DIR: env.KEYS_DIR })
+    expect(config.dataDir).toBe('/var/lib/iam/data')
+    expect(config.keysDir).toBe('/var/lib/iam/keys')
+  })
+
+  it('ENV names that look like settings are settings of src/config.ts', () => {
+    const schema = read('src/config.ts')
+    const tooling = new Set(['TSX_DISABLE_CACHE', 'CHECKPOINT_DISABLE', 'PRISMA_HIDE_UPDATE_MESSAGE', 'HOME'])
+    for (const name of Object.keys(env).filter((n) => !tooling.has(n))) expect(schema).toMatch(new RegExp(`^  ${name}:`, 'm'))
+  })
+
+  it('the runtime stage gets the sources, templates, migrations and production node_modules', () => {
+    const copied = instructions.filter((i) => i.op === 'COPY' && i.stage === runtime).map((i) => i.args)
+    for (const dir of ['node_modules', 'prisma', 'src', 'interactions', 'package.json', 'tsconfig.json']) {
+      expect(copied.some((c) => c.startsWith('--from=build') && c.includes(`/app/${dir}`)), dir).toBe(true)
+    }
+    expect(copied.every((c) => c.startsWith('--from=build'))).toBe(true)
+  })
+
+  it('every file the build copies from the context exists and is not excluded by .dockerignore', () => {
+    const ignore = read('.dockerignore').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'))
+    const sources = instructions.filter((i) => i.op === 'COPY' && !i.args.startsWith('--from'))
+      .flatMap((i) => i.args.split(/\s+/).filter((a) => !a.startsWith('--')).slice(0, -1))
+    expect(sources.length).toBeGreaterThan(3)
+    for (const src of sources) {
+      expect(existsSync(path.join(root, src)), src).toBe(true)
+      expect(dockerignored(ignore, src), `${src} is in .dockerignore`).toBe(false)
+    }
+    // and local state never reaches the image
+    for (const p of ['node_modules', 'src/generated', 'keys', 'data', '.env', '.git']) expect(dockerignored(ignore, p), p).toBe(true)
+  })
+})
