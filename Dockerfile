@@ -23,6 +23,9 @@
 #                                           without allowScripts support cannot run denied
 #                                           scripts (e.g. @prisma/engines' download from
 #                                           binaries.prisma.sh: the project uses the wasm engines).
+#   build_console: `npm run build:console` the same `npm run build:console` after the sources
+#     (the admin console, dist/console)     are copied, before pruning (Vite is a dev dependency);
+#                                           dist/console is copied to the runtime [checked]
 #   (no equivalent: dev tooling stays)    `npm prune --omit=dev`: production dependencies only.
 #                                           prisma (the CLI behind `migrate`) and tsx are
 #                                           dependencies, so they stay [checked].
@@ -65,14 +68,18 @@ COPY package.json package-lock.json .npmrc ./
 COPY prisma ./prisma
 RUN npm ci --ignore-scripts \
  && npm rebuild argon2 \
- && npm run generate \
- && npm prune --omit=dev --ignore-scripts \
- && rm -rf node_modules/.cache
+ && npm run generate
 
 # The application: TypeScript sources run as they are (no build step), page templates, schema.
 COPY tsconfig.json ./
 COPY src ./src
 COPY interactions ./interactions
+
+# The admin console: a Vite build (a development dependency) into dist/console, as iam.sh's
+# build_console does; then development dependencies go.
+RUN npm run build:console \
+ && npm prune --omit=dev --ignore-scripts \
+ && rm -rf node_modules/.cache
 # The generated client (src/generated, git-ignored and excluded by .dockerignore) came from
 # `npm run generate` above; copying src/ does not overwrite it.
 
@@ -93,6 +100,7 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/prisma ./prisma
 COPY --from=build /app/src ./src
 COPY --from=build /app/interactions ./interactions
+COPY --from=build /app/dist/console ./dist/console
 
 # Nothing is written under /app at runtime. The only writable place the server needs is
 # /var/lib/iam (embedded database and generated keys when not given by env; a volume, or an

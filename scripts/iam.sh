@@ -107,6 +107,13 @@ ensure_node_modules() {
   fi
 }
 
+# The admin console (/admin) is a Vite build of src/admin/console into dist/console; the server
+# serves it. Built on every start and test run (about a second), so it never lags the sources.
+build_console() {
+  say "building the admin console (npm run build:console)"
+  npm run --silent build:console >&2
+}
+
 # The integration and e2e tests start real servers and a browser from Debian packages.
 ensure_test_packages() {
   local missing=()
@@ -140,6 +147,7 @@ case "$cmd" in
     [[ "${1:-}" == "--" ]] && shift
     # First start: create the admin (its one-time password is printed here, once) and the example
     # clients. Later starts find them and change nothing.
+    build_console
     npm run --silent iam -- seed
     exec npm start -- "$@"
     ;;
@@ -147,6 +155,7 @@ case "$cmd" in
     ensure_node
     ensure_node_modules
     ensure_test_packages
+    build_console
     [[ "${1:-}" == "--" ]] && shift
     say "running tests (vitest run $*)"
     exec npm test -- "$@"

@@ -9,6 +9,8 @@ import mount from 'koa-mount'
 import { errors, type default as Provider } from 'oidc-provider'
 import type { Config } from './config.ts'
 import type { Logger } from './observability/logger.ts'
+import { UNMATCHED_ROUTE, type Metrics } from './observability/metrics.ts'
+import { VERSION, type Readiness } from './observability/health.ts'
 import { renderPage } from './pages/render.ts'
 import { createInteractionRouter, type InteractionDeps } from './interaction/routes.ts'
 import type { MfaDeps } from './interaction/mfa.ts'
@@ -18,6 +20,8 @@ import type { Mailer } from './mail/mailer.ts'
 import { createFederationReturnRouter } from './interaction/federation.ts'
 import type { Federation } from './federation/upstreams.ts'
 import { createDemoApi } from './api/demo.ts'
+import { createAdminApi } from './admin/router.ts'
+import { serveConsole } from './admin/console-assets.ts'
 import { trackSessions } from './oidc/session-tracking.ts'
 import { createCsrfGuard, CSRF_REFUSAL } from './security/csrf-guard.ts'
 import { tokenRateLimit } from './security/token-rate-limit.ts'
@@ -37,8 +41,24 @@ export interface AppDeps extends Omit<InteractionDeps, 'siteName'> {
   mailer?: Mailer | undefined
   /** The account area's client configuration (it signs in through this same server). */
   accountRelyingParty: RelyingPartyConfiguration
-  /** Readiness: resolves when the stores answer. */
-  ready: () => Promise<Record<string, string>>
+  /** Readiness: each store's answer (bounded), keys, and whether the server is draining. */
+  ready: () => Promise<Readiness>
+  /** Prometheus metrics; served at /metrics on this app unless METRICS_PORT moves them. */
+  metrics?: Metrics | undefined
+}
+
+/** Paths this app answers itself outside any router: their own route label. */
+const STATIC_ROUTES = new Set(['/healthz', '/readyz', '/metrics', '/assets/style.css', '/assets/webauthn.js'])
+
+/**
+ * The route a request matched, as a pattern (`/interaction/:uid/login`, the provider's `/auth/:uid`):
+ * @koa/router and oidc-provider's router both leave it in ctx._matchedRoute. Low cardinality:
+ * never a raw path with ids in it.
+ */
+function matchedRoute(ctx: Context): string | undefined {
+  const matched = (ctx as { _matchedRoute?: unknown })._matchedRoute
+  if (typeof matched === 'string') return matched
+  return STATIC_ROUTES.has(ctx.path) ? ctx.path : undefined
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/
@@ -82,8 +102,11 @@ export function createApp(deps: AppDeps): Koa {
     try {
       await next()
     } finally {
-      // The path only: query strings carry codes, tokens and state.
-      logger.info({ reqId: ctx.state.requestId, method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(performance.now() - started) }, 'request')
+      const route = matchedRoute(ctx)
+      const seconds = (performance.now() - started) / 1000
+      // The route pattern, else the path: never the query string (it carries codes, tokens, state).
+      logger.info({ reqId: ctx.state.requestId, method: ctx.method, route: route ?? ctx.path, status: ctx.status, ms: Math.round(seconds * 1000) }, 'request')
+      deps.metrics?.observeRequest(ctx.method, route ?? UNMATCHED_ROUTE, ctx.status, seconds)
     }
   })
 
@@ -138,20 +161,29 @@ export function createApp(deps: AppDeps): Koa {
 
   app.use(async function health(ctx: Context, next: Next) {
     if (ctx.path === '/healthz') {
-      ctx.body = { status: 'ok' }
+      ctx.set('Cache-Control', 'no-store')
+      ctx.body = { status: 'ok', version: VERSION }
       return
     }
     if (ctx.path === '/readyz') {
-      try {
-        ctx.body = { status: 'ready', ...(await deps.ready()) }
-      } catch (err) {
-        ctx.status = 503
-        ctx.body = { status: 'unready', error: (err as Error).message }
-      }
+      const readiness = await deps.ready()
+      ctx.set('Cache-Control', 'no-store')
+      ctx.status = readiness.status === 'ready' ? 200 : 503
+      ctx.body = readiness
+      return
+    }
+    if (ctx.path === '/metrics' && deps.metrics && config.metricsPort === undefined) {
+      const { contentType, body } = await deps.metrics.render()
+      ctx.set('Cache-Control', 'no-store')
+      ctx.type = contentType
+      ctx.body = body
       return
     }
     return next()
   })
+
+  // The admin console's single page and assets (/admin, /admin/*; not /admin/api/*).
+  app.use(serveConsole({ issuer: config.issuer }))
 
   app.use(createCsrfGuard({
     csrf: deps.csrf, audit: deps.audit,
@@ -168,6 +200,8 @@ export function createApp(deps: AppDeps): Koa {
 
   // This server's own API (RFC 9470 step-up), before the provider so /api/* never reaches it.
   app.use(createDemoApi({ provider, prisma: deps.prisma, logger, issuer: config.issuer }))
+  // The admin REST API (/admin/api): bearer tokens only, problem+json errors; before the provider likewise.
+  app.use(createAdminApi({ provider, prisma: deps.prisma, audit: deps.audit, clock: deps.clock, logger, issuer: config.issuer }))
 
   provider.on('server_error', (ctx: Context, err: Error) => logger.error({ err, reqId: ctx.state.requestId }, 'provider server error'))
   // Records each sign-in's device and the grants given in it (UserSession, /account/sessions).

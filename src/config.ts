@@ -2,6 +2,7 @@
 // Each entry documents its default; README.md lists them all. A bad value stops the start with a
 // message that names the variable.
 import { readFileSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
 import path from 'node:path'
 import { z } from 'zod'
 import { parseFederation, type UpstreamSettings } from './federation/config.ts'
@@ -21,8 +22,32 @@ const schema = z.object({
   ISSUER: z.url({ protocol: /^https?$/ }).optional(),
   /** PostgreSQL connection string. Unset: the embedded database in DATA_DIR/db. */
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgresql:// URL').optional(),
-  /** Redis URL (redis:// or rediss://). Unset: protocol artifacts live in the database. */
+  /**
+   * Redis, one of three topologies (set exactly one): REDIS_URL (a standalone server),
+   * REDIS_SENTINELS + REDIS_SENTINEL_NAME (Sentinel), REDIS_CLUSTER_NODES (Cluster). None: protocol
+   * artifacts live in the database and rate limits count per process.
+   */
+  /** Standalone Redis URL (redis:// or rediss://; credentials and database number in the URL). */
   REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
+  /** Sentinel: the sentinels as comma-separated host:port; they name the current master. */
+  REDIS_SENTINELS: optionalString,
+  /** Sentinel: the monitored master's name (as in `sentinel monitor <name> …`). */
+  REDIS_SENTINEL_NAME: optionalString,
+  /** Sentinel: password of the sentinels themselves (requirepass in sentinel.conf), when they have one. */
+  REDIS_SENTINEL_PASSWORD: optionalString,
+  /** Cluster: some of the cluster's nodes as comma-separated host:port (the rest is discovered). */
+  REDIS_CLUSTER_NODES: optionalString,
+  /** Sentinel and Cluster: ACL user and password of the Redis data nodes (REDIS_URL carries its own). */
+  REDIS_USERNAME: optionalString,
+  REDIS_PASSWORD: optionalString,
+  /** Sentinel and Cluster: TLS to every node (and sentinel); REDIS_URL uses rediss:// instead. */
+  REDIS_TLS: bool.default(false),
+  /**
+   * HTTP worker processes (node:cluster) sharing the port. Default: the number of CPUs
+   * (os.availableParallelism()). 1: a single process. The embedded database cannot be shared, so
+   * without DATABASE_URL the server always runs one process.
+   */
+  WORKERS: z.coerce.number().int().min(1).max(256).optional(),
   /** Folder for embedded data (database files). */
   DATA_DIR: z.string().default('./data'),
   /** Folder for generated signing and cookie keys. */
@@ -87,7 +112,7 @@ const schema = z.object({
 
   /**
    * Rate limits, as `points/seconds`, per IP and per account (or per client for the token
-   * endpoint). Counters live in Redis when REDIS_URL is set, in this process otherwise.
+   * endpoint). Counters live in Redis when one is configured, in this process otherwise.
    */
   RATE_LIMIT_SIGN_IN_IP: z.string().regex(/^\d+\/\d+$/).default('30/300'),
   RATE_LIMIT_SIGN_IN_ACCOUNT: z.string().regex(/^\d+\/\d+$/).default('10/300'),
@@ -113,6 +138,16 @@ const schema = z.object({
 
   /** Trust X-Forwarded-* headers from a reverse proxy. */
   TRUST_PROXY: bool.default(false),
+  /**
+   * Serve Prometheus /metrics on this separate port (on HOST) instead of the main one, so it can
+   * stay off the public ingress. Unset: /metrics on PORT.
+   */
+  METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  /**
+   * Seconds in-flight requests get to finish after SIGTERM/SIGINT before connections are cut;
+   * keep it below the orchestrator's grace period (Kubernetes: 30 s).
+   */
+  SHUTDOWN_TIMEOUT: z.coerce.number().int().min(0).max(600).default(25),
   /** pino log level. */
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Name shown on the pages. */
@@ -156,6 +191,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
   if (c.JWKS && c.JWKS_FILE) throw new ConfigError('invalid configuration:\n  JWKS_FILE: set JWKS or JWKS_FILE, not both')
   if (production && c.CLOCK_OFFSET_FILE) throw new ConfigError('invalid configuration:\n  CLOCK_OFFSET_FILE: for tests only; not allowed when NODE_ENV=production')
   const federation = loadFederation(c.FEDERATION, c.FEDERATION_FILE, production)
+  const redis = redisTopology(c)
 
   return {
     env: c.NODE_ENV,
@@ -165,9 +201,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     issuer,
     siteName: c.SITE_NAME,
     trustProxy: c.TRUST_PROXY,
+    metricsPort: c.METRICS_PORT,
+    shutdownTimeout: c.SHUTDOWN_TIMEOUT,
     logLevel: c.LOG_LEVEL,
     databaseUrl: c.DATABASE_URL,
     redisUrl: c.REDIS_URL,
+    /** Where Redis is (standalone, Sentinel or Cluster); undefined: no Redis. */
+    redis,
+    /** Worker processes requested (WORKERS); serve clamps it to 1 on the embedded database. */
+    workers: c.WORKERS ?? availableParallelism(),
     dataDir: path.resolve(c.DATA_DIR),
     keysDir: path.resolve(c.KEYS_DIR),
     jwks: c.JWKS,
@@ -222,6 +264,51 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       deviceCode: c.DEVICE_CODE_TTL,
     },
   }
+}
+
+export interface RedisNode { host: string; port: number }
+export type RedisTopology =
+  | { kind: 'standalone'; url: string }
+  | { kind: 'sentinel'; sentinels: RedisNode[]; name: string; username?: string | undefined; password?: string | undefined; sentinelPassword?: string | undefined; tls: boolean }
+  | { kind: 'cluster'; nodes: RedisNode[]; username?: string | undefined; password?: string | undefined; tls: boolean }
+
+/** The one Redis topology the REDIS_* variables describe, or undefined when none is set. */
+function redisTopology(c: z.infer<typeof schema>): RedisTopology | undefined {
+  const fail = (line: string): never => { throw new ConfigError(`invalid configuration:\n  ${line}`) }
+  const chosen = (['REDIS_URL', 'REDIS_SENTINELS', 'REDIS_CLUSTER_NODES'] as const).filter((name) => c[name] !== undefined)
+  if (chosen.length > 1) fail(`${chosen.join(', ')}: set exactly one Redis topology (REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES)`)
+  const topology = chosen[0]
+  if (topology !== 'REDIS_SENTINELS') {
+    for (const name of ['REDIS_SENTINEL_NAME', 'REDIS_SENTINEL_PASSWORD'] as const) {
+      if (c[name] !== undefined) fail(`${name}: only with REDIS_SENTINELS`)
+    }
+  }
+  if (topology === undefined || topology === 'REDIS_URL') {
+    for (const name of ['REDIS_USERNAME', 'REDIS_PASSWORD'] as const) {
+      if (c[name] !== undefined) fail(`${name}: only with REDIS_SENTINELS or REDIS_CLUSTER_NODES${topology ? ' (REDIS_URL carries its credentials: redis://user:password@host)' : ''}`)
+    }
+    if (c.REDIS_TLS) fail(`REDIS_TLS: only with REDIS_SENTINELS or REDIS_CLUSTER_NODES${topology ? ' (use a rediss:// REDIS_URL)' : ''}`)
+  }
+  if (topology === 'REDIS_URL') return { kind: 'standalone', url: c.REDIS_URL! }
+  const credentials = { username: c.REDIS_USERNAME, password: c.REDIS_PASSWORD, tls: c.REDIS_TLS }
+  if (topology === 'REDIS_SENTINELS') {
+    if (!c.REDIS_SENTINEL_NAME) fail('REDIS_SENTINEL_NAME: required with REDIS_SENTINELS (the master name the sentinels monitor)')
+    return { kind: 'sentinel', sentinels: hostPorts('REDIS_SENTINELS', c.REDIS_SENTINELS!, 26379), name: c.REDIS_SENTINEL_NAME!, sentinelPassword: c.REDIS_SENTINEL_PASSWORD, ...credentials }
+  }
+  if (topology === 'REDIS_CLUSTER_NODES') return { kind: 'cluster', nodes: hostPorts('REDIS_CLUSTER_NODES', c.REDIS_CLUSTER_NODES!, 6379), ...credentials }
+  return undefined
+}
+
+/** `host:port,host:port` (a bare host takes `defaultPort`; IPv6 as [::1]:port). */
+function hostPorts(name: string, value: string, defaultPort: number): RedisNode[] {
+  const nodes = value.split(',').map((item) => item.trim()).filter(Boolean).map((item) => {
+    const m = /^(?:\[([^\]]+)\]|([^:[\]]+))(?::(\d{1,5}))?$/.exec(item)
+    const port = m?.[3] === undefined ? defaultPort : Number(m[3])
+    if (!m || port < 1 || port > 65535) throw new ConfigError(`invalid configuration:\n  ${name}: "${item}" is not host:port`)
+    return { host: (m[1] ?? m[2])!, port }
+  })
+  if (!nodes.length) throw new ConfigError(`invalid configuration:\n  ${name}: no host:port given`)
+  return nodes
 }
 
 /** `points/seconds` → a rate (validated by the schema's pattern). */

@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util'
 import { ConfigError, loadConfig, type Config } from './config.ts'
 import { migrateDatabase, openDatabase, type PrismaClient } from './store/database.ts'
-import { startServer } from './server.ts'
+import { serve } from './workers.ts'
 import { createLogger } from './observability/logger.ts'
 import { createUser, normalizeLogin } from './identity/users.ts'
 import { unlockAccount } from './security/lockout.ts'
@@ -19,6 +19,8 @@ import { createClient, clientKinds, type ClientKind } from './clients/registry.t
 import { registerResourceServer } from './oidc/resource-servers.ts'
 import { seed } from './seed.ts'
 import { randomSecret } from './security/secrets.ts'
+import { jwksFile, KeyError } from './oidc/keys.ts'
+import { listKeys, promoteKey, readJwksFile, retireKey, stageKeys, writeJwksFile } from './oidc/key-rotation.ts'
 
 const USAGE = `usage: iam <command>
 
@@ -39,6 +41,16 @@ const USAGE = `usage: iam <command>
                              register a client (a confidential client's secret is printed once)
   resource create --identifier URI --name N [--scope S]... [--format jwt|opaque]
                              register an API (resource indicator) that gets access tokens
+  keys list|stage|promote|retire [--file F]
+                             signing-key rotation on JWKS_FILE, else KEYS_DIR/jwks.json (README:
+                             "Rotating signing keys"); restart (roll out) after each step:
+    keys list                every key: kid, alg, state (signing | staged | previous), since
+    keys stage               add a new ES256 + RS256 pair, published but not signing yet
+    keys promote <kid>... | --staged
+                             these keys sign from now on; the ones they replace stay published
+    keys retire <kid>... [--force]
+                             remove keys from the JWKS (never a signing key; --force while tokens
+                             they signed may still be valid)
 `
 
 async function withDatabase<T>(config: Config, run: (prisma: PrismaClient) => Promise<T>): Promise<T> {
@@ -61,15 +73,10 @@ async function main(argv: string[]): Promise<number> {
 
   switch (command) {
     case 'serve': {
-      const logger = createLogger(config.logLevel)
-      const server = await startServer(config, logger)
-      const stop = async (signal: string) => {
-        logger.info({ signal }, 'shutting down')
-        await server.close()
-        process.exit(0)
-      }
-      process.once('SIGTERM', () => void stop('SIGTERM'))
-      process.once('SIGINT', () => void stop('SIGINT'))
+      // One process, or a node:cluster primary and WORKERS workers (src/workers.ts). Graceful on
+      // SIGTERM/SIGINT: unready, stop accepting, drain in-flight requests (SHUTDOWN_TIMEOUT),
+      // close the stores, exit 0.
+      await serve(config, createLogger(config.logLevel))
       return -1 // keep running
     }
     case 'migrate':
@@ -170,6 +177,59 @@ async function main(argv: string[]): Promise<number> {
       if (created.clientSecret) console.log(`client_secret (shown once, stored hashed): ${created.clientSecret}`)
       return 0
     }
+    case 'keys': {
+      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: {
+        file: { type: 'string' }, force: { type: 'boolean' }, staged: { type: 'boolean' },
+      } })
+      if (!sub || !['list', 'stage', 'promote', 'retire'].includes(sub)) break
+      if (config.jwks && !values.file) {
+        throw new UsageError('the keys come from the JWKS variable: write it to a file, run `keys … --file F` on that file, and put the file back into the secret')
+      }
+      const file = values.file ?? config.jwksFile ?? jwksFile(config)
+      const now = new Date()
+      const jwks = readJwksFile(file)
+      const show = (keys: ReturnType<typeof listKeys>) => keys.forEach((k) => console.log(`${k.kid}  ${k.alg.padEnd(6)} ${k.state.padEnd(8)} ${k.since ?? ''}`.trimEnd()))
+      if (sub === 'list') {
+        show(listKeys(jwks))
+        return 0
+      }
+      if (sub === 'stage') {
+        const staged = await stageKeys(jwks, now)
+        writeJwksFile(file, staged.jwks)
+        console.log(`staged in ${file} (published after a restart, not signing):`)
+        show(staged.staged)
+        console.log('next: roll out, wait until relying parties have refreshed their JWKS, then `keys promote --staged`')
+        return 0
+      }
+      if (sub === 'promote') {
+        const kids = values.staged ? listKeys(jwks).filter((k) => k.state === 'staged').map((k) => k.kid) : positionals
+        if (!kids.length) throw new UsageError(values.staged ? 'no staged keys' : 'usage: keys promote <kid>... | --staged')
+        let next = jwks
+        for (const kid of kids) {
+          const promoted = promoteKey(next, kid, now)
+          next = promoted.jwks
+          console.log(`${kid} signs after a restart${promoted.demoted.length ? `; ${promoted.demoted.join(', ')} stays published as previous` : ''}`)
+        }
+        writeJwksFile(file, next)
+        return 0
+      }
+      if (!positionals.length) throw new UsageError('usage: keys retire <kid>... [--force]')
+      const maxTokenLifetime = Math.max(config.ttl.idToken, config.ttl.accessToken, config.ttl.clientCredentials)
+      let next = jwks
+      try {
+        for (const kid of positionals) {
+          const retired = retireKey(next, kid, now, { maxTokenLifetime, force: values.force })
+          if (retired.warning) console.error(`warning: ${retired.warning}`)
+          next = retired.jwks
+          console.log(`${kid} retired: gone from the JWKS after a restart`)
+        }
+      } catch (err) {
+        if (err instanceof KeyError) throw new UsageError(err.message)
+        throw err
+      }
+      writeJwksFile(file, next)
+      return 0
+    }
     case 'resource': {
       if (sub !== 'create') break
       const { values } = parseArgs({ args: rest, options: {
@@ -193,7 +253,7 @@ class UsageError extends Error {}
 main(process.argv.slice(2)).then(
   (code) => { if (code >= 0) process.exit(code) },
   (err: unknown) => {
-    if (err instanceof ConfigError || err instanceof UsageError) console.error(`iam: ${err.message}`)
+    if (err instanceof ConfigError || err instanceof UsageError || err instanceof KeyError) console.error(`iam: ${err.message}`)
     else if (err && typeof err === 'object' && 'issues' in err) console.error(`iam: invalid input: ${(err as unknown as { message: string }).message}`)
     else console.error('iam:', err)
     process.exit(err instanceof UsageError ? 2 : 1)

@@ -6,11 +6,10 @@ import { ensureDefaultTenant } from './identity/tenants.ts'
 import { createClient, type NewClient } from './clients/registry.ts'
 import { registerResourceServer } from './oidc/resource-servers.ts'
 import { randomSecret } from './security/secrets.ts'
+import { ADMIN_PERMISSIONS } from './admin/permissions.ts'
 
-export const ADMIN_PERMISSIONS = [
-  'users:read', 'users:write', 'roles:read', 'roles:write', 'clients:read', 'clients:write',
-  'tenants:read', 'tenants:write', 'sessions:read', 'sessions:write', 'audit:read',
-]
+// The admin API's permissions are defined once, in admin/permissions.ts.
+export { ADMIN_PERMISSIONS } from './admin/permissions.ts'
 
 export const EXAMPLE_API = 'https://api.example.com'
 

@@ -3,7 +3,7 @@ import http from 'node:http'
 import type { Config } from './config.ts'
 import { createLogger, type Logger } from './observability/logger.ts'
 import { migrateDatabase, openDatabase } from './store/database.ts'
-import { openRedis } from './store/redis.ts'
+import { describeRedis, openRedis } from './store/redis.ts'
 import { loadCookieKeys, loadSigningKeys } from './oidc/keys.ts'
 import { createAdapterFactory } from './oidc/adapters/index.ts'
 import { purgeExpiredArtifacts } from './oidc/adapters/database.ts'
@@ -16,45 +16,97 @@ import { createClock } from './security/clock.ts'
 import { createRateLimits } from './security/rate-limits.ts'
 import { createApp } from './app.ts'
 import { createAccountRelyingParty, ensureAccountClient } from './account/relying-party.ts'
+import { ensureAdminConsoleClient } from './admin/console-client.ts'
 import { ensureApiResourceServer } from './api/demo.ts'
+import { ensureAdminResourceServer } from './admin/permissions.ts'
 import { createSecretBox, loadEncryptionKeys } from './security/encryption.ts'
 import { createEmailChannel } from './mfa/channels/email.ts'
 import { createMailer } from './mail/mailer.ts'
 import { createPhoneChannel } from './mfa/channels/vonage.ts'
 import { createFederation } from './federation/upstreams.ts'
 import { federationRedirectUri } from './federation/upstream.ts'
+import { createMetrics } from './observability/metrics.ts'
+import { createReadiness, VERSION } from './observability/health.ts'
 
 const PURGE_INTERVAL_MS = 10 * 60 * 1000
 
 export interface RunningServer {
   url: string
+  /** Where /metrics is served when METRICS_PORT moves it off the main port. */
+  metricsUrl?: string | undefined
+  /**
+   * Graceful stop: /readyz turns unready, the listener closes (new connections are refused),
+   * in-flight requests get up to SHUTDOWN_TIMEOUT seconds to finish, then the stores close.
+   */
   close(): Promise<void>
 }
 
-export async function startServer(config: Config, logger: Logger = createLogger(config.logLevel)): Promise<RunningServer> {
-  const embedded = !config.databaseUrl && !config.redisUrl
+/**
+ * What must happen once before any worker starts (node:cluster, src/workers.ts), because workers
+ * would race each other at it: database migrations, key files generated in KEYS_DIR on first start,
+ * and the built-in clients and resource servers. startServer({ prepared: true }) then skips them.
+ */
+export async function prepareServer(config: Config): Promise<void> {
+  await migrateDatabase(config)
+  await loadSigningKeys(config)
+  await loadCookieKeys(config)
+  await loadEncryptionKeys(config)
+  const db = await openDatabase(config)
+  try {
+    await ensureBuiltIns(db.prisma, config.issuer)
+  } finally {
+    await db.close()
+  }
+}
+
+async function ensureBuiltIns(prisma: Parameters<typeof ensureAccountClient>[0], issuer: string): Promise<void> {
+  await ensureAccountClient(prisma, issuer)
+  await ensureAdminConsoleClient(prisma, issuer)
+  await ensureApiResourceServer(prisma, issuer)
+  await ensureAdminResourceServer(prisma, issuer)
+}
+
+export interface StartOptions {
+  /** prepareServer() already ran (in the cluster primary): skip migrations and first-start writes. */
+  prepared?: boolean
+  /** Said in the start log line (e.g. `worker 2`). */
+  role?: string
+  /** Appended to the start log line's message (e.g. why WORKERS was not honoured). */
+  note?: string
+}
+
+export async function startServer(config: Config, logger: Logger = createLogger(config.logLevel), options: StartOptions = {}): Promise<RunningServer> {
+  const embedded = !config.databaseUrl && !config.redis
   logger.info({
+    version: VERSION,
     database: config.databaseUrl ? 'postgresql' : `embedded (${config.dataDir})`,
-    artifacts: config.redisUrl ? 'redis' : 'database',
+    artifacts: config.redis ? `redis ${describeRedis(config.redis)}` : 'database',
     issuer: config.issuer,
-  }, embedded ? 'starting on embedded defaults: embedded database and store in DATA_DIR; set DATABASE_URL and REDIS_URL for production' : 'starting')
+    ...(options.role ? { role: options.role } : {}),
+  }, (embedded ? 'starting on embedded defaults: embedded database and store in DATA_DIR; set DATABASE_URL and REDIS_URL for production' : 'starting') + (options.note ? `; ${options.note}` : ''))
 
   if (config.federation.length) {
     logger.info({ upstreams: config.federation.map((u) => ({ id: u.id, type: u.type, redirectUri: federationRedirectUri(config.issuer, u.id) })) }, 'federation: upstream identity providers configured')
   }
-  await migrateDatabase(config)
+  if (!options.prepared) await migrateDatabase(config)
   const db = await openDatabase(config)
-  const redis = config.redisUrl ? await openRedis(config.redisUrl) : undefined
+  const redis = config.redis ? await openRedis(config.redis) : undefined
   const [jwks, cookieKeys] = [await loadSigningKeys(config), await loadCookieKeys(config)]
 
-  await ensureAccountClient(db.prisma, config.issuer)
-  await ensureApiResourceServer(db.prisma, config.issuer)
+  if (!options.prepared) await ensureBuiltIns(db.prisma, config.issuer)
   let localOrigin = `http://127.0.0.1:${config.port}`
   // One SMTP transport for codes and self-service links; none without SMTP_HOST.
   const mailer = config.smtp ? createMailer(config.smtp) : undefined
   const provider = createProvider({ config, prisma: db.prisma, jwks, cookieKeys, adapter: createAdapterFactory(db.prisma, redis) })
-  const audit = createAuditWriter(db.prisma, logger)
+  const metrics = createMetrics(VERSION)
+  // Every audit event (sign-in, MFA, federation, lockout… outcomes) is also counted.
+  const audit = createAuditWriter(db.prisma, logger, (event) => metrics.auditEvent(event.type, event.outcome))
   auditProviderEvents(provider, audit)
+  provider.on('grant.success', (ctx: { oidc?: { params?: Record<string, unknown> } }) => {
+    const grantType = ctx.oidc?.params?.grant_type
+    if (typeof grantType === 'string') metrics.tokenIssued(grantType)
+  })
+  let shuttingDown = false
   const clock = createClock(config.clockOffsetFile)
   const limits = createRateLimits(config.rateLimits, { redis, logger, audit })
   logger.info({ store: limits.store }, `rate limits: counters in ${limits.store === 'redis' ? 'Redis' : 'this process'}`)
@@ -75,11 +127,14 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     accountRelyingParty: createAccountRelyingParty(config.issuer, () => localOrigin),
     // Upstreams are discovered on first use, so a slow or absent upstream never delays the start.
     federation: createFederation(config.federation),
-    ready: async () => {
-      await db.prisma.$queryRaw`SELECT 1`
-      if (redis) await redis.ping()
-      return { database: 'ok', redis: redis ? 'ok' : 'not configured' }
-    },
+    metrics,
+    ready: createReadiness({
+      pingDatabase: () => db.prisma.$queryRaw`SELECT 1`,
+      pingRedis: redis ? () => redis.ping() : undefined,
+      signingKeys: jwks.keys.length,
+      metrics,
+      isShuttingDown: () => shuttingDown,
+    }),
   })
 
   // Without Redis, expired protocol artifacts are rows: reads skip and delete them one by one;
@@ -106,15 +161,55 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   localOrigin = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
   logger.info({ port, issuer: config.issuer }, `listening; discovery at ${config.issuer}/.well-known/openid-configuration`)
 
+  // METRICS_PORT: /metrics alone on its own listener, to keep it off the public ingress.
+  let metricsServer: http.Server | undefined
+  let metricsUrl: string | undefined
+  if (config.metricsPort !== undefined) {
+    const ms = http.createServer((req, res) => {
+      if (req.method !== 'GET' || new URL(req.url ?? '/', 'http://x').pathname !== '/metrics') {
+        res.writeHead(404).end()
+        return
+      }
+      metrics.render().then(
+        ({ contentType, body }) => res.writeHead(200, { 'Content-Type': contentType, 'Cache-Control': 'no-store' }).end(body),
+        (err: unknown) => { logger.error({ err }, 'rendering metrics failed'); res.writeHead(500).end() },
+      )
+    })
+    metricsServer = ms
+    await new Promise<void>((resolve, reject) => {
+      ms.once('error', reject)
+      ms.listen(config.metricsPort, config.host, () => resolve())
+    })
+    const a = ms.address()
+    metricsUrl = `http://${host.includes(':') ? `[${host}]` : host}:${typeof a === 'object' && a ? a.port : config.metricsPort}/metrics`
+    logger.info({ metricsUrl }, 'metrics on their own port')
+  }
+
   return {
     url: localOrigin,
+    metricsUrl,
     async close() {
+      shuttingDown = true
       clearInterval(purge)
       clearInterval(retention)
-      await new Promise<void>((resolve) => server.close(() => resolve()))
-      server.closeAllConnections()
+      // close(): no new connections, idle keep-alive ones closed now; busy ones after their response.
+      const drained = new Promise<boolean>((resolve) => server.close(() => resolve(true)))
+      let timer: NodeJS.Timeout | undefined
+      const timedOut = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), config.shutdownTimeout * 1000) })
+      const inTime = await Promise.race([drained, timedOut])
+      clearTimeout(timer)
+      if (!inTime) {
+        logger.warn({ shutdownTimeout: config.shutdownTimeout }, 'requests still in flight after SHUTDOWN_TIMEOUT: closing their connections')
+        server.closeAllConnections()
+        await drained
+      }
+      if (metricsServer) {
+        metricsServer.closeAllConnections()
+        await new Promise<void>((resolve) => metricsServer.close(() => resolve()))
+      }
       await redis?.quit().catch(() => undefined)
       await db.close()
+      logger.info('stopped: requests drained, stores closed')
     },
   }
 }

@@ -16,7 +16,7 @@ import { listLinks } from '../federation/linking.ts'
 import { removeFederatedRoles } from '../federation/role-sync.ts'
 import { ACCOUNT_CLIENT_ID } from './relying-party.ts'
 import { hasFreshSecondFactor } from './security.ts'
-import { activeAccountUser, createAccountPages, type AccountSession } from './pages.ts'
+import { createAccountPages, signedInOrRedirect, type AccountSession } from './pages.ts'
 
 export interface LinkedDeps {
   prisma: PrismaClient
@@ -48,13 +48,9 @@ export function registerLinkedRoutes(router: Router, deps: LinkedDeps): void {
 
   /** The signed-in, active person with what removal rules need; otherwise off to sign in. */
   async function signedIn(ctx: Context) {
-    const session = deps.readSession(ctx)
-    const user = await activeAccountUser(prisma, session)
-    if (!session || !user) {
-      ctx.status = 303
-      ctx.redirect(`/account/login?return=${encodeURIComponent(LINKED)}`)
-      return undefined
-    }
+    const signedIn = await signedInOrRedirect(ctx, prisma, deps.readSession(ctx), LINKED)
+    if (!signedIn) return undefined
+    const { user, session } = signedIn
     const [links, factors] = await Promise.all([listLinks(prisma, user.id), listVerifiedFactors(prisma, user.id)])
     return { id: user.id, hasPassword: Boolean(user.passwordHash), links, hasFactors: factors.length > 0, fresh: hasFreshSecondFactor(session.idToken) }
   }

@@ -16,6 +16,20 @@ export async function activeAccountUser(prisma: PrismaClient, session: AccountSe
   return user?.status === 'active' ? user : undefined
 }
 
+/**
+ * The signed-in, active person with their account session; otherwise the browser is sent to sign
+ * in (and back to `returnTo`) and the result is undefined: the handler just returns.
+ */
+export async function signedInOrRedirect(ctx: Context, prisma: PrismaClient, session: AccountSession | undefined, returnTo: string) {
+  const user = await activeAccountUser(prisma, session)
+  if (!session || !user) {
+    ctx.status = 303
+    ctx.redirect(`/account/login?return=${encodeURIComponent(returnTo)}`)
+    return undefined
+  }
+  return { user, session }
+}
+
 
 export function createAccountPages(csrf: Csrf, siteName: string) {
   function page(ctx: Context, name: PageName, data: Record<string, unknown>) {

@@ -16,7 +16,7 @@ import { passwordHint } from '../identity/password-policy.ts'
 import { changePassword } from '../identity/password-change.ts'
 import { currentSessionUid } from '../identity/sessions.ts'
 import { ACCOUNT_CLIENT_ID } from './relying-party.ts'
-import { activeAccountUser, createAccountPages, type AccountSession } from './pages.ts'
+import { createAccountPages, signedInOrRedirect, type AccountSession } from './pages.ts'
 
 export interface AccountPasswordDeps {
   prisma: PrismaClient
@@ -49,12 +49,7 @@ export function registerPasswordRoutes(router: Router, deps: AccountPasswordDeps
   const pages = createAccountPages(csrf, siteName)
 
   async function signedIn(ctx: Context) {
-    const user = await activeAccountUser(prisma, deps.readSession(ctx))
-    if (!user) {
-      ctx.status = 303
-      ctx.redirect(`/account/login?return=${encodeURIComponent(PASSWORD)}`)
-    }
-    return user
+    return (await signedInOrRedirect(ctx, prisma, deps.readSession(ctx), PASSWORD))?.user
   }
 
   function form(ctx: Context, user: { email: string; username: string | null; passwordHash: string | null }, extra: Record<string, unknown> = {}) {

@@ -28,7 +28,7 @@ import { listVerifiedFactors, maskDestination, type FactorKind, type FactorView 
 import { confirmTotpEnrolment, newTotpSecret, startTotpEnrolment } from '../mfa/totp.ts'
 import { BACKUP_CODE_COUNT, regenerateBackupCodes, remainingBackupCodes } from '../mfa/backup-codes.ts'
 import { ACCOUNT_CLIENT_ID } from './relying-party.ts'
-import { activeAccountUser, createAccountPages, type AccountSession } from './pages.ts'
+import { createAccountPages, signedInOrRedirect, type AccountSession } from './pages.ts'
 import { tooManyRequests, type RateLimits } from '../security/rate-limits.ts'
 
 /** How old (seconds) the session's second factor may be for sensitive changes. */
@@ -181,13 +181,9 @@ export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void
 
   /** The signed-in, active person; otherwise sends the browser to sign in (and back to `returnTo`). */
   async function signedIn(ctx: Context, returnTo: string): Promise<Person | undefined> {
-    const session = deps.readSession(ctx)
-    const user = await activeAccountUser(prisma, session)
-    if (!session || !user) {
-      ctx.status = 303
-      ctx.redirect(`/account/login?return=${encodeURIComponent(returnTo)}`)
-      return undefined
-    }
+    const signedIn = await signedInOrRedirect(ctx, prisma, deps.readSession(ctx), returnTo)
+    if (!signedIn) return undefined
+    const { user, session } = signedIn
     return { id: user.id, email: user.email, fresh: hasFreshSecondFactor(session.idToken), factors: await listVerifiedFactors(prisma, user.id) }
   }
 

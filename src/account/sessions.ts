@@ -16,7 +16,7 @@ import type { AuditWriter } from '../audit/audit.ts'
 import type { Clock } from '../security/clock.ts'
 import { currentSessionUid, endAllSessionsOf, endSession, listActiveSessions } from '../identity/sessions.ts'
 import { ACCOUNT_CLIENT_ID } from './relying-party.ts'
-import { activeAccountUser, createAccountPages, type AccountSession } from './pages.ts'
+import { signedInOrRedirect, createAccountPages, type AccountSession } from './pages.ts'
 
 export interface AccountSessionsDeps {
   prisma: PrismaClient
@@ -54,12 +54,8 @@ export function registerSessionRoutes(router: Router, deps: AccountSessionsDeps)
 
   /** The signed-in, active person and this browser's session uid; otherwise off to sign in. */
   async function signedIn(ctx: Context) {
-    const user = await activeAccountUser(prisma, deps.readSession(ctx))
-    if (!user) {
-      ctx.status = 303
-      ctx.redirect(`/account/login?return=${encodeURIComponent(SESSIONS)}`)
-      return undefined
-    }
+    const user = (await signedInOrRedirect(ctx, prisma, deps.readSession(ctx), SESSIONS))?.user
+    if (!user) return undefined
     return { id: user.id, current: await currentSessionUid(provider, ctx, user.id) }
   }
 

@@ -14,9 +14,11 @@ export interface AuditEventInput {
   details?: Record<string, unknown> | undefined
 }
 
-export function createAuditWriter(prisma: PrismaClient, logger: Logger) {
+/** `observe` sees every event as it is recorded (metrics count them by type and outcome). */
+export function createAuditWriter(prisma: PrismaClient, logger: Logger, observe?: (event: AuditEventInput) => void) {
   return {
     async record(ctx: Context | undefined, event: AuditEventInput): Promise<void> {
+      observe?.(event)
       try {
         await prisma.auditEvent.create({
           data: {

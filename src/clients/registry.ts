@@ -39,8 +39,8 @@ export const newClientSchema = z.object({
 })
 export type NewClient = z.input<typeof newClientSchema>
 
-/** oidc-provider metadata (RFC 7591 names) for each kind of client. */
-function metadataFor(c: z.output<typeof newClientSchema>): Record<string, unknown> {
+/** oidc-provider metadata (RFC 7591 names) for each kind of client (also used by the admin API to re-derive it on change). */
+export function metadataFor(c: z.output<typeof newClientSchema>): Record<string, unknown> {
   const common = {
     client_name: c.name,
     ...(c.scope ? { scope: c.scope } : {}),

@@ -1,5 +1,6 @@
 // Rate limits per IP, per account and per client (RATE_LIMIT_*), with rate-limiter-flexible:
-// counters in Redis when REDIS_URL is set (shared by every replica), in this process otherwise.
+// counters in Redis when one is configured (shared by every replica and worker; standalone,
+// Sentinel or Cluster: every operation touches a single key), in this process otherwise.
 //
 // Redis unavailable: each Redis limiter falls back to an in-process one (the library's insurance
 // limiter) and logs a warning. Limits stay on, per replica, and the server keeps signing people in;
@@ -10,7 +11,7 @@ import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAb
 import type { Config } from '../config.ts'
 import type { Logger } from '../observability/logger.ts'
 import type { AuditWriter } from '../audit/audit.ts'
-import type { Redis } from '../store/redis.ts'
+import type { RedisClient } from '../store/redis.ts'
 
 export type LimitName = keyof Config['rateLimits']
 export type Dimension = 'ip' | 'account' | 'client'
@@ -43,7 +44,7 @@ export interface RateLimits {
 
 type Limiter = RateLimiterAbstract
 
-export function createRateLimits(settings: Config['rateLimits'], deps: { redis?: Redis | undefined; logger: Logger; audit: AuditWriter }): RateLimits {
+export function createRateLimits(settings: Config['rateLimits'], deps: { redis?: RedisClient | undefined; logger: Logger; audit: AuditWriter }): RateLimits {
   const { redis, logger, audit } = deps
   let lastWarning = 0
   const warnFallback = () => {

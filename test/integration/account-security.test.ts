@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { generate } from 'otplib'
 import { createIam, STORAGE_MODES, type IamInstance } from '../support/iam.ts'
+import { alertOf } from '../support/page-text.ts'
 import { HttpBrowser, formWithAction, formsOf, type PageResponse } from '../support/browser.ts'
 import { ALICE, createFixtures } from '../support/fixtures.ts'
 import { startMailCatcher, type MailCatcher } from '../support/smtp.ts'
@@ -17,7 +18,6 @@ const BOB = { email: 'bob@example.test', password: 'bob has a long passphrase to
 const BOB_PHONE = '+447700900321'
 const PERIOD = 30
 
-const alertOf = (html: string) => /role="alert"[^>]*>([^<]*)</.exec(html)?.[1]?.trim()
 const noticeOf = (html: string) => /role="status"[^>]*>([^<]*)</.exec(html)?.[1]?.trim()
 const backupCodesOf = (html: string) => [...html.matchAll(/<li><code>([a-z0-9]{5}-[a-z0-9]{5})<\/code><\/li>/g)].map((m) => m[1]!)
 const csrfOf = (html: string) => {
@@ -357,7 +357,7 @@ describe.each(STORAGE_MODES)('account security area (%s)', (mode) => {
 
   it('records every enrolment, removal and renewal, successful or not, in the audit log', async () => {
     // Not one request ended in a server error.
-    expect(iam.logs()).toContain('"path":"/account/security"')
+    expect(iam.logs()).toContain('"route":"/account/security"')
     expect(iam.logs()).not.toMatch(/"status":500/)
     await iam.stop()
     const events = await iam.withDatabase(async (prisma) => {

@@ -3,13 +3,12 @@
 // lock ends when (moved) time passes or when an operator unlocks it, and every step is audited.
 // Time moves through CLOCK_OFFSET_FILE: nothing here waits.
 import { execFile } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import * as oidc from 'openid-client'
 import { createIam, STORAGE_MODES, type IamInstance } from '../support/iam.ts'
+import { createMovableClock } from '../support/movable-clock.ts'
 import { HttpBrowser, formWithAction, type PageResponse } from '../support/browser.ts'
 import { SPA_REDIRECT, createFixtures } from '../support/fixtures.ts'
 import { createUser } from '../../src/identity/users.ts'
@@ -30,16 +29,11 @@ const SAME_REFUSAL = 'The email, username or password is not correct, or the acc
 describe.each(STORAGE_MODES)('brute-force lockout (%s)', (mode) => {
   let iam: IamInstance
   let spa: oidc.Configuration
-  let clockDir: string
-  let clockFile: string
-  let offset = 0
+  const clock = createMovableClock()
   const startedAt = new Date()
 
   beforeAll(async () => {
-    clockDir = mkdtempSync(path.join(tmpdir(), 'iam-clock-'))
-    clockFile = path.join(clockDir, 'offset')
-    writeFileSync(clockFile, '0')
-    iam = await createIam(mode, { env: { CLOCK_OFFSET_FILE: clockFile } })
+    iam = await createIam(mode, { env: clock.env })
     await iam.withDatabase(async (prisma) => {
       await createFixtures(prisma)
       for (const person of [LENA, WENDY, ULLA, CONRAD]) await createUser(prisma, { ...person, emailVerified: true })
@@ -49,14 +43,9 @@ describe.each(STORAGE_MODES)('brute-force lockout (%s)', (mode) => {
   })
   afterAll(async () => {
     await iam?.close()
-    if (clockDir) rmSync(clockDir, { recursive: true, force: true })
   })
 
-  /** Moves the server's clock forward (the offset accumulates over the file's tests). */
-  function advance(ms: number) {
-    offset += ms
-    writeFileSync(clockFile, String(offset))
-  }
+  const advance = (ms: number) => clock.advance(ms)
 
   /** A fresh browser at the login page of a new authorization request. */
   async function loginPage() {

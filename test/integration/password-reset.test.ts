@@ -4,16 +4,15 @@
 // and grant of the account (an existing refresh token fails at the token endpoint), clears a
 // lockout and verifies the address; a mail server that refuses or is down leaves no usable link;
 // and each event leaves an audit row. The clock the links read is moved through CLOCK_OFFSET_FILE.
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import * as oidc from 'openid-client'
 import { createIam, STORAGE_MODES, type IamInstance } from '../support/iam.ts'
+import { createMovableClock } from '../support/movable-clock.ts'
+import { alertOf, h1Of } from '../support/page-text.ts'
 import { HttpBrowser, formWithAction, signIn, type PageResponse } from '../support/browser.ts'
 import { DISABLED, WEB_REDIRECT, WEB_SECRET, createFixtures } from '../support/fixtures.ts'
 import { startMailCatcher, type MailCatcher } from '../support/smtp.ts'
-import { sleep, trackTempDir } from '../support/processes.ts'
+import { sleep } from '../support/processes.ts'
 import { createUser } from '../../src/identity/users.ts'
 import { openDatabase, type PrismaClient } from '../../src/store/database.ts'
 
@@ -29,9 +28,6 @@ const UMA_NEW = 'violet trams climb the sleepy hill'
 const FRED = { email: 'fred@example.test' }
 const NOBODY = 'nobody@example.test'
 
-const decode = (s: string | undefined) => s?.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&amp;/g, '&')
-const alertOf = (html: string) => decode(/role="alert"[^>]*>\s*(?:<p>)?([^<]*)</.exec(html)?.[1]?.trim())
-const h1Of = (html: string) => /<h1>([^<]*)<\/h1>/.exec(html)?.[1]
 const resetLinkIn = (text: string) => {
   const found = /https?:\/\/\S+\/self-service\/reset-password\?token=[A-Za-z0-9_-]+/.exec(text)?.[0]
   if (!found) throw new Error(`no reset link in:\n${text}`)
@@ -42,19 +38,14 @@ describe.each(STORAGE_MODES)('password reset (%s)', (mode) => {
   let iam: IamInstance
   let mail: MailCatcher
   let web: oidc.Configuration
-  let clockFile: string
-  let clockOffset = 0
+  const clock = createMovableClock()
   const url = (p: string) => `${iam.issuer}${p}`
 
   beforeAll(async () => {
     mail = await startMailCatcher()
-    const dir = mkdtempSync(path.join(tmpdir(), 'iam-clock-'))
-    trackTempDir(dir)
-    clockFile = path.join(dir, 'offset')
-    writeFileSync(clockFile, '0')
     iam = await createIam(mode, {
       env: {
-        ...mail.env, CLOCK_OFFSET_FILE: clockFile,
+        ...mail.env, ...clock.env,
         // Everyone here is 127.0.0.1, and Rita asks often: the limits are not what this file tests.
         RATE_LIMIT_RESET_IP: '1000/3600', RATE_LIMIT_RESET_ACCOUNT: '1000/3600', RATE_LIMIT_SIGN_IN_IP: '1000/300',
       },
@@ -73,10 +64,7 @@ describe.each(STORAGE_MODES)('password reset (%s)', (mode) => {
     await mail?.close()
   })
 
-  function moveClock(ms: number) {
-    clockOffset += ms
-    writeFileSync(clockFile, String(clockOffset))
-  }
+  const moveClock = (ms: number) => clock.advance(ms)
 
   /** Database access now: live in postgres-redis mode; embedded: the server stops meanwhile. */
   async function dbNow<T>(fn: (prisma: PrismaClient) => Promise<T>): Promise<T> {

@@ -4,16 +4,15 @@
 // reused links, a registration of an address that already has an account, a mail server that
 // refuses, and the audit rows of each. The clock the links read is moved through CLOCK_OFFSET_FILE.
 import { spawn } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import * as oidc from 'openid-client'
 import { createIam, STORAGE_MODES, type IamInstance } from '../support/iam.ts'
+import { createMovableClock } from '../support/movable-clock.ts'
+import { alertOf, h1Of } from '../support/page-text.ts'
 import { HttpBrowser, formWithAction, formsOf, type PageResponse } from '../support/browser.ts'
 import { ALICE, SPA_REDIRECT, createFixtures } from '../support/fixtures.ts'
 import { startMailCatcher, type MailCatcher } from '../support/smtp.ts'
-import { trackTempDir } from '../support/processes.ts'
 import { createClient } from '../../src/clients/registry.ts'
 import { openDatabase, type PrismaClient } from '../../src/store/database.ts'
 
@@ -26,10 +25,7 @@ const OSCAR = { email: 'oscar@example.test', password: 'oscar keeps bees behind 
 const IVY = { email: 'ivy@example.test', name: 'Ivy Invited', password: 'ivy paints blue herons every sunday' }
 const PAUL = { email: 'paul@example.test', password: 'paul waits for the late ferry home' }
 
-const decode = (s: string | undefined) => s?.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&amp;/g, '&')
-const alertOf = (html: string) => decode(/role="alert"[^>]*>\s*(?:<p>)?([^<]*)</.exec(html)?.[1]?.trim())
 const noticeOf = (html: string) => /role="status"[^>]*>([^<]*)</.exec(html)?.[1]?.trim()
-const h1Of = (html: string) => /<h1>([^<]*)<\/h1>/.exec(html)?.[1]
 const linkIn = (text: string, pathname: string) => {
   const found = new RegExp(`https?://[^\\s]+${pathname.replace(/\//g, '\\/')}\\?token=[A-Za-z0-9_-]+`).exec(text)?.[0]
   if (!found) throw new Error(`no ${pathname} link in:\n${text}`)
@@ -40,19 +36,14 @@ describe.each(STORAGE_MODES)('registration (%s)', (mode) => {
   let iam: IamInstance
   let mail: MailCatcher
   let spa: oidc.Configuration
-  let clockFile: string
-  let clockOffset = 0
+  const clock = createMovableClock()
   const url = (p: string) => `${iam.issuer}${p}`
 
   beforeAll(async () => {
     mail = await startMailCatcher()
-    const dir = mkdtempSync(path.join(tmpdir(), 'iam-clock-'))
-    trackTempDir(dir)
-    clockFile = path.join(dir, 'offset')
-    writeFileSync(clockFile, '0')
     iam = await createIam(mode, {
       env: {
-        ...mail.env, REGISTRATION_MODE: 'open', CLOCK_OFFSET_FILE: clockFile,
+        ...mail.env, REGISTRATION_MODE: 'open', ...clock.env,
         // Everyone here is 127.0.0.1: the per-IP limits are not what this file tests.
         RATE_LIMIT_REGISTRATION_IP: '1000/3600', RATE_LIMIT_SIGN_IN_IP: '1000/300', RATE_LIMIT_CODE_SEND_IP: '1000/3600',
       },
@@ -72,10 +63,7 @@ describe.each(STORAGE_MODES)('registration (%s)', (mode) => {
     await mail?.close()
   })
 
-  function moveClock(ms: number) {
-    clockOffset += ms
-    writeFileSync(clockFile, String(clockOffset))
-  }
+  const moveClock = (ms: number) => clock.advance(ms)
 
   /** Database access now: live in postgres-redis mode; embedded: the server stops meanwhile. */
   async function dbNow<T>(fn: (prisma: PrismaClient) => Promise<T>): Promise<T> {

@@ -115,7 +115,7 @@ describe('headers, cookies and audit', () => {
       body: `grant_type=client_credentials&resource=${encodeURIComponent('https://unknown.example.test')}`,
     })
     expect(scope.status).toBe(400)
-    await expect.poll(() => proxied.withDatabase((prisma) => prisma.auditEvent.findMany({ where: { type: 'token_request' }, orderBy: { at: 'asc' } }))).toHaveLength(2)
+    await expect.poll(() => proxied.withDatabase((prisma) => prisma.auditEvent.findMany({ where: { type: 'token_request' }, orderBy: { at: 'asc' } })), { timeout: 10_000 }).toHaveLength(2)
     const rows = await proxied.withDatabase((prisma) => prisma.auditEvent.findMany({ where: { type: 'token_request' }, orderBy: { at: 'asc' } }))
     expect(rows.map((r) => [r.outcome, r.clientId, (r.details as { error: string }).error, (r.details as { grantType: string }).grantType])).toEqual([
       ['failure', 'svc', 'invalid_client', 'client_credentials'],

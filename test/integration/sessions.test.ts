@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import * as oidc from 'openid-client'
 import { createIam, STORAGE_MODES, type IamInstance } from '../support/iam.ts'
+import { alertOf } from '../support/page-text.ts'
 import { HttpBrowser, formWithAction, formsOf, signIn, type PageResponse } from '../support/browser.ts'
 import { WEB_REDIRECT, WEB_SECRET, createFixtures } from '../support/fixtures.ts'
 import { createUser } from '../../src/identity/users.ts'
@@ -37,7 +38,6 @@ class Device extends HttpBrowser {
   }
 }
 
-const alertOf = (html: string) => /role="alert"[^>]*>([^<]*)</.exec(html)?.[1]?.trim()
 const noticeOf = (html: string) => /role="status"[^>]*>([^<]*)</.exec(html)?.[1]?.trim()
 /** The sessions listed on /account/sessions: device label, whether it is this one, and the sign-out action. */
 const sessionsOf = (html: string) =>

@@ -24,6 +24,8 @@ export interface IamInstance {
   redis?: RedisServer
   /** Everything the server printed so far (JSON log lines). */
   logs(): string
+  /** The running server process (to signal it and read its exit code), if started. */
+  process(): ChildProcess | undefined
   start(): Promise<void>
   stop(): Promise<void>
   /** Runs with direct database access; in embedded mode only while the server is stopped. */
@@ -32,6 +34,12 @@ export interface IamInstance {
 }
 
 let sharedPostgres: Promise<PostgresServer> | undefined
+
+/** A fresh database on this test process's shared PostgreSQL (e.g. for instances that share one). */
+export async function createTestDatabase(): Promise<string> {
+  sharedPostgres ??= startPostgres()
+  return (await sharedPostgres).createDatabase()
+}
 
 const RELAXED_RATE_LIMITS = Object.fromEntries([
   'SIGN_IN_IP', 'SIGN_IN_ACCOUNT', 'CODE_VERIFY_IP', 'CODE_VERIFY_ACCOUNT', 'CODE_SEND_IP', 'CODE_SEND_ACCOUNT',
@@ -65,14 +73,22 @@ export async function createIam(mode: StorageMode, opts: CreateIamOptions = {}):
     // Suites sign in, send and try codes far faster than people do, all from 127.0.0.1: generous
     // limits, so only the tests about limits (which pass small ones) meet them.
     ...RELAXED_RATE_LIMITS,
+    // One process unless a test asks for workers (WORKERS defaults to the number of CPUs).
+    WORKERS: '1',
     ...opts.env,
   }
   let redis: RedisServer | undefined
   if (mode === 'postgres-redis') {
-    sharedPostgres ??= startPostgres()
-    env.DATABASE_URL = await (await sharedPostgres).createDatabase()
-    redis = await startRedis({ appendonly: true })
-    env.REDIS_URL = redis.url
+    // A test may bring its own database (e.g. on a PostgreSQL of its own that it stops).
+    if (!opts.env?.DATABASE_URL) {
+      sharedPostgres ??= startPostgres()
+      env.DATABASE_URL = await (await sharedPostgres).createDatabase()
+    }
+    // … and its own Redis (a Cluster, a Sentinel set, one shared with another instance).
+    if (!['REDIS_URL', 'REDIS_SENTINELS', 'REDIS_CLUSTER_NODES'].some((name) => opts.env?.[name])) {
+      redis = await startRedis({ appendonly: true })
+      env.REDIS_URL = redis.url
+    }
   }
   const target = { databaseUrl: env.DATABASE_URL, dataDir: env.DATA_DIR! }
 
@@ -82,6 +98,7 @@ export async function createIam(mode: StorageMode, opts: CreateIamOptions = {}):
   const instance: IamInstance = {
     mode, issuer, port, env, ...(redis ? { redis } : {}),
     logs: () => output,
+    process: () => child,
     async start() {
       if (child) return
       const proc = spawnWithParentDeath(process.execPath, ['--import', 'tsx', 'src/main.ts', 'serve'], {

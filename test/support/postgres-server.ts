@@ -19,6 +19,10 @@ export interface PostgresServer {
   createDatabase(name?: string): Promise<string>;
   /** Fast shutdown (SIGINT, SIGKILL after 10 s), then remove the cluster directory. */
   stop(): Promise<void>;
+  /** Fast shutdown keeping the cluster, until up(): for tests of what the server does while PostgreSQL is away. */
+  down(): Promise<void>;
+  /** Start again after down(), on the same port and data. */
+  up(): Promise<void>;
 }
 
 export const POSTGRES_PASSWORD = 'secret';
@@ -82,6 +86,12 @@ export async function startPostgres(): Promise<PostgresServer> {
         await shutdown(child);
         rmSync(base, { recursive: true, force: true });
         untrackTempDir(base);
+      },
+      async down() {
+        await shutdown(child);
+      },
+      async up() {
+        child = await launch(bin, runAs, base, dataDir, socketDir, port);
       },
     };
   } catch (err) {

@@ -18,6 +18,12 @@ export interface RedisServer {
   stop(): Promise<void>;
   /** Stop, then start again on the same port and dir (data survives when appendonly: true). */
   restart(): Promise<void>;
+  /** Stop, keeping port and dir, until up(): for tests of what the server does while Redis is away. */
+  down(): Promise<void>;
+  /** Start again after down(), on the same port and dir. */
+  up(): Promise<void>;
+  /** The redis-server process id (e.g. to SIGSTOP it: a hung Redis that keeps its port). */
+  pid(): number | undefined;
 }
 
 export interface StartRedisOptions {
@@ -70,6 +76,16 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisSer
       await shutdown(child, port);
       mkdirSync(dir, { recursive: true });
       child = await launch(binary, port, dir, appendonly, extraArgs);
+    },
+    async down() {
+      await shutdown(child, port);
+    },
+    async up() {
+      mkdirSync(dir, { recursive: true });
+      child = await launch(binary, port, dir, appendonly, extraArgs);
+    },
+    pid() {
+      return child.pid;
     },
   };
   return server;

@@ -131,6 +131,30 @@ describe('Dockerfile install steps mirror scripts/iam.sh', () => {
     expect(missing).toEqual([])
   })
 
+  it('builds the admin console as iam.sh does (start and test), after the sources, before pruning; the runtime gets dist/console', () => {
+    expect(pkg.scripts['build:console']).toMatch(/^vite build\b/)
+    expect(pkg.devDependencies.vite).toBeDefined()
+    // iam.sh: build_console runs in both `start` (before serving) and `test`.
+    expect(iamSh).toMatch(/^build_console\(\) \{[^}]*npm run --silent build:console/m)
+    for (const cmd of ['start', 'test']) {
+      const body = new RegExp(`^  ${cmd}\\)\\n([\\s\\S]*?);;`, 'm').exec(iamSh)?.[1] ?? ''
+      expect(body, `iam.sh ${cmd}`).toMatch(/^\s+build_console$/m)
+    }
+    const build = runs.indexOf('npm run build:console')
+    expect(build).toBeGreaterThan(runs.indexOf('npm ci --ignore-scripts'))
+    expect(build).toBeLessThan(runs.findIndex((r) => /^npm prune --omit=dev\b/.test(r)))
+    const stage0 = instructions.filter((i) => i.stage === 0)
+    const copySrc = stage0.findIndex((i) => i.op === 'COPY' && /^src\s/.test(i.args))
+    const buildRun = stage0.findIndex((i) => i.op === 'RUN' && i.args.includes('npm run build:console'))
+    expect(copySrc).toBeGreaterThanOrEqual(0)
+    expect(buildRun).toBeGreaterThan(copySrc)
+    const copied = instructions.filter((i) => i.op === 'COPY' && i.stage === runtime).map((i) => i.args)
+    expect(copied).toContain('--from=build /app/dist/console ./dist/console')
+    // vite.config.ts writes where src/admin/console-assets.ts reads.
+    expect(read('src/admin/console/vite.config.ts')).toContain(`outDir: path.resolve(root, '../../../dist/console')`)
+    expect(read('src/admin/console-assets.ts')).toContain(`path.resolve(import.meta.dirname, '../../dist/console')`)
+  })
+
   it('keeps what the runtime needs in production dependencies (pruning drops devDependencies)', () => {
     for (const name of ['prisma', '@prisma/client', 'tsx', 'argon2']) {
       expect(pkg.dependencies[name], `${name} in dependencies`).toBeDefined()
@@ -142,9 +166,12 @@ describe('Dockerfile install steps mirror scripts/iam.sh', () => {
 /** Packages imported at run time (type-only imports are erased) by the .ts files under `dir`. */
 function runtimeImports(dir: string): Map<string, string> {
   const found = new Map<string, string>()
+  // The admin console's sources are bundled at build time (npm run build:console), never imported by the server.
+  const consoleSources = path.join(root, 'src/admin/console')
   for (const entry of readdirSync(dir, { recursive: true, withFileTypes: true })) {
     if (!entry.isFile() || !entry.name.endsWith('.ts')) continue
     const file = path.join(entry.parentPath, entry.name)
+    if (file.startsWith(`${consoleSources}${path.sep}`)) continue
     for (const m of readFileSync(file, 'utf8').matchAll(/^\s*(?:import|export)(?!\s+type\b)[^'"]*?from\s*['"]([^'"]+)['"]|\bimport\s*\(?\s*['"]([^'"]+)['"]/gm)) {
       const spec = m[1] ?? m[2]!
       if (spec.startsWith('.') || spec.startsWith('node:') || spec.startsWith('/')) continue

@@ -269,7 +269,7 @@ describe('helm/iam environment', () => {
   it('the Secret has every key the pods read; required ones are always rendered', () => {
     const secretKeys = new Set(dataKeys(secretData))
     const refs = [...podSpec.matchAll(/key: ([A-Z][A-Z0-9_]*)\n(\s+optional: true)?/g)].map((m) => ({ key: m[1]!, optional: Boolean(m[2]) }))
-    expect(refs.map((r) => r.key).sort()).toEqual(['COOKIE_KEYS', 'DATABASE_URL', 'ENCRYPTION_KEYS', 'FEDERATION', 'JWKS', 'REDIS_URL', 'SMTP_PASSWORD', 'VONAGE_API_SECRET'])
+    expect(refs.map((r) => r.key).sort()).toEqual(['COOKIE_KEYS', 'DATABASE_URL', 'ENCRYPTION_KEYS', 'FEDERATION', 'JWKS', 'REDIS_PASSWORD', 'REDIS_SENTINEL_PASSWORD', 'REDIS_URL', 'SMTP_PASSWORD', 'VONAGE_API_SECRET'])
     for (const ref of refs) {
       expect(secretKeys.has(ref.key), ref.key).toBe(true)
       if (!ref.optional && ref.key !== 'FEDERATION') {

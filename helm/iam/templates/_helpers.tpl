@@ -108,6 +108,12 @@ ENCRYPTION_KEYS: {{ required "secrets.encryptionKeys is required (or use secrets
 {{- with .Values.secrets.redisUrl }}
 REDIS_URL: {{ . | b64enc | quote }}
 {{- end }}
+{{- with .Values.secrets.redisPassword }}
+REDIS_PASSWORD: {{ . | b64enc | quote }}
+{{- end }}
+{{- with .Values.secrets.redisSentinelPassword }}
+REDIS_SENTINEL_PASSWORD: {{ . | b64enc | quote }}
+{{- end }}
 {{- with .Values.secrets.smtpPassword }}
 SMTP_PASSWORD: {{ . | b64enc | quote }}
 {{- end }}
@@ -176,6 +182,18 @@ containers:
           secretKeyRef:
             name: {{ .secret }}
             key: REDIS_URL
+            optional: true
+      - name: REDIS_PASSWORD
+        valueFrom:
+          secretKeyRef:
+            name: {{ .secret }}
+            key: REDIS_PASSWORD
+            optional: true
+      - name: REDIS_SENTINEL_PASSWORD
+        valueFrom:
+          secretKeyRef:
+            name: {{ .secret }}
+            key: REDIS_SENTINEL_PASSWORD
             optional: true
       - name: SMTP_PASSWORD
         valueFrom:
@@ -259,7 +277,7 @@ Checks that stop a bad install with a clear message (included by the Deployment)
 {{- if not (hasPrefix "https://" (required "issuer is required: the public https:// URL clients see" .Values.issuer)) }}
 {{- fail "issuer must start with https:// (the server runs with NODE_ENV=production)" }}
 {{- end }}
-{{- range $name := list "NODE_ENV" "PORT" "ISSUER" "TRUST_PROXY" "DATABASE_URL" "REDIS_URL" "COOKIE_KEYS" "JWKS" "JWKS_FILE" "ENCRYPTION_KEYS" "SMTP_PASSWORD" "VONAGE_API_SECRET" "FEDERATION" "FEDERATION_FILE" }}
+{{- range $name := list "NODE_ENV" "PORT" "ISSUER" "TRUST_PROXY" "DATABASE_URL" "REDIS_URL" "REDIS_PASSWORD" "REDIS_SENTINEL_PASSWORD" "COOKIE_KEYS" "JWKS" "JWKS_FILE" "ENCRYPTION_KEYS" "SMTP_PASSWORD" "VONAGE_API_SECRET" "FEDERATION" "FEDERATION_FILE" }}
 {{- if or (hasKey $.Values.config $name) (hasKey $.Values.env $name) }}
 {{- fail (printf "%s is set by the chart (see values.yaml: issuer, trustProxy, containerPort, secrets); remove it from config/env" $name) }}
 {{- end }}
@@ -270,10 +288,10 @@ Checks that stop a bad install with a clear message (included by the Deployment)
 {{- end }}
 {{- end }}
 {{- if .Values.secrets.existingSecret }}
-{{- if or .Values.secrets.databaseUrl .Values.secrets.redisUrl .Values.secrets.cookieKeys .Values.secrets.jwks .Values.secrets.encryptionKeys .Values.secrets.smtpPassword .Values.secrets.vonageApiSecret .Values.secrets.federation }}
+{{- if or .Values.secrets.databaseUrl .Values.secrets.redisUrl .Values.secrets.redisPassword .Values.secrets.redisSentinelPassword .Values.secrets.cookieKeys .Values.secrets.jwks .Values.secrets.encryptionKeys .Values.secrets.smtpPassword .Values.secrets.vonageApiSecret .Values.secrets.federation }}
 {{- fail "secrets.existingSecret is set: leave the other secrets.* values empty (they would be ignored)" }}
 {{- end }}
-{{- else if and (or .Values.autoscaling.enabled (gt (int .Values.replicaCount) 1)) (not .Values.secrets.redisUrl) }}
-{{- fail "more than one replica needs Redis: set secrets.redisUrl (sessions, tokens and rate limits must be shared)" }}
+{{- else if and (or .Values.autoscaling.enabled (gt (int .Values.replicaCount) 1)) (not (or .Values.secrets.redisUrl .Values.config.REDIS_SENTINELS .Values.config.REDIS_CLUSTER_NODES)) }}
+{{- fail "more than one replica needs Redis: set secrets.redisUrl, or config.REDIS_SENTINELS or config.REDIS_CLUSTER_NODES (sessions, tokens and rate limits must be shared)" }}
 {{- end }}
 {{- end }}

@@ -2,14 +2,14 @@
 // other artifact goes to Redis when configured, else to the database (the embedded store).
 // Grants are indexed by user in the database as well (grant-index.ts).
 import type { PrismaClient } from '../../store/database.ts'
-import type { Redis } from '../../store/redis.ts'
+import type { RedisClient } from '../../store/redis.ts'
 import type { AdapterFactory } from '../client-metadata.ts'
 import { createClientRegistryAdapter } from './client-registry.ts'
 import { createRedisAdapterFactory } from './redis.ts'
 import { createDatabaseAdapterFactory } from './database.ts'
 import { withGrantIndex } from './grant-index.ts'
 
-export function createAdapterFactory(prisma: PrismaClient, redis?: Redis): AdapterFactory {
+export function createAdapterFactory(prisma: PrismaClient, redis?: RedisClient): AdapterFactory {
   const artifacts = redis ? createRedisAdapterFactory(redis) : createDatabaseAdapterFactory(prisma)
   const clients = createClientRegistryAdapter(prisma)
   // Grants are also indexed by user (UserGrant), to revoke all of a person's grants at once.

@@ -1,0 +1,221 @@
+// The admin API client (/admin/api/v1): bearer token from auth.ts, JSON in and out, RFC 9457
+// problem+json errors as ApiProblem, RFC 9470 step-up challenges answered by re-authorizing.
+import { authorize, basePath, issuer, oauth, resourceRequest } from './auth.ts'
+
+export const API_BASE = `${basePath}/api/v1`
+
+export interface FieldError { path: string; message: string }
+
+/** An RFC 9457 problem the API answered (or one we made up for a network failure). */
+export class ApiProblem extends Error {
+  constructor(
+    readonly status: number,
+    readonly title: string,
+    readonly detail: string | undefined,
+    readonly errors: FieldError[] = [],
+    readonly type?: string,
+  ) {
+    super(detail ?? title)
+  }
+
+  /** The message for a field (`email`, `roleIds.0`…), if the API named it. */
+  fieldError(field: string): string | undefined {
+    return this.errors.find((e) => e.path === field || e.path.startsWith(`${field}.`) || e.path === `/${field}`)?.message
+  }
+}
+
+export type Query = Record<string, string | number | boolean | undefined | null>
+
+function urlFor(path: string, query?: Query): URL {
+  const url = new URL(`${API_BASE}${path}`, issuer)
+  for (const [k, v] of Object.entries(query ?? {})) {
+    if (v !== undefined && v !== null && v !== '') url.searchParams.set(k, String(v))
+  }
+  return url
+}
+
+async function problemOf(response: Response): Promise<ApiProblem> {
+  const type = response.headers.get('content-type') ?? ''
+  if (type.includes('json')) {
+    try {
+      const p = await response.json() as { title?: string; detail?: string; errors?: FieldError[]; type?: string }
+      return new ApiProblem(response.status, p.title ?? response.statusText, p.detail, Array.isArray(p.errors) ? p.errors : [], p.type)
+    } catch {
+      // fall through
+    }
+  }
+  return new ApiProblem(response.status, response.statusText || 'Request failed', undefined)
+}
+
+/** Sends the request; on a challenge, re-authorizes (step-up or a fresh token) and never returns. */
+async function send(method: string, path: string, opts: { query?: Query; body?: unknown; accept?: string } = {}): Promise<Response> {
+  const headers = new Headers({ accept: opts.accept ?? 'application/json, application/problem+json' })
+  let body: string | undefined
+  if (opts.body !== undefined) {
+    headers.set('content-type', 'application/json')
+    body = JSON.stringify(opts.body)
+  }
+  let response: Response
+  try {
+    response = await resourceRequest(method, urlFor(path, opts.query), headers, body)
+  } catch (err) {
+    if (err instanceof oauth.WWWAuthenticateChallengeError) {
+      const bearer = err.cause.find((c) => c.scheme === 'bearer')
+      const error = bearer?.parameters.error
+      if (error === 'insufficient_user_authentication') {
+        const maxAge = bearer?.parameters.max_age
+        return authorize({
+          acrValues: bearer?.parameters.acr_values,
+          maxAge: maxAge !== undefined && /^\d+$/.test(maxAge) ? Number(maxAge) : undefined,
+        })
+      }
+      if (err.status === 401) return authorize({ silent: true }) // expired or revoked token
+      // 403 insufficient_scope and others: the problem body says why.
+      throw await problemOf(err.response)
+    }
+    if (err instanceof TypeError) throw new ApiProblem(0, 'The server could not be reached', 'Check your connection and try again.')
+    throw err
+  }
+  if (!response.ok) throw await problemOf(response)
+  return response
+}
+
+export async function apiGet<T>(path: string, query?: Query): Promise<T> {
+  return (await send('GET', path, { ...(query ? { query } : {}) })).json() as Promise<T>
+}
+
+export async function apiSend<T>(method: 'POST' | 'PATCH' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<T | undefined> {
+  const response = await send(method, path, { body })
+  if (response.status === 204 || response.headers.get('content-length') === '0') return undefined
+  const text = await response.text()
+  return text ? JSON.parse(text) as T : undefined
+}
+
+/** A download that needs the bearer token (a plain link cannot carry it): fetch, then save a Blob. */
+export async function apiDownload(path: string, query: Query, fallbackName: string): Promise<void> {
+  const response = await send('GET', path, { query, accept: '*/*' })
+  const blob = await response.blob()
+  const disposition = response.headers.get('content-disposition') ?? ''
+  const name = /filename="?([^";]+)"?/.exec(disposition)?.[1] ?? fallbackName
+  const url = URL.createObjectURL(blob)
+  const a = document.createElement('a')
+  a.href = url
+  a.download = name
+  document.body.append(a)
+  a.click()
+  a.remove()
+  setTimeout(() => URL.revokeObjectURL(url), 10_000)
+}
+
+// ---- the API's resources (the contract in issue 6) ----
+
+export interface Page<T> { items: T[]; nextCursor?: string | null }
+
+export interface Me {
+  sub: string
+  kind: string
+  email?: string
+  displayName?: string
+  scope: 'global' | 'tenant'
+  tenant?: { id: string; slug?: string; name?: string } | string | null
+  permissions: string[]
+}
+
+export interface AuditEvent {
+  id: string
+  at: string
+  type: string
+  outcome: string
+  actor?: string | null
+  userId?: string | null
+  tenantId?: string | null
+  clientId?: string | null
+  ip?: string | null
+  userAgent?: string | null
+  requestId?: string | null
+  details?: unknown
+}
+
+export interface Stats {
+  users: number
+  clients: number
+  tenants: number
+  roles: number
+  recentSignIns: AuditEvent[]
+  recentFailures: AuditEvent[]
+}
+
+export interface RoleRef { id: string; name: string }
+
+export interface User {
+  id: string
+  tenantId: string | null
+  email: string
+  emailVerified: boolean
+  username: string | null
+  displayName: string | null
+  givenName: string | null
+  familyName: string | null
+  phone: string | null
+  status: 'active' | 'disabled' | string
+  locked: boolean
+  lockedUntil: string | null
+  failedLogins: number
+  lastLoginAt: string | null
+  createdAt: string
+  updatedAt: string
+  roles: RoleRef[]
+}
+
+export interface Session {
+  id: string
+  [key: string]: unknown
+}
+
+export interface Factor {
+  id: string
+  kind: string
+  label?: string | null
+  [key: string]: unknown
+}
+
+export interface Role {
+  id: string
+  tenantId: string | null
+  name: string
+  description: string | null
+  mfaRequired: boolean
+  permissions: string[]
+  userCount: number
+}
+
+export interface Tenant {
+  id: string
+  slug: string
+  name: string
+  registrationMode: string
+  userCount: number
+  createdAt: string
+}
+
+export interface Client {
+  id: string
+  name: string
+  kind: string
+  tenantId: string | null
+  redirectUris: string[]
+  postLogoutRedirectUris: string[]
+  grantTypes: string[]
+  /** Space-separated OpenID scopes the client may request (null: the kind's default). */
+  scope: string | null
+  /** Service clients: the admin API permissions its client-credentials tokens may hold. */
+  adminPermissions: string[]
+  firstParty: boolean
+  mfaPolicy: string
+  disabled: boolean
+  hasSecret: boolean
+  createdAt: string
+  updatedAt: string
+}
+
+export interface Permission { name: string; description?: string | null }

@@ -1,0 +1,67 @@
+// Roles and the permission catalogue.
+import { route } from '../route.ts'
+import { isAdminPermission } from '../permissions.ts'
+import { idParams, itemsOf, newRoleBody, pageOf, permissionJson, roleJson, rolePatchBody } from '../schemas.ts'
+import { pageQuery } from '../page.ts'
+import { z } from 'zod'
+
+const listQuery = z.object({ ...pageQuery })
+
+export const roleRoutes = [
+  route({
+    method: 'get', path: '/roles', tag: 'roles', summary: 'List roles (a tenant administrator also sees the global ones, read-only)', permission: 'roles:read',
+    query: listQuery, response: pageOf(roleJson),
+    handler: ({ data, query }) => data.roles.list(query),
+  }),
+  route({
+    method: 'post', path: '/roles', tag: 'roles', summary: 'Create a role', permission: 'roles:write', status: 201,
+    body: newRoleBody, response: roleJson,
+    async handler(a) {
+      a.cannotGrantBeyondOwn(a.body.permissions.filter(isAdminPermission), 'the role')
+      const role = await a.data.roles.create(a.body)
+      await a.record('admin_role_create', { tenantId: role.tenantId ?? undefined, details: { role: role.id, name: role.name, permissions: role.permissions } })
+      return role
+    },
+  }),
+  route({
+    method: 'get', path: '/roles/:id', tag: 'roles', summary: 'Read a role', permission: 'roles:read',
+    params: idParams, response: roleJson,
+    handler: ({ data, params }) => data.roles.get(params.id),
+  }),
+  route({
+    method: 'patch', path: '/roles/:id', tag: 'roles', summary: 'Change a role', permission: 'roles:write',
+    stepUp: 'adding an admin permission to a role that users of the default tenant hold (it makes them global administrators)',
+    params: idParams, body: rolePatchBody, response: roleJson,
+    async handler(a) {
+      const before = await a.data.roles.forChange(a.params.id)
+      const added = (a.body.permissions ?? []).filter((p) => isAdminPermission(p) && !before.permissions.includes(p))
+      a.cannotGrantBeyondOwn(added, 'the role')
+      if (added.length && (await a.data.roles.hasDefaultTenantMembers(before.id, (await a.data.tenants.defaultTenant()).id))) {
+        a.stepUp('adding an admin permission to a role held by users of the default tenant')
+      }
+      const role = await a.data.roles.update(before.id, a.body)
+      await a.record('admin_role_update', {
+        tenantId: role.tenantId ?? undefined,
+        details: {
+          role: role.id, changed: Object.keys(a.body),
+          ...(a.body.permissions ? { permissionsAdded: role.permissions.filter((p) => !before.permissions.includes(p)), permissionsRemoved: before.permissions.filter((p) => !role.permissions.includes(p)) } : {}),
+        },
+      })
+      return role
+    },
+  }),
+  route({
+    method: 'delete', path: '/roles/:id', tag: 'roles', summary: 'Delete a role (its members lose it)', permission: 'roles:write', status: 204,
+    params: idParams,
+    async handler(a) {
+      const role = await a.data.roles.remove(a.params.id)
+      await a.record('admin_role_delete', { tenantId: role.tenantId ?? undefined, details: { role: role.id, name: role.name, members: role.userCount } })
+      return undefined
+    },
+  }),
+  route({
+    method: 'get', path: '/permissions', tag: 'roles', summary: 'The permissions roles can carry', permission: 'roles:read',
+    response: itemsOf(permissionJson),
+    handler: async ({ data }) => ({ items: await data.roles.permissions() }),
+  }),
+]

@@ -1,0 +1,66 @@
+// Prometheus metrics (prom-client), one registry per server. Labels are low-cardinality by
+// construction: HTTP requests are labelled by the matched route pattern (never a raw path with
+// ids in it), tokens by grant type, audit events by their type and outcome (code constants).
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+
+/** The route label of a request no route matched (404s, probes at random paths). */
+export const UNMATCHED_ROUTE = '(unmatched)'
+
+export interface Metrics {
+  registry: Registry
+  /** One finished HTTP request. `route` is a pattern such as /interaction/:uid/login. */
+  observeRequest(method: string, route: string, status: number, seconds: number): void
+  /** A token endpoint success (the provider's grant.success), by grant type. */
+  tokenIssued(grantType: string): void
+  /** One audit event: sign-in, MFA, federation, lockout… outcomes. */
+  auditEvent(type: string, outcome: string): void
+  /** How long a store took to answer the readiness ping (seconds), and whether it answered. */
+  storePing(store: 'database' | 'redis', seconds: number, up: boolean): void
+  /** Prometheus text exposition. */
+  render(): Promise<{ contentType: string; body: string }>
+}
+
+export function createMetrics(version: string): Metrics {
+  const registry = new Registry()
+  // process_*, nodejs_* including nodejs_eventloop_lag_seconds and its percentiles.
+  collectDefaultMetrics({ register: registry })
+  new Gauge({ name: 'iam_build_info', help: 'Always 1; the server version as a label.', labelNames: ['version'], registers: [registry] }).set({ version }, 1)
+
+  const http = new Histogram({
+    name: 'iam_http_request_duration_seconds',
+    help: 'HTTP request duration by method, route pattern and status.',
+    labelNames: ['method', 'route', 'status'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  })
+  const tokens = new Counter({ name: 'iam_tokens_issued_total', help: 'Successful token endpoint responses by grant type.', labelNames: ['grant_type'], registers: [registry] })
+  const audit = new Counter({ name: 'iam_audit_events_total', help: 'Audit events (sign-in, MFA, federation, lockout…) by type and outcome.', labelNames: ['type', 'outcome'], registers: [registry] })
+  const ping = new Histogram({
+    name: 'iam_store_ping_duration_seconds',
+    help: 'Round trip of the readiness check to each store.',
+    labelNames: ['store'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2],
+    registers: [registry],
+  })
+  const up = new Gauge({ name: 'iam_store_up', help: '1 when the store answered the last readiness check.', labelNames: ['store'], registers: [registry] })
+
+  return {
+    registry,
+    observeRequest(method, route, status, seconds) {
+      http.observe({ method, route, status: String(status) }, seconds)
+    },
+    tokenIssued(grantType) {
+      tokens.inc({ grant_type: grantType })
+    },
+    auditEvent(type, outcome) {
+      audit.inc({ type, outcome })
+    },
+    storePing(store, seconds, answered) {
+      if (answered) ping.observe({ store }, seconds)
+      up.set({ store }, answered ? 1 : 0)
+    },
+    async render() {
+      return { contentType: registry.contentType, body: await registry.metrics() }
+    },
+  }
+}
