@@ -157,6 +157,11 @@ case "$cmd" in
     ensure_test_packages
     build_console
     [[ "${1:-}" == "--" ]] && shift
+    # The type checks are part of the tests: a type error fails CI before any server starts.
+    say "type-checking the server, the console and the examples"
+    npm run --silent typecheck
+    npm run --silent typecheck:console
+    npm run --silent typecheck:examples
     say "running tests (vitest run $*)"
     exec npm test -- "$@"
     ;;

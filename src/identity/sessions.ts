@@ -82,6 +82,31 @@ export async function listActiveSessions(deps: SessionDeps, userId: string): Pro
   return alive.filter((row) => row !== undefined)
 }
 
+type ProviderSession = NonNullable<Awaited<ReturnType<Provider['Session']['findByUid']>>>
+
+/**
+ * Sends a logout token to every client of the session that registered a backchannel_logout_uri,
+ * through the provider's own client method (signing, delivery, SSRF rules). A client that does
+ * not answer does not stop the sign-out: it is logged as an audit failure.
+ */
+async function notifyBackchannelLogout(deps: SessionDeps, session: ProviderSession, ctx: Context | undefined): Promise<void> {
+  const clientIds = Object.keys(session.authorizations ?? {})
+  await Promise.all(clientIds.map(async (clientId) => {
+    const client = await deps.provider.Client.find(clientId)
+    const sid = session.sidFor(clientId)
+    if (!client?.backchannelLogoutUri || !sid || !session.accountId) return
+    try {
+      // A Client method of oidc-provider 9 (lib/models/client.js) its type definitions omit.
+      await (client as unknown as { backchannelLogout(sub: string, sid: string): Promise<void> }).backchannelLogout(session.accountId, sid)
+    } catch (err) {
+      await deps.audit?.record(ctx, {
+        type: 'backchannel_logout', outcome: 'failure', userId: session.accountId, clientId,
+        details: { error: (err as Error).message.slice(0, 200) },
+      })
+    }
+  }))
+}
+
 /**
  * Ends one session: destroys the provider session, revokes the grants given in it, marks its row
  * ended and audits `session_ended`. Safe to repeat: a second call finds nothing to end and does
@@ -97,7 +122,10 @@ export async function endSession(
   const session = await provider.Session.findByUid(row.sessionUid)
   const linked = await prisma.userGrant.findMany({ where: { userId: row.userId, sessionUid: row.sessionUid }, select: { grantId: true } })
   const grantIds = [...new Set([...grantIdsOf(session?.accountId === row.userId ? session : undefined), ...linked.map((g) => g.grantId)])]
-  // The browser first (it can do no more from now on), then what applications hold.
+  // Applications signed in with this session and listening hear of it (OIDC Back-Channel Logout),
+  // as they would from the provider's own logout endpoint; then the browser (it can do no more
+  // from now on), then what applications hold.
+  if (session?.accountId === row.userId) await notifyBackchannelLogout(deps, session, opts.ctx)
   if (session) await session.destroy()
   for (const grantId of grantIds) await revokeGrant(provider, grantId)
   const { count } = await prisma.userSession.updateMany({
