@@ -25,6 +25,7 @@ import { serveConsole } from './admin/console-assets.ts'
 import { trackSessions } from './oidc/session-tracking.ts'
 import { createCsrfGuard, CSRF_REFUSAL } from './security/csrf-guard.ts'
 import { tokenRateLimit } from './security/token-rate-limit.ts'
+import { answerUnavailable, isStoreUnavailable, markStoreUnavailable, storeUnavailable } from './store/unavailable.ts'
 import type { Configuration as RelyingPartyConfiguration } from 'openid-client'
 
 export interface AppDeps extends Omit<InteractionDeps, 'siteName'> {
@@ -110,6 +111,17 @@ export function createApp(deps: AppDeps): Koa {
     }
   })
 
+  // Errors nothing else answered: logged here (the app is silent), then Koa's plain 500.
+  app.use(async function unhandledErrors(ctx: Context, next: Next) {
+    try {
+      await next()
+    } catch (err) {
+      const status = (err as { status?: unknown }).status
+      if (typeof status !== 'number' || status >= 500) logger.error({ err, reqId: ctx.state.requestId }, 'unhandled error')
+      throw err
+    }
+  })
+
   app.use(async function securityHeaders(ctx: Context, next: Next) {
     ctx.set('X-Content-Type-Options', 'nosniff')
     ctx.set('Referrer-Policy', 'no-referrer')
@@ -122,6 +134,12 @@ export function createApp(deps: AppDeps): Koa {
   })
 
   const page = { siteName: config.siteName }
+  // A store that is away (Redis, PostgreSQL): 503 + Retry-After, JSON or a page (src/store/unavailable.ts).
+  const unavailablePage = (ctx: Context) => renderPage('error', page, { title: 'Temporarily unavailable', message: 'This service is briefly unavailable. Please try again in a moment.', requestId: ctx.state.requestId })
+  app.use(storeUnavailable({
+    page: unavailablePage,
+    onUnavailable: (ctx, err) => { if (err) logger.warn({ err, reqId: ctx.state.requestId }, 'store unavailable') },
+  }))
   app.use(async function pageErrors(ctx: Context, next: Next) {
     if (!ctx.path.startsWith('/interaction/') && !ctx.path.startsWith('/account') && !ctx.path.startsWith('/federation/') && !ctx.path.startsWith('/self-service/')) return next()
     try {
@@ -133,6 +151,9 @@ export function createApp(deps: AppDeps): Koa {
       if (err instanceof errors.SessionNotFound || err instanceof errors.InvalidRequest) {
         ctx.status = 400
         ctx.body = renderPage('error', page, { title: 'Sign-in expired', message: 'This sign-in page has expired or was opened in another browser. Go back to the application and sign in again.', requestId: ctx.state.requestId })
+      } else if (isStoreUnavailable(err)) {
+        logger.warn({ err, reqId: ctx.state.requestId }, 'store unavailable')
+        answerUnavailable(ctx, { page: unavailablePage })
       } else if (e.status && e.status < 500 && e.expose) {
         ctx.status = e.status
         ctx.body = renderPage('error', page, { title: 'Request not accepted', message: e.message, requestId: ctx.state.requestId })
@@ -203,11 +224,45 @@ export function createApp(deps: AppDeps): Koa {
   // The admin REST API (/admin/api): bearer tokens only, problem+json errors; before the provider likewise.
   app.use(createAdminApi({ provider, prisma: deps.prisma, audit: deps.audit, clock: deps.clock, logger, issuer: config.issuer }))
 
-  provider.on('server_error', (ctx: Context, err: Error) => logger.error({ err, reqId: ctx.state.requestId }, 'provider server error'))
+  provider.on('server_error', (ctx: Context, err: Error) => {
+    // A store that is away is not a server bug: storeUnavailable() turns this 500 into a 503.
+    if (isStoreUnavailable(err)) {
+      markStoreUnavailable(ctx, err)
+      logger.warn({ err, reqId: ctx.state.requestId }, 'store unavailable')
+    } else logger.error({ err, reqId: ctx.state.requestId }, 'provider server error')
+  })
   // Records each sign-in's device and the grants given in it (UserSession, /account/sessions).
   app.use(trackSessions({ prisma: deps.prisma, provider, audit: deps.audit, clock: deps.clock, logger, maxSessionsPerUser: config.maxSessionsPerUser }))
   // Per-client limit on POST /token (RATE_LIMIT_TOKEN_CLIENT): answers 429 before the provider.
   app.use(tokenRateLimit(deps.limits))
+  // Two oidc-provider 9 errors that escape it as a bare 500, found by test/integration/fuzz.test.ts:
+  // - after its error handler has answered a 4xx (e.g. POST /device with a JSON body), its
+  //   ensureSessionSave persists the new session that request touched, which was never stored:
+  //   "persist can only be called on previously persisted Sessions". Nothing needs saving; the
+  //   4xx it already rendered stands.
+  // - its error handler at the device resume route (GET /device/:uid) reads
+  //   ctx.oidc.session.state, undefined without the resume cookie (a stale or made-up link), and
+  //   throws a TypeError itself. Answer what it meant: the device sign-in expired.
+  app.use(async function providerEscapes(ctx: Context, next: Next) {
+    try {
+      await next()
+    } catch (err) {
+      if (!(err instanceof TypeError)) throw err
+      if (err.message.startsWith('persist can only be called on previously persisted Sessions') && ctx.status >= 400 && ctx.status < 500 && ctx.body) {
+        logger.warn({ err, reqId: ctx.state.requestId, status: ctx.status }, 'provider error answer kept (unsaved session)')
+        return
+      }
+      if (ctx.method === 'GET' && /^\/device\/[^/]+$/.test(ctx.path)) {
+        logger.warn({ err, reqId: ctx.state.requestId }, 'device resume failed')
+        ctx.status = 400
+        ctx.type = 'html'
+        ctx.set('Cache-Control', 'no-store')
+        ctx.body = renderPage('error', page, { title: 'Sign-in expired', message: 'This device sign-in has expired or was opened in another browser. Start again on your device.', requestId: ctx.state.requestId })
+        return
+      }
+      throw err
+    }
+  })
   app.use(mount(provider))
   return app
 }

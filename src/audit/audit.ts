@@ -14,6 +14,20 @@ export interface AuditEventInput {
   details?: Record<string, unknown> | undefined
 }
 
+// PostgreSQL text and jsonb cannot hold U+0000. Values come from requests (a typed login, a
+// client_id, a user agent): a NUL must not be a way to keep an event out of the trail, so it is
+// written as U+FFFD instead.
+const NUL = /\u0000/g
+
+function storable<T>(value: T): T {
+  if (typeof value === 'string') return value.replace(NUL, '\uFFFD') as T
+  if (Array.isArray(value)) return value.map(storable) as T
+  if (value && typeof value === 'object' && !(value instanceof Date)) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [storable(k), storable(v)])) as T
+  }
+  return value
+}
+
 /** `observe` sees every event as it is recorded (metrics count them by type and outcome). */
 export function createAuditWriter(prisma: PrismaClient, logger: Logger, observe?: (event: AuditEventInput) => void) {
   return {
@@ -21,7 +35,7 @@ export function createAuditWriter(prisma: PrismaClient, logger: Logger, observe?
       observe?.(event)
       try {
         await prisma.auditEvent.create({
-          data: {
+          data: storable({
             type: event.type,
             outcome: event.outcome,
             actor: event.actor ?? event.userId ?? null,
@@ -32,7 +46,7 @@ export function createAuditWriter(prisma: PrismaClient, logger: Logger, observe?
             userAgent: ctx?.get('user-agent')?.slice(0, 512) || null,
             requestId: (ctx?.state.requestId as string | undefined) ?? null,
             details: (event.details ?? undefined) as object | undefined,
-          },
+          }),
         })
       } catch (err) {
         logger.error({ err, auditType: event.type }, 'audit event could not be written')

@@ -122,6 +122,8 @@ export async function rotateClientSecret(prisma: PrismaClient, clientId: string)
  * symmetric algorithm that would need the plaintext disabled.
  */
 export async function findClientMetadata(prisma: PrismaClient, clientId: string): Promise<Record<string, unknown> | undefined> {
+  // PostgreSQL text cannot hold NUL: no client id has one, and the query would fail (found by the fuzz test).
+  if (clientId.includes('\u0000')) return undefined
   const row = await prisma.client.findUnique({ where: { id: clientId } })
   if (!row || row.disabled) return undefined
   return {

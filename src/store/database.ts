@@ -101,7 +101,9 @@ function isAlive(pid: number): boolean {
 
 export async function openDatabase(target: DatabaseTarget): Promise<Database> {
   if (target.databaseUrl) {
-    const adapter = new PrismaPg({ connectionString: target.databaseUrl, max: 20 })
+    // A connection attempt to an unreachable or hung server gives up after 5 s (pg waits forever
+    // by default), so requests fail with a 503 instead of queueing (src/store/unavailable.ts).
+    const adapter = new PrismaPg({ connectionString: target.databaseUrl, max: 20, connectionTimeoutMillis: 5_000 })
     const prisma = new PrismaClient({ adapter })
     await prisma.$connect()
     return { prisma, kind: 'postgres', close: () => prisma.$disconnect() }

@@ -28,7 +28,17 @@ export async function openRedis(topology: RedisTopology | string): Promise<Redis
 export function createRedisClient(t: RedisTopology): RedisClient {
   switch (t.kind) {
     case 'standalone':
-      return new Redis(t.url, { ...COMMON })
+      return withErrorListener(new Redis(t.url, {
+        ...COMMON,
+        // While the server is away, fail each command at once (the caller answers 503) instead of
+        // queueing it until a reconnect (src/store/unavailable.ts); a hung server (port open, no
+        // replies) fails each command after commandTimeout.
+        enableOfflineQueue: false,
+        commandTimeout: 2_000,
+        // Reconnect attempts at most 500 ms apart, so service is back within about that long of
+        // Redis returning, however long it was away.
+        retryStrategy: (times) => Math.min(times * 50, 500),
+      }))
     case 'sentinel':
       return new Redis({
         ...COMMON,
@@ -63,6 +73,15 @@ export function createRedisClient(t: RedisTopology): RedisClient {
       return new Cluster(t.nodes, options)
     }
   }
+}
+
+/**
+ * Connection errors are reported by the commands that fail (as 503s) and by readiness; without a
+ * listener ioredis prints each reconnect failure to stderr as an "Unhandled error event".
+ */
+function withErrorListener<T extends RedisClient>(client: T): T {
+  client.on('error', () => undefined)
+  return client
 }
 
 /** For logs and errors: where Redis is, without credentials. */

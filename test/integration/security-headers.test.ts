@@ -115,11 +115,19 @@ describe('headers, cookies and audit', () => {
       body: `grant_type=client_credentials&resource=${encodeURIComponent('https://unknown.example.test')}`,
     })
     expect(scope.status).toBe(400)
-    await expect.poll(() => proxied.withDatabase((prisma) => prisma.auditEvent.findMany({ where: { type: 'token_request' }, orderBy: { at: 'asc' } })), { timeout: 10_000 }).toHaveLength(2)
+    // A NUL in what the request says (PostgreSQL cannot store U+0000) must not keep it out of the trail.
+    const nul = await fetch(`${proxied.issuer}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: `grant_type=client_credentials&client_id=${encodeURIComponent('svc\u0000x')}&client_secret=x`,
+    })
+    expect(nul.status).toBe(401)
+    await expect.poll(() => proxied.withDatabase((prisma) => prisma.auditEvent.findMany({ where: { type: 'token_request' }, orderBy: { at: 'asc' } })), { timeout: 10_000 }).toHaveLength(3)
     const rows = await proxied.withDatabase((prisma) => prisma.auditEvent.findMany({ where: { type: 'token_request' }, orderBy: { at: 'asc' } }))
     expect(rows.map((r) => [r.outcome, r.clientId, (r.details as { error: string }).error, (r.details as { grantType: string }).grantType])).toEqual([
       ['failure', 'svc', 'invalid_client', 'client_credentials'],
       ['failure', 'svc', 'invalid_target', 'client_credentials'],
+      ['failure', 'svc\uFFFDx', 'invalid_client', 'client_credentials'],
     ])
     expect(rows.every((r) => r.ip && r.requestId)).toBe(true)
     expect(JSON.stringify(rows)).not.toContain(SERVICE_SECRET)

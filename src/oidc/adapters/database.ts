@@ -46,6 +46,8 @@ class DatabaseAdapter implements Adapter {
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {
+    // PostgreSQL text cannot hold NUL: no stored id has one, and the query would fail (a 500).
+    if (id.includes('\u0000')) return undefined
     const row = await this.prisma.oidcArtifact.findUnique({
       where: { model_id: { model: this.model, id } },
       select: { payload: true, expiresAt: true, consumedAt: true },
@@ -61,6 +63,7 @@ class DatabaseAdapter implements Adapter {
   }
 
   async findByUid(uid: string): Promise<AdapterPayload | undefined> {
+    if (uid.includes('\u0000')) return undefined
     const row = await this.prisma.oidcArtifact.findFirst({
       where: { model: this.model, uid, ...notExpired(new Date()) },
       select: { payload: true, consumedAt: true },
@@ -69,6 +72,7 @@ class DatabaseAdapter implements Adapter {
   }
 
   async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+    if (userCode.includes('\u0000')) return undefined
     const row = await this.prisma.oidcArtifact.findFirst({
       where: { model: this.model, userCode, ...notExpired(new Date()) },
       select: { payload: true, consumedAt: true },
