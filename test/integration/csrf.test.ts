@@ -7,8 +7,7 @@
 // sign in, a login attempt, a 400 form page…), not a 403.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import * as oidc from 'openid-client'
-import type Router from '@koa/router'
-import { createPageRouters, type AppDeps } from '../../src/app.ts'
+import { pageRoutes } from '../support/page-routes.ts'
 import { csrfScopeOf } from '../../src/security/csrf-guard.ts'
 import { createIam, type IamInstance } from '../support/iam.ts'
 import { HttpBrowser, formWithAction, formsOf } from '../support/browser.ts'
@@ -21,33 +20,8 @@ import { ALICE, SPA_REDIRECT, createFixtures } from '../support/fixtures.ts'
  */
 const UNGUARDED: Record<string, string> = {}
 
-/**
- * Builds the routers with inert dependencies: construction only registers routes and closures,
- * so anything they touch at build time answers with another inert value.
- */
-function inert(): unknown {
-  const target = function () {} as unknown as Record<PropertyKey, unknown>
-  const proxy: unknown = new Proxy(target, {
-    get: (_t, key) => {
-      if (key === Symbol.toPrimitive) return () => 'http://inert.test'
-      if (key === Symbol.iterator) return function* () {}
-      if (key === 'then') return undefined
-      return proxy
-    },
-    apply: () => proxy,
-    construct: () => proxy as object,
-  })
-  return proxy
-}
-
 function postRoutes(): string[] {
-  // Spread and destructured by the routers, so each dependency is named; a new one missing here
-  // fails this test loudly rather than hiding routes.
-  const names = ['config', 'logger', 'provider', 'cookieKeys', 'mfa', 'federation', 'accountRelyingParty', 'ready', 'prisma', 'audit', 'csrf', 'clock', 'limits', 'lockout', 'sessions', 'mailer']
-  const deps = Object.fromEntries(names.map((name) => [name, inert()])) as unknown as AppDeps
-  const routers: Router[] = createPageRouters(deps)
-  const paths = routers.flatMap((router) => router.stack.filter((layer) => layer.methods.includes('POST')).map((layer) => String(layer.path)))
-  return [...new Set(paths)].sort()
+  return pageRoutes().filter((r) => r.method === 'POST').map((r) => r.path).sort()
 }
 
 describe('CSRF refusal on every POST route', () => {

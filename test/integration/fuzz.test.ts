@@ -17,8 +17,7 @@ import { readFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import * as oidc from 'openid-client'
-import type Router from '@koa/router'
-import { createPageRouters, type AppDeps } from '../../src/app.ts'
+import { pageRoutes as allPageRoutes } from '../support/page-routes.ts'
 import { createIam, type IamInstance } from '../support/iam.ts'
 import { HttpBrowser, formWithAction } from '../support/browser.ts'
 import { ALICE, SERVICE_SECRET, SPA_REDIRECT, WEB_SECRET, createFixtures } from '../support/fixtures.ts'
@@ -29,34 +28,8 @@ const HANG_MS = 15_000
 /** RSS may grow this much over a run (warm-up, caches, PGlite buffers) before it counts as a leak. */
 const RSS_GROWTH_LIMIT_KB = 200 * 1024
 
-/** Inert dependencies: building the routers only registers routes (see test/integration/csrf.test.ts). */
-function inert(): unknown {
-  const target = function () {} as unknown as Record<PropertyKey, unknown>
-  const proxy: unknown = new Proxy(target, {
-    get: (_t, key) => {
-      if (key === Symbol.toPrimitive) return () => 'http://inert.test'
-      if (key === Symbol.iterator) return function* () {}
-      if (key === 'then') return undefined
-      return proxy
-    },
-    apply: () => proxy,
-    construct: () => proxy as object,
-  })
-  return proxy
-}
-
-function pageRoutes(): Array<{ method: string; path: string }> {
-  const names = ['config', 'logger', 'provider', 'cookieKeys', 'mfa', 'federation', 'accountRelyingParty', 'ready', 'prisma', 'audit', 'csrf', 'clock', 'limits', 'lockout', 'sessions', 'mailer']
-  const deps = Object.fromEntries(names.map((name) => [name, inert()])) as unknown as AppDeps
-  const routers: Router[] = createPageRouters(deps)
-  const out = new Map<string, { method: string; path: string }>()
-  for (const router of routers) {
-    for (const layer of router.stack) {
-      for (const method of layer.methods.filter((m) => m === 'GET' || m === 'POST')) out.set(`${method} ${layer.path}`, { method, path: String(layer.path) })
-    }
-  }
-  return [...out.values()]
-}
+/** The GET and POST routes of our page routers. */
+const pageRoutes = () => allPageRoutes().filter((r) => r.method === 'GET' || r.method === 'POST')
 
 const PROVIDER_ENDPOINTS: Array<{ method: string; path: string }> = [
   ...['/auth', '/token', '/token/introspection', '/token/revocation', '/me', '/request', '/device/auth', '/device', '/session/end', '/session/end/confirm', '/reg']
