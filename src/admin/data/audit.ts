@@ -1,0 +1,85 @@
+// The audit log within a tenant scope, newest first, and the overview counts.
+import type { z } from 'zod'
+import type { AuditEvent, Prisma } from '../../generated/prisma/client.ts'
+import { afterCursor, decodeCursor, descending, toPage, type Page } from '../page.ts'
+import type { AuditFilters, auditEventJson } from '../schemas.ts'
+import { clientWhere, roleReadWhere, tenantWhere, userWhere, type TenantScope } from './scope.ts'
+import type { AdminDataDeps } from './deps.ts'
+
+export type AuditEventJson = z.output<typeof auditEventJson>
+
+export function toAuditJson(e: AuditEvent): AuditEventJson {
+  return {
+    id: e.id, at: e.at.toISOString(), type: e.type, outcome: e.outcome, actor: e.actor, userId: e.userId, tenantId: e.tenantId,
+    clientId: e.clientId, ip: e.ip, userAgent: e.userAgent, requestId: e.requestId, details: e.details ?? null,
+  }
+}
+
+// Successful password and upstream (federation) sign-ins; failures of any kind are listed separately.
+const SIGN_IN_TYPES = ['login', 'federation_success']
+const EXPORT_BATCH = 500
+
+export function auditData(deps: AdminDataDeps, scope: TenantScope) {
+  const { prisma } = deps
+
+  /**
+   * A tenant's events: those written with its tenant id, and those about its users or clients
+   * (sign-in events are written with the user, not the tenant). AuditEvent has no relations, so
+   * the ids are looked up first.
+   */
+  async function scopeWhere(): Promise<Prisma.AuditEventWhereInput> {
+    if (scope.kind === 'global') return {}
+    const [users, clients] = await Promise.all([
+      prisma.user.findMany({ where: userWhere(scope), select: { id: true } }),
+      prisma.client.findMany({ where: clientWhere(scope), select: { id: true } }),
+    ])
+    return { OR: [{ tenantId: scope.tenantId }, { userId: { in: users.map((u) => u.id) } }, { clientId: { in: clients.map((c) => c.id) } }] }
+  }
+
+  function filterWhere(f: AuditFilters): Prisma.AuditEventWhereInput {
+    return {
+      ...(f.from || f.to ? { at: { ...(f.from ? { gte: new Date(f.from) } : {}), ...(f.to ? { lte: new Date(f.to) } : {}) } } : {}),
+      ...(f.type ? { type: f.type } : {}),
+      ...(f.userId ? { userId: f.userId } : {}),
+      ...(f.clientId ? { clientId: f.clientId } : {}),
+      ...(f.outcome ? { outcome: f.outcome } : {}),
+    }
+  }
+
+  return {
+    async list(query: AuditFilters & { limit: number; cursor?: string | undefined }): Promise<Page<AuditEventJson>> {
+      const rows = await prisma.auditEvent.findMany({
+        where: { AND: [await scopeWhere(), filterWhere(query), afterCursor('at', decodeCursor(query.cursor))] },
+        orderBy: descending('at'), take: query.limit + 1,
+      })
+      return toPage(rows, query.limit, (r) => r.at, toAuditJson)
+    },
+
+    /** Every matching event, newest first, fetched in batches by keyset so memory stays flat. */
+    async *all(filters: AuditFilters): AsyncGenerator<AuditEventJson[]> {
+      const base = { AND: [await scopeWhere(), filterWhere(filters)] }
+      let after: { at: Date; id: string } | undefined
+      for (;;) {
+        const rows = await prisma.auditEvent.findMany({ where: { AND: [base, afterCursor('at', after)] }, orderBy: descending('at'), take: EXPORT_BATCH })
+        if (!rows.length) return
+        yield rows.map(toAuditJson)
+        if (rows.length < EXPORT_BATCH) return
+        const last = rows.at(-1)!
+        after = { at: last.at, id: last.id }
+      }
+    },
+
+    async stats(opts: { withEvents: boolean }) {
+      const where = await scopeWhere()
+      const [users, clients, tenants, roles, recentSignIns, recentFailures] = await Promise.all([
+        prisma.user.count({ where: userWhere(scope) }),
+        prisma.client.count({ where: clientWhere(scope) }),
+        prisma.tenant.count({ where: tenantWhere(scope) }),
+        prisma.role.count({ where: roleReadWhere(scope) }),
+        opts.withEvents ? prisma.auditEvent.findMany({ where: { AND: [where, { type: { in: SIGN_IN_TYPES }, outcome: 'success' }] }, orderBy: descending('at'), take: 10 }) : [],
+        opts.withEvents ? prisma.auditEvent.findMany({ where: { AND: [where, { outcome: 'failure' }] }, orderBy: descending('at'), take: 10 }) : [],
+      ])
+      return { users, clients, tenants, roles, recentSignIns: recentSignIns.map(toAuditJson), recentFailures: recentFailures.map(toAuditJson) }
+    },
+  }
+}

@@ -1,0 +1,23 @@
+// What the admin data layer works with. Routes never see the Prisma client: they get the
+// repositories of admin-data.ts, already bound to the caller's tenant scope.
+import type Provider from 'oidc-provider'
+import type { PrismaClient } from '../../store/database.ts'
+import type { AuditWriter } from '../../audit/audit.ts'
+import type { Clock } from '../../security/clock.ts'
+
+export interface AdminDataDeps {
+  prisma: PrismaClient
+  provider: Provider
+  audit: AuditWriter
+  clock?: Clock | undefined
+}
+
+/** Prisma's unique-constraint violation, with the fields it names. */
+export function uniqueViolation(err: unknown): string[] | undefined {
+  const e = err as { code?: string; meta?: { target?: unknown } }
+  if (e?.code !== 'P2002') return undefined
+  const target = e.meta?.target
+  return Array.isArray(target) ? target.map(String) : typeof target === 'string' ? [target] : []
+}
+
+export const iso = (d: Date | null): string | null => (d ? d.toISOString() : null)

@@ -1,0 +1,131 @@
+// Roles and permissions within a tenant scope. Tenant administrators read global roles but change
+// only their tenant's own.
+import type { z } from 'zod'
+import type { Prisma } from '../../generated/prisma/client.ts'
+import { problems } from '../problem.ts'
+import { afterCursor, decodeCursor, descending, toPage, type Page } from '../page.ts'
+import { ADMIN_PERMISSION_DESCRIPTIONS, ADMIN_PERMISSIONS } from '../permissions.ts'
+import type { newRoleBody, roleJson, rolePatchBody } from '../schemas.ts'
+import { roleReadWhere, roleWriteWhere, tenantForNewRow, userWhere, type TenantScope } from './scope.ts'
+import { uniqueViolation, type AdminDataDeps } from './deps.ts'
+
+export type RoleJson = z.output<typeof roleJson>
+const withPermissions = { permissions: { include: { permission: true } } } satisfies Prisma.RoleInclude
+type RoleRow = Prisma.RoleGetPayload<{ include: typeof withPermissions }>
+
+export function rolesData(deps: AdminDataDeps, scope: TenantScope) {
+  const { prisma } = deps
+
+  async function toJson(r: RoleRow): Promise<RoleJson> {
+    // Members counted within scope: a global role's members in other tenants are not ours to count.
+    const userCount = await prisma.userRole.count({ where: { roleId: r.id, user: userWhere(scope) } })
+    return { id: r.id, tenantId: r.tenantId, name: r.name, description: r.description, mfaRequired: r.mfaRequired, permissions: r.permissions.map((p) => p.permission.name).sort(), userCount }
+  }
+
+  async function readable(id: string): Promise<RoleRow> {
+    const role = await prisma.role.findFirst({ where: { AND: [{ id }, roleReadWhere(scope)] }, include: withPermissions })
+    if (!role) throw problems.notFound('the role')
+    return role
+  }
+
+  /** A role the caller may change: missing → 404; a global role seen by a tenant administrator → 403. */
+  async function writable(id: string): Promise<RoleRow> {
+    const role = await readable(id)
+    if (!(await prisma.role.count({ where: { AND: [{ id }, roleWriteWhere(scope)] } }))) throw problems.forbidden('global roles are read-only for tenant administrators')
+    return role
+  }
+
+  async function setPermissions(roleId: string, names: string[]) {
+    const ids = []
+    for (const name of new Set(names)) {
+      const p = await prisma.permission.upsert({ where: { name }, update: {}, create: { name, description: (ADMIN_PERMISSION_DESCRIPTIONS as Record<string, string>)[name] ?? null } })
+      ids.push(p.id)
+    }
+    await prisma.$transaction([
+      prisma.rolePermission.deleteMany({ where: { roleId, permissionId: { notIn: ids } } }),
+      prisma.rolePermission.createMany({ data: ids.map((permissionId) => ({ roleId, permissionId })), skipDuplicates: true }),
+    ])
+  }
+
+  function conflict(err: unknown): never {
+    if (uniqueViolation(err)) throw problems.conflict('a role with this name already exists here', [{ path: 'name', message: 'already taken' }])
+    throw err
+  }
+
+  return {
+    async list(query: { limit: number; cursor?: string | undefined }): Promise<Page<RoleJson>> {
+      const rows = await prisma.role.findMany({
+        where: { AND: [roleReadWhere(scope), afterCursor('createdAt', decodeCursor(query.cursor))] },
+        include: withPermissions, orderBy: descending('createdAt'), take: query.limit + 1,
+      })
+      const page = toPage(rows, query.limit, (r) => r.createdAt, (r) => r)
+      return { items: await Promise.all(page.items.map(toJson)), nextCursor: page.nextCursor }
+    },
+
+    async get(id: string): Promise<RoleJson> {
+      return toJson(await readable(id))
+    },
+
+    async create(input: z.output<typeof newRoleBody>): Promise<RoleJson> {
+      const decided = tenantForNewRow(scope, input.tenantId ?? undefined)
+      if (!decided.ok || (scope.kind === 'tenant' && input.tenantId === null)) throw problems.forbidden('a tenant administrator creates roles in their own tenant only')
+      const tenantId = decided.tenantId ?? null
+      if (tenantId && !(await prisma.tenant.findUnique({ where: { id: tenantId } }))) throw problems.validation('no such tenant', [{ path: 'tenantId', message: 'no such tenant' }])
+      // @@unique([tenantId, name]) does not hold for NULL tenantId in PostgreSQL: check global names here.
+      if (tenantId === null && (await prisma.role.count({ where: { tenantId: null, name: input.name } }))) conflict({ code: 'P2002' })
+      let role
+      try {
+        role = await prisma.role.create({ data: { name: input.name, description: input.description ?? null, mfaRequired: input.mfaRequired ?? false, tenantId } })
+      } catch (err) {
+        conflict(err)
+      }
+      await setPermissions(role.id, input.permissions)
+      return toJson(await readable(role.id))
+    },
+
+    /** Before a change: the role as it is, if the caller may change it. */
+    async forChange(id: string): Promise<RoleJson> {
+      return toJson(await writable(id))
+    },
+
+    async update(id: string, patch: z.output<typeof rolePatchBody>): Promise<RoleJson> {
+      const role = await writable(id)
+      if (patch.name !== undefined && role.tenantId === null && patch.name !== role.name && (await prisma.role.count({ where: { tenantId: null, name: patch.name } }))) conflict({ code: 'P2002' })
+      try {
+        await prisma.role.update({
+          where: { id: role.id },
+          data: {
+            ...(patch.name !== undefined ? { name: patch.name } : {}),
+            ...(patch.description !== undefined ? { description: patch.description } : {}),
+            ...(patch.mfaRequired !== undefined ? { mfaRequired: patch.mfaRequired } : {}),
+          },
+        })
+      } catch (err) {
+        conflict(err)
+      }
+      if (patch.permissions) await setPermissions(role.id, patch.permissions)
+      return toJson(await readable(role.id))
+    },
+
+    async remove(id: string): Promise<RoleJson> {
+      const role = await writable(id)
+      const json = await toJson(role)
+      await prisma.role.delete({ where: { id: role.id } })
+      return json
+    },
+
+    /** Whether any member of the role is in the default tenant (so the role makes global administrators). */
+    async hasDefaultTenantMembers(id: string, defaultTenantId: string): Promise<boolean> {
+      return (await prisma.userRole.count({ where: { roleId: id, user: { tenantId: defaultTenantId } } })) > 0
+    },
+
+    /** Every permission there is: the admin API's and those roles carry for applications. */
+    async permissions(): Promise<Array<{ name: string; description: string | null }>> {
+      // A tenant administrator sees the names its visible roles use, not other tenants' vocabulary.
+      const stored = await prisma.permission.findMany({ where: scope.kind === 'global' ? {} : { roles: { some: { role: roleReadWhere(scope) } } }, orderBy: { name: 'asc' } })
+      const byName = new Map<string, string | null>(ADMIN_PERMISSIONS.map((p) => [p, ADMIN_PERMISSION_DESCRIPTIONS[p]]))
+      for (const p of stored) if (!byName.has(p.name)) byName.set(p.name, p.description)
+      return [...byName].map(([name, description]) => ({ name, description }))
+    },
+  }
+}

@@ -1,0 +1,84 @@
+// Tenants: global administrators manage them; a tenant administrator reads their own only.
+import type { z } from 'zod'
+import type { Tenant } from '../../generated/prisma/client.ts'
+import { DEFAULT_TENANT_SLUG, ensureDefaultTenant } from '../../identity/tenants.ts'
+import { problems } from '../problem.ts'
+import { afterCursor, decodeCursor, descending, toPage, type Page } from '../page.ts'
+import type { newTenantBody, tenantJson, tenantPatchBody } from '../schemas.ts'
+import { tenantWhere, type TenantScope } from './scope.ts'
+import { uniqueViolation, type AdminDataDeps } from './deps.ts'
+
+export type TenantJson = z.output<typeof tenantJson>
+const MODES = new Set(['closed', 'invite', 'open'])
+
+export function tenantsData(deps: AdminDataDeps, scope: TenantScope) {
+  const { prisma } = deps
+
+  async function toJson(t: Tenant): Promise<TenantJson> {
+    const userCount = await prisma.user.count({ where: { tenantId: t.id } })
+    const mode = t.registrationMode && MODES.has(t.registrationMode) ? (t.registrationMode as TenantJson['registrationMode']) : null
+    return { id: t.id, slug: t.slug, name: t.name, registrationMode: mode, userCount, createdAt: t.createdAt.toISOString() }
+  }
+
+  async function row(id: string): Promise<Tenant> {
+    const tenant = await prisma.tenant.findFirst({ where: { AND: [{ id }, tenantWhere(scope)] } })
+    if (!tenant) throw problems.notFound('the tenant')
+    return tenant
+  }
+
+  function globalOnly() {
+    if (scope.kind !== 'global') throw problems.forbidden('only global administrators manage tenants')
+  }
+
+  return {
+    async list(query: { limit: number; cursor?: string | undefined }): Promise<Page<TenantJson>> {
+      const rows = await prisma.tenant.findMany({
+        where: { AND: [tenantWhere(scope), afterCursor('createdAt', decodeCursor(query.cursor))] },
+        orderBy: descending('createdAt'), take: query.limit + 1,
+      })
+      const page = toPage(rows, query.limit, (r) => r.createdAt, (r) => r)
+      return { items: await Promise.all(page.items.map(toJson)), nextCursor: page.nextCursor }
+    },
+
+    async get(id: string): Promise<TenantJson> {
+      return toJson(await row(id))
+    },
+
+    async create(input: z.output<typeof newTenantBody>): Promise<TenantJson> {
+      globalOnly()
+      try {
+        return await toJson(await prisma.tenant.create({ data: { slug: input.slug, name: input.name, registrationMode: input.registrationMode ?? null } }))
+      } catch (err) {
+        if (uniqueViolation(err)) throw problems.conflict('a tenant with this slug already exists', [{ path: 'slug', message: 'already taken' }])
+        throw err
+      }
+    },
+
+    async update(id: string, patch: z.output<typeof tenantPatchBody>): Promise<TenantJson> {
+      const tenant = await row(id)
+      globalOnly()
+      return toJson(await prisma.tenant.update({
+        where: { id: tenant.id },
+        data: {
+          ...(patch.name !== undefined ? { name: patch.name } : {}),
+          ...(patch.registrationMode !== undefined ? { registrationMode: patch.registrationMode } : {}),
+        },
+      }))
+    },
+
+    async remove(id: string): Promise<TenantJson> {
+      const tenant = await row(id)
+      globalOnly()
+      if (tenant.slug === DEFAULT_TENANT_SLUG) throw problems.conflict('the default tenant cannot be deleted')
+      const json = await toJson(tenant)
+      // Users are never deleted as a side effect: the tenant must be emptied first.
+      if (json.userCount > 0) throw problems.conflict(`the tenant still has ${json.userCount} users; move or delete them first`)
+      await prisma.tenant.delete({ where: { id: tenant.id } })
+      return json
+    },
+
+    async defaultTenant() {
+      return ensureDefaultTenant(prisma)
+    },
+  }
+}
