@@ -1,0 +1,386 @@
+// `npm run bench`: this server in production mode (PostgreSQL + Redis, WORKERS=2 then 1) against a
+// bare oidc-provider 9 (bench/bare-provider.ts) under the same load. See docs/performance.md.
+//
+// Settings (environment):
+//   BENCH_SECONDS=10            measured seconds per load scenario
+//   BENCH_WARMUP_SECONDS=3      unmeasured load before each scenario (JIT, pools, caches)
+//   BENCH_CONNECTIONS=32        wrk connections
+//   BENCH_WORKERS=2,1           WORKERS values to run this server with, in order
+//   BENCH_SIGNIN_WALKERS=8      concurrent walkers in the sustained sign-in scenario
+//   BENCH_CONCURRENT_SIGNINS=100  sign-ins started at once in the burst scenario
+//   BENCH_SOAK=1                instead: client credentials (opaque) for BENCH_SOAK_SECONDS (600)
+//                               against this server only, RSS sampled throughout
+//   BENCH_OUT=bench/results/latest.json
+//   BENCH_SERVER_NODE_OPTIONS   NODE_OPTIONS for this server's processes (e.g. --cpu-prof --cpu-prof-dir=DIR)
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
+import path from 'node:path'
+import { randomBytes } from 'node:crypto'
+import type { ChildProcess } from 'node:child_process'
+import { startPostgres } from '../test/support/postgres-server.ts'
+import { startRedis } from '../test/support/redis-server.ts'
+import { exited, freePort, sleep, spawnWithParentDeath } from '../test/support/processes.ts'
+import { migrateDatabase, openDatabase } from '../src/store/database.ts'
+import { generateJwks } from '../src/oidc/keys.ts'
+import { createUser } from '../src/identity/users.ts'
+import { assignRole, ensureRole } from '../src/identity/roles.ts'
+import { createClient } from '../src/clients/registry.ts'
+import { registerResourceServer } from '../src/oidc/resource-servers.ts'
+import { fullSignIn, percentile, runWrk, SPA_REDIRECT, type LoadResult, type RequestSpec } from './load.ts'
+import { sampleRss, type RssReport } from './rss.ts'
+
+const root = path.resolve(import.meta.dirname, '..')
+const num = (name: string, fallback: number) => {
+  const v = process.env[name]
+  if (v === undefined || v === '') return fallback
+  const n = Number(v)
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number`)
+  return n
+}
+const SECONDS = num('BENCH_SECONDS', 10)
+const WARMUP = num('BENCH_WARMUP_SECONDS', 3)
+const CONNECTIONS = num('BENCH_CONNECTIONS', 32)
+const WORKER_COUNTS = (process.env.BENCH_WORKERS ?? '2,1').split(',').map((w) => Number(w.trim()))
+const WALKERS = num('BENCH_SIGNIN_WALKERS', 8)
+const CONCURRENT = num('BENCH_CONCURRENT_SIGNINS', 100)
+const SOAK = process.env.BENCH_SOAK === '1'
+const SOAK_SECONDS = num('BENCH_SOAK_SECONDS', 600)
+const OUT = path.resolve(root, process.env.BENCH_OUT ?? 'bench/results/latest.json')
+
+const SERVICE_SECRET = `bench-service-secret-${randomBytes(16).toString('hex')}`
+const API = 'https://api.bench.test'
+const PASSWORD = 'correct horse battery staple'
+const USERS = Math.max(CONCURRENT, WALKERS, 1)
+// Far above what this benchmark sends (and so never refusing it): the limits still run, count in Redis, on every request.
+const UNREACHED_RATE_LIMIT = '1000000000/60'
+const RATE_LIMITS = Object.fromEntries(['SIGN_IN_IP', 'SIGN_IN_ACCOUNT', 'CODE_VERIFY_IP', 'CODE_VERIFY_ACCOUNT', 'CODE_SEND_IP', 'CODE_SEND_ACCOUNT',
+  'REGISTRATION_IP', 'REGISTRATION_ACCOUNT', 'RESET_IP', 'RESET_ACCOUNT', 'TOKEN_CLIENT'].map((n) => [`RATE_LIMIT_${n}`, UNREACHED_RATE_LIMIT]))
+
+const log = (...args: unknown[]) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}]`, ...args)
+const basic = `Basic ${Buffer.from(`svc:${SERVICE_SECRET}`).toString('base64')}`
+const FORWARDED = { 'X-Forwarded-Proto': 'https' }
+
+interface Target {
+  name: string
+  issuer: string
+  /** where the load goes: http://127.0.0.1:PORT (TLS would end at a proxy in front) */
+  base: string
+  pid: number
+  userAccessToken: string
+}
+
+async function waitHealthy(base: string, child: ChildProcess, output: () => string): Promise<void> {
+  const deadline = Date.now() + 120_000
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}:\n${output()}`)
+    try {
+      if ((await fetch(`${base}/healthz`)).ok) return
+    } catch {
+      // not listening yet
+    }
+    await sleep(100)
+  }
+  throw new Error(`server did not start within 120 s:\n${output()}`)
+}
+
+async function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  child.kill('SIGTERM')
+  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000)
+  await exited(child)
+  clearTimeout(timer)
+}
+
+function specs(userAccessToken: string, opaqueToken: string): Record<Scenario, RequestSpec> {
+  const form = { 'Content-Type': 'application/x-www-form-urlencoded', Authorization: basic, ...FORWARDED }
+  return {
+    'client_credentials opaque': { method: 'POST', path: '/token', headers: form, body: 'grant_type=client_credentials' },
+    'client_credentials jwt': { method: 'POST', path: '/token', headers: form, body: `grant_type=client_credentials&resource=${encodeURIComponent(API)}&scope=read` },
+    introspection: { method: 'POST', path: '/token/introspection', headers: form, body: `token=${opaqueToken}` },
+    userinfo: { method: 'GET', path: '/me', headers: { Authorization: `Bearer ${userAccessToken}`, ...FORWARDED } },
+  }
+}
+// Userinfo and introspection first: the bare provider's in-memory adapter is an LRU of 1000 entries,
+// so the tokens they present would be evicted by the client-credentials runs' tokens.
+const SCENARIOS = ['userinfo', 'introspection', 'client_credentials opaque', 'client_credentials jwt'] as const
+type Scenario = (typeof SCENARIOS)[number]
+
+async function send(base: string, spec: RequestSpec): Promise<{ status: number; json: Record<string, unknown> }> {
+  const res = await fetch(`${base}${spec.path}`, { method: spec.method, headers: spec.headers, body: spec.body ?? null })
+  return { status: res.status, json: (await res.json()) as Record<string, unknown> }
+}
+
+/** One request of each kind, checked, so the load measures working responses (and the opaque token to introspect). */
+async function precheck(t: Target): Promise<Record<Scenario, RequestSpec>> {
+  const probe = specs(t.userAccessToken, '')
+  const opaque = await send(t.base, probe['client_credentials opaque'])
+  const token = opaque.json.access_token
+  if (opaque.status !== 200 || typeof token !== 'string' || token.includes('.')) throw new Error(`${t.name}: opaque client_credentials failed: ${JSON.stringify(opaque)}`)
+  const jwt = await send(t.base, probe['client_credentials jwt'])
+  const at = String(jwt.json.access_token ?? '')
+  const header = at.includes('.') ? JSON.parse(Buffer.from(at.split('.')[0]!, 'base64url').toString()) as { alg?: string; typ?: string } : {}
+  const payload = at.includes('.') ? JSON.parse(Buffer.from(at.split('.')[1]!, 'base64url').toString()) as { aud?: unknown } : {}
+  if (jwt.status !== 200 || header.alg !== 'ES256' || header.typ !== 'at+jwt' || payload.aud !== API) throw new Error(`${t.name}: JWT client_credentials failed: ${JSON.stringify(jwt)}`)
+  const all = specs(t.userAccessToken, token)
+  const intro = await send(t.base, all.introspection)
+  if (intro.status !== 200 || intro.json.active !== true) throw new Error(`${t.name}: introspection failed: ${JSON.stringify(intro)}`)
+  const me = await send(t.base, all.userinfo)
+  if (me.status !== 200 || typeof me.json.sub !== 'string') throw new Error(`${t.name}: userinfo failed: ${JSON.stringify(me)}`)
+  return all
+}
+
+async function loadScenarios(t: Target, dir: string): Promise<{ results: Partial<Record<Scenario, LoadResult>>; rss: RssReport }> {
+  const all = await precheck(t)
+  const results: Partial<Record<Scenario, LoadResult>> = {}
+  const sampler = sampleRss(t.pid)
+  for (const scenario of SCENARIOS) {
+    const name = `${t.name}-${scenario}`.replace(/[^a-z0-9]+/gi, '-')
+    await runWrk(t.base, all[scenario], { connections: CONNECTIONS, seconds: WARMUP, threads: 1, dir, name })
+    const r = await runWrk(t.base, all[scenario], { connections: CONNECTIONS, seconds: SECONDS, threads: 1, dir, name })
+    // Still valid after the run (an introspection of a forgotten token would answer 200 active:false).
+    if (scenario === 'introspection' || scenario === 'userinfo') {
+      const after = await send(t.base, all[scenario])
+      if (after.status !== 200 || (scenario === 'introspection' ? after.json.active !== true : typeof after.json.sub !== 'string')) {
+        throw new Error(`${t.name} ${scenario}: the token was no longer valid after the run: ${JSON.stringify(after)}`)
+      }
+    }
+    if (r.errors) log(`${t.name} ${scenario}: ${r.errors} errors (non-2xx/3xx or socket errors): the result is not valid`)
+    log(`${t.name} ${scenario}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms, errors ${r.errors}`)
+    results[scenario] = r
+  }
+  return { results, rss: sampler.stop() }
+}
+
+interface SignInResult { completed: number; failed: number; seconds: number; perSecond: number; p50Ms: number; p99Ms: number; maxMs: number; firstError?: string }
+
+async function sustainedSignIns(t: Target): Promise<SignInResult> {
+  const durations: number[] = []
+  let failed = 0
+  let firstError: string | undefined
+  let next = 0
+  const started = performance.now()
+  const until = started + SECONDS * 1000
+  await Promise.all(Array.from({ length: WALKERS }, async () => {
+    while (performance.now() < until) {
+      const user = `bench${next++ % USERS}@example.test`
+      const t0 = performance.now()
+      try {
+        await fullSignIn(t.issuer, t.base, user, PASSWORD)
+        durations.push(performance.now() - t0)
+      } catch (err) {
+        failed++
+        firstError ??= (err as Error).message.slice(0, 500)
+      }
+    }
+  }))
+  const seconds = (performance.now() - started) / 1000
+  durations.sort((a, b) => a - b)
+  return { completed: durations.length, failed, seconds, perSecond: durations.length / seconds, p50Ms: percentile(durations, 50), p99Ms: percentile(durations, 99), maxMs: durations.at(-1) ?? NaN, ...(firstError ? { firstError } : {}) }
+}
+
+async function burstSignIns(t: Target): Promise<SignInResult & { allDoneMs: number }> {
+  const durations: number[] = []
+  let failed = 0
+  let firstError: string | undefined
+  const started = performance.now()
+  await Promise.all(Array.from({ length: CONCURRENT }, async (_, i) => {
+    const t0 = performance.now()
+    try {
+      await fullSignIn(t.issuer, t.base, `bench${i % USERS}@example.test`, PASSWORD)
+      durations.push(performance.now() - t0)
+    } catch (err) {
+      failed++
+      firstError ??= (err as Error).message.slice(0, 500)
+    }
+  }))
+  const allDoneMs = performance.now() - started
+  durations.sort((a, b) => a - b)
+  return { completed: durations.length, failed, seconds: allDoneMs / 1000, perSecond: durations.length / (allDoneMs / 1000), allDoneMs, p50Ms: percentile(durations, 50), p99Ms: percentile(durations, 99), maxMs: durations.at(-1) ?? NaN, ...(firstError ? { firstError } : {}) }
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'iam-bench-'))
+  const started = new Date()
+  const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version, loadavgAtStart: loadavg().map((l) => Number(l.toFixed(2))) }
+  log(`machine: ${machine.cpus} × ${machine.cpuModel}, ${machine.memGiB} GiB, load average ${machine.loadavgAtStart.join(' ')}`)
+
+  log('starting PostgreSQL and Redis')
+  const postgres = await startPostgres()
+  // Redis as production should run it: AOF, fsync once a second (the options after ours win).
+  const redis = await startRedis({ args: ['--appendonly', 'yes', '--appendfsync', 'everysec'] })
+  const databaseUrl = await postgres.createDatabase('iam_bench')
+  const jwksFile = path.join(dir, 'jwks.json')
+  writeFileSync(jwksFile, JSON.stringify(await generateJwks()), { mode: 0o600 })
+
+  log(`migrating and creating ${USERS} users (argon2id hashes: takes a while)`)
+  await migrateDatabase({ databaseUrl, dataDir: path.join(dir, 'data') })
+  const db = await openDatabase({ databaseUrl, dataDir: path.join(dir, 'data') })
+  try {
+    const role = await ensureRole(db.prisma, 'user', [])
+    await registerResourceServer(db.prisma, { identifier: API, name: 'Bench API', scopes: ['read', 'write'] })
+    await createClient(db.prisma, { clientId: 'svc', name: 'Bench Service', kind: 'service', secret: SERVICE_SECRET })
+    await createClient(db.prisma, { clientId: 'spa', name: 'Bench SPA', kind: 'spa', redirectUris: [SPA_REDIRECT] })
+    for (const name of ['userinfo', ...Array.from({ length: USERS }, (_, i) => `bench${i}`)]) {
+      const user = await createUser(db.prisma, { email: `${name}@example.test`, username: name, password: PASSWORD, displayName: `Bench ${name}`, emailVerified: true })
+      await assignRole(db.prisma, user.id, role.id)
+    }
+  } finally {
+    await db.close()
+  }
+
+  const report: Record<string, unknown> = {
+    date: started.toISOString(), machine,
+    settings: { seconds: SECONDS, warmupSeconds: WARMUP, connections: CONNECTIONS, workers: WORKER_COUNTS, signInWalkers: WALKERS, concurrentSignIns: CONCURRENT, soak: SOAK, soakSeconds: SOAK ? SOAK_SECONDS : undefined },
+  }
+
+  const startOurs = async (workers: number) => {
+    const port = await freePort()
+    const issuer = `https://127.0.0.1:${port}`
+    const base = `http://127.0.0.1:${port}`
+    const logFile = path.join(dir, `iam-workers${workers}.log`)
+    const fd = openSync(logFile, 'a')
+    const env = {
+      ...process.env,
+      NODE_ENV: 'production', PORT: String(port), HOST: '127.0.0.1', ISSUER: issuer, TRUST_PROXY: 'true',
+      DATABASE_URL: databaseUrl, REDIS_URL: redis.url, JWKS_FILE: jwksFile,
+      COOKIE_KEYS: randomBytes(32).toString('base64url'), ENCRYPTION_KEYS: `k1:${randomBytes(32).toString('base64')}`,
+      DATA_DIR: path.join(dir, 'data'), KEYS_DIR: path.join(dir, 'keys'),
+      WORKERS: String(workers), LOG_LEVEL: 'info', ...RATE_LIMITS,
+      // e.g. --cpu-prof --cpu-prof-dir=/tmp/prof to profile the server under the benchmark's load
+      ...(process.env.BENCH_SERVER_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_SERVER_NODE_OPTIONS } : {}),
+    }
+    const child = spawnWithParentDeath(process.execPath, ['--import', 'tsx', 'src/main.ts', 'serve'], { cwd: root, env, stdio: ['ignore', fd, fd] })
+    closeSync(fd)
+    await waitHealthy(base, child, () => readFileSync(logFile, 'utf8').slice(-4000))
+    // A cluster answers /healthz as soon as one worker listens: wait until all are up.
+    const deadline = Date.now() + 60_000
+    while (workers > 1 && Date.now() < deadline) {
+      const children = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)
+      const listening = (readFileSync(logFile, 'utf8').match(/"msg":"[^"]*listening[^"]*"/g) ?? []).length
+      if (children.length >= workers && listening >= workers) break
+      await sleep(200)
+    }
+    return { child, issuer, base, logFile }
+  }
+
+  try {
+    if (SOAK) {
+      const workers = WORKER_COUNTS[0] ?? 2
+      const ours = await startOurs(workers)
+      const t: Target = { name: `ours (WORKERS=${workers})`, issuer: ours.issuer, base: ours.base, pid: ours.child.pid!, userAccessToken: (await fullSignIn(ours.issuer, ours.base, 'userinfo@example.test', PASSWORD)).access_token }
+      const all = await precheck(t)
+      log(`soak: client credentials (opaque) for ${SOAK_SECONDS} s against ${t.name}`)
+      const sampler = sampleRss(t.pid, 5000)
+      const r = await runWrk(t.base, all['client_credentials opaque'], { connections: CONNECTIONS, seconds: SOAK_SECONDS, threads: 1, dir, name: 'soak' })
+      const rss = sampler.stop()
+      await stopProcess(ours.child)
+      const series = rss.series
+      const third = Math.max(1, Math.floor(series.length / 3))
+      const avg = (xs: typeof series) => xs.reduce((s, x) => s + x.totalMb, 0) / xs.length
+      report.soak = { server: t.name, tokensIssued: r.requests, load: r, rss: { peakPerProcessMb: rss.peakPerProcessMb, peakTotalMb: rss.peakTotalMb, hwmPerProcessMb: rss.hwmPerProcessMb, firstThirdAvgTotalMb: avg(series.slice(0, third)), lastThirdAvgTotalMb: avg(series.slice(-third)), series } }
+      log(`soak: ${r.requests} tokens, ${r.rps.toFixed(0)}/s, errors ${r.errors}, RSS peak per process ${JSON.stringify(rss.peakPerProcessMb)}, total first third ${avg(series.slice(0, third)).toFixed(1)} MB → last third ${avg(series.slice(-third)).toFixed(1)} MB`)
+    } else {
+      // (b) the baseline first.
+      const port = await freePort()
+      const bareIssuer = `https://127.0.0.1:${port}`
+      const bare = spawnWithParentDeath(process.execPath, ['--import', 'tsx', 'bench/bare-provider.ts'], {
+        cwd: root, env: { ...process.env, NODE_ENV: 'production', PORT: String(port), ISSUER: bareIssuer, JWKS_FILE: jwksFile, SERVICE_SECRET, API },
+      })
+      let bareOut = ''
+      const ready = new Promise<string>((resolve, reject) => {
+        bare.stdout!.on('data', (d: Buffer) => {
+          bareOut += d
+          const line = bareOut.split('\n').find((l) => l.startsWith('{"ready"'))
+          if (line) resolve((JSON.parse(line) as { userAccessToken: string }).userAccessToken)
+        })
+        bare.stderr!.on('data', (d: Buffer) => { bareOut += d })
+        bare.once('exit', (code) => reject(new Error(`bare provider exited ${code}:\n${bareOut}`)))
+      })
+      const bareTarget: Target = { name: 'bare oidc-provider', issuer: bareIssuer, base: `http://127.0.0.1:${port}`, pid: bare.pid!, userAccessToken: await ready }
+      log('bare oidc-provider: load scenarios')
+      const bareRun = await loadScenarios(bareTarget, dir)
+      await stopProcess(bare)
+      report.bare = { ...bareRun.results, rss: { startPerProcessMb: bareRun.rss.startPerProcessMb, peakPerProcessMb: bareRun.rss.peakPerProcessMb, hwmPerProcessMb: bareRun.rss.hwmPerProcessMb } }
+
+      // (a) this server, once per WORKERS value.
+      for (const workers of WORKER_COUNTS) {
+        const ours = await startOurs(workers)
+        const name = `ours (WORKERS=${workers})`
+        log(`${name}: up; signing in the userinfo user`)
+        const t: Target = { name, issuer: ours.issuer, base: ours.base, pid: ours.child.pid!, userAccessToken: (await fullSignIn(ours.issuer, ours.base, 'userinfo@example.test', PASSWORD)).access_token }
+        const load = await loadScenarios(t, dir)
+        const sampler = sampleRss(t.pid)
+        log(`${name}: sustained sign-ins, ${WALKERS} walkers for ${SECONDS} s`)
+        // Warm the sign-in path first (templates, argon2 thread pool), unmeasured.
+        await Promise.all(Array.from({ length: 2 }, (_, i) => fullSignIn(t.issuer, t.base, `bench${i}@example.test`, PASSWORD)))
+        const sustained = await sustainedSignIns(t)
+        log(`${name}: ${sustained.perSecond.toFixed(1)} sign-ins/s, p50 ${sustained.p50Ms.toFixed(0)} ms, p99 ${sustained.p99Ms.toFixed(0)} ms, failed ${sustained.failed}${sustained.firstError ? ` (${sustained.firstError})` : ''}`)
+        await sleep(1000)
+        log(`${name}: ${CONCURRENT} concurrent sign-ins`)
+        const burst = await burstSignIns(t)
+        log(`${name}: all ${burst.completed} done in ${burst.allDoneMs.toFixed(0)} ms, p50 ${burst.p50Ms.toFixed(0)} ms, p99 ${burst.p99Ms.toFixed(0)} ms, failed ${burst.failed}${burst.firstError ? ` (${burst.firstError})` : ''}`)
+        const signInRss = sampler.stop()
+        const peak = (a: Record<string, number>, b: Record<string, number>) => Object.fromEntries([...new Set([...Object.keys(a), ...Object.keys(b)])].map((k) => [k, Math.max(a[k] ?? 0, b[k] ?? 0)]))
+        await stopProcess(ours.child)
+        report[`ours_workers${workers}`] = {
+          ...load.results,
+          signInsSustained: sustained,
+          signInsConcurrent: burst,
+          rss: { startPerProcessMb: load.rss.startPerProcessMb, peakPerProcessMb: peak(load.rss.peakPerProcessMb, signInRss.peakPerProcessMb), peakTotalMb: Math.max(load.rss.peakTotalMb, signInRss.peakTotalMb), hwmPerProcessMb: signInRss.hwmPerProcessMb },
+        }
+      }
+    }
+  } finally {
+    await redis.stop()
+    await postgres.stop()
+  }
+
+  report.loadavgAtEnd = loadavg().map((l) => Number(l.toFixed(2)))
+  if (!SOAK) {
+    const bare = report.bare as Record<Scenario, LoadResult>
+    report.ratios = Object.fromEntries(WORKER_COUNTS.map((w) => {
+      const ours = report[`ours_workers${w}`] as Record<Scenario, LoadResult>
+      return [`workers${w}`, Object.fromEntries(SCENARIOS.map((s) => [s, Number((ours[s].rps / bare[s].rps).toFixed(2))]))]
+    }))
+    printTable(report)
+  }
+  mkdirSync(path.dirname(OUT), { recursive: true })
+  writeFileSync(OUT, `${JSON.stringify(report, null, 2)}\n`)
+  log(`written ${path.relative(root, OUT)}`)
+  rmSync(dir, { recursive: true, force: true })
+}
+
+function printTable(report: Record<string, unknown>): void {
+  const bare = report.bare as Record<Scenario, LoadResult> & { rss: { startPerProcessMb: Record<string, number>; peakPerProcessMb: Record<string, number> } }
+  const rows: string[][] = [['scenario', 'server', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'ours/bare']]
+  for (const s of SCENARIOS) {
+    const b = bare[s]
+    rows.push([s, 'bare oidc-provider', b.rps.toFixed(0), b.p50Ms.toFixed(2), b.p99Ms.toFixed(2), String(b.errors), ''])
+    for (const w of WORKER_COUNTS) {
+      const o = (report[`ours_workers${w}`] as Record<Scenario, LoadResult>)[s]
+      rows.push(['', `ours WORKERS=${w}`, o.rps.toFixed(0), o.p50Ms.toFixed(2), o.p99Ms.toFixed(2), String(o.errors), `${(o.rps / b.rps).toFixed(2)}×`])
+    }
+  }
+  for (const w of WORKER_COUNTS) {
+    const o = report[`ours_workers${w}`] as { signInsSustained: SignInResult; signInsConcurrent: SignInResult & { allDoneMs: number } }
+    const s = o.signInsSustained
+    rows.push([`sign-ins (${WALKERS} walkers)`, `ours WORKERS=${w}`, `${s.perSecond.toFixed(1)}/s`, s.p50Ms.toFixed(0), s.p99Ms.toFixed(0), String(s.failed), ''])
+    const c = o.signInsConcurrent
+    rows.push([`${CONCURRENT} at once`, `ours WORKERS=${w}`, `all in ${(c.allDoneMs / 1000).toFixed(2)} s`, c.p50Ms.toFixed(0), c.p99Ms.toFixed(0), String(c.failed), ''])
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
+  const line = (r: string[]) => r.map((c, i) => (i >= 2 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ')
+  console.log(`\n${line(rows[0]!)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}\n${rows.slice(1).map(line).join('\n')}`)
+  console.log('\nRSS (MB): before the load → peak VmRSS sampled every 250 ms during it; VmHWM at the end includes start-up:')
+  console.log(`  bare oidc-provider: ${JSON.stringify(bare.rss.startPerProcessMb)} → ${JSON.stringify(bare.rss.peakPerProcessMb)}`)
+  for (const w of WORKER_COUNTS) {
+    const rss = (report[`ours_workers${w}`] as { rss: { startPerProcessMb: Record<string, number>; peakPerProcessMb: Record<string, number>; peakTotalMb: number; hwmPerProcessMb: Record<string, number> } }).rss
+    console.log(`  ours WORKERS=${w}: per process ${JSON.stringify(rss.startPerProcessMb)} → ${JSON.stringify(rss.peakPerProcessMb)}, total ${rss.peakTotalMb}; VmHWM ${JSON.stringify(rss.hwmPerProcessMb)}`)
+  }
+  console.log(`load average at start ${(report.machine as { loadavgAtStart: number[] }).loadavgAtStart.join(' ')}, at end ${(report.loadavgAtEnd as number[]).join(' ')}`)
+}
+
+main().then(() => process.exit(0), (err: unknown) => {
+  console.error(err)
+  process.exit(1)
+})
