@@ -1,12 +1,11 @@
 // The protocol as relying parties see it, through openid-client 6 and the real pages, in both
 // storage modes.
-import http from 'node:http'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import * as oidc from 'openid-client'
 import { createRemoteJWKSet, jwtVerify, decodeProtectedHeader } from 'jose'
 import { createIam, STORAGE_MODES, type IamInstance } from '../support/iam.ts'
 import { HttpBrowser, signIn, formsOf } from '../support/browser.ts'
-import { freePort } from '../support/processes.ts'
+import { startBackchannelReceiver, type BackchannelReceiver } from '../support/backchannel-receiver.ts'
 import { ALICE, API, DISABLED, OPAQUE_API, SERVICE_SECRET, SPA_REDIRECT, WEB_POST_LOGOUT, WEB_REDIRECT, WEB_SECRET, createFixtures } from '../support/fixtures.ts'
 
 const insecure = { execute: [oidc.allowInsecureRequests] }
@@ -17,22 +16,12 @@ describe.each(STORAGE_MODES)('OIDC flows (%s)', (mode) => {
   let web: oidc.Configuration
   let svc: oidc.Configuration
   let firstParty: oidc.Configuration
-  const logoutTokens: string[] = []
-  let rp: http.Server
+  let rp: BackchannelReceiver
 
   beforeAll(async () => {
-    const rpPort = await freePort()
-    rp = http.createServer((req, res) => {
-      let body = ''
-      req.on('data', (d) => { body += d })
-      req.on('end', () => {
-        const token = new URLSearchParams(body).get('logout_token')
-        if (token) logoutTokens.push(token)
-        res.writeHead(200).end()
-      })
-    }).listen(rpPort, '127.0.0.1')
+    rp = await startBackchannelReceiver()
     iam = await createIam(mode)
-    await iam.withDatabase((prisma) => createFixtures(prisma, { backchannelLogoutUri: `http://127.0.0.1:${rpPort}/backchannel` }))
+    await iam.withDatabase((prisma) => createFixtures(prisma, { backchannelLogoutUri: rp.uri }))
     await iam.start()
     const issuer = new URL(iam.issuer)
     spa = await oidc.discovery(issuer, 'spa', undefined, oidc.None(), insecure)
@@ -252,9 +241,9 @@ describe.each(STORAGE_MODES)('OIDC flows (%s)', (mode) => {
 
     // The back-channel logout token reached the RP and is a valid logout token for this session.
     const deadline = Date.now() + 5000
-    while (Date.now() < deadline && !logoutTokens.length) await new Promise((r) => setTimeout(r, 50))
+    while (Date.now() < deadline && !rp.tokens.length) await new Promise((r) => setTimeout(r, 50))
     const jwks = createRemoteJWKSet(new URL(`${iam.issuer}/jwks`))
-    const verified = await Promise.all(logoutTokens.map((t) => jwtVerify(t, jwks, { issuer: iam.issuer, audience: 'web', typ: 'logout+jwt' })))
+    const verified = await Promise.all(rp.tokens.map((t) => jwtVerify(t, jwks, { issuer: iam.issuer, audience: 'web', typ: 'logout+jwt' })))
     const mine = verified.find((v) => v.payload.sid === sid)
     expect(mine).toBeTruthy()
     expect(mine!.payload.events).toEqual({ 'http://schemas.openid.net/event/backchannel-logout': {} })

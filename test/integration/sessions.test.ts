@@ -4,11 +4,10 @@
 // oldest beyond MAX_SESSIONS_PER_USER, or the others after a password change) must make the
 // refresh tokens given in it fail at the token endpoint, and the browser must sign in again.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import http from 'node:http'
 import * as oidc from 'openid-client'
 import { decodeJwt, type JWTPayload } from 'jose'
 import { createIam, STORAGE_MODES, type IamInstance } from '../support/iam.ts'
-import { freePort } from '../support/processes.ts'
+import { startBackchannelReceiver, type BackchannelReceiver } from '../support/backchannel-receiver.ts'
 import { alertOf } from '../support/page-text.ts'
 import { HttpBrowser, formWithAction, formsOf, signIn, type PageResponse } from '../support/browser.ts'
 import { WEB_REDIRECT, WEB_SECRET, createFixtures } from '../support/fixtures.ts'
@@ -52,26 +51,17 @@ describe.each(STORAGE_MODES)('sessions and devices (%s)', (mode) => {
   let web: oidc.Configuration
   const url = (path: string) => `${iam.issuer}${path}`
 
-  // The web app's back-channel logout endpoint: the logout tokens it received (not verified here;
-  // oidc-flows.test.ts verifies their signature and claims).
-  const logoutTokens: JWTPayload[] = []
-  let rp: http.Server | undefined
+  // The web app's back-channel logout endpoint (oidc-flows.test.ts verifies the tokens' signature
+  // and claims; here only who and which session they name).
+  let rp: BackchannelReceiver | undefined
+  const logoutTokens = (): JWTPayload[] => rp?.tokens.map((t) => decodeJwt(t)) ?? []
 
   beforeAll(async () => {
-    const rpPort = await freePort()
-    rp = http.createServer((req, res) => {
-      let body = ''
-      req.on('data', (d) => { body += d })
-      req.on('end', () => {
-        const token = new URLSearchParams(body).get('logout_token')
-        if (token) logoutTokens.push(decodeJwt(token))
-        res.writeHead(200).end()
-      })
-    }).listen(rpPort, '127.0.0.1')
+    rp = await startBackchannelReceiver()
     // Every device here is 127.0.0.1: the per-IP sign-in limit is not what this file tests.
     iam = await createIam(mode, { env: { RATE_LIMIT_SIGN_IN_IP: '1000/300' } })
     await iam.withDatabase(async (prisma) => {
-      await createFixtures(prisma, { backchannelLogoutUri: `http://127.0.0.1:${rpPort}/backchannel` })
+      await createFixtures(prisma, { backchannelLogoutUri: rp!.uri })
       for (const who of [LISTER, EVERYWHERE, CROWD, CHANGER, GUESSER]) await createUser(prisma, { ...who, emailVerified: true })
     })
     await iam.start()
@@ -206,13 +196,13 @@ describe.each(STORAGE_MODES)('sessions and devices (%s)', (mode) => {
 
     const page = await sessionsPage(laptop)
     expect(sessionsOf(page.body).map((s) => s.device).sort()).toEqual(['Firefox 128 on Windows 10', 'Safari 17 on iOS 17.5'])
-    const heardBefore = logoutTokens.length
+    const heardBefore = logoutTokens().length
     const res = await press(laptop, page, '/account/sessions/end-all')
     expect(res.status).toBe(303)
     // The web app hears of both sessions ending, by the sids it knows from their ID tokens.
     const sub = decodeJwt(laptopTokens.id_token!).sub
-    for (let tries = 0; tries < 50 && logoutTokens.length < heardBefore + 2; tries++) await new Promise((r) => setTimeout(r, 100))
-    const heard = logoutTokens.slice(heardBefore).filter((t) => t.sub === sub)
+    for (let tries = 0; tries < 50 && logoutTokens().length < heardBefore + 2; tries++) await new Promise((r) => setTimeout(r, 100))
+    const heard = logoutTokens().slice(heardBefore).filter((t) => t.sub === sub)
     expect(heard.map((t) => t.sid).sort()).toEqual([decodeJwt(laptopTokens.id_token!).sid, decodeJwt(phoneTokens.id_token!).sid].sort())
     const signedOut = await laptop.navigate(url(res.headers.get('location')!))
     expect(signedOut.body).toContain('You were signed out everywhere')
