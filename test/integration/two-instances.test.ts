@@ -36,6 +36,10 @@ async function signedIn(browser: HttpBrowser, spa: oidc.Configuration, callback:
 }
 
 /** How many requests an instance logged for a route (its own log: it served them). */
+/**
+ * How many requests for `route` the instance logged. Its log arrives over a pipe, possibly after
+ * the response: callers poll (expect.poll) rather than read once.
+ */
 function served(iam: IamInstance, route: string): number {
   return iam.logs().split('\n').filter((line) => line.includes('"msg":"request"') && line.includes(`"route":"${route}"`)).length
 }
@@ -78,8 +82,8 @@ describe('two instances sharing PostgreSQL and Redis are one issuer', () => {
     expect(spa.serverMetadata().issuer).toBe(balancer.url)
     const browser = new HttpBrowser(balancer.url)
     const { callback, verifier, state } = await authorizeAndSignIn(spa, browser)
-    expect(served(a, '/interaction/:uid/login')).toBeGreaterThan(0)
-    expect(served(b, '/interaction/:uid/login')).toBe(0)
+    await expect.poll(() => served(a, '/interaction/:uid/login'), { timeout: 5_000 }).toBeGreaterThan(0)
+    await expect.poll(() => served(b, '/interaction/:uid/login'), { timeout: 5_000 }).toBe(0)
 
     // The code was issued by A and lives in the shared Redis: B redeems it.
     balancer.route(b.port)
@@ -88,8 +92,8 @@ describe('two instances sharing PostgreSQL and Redis are one issuer', () => {
     expect((await oidc.fetchUserInfo(spa, tokens.access_token, sub)).email).toBe(ALICE.email)
     const refreshed = await oidc.refreshTokenGrant(spa, tokens.refresh_token!)
     expect(refreshed.refresh_token).toBeTruthy()
-    expect(served(b, '/token')).toBe(2)
-    expect(served(a, '/token')).toBe(0)
+    await expect.poll(() => served(b, '/token'), { timeout: 5_000 }).toBe(2)
+    await expect.poll(() => served(a, '/token'), { timeout: 5_000 }).toBe(0)
 
     // The session cookie A set works on B too: prompt=none is answered from the shared session.
     expect(await signedIn(browser, spa, callback)).toBe(true)
@@ -101,14 +105,14 @@ describe('two instances sharing PostgreSQL and Redis are one issuer', () => {
     const endAll = formWithAction(sessions.body, '/account/sessions/end-all')
     const ended = await browser.request(new URL(endAll.action, balancer.url).href, { form: endAll.fields })
     expect(ended.status).toBe(303)
-    expect(served(a, '/account/sessions/end-all')).toBe(1)
+    await expect.poll(() => served(a, '/account/sessions/end-all'), { timeout: 5_000 }).toBe(1)
 
     // On B the grant is gone: the refresh token is refused, the access token too, the session is over.
     balancer.route(b.port)
     await expect(oidc.refreshTokenGrant(spa, refreshed.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' })
     await expect(oidc.fetchUserInfo(spa, refreshed.access_token, sub)).rejects.toBeTruthy()
     expect(await signedIn(browser, spa, callback)).toBe(false)
-    expect(served(b, '/token')).toBe(3)
+    await expect.poll(() => served(b, '/token'), { timeout: 5_000 }).toBe(3)
   })
 
   it('RP-initiated logout on A ends the session on B; an offline refresh token outlives it (OIDC offline_access)', async () => {
@@ -126,7 +130,7 @@ describe('two instances sharing PostgreSQL and Redis are one issuer', () => {
     const form = formsOf(confirm.body)[0]!
     const done = await browser.navigate(new URL(form.action, balancer.url).href, { form: { ...form.fields, logout: 'yes' } })
     expect(done.status).toBe(200)
-    expect(served(a, '/session/end/confirm')).toBe(1)
+    await expect.poll(() => served(a, '/session/end/confirm'), { timeout: 5_000 }).toBe(1)
 
     balancer.route(b.port)
     expect(await signedIn(browser, spa, callback)).toBe(false)
