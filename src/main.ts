@@ -178,9 +178,8 @@ async function main(argv: string[]): Promise<number> {
       return 0
     }
     case 'keys': {
-      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: {
-        file: { type: 'string' }, force: { type: 'boolean' }, staged: { type: 'boolean' },
-      } })
+      const keyOptions = { file: { type: 'string' }, force: { type: 'boolean' }, staged: { type: 'boolean' } } as const
+      const { values, positionals } = parseArgs({ args: dashSafe(rest, keyOptions), allowPositionals: true, options: keyOptions })
       if (!sub || !['list', 'stage', 'promote', 'retire'].includes(sub)) break
       if (config.jwks && !values.file) {
         throw new UsageError('the keys come from the JWKS variable: write it to a file, run `keys … --file F` on that file, and put the file back into the secret')
@@ -249,6 +248,25 @@ async function main(argv: string[]): Promise<number> {
 }
 
 class UsageError extends Error {}
+
+/**
+ * Key ids are base64url thumbprints, so one in 32 starts with '-' and parseArgs would read it as an
+ * option. Every argument that is not one of `options` (or the value of a string option) is passed
+ * after '--', where parseArgs takes it as a positional.
+ */
+function dashSafe(args: string[], options: Record<string, { type: 'string' | 'boolean' }>): string[] {
+  const known: string[] = []
+  const positionals: string[] = []
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!
+    if (arg === '--') { positionals.push(...args.slice(i + 1)); break }
+    const name = arg.startsWith('--') ? arg.slice(2).split('=')[0]! : undefined
+    if (name === undefined || !(name in options)) { positionals.push(arg); continue }
+    known.push(arg)
+    if (options[name]!.type === 'string' && !arg.includes('=') && i + 1 < args.length) known.push(args[++i]!)
+  }
+  return [...known, '--', ...positionals]
+}
 
 main(process.argv.slice(2)).then(
   (code) => { if (code >= 0) process.exit(code) },

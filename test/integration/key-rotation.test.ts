@@ -112,6 +112,8 @@ describe('signing-key rotation (embedded)', () => {
   it('retire: refused for a signing key, and for a previous key while its tokens may be valid', async () => {
     await expect(cli('retire', staged[0]!)).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('signs: promote another') })
     await expect(cli('retire', original[0]!)).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('pass --force') })
+    // Key ids are base64url: one that starts with '-' is a key id, not an option.
+    await expect(cli('retire', '-yzRsxyBeA96', '--force')).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('no key -yzRsxyBeA96') })
     expect((await listed()).map((k) => k.kid).sort()).toEqual([...original, ...staged].sort())
   })
 
