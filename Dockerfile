@@ -31,7 +31,7 @@
 #                                           dependencies, so they stay [checked].
 #   `npm run iam -- seed` (first start)   not in the image: seeding is a one-time operator action,
 #                                           `docker run … iam seed` / docs/deploy.md [checked: the
-#                                           command exists in src/main.ts]
+#                                           command exists in src/cli.ts]
 #   `npm start` = `tsx src/main.ts serve` ENTRYPOINT node --import tsx src/main.ts, CMD serve:
 #                                           the same TypeScript loader in the same process (no
 #                                           tsx CLI wrapper, so SIGTERM reaches the server) [checked]

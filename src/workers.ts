@@ -1,8 +1,11 @@
-// `serve` on every core (WORKERS, node:cluster): the primary prepares once (migrations, key files,
-// built-in clients), then forks the workers, which share the listening port; all state is in
+// `serve` on every core (WORKERS, node:cluster): the primary has one short-lived worker prepare
+// (migrations, key files, built-in clients), then forks the serving workers, which share the listening port; all state is in
 // PostgreSQL and Redis, so any worker can serve any step of any flow. The primary restarts a worker
 // that dies unexpectedly (with backoff) and, on SIGTERM/SIGINT, has every worker drain and stop,
 // then exits (0 when all stopped cleanly).
+//
+// The primary never loads the app (server.ts and everything behind it: Prisma, oidc-provider, the
+// password dictionary), so it stays at a fraction of a worker's memory.
 //
 // Per worker, not shared: the in-process rate-limit fallback (used only while Redis is away) and
 // the Prometheus registry, so /metrics shows the numbers of the worker that answered the scrape.
@@ -10,7 +13,7 @@ import cluster, { type Worker } from 'node:cluster'
 import { availableParallelism } from 'node:os'
 import type { Config } from './config.ts'
 import type { Logger } from './observability/logger.ts'
-import { prepareServer, startServer, type RunningServer } from './server.ts'
+import type { RunningServer } from './server.ts'
 
 /** A worker that lived at least this long before dying starts again without delay growth. */
 const STABLE_MS = 30_000
@@ -42,9 +45,10 @@ export function threadPoolSize(env: NodeJS.ProcessEnv = process.env): string {
 
 /** Starts `serve` in this process: the cluster primary, a worker, or the single process. */
 export async function serve(config: Config, logger: Logger): Promise<void> {
-  if (cluster.isWorker) return runWorker(config, logger)
+  if (cluster.isWorker) return process.env[ROLE_ENV] === 'prepare' ? runPrepare(config) : runWorker(config, logger)
   const plan = planWorkers(config)
   if (plan.workers > 1) return runPrimary(config, logger, plan.workers)
+  const { startServer } = await import('./server.ts')
   const server = await startServer(config, logger, plan.reason ? { note: plan.reason } : {})
   onShutdownSignal(logger, config, server, { repeat: 'default' })
 }
@@ -77,9 +81,32 @@ function onShutdownSignal(logger: Logger, config: Config, server: RunningServer,
   if (cluster.isWorker) process.once('disconnect', () => void stop('primary gone'))
 }
 
+/** Tells a forked worker that it only prepares (then exits 0), instead of serving. */
+const ROLE_ENV = 'IAM_WORKER_ROLE'
+
+async function runPrepare(config: Config): Promise<void> {
+  const { prepareServer } = await import('./server.ts')
+  await prepareServer(config)
+  process.exit(0)
+}
+
+/** Runs prepareServer() in a worker of its own, so that the primary never loads the app. */
+function prepareInWorker(env: NodeJS.ProcessEnv): Promise<void> {
+  return new Promise((resolve, reject) => {
+    cluster.fork({ ...env, [ROLE_ENV]: 'prepare' }).once('exit', (code, signal) => {
+      if (code === 0) resolve()
+      else reject(new Error(`preparing the database and keys failed (exit ${code ?? signal}); the reason is printed above`))
+    })
+  })
+}
+
+/** The slot (1..WORKERS) a serving worker fills; a replacement takes the slot of the one that died. */
+const SLOT_ENV = 'IAM_WORKER_SLOT'
+
 async function runWorker(config: Config, baseLogger: Logger): Promise<void> {
-  const id = cluster.worker?.id ?? 0
+  const id = Number(process.env[SLOT_ENV] ?? cluster.worker?.id ?? 0)
   const logger = baseLogger.child({ worker: id, pid: process.pid })
+  const { startServer } = await import('./server.ts')
   const server = await startServer(config, logger, { prepared: true, role: `worker ${id}` })
   onShutdownSignal(logger, config, server, { repeat: 'ignore' })
 }
@@ -88,10 +115,10 @@ async function runPrimary(config: Config, baseLogger: Logger, workers: number): 
   const logger = baseLogger.child({ primary: process.pid })
   const uvThreads = threadPoolSize()
   logger.info({ workers, uvThreadpoolSize: Number(uvThreads), database: 'postgresql', redis: config.redis?.kind ?? 'none' },
-    `starting ${workers} workers (WORKERS); migrations and first-start keys run once, here`)
-  await prepareServer(config)
-
+    `starting ${workers} workers (WORKERS); migrations and first-start keys run once, first`)
   const env = { UV_THREADPOOL_SIZE: uvThreads }
+  await prepareInWorker(env)
+
   let shuttingDown = false
   let failed = false
   const restarts = new Map<number, NodeJS.Timeout>()
@@ -100,7 +127,7 @@ async function runPrimary(config: Config, baseLogger: Logger, workers: number): 
   const slotOf = new Map<Worker, { slot: number; started: number }>()
 
   const fork = (slot: number) => {
-    const worker = cluster.fork(env)
+    const worker = cluster.fork({ ...env, [SLOT_ENV]: String(slot) })
     slotOf.set(worker, { slot, started: Date.now() })
   }
 
@@ -109,7 +136,7 @@ async function runPrimary(config: Config, baseLogger: Logger, workers: number): 
     slotOf.delete(worker)
     if (shuttingDown) {
       if (code !== 0) failed = true
-      logger.info({ worker: worker.id, pid: worker.process.pid, code, signal }, 'worker stopped')
+      logger.info({ worker: entry?.slot, pid: worker.process.pid, code, signal }, 'worker stopped')
       if (slotOf.size === 0) {
         logger.info(failed ? 'stopped: a worker did not stop cleanly' : 'stopped: every worker drained and exited')
         process.exit(failed ? 1 : 0)
@@ -121,7 +148,7 @@ async function runPrimary(config: Config, baseLogger: Logger, workers: number): 
     const quick = lived < STABLE_MS ? (crashes.get(entry.slot) ?? 0) + 1 : 0
     crashes.set(entry.slot, quick)
     const delay = quick === 0 ? 0 : Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** (quick - 1))
-    logger.error({ worker: worker.id, pid: worker.process.pid, code, signal, livedMs: lived, restartInMs: delay }, 'worker died unexpectedly; restarting it')
+    logger.error({ worker: entry.slot, pid: worker.process.pid, code, signal, livedMs: lived, restartInMs: delay }, 'worker died unexpectedly; restarting it')
     restarts.set(entry.slot, setTimeout(() => {
       restarts.delete(entry.slot)
       if (!shuttingDown) fork(entry.slot)
@@ -139,7 +166,7 @@ async function runPrimary(config: Config, baseLogger: Logger, workers: number): 
     // Workers cut their connections after SHUTDOWN_TIMEOUT; one that hangs past that is killed.
     setTimeout(() => {
       for (const worker of slotOf.keys()) {
-        logger.error({ worker: worker.id, pid: worker.process.pid }, 'worker still running after SHUTDOWN_TIMEOUT + 10 s: killing it')
+        logger.error({ worker: slotOf.get(worker)?.slot, pid: worker.process.pid }, 'worker still running after SHUTDOWN_TIMEOUT + 10 s: killing it')
         worker.process.kill('SIGKILL')
       }
     }, (config.shutdownTimeout + 10) * 1000).unref()

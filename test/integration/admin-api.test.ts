@@ -139,6 +139,16 @@ describe.each(STORAGE_MODES)('admin API (%s)', (mode) => {
     expectProblem(await call(rootToken, 'GET', '/audit?from=yesterday'), 400)
     expectProblem(await call(rootToken, 'POST', '/clients', { name: 'x', kind: 'web', redirectUris: ['javascript:alert(1)'] }), 400)
     expectProblem(await call(rootToken, 'POST', '/users', { email: 'alice@example.test' }), 409)
+    // Passwords an administrator sets meet the same policy as everyone's (length, breached list, own address).
+    for (const password of ['short pw', 'password1234', 'newbie@example.test!']) {
+      const weak = expectProblem(await call(rootToken, 'POST', '/users', { email: 'newbie@example.test', password }), 400)
+      expect(weak.errors).toEqual([{ path: 'password', message: expect.any(String) }])
+    }
+    const alice = (await call(rootToken, 'GET', '/users?email=alice@example.test')).json.items[0]
+    const refused = expectProblem(await call(rootToken, 'PATCH', `/users/${alice.id}`, { displayName: 'Not applied', password: 'password1234' }), 400)
+    expect(refused.errors.map((e: { path: string }) => e.path)).toEqual(['password'])
+    expect((await call(rootToken, 'GET', `/users/${alice.id}`)).json.displayName).not.toBe('Not applied')
+    expect((await call(rootToken, 'GET', '/users?email=newbie@example.test')).json.items).toEqual([])
     expectProblem(await call(rootToken, 'GET', '/users/nope'), 404)
     expectProblem(await call(rootToken, 'GET', '/nothing-here'), 404)
     expectProblem(await call(rootToken, 'PUT', '/users'), 405)

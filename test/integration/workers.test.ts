@@ -1,4 +1,5 @@
-// WORKERS=2 (node:cluster) on PostgreSQL + Redis: the primary prepares once and forks two workers
+// WORKERS=2 (node:cluster) on PostgreSQL + Redis: one short-lived worker prepares, then the primary
+// forks two serving workers
 // sharing the port; both serve, a whole sign-in works with its steps spread over them, a worker
 // that dies is replaced, and SIGTERM to the primary drains every worker and exits 0. With the
 // embedded database WORKERS is not honoured, and the first log line says so.
@@ -63,7 +64,7 @@ describe('WORKERS=2 on PostgreSQL and Redis', () => {
     await balancer?.close()
   })
 
-  it('prepares once in the primary, then forks two workers with a sized libuv thread pool', () => {
+  it('prepares once, then forks two workers with a sized libuv thread pool', () => {
     const all = lines(iam)
     const primary = all.find((l) => typeof l.workers === 'number')!
     expect(primary.msg).toContain('starting 2 workers')

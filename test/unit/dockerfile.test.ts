@@ -59,6 +59,7 @@ const pkg = JSON.parse(read('package.json')) as {
 }
 const iamSh = read('scripts/iam.sh')
 const mainTs = read('src/main.ts')
+const cliTs = read('src/cli.ts')
 const runs = instructions.filter((i) => i.op === 'RUN' && i.stage === 0).map((i) => i.args).join(' && ').split(/\s*&&\s*/)
 const json = (op: string) => JSON.parse(instructions.find((i) => i.op === op)!.args) as string[]
 
@@ -197,8 +198,9 @@ describe('Dockerfile runtime', () => {
     expect(pkg.scripts.iam).toBe(`tsx ${file}`)
   })
 
-  it('the subcommands the image and the docs use exist in src/main.ts', () => {
-    for (const sub of ['serve', 'migrate', 'seed']) expect(mainTs).toContain(`case '${sub}':`)
+  it('the subcommands the image and the docs use exist in src/main.ts (serve) and src/cli.ts', () => {
+    expect(mainTs).toContain(`argv[0] === 'serve'`)
+    for (const sub of ['migrate', 'seed']) expect(cliTs).toContain(`case '${sub}':`)
     expect(dockerfile).toMatch(/iam migrate/)
     expect(iamSh).toMatch(/npm run --silent iam -- seed/)
     expect(iamSh).toMatch(/exec npm start/)

@@ -313,9 +313,8 @@ describe('helm/iam pods', () => {
     expect(templates.get('migrate-job.yaml')).toMatch(/include "iam.podSpec" \(dict .* "args" \(list "migrate"\)/)
     expect(templates.get('service.yaml')).toContain('include "iam.serverSelectorLabels"')
     expect(templates.get('deployment.yaml')).toContain('include "iam.serverSelectorLabels"')
-    const main = read(path.join(root, 'src/main.ts'))
-    expect(main).toContain(`case 'serve':`)
-    expect(main).toContain(`case 'migrate':`)
+    expect(read(path.join(root, 'src/main.ts'))).toContain(`argv[0] === 'serve'`)
+    expect(read(path.join(root, 'src/cli.ts'))).toContain(`case 'migrate':`)
   })
 
   it('writable places are emptyDirs at /var/lib/iam (DATA_DIR, KEYS_DIR) and /tmp', () => {

@@ -10,6 +10,8 @@ export interface AdminDataDeps {
   provider: Provider
   audit: AuditWriter
   clock?: Clock | undefined
+  /** PASSWORD_MIN_LENGTH: the policy passwords set by an administrator meet too. */
+  passwordMinLength: number
 }
 
 /** Prisma's unique-constraint violation, with the fields it names. */

@@ -3,6 +3,7 @@ import type { Context } from 'koa'
 import type { z } from 'zod'
 import type { Prisma } from '../../generated/prisma/client.ts'
 import { createUser, setPassword } from '../../identity/users.ts'
+import { checkNewPassword } from '../../identity/password-policy.ts'
 import { endAllSessionsOf, endSession, listActiveSessions } from '../../identity/sessions.ts'
 import { unlockAccount } from '../../security/lockout.ts'
 import { ensureDefaultTenant } from '../../identity/tenants.ts'
@@ -22,6 +23,12 @@ export interface AssignableRole { id: string; name: string; tenantId: string | n
 export function usersData(deps: AdminDataDeps, scope: TenantScope) {
   const { prisma } = deps
   const now = () => deps.clock?.now() ?? Date.now()
+  /** The one password policy, as a field error: an administrator cannot set a weak password either. */
+  const checkPassword = (password: string | undefined, userInputs: Array<string | null | undefined>) => {
+    if (password === undefined) return
+    const check = checkNewPassword(password, { minLength: deps.passwordMinLength, userInputs })
+    if (!check.ok) throw problems.validation(`password: ${check.message}`, [{ path: 'password', message: check.message }])
+  }
 
   function toJson(u: UserRow): UserJson {
     return {
@@ -97,6 +104,7 @@ export function usersData(deps: AdminDataDeps, scope: TenantScope) {
     },
 
     async create(input: z.output<typeof newUserBody>, tenantId: string, roles: AssignableRole[]): Promise<UserJson> {
+      checkPassword(input.password, [input.email, input.username, input.displayName, input.givenName, input.familyName])
       let id: string
       try {
         const created = await createUser(prisma, {
@@ -115,6 +123,8 @@ export function usersData(deps: AdminDataDeps, scope: TenantScope) {
     async update(id: string, patch: z.output<typeof userPatchBody>, ctx: Context, actor: string): Promise<{ user: UserJson; changed: string[] }> {
       const before = await row(id)
       const { password, roleIds: _roleIds, ...fields } = patch
+      // Before any write: a refused password leaves the rest of the patch unapplied too.
+      checkPassword(password, [fields.email ?? before.email, fields.username ?? before.username, fields.displayName ?? before.displayName, fields.givenName ?? before.givenName, fields.familyName ?? before.familyName])
       const data: Prisma.UserUpdateInput = {}
       for (const [key, value] of Object.entries(fields)) if (value !== undefined) (data as Record<string, unknown>)[key] = value
       // A new address is unverified unless the administrator says otherwise.
