@@ -1,6 +1,6 @@
 // Composes the HTTP application: request id, access log, security headers, then our routes
 // (assets, health, interaction pages) and finally the OIDC provider itself.
-import { randomBytes, randomUUID } from 'node:crypto'
+import { randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import Koa, { type Context, type Next } from 'koa'
@@ -25,6 +25,7 @@ import { serveConsole } from './admin/console-assets.ts'
 import { trackSessions } from './oidc/session-tracking.ts'
 import { createCsrfGuard, CSRF_REFUSAL } from './security/csrf-guard.ts'
 import { tokenRateLimit } from './security/token-rate-limit.ts'
+import { cspNonce } from './security/nonce.ts'
 import { answerUnavailable, isStoreUnavailable, markStoreUnavailable, storeUnavailable } from './store/unavailable.ts'
 import type { Configuration as RelyingPartyConfiguration } from 'openid-client'
 
@@ -126,7 +127,7 @@ export function createApp(deps: AppDeps): Koa {
     ctx.set('X-Content-Type-Options', 'nosniff')
     ctx.set('Referrer-Policy', 'no-referrer')
     ctx.set('X-Frame-Options', 'DENY')
-    ctx.state.cspNonce = randomBytes(16).toString('base64')
+    ctx.state.cspNonce = cspNonce()
     ctx.set('Content-Security-Policy', contentSecurityPolicy(ctx.state.cspNonce as string))
     // ctx.secure honours X-Forwarded-Proto only with TRUST_PROXY: a client cannot turn this on.
     if (ctx.secure) ctx.set('Strict-Transport-Security', 'max-age=31536000; includeSubDomains')

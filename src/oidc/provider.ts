@@ -5,7 +5,7 @@ import type { Config } from '../config.ts'
 import type { PrismaClient } from '../store/database.ts'
 import { renderPage } from '../pages/render.ts'
 import { verifyClientSecret } from '../security/secrets.ts'
-import { findAccount } from './account.ts'
+import { createAccountFinder } from './account.ts'
 import { resourceServerInfo } from './resource-servers.ts'
 import { loadFirstPartyGrant } from './first-party-grant.ts'
 import type { AdapterFactory } from './client-metadata.ts'
@@ -45,7 +45,7 @@ export function createProvider({ config, prisma, jwks, cookieKeys, adapter }: Pr
 
   const configuration: Configuration = {
     adapter,
-    findAccount: (ctx, id) => findAccount(prisma, id),
+    findAccount: createAccountFinder(prisma),
     jwks: jwks as Configuration['jwks'],
     cookies: {
       keys: cookieKeys,
