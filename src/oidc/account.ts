@@ -6,11 +6,12 @@ import { findActiveUserWithRoles } from '../identity/users.ts'
 type ActiveUser = NonNullable<Awaited<ReturnType<typeof findActiveUserWithRoles>>>
 
 /**
- * How long /me may answer from a per-process copy of the user. Resource servers call userinfo on
- * every request they serve, and the read (user, tenant, roles) was most of its cost. Only userinfo
- * reads the copy: sign-ins, token responses and ID tokens always read the database. Disabling a
- * user or ending their sessions revokes their grants, which /me checks on every call; a changed
- * name or role shows there at most this much later.
+ * How long /me may answer one access token from a per-process copy of the user. Resource servers
+ * call userinfo on every request they serve, and reading the user (tenant, roles) was most of its
+ * cost. The copy belongs to one access token: a new sign-in or refresh gets a new token, so it sees
+ * the database as it is, as do sign-ins, token responses and ID tokens, which never use the copy.
+ * Disabling a user or ending their sessions revokes their grants, which /me checks on every call;
+ * a changed name or role shows to an old token at most this much later.
  */
 export const USERINFO_ACCOUNT_TTL_MS = 2_000
 const USERINFO_CACHE_MAX = 10_000
@@ -18,16 +19,17 @@ const USERINFO_CACHE_MAX = 10_000
 /** oidc-provider's findAccount: the database, except for userinfo (see USERINFO_ACCOUNT_TTL_MS). */
 export function createAccountFinder(prisma: PrismaClient) {
   const recent = new Map<string, { user: ActiveUser; until: number }>()
-  return async function findAccountFor(ctx: KoaContextWithOIDC, id: string): Promise<Account | undefined> {
-    if (ctx.oidc?.route !== 'userinfo') return findAccount(prisma, id)
-    const hit = recent.get(id)
+  return async function findAccountFor(ctx: KoaContextWithOIDC, id: string, token?: { jti?: string }): Promise<Account | undefined> {
+    if (ctx.oidc?.route !== 'userinfo' || !token?.jti) return findAccount(prisma, id)
+    const key = `${token.jti}:${id}`
+    const hit = recent.get(key)
     if (hit && hit.until > Date.now()) return accountOf(hit.user)
     const user = await findActiveUserWithRoles(prisma, id)
-    recent.delete(id)
+    recent.delete(key)
     if (!user) return undefined
     // Oldest first (insertion order): past the bound, the oldest copy goes.
     if (recent.size >= USERINFO_CACHE_MAX) recent.delete(recent.keys().next().value!)
-    recent.set(id, { user, until: Date.now() + USERINFO_ACCOUNT_TTL_MS })
+    recent.set(key, { user, until: Date.now() + USERINFO_ACCOUNT_TTL_MS })
     return accountOf(user)
   }
 }

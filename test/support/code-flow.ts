@@ -13,12 +13,12 @@ export function discoverSpa(issuer: string): Promise<oidc.Configuration> {
 }
 
 /** Signs Alice in on `browser` (its origin: where the pages are fetched) and returns the callback URL and PKCE verifier. */
-export async function authorizeAndSignIn(spa: oidc.Configuration, browser: HttpBrowser, scope = 'openid profile email offline_access') {
+export async function authorizeAndSignIn(spa: oidc.Configuration, browser: HttpBrowser, scope = 'openid profile email offline_access', extra: Record<string, string> = {}) {
   const verifier = oidc.randomPKCECodeVerifier()
   const state = oidc.randomState()
   const url = oidc.buildAuthorizationUrl(spa, {
     redirect_uri: SPA_REDIRECT, scope, state, prompt: 'consent',
-    code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+    code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', ...extra,
   })
   const callback = await signIn(browser, url.href, { login: ALICE.email, password: ALICE.password })
   return { callback, verifier, state }
