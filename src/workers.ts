@@ -10,7 +10,7 @@
 // Per worker, not shared: the in-process rate-limit fallback (used only while Redis is away) and
 // the Prometheus registry, so /metrics shows the numbers of the worker that answered the scrape.
 import cluster, { type Worker } from 'node:cluster'
-import { availableParallelism } from 'node:os'
+import { availableParallelism, totalmem } from 'node:os'
 import type { Config } from './config.ts'
 import type { Logger } from './observability/logger.ts'
 import type { RunningServer } from './server.ts'
@@ -41,6 +41,19 @@ export function planWorkers(config: Pick<Config, 'workers' | 'databaseUrl'>): Wo
  */
 export function threadPoolSize(env: NodeJS.ProcessEnv = process.env): string {
   return env.UV_THREADPOOL_SIZE || String(Math.max(4, availableParallelism()))
+}
+
+/**
+ * Each worker's V8 heap limit under a container memory limit. Node sizes one process's heap from
+ * the cgroup limit; WORKERS processes sharing that limit would each assume all of it, and together
+ * be OOM-killed under load. Each gets half of an equal share for its heap (the other half: code,
+ * buffers, argon2's 19 MiB per hash in flight). Nothing without a limit, or when NODE_OPTIONS or
+ * the command line already set --max-old-space-size.
+ */
+export function workerHeapArgs(workers: number, limit = process.constrainedMemory(), total = totalmem(),
+  given = `${process.env.NODE_OPTIONS ?? ''} ${process.execArgv.join(' ')}`): string[] {
+  if (given.includes('--max-old-space-size') || !limit || limit >= total) return []
+  return [`--max-old-space-size=${Math.max(64, Math.floor(limit / workers / 2 / 2 ** 20))}`]
 }
 
 /** Starts `serve` in this process: the cluster primary, a worker, or the single process. */
@@ -114,7 +127,9 @@ async function runWorker(config: Config, baseLogger: Logger): Promise<void> {
 async function runPrimary(config: Config, baseLogger: Logger, workers: number): Promise<void> {
   const logger = baseLogger.child({ primary: process.pid })
   const uvThreads = threadPoolSize()
-  logger.info({ workers, uvThreadpoolSize: Number(uvThreads), database: 'postgresql', redis: config.redis?.kind ?? 'none' },
+  const heapArgs = workerHeapArgs(workers)
+  cluster.setupPrimary({ execArgv: [...process.execArgv, ...heapArgs] })
+  logger.info({ workers, uvThreadpoolSize: Number(uvThreads), ...(heapArgs.length ? { workerHeap: heapArgs[0] } : {}), database: 'postgresql', redis: config.redis?.kind ?? 'none' },
     `starting ${workers} workers (WORKERS); migrations and first-start keys run once, first`)
   const env = { UV_THREADPOOL_SIZE: uvThreads }
   await prepareInWorker(env)

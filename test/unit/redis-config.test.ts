@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest'
 import { ConfigError, loadConfig } from '../../src/config.ts'
 import { describeRedis } from '../../src/store/redis.ts'
-import { planWorkers } from '../../src/workers.ts'
+import { planWorkers, workerHeapArgs } from '../../src/workers.ts'
 
 const error = (env: Record<string, string>) => {
   try {
@@ -61,5 +61,14 @@ describe('WORKERS', () => {
     const embedded = planWorkers({ workers: 3, databaseUrl: undefined })
     expect(embedded.workers).toBe(1)
     expect(embedded.reason).toContain('WORKERS=3 ignored')
+  })
+
+  it('shares a container memory limit between the workers’ heaps, unless the operator set one', () => {
+    const GiB = 2 ** 30
+    expect(workerHeapArgs(2, 1 * GiB, 24 * GiB, '')).toEqual(['--max-old-space-size=256'])
+    expect(workerHeapArgs(4, 512 * 2 ** 20, 24 * GiB, '')).toEqual(['--max-old-space-size=64'])
+    expect(workerHeapArgs(2, 2 ** 64, 24 * GiB, '')).toEqual([]) // no limit: Node reports more than the machine has
+    expect(workerHeapArgs(2, 0, 24 * GiB, '')).toEqual([])
+    expect(workerHeapArgs(2, 1 * GiB, 24 * GiB, '--max-old-space-size=300')).toEqual([])
   })
 })
