@@ -110,12 +110,10 @@ COPY --from=build /app/dist/console ./dist/console
 #     (docker run --read-only without --tmpfs /tmp) it hangs at start. Costs ~0.5 s per start.
 #   CHECKPOINT_DISABLE: the Prisma CLI (run by `migrate` and at `serve` start) neither phones
 #     home nor writes its checkpoint cache. HOME=/tmp for any other tool's cache.
-#   NODE_OPTIONS: V8's young generation capped at 8 MiB per semi-space; on a large host it grows
-#     to several times that, about 90 MB more RSS per process for no throughput we could measure
-#     (docs/performance.md). The old generation follows the container's memory limit (Node reads
-#     it; with WORKERS > 1 the primary divides it between the workers).
+#   No heap flags: V8 sizes the heap from the container's memory limit (with WORKERS > 1 the
+#     primary divides it between the workers). Smaller young generations (--max-semi-space-size)
+#     cost throughput here (docs/performance.md); set NODE_OPTIONS to trade one for the other.
 ENV NODE_ENV=production \
-    NODE_OPTIONS=--max-semi-space-size=8 \
     PORT=3000 \
     DATA_DIR=/var/lib/iam/data \
     KEYS_DIR=/var/lib/iam/keys \

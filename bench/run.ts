@@ -11,8 +11,7 @@
 //   BENCH_SOAK=1                instead: client credentials (opaque) for BENCH_SOAK_SECONDS (600)
 //                               against this server only, RSS sampled throughout
 //   BENCH_OUT=bench/results/latest.json
-//   BENCH_SERVER_NODE_OPTIONS   NODE_OPTIONS for this server's processes, instead of the image's
-//                               --max-semi-space-size=8 (e.g. --cpu-prof --cpu-prof-dir=DIR)
+//   BENCH_SERVER_NODE_OPTIONS   NODE_OPTIONS for this server's processes (e.g. --cpu-prof --cpu-prof-dir=DIR)
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
 import path from 'node:path'
@@ -44,8 +43,6 @@ const CONNECTIONS = num('BENCH_CONNECTIONS', 32)
 const WORKER_COUNTS = (process.env.BENCH_WORKERS ?? '2,1').split(',').map((w) => Number(w.trim()))
 const WALKERS = num('BENCH_SIGNIN_WALKERS', 8)
 const CONCURRENT = num('BENCH_CONCURRENT_SIGNINS', 100)
-/** NODE_OPTIONS of the Docker image (Dockerfile ENV): the server is measured as it is shipped. */
-const IMAGE_NODE_OPTIONS = '--max-semi-space-size=8'
 const SOAK = process.env.BENCH_SOAK === '1'
 const SOAK_SECONDS = num('BENCH_SOAK_SECONDS', 600)
 const OUT = path.resolve(root, process.env.BENCH_OUT ?? 'bench/results/latest.json')
@@ -249,9 +246,9 @@ async function main(): Promise<void> {
       COOKIE_KEYS: randomBytes(32).toString('base64url'), ENCRYPTION_KEYS: `k1:${randomBytes(32).toString('base64')}`,
       DATA_DIR: path.join(dir, 'data'), KEYS_DIR: path.join(dir, 'keys'),
       WORKERS: String(workers), LOG_LEVEL: 'info', ...RATE_LIMITS,
-      // As the Dockerfile sets it; BENCH_SERVER_NODE_OPTIONS replaces it (e.g. --cpu-prof
-      // --cpu-prof-dir=/tmp/prof to profile the server under the benchmark's load).
-      NODE_OPTIONS: process.env.BENCH_SERVER_NODE_OPTIONS ?? IMAGE_NODE_OPTIONS,
+      // e.g. --cpu-prof --cpu-prof-dir=/tmp/prof to profile the server under the benchmark's load,
+      // or heap flags (--max-old-space-size=192 --max-semi-space-size=8) to bound its memory
+      ...(process.env.BENCH_SERVER_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_SERVER_NODE_OPTIONS } : {}),
     }
     const child = spawnWithParentDeath(process.execPath, ['--import', 'tsx', 'src/main.ts', 'serve'], { cwd: root, env, stdio: ['ignore', fd, fd] })
     closeSync(fd)

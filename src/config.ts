@@ -2,10 +2,10 @@
 // Each entry documents its default; README.md lists them all. A bad value stops the start with a
 // message that names the variable.
 import { readFileSync } from 'node:fs'
-import { availableParallelism } from 'node:os'
 import path from 'node:path'
 import { z } from 'zod'
 import { parseFederation, type UpstreamSettings } from './federation/config.ts'
+import { usableCpus } from './cpu-limit.ts'
 
 const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => ['true', '1', 'yes'].includes(v))
 const seconds = z.coerce.number().int().positive()
@@ -43,9 +43,9 @@ const schema = z.object({
   /** Sentinel and Cluster: TLS to every node (and sentinel); REDIS_URL uses rediss:// instead. */
   REDIS_TLS: bool.default(false),
   /**
-   * HTTP worker processes (node:cluster) sharing the port. Default: the number of CPUs
-   * (os.availableParallelism()). 1: a single process. The embedded database cannot be shared, so
-   * without DATABASE_URL the server always runs one process.
+   * HTTP worker processes (node:cluster) sharing the port. Default: the number of CPUs this
+   * process may use (the host's, capped by a container's CPU quota). 1: a single process. The
+   * embedded database cannot be shared, so without DATABASE_URL the server always runs one process.
    */
   WORKERS: z.coerce.number().int().min(1).max(256).optional(),
   /** Folder for embedded data (database files). */
@@ -209,7 +209,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     /** Where Redis is (standalone, Sentinel or Cluster); undefined: no Redis. */
     redis,
     /** Worker processes requested (WORKERS); serve clamps it to 1 on the embedded database. */
-    workers: c.WORKERS ?? availableParallelism(),
+    workers: c.WORKERS ?? usableCpus(),
     dataDir: path.resolve(c.DATA_DIR),
     keysDir: path.resolve(c.KEYS_DIR),
     jwks: c.JWKS,

@@ -224,7 +224,6 @@ describe('Dockerfile runtime', () => {
     expect(env.DATA_DIR).toBe('/var/lib/iam/data')
     expect(env.KEYS_DIR).toBe('/var/lib/iam/keys')
     expect(env.TSX_DISABLE_CACHE).toBe('1') // tsx would write (and, unwritable, hang) in /tmp
-    expect(env.NODE_OPTIONS).toBe('--max-semi-space-size=8') // the benchmark runs the server the same way
     expect(instructions.find((i) => i.op === 'VOLUME')?.args).toBe('["/var/lib/iam"]')
     const config = loadConfig({ DATA_DIR: env.DATA_DIR, KEYS_DIR: env.KEYS_DIR })
     expect(config.dataDir).toBe('/var/lib/iam/data')
@@ -233,7 +232,7 @@ describe('Dockerfile runtime', () => {
 
   it('ENV names that look like settings are settings of src/config.ts', () => {
     const schema = read('src/config.ts')
-    const tooling = new Set(['TSX_DISABLE_CACHE', 'CHECKPOINT_DISABLE', 'PRISMA_HIDE_UPDATE_MESSAGE', 'HOME', 'NODE_OPTIONS'])
+    const tooling = new Set(['TSX_DISABLE_CACHE', 'CHECKPOINT_DISABLE', 'PRISMA_HIDE_UPDATE_MESSAGE', 'HOME'])
     for (const name of Object.keys(env).filter((n) => !tooling.has(n))) expect(schema).toMatch(new RegExp(`^  ${name}:`, 'm'))
   })
 

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest'
 import { ConfigError, loadConfig } from '../../src/config.ts'
 import { describeRedis } from '../../src/store/redis.ts'
 import { planWorkers, workerHeapArgs } from '../../src/workers.ts'
+import { quotaCpus } from '../../src/cpu-limit.ts'
 
 const error = (env: Record<string, string>) => {
   try {
@@ -61,6 +62,16 @@ describe('WORKERS', () => {
     const embedded = planWorkers({ workers: 3, databaseUrl: undefined })
     expect(embedded.workers).toBe(1)
     expect(embedded.reason).toContain('WORKERS=3 ignored')
+  })
+
+  it('counts a container’s CPU quota (cgroup v2 cpu.max, v1 cfs quota/period), not the host’s CPUs', () => {
+    expect(quotaCpus('200000 100000\n')).toBe(2)
+    expect(quotaCpus('150000 100000')).toBe(2)
+    expect(quotaCpus('50000 100000')).toBe(1)
+    expect(quotaCpus('max 100000\n')).toBeUndefined()
+    expect(quotaCpus(undefined, '300000\n', '100000\n')).toBe(3)
+    expect(quotaCpus(undefined, '-1\n', '100000\n')).toBeUndefined()
+    expect(quotaCpus(undefined, undefined, undefined)).toBeUndefined()
   })
 
   it('shares a container memory limit between the workers’ heaps, unless the operator set one', () => {
