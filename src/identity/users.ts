@@ -54,7 +54,7 @@ export async function setPassword(prisma: PrismaClient, userId: string, password
 }
 
 export type PasswordLoginResult =
-  | { ok: true; userId: string; passwordExpired: boolean }
+  | { ok: true; userId: string; passwordExpired: boolean; email: string; emailVerified: boolean }
   /** 'locked': brute-force lockout (src/security/lockout.ts); for audit rows only, pages show it like 'invalid_credentials'. */
   | { ok: false; reason: 'invalid_credentials' | 'locked' | 'disabled'; userId?: string | undefined }
 
@@ -86,7 +86,7 @@ export async function authenticateWithPassword(prisma: PrismaClient, who: string
   // Upgrade hashes made with older parameters while we hold the plaintext.
   const rehash = user.passwordHash && needsRehash(user.passwordHash) ? { passwordHash: await hashPassword(password) } : {}
   await prisma.user.update({ where: { id: user.id }, data: { lastLoginAt: new Date(), ...clearedFailures, ...rehash } })
-  return { ok: true, userId: user.id, passwordExpired: user.passwordExpired }
+  return { ok: true, userId: user.id, passwordExpired: user.passwordExpired, email: user.email, emailVerified: user.emailVerified }
 }
 
 /** The user with roles and tenant, as the token and userinfo claims need them; null if gone or disabled. */

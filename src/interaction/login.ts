@@ -95,7 +95,7 @@ export function registerLoginRoutes(router: Router, kit: InteractionKit, hooks: 
     }
     await kit.limits.succeeded('signIn', limitKeys)
     // Only now, after the right password, may the answer depend on the account's state.
-    if (await hooks.selfService.holdUnverified(ctx, details, result.userId)) return
+    if (await hooks.selfService.holdUnverified(ctx, details, result)) return
     await audit.record(ctx, { type: 'login', outcome: 'success', userId: result.userId, clientId, details: { method: 'pwd', passwordExpired: result.passwordExpired } })
     if (result.passwordExpired) return saveState(ctx, details, PASSWORD_CHANGE, { accountId: result.userId } satisfies PasswordChangeState)
     return hooks.afterPrimary(ctx, details, result.userId, ['pwd'])

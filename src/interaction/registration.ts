@@ -30,7 +30,7 @@ export interface SelfServiceHooks {
    * After a right password: holds an account whose email is not verified (and answers with the
    * page saying so); false to go on signing in.
    */
-  holdUnverified(ctx: Context, details: Details, userId: string): Promise<boolean>
+  holdUnverified(ctx: Context, details: Details, user: { userId: string; email: string; emailVerified: boolean }): Promise<boolean>
 }
 
 // The account held at sign-in, kept in the interaction (server-side) for the resend button.
@@ -188,10 +188,9 @@ export function registerRegistrationRoutes(
       }
     },
 
-    async holdUnverified(ctx, details, userId) {
-      if (!config.registration.requireVerifiedEmail) return false
-      const user = await prisma.user.findUnique({ where: { id: userId }, select: { email: true, emailVerified: true } })
-      if (!user || user.emailVerified) return false
+    async holdUnverified(ctx, details, user) {
+      if (!config.registration.requireVerifiedEmail || user.emailVerified) return false
+      const { userId } = user
       await audit.record(ctx, { type: 'login', outcome: 'failure', userId, clientId: String(details.params.client_id), details: { reason: 'email_unverified', method: 'pwd' } })
       await kit.provider.interactionResult(ctx.req, ctx.res, { [HOLD]: { accountId: userId } satisfies HoldState }, { mergeWithLastSubmission: false })
       ctx.status = 403

@@ -30,11 +30,12 @@ export async function listVerifiedFactors(prisma: PrismaClient, userId: string):
 
 /** The user-side facts of the MFA policy (the request side comes from the client and params). */
 export async function userMfaFacts(prisma: PrismaClient, userId: string): Promise<Pick<MfaFacts, 'hasVerifiedFactor' | 'roleRequiresMfa'>> {
-  const [factors, roles] = await Promise.all([
-    prisma.mfaFactor.count({ where: { userId, verified: true } }),
-    prisma.userRole.count({ where: { userId, role: { mfaRequired: true } } }),
-  ])
-  return { hasVerifiedFactor: factors > 0, roleRequiresMfa: roles > 0 }
+  // One statement (relation counts): this runs twice in every sign-in.
+  const user = await prisma.user.findUnique({
+    where: { id: userId },
+    select: { _count: { select: { mfaFactors: { where: { verified: true } }, roles: { where: { role: { mfaRequired: true } } } } } },
+  })
+  return { hasVerifiedFactor: (user?._count.mfaFactors ?? 0) > 0, roleRequiresMfa: (user?._count.roles ?? 0) > 0 }
 }
 
 interface ClientLike { [key: string]: unknown }
