@@ -4,10 +4,24 @@ import type { Context } from 'koa'
 import type { Csrf } from '../security/csrf.ts'
 import { ACCOUNT_CSRF_SCOPE } from '../security/csrf-guard.ts'
 import type { PrismaClient } from '../store/database.ts'
+import type Provider from 'oidc-provider'
+import type { AuditWriter } from '../audit/audit.ts'
+import type { Clock } from '../security/clock.ts'
 import { renderPage, type PageName } from '../pages/render.ts'
 
 /** What the account area's signed cookie holds (the ID token was validated at sign-in). */
 export interface AccountSession { sub: string; idToken: string; exp: number }
+
+/** What every account-area route module that acts on the signed-in person works with. */
+export interface AccountAreaDeps {
+  prisma: PrismaClient
+  provider: Provider
+  csrf: Csrf
+  audit: AuditWriter
+  clock: Clock
+  siteName: string
+  readSession(ctx: Context): AccountSession | undefined
+}
 
 /** The person behind an unexpired account session, if they still exist and are active. */
 export async function activeAccountUser(prisma: PrismaClient, session: AccountSession | undefined) {

@@ -3,31 +3,19 @@
 // src/identity/password-change.ts.
 import type Router from '@koa/router'
 import type { Context } from 'koa'
-import type Provider from 'oidc-provider'
 import { z } from 'zod'
 import type { Config } from '../config.ts'
-import type { PrismaClient } from '../store/database.ts'
-import type { Csrf } from '../security/csrf.ts'
-import type { AuditWriter } from '../audit/audit.ts'
-import type { Clock } from '../security/clock.ts'
 import type { LockoutSettings } from '../security/lockout.ts'
 import { MAX_PASSWORD_LENGTH } from '../identity/users.ts'
 import { passwordHint } from '../identity/password-policy.ts'
 import { changePassword } from '../identity/password-change.ts'
 import { currentSessionUid } from '../identity/sessions.ts'
 import { ACCOUNT_CLIENT_ID } from './relying-party.ts'
-import { createAccountPages, signedInOrRedirect, type AccountSession } from './pages.ts'
+import { createAccountPages, signedInOrRedirect, type AccountAreaDeps } from './pages.ts'
 
-export interface AccountPasswordDeps {
-  prisma: PrismaClient
-  provider: Provider
-  csrf: Csrf
-  audit: AuditWriter
-  clock: Clock
-  siteName: string
+export interface AccountPasswordDeps extends AccountAreaDeps {
   lockout: LockoutSettings
   passwordMinLength: number
-  readSession(ctx: Context): AccountSession | undefined
 }
 
 /** What the password page needs beyond the account area's own deps (app.ts passes them through). */

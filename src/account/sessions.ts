@@ -10,22 +10,12 @@ import type Router from '@koa/router'
 import type { Context } from 'koa'
 import type Provider from 'oidc-provider'
 import { z } from 'zod'
-import type { PrismaClient } from '../store/database.ts'
-import type { Csrf } from '../security/csrf.ts'
-import type { AuditWriter } from '../audit/audit.ts'
 import type { Clock } from '../security/clock.ts'
 import { currentSessionUid, endAllSessionsOf, endSession, listActiveSessions } from '../identity/sessions.ts'
 import { ACCOUNT_CLIENT_ID } from './relying-party.ts'
-import { signedInOrRedirect, createAccountPages, type AccountSession } from './pages.ts'
+import { signedInOrRedirect, createAccountPages, type AccountAreaDeps } from './pages.ts'
 
-export interface AccountSessionsDeps {
-  prisma: PrismaClient
-  provider: Provider
-  csrf: Csrf
-  audit: AuditWriter
-  clock: Clock
-  siteName: string
-  readSession(ctx: Context): AccountSession | undefined
+export interface AccountSessionsDeps extends AccountAreaDeps {
   /** Clears the account area's own sign-in (its cookie). */
   signOutOfAccountArea(ctx: Context): void
 }
