@@ -18,7 +18,7 @@ import { startFakeEntra, CONTOSO_TID, FABRIKAM_TID, type FakeEntra, type Upstrea
 import { createUser } from '../../src/identity/users.ts'
 import { assignRole, ensureRole } from '../../src/identity/roles.ts'
 import { createClient } from '../../src/clients/registry.ts'
-import { openDatabase, type PrismaClient } from '../../src/store/database.ts'
+import type { PrismaClient } from '../../src/store/database.ts'
 import { addTotpFactor, totpCode } from '../support/mfa-fixtures.ts'
 
 const insecure = { execute: [oidc.allowInsecureRequests] }
@@ -109,36 +109,19 @@ describe.each(STORAGE_MODES)('federation (%s)', (mode) => {
 
   // --- helpers -------------------------------------------------------------------------------
 
-  async function live<T>(fn: (prisma: PrismaClient) => Promise<T>): Promise<T> {
-    const conn = await openDatabase({ databaseUrl: iam.env.DATABASE_URL, dataDir: '' })
-    try {
-      return await fn(conn.prisma)
-    } finally {
-      await conn.close()
-    }
-  }
-
   /** Direct database access now (embedded: stops the server meanwhile). */
-  async function dbNow<T>(fn: (prisma: PrismaClient) => Promise<T>): Promise<T> {
-    if (mode === 'postgres-redis') return live(fn)
-    await iam.stop()
-    try {
-      return await iam.withDatabase(fn)
-    } finally {
-      await iam.start()
-    }
-  }
+  const dbNow = <T>(fn: (prisma: PrismaClient) => Promise<T>) => iam.databaseNow(fn)
 
   /** A check of something that stays true: now in postgres-redis mode, at the end in embedded mode. */
   async function dbLater(label: string, check: (prisma: PrismaClient) => Promise<void>) {
-    if (mode === 'postgres-redis') return live(check)
+    if (mode === 'postgres-redis') return iam.databaseNow(check)
     laterChecks.push({ label, check })
   }
 
   /** The newest audit row of `type` (postgres-redis only; embedded: skipped). */
   async function expectAudit(type: string, outcome: 'success' | 'failure', details: Record<string, unknown>, since: Date) {
     if (mode !== 'postgres-redis') return
-    const rows = await live((prisma) => prisma.auditEvent.findMany({ where: { type, outcome, at: { gte: since } }, orderBy: { at: 'desc' } }))
+    const rows = await iam.databaseNow((prisma) => prisma.auditEvent.findMany({ where: { type, outcome, at: { gte: since } }, orderBy: { at: 'desc' } }))
     expect(rows.map((r) => r.details), `${type}/${outcome} since ${since.toISOString()}`).toContainEqual(expect.objectContaining(details))
     return rows
   }

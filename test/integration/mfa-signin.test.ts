@@ -8,7 +8,6 @@ import { SPA_REDIRECT, createFixtures } from '../support/fixtures.ts'
 import { addBackupCodes, addCodeFactor, addTotpFactor, totpCode } from '../support/mfa-fixtures.ts'
 import { startMailCatcher, type MailCatcher } from '../support/smtp.ts'
 import { createUser } from '../../src/identity/users.ts'
-import { openDatabase } from '../../src/store/database.ts'
 
 const insecure = { execute: [oidc.allowInsecureRequests] }
 const EMMA = { email: 'emma@example.test', password: 'emma has a long passphrase' }
@@ -129,14 +128,11 @@ describe.each(STORAGE_MODES)('second factor at sign-in (%s)', (mode) => {
       expect(choices(page).map((o) => o.value)).toContain('backup')
       // Nothing was left behind: there is no code to enter.
       if (mode === 'postgres-redis') {
-        const db = await openDatabase({ databaseUrl: iam.env.DATABASE_URL, dataDir: '' })
-        try {
-          expect(await db.prisma.mfaChallenge.count({ where: { userId: emmaId, consumedAt: null } })).toBe(0)
-          const audit = await db.prisma.auditEvent.findFirst({ where: { userId: emmaId, type: 'mfa_challenge', outcome: 'failure' }, orderBy: { at: 'desc' } })
+        await iam.databaseNow(async (prisma) => {
+          expect(await prisma.mfaChallenge.count({ where: { userId: emmaId, consumedAt: null } })).toBe(0)
+          const audit = await prisma.auditEvent.findFirst({ where: { userId: emmaId, type: 'mfa_challenge', outcome: 'failure' }, orderBy: { at: 'desc' } })
           expect(audit?.details).toMatchObject({ method: 'email', reason: 'send_failed' })
-        } finally {
-          await db.close()
-        }
+        })
       }
     } finally {
       mail.refuse(false)
@@ -197,12 +193,7 @@ describe.each(STORAGE_MODES)('second factor at sign-in (%s)', (mode) => {
 
   it.skipIf(mode === 'embedded')('refuses an expired code', async () => {
     const { browser, page, code } = await chooseEmail()
-    const db = await openDatabase({ databaseUrl: iam.env.DATABASE_URL, dataDir: '' })
-    try {
-      await db.prisma.mfaChallenge.updateMany({ where: { userId: emmaId, consumedAt: null }, data: { expiresAt: new Date(Date.now() - 1000) } })
-    } finally {
-      await db.close()
-    }
+    await iam.databaseNow((prisma) => prisma.mfaChallenge.updateMany({ where: { userId: emmaId, consumedAt: null }, data: { expiresAt: new Date(Date.now() - 1000) } }))
     const res = await post(browser, page, '/mfa/verify', { code })
     expect(res.status).toBe(400)
     expect(alert(res)).toBe('That code has expired. Send a new code.')

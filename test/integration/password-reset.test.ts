@@ -14,7 +14,7 @@ import { DISABLED, WEB_REDIRECT, WEB_SECRET, createFixtures } from '../support/f
 import { startMailCatcher, type MailCatcher } from '../support/smtp.ts'
 import { sleep } from '../support/processes.ts'
 import { createUser } from '../../src/identity/users.ts'
-import { openDatabase, type PrismaClient } from '../../src/store/database.ts'
+import type { PrismaClient } from '../../src/store/database.ts'
 
 const insecure = { execute: [oidc.allowInsecureRequests] }
 const MINUTE = 60_000
@@ -66,25 +66,8 @@ describe.each(STORAGE_MODES)('password reset (%s)', (mode) => {
 
   const moveClock = (ms: number) => clock.advance(ms)
 
-  /** Database access now: live in postgres-redis mode; embedded: the server stops meanwhile. */
-  async function dbNow<T>(fn: (prisma: PrismaClient) => Promise<T>): Promise<T> {
-    if (mode === 'postgres-redis') {
-      const db = await openDatabase({ databaseUrl: iam.env.DATABASE_URL, dataDir: '' })
-      try {
-        return await fn(db.prisma)
-      } finally {
-        await db.close()
-      }
-    }
-    // Work the server does after answering (sending the reset mail) finishes first.
-    await sleep(1000)
-    await iam.stop()
-    try {
-      return await iam.withDatabase(fn)
-    } finally {
-      await iam.start()
-    }
-  }
+  /** Database access now; embedded, work the server does after answering (the reset mail) finishes first. */
+  const dbNow = <T>(fn: (prisma: PrismaClient) => Promise<T>) => iam.databaseNow(fn, { settleMs: 1000 })
 
   async function authorizationRequest(params: Record<string, string> = {}) {
     const verifier = oidc.randomPKCECodeVerifier()

@@ -14,7 +14,7 @@ import { HttpBrowser, formWithAction, formsOf, type PageResponse } from '../supp
 import { ALICE, SPA_REDIRECT, createFixtures } from '../support/fixtures.ts'
 import { startMailCatcher, type MailCatcher } from '../support/smtp.ts'
 import { createClient } from '../../src/clients/registry.ts'
-import { openDatabase, type PrismaClient } from '../../src/store/database.ts'
+import type { PrismaClient } from '../../src/store/database.ts'
 
 const insecure = { execute: [oidc.allowInsecureRequests] }
 const root = path.resolve(import.meta.dirname, '../..')
@@ -65,23 +65,7 @@ describe.each(STORAGE_MODES)('registration (%s)', (mode) => {
 
   const moveClock = (ms: number) => clock.advance(ms)
 
-  /** Database access now: live in postgres-redis mode; embedded: the server stops meanwhile. */
-  async function dbNow<T>(fn: (prisma: PrismaClient) => Promise<T>): Promise<T> {
-    if (mode === 'postgres-redis') {
-      const db = await openDatabase({ databaseUrl: iam.env.DATABASE_URL, dataDir: '' })
-      try {
-        return await fn(db.prisma)
-      } finally {
-        await db.close()
-      }
-    }
-    await iam.stop()
-    try {
-      return await iam.withDatabase(fn)
-    } finally {
-      await iam.start()
-    }
-  }
+  const dbNow = <T>(fn: (prisma: PrismaClient) => Promise<T>) => iam.databaseNow(fn)
 
   /** Runs the command line (`iam …`) against this server's database. */
   async function cli(args: string[]): Promise<{ code: number; out: string }> {

@@ -30,6 +30,11 @@ export interface IamInstance {
   stop(): Promise<void>
   /** Runs with direct database access; in embedded mode only while the server is stopped. */
   withDatabase<T>(fn: (prisma: PrismaClient) => Promise<T>): Promise<T>
+  /**
+   * Direct database access now: alongside the running server on PostgreSQL; embedded, the server
+   * stops meanwhile (after `settleMs`, for work it does after answering) and starts again.
+   */
+  databaseNow<T>(fn: (prisma: PrismaClient) => Promise<T>, opts?: { settleMs?: number }): Promise<T>
   close(): Promise<void>
 }
 
@@ -129,6 +134,26 @@ export async function createIam(mode: StorageMode, opts: CreateIamOptions = {}):
       const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000)
       await exited(proc)
       clearTimeout(timer)
+    },
+    async databaseNow(fn, { settleMs = 0 } = {}) {
+      if (mode === 'postgres-redis') {
+        const db = await openDatabase(target)
+        try {
+          return await fn(db.prisma)
+        } finally {
+          await db.close()
+        }
+      }
+      const running = Boolean(child)
+      if (running) {
+        await sleep(settleMs)
+        await instance.stop()
+      }
+      try {
+        return await instance.withDatabase(fn)
+      } finally {
+        if (running) await instance.start()
+      }
     },
     async withDatabase(fn) {
       if (mode === 'embedded' && child) throw new Error('stop the embedded server before opening its database')
