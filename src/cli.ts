@@ -253,7 +253,7 @@ async function run(argv: string[], config: Config): Promise<number> {
 class UsageError extends Error {}
 
 /**
- * Key ids are base64url thumbprints, so one in 32 starts with '-' and parseArgs would read it as an
+ * Key ids are base64url thumbprints, so one in 64 starts with '-' and parseArgs would read it as an
  * option. Every argument that is not one of `options` (or the value of a string option) is passed
  * after '--', where parseArgs takes it as a positional.
  */
