@@ -108,7 +108,8 @@ async function run(argv: string[], config: Config): Promise<number> {
         return 0
       }
       if (sub === 'invite') {
-        const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { tenant: { type: 'string' }, send: { type: 'boolean' } } })
+        const inviteOptions = { tenant: { type: 'string' }, send: { type: 'boolean' } } as const
+        const { values, positionals } = parseArgs({ args: dashSafe(rest, inviteOptions), allowPositionals: true, options: inviteOptions })
         const [email] = positionals
         if (!email || positionals.length > 1) throw new UsageError('usage: user invite <email> [--tenant SLUG] [--send]')
         if (values.send && !config.smtp) throw new UsageError('--send needs SMTP_HOST')
@@ -253,9 +254,9 @@ async function run(argv: string[], config: Config): Promise<number> {
 class UsageError extends Error {}
 
 /**
- * Key ids are base64url thumbprints, so one in 64 starts with '-' and parseArgs would read it as an
- * option. Every argument that is not one of `options` (or the value of a string option) is passed
- * after '--', where parseArgs takes it as a positional.
+ * Positionals may start with '-' (one key id in 64 does: they are base64url thumbprints; so may an
+ * email address), and parseArgs would read them as options. Every argument that is not one of
+ * `options` (or the value of a string option) is passed after '--', where it is a positional.
  */
 function dashSafe(args: string[], options: Record<string, { type: 'string' | 'boolean' }>): string[] {
   const known: string[] = []

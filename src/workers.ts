@@ -1,8 +1,8 @@
 // `serve` on every core (WORKERS, node:cluster): the primary has one short-lived worker prepare
-// (migrations, key files, built-in clients), then forks the serving workers, which share the listening port; all state is in
-// PostgreSQL and Redis, so any worker can serve any step of any flow. The primary restarts a worker
-// that dies unexpectedly (with backoff) and, on SIGTERM/SIGINT, has every worker drain and stop,
-// then exits (0 when all stopped cleanly).
+// (migrations, key files, built-in clients), then forks the serving workers, which share the
+// listening port; all state is in PostgreSQL and Redis, so any worker can serve any step of any
+// flow. The primary restarts a worker that dies unexpectedly (with backoff) and, on SIGTERM/SIGINT,
+// has every worker drain and stop, then exits (0 when all stopped cleanly).
 //
 // The primary never loads the app (server.ts and everything behind it: Prisma, oidc-provider, the
 // password dictionary), so it stays at a fraction of a worker's memory.
@@ -10,9 +10,10 @@
 // Per worker, not shared: the in-process rate-limit fallback (used only while Redis is away) and
 // the Prometheus registry, so /metrics shows the numbers of the worker that answered the scrape.
 import cluster, { type Worker } from 'node:cluster'
-import { availableParallelism, totalmem } from 'node:os'
+import { totalmem } from 'node:os'
 import type { Config } from './config.ts'
 import type { Logger } from './observability/logger.ts'
+import { usableCpus } from './cpu-limit.ts'
 import type { RunningServer } from './server.ts'
 
 /** A worker that lived at least this long before dying starts again without delay growth. */
@@ -40,7 +41,7 @@ export function planWorkers(config: Pick<Config, 'workers' | 'databaseUrl'>): Wo
  * max(4, cores).
  */
 export function threadPoolSize(env: NodeJS.ProcessEnv = process.env): string {
-  return env.UV_THREADPOOL_SIZE || String(Math.max(4, availableParallelism()))
+  return env.UV_THREADPOOL_SIZE || String(Math.max(4, usableCpus()))
 }
 
 /**
