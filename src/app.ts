@@ -8,7 +8,7 @@ import type Router from '@koa/router'
 import mount from 'koa-mount'
 import { errors, type default as Provider } from 'oidc-provider'
 import type { Config } from './config.ts'
-import type { Logger } from './observability/logger.ts'
+import { accessLogger, type Logger } from './observability/logger.ts'
 import { UNMATCHED_ROUTE, type Metrics } from './observability/metrics.ts'
 import { VERSION, type Readiness } from './observability/health.ts'
 import { renderPage } from './pages/render.ts'
@@ -95,6 +95,7 @@ export function createApp(deps: AppDeps): Koa {
   // not the first, which the client writes itself and would slip past the per-IP rate limits.
   const app = new Koa({ proxy: config.trustProxy, maxIpsCount: 1, keys: deps.cookieKeys })
   app.silent = true // errors are logged by our middleware and provider events, once.
+  const access = accessLogger(logger)
 
   app.use(async function requestContext(ctx: Context, next: Next) {
     const given = ctx.get('x-request-id')
@@ -107,7 +108,7 @@ export function createApp(deps: AppDeps): Koa {
       const route = matchedRoute(ctx)
       const seconds = (performance.now() - started) / 1000
       // The route pattern, else the path: never the query string (it carries codes, tokens, state).
-      logger.info({ reqId: ctx.state.requestId, method: ctx.method, route: route ?? ctx.path, status: ctx.status, ms: Math.round(seconds * 1000) }, 'request')
+      access.info({ reqId: ctx.state.requestId, method: ctx.method, route: route ?? ctx.path, status: ctx.status, ms: Math.round(seconds * 1000) }, 'request')
       deps.metrics?.observeRequest(ctx.method, route ?? UNMATCHED_ROUTE, ctx.status, seconds)
     }
   })
