@@ -4,6 +4,7 @@ import type { PrismaClient } from '../store/database.ts'
 import { hashPassword, needsRehash, verifyPassword } from './passwords.ts'
 import { ensureDefaultTenant } from './tenants.ts'
 import { clearedFailures, isLocked, recordFailedSignIn, type PasswordGuard } from '../security/lockout.ts'
+import { userMfaFactsOf, type UserMfaFacts } from '../mfa/factors.ts'
 
 export const emailSchema = z.string().trim().toLowerCase().pipe(z.email().max(254))
 export const usernameSchema = z.string().trim().toLowerCase().regex(/^[a-z0-9._-]{2,64}$/, 'letters, digits, . _ - (2 to 64)')
@@ -53,8 +54,12 @@ export async function setPassword(prisma: PrismaClient, userId: string, password
   await prisma.user.update({ where: { id: userId }, data: { passwordHash: await hashPassword(password), passwordExpired: opts.expired ?? false, passwordChangedAt: new Date() } })
 }
 
+/** Read with a user wherever the MFA policy's user facts follow (userMfaFactsOf): no statement of their own. */
+const VERIFIED_FACTOR_COUNT = { select: { mfaFactors: { where: { verified: true } } } } as const
+const MFA_FACTS_INCLUDE = { roles: { select: { role: { select: { mfaRequired: true } } } }, _count: VERIFIED_FACTOR_COUNT } as const
+
 export type PasswordLoginResult =
-  | { ok: true; userId: string; passwordExpired: boolean; email: string; emailVerified: boolean }
+  | { ok: true; userId: string; passwordExpired: boolean; email: string; emailVerified: boolean; mfa: UserMfaFacts }
   /** 'locked': brute-force lockout (src/security/lockout.ts); for audit rows only, pages show it like 'invalid_credentials'. */
   | { ok: false; reason: 'invalid_credentials' | 'locked' | 'disabled'; userId?: string | undefined }
 
@@ -70,10 +75,10 @@ export async function authenticateWithPassword(prisma: PrismaClient, who: string
   if (typeof who === 'string') {
     const name = normalizeLogin(who)
     user = name.includes('@')
-      ? await prisma.user.findUnique({ where: { email: name } })
-      : await prisma.user.findUnique({ where: { username: name } })
+      ? await prisma.user.findUnique({ where: { email: name }, include: MFA_FACTS_INCLUDE })
+      : await prisma.user.findUnique({ where: { username: name }, include: MFA_FACTS_INCLUDE })
   } else {
-    user = await prisma.user.findUnique({ where: { id: who.userId } })
+    user = await prisma.user.findUnique({ where: { id: who.userId }, include: MFA_FACTS_INCLUDE })
   }
   const valid = await verifyPassword(user?.passwordHash, password)
   if (!user) return { ok: false, reason: 'invalid_credentials' }
@@ -86,14 +91,18 @@ export async function authenticateWithPassword(prisma: PrismaClient, who: string
   // Upgrade hashes made with older parameters while we hold the plaintext.
   const rehash = user.passwordHash && needsRehash(user.passwordHash) ? { passwordHash: await hashPassword(password) } : {}
   await prisma.user.update({ where: { id: user.id }, data: { lastLoginAt: new Date(), ...clearedFailures, ...rehash } })
-  return { ok: true, userId: user.id, passwordExpired: user.passwordExpired, email: user.email, emailVerified: user.emailVerified }
+  return { ok: true, userId: user.id, passwordExpired: user.passwordExpired, email: user.email, emailVerified: user.emailVerified, mfa: userMfaFactsOf(user) }
 }
 
-/** The user with roles and tenant, as the token and userinfo claims need them; null if gone or disabled. */
+/**
+ * The user with roles and tenant, as the token and userinfo claims need them, and the count of
+ * verified MFA factors (with the roles' flags, the MFA policy's user facts: the provider's prompt
+ * check reads them from the account it loaded, not again); null if gone or disabled.
+ */
 export async function findActiveUserWithRoles(prisma: PrismaClient, id: string) {
   const user = await prisma.user.findUnique({
     where: { id },
-    include: { tenant: true, roles: { include: { role: true } } },
+    include: { tenant: true, roles: { include: { role: true } }, _count: VERIFIED_FACTOR_COUNT },
   })
   if (!user || user.status !== 'active') return null
   return user

@@ -6,6 +6,7 @@ import { z } from 'zod'
 import { authenticateWithPassword, MAX_PASSWORD_LENGTH, setPassword } from '../identity/users.ts'
 import { checkNewPassword, passwordHint } from '../identity/password-policy.ts'
 import { verifyPassword } from '../identity/passwords.ts'
+import type { UserMfaFacts } from '../mfa/factors.ts'
 import { passwordGuard, signInRefusedMessage } from '../security/lockout.ts'
 import { tooManyRequests } from '../security/rate-limits.ts'
 import { formBody, type Details, type InteractionKit } from './kit.ts'
@@ -28,7 +29,7 @@ interface PasswordChangeState { accountId: string }
 
 export interface LoginHooks {
   /** Called once the password is proven: continues to MFA or finishes the login. */
-  afterPrimary(ctx: Context, details: Details, accountId: string, amr: string[]): Promise<void>
+  afterPrimary(ctx: Context, details: Details, accountId: string, amr: string[], facts?: UserMfaFacts): Promise<void>
   /** Upstream identity providers (interaction/federation.ts): their buttons and home-realm discovery. */
   federation: {
     buttons(details: Details): Array<{ label: string; action: string }>
@@ -98,7 +99,7 @@ export function registerLoginRoutes(router: Router, kit: InteractionKit, hooks: 
     if (await hooks.selfService.holdUnverified(ctx, details, result)) return
     await audit.record(ctx, { type: 'login', outcome: 'success', userId: result.userId, clientId, details: { method: 'pwd', passwordExpired: result.passwordExpired } })
     if (result.passwordExpired) return saveState(ctx, details, PASSWORD_CHANGE, { accountId: result.userId } satisfies PasswordChangeState)
-    return hooks.afterPrimary(ctx, details, result.userId, ['pwd'])
+    return hooks.afterPrimary(ctx, details, result.userId, ['pwd'], result.mfa)
   })
 
   router.post('/:uid/password', load, async (ctx) => {

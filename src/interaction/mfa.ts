@@ -8,7 +8,7 @@ import type { SecretBox } from '../security/encryption.ts'
 import type { EmailChannel } from '../mfa/channels/email.ts'
 import type { PhoneChannel } from '../mfa/channels/phone.ts'
 import { ACR_MFA, ACR_PASSWORD, amrWithSecondFactor, type SecondFactorMethod } from '../mfa/acr.ts'
-import { clientMfaFacts, listVerifiedFactors, maskDestination, userMfaFacts, type FactorView } from '../mfa/factors.ts'
+import { clientMfaFacts, listVerifiedFactors, maskDestination, userMfaFacts, type FactorView, type UserMfaFacts } from '../mfa/factors.ts'
 import { mfaReason } from '../mfa/requirement.ts'
 import { confirmTotpEnrolment, newTotpSecret, startTotpEnrolment, verifyTotp } from '../mfa/totp.ts'
 import { describeDuration, issueCode, verifyCode, type CodePurpose, type CodeSettings } from '../mfa/codes.ts'
@@ -331,13 +331,14 @@ export function registerMfaRoutes(router: Router, kit: InteractionKit, deps: Mfa
 
   return {
     /** After the password (or an upstream): straight to the client, or on to the second factor when the policy says so. */
-    async afterPrimaryAuthentication(ctx: Context, details: Details, accountId: string, amr: string[]) {
+    async afterPrimaryAuthentication(ctx: Context, details: Details, accountId: string, amr: string[], userFacts?: UserMfaFacts) {
       // 'mfa' in amr here means two factors are already proven: a trusted upstream's MFA
       // (federation with trustMfa), or the upstream plus the local authenticator code that linked
       // the account. That satisfies every MFA policy: finish with the MFA acr.
       if (amr.includes('mfa')) return finish(ctx, { login: { accountId, acr: ACR_MFA, amr, remember: true } })
       const client = await kit.provider.Client.find(String(details.params.client_id))
-      const facts = { ...(await userMfaFacts(prisma, accountId)), ...clientMfaFacts(client), params: details.params }
+      // The password check read the user's facts with the user; other ways in read them here.
+      const facts = { ...(userFacts ?? await userMfaFacts(prisma, accountId)), ...clientMfaFacts(client), params: details.params }
       if (!mfaReason(facts)) return finish(ctx, { login: { accountId, acr: ACR_PASSWORD, amr, remember: true } })
       return saveState(ctx, details, MFA_STATE, { accountId, amr } satisfies MfaState)
     },

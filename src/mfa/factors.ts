@@ -28,14 +28,21 @@ export async function listVerifiedFactors(prisma: PrismaClient, userId: string):
   return rows.map((f) => ({ id: f.id, kind: f.kind, label: f.label, hint: maskDestination(f.kind, f.destination), createdAt: f.createdAt, lastUsedAt: f.lastUsedAt }))
 }
 
+export type UserMfaFacts = Pick<MfaFacts, 'hasVerifiedFactor' | 'roleRequiresMfa'>
+
 /** The user-side facts of the MFA policy (the request side comes from the client and params). */
-export async function userMfaFacts(prisma: PrismaClient, userId: string): Promise<Pick<MfaFacts, 'hasVerifiedFactor' | 'roleRequiresMfa'>> {
-  // One statement (relation counts): this runs twice in every sign-in.
+export async function userMfaFacts(prisma: PrismaClient, userId: string): Promise<UserMfaFacts> {
+  // One statement (relation counts).
   const user = await prisma.user.findUnique({
     where: { id: userId },
     select: { _count: { select: { mfaFactors: { where: { verified: true } }, roles: { where: { role: { mfaRequired: true } } } } } },
   })
   return { hasVerifiedFactor: (user?._count.mfaFactors ?? 0) > 0, roleRequiresMfa: (user?._count.roles ?? 0) > 0 }
+}
+
+/** The same facts from a user already read with its roles and its verified-factor count. */
+export function userMfaFactsOf(user: { roles: { role: { mfaRequired: boolean } }[]; _count: { mfaFactors: number } }): UserMfaFacts {
+  return { hasVerifiedFactor: user._count.mfaFactors > 0, roleRequiresMfa: user.roles.some((r) => r.role.mfaRequired) }
 }
 
 interface ClientLike { [key: string]: unknown }

@@ -2,6 +2,7 @@
 import type { Account, AccountClaims, KoaContextWithOIDC } from 'oidc-provider'
 import type { PrismaClient } from '../store/database.ts'
 import { findActiveUserWithRoles } from '../identity/users.ts'
+import { userMfaFactsOf, type UserMfaFacts } from '../mfa/factors.ts'
 
 type ActiveUser = NonNullable<Awaited<ReturnType<typeof findActiveUserWithRoles>>>
 
@@ -40,9 +41,13 @@ async function findAccount(prisma: PrismaClient, id: string): Promise<Account | 
   return user ? accountOf(user) : undefined
 }
 
+/** The MFA policy's user facts, read with the account (see mfaFactsOfAccount). */
+const MFA_FACTS = 'urn:iam:mfa_facts'
+
 function accountOf(user: ActiveUser): Account {
   return {
     accountId: user.id,
+    [MFA_FACTS]: userMfaFactsOf(user),
     async claims(): Promise<AccountClaims> {
       // oidc-provider filters these down to what the granted scopes and claims allow.
       return {
@@ -61,4 +66,14 @@ function accountOf(user: ActiveUser): Account {
       }
     },
   }
+}
+
+/**
+ * The MFA policy's user facts of the account oidc-provider loaded for this request (its loadAccount
+ * runs before the prompt checks), so that the check needs no statement of its own; undefined for
+ * an account that is not ours or not loaded.
+ */
+export function mfaFactsOfAccount(account: Account | undefined, accountId: string): UserMfaFacts | undefined {
+  if (account?.accountId !== accountId) return undefined
+  return account[MFA_FACTS] as UserMfaFacts | undefined
 }

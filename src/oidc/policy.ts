@@ -5,6 +5,7 @@
 import { interactionPolicy, type KoaContextWithOIDC } from 'oidc-provider'
 import type { PrismaClient } from '../store/database.ts'
 import { clientMfaFacts, userMfaFacts } from '../mfa/factors.ts'
+import { mfaFactsOfAccount } from './account.ts'
 import { mfaMaxAge, mfaReason, sessionSatisfiesMfa } from '../mfa/requirement.ts'
 
 const { Check, Prompt, base } = interactionPolicy
@@ -12,7 +13,8 @@ const { Check, Prompt, base } = interactionPolicy
 export async function mfaNeeded(prisma: PrismaClient, ctx: KoaContextWithOIDC): Promise<boolean> {
   const { session, client, params } = ctx.oidc
   if (!session?.accountId || !client) return false // the login prompt comes first
-  const facts = { ...(await userMfaFacts(prisma, session.accountId)), ...clientMfaFacts(client), params: params ?? {} }
+  const user = mfaFactsOfAccount(ctx.oidc.account, session.accountId) ?? await userMfaFacts(prisma, session.accountId)
+  const facts = { ...user, ...clientMfaFacts(client), params: params ?? {} }
   if (!mfaReason(facts)) return false
   return !sessionSatisfiesMfa({ acr: session.acr, authTime: session.authTime() }, mfaMaxAge(facts))
 }

@@ -60,33 +60,45 @@ export function trackSessions(deps: SessionTrackingDeps): Middleware {
     }
   }
 
+  /** A row for a session not recorded yet; false when one exists (the same browser's concurrent request, or a sign-in again in this session). */
+  async function createRow(ctx: Context, session: ProviderSession, accountId: string, at: Date): Promise<boolean> {
+    const userAgent = ctx.get('user-agent').slice(0, MAX_USER_AGENT) || null
+    try {
+      await prisma.userSession.create({
+        data: {
+          userId: accountId, sessionUid: session.uid, sessionId: session.jti,
+          userAgent, ...describeDevice(userAgent ?? undefined), ip: ctx.ip || null, createdAt: at, lastSeenAt: at,
+        },
+      })
+      return true
+    } catch (err) {
+      if ((err as { code?: string }).code !== UNIQUE_FAILED) throw err
+      return false
+    }
+  }
+
   async function seen(ctx: Context, session: ProviderSession, accountId: string): Promise<void> {
     const at = deps.clock?.date() ?? new Date()
     const grantIds = Object.values(session.authorizations ?? {}).flatMap((a) => (typeof a.grantId === 'string' ? [a.grantId] : []))
-    const existing = await prisma.userSession.findUnique({ where: { sessionUid: session.uid } })
-    if (existing?.endedAt || (existing && existing.userId !== accountId)) {
-      // A request that was under way when the session was ended saved it again: end it for good.
-      await endSession(deps, existing, { reason: existing.endReason ?? 'signed_out', ctx })
-      return
-    }
-    let created = false
-    if (existing) {
-      await prisma.userSession.update({ where: { id: existing.id }, data: { sessionId: session.jti, lastSeenAt: at } })
-    } else {
-      const userAgent = ctx.get('user-agent').slice(0, MAX_USER_AGENT) || null
-      try {
-        await prisma.userSession.create({
-          data: {
-            userId: accountId, sessionUid: session.uid, sessionId: session.jti,
-            userAgent, ...describeDevice(userAgent ?? undefined), ip: ctx.ip || null, createdAt: at, lastSeenAt: at,
-          },
-        })
-        created = true
-      } catch (err) {
-        // The same browser's concurrent request created it first.
-        if ((err as { code?: string }).code !== UNIQUE_FAILED) throw err
-        await prisma.userSession.update({ where: { sessionUid: session.uid }, data: { sessionId: session.jti, lastSeenAt: at } })
+    // The two common cases take one statement each (every sign-in passes both): the resume right
+    // after the login interaction creates the row; a later request of a live session of the same
+    // account refreshes it. Anything else (a row of another account or an ended one, a sign-in
+    // again in the same session) goes the long way below.
+    const justSignedIn = (ctx as { oidc?: { result?: { login?: { accountId?: unknown } } } }).oidc?.result?.login?.accountId === accountId
+    let created = justSignedIn && await createRow(ctx, session, accountId, at)
+    const refreshed = !justSignedIn && (await prisma.userSession.updateMany({
+      where: { sessionUid: session.uid, userId: accountId, endedAt: null },
+      data: { sessionId: session.jti, lastSeenAt: at },
+    })).count === 1
+    if (!created && !refreshed) {
+      const existing = await prisma.userSession.findUnique({ where: { sessionUid: session.uid } })
+      if (existing?.endedAt || (existing && existing.userId !== accountId)) {
+        // A request that was under way when the session was ended saved it again: end it for good.
+        await endSession(deps, existing, { reason: existing.endReason ?? 'signed_out', ctx })
+        return
       }
+      created = !existing && await createRow(ctx, session, accountId, at)
+      if (!created) await prisma.userSession.update({ where: { sessionUid: session.uid }, data: { sessionId: session.jti, lastSeenAt: at } })
     }
     if (grantIds.length) {
       await prisma.userGrant.updateMany({ where: { grantId: { in: grantIds }, userId: accountId }, data: { sessionUid: session.uid } })
