@@ -11,7 +11,8 @@
 //   BENCH_SOAK=1                instead: client credentials (opaque) for BENCH_SOAK_SECONDS (600)
 //                               against this server only, RSS sampled throughout
 //   BENCH_OUT=bench/results/latest.json
-//   BENCH_SERVER_NODE_OPTIONS   NODE_OPTIONS for this server's processes (e.g. --cpu-prof --cpu-prof-dir=DIR)
+//   BENCH_SERVER_NODE_OPTIONS   added to the image's NODE_OPTIONS for this server's processes (later
+//                               flags win; e.g. --cpu-prof --cpu-prof-dir=DIR, --max-old-space-size=256)
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
 import path from 'node:path'
@@ -55,6 +56,13 @@ const USERS = Math.max(CONCURRENT, WALKERS, 1)
 const UNREACHED_RATE_LIMIT = '1000000000/60'
 const RATE_LIMITS = Object.fromEntries(['SIGN_IN_IP', 'SIGN_IN_ACCOUNT', 'CODE_VERIFY_IP', 'CODE_VERIFY_ACCOUNT', 'CODE_SEND_IP', 'CODE_SEND_ACCOUNT',
   'REGISTRATION_IP', 'REGISTRATION_ACCOUNT', 'RESET_IP', 'RESET_ACCOUNT', 'TOKEN_CLIENT'].map((n) => [`RATE_LIMIT_${n}`, UNREACHED_RATE_LIMIT]))
+
+/** The Dockerfile's NODE_OPTIONS (V8 heap flags), so that the server runs here as in the image. */
+function imageNodeOptions(): string {
+  const m = /^\s*NODE_OPTIONS=(\S+)/m.exec(readFileSync(path.join(root, 'Dockerfile'), 'utf8'))
+  if (!m) throw new Error('no NODE_OPTIONS in the Dockerfile')
+  return m[1]!
+}
 
 const log = (...args: unknown[]) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}]`, ...args)
 const basic = `Basic ${Buffer.from(`svc:${SERVICE_SECRET}`).toString('base64')}`
@@ -246,9 +254,9 @@ async function main(): Promise<void> {
       COOKIE_KEYS: randomBytes(32).toString('base64url'), ENCRYPTION_KEYS: `k1:${randomBytes(32).toString('base64')}`,
       DATA_DIR: path.join(dir, 'data'), KEYS_DIR: path.join(dir, 'keys'),
       WORKERS: String(workers), LOG_LEVEL: 'info', ...RATE_LIMITS,
-      // e.g. --cpu-prof --cpu-prof-dir=/tmp/prof to profile the server under the benchmark's load,
-      // or heap flags (--max-old-space-size=192 --max-semi-space-size=8) to bound its memory
-      ...(process.env.BENCH_SERVER_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_SERVER_NODE_OPTIONS } : {}),
+      // As the image runs it; plus e.g. --cpu-prof --cpu-prof-dir=/tmp/prof to profile the server
+      // under the benchmark's load, or --max-old-space-size=256 to bound its memory further.
+      NODE_OPTIONS: [imageNodeOptions(), process.env.BENCH_SERVER_NODE_OPTIONS ?? ''].join(' ').trim(),
     }
     const child = spawnWithParentDeath(process.execPath, ['--import', 'tsx', 'src/main.ts', 'serve'], { cwd: root, env, stdio: ['ignore', fd, fd] })
     closeSync(fd)

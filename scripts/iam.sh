@@ -149,6 +149,8 @@ case "$cmd" in
     # clients. Later starts find them and change nothing.
     build_console
     npm run --silent iam -- seed
+    # V8's young generation as the image caps it (Dockerfile, NODE_OPTIONS), unless you set yours.
+    export NODE_OPTIONS="${NODE_OPTIONS:---max-semi-space-size=16}"
     exec npm start -- "$@"
     ;;
   test)

@@ -230,9 +230,16 @@ describe('Dockerfile runtime', () => {
     expect(config.keysDir).toBe('/var/lib/iam/keys')
   })
 
+  it('caps the young generation as scripts/iam.sh start and the benchmark do (one default)', () => {
+    expect(env.NODE_OPTIONS).toBe('--max-semi-space-size=16')
+    expect(iamSh).toContain(`export NODE_OPTIONS="\${NODE_OPTIONS:-${env.NODE_OPTIONS}}"`)
+    // The benchmark runs the server with the image's NODE_OPTIONS, read from this Dockerfile.
+    expect(read('bench/run.ts')).toContain('imageNodeOptions()')
+  })
+
   it('ENV names that look like settings are settings of src/config.ts', () => {
     const schema = read('src/config.ts')
-    const tooling = new Set(['TSX_DISABLE_CACHE', 'CHECKPOINT_DISABLE', 'PRISMA_HIDE_UPDATE_MESSAGE', 'HOME'])
+    const tooling = new Set(['TSX_DISABLE_CACHE', 'CHECKPOINT_DISABLE', 'PRISMA_HIDE_UPDATE_MESSAGE', 'HOME', 'NODE_OPTIONS'])
     for (const name of Object.keys(env).filter((n) => !tooling.has(n))) expect(schema).toMatch(new RegExp(`^  ${name}:`, 'm'))
   })
 
