@@ -29,6 +29,7 @@ import { createClient } from '../src/clients/registry.ts'
 import { registerResourceServer } from '../src/oidc/resource-servers.ts'
 import { fullSignIn, percentile, runWrk, SPA_REDIRECT, type LoadResult, type RequestSpec } from './load.ts'
 import { sampleRss, type RssReport } from './rss.ts'
+import { countCores, type CoreShares } from './cpu.ts'
 
 const root = path.resolve(import.meta.dirname, '..')
 const num = (name: string, fallback: number) => {
@@ -137,14 +138,19 @@ async function precheck(t: Target): Promise<Record<Scenario, RequestSpec>> {
   return all
 }
 
-async function loadScenarios(t: Target, dir: string): Promise<{ results: Partial<Record<Scenario, LoadResult>>; rss: RssReport }> {
+/** Redis and the database, for the cores each party used (bench/cpu.ts); set once they run. */
+let stores = { redisPid: undefined as number | undefined, database: 'iam_bench' }
+const coresOf = (t: Target) => countCores({ serverPid: t.pid, ...stores })
+
+async function loadScenarios(t: Target, dir: string): Promise<{ results: Partial<Record<Scenario, LoadResult & { cores: CoreShares }>>; rss: RssReport }> {
   const all = await precheck(t)
-  const results: Partial<Record<Scenario, LoadResult>> = {}
+  const results: Partial<Record<Scenario, LoadResult & { cores: CoreShares }>> = {}
   const sampler = sampleRss(t.pid)
   for (const scenario of SCENARIOS) {
     const name = `${t.name}-${scenario}`.replace(/[^a-z0-9]+/gi, '-')
     await runWrk(t.base, all[scenario], { connections: CONNECTIONS, seconds: WARMUP, threads: 1, dir, name })
-    const r = await runWrk(t.base, all[scenario], { connections: CONNECTIONS, seconds: SECONDS, threads: 1, dir, name })
+    const counter = coresOf(t)
+    const r = { ...await runWrk(t.base, all[scenario], { connections: CONNECTIONS, seconds: SECONDS, threads: 1, dir, name }), cores: counter.stop() }
     // Still valid after the run (an introspection of a forgotten token would answer 200 active:false).
     if (scenario === 'introspection' || scenario === 'userinfo') {
       const after = await send(t.base, all[scenario])
@@ -153,19 +159,20 @@ async function loadScenarios(t: Target, dir: string): Promise<{ results: Partial
       }
     }
     if (r.errors) log(`${t.name} ${scenario}: ${r.errors} errors (non-2xx/3xx or socket errors): the result is not valid`)
-    log(`${t.name} ${scenario}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms, errors ${r.errors}`)
+    log(`${t.name} ${scenario}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms, errors ${r.errors}, cores ${JSON.stringify(r.cores)}`)
     results[scenario] = r
   }
   return { results, rss: sampler.stop() }
 }
 
-interface SignInResult { completed: number; failed: number; seconds: number; perSecond: number; p50Ms: number; p99Ms: number; maxMs: number; firstError?: string }
+interface SignInResult { completed: number; failed: number; seconds: number; perSecond: number; p50Ms: number; p99Ms: number; maxMs: number; cores: CoreShares; firstError?: string }
 
 async function sustainedSignIns(t: Target): Promise<SignInResult> {
   const durations: number[] = []
   let failed = 0
   let firstError: string | undefined
   let next = 0
+  const counter = coresOf(t)
   const started = performance.now()
   const until = started + SECONDS * 1000
   await Promise.all(Array.from({ length: WALKERS }, async () => {
@@ -183,13 +190,14 @@ async function sustainedSignIns(t: Target): Promise<SignInResult> {
   }))
   const seconds = (performance.now() - started) / 1000
   durations.sort((a, b) => a - b)
-  return { completed: durations.length, failed, seconds, perSecond: durations.length / seconds, p50Ms: percentile(durations, 50), p99Ms: percentile(durations, 99), maxMs: durations.at(-1) ?? NaN, ...(firstError ? { firstError } : {}) }
+  return { completed: durations.length, failed, seconds, perSecond: durations.length / seconds, p50Ms: percentile(durations, 50), p99Ms: percentile(durations, 99), maxMs: durations.at(-1) ?? NaN, cores: counter.stop(), ...(firstError ? { firstError } : {}) }
 }
 
 async function burstSignIns(t: Target): Promise<SignInResult & { allDoneMs: number }> {
   const durations: number[] = []
   let failed = 0
   let firstError: string | undefined
+  const counter = coresOf(t)
   const started = performance.now()
   await Promise.all(Array.from({ length: CONCURRENT }, async (_, i) => {
     const t0 = performance.now()
@@ -202,8 +210,9 @@ async function burstSignIns(t: Target): Promise<SignInResult & { allDoneMs: numb
     }
   }))
   const allDoneMs = performance.now() - started
+  const cores = counter.stop()
   durations.sort((a, b) => a - b)
-  return { completed: durations.length, failed, seconds: allDoneMs / 1000, perSecond: durations.length / (allDoneMs / 1000), allDoneMs, p50Ms: percentile(durations, 50), p99Ms: percentile(durations, 99), maxMs: durations.at(-1) ?? NaN, ...(firstError ? { firstError } : {}) }
+  return { completed: durations.length, failed, seconds: allDoneMs / 1000, perSecond: durations.length / (allDoneMs / 1000), allDoneMs, p50Ms: percentile(durations, 50), p99Ms: percentile(durations, 99), maxMs: durations.at(-1) ?? NaN, cores, ...(firstError ? { firstError } : {}) }
 }
 
 async function main(): Promise<void> {
@@ -216,7 +225,8 @@ async function main(): Promise<void> {
   const postgres = await startPostgres()
   // Redis as production should run it: AOF, fsync once a second (the options after ours win).
   const redis = await startRedis({ args: ['--appendonly', 'yes', '--appendfsync', 'everysec'] })
-  const databaseUrl = await postgres.createDatabase('iam_bench')
+  stores = { ...stores, redisPid: redis.pid() }
+  const databaseUrl = await postgres.createDatabase(stores.database)
   const jwksFile = path.join(dir, 'jwks.json')
   writeFileSync(jwksFile, JSON.stringify(await generateJwks()), { mode: 0o600 })
 
@@ -360,25 +370,27 @@ async function main(): Promise<void> {
 }
 
 function printTable(report: Record<string, unknown>): void {
-  const bare = report.bare as Record<Scenario, LoadResult> & { rss: { startPerProcessMb: Record<string, number>; peakPerProcessMb: Record<string, number> } }
-  const rows: string[][] = [['scenario', 'server', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'ours/bare']]
+  type Measured = LoadResult & { cores: CoreShares }
+  const c = (x: { cores: CoreShares }) => [x.cores.server, x.cores.postgres, x.cores.redis, x.cores.load, x.cores.other, x.cores.idle].map((v) => v.toFixed(2)).join(' ')
+  const bare = report.bare as Record<Scenario, Measured> & { rss: { startPerProcessMb: Record<string, number>; peakPerProcessMb: Record<string, number> } }
+  const rows: string[][] = [['scenario', 'server', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'ours/bare', 'cores: server pg redis load other idle']]
   for (const s of SCENARIOS) {
     const b = bare[s]
-    rows.push([s, 'bare oidc-provider', b.rps.toFixed(0), b.p50Ms.toFixed(2), b.p99Ms.toFixed(2), String(b.errors), ''])
+    rows.push([s, 'bare oidc-provider', b.rps.toFixed(0), b.p50Ms.toFixed(2), b.p99Ms.toFixed(2), String(b.errors), '', c(b)])
     for (const w of WORKER_COUNTS) {
-      const o = (report[`ours_workers${w}`] as Record<Scenario, LoadResult>)[s]
-      rows.push(['', `ours WORKERS=${w}`, o.rps.toFixed(0), o.p50Ms.toFixed(2), o.p99Ms.toFixed(2), String(o.errors), `${(o.rps / b.rps).toFixed(2)}×`])
+      const o = (report[`ours_workers${w}`] as Record<Scenario, Measured>)[s]
+      rows.push(['', `ours WORKERS=${w}`, o.rps.toFixed(0), o.p50Ms.toFixed(2), o.p99Ms.toFixed(2), String(o.errors), `${(o.rps / b.rps).toFixed(2)}×`, c(o)])
     }
   }
   for (const w of WORKER_COUNTS) {
     const o = report[`ours_workers${w}`] as { signInsSustained: SignInResult; signInsConcurrent: SignInResult & { allDoneMs: number } }
     const s = o.signInsSustained
-    rows.push([`sign-ins (${WALKERS} walkers)`, `ours WORKERS=${w}`, `${s.perSecond.toFixed(1)}/s`, s.p50Ms.toFixed(0), s.p99Ms.toFixed(0), String(s.failed), ''])
-    const c = o.signInsConcurrent
-    rows.push([`${CONCURRENT} at once`, `ours WORKERS=${w}`, `all in ${(c.allDoneMs / 1000).toFixed(2)} s`, c.p50Ms.toFixed(0), c.p99Ms.toFixed(0), String(c.failed), ''])
+    rows.push([`sign-ins (${WALKERS} walkers)`, `ours WORKERS=${w}`, `${s.perSecond.toFixed(1)}/s`, s.p50Ms.toFixed(0), s.p99Ms.toFixed(0), String(s.failed), '', c(s)])
+    const b = o.signInsConcurrent
+    rows.push([`${CONCURRENT} at once`, `ours WORKERS=${w}`, `all in ${(b.allDoneMs / 1000).toFixed(2)} s`, b.p50Ms.toFixed(0), b.p99Ms.toFixed(0), String(b.failed), '', c(b)])
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
-  const line = (r: string[]) => r.map((c, i) => (i >= 2 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ')
+  const line = (r: string[]) => r.map((cell, i) => (i >= 2 ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!))).join('  ')
   console.log(`\n${line(rows[0]!)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}\n${rows.slice(1).map(line).join('\n')}`)
   console.log('\nRSS (MB): before the load → peak VmRSS sampled every 250 ms during it; VmHWM at the end includes start-up:')
   console.log(`  bare oidc-provider: ${JSON.stringify(bare.rss.startPerProcessMb)} → ${JSON.stringify(bare.rss.peakPerProcessMb)}`)
