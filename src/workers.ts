@@ -8,12 +8,14 @@
 // password dictionary), so it stays at a fraction of a worker's memory.
 //
 // Per worker, not shared: the in-process rate-limit fallback (used only while Redis is away) and
-// the Prometheus registry, so /metrics shows the numbers of the worker that answered the scrape.
+// the Prometheus registry; /metrics answers their sum, which the primary gathers
+// (src/observability/cluster-metrics.ts).
 import cluster, { type Worker } from 'node:cluster'
 import { totalmem } from 'node:os'
 import type { Config } from './config.ts'
 import type { Logger } from './observability/logger.ts'
 import { usableCpus } from './cpu-limit.ts'
+import { aggregateWorkerMetrics } from './observability/cluster-metrics.ts'
 import type { RunningServer } from './server.ts'
 
 /** A worker that lived at least this long before dying starts again without delay growth. */
@@ -141,6 +143,10 @@ async function runPrimary(config: Config, baseLogger: Logger, workers: number): 
   /** slot (1..workers) → consecutive quick deaths, for the backoff */
   const crashes = new Map<number, number>()
   const slotOf = new Map<Worker, { slot: number; started: number }>()
+  /** Serving workers that listen: the ones a scrape's sum is gathered from. */
+  const listening = new Set<Worker>()
+  cluster.on('listening', (worker) => { if (slotOf.has(worker)) listening.add(worker) })
+  aggregateWorkerMetrics(() => [...listening])
 
   const fork = (slot: number) => {
     const worker = cluster.fork({ ...env, [SLOT_ENV]: String(slot) })
@@ -150,6 +156,7 @@ async function runPrimary(config: Config, baseLogger: Logger, workers: number): 
   cluster.on('exit', (worker, code, signal) => {
     const entry = slotOf.get(worker)
     slotOf.delete(worker)
+    listening.delete(worker)
     if (shuttingDown) {
       if (code !== 0) failed = true
       logger.info({ worker: entry?.slot, pid: worker.process.pid, code, signal }, 'worker stopped')

@@ -1,7 +1,11 @@
 // Prometheus metrics (prom-client), one registry per server. Labels are low-cardinality by
 // construction: HTTP requests are labelled by the matched route pattern (never a raw path with
 // ids in it), tokens by grant type, audit events by their type and outcome (code constants).
+//
+// In a node:cluster worker, /metrics answers the sum over every worker (cluster-metrics.ts).
+import cluster from 'node:cluster'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { workerMetrics } from './cluster-metrics.ts'
 
 /** The route label of a request no route matched (404s, probes at random paths). */
 export const UNMATCHED_ROUTE = '(unmatched)'
@@ -24,7 +28,8 @@ export function createMetrics(version: string): Metrics {
   const registry = new Registry()
   // process_*, nodejs_* including nodejs_eventloop_lag_seconds and its percentiles.
   collectDefaultMetrics({ register: registry })
-  new Gauge({ name: 'iam_build_info', help: 'Always 1; the server version as a label.', labelNames: ['version'], registers: [registry] }).set({ version }, 1)
+  // Gauges say how to merge the workers' values (cluster-metrics.ts); counters and histograms add up.
+  new Gauge({ name: 'iam_build_info', help: 'Always 1; the server version as a label.', labelNames: ['version'], registers: [registry], aggregator: 'first' }).set({ version }, 1)
 
   const http = new Histogram({
     name: 'iam_http_request_duration_seconds',
@@ -42,7 +47,8 @@ export function createMetrics(version: string): Metrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2],
     registers: [registry],
   })
-  const up = new Gauge({ name: 'iam_store_up', help: '1 when the store answered the last readiness check.', labelNames: ['store'], registers: [registry] })
+  const up = new Gauge({ name: 'iam_store_up', help: '1 when the store answered the last readiness check (of every worker).', labelNames: ['store'], registers: [registry], aggregator: 'min' })
+  const renderCluster = cluster.isWorker ? workerMetrics(registry) : undefined
 
   return {
     registry,
@@ -60,6 +66,7 @@ export function createMetrics(version: string): Metrics {
       up.set({ store }, answered ? 1 : 0)
     },
     async render() {
+      if (renderCluster) return renderCluster()
       return { contentType: registry.contentType, body: await registry.metrics() }
     },
   }

@@ -1,8 +1,8 @@
 // WORKERS=2 (node:cluster) on PostgreSQL + Redis: one short-lived worker prepares, then the primary
-// forks two serving workers
-// sharing the port; both serve, a whole sign-in works with its steps spread over them, a worker
-// that dies is replaced, and SIGTERM to the primary drains every worker and exits 0. With the
-// embedded database WORKERS is not honoured, and the first log line says so.
+// forks two serving workers sharing the port; both serve, a whole sign-in works with its steps
+// spread over them, /metrics sums both workers' numbers, a worker that dies is replaced, and
+// SIGTERM to the primary drains every worker and exits 0. With the embedded database WORKERS is
+// not honoured, and the first log line says so.
 //
 // Which worker gets a connection is the primary's round robin: the test sends every request on a
 // new connection (through a proxy without keep-alive) and reads the worker pid each request log
@@ -84,6 +84,25 @@ describe('WORKERS=2 on PostgreSQL and Redis', () => {
     // The flow's steps (pages, login, consent, token, userinfo) were served by both workers.
     const pids = servingPids(iam, from, ['/auth', '/auth/:uid', '/interaction/:uid', '/interaction/:uid/login', '/interaction/:uid/consent', '/token', '/me'])
     expect(pids.size).toBe(2)
+  })
+
+  it('/metrics counts the requests of both workers, whichever of them answers the scrape', async () => {
+    const healthzCount = async () => {
+      const res = await fetch(`${balancer.url}/metrics`)
+      expect(res.status).toBe(200)
+      const m = /^iam_http_request_duration_seconds_count\{method="GET",route="\/healthz",status="200"\} (\d+)$/m.exec(await res.text())
+      return Number(m?.[1] ?? 0)
+    }
+    const before = await healthzCount()
+    const from = lines(iam).length
+    for (let i = 0; i < 20; i++) expect((await fetch(`${balancer.url}/healthz`)).status).toBe(200)
+    // Each request is a new connection, handed out round robin: both workers served some.
+    const served = lines(iam).slice(from).filter((l) => l.msg === 'request' && l.route === '/healthz')
+    const perWorker = [...new Set(served.map((l) => l.pid))].map((pid) => served.filter((l) => l.pid === pid).length)
+    expect(perWorker.length).toBe(2)
+    expect(Math.max(...perWorker)).toBeLessThan(20)
+    // Every scrape (each a new connection, so to either worker) counts all twenty.
+    for (let i = 0; i < 4; i++) expect(await healthzCount()).toBe(before + 20)
   })
 
   it('replaces a worker that dies, and keeps serving meanwhile', async () => {

@@ -1,0 +1,104 @@
+// /metrics of a node:cluster (WORKERS > 1): the numbers of every serving worker, summed. Each
+// worker counts in its own registry; a scrape reaches one worker (the cluster's round robin), which
+// asks the primary; the primary collects every listening worker's registry (as JSON, over the
+// cluster's IPC channel), merges them with prom-client's AggregatorRegistry.aggregate (counters and
+// histograms summed; gauges by their `aggregator`) and answers. Without it each scrape showed one
+// worker's counters, which Prometheus reads as resets.
+//
+// The primary loads prom-client only when the first scrape asks; it never loads the app.
+import cluster, { type Worker } from 'node:cluster'
+import { randomUUID } from 'node:crypto'
+import type { Registry } from 'prom-client'
+
+const ASK = 'iam:metrics:ask' // worker → primary: the cluster's metrics, please
+const ANSWER = 'iam:metrics:answer' // primary → worker: { body, contentType } or { error }
+const COLLECT = 'iam:metrics:collect' // primary → worker: your registry, as JSON
+const SAMPLE = 'iam:metrics:sample' // worker → primary: { metrics }
+
+/** How long a scrape waits for the primary, and the primary for each worker (one left out is named in the error). */
+const ANSWER_TIMEOUT_MS = 5_000
+const SAMPLE_TIMEOUT_MS = 2_000
+
+interface Message { type?: unknown; id?: unknown; [key: string]: unknown }
+const isMessage = (m: unknown): m is Message => typeof m === 'object' && m !== null
+
+/** A scrape the cluster could not answer: 503, so Prometheus marks it failed rather than reading a part as the whole. */
+export class ClusterMetricsUnavailable extends Error {
+  readonly status = 503
+  readonly expose = true
+}
+
+/**
+ * In a worker: answers the primary's collections from `registry`, and returns the render() that
+ * asks the primary for the whole cluster's metrics.
+ */
+export function workerMetrics(registry: Registry): () => Promise<{ contentType: string; body: string }> {
+  const waiting = new Map<string, (m: Message) => void>()
+  process.on('message', (m: unknown) => {
+    if (!isMessage(m)) return
+    if (m.type === COLLECT) {
+      registry.getMetricsAsJSON().then(
+        (metrics) => process.send?.({ type: SAMPLE, id: m.id, metrics }),
+        (err: unknown) => process.send?.({ type: SAMPLE, id: m.id, error: String(err) }),
+      )
+    } else if (m.type === ANSWER && typeof m.id === 'string') {
+      waiting.get(m.id)?.(m)
+    }
+  })
+  return () => new Promise((resolve, reject) => {
+    const id = randomUUID()
+    const timer = setTimeout(() => {
+      waiting.delete(id)
+      reject(new ClusterMetricsUnavailable('the cluster primary did not answer the metrics request'))
+    }, ANSWER_TIMEOUT_MS)
+    waiting.set(id, (m) => {
+      clearTimeout(timer)
+      waiting.delete(id)
+      if (typeof m.body === 'string' && typeof m.contentType === 'string') resolve({ contentType: m.contentType, body: m.body })
+      else reject(new ClusterMetricsUnavailable(`cluster metrics: ${String(m.error ?? 'no answer')}`))
+    })
+    if (!process.send?.({ type: ASK, id })) {
+      clearTimeout(timer)
+      waiting.delete(id)
+      reject(new ClusterMetricsUnavailable('no cluster primary to ask for metrics'))
+    }
+  })
+}
+
+/** In the primary: answers workers' scrapes with the sum over `serving()` (the workers that listen). */
+export function aggregateWorkerMetrics(serving: () => Worker[]): void {
+  const samples = new Map<string, (m: Message) => void>()
+
+  const sampleOf = (worker: Worker): Promise<unknown[]> => new Promise((resolve, reject) => {
+    const id = randomUUID()
+    const timer = setTimeout(() => {
+      samples.delete(id)
+      reject(new Error(`worker ${worker.process.pid} did not send its metrics within ${SAMPLE_TIMEOUT_MS} ms`))
+    }, SAMPLE_TIMEOUT_MS)
+    samples.set(id, (m) => {
+      clearTimeout(timer)
+      samples.delete(id)
+      if (Array.isArray(m.metrics)) resolve(m.metrics)
+      else reject(new Error(`worker ${worker.process.pid}: ${String(m.error ?? 'no metrics')}`))
+    })
+    worker.send({ type: COLLECT, id })
+  })
+
+  const answer = async (asker: Worker, id: string) => {
+    try {
+      const { AggregatorRegistry } = await import('prom-client')
+      // A worker that cannot answer fails the scrape: a sum with a worker missing would look like a reset.
+      const all = await Promise.all(serving().map(sampleOf))
+      const merged = AggregatorRegistry.aggregate(all as Parameters<typeof AggregatorRegistry.aggregate>[0])
+      asker.send({ type: ANSWER, id, contentType: merged.contentType, body: await merged.metrics() })
+    } catch (err) {
+      if (asker.isConnected()) asker.send({ type: ANSWER, id, error: err instanceof Error ? err.message : String(err) })
+    }
+  }
+
+  cluster.on('message', (worker: Worker, m: unknown) => {
+    if (!isMessage(m) || typeof m.id !== 'string') return
+    if (m.type === ASK) void answer(worker, m.id)
+    else if (m.type === SAMPLE) samples.get(m.id)?.(m)
+  })
+}
