@@ -9,7 +9,7 @@ import mount from 'koa-mount'
 import { errors, type default as Provider } from 'oidc-provider'
 import type { Config } from './config.ts'
 import { accessLogger, type Logger } from './observability/logger.ts'
-import { UNMATCHED_ROUTE, type Metrics } from './observability/metrics.ts'
+import { renderMetrics, UNMATCHED_ROUTE, type Metrics } from './observability/metrics.ts'
 import { VERSION, type Readiness } from './observability/health.ts'
 import { renderPage } from './pages/render.ts'
 import { createInteractionRouter, type InteractionDeps } from './interaction/routes.ts'
@@ -214,10 +214,11 @@ export function createApp(deps: AppDeps): Koa {
       return
     }
     if (ctx.path === '/metrics' && deps.metrics && config.metricsPort === undefined) {
-      const { contentType, body } = await deps.metrics.render()
       ctx.set('Cache-Control', 'no-store')
-      ctx.type = contentType
-      ctx.body = body
+      const answer = await renderMetrics(deps.metrics, logger, ctx.state.requestId as string)
+      ctx.status = answer.status
+      ctx.type = answer.contentType
+      ctx.body = answer.body
       return
     }
     return next()

@@ -25,7 +25,7 @@ import { createMailer } from './mail/mailer.ts'
 import { createPhoneChannel } from './mfa/channels/vonage.ts'
 import { createFederation } from './federation/upstreams.ts'
 import { federationRedirectUri } from './federation/upstream.ts'
-import { createMetrics } from './observability/metrics.ts'
+import { createMetrics, renderMetrics } from './observability/metrics.ts'
 import { createReadiness, VERSION } from './observability/health.ts'
 
 const PURGE_INTERVAL_MS = 10 * 60 * 1000
@@ -170,8 +170,8 @@ export async function startServer(config: Config, logger: Logger = createLogger(
         res.writeHead(404).end()
         return
       }
-      metrics.render().then(
-        ({ contentType, body }) => res.writeHead(200, { 'Content-Type': contentType, 'Cache-Control': 'no-store' }).end(body),
+      renderMetrics(metrics, logger).then(
+        ({ status, contentType, body }) => res.writeHead(status, { 'Content-Type': contentType, 'Cache-Control': 'no-store' }).end(body),
         (err: unknown) => { logger.error({ err }, 'rendering metrics failed'); res.writeHead(500).end() },
       )
     })

@@ -5,7 +5,8 @@
 // In a node:cluster worker, /metrics answers the sum over every worker (cluster-metrics.ts).
 import cluster from 'node:cluster'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
-import { workerMetrics } from './cluster-metrics.ts'
+import { ClusterMetricsUnavailable, workerMetrics } from './cluster-metrics.ts'
+import type { Logger } from './logger.ts'
 
 /** The route label of a request no route matched (404s, probes at random paths). */
 export const UNMATCHED_ROUTE = '(unmatched)'
@@ -69,5 +70,19 @@ export function createMetrics(version: string): Metrics {
       if (renderCluster) return renderCluster()
       return { contentType: registry.contentType, body: await registry.metrics() }
     },
+  }
+}
+
+/**
+ * A scrape's answer, on the main port or METRICS_PORT: the metrics, or 503 when a cluster could not
+ * sum its workers' (a worker that does not answer: a part must not pass for the whole).
+ */
+export async function renderMetrics(metrics: Metrics, logger: Logger, reqId?: string): Promise<{ status: number; contentType: string; body: string }> {
+  try {
+    return { status: 200, ...(await metrics.render()) }
+  } catch (err) {
+    if (!(err instanceof ClusterMetricsUnavailable)) throw err
+    logger.warn({ err, reqId }, 'metrics unavailable')
+    return { status: 503, contentType: 'text/plain; charset=utf-8', body: `${err.message}\n` }
   }
 }

@@ -105,6 +105,25 @@ describe('WORKERS=2 on PostgreSQL and Redis', () => {
     for (let i = 0; i < 4; i++) expect(await healthzCount()).toBe(before + 20)
   })
 
+  it('/metrics answers 503 while a worker cannot send its numbers, rather than a part of the sum', async () => {
+    const stopped = lines(iam).find((l) => l.msg === 'starting' && l.role === 'worker 1')!.pid!
+    process.kill(stopped, 'SIGSTOP')
+    try {
+      // Two scrapes on new connections: the other worker takes at least one and asks the primary,
+      // which waits 2 s for the stopped worker; a scrape handed to the stopped one waits for SIGCONT.
+      const scrape = () => fetch(`${balancer.url}/metrics`).then(async (r) => ({ status: r.status, text: await r.text() }))
+      const answers = Promise.all([scrape(), scrape()])
+      await sleep(3_000)
+      process.kill(stopped, 'SIGCONT')
+      const got = await answers
+      expect(got.some((a) => a.status === 503 && a.text.includes(`worker ${stopped} did not send its metrics`))).toBe(true)
+      expect(got.every((a) => a.status === 503 || /^iam_build_info\{version="[^"]+"\} 1$/m.test(a.text))).toBe(true)
+    } finally {
+      process.kill(stopped, 'SIGCONT')
+    }
+    expect((await fetch(`${balancer.url}/metrics`)).status).toBe(200)
+  })
+
   it('replaces a worker that dies, and keeps serving meanwhile', async () => {
     const victim = lines(iam).find((l) => l.msg === 'starting' && l.role === 'worker 1')!.pid!
     process.kill(victim, 'SIGKILL')
