@@ -68,7 +68,8 @@ export function countCores(who: { serverPid: number; redisPid: number | undefine
     stop(): CoreShares {
       const end = snapshot()
       const seconds = (end.at - start.at) / 1000
-      const cores = (ticks: number) => Math.round((ticks / TICKS / seconds) * 100) / 100
+      // A process that exited meanwhile (a PostgreSQL backend) takes its ticks with it: never below 0.
+      const cores = (ticks: number) => Math.round((Math.max(0, ticks) / TICKS / seconds) * 100) / 100
       const server = end.server - start.server
       const postgres = end.postgres - start.postgres
       const redis = end.redis - start.redis

@@ -1,5 +1,6 @@
-// `npm run bench`: this server in production mode (PostgreSQL + Redis, WORKERS=2 then 1) against a
-// bare oidc-provider 9 (bench/bare-provider.ts) under the same load. See docs/performance.md.
+// `npm run bench`: this server in production mode (PostgreSQL + Redis, WORKERS=2 and 1) against a
+// bare oidc-provider 9 (bench/bare-provider.ts) under the same load, each scenario against every
+// server back to back (all up, one loaded at a time). See docs/performance.md.
 //
 // Settings (environment):
 //   BENCH_SECONDS=10            measured seconds per load scenario
@@ -142,27 +143,24 @@ async function precheck(t: Target): Promise<Record<Scenario, RequestSpec>> {
 let stores = { redisPid: undefined as number | undefined, database: 'iam_bench' }
 const coresOf = (t: Target) => countCores({ serverPid: t.pid, ...stores })
 
-async function loadScenarios(t: Target, dir: string): Promise<{ results: Partial<Record<Scenario, LoadResult & { cores: CoreShares }>>; rss: RssReport }> {
-  const all = await precheck(t)
-  const results: Partial<Record<Scenario, LoadResult & { cores: CoreShares }>> = {}
-  const sampler = sampleRss(t.pid)
-  for (const scenario of SCENARIOS) {
-    const name = `${t.name}-${scenario}`.replace(/[^a-z0-9]+/gi, '-')
-    await runWrk(t.base, all[scenario], { connections: CONNECTIONS, seconds: WARMUP, threads: 1, dir, name })
-    const counter = coresOf(t)
-    const r = { ...await runWrk(t.base, all[scenario], { connections: CONNECTIONS, seconds: SECONDS, threads: 1, dir, name }), cores: counter.stop() }
-    // Still valid after the run (an introspection of a forgotten token would answer 200 active:false).
-    if (scenario === 'introspection' || scenario === 'userinfo') {
-      const after = await send(t.base, all[scenario])
-      if (after.status !== 200 || (scenario === 'introspection' ? after.json.active !== true : typeof after.json.sub !== 'string')) {
-        throw new Error(`${t.name} ${scenario}: the token was no longer valid after the run: ${JSON.stringify(after)}`)
-      }
+type Measured = LoadResult & { cores: CoreShares }
+
+/** One load scenario against one server: warm-up, the measured run (with the cores it took), and the token still valid after it. */
+async function measureScenario(t: Target, spec: RequestSpec, scenario: Scenario, dir: string): Promise<Measured> {
+  const name = `${t.name}-${scenario}`.replace(/[^a-z0-9]+/gi, '-')
+  await runWrk(t.base, spec, { connections: CONNECTIONS, seconds: WARMUP, threads: 1, dir, name })
+  const counter = coresOf(t)
+  const r = { ...await runWrk(t.base, spec, { connections: CONNECTIONS, seconds: SECONDS, threads: 1, dir, name }), cores: counter.stop() }
+  // Still valid after the run (an introspection of a forgotten token would answer 200 active:false).
+  if (scenario === 'introspection' || scenario === 'userinfo') {
+    const after = await send(t.base, spec)
+    if (after.status !== 200 || (scenario === 'introspection' ? after.json.active !== true : typeof after.json.sub !== 'string')) {
+      throw new Error(`${t.name} ${scenario}: the token was no longer valid after the run: ${JSON.stringify(after)}`)
     }
-    if (r.errors) log(`${t.name} ${scenario}: ${r.errors} errors (non-2xx/3xx or socket errors): the result is not valid`)
-    log(`${t.name} ${scenario}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms, errors ${r.errors}, cores ${JSON.stringify(r.cores)}`)
-    results[scenario] = r
   }
-  return { results, rss: sampler.stop() }
+  if (r.errors) log(`${t.name} ${scenario}: ${r.errors} errors (non-2xx/3xx or socket errors): the result is not valid`)
+  log(`${t.name} ${scenario}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms, errors ${r.errors}, cores ${JSON.stringify(r.cores)}`)
+  return r
 }
 
 interface SignInResult { completed: number; failed: number; seconds: number; perSecond: number; p50Ms: number; p99Ms: number; maxMs: number; cores: CoreShares; firstError?: string }
@@ -299,7 +297,9 @@ async function main(): Promise<void> {
       report.soak = { server: t.name, tokensIssued: r.requests, load: r, rss: { peakPerProcessMb: rss.peakPerProcessMb, peakTotalMb: rss.peakTotalMb, hwmPerProcessMb: rss.hwmPerProcessMb, firstThirdAvgTotalMb: avg(series.slice(0, third)), lastThirdAvgTotalMb: avg(series.slice(-third)), series } }
       log(`soak: ${r.requests} tokens, ${r.rps.toFixed(0)}/s, errors ${r.errors}, RSS peak per process ${JSON.stringify(rss.peakPerProcessMb)}, total first third ${avg(series.slice(0, third)).toFixed(1)} MB → last third ${avg(series.slice(-third)).toFixed(1)} MB`)
     } else {
-      // (b) the baseline first.
+      // Every server up at once, idle but for the one under load: each scenario runs against the
+      // bare provider and then each of ours back to back, so a ratio compares runs seconds apart
+      // (this machine's speed drifts by ±15 % over minutes).
       const port = await freePort()
       const bareIssuer = `https://127.0.0.1:${port}`
       const bare = spawnWithParentDeath(process.execPath, ['--import', 'tsx', 'bench/bare-provider.ts'], {
@@ -316,19 +316,28 @@ async function main(): Promise<void> {
         bare.once('exit', (code) => reject(new Error(`bare provider exited ${code}:\n${bareOut}`)))
       })
       const bareTarget: Target = { name: 'bare oidc-provider', issuer: bareIssuer, base: `http://127.0.0.1:${port}`, pid: bare.pid!, userAccessToken: await ready }
-      log('bare oidc-provider: load scenarios')
-      const bareRun = await loadScenarios(bareTarget, dir)
-      await stopProcess(bare)
-      report.bare = { ...bareRun.results, rss: { startPerProcessMb: bareRun.rss.startPerProcessMb, peakPerProcessMb: bareRun.rss.peakPerProcessMb, hwmPerProcessMb: bareRun.rss.hwmPerProcessMb } }
-
-      // (a) this server, once per WORKERS value.
+      const ours: Array<{ workers: number; child: ChildProcess; t: Target }> = []
       for (const workers of WORKER_COUNTS) {
-        const ours = await startOurs(workers)
+        const started = await startOurs(workers)
         const name = `ours (WORKERS=${workers})`
         log(`${name}: up; signing in the userinfo user`)
-        const t: Target = { name, issuer: ours.issuer, base: ours.base, pid: ours.child.pid!, userAccessToken: (await fullSignIn(ours.issuer, ours.base, 'userinfo@example.test', PASSWORD)).access_token }
-        const load = await loadScenarios(t, dir)
-        const sampler = sampleRss(t.pid)
+        ours.push({ workers, child: started.child, t: { name, issuer: started.issuer, base: started.base, pid: started.child.pid!, userAccessToken: (await fullSignIn(started.issuer, started.base, 'userinfo@example.test', PASSWORD)).access_token } })
+      }
+      const targets = [bareTarget, ...ours.map((o) => o.t)]
+      const specsOf = new Map<Target, Record<Scenario, RequestSpec>>()
+      for (const t of targets) specsOf.set(t, await precheck(t))
+      const samplers = new Map(targets.map((t) => [t, sampleRss(t.pid)]))
+      const results = new Map<Target, Partial<Record<Scenario, Measured>>>(targets.map((t) => [t, {}]))
+      for (const scenario of SCENARIOS) {
+        for (const t of targets) results.get(t)![scenario] = await measureScenario(t, specsOf.get(t)![scenario], scenario, dir)
+      }
+      const bareRss = samplers.get(bareTarget)!.stop()
+      await stopProcess(bare)
+      report.bare = { ...results.get(bareTarget), rss: { startPerProcessMb: bareRss.startPerProcessMb, peakPerProcessMb: bareRss.peakPerProcessMb, hwmPerProcessMb: bareRss.hwmPerProcessMb } }
+
+      // Sign-ins (ours only), one server after the other; RSS keeps being sampled through them.
+      for (const { workers, child, t } of ours) {
+        const name = t.name
         log(`${name}: sustained sign-ins, ${WALKERS} walkers for ${SECONDS} s`)
         // Warm the sign-in path first (templates, argon2 thread pool), unmeasured.
         await Promise.all(Array.from({ length: 2 }, (_, i) => fullSignIn(t.issuer, t.base, `bench${i}@example.test`, PASSWORD)))
@@ -338,14 +347,13 @@ async function main(): Promise<void> {
         log(`${name}: ${CONCURRENT} concurrent sign-ins`)
         const burst = await burstSignIns(t)
         log(`${name}: all ${burst.completed} done in ${burst.allDoneMs.toFixed(0)} ms, p50 ${burst.p50Ms.toFixed(0)} ms, p99 ${burst.p99Ms.toFixed(0)} ms, failed ${burst.failed}${burst.firstError ? ` (${burst.firstError})` : ''}`)
-        const signInRss = sampler.stop()
-        const peak = (a: Record<string, number>, b: Record<string, number>) => Object.fromEntries([...new Set([...Object.keys(a), ...Object.keys(b)])].map((k) => [k, Math.max(a[k] ?? 0, b[k] ?? 0)]))
-        await stopProcess(ours.child)
+        const rss = samplers.get(t)!.stop()
+        await stopProcess(child)
         report[`ours_workers${workers}`] = {
-          ...load.results,
+          ...results.get(t),
           signInsSustained: sustained,
           signInsConcurrent: burst,
-          rss: { startPerProcessMb: load.rss.startPerProcessMb, peakPerProcessMb: peak(load.rss.peakPerProcessMb, signInRss.peakPerProcessMb), peakTotalMb: Math.max(load.rss.peakTotalMb, signInRss.peakTotalMb), hwmPerProcessMb: signInRss.hwmPerProcessMb },
+          rss: { startPerProcessMb: rss.startPerProcessMb, peakPerProcessMb: rss.peakPerProcessMb, peakTotalMb: rss.peakTotalMb, hwmPerProcessMb: rss.hwmPerProcessMb },
         }
       }
     }
@@ -370,7 +378,6 @@ async function main(): Promise<void> {
 }
 
 function printTable(report: Record<string, unknown>): void {
-  type Measured = LoadResult & { cores: CoreShares }
   const c = (x: { cores: CoreShares }) => [x.cores.server, x.cores.postgres, x.cores.redis, x.cores.load, x.cores.other, x.cores.idle].map((v) => v.toFixed(2)).join(' ')
   const bare = report.bare as Record<Scenario, Measured> & { rss: { startPerProcessMb: Record<string, number>; peakPerProcessMb: Record<string, number> } }
   const rows: string[][] = [['scenario', 'server', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'ours/bare', 'cores: server pg redis load other idle']]
