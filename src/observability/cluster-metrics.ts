@@ -22,11 +22,8 @@ const SAMPLE_TIMEOUT_MS = 2_000
 interface Message { type?: unknown; id?: unknown; [key: string]: unknown }
 const isMessage = (m: unknown): m is Message => typeof m === 'object' && m !== null
 
-/** A scrape the cluster could not answer: 503, so Prometheus marks it failed rather than reading a part as the whole. */
-export class ClusterMetricsUnavailable extends Error {
-  readonly status = 503
-  readonly expose = true
-}
+/** A scrape the cluster could not answer (renderMetrics answers 503: Prometheus marks it failed rather than reading a part as the whole). */
+export class ClusterMetricsUnavailable extends Error {}
 
 /**
  * In a worker: answers the primary's collections from `registry`, and returns the render() that
@@ -57,7 +54,9 @@ export function workerMetrics(registry: Registry): () => Promise<{ contentType: 
       if (typeof m.body === 'string' && typeof m.contentType === 'string') resolve({ contentType: m.contentType, body: m.body })
       else reject(new ClusterMetricsUnavailable(`cluster metrics: ${String(m.error ?? 'no answer')}`))
     })
-    if (!process.send?.({ type: ASK, id })) {
+    // (send's false only means the message waits in a backlog: the timer covers a channel that never delivers.)
+    if (process.send && process.connected) process.send({ type: ASK, id })
+    else {
       clearTimeout(timer)
       waiting.delete(id)
       reject(new ClusterMetricsUnavailable('no cluster primary to ask for metrics'))
