@@ -4,7 +4,7 @@ import type { PrismaClient } from '../store/database.ts'
 import { hashPassword, needsRehash, verifyPassword } from './passwords.ts'
 import { ensureDefaultTenant } from './tenants.ts'
 import { clearedFailures, isLocked, recordFailedSignIn, type PasswordGuard } from '../security/lockout.ts'
-import { userMfaFactsOf, type UserMfaFacts } from '../mfa/factors.ts'
+import { MFA_FACTS_INCLUDE, userMfaFactsOf, type UserMfaFacts } from '../mfa/factors.ts'
 
 export const emailSchema = z.string().trim().toLowerCase().pipe(z.email().max(254))
 export const usernameSchema = z.string().trim().toLowerCase().regex(/^[a-z0-9._-]{2,64}$/, 'letters, digits, . _ - (2 to 64)')
@@ -54,10 +54,6 @@ export async function setPassword(prisma: PrismaClient, userId: string, password
   await prisma.user.update({ where: { id: userId }, data: { passwordHash: await hashPassword(password), passwordExpired: opts.expired ?? false, passwordChangedAt: new Date() } })
 }
 
-/** Read with a user wherever the MFA policy's user facts follow (userMfaFactsOf): no statement of their own. */
-const VERIFIED_FACTOR_COUNT = { select: { mfaFactors: { where: { verified: true } } } } as const
-const MFA_FACTS_INCLUDE = { roles: { select: { role: { select: { mfaRequired: true } } } }, _count: VERIFIED_FACTOR_COUNT } as const
-
 export type PasswordLoginResult =
   | { ok: true; userId: string; passwordExpired: boolean; email: string; emailVerified: boolean; mfa: UserMfaFacts }
   /** 'locked': brute-force lockout (src/security/lockout.ts); for audit rows only, pages show it like 'invalid_credentials'. */
@@ -102,7 +98,7 @@ export async function authenticateWithPassword(prisma: PrismaClient, who: string
 export async function findActiveUserWithRoles(prisma: PrismaClient, id: string) {
   const user = await prisma.user.findUnique({
     where: { id },
-    include: { tenant: true, roles: { include: { role: true } }, _count: VERIFIED_FACTOR_COUNT },
+    include: { tenant: true, roles: { include: { role: true } }, _count: MFA_FACTS_INCLUDE._count },
   })
   if (!user || user.status !== 'active') return null
   return user
