@@ -393,8 +393,8 @@ function printTable(report: Record<string, unknown>): void {
     const o = report[`ours_workers${w}`] as { signInsSustained: SignInResult; signInsConcurrent: SignInResult & { allDoneMs: number } }
     const s = o.signInsSustained
     rows.push([`sign-ins (${WALKERS} walkers)`, `ours WORKERS=${w}`, `${s.perSecond.toFixed(1)}/s`, s.p50Ms.toFixed(0), s.p99Ms.toFixed(0), String(s.failed), '', c(s)])
-    const b = o.signInsConcurrent
-    rows.push([`${CONCURRENT} at once`, `ours WORKERS=${w}`, `all in ${(b.allDoneMs / 1000).toFixed(2)} s`, b.p50Ms.toFixed(0), b.p99Ms.toFixed(0), String(b.failed), '', c(b)])
+    const burst = o.signInsConcurrent
+    rows.push([`${CONCURRENT} at once`, `ours WORKERS=${w}`, `all in ${(burst.allDoneMs / 1000).toFixed(2)} s`, burst.p50Ms.toFixed(0), burst.p99Ms.toFixed(0), String(burst.failed), '', c(burst)])
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
   const line = (r: string[]) => r.map((cell, i) => (i >= 2 ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!))).join('  ')
