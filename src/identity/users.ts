@@ -90,16 +90,44 @@ export async function authenticateWithPassword(prisma: PrismaClient, who: string
   return { ok: true, userId: user.id, passwordExpired: user.passwordExpired, email: user.email, emailVerified: user.emailVerified, mfa: userMfaFactsOf(user) }
 }
 
+/** What ID tokens, userinfo and the MFA policy read of an active user (findActiveAccount). */
+export interface ActiveAccountRow {
+  id: string
+  email: string
+  emailVerified: boolean
+  username: string | null
+  displayName: string | null
+  givenName: string | null
+  familyName: string | null
+  phone: string | null
+  phoneVerified: boolean
+  updatedAt: Date
+  tenant: { slug: string }
+  // The shapes MFA_FACTS_INCLUDE gives, so that userMfaFactsOf derives the MFA facts from either read.
+  roles: Array<{ role: { name: string; mfaRequired: boolean } }>
+  _count: { mfaFactors: number }
+}
+
 /**
- * The user with roles and tenant, as the token and userinfo claims need them, and the count of
- * verified MFA factors (with the roles' flags, the MFA policy's user facts: the provider's prompt
- * check reads them from the account it loaded, not again); null if gone or disabled.
+ * The user with tenant, role names and the count of verified MFA factors, as the token and userinfo
+ * claims need them (with the roles' flags, the MFA policy's user facts: the provider's prompt check
+ * reads them from the account it loaded, not again); null if gone or disabled.
+ *
+ * One SQL statement written out rather than a Prisma `include`: this read runs on every token
+ * response with an ID token, every refresh and every resume of a sign-in, and Prisma 6 compiles
+ * each query anew in its wasm query compiler (no plan cache). Measured on PostgreSQL, one walker:
+ * the `include` read cost ~0.8 ms of CPU per call, this ~0.17 ms. Column names follow
+ * prisma/schema.prisma; test/integration/claims.test.ts and the userinfo suites read every field.
  */
-export async function findActiveUserWithRoles(prisma: PrismaClient, id: string) {
-  const user = await prisma.user.findUnique({
-    where: { id },
-    include: { tenant: true, roles: { include: { role: true } }, _count: MFA_FACTS_INCLUDE._count },
-  })
-  if (!user || user.status !== 'active') return null
-  return user
+export async function findActiveAccount(prisma: PrismaClient, id: string): Promise<ActiveAccountRow | null> {
+  const rows = await prisma.$queryRaw<ActiveAccountRow[]>`
+    SELECT u.id, u.email, u."emailVerified", u.username, u."displayName", u."givenName", u."familyName",
+      u.phone, u."phoneVerified", u."updatedAt",
+      json_build_object('slug', t.slug) AS tenant,
+      COALESCE((SELECT json_agg(json_build_object('role', json_build_object('name', r.name, 'mfaRequired', r."mfaRequired")))
+        FROM "UserRole" ur JOIN "Role" r ON r.id = ur."roleId" WHERE ur."userId" = u.id), '[]'::json) AS roles,
+      json_build_object('mfaFactors', (SELECT count(*) FROM "MfaFactor" f WHERE f."userId" = u.id AND f.verified)) AS "_count"
+    FROM "User" u JOIN "Tenant" t ON t.id = u."tenantId"
+    WHERE u.id = ${id} AND u.status = 'active'`
+  return rows[0] ?? null
 }

@@ -1,10 +1,8 @@
 // findAccount for oidc-provider: the claims each scope releases, read from the user record.
 import type { Account, AccountClaims, KoaContextWithOIDC } from 'oidc-provider'
 import type { PrismaClient } from '../store/database.ts'
-import { findActiveUserWithRoles } from '../identity/users.ts'
+import { findActiveAccount, type ActiveAccountRow } from '../identity/users.ts'
 import { userMfaFactsOf, type UserMfaFacts } from '../mfa/factors.ts'
-
-type ActiveUser = NonNullable<Awaited<ReturnType<typeof findActiveUserWithRoles>>>
 
 /**
  * How long /me may answer one access token from a per-process copy of the user. Resource servers
@@ -19,13 +17,13 @@ const USERINFO_CACHE_MAX = 10_000
 
 /** oidc-provider's findAccount: the database, except for userinfo (see USERINFO_ACCOUNT_TTL_MS). */
 export function createAccountFinder(prisma: PrismaClient) {
-  const recent = new Map<string, { user: ActiveUser; until: number }>()
+  const recent = new Map<string, { user: ActiveAccountRow; until: number }>()
   return async function findAccountFor(ctx: KoaContextWithOIDC, id: string, token?: { jti?: string }): Promise<Account | undefined> {
     if (ctx.oidc?.route !== 'userinfo' || !token?.jti) return findAccount(prisma, id)
     const key = `${token.jti}:${id}`
     const hit = recent.get(key)
     if (hit && hit.until > Date.now()) return accountOf(hit.user)
-    const user = await findActiveUserWithRoles(prisma, id)
+    const user = await findActiveAccount(prisma, id)
     recent.delete(key)
     if (!user) return undefined
     // Oldest first (insertion order): past the bound, the oldest copy goes.
@@ -37,14 +35,14 @@ export function createAccountFinder(prisma: PrismaClient) {
 
 /** Unknown or disabled users have no account: their sessions stop being valid. */
 async function findAccount(prisma: PrismaClient, id: string): Promise<Account | undefined> {
-  const user = await findActiveUserWithRoles(prisma, id)
+  const user = await findActiveAccount(prisma, id)
   return user ? accountOf(user) : undefined
 }
 
 /** The MFA policy's user facts, read with the account (see mfaFactsOfAccount). */
 const MFA_FACTS = 'urn:iam:mfa_facts'
 
-function accountOf(user: ActiveUser): Account {
+function accountOf(user: ActiveAccountRow): Account {
   return {
     accountId: user.id,
     [MFA_FACTS]: userMfaFactsOf(user),

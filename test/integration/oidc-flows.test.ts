@@ -6,6 +6,8 @@ import { createRemoteJWKSet, jwtVerify, decodeProtectedHeader } from 'jose'
 import { createIam, STORAGE_MODES, type IamInstance } from '../support/iam.ts'
 import { HttpBrowser, signIn, formsOf } from '../support/browser.ts'
 import { startBackchannelReceiver, type BackchannelReceiver } from '../support/backchannel-receiver.ts'
+import { createUser } from '../../src/identity/users.ts'
+import { assignRole, ensureRole } from '../../src/identity/roles.ts'
 import { ALICE, API, DISABLED, OPAQUE_API, SERVICE_SECRET, SPA_REDIRECT, WEB_POST_LOGOUT, WEB_REDIRECT, WEB_SECRET, createFixtures } from '../support/fixtures.ts'
 
 const insecure = { execute: [oidc.allowInsecureRequests] }
@@ -97,6 +99,28 @@ describe.each(STORAGE_MODES)('OIDC flows (%s)', (mode) => {
     expect(userinfo.roles).toEqual(['user'])
     expect(userinfo.tenant).toBe('default')
     expect(userinfo.email).toBeUndefined()
+  })
+
+  it('releases each profile claim as stored, and every role, sorted', async () => {
+    // Carol has every optional field and two roles: the account read must carry all of them.
+    const carol = { email: 'carol@example.test', username: 'carol', password: 'carol long passphrase 7' }
+    const stored = await iam.databaseNow(async (prisma) => {
+      const user = await createUser(prisma, { ...carol, givenName: 'Carol', familyName: 'Ng', emailVerified: true })
+      await prisma.user.update({ where: { id: user.id }, data: { phone: '+14155550123', phoneVerified: true } })
+      for (const name of ['user', 'auditor']) await assignRole(prisma, user.id, (await ensureRole(prisma, name, [])).id)
+      return prisma.user.findUniqueOrThrow({ where: { id: user.id } })
+    })
+    const req = await authorize(spa, SPA_REDIRECT, { scope: 'openid profile email phone roles tenant', prompt: 'consent' })
+    const callback = await signIn(new HttpBrowser(iam.issuer), req.url, { login: carol.username, password: carol.password })
+    const tokens = await oidc.authorizationCodeGrant(spa, callback, { pkceCodeVerifier: req.verifier, expectedState: req.state })
+    const info = await oidc.fetchUserInfo(spa, tokens.access_token, tokens.claims()!.sub)
+    // The sign-in itself updated the row (last sign-in time): updated_at is its time now.
+    const now = await iam.databaseNow((prisma) => prisma.user.findUniqueOrThrow({ where: { id: stored.id } }))
+    expect(info).toEqual({
+      sub: stored.id, name: 'Carol Ng', given_name: 'Carol', family_name: 'Ng', preferred_username: 'carol',
+      updated_at: Math.floor(now.updatedAt.getTime() / 1000), email: carol.email, email_verified: true,
+      phone_number: '+14155550123', phone_number_verified: true, roles: ['auditor', 'user'], tenant: 'default',
+    })
   })
 
   it('authenticates a confidential client whose secret has - % : + (client_secret_basic)', async () => {
