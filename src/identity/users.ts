@@ -3,8 +3,9 @@ import { z } from 'zod'
 import type { PrismaClient } from '../store/database.ts'
 import { hashPassword, needsRehash, verifyPassword } from './passwords.ts'
 import { ensureDefaultTenant } from './tenants.ts'
-import { clearedFailures, isLocked, recordFailedSignIn, type PasswordGuard } from '../security/lockout.ts'
-import { MFA_FACTS_INCLUDE, userMfaFactsOf, type UserMfaFacts } from '../mfa/factors.ts'
+import { isLocked, recordFailedSignIn, recordSignIn, type PasswordGuard } from '../security/lockout.ts'
+import { userMfaFactsOf, type UserMfaFacts } from '../mfa/factors.ts'
+import { Prisma } from '../generated/prisma/client.ts'
 
 export const emailSchema = z.string().trim().toLowerCase().pipe(z.email().max(254))
 export const usernameSchema = z.string().trim().toLowerCase().regex(/^[a-z0-9._-]{2,64}$/, 'letters, digits, . _ - (2 to 64)')
@@ -67,15 +68,7 @@ export type PasswordLoginResult =
  * the lockout; a locked account is refused even with the right password; a success clears the count.
  */
 export async function authenticateWithPassword(prisma: PrismaClient, who: string | { userId: string }, password: string, guard: PasswordGuard): Promise<PasswordLoginResult> {
-  let user
-  if (typeof who === 'string') {
-    const name = normalizeLogin(who)
-    user = name.includes('@')
-      ? await prisma.user.findUnique({ where: { email: name }, include: MFA_FACTS_INCLUDE })
-      : await prisma.user.findUnique({ where: { username: name }, include: MFA_FACTS_INCLUDE })
-  } else {
-    user = await prisma.user.findUnique({ where: { id: who.userId }, include: MFA_FACTS_INCLUDE })
-  }
+  const user = await findForPasswordCheck(prisma, typeof who === 'string' ? normalizeLogin(who) : who)
   const valid = await verifyPassword(user?.passwordHash, password)
   if (!user) return { ok: false, reason: 'invalid_credentials' }
   if (isLocked(user, guard.clock)) return { ok: false, reason: 'locked', userId: user.id }
@@ -85,13 +78,53 @@ export async function authenticateWithPassword(prisma: PrismaClient, who: string
   }
   if (user.status !== 'active') return { ok: false, reason: 'disabled', userId: user.id }
   // Upgrade hashes made with older parameters while we hold the plaintext.
-  const rehash = user.passwordHash && needsRehash(user.passwordHash) ? { passwordHash: await hashPassword(password) } : {}
-  await prisma.user.update({ where: { id: user.id }, data: { lastLoginAt: new Date(), ...clearedFailures, ...rehash } })
+  const rehashed = user.passwordHash && needsRehash(user.passwordHash) ? await hashPassword(password) : undefined
+  await recordSignIn(prisma, user.id, new Date(), rehashed)
   return { ok: true, userId: user.id, passwordExpired: user.passwordExpired, email: user.email, emailVerified: user.emailVerified, mfa: userMfaFactsOf(user) }
 }
 
+// The hot reads below are SQL written out rather than Prisma queries: they run on every sign-in,
+// every token response with an ID token and every refresh, and Prisma 6 compiles each query anew
+// in its wasm query compiler (no plan cache). Measured on PostgreSQL (docs/performance.md): a
+// read with `include` cost ~0.8 ms of CPU per call, the same read as one statement ~0.17 ms. Column names follow prisma/schema.prisma; the sign-in, claims
+// (oidc-flows "releases each profile claim as stored"), lockout and MFA policy suites read every
+// field they return.
+
+/** Roles and verified factors in the shapes MFA_FACTS_INCLUDE gives, so userMfaFactsOf reads either. */
+const ROLES_AND_FACTOR_COUNT = Prisma.sql`
+  COALESCE((SELECT json_agg(json_build_object('role', json_build_object('name', r.name, 'mfaRequired', r."mfaRequired")))
+    FROM "UserRole" ur JOIN "Role" r ON r.id = ur."roleId" WHERE ur."userId" = u.id), '[]'::json) AS roles,
+  json_build_object('mfaFactors', (SELECT count(*) FROM "MfaFactor" f WHERE f."userId" = u.id AND f.verified)) AS "_count"`
+
+interface RolesAndFactorCount {
+  roles: Array<{ role: { name: string; mfaRequired: boolean } }>
+  _count: { mfaFactors: number }
+}
+
+/** What the password check reads: the hash, the lockout and status fields, the MFA policy's facts. */
+interface PasswordCheckRow extends RolesAndFactorCount {
+  id: string
+  email: string
+  emailVerified: boolean
+  status: string
+  passwordHash: string | null
+  passwordExpired: boolean
+  lockedUntil: Date | null
+}
+
+/** By a normalised login (an email if it has an @, else a username) or by id. */
+async function findForPasswordCheck(prisma: PrismaClient, who: string | { userId: string }): Promise<PasswordCheckRow | null> {
+  const where = typeof who !== 'string' ? Prisma.sql`u.id = ${who.userId}`
+    : who.includes('@') ? Prisma.sql`u.email = ${who}` : Prisma.sql`u.username = ${who}`
+  const rows = await prisma.$queryRaw<PasswordCheckRow[]>`
+    SELECT u.id, u.email, u."emailVerified", u.status::text AS status, u."passwordHash", u."passwordExpired", u."lockedUntil",
+      ${ROLES_AND_FACTOR_COUNT}
+    FROM "User" u WHERE ${where}`
+  return rows[0] ?? null
+}
+
 /** What ID tokens, userinfo and the MFA policy read of an active user (findActiveAccount). */
-export interface ActiveAccountRow {
+export interface ActiveAccountRow extends RolesAndFactorCount {
   id: string
   email: string
   emailVerified: boolean
@@ -103,30 +136,18 @@ export interface ActiveAccountRow {
   phoneVerified: boolean
   updatedAt: Date
   tenant: { slug: string }
-  // The shapes MFA_FACTS_INCLUDE gives, so that userMfaFactsOf derives the MFA facts from either read.
-  roles: Array<{ role: { name: string; mfaRequired: boolean } }>
-  _count: { mfaFactors: number }
 }
 
 /**
  * The user with tenant, role names and the count of verified MFA factors, as the token and userinfo
  * claims need them (with the roles' flags, the MFA policy's user facts: the provider's prompt check
  * reads them from the account it loaded, not again); null if gone or disabled.
- *
- * One SQL statement written out rather than a Prisma `include`: this read runs on every token
- * response with an ID token, every refresh and every resume of a sign-in, and Prisma 6 compiles
- * each query anew in its wasm query compiler (no plan cache). Measured on PostgreSQL, one walker:
- * the `include` read cost ~0.8 ms of CPU per call, this ~0.17 ms. Column names follow
- * prisma/schema.prisma; test/integration/claims.test.ts and the userinfo suites read every field.
  */
 export async function findActiveAccount(prisma: PrismaClient, id: string): Promise<ActiveAccountRow | null> {
   const rows = await prisma.$queryRaw<ActiveAccountRow[]>`
     SELECT u.id, u.email, u."emailVerified", u.username, u."displayName", u."givenName", u."familyName",
-      u.phone, u."phoneVerified", u."updatedAt",
-      json_build_object('slug', t.slug) AS tenant,
-      COALESCE((SELECT json_agg(json_build_object('role', json_build_object('name', r.name, 'mfaRequired', r."mfaRequired")))
-        FROM "UserRole" ur JOIN "Role" r ON r.id = ur."roleId" WHERE ur."userId" = u.id), '[]'::json) AS roles,
-      json_build_object('mfaFactors', (SELECT count(*) FROM "MfaFactor" f WHERE f."userId" = u.id AND f.verified)) AS "_count"
+      u.phone, u."phoneVerified", u."updatedAt", json_build_object('slug', t.slug) AS tenant,
+      ${ROLES_AND_FACTOR_COUNT}
     FROM "User" u JOIN "Tenant" t ON t.id = u."tenantId"
     WHERE u.id = ${id} AND u.status = 'active'`
   return rows[0] ?? null

@@ -8,6 +8,7 @@
 // A session oidc-provider destroyed (RP-initiated logout) is marked ended.
 import type { Context, Middleware, Next } from 'koa'
 import Bowser from 'bowser'
+import { Prisma } from '../generated/prisma/client.ts'
 import type { Logger } from '../observability/logger.ts'
 import { endSession, enforceSessionLimit, type SessionDeps } from '../identity/sessions.ts'
 
@@ -86,10 +87,11 @@ export function trackSessions(deps: SessionTrackingDeps): Middleware {
     // again in the same session) goes the long way below.
     const justSignedIn = (ctx as { oidc?: { result?: { login?: { accountId?: unknown } } } }).oidc?.result?.login?.accountId === accountId
     let created = justSignedIn && await createRow(ctx, session, accountId, at)
-    const refreshed = !justSignedIn && (await prisma.userSession.updateMany({
-      where: { sessionUid: session.uid, userId: accountId, endedAt: null },
-      data: { sessionId: session.jti, lastSeenAt: at },
-    })).count === 1
+    // The two statements every sign-in runs are written out (Prisma compiles each query anew: see
+    // findActiveAccount in identity/users.ts); the rare paths below stay Prisma queries.
+    const refreshed = !justSignedIn && await prisma.$executeRaw`
+      UPDATE "UserSession" SET "sessionId" = ${session.jti}, "lastSeenAt" = ${at}
+      WHERE "sessionUid" = ${session.uid} AND "userId" = ${accountId} AND "endedAt" IS NULL` === 1
     if (!created && !refreshed) {
       const existing = await prisma.userSession.findUnique({ where: { sessionUid: session.uid } })
       if (existing?.endedAt || (existing && existing.userId !== accountId)) {
@@ -101,7 +103,7 @@ export function trackSessions(deps: SessionTrackingDeps): Middleware {
       if (!created) await prisma.userSession.update({ where: { sessionUid: session.uid }, data: { sessionId: session.jti, lastSeenAt: at } })
     }
     if (grantIds.length) {
-      await prisma.userGrant.updateMany({ where: { grantId: { in: grantIds }, userId: accountId }, data: { sessionUid: session.uid } })
+      await prisma.$executeRaw`UPDATE "UserGrant" SET "sessionUid" = ${session.uid} WHERE "grantId" IN (${Prisma.join(grantIds)}) AND "userId" = ${accountId}`
     }
     if (created) await enforceSessionLimit(deps, accountId, session.uid, deps.maxSessionsPerUser, ctx)
   }

@@ -79,8 +79,21 @@ export async function recordFailedSignIn(prisma: PrismaClient, userId: string, g
   return true
 }
 
-/** The fields a successful sign-in writes: the count starts again. */
+/** The fields an unlock writes: the count starts again. */
 export const clearedFailures = { failedLogins: 0, failedLoginsSince: null, lockedUntil: null } as const
+
+/**
+ * The write of a successful sign-in: its time, the failure count cleared as `clearedFailures`
+ * clears it, and a rehashed password when the hash was upgraded. One statement written out (every
+ * sign-in runs it; see findActiveAccount in identity/users.ts for why not a Prisma update), which
+ * sets updatedAt as Prisma's @updatedAt would.
+ */
+export async function recordSignIn(prisma: PrismaClient, userId: string, at: Date, rehashed?: string): Promise<void> {
+  await prisma.$executeRaw`
+    UPDATE "User" SET "lastLoginAt" = ${at}, "failedLogins" = 0, "failedLoginsSince" = NULL, "lockedUntil" = NULL,
+      "passwordHash" = COALESCE(${rehashed ?? null}::text, "passwordHash"), "updatedAt" = ${at}
+    WHERE id = ${userId}`
+}
 
 /**
  * Ends a lock and clears the failure count now; for administrators (the admin API) and the

@@ -2,6 +2,7 @@
 // storage modes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import * as oidc from 'openid-client'
+import argon2 from 'argon2'
 import { createRemoteJWKSet, jwtVerify, decodeProtectedHeader } from 'jose'
 import { createIam, STORAGE_MODES, type IamInstance } from '../support/iam.ts'
 import { HttpBrowser, signIn, formsOf } from '../support/browser.ts'
@@ -121,6 +122,26 @@ describe.each(STORAGE_MODES)('OIDC flows (%s)', (mode) => {
       updated_at: Math.floor(now.updatedAt.getTime() / 1000), email: carol.email, email_verified: true,
       phone_number: '+14155550123', phone_number_verified: true, roles: ['auditor', 'user'], tenant: 'default',
     })
+  })
+
+  it('upgrades a password hash made with weaker parameters at the next sign-in, and clears failed attempts', async () => {
+    const dan = { email: 'dan@example.test', password: 'dan has an old hash 42' }
+    const id = await iam.databaseNow(async (prisma) => {
+      const user = await createUser(prisma, { ...dan, emailVerified: true })
+      const weak = await argon2.hash(dan.password, { type: argon2.argon2i, memoryCost: 4096, timeCost: 1, parallelism: 1 })
+      await prisma.user.update({ where: { id: user.id }, data: { passwordHash: weak, failedLogins: 3, failedLoginsSince: new Date() } })
+      return user.id
+    })
+    for (let i = 0; i < 2; i++) {
+      const req = await authorize(spa, SPA_REDIRECT, { scope: 'openid', prompt: 'consent' })
+      const callback = await signIn(new HttpBrowser(iam.issuer), req.url, { login: dan.email, password: dan.password })
+      expect(callback.searchParams.get('code')).toBeTruthy()
+    }
+    const after = await iam.databaseNow((prisma) => prisma.user.findUniqueOrThrow({ where: { id } }))
+    expect(after.passwordHash).toMatch(/^\$argon2id\$v=19\$m=19456,p=1,t=2\$/)
+    expect(await argon2.verify(after.passwordHash!, dan.password)).toBe(true)
+    expect([after.failedLogins, after.failedLoginsSince, after.lockedUntil]).toEqual([0, null, null])
+    expect(after.lastLoginAt!.getTime()).toBeGreaterThan(Date.now() - 60_000)
   })
 
   it('authenticates a confidential client whose secret has - % : + (client_secret_basic)', async () => {
