@@ -33,7 +33,9 @@ describe.each(STORAGE_MODES)('brute-force lockout (%s)', (mode) => {
   const startedAt = new Date()
 
   beforeAll(async () => {
-    iam = await createIam(mode, { env: clock.env })
+    // A server away from UTC: lock times are stored in UTC and must be read back as UTC (the
+    // embedded database's raw reads once took them for local time: a 15-minute lock lasted 5 h 15).
+    iam = await createIam(mode, { env: { ...clock.env, TZ: 'America/New_York' } })
     await iam.withDatabase(async (prisma) => {
       await createFixtures(prisma)
       for (const person of [LENA, WENDY, ULLA, CONRAD]) await createUser(prisma, { ...person, emailVerified: true })

@@ -9,9 +9,6 @@
 import type { Adapter, AdapterPayload } from 'oidc-provider'
 import type { PrismaClient } from '../../store/database.ts'
 
-/** Prisma's "foreign key constraint failed": the accountId names no user of ours. */
-const FOREIGN_KEY_FAILED = 'P2003'
-
 export function withGrantIndex(prisma: PrismaClient, grants: Adapter): Adapter {
   return {
     find: (id) => grants.find(id),
@@ -24,17 +21,14 @@ export function withGrantIndex(prisma: PrismaClient, grants: Adapter): Adapter {
       const clientId = typeof payload.clientId === 'string' ? payload.clientId : undefined
       if (userId && clientId) {
         const expiresAt = typeof expiresIn === 'number' ? new Date(Date.now() + expiresIn * 1000) : null
-        try {
-          await prisma.userGrant.upsert({
-            where: { grantId: id },
-            create: { grantId: id, userId, clientId, expiresAt },
-            update: { expiresAt },
-          })
-        } catch (err) {
-          // A grant for an account that is not a user row (deleted meanwhile): nothing to index,
-          // and the provider must still work.
-          if ((err as { code?: string }).code !== FOREIGN_KEY_FAILED) throw err
-        }
+        // One statement written out (every consent runs it; see findActiveAccount in
+        // identity/users.ts for why). A grant for an account that is not a user row (deleted
+        // meanwhile) has nothing to index: the SELECT finds no user and nothing is written, and
+        // the provider must still work.
+        await prisma.$executeRaw`
+          INSERT INTO "UserGrant" ("grantId", "userId", "clientId", "expiresAt")
+          SELECT ${id}, u.id, ${clientId}, ${expiresAt}::timestamp FROM "User" u WHERE u.id = ${userId}
+          ON CONFLICT ("grantId") DO UPDATE SET "expiresAt" = EXCLUDED."expiresAt"`
       }
       await grants.upsert(id, payload, expiresIn)
     },
