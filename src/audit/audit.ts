@@ -3,6 +3,7 @@
 import type { Context } from 'koa'
 import type { PrismaClient } from '../store/database.ts'
 import type { Logger } from '../observability/logger.ts'
+import { newRowId } from '../store/row-id.ts'
 
 export interface AuditEventInput {
   type: string
@@ -34,20 +35,26 @@ export function createAuditWriter(prisma: PrismaClient, logger: Logger, observe?
     async record(ctx: Context | undefined, event: AuditEventInput): Promise<void> {
       observe?.(event)
       try {
-        await prisma.auditEvent.create({
-          data: storable({
-            type: event.type,
-            outcome: event.outcome,
-            actor: event.actor ?? event.userId ?? null,
-            userId: event.userId ?? null,
-            tenantId: event.tenantId ?? null,
-            clientId: event.clientId ?? null,
-            ip: ctx?.ip ?? null,
-            userAgent: ctx?.get('user-agent')?.slice(0, 512) || null,
-            requestId: (ctx?.state.requestId as string | undefined) ?? null,
-            details: (event.details ?? undefined) as object | undefined,
-          }),
+        const row = storable({
+          type: event.type,
+          outcome: event.outcome,
+          actor: event.actor ?? event.userId ?? null,
+          userId: event.userId ?? null,
+          tenantId: event.tenantId ?? null,
+          clientId: event.clientId ?? null,
+          ip: ctx?.ip ?? null,
+          userAgent: ctx?.get('user-agent')?.slice(0, 512) || null,
+          requestId: (ctx?.state.requestId as string | undefined) ?? null,
+          details: event.details === undefined ? null : JSON.stringify(storable(event.details)),
         })
+        // One statement written out: every sign-in writes two events (see findActiveAccount in
+        // identity/users.ts for why not Prisma's create). The time is this process's, in UTC, as
+        // Prisma's @default(now()) gave it (the column's SQL default would be the database
+        // session's local time).
+        await prisma.$executeRaw`
+          INSERT INTO "AuditEvent" (id, at, type, outcome, actor, "userId", "tenantId", "clientId", ip, "userAgent", "requestId", details)
+          VALUES (${newRowId()}, ${new Date()}, ${row.type}, ${row.outcome}, ${row.actor}, ${row.userId}, ${row.tenantId}, ${row.clientId}, ${row.ip},
+            ${row.userAgent}, ${row.requestId}, ${row.details}::jsonb)`
       } catch (err) {
         logger.error({ err, auditType: event.type }, 'audit event could not be written')
       }

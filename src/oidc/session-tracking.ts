@@ -9,6 +9,7 @@
 import type { Context, Middleware, Next } from 'koa'
 import Bowser from 'bowser'
 import { Prisma } from '../generated/prisma/client.ts'
+import { newRowId } from '../store/row-id.ts'
 import type { Logger } from '../observability/logger.ts'
 import { endSession, enforceSessionLimit, type SessionDeps } from '../identity/sessions.ts'
 
@@ -26,7 +27,6 @@ interface ProviderSession {
   authorizations?: Record<string, { grantId?: string | undefined }> | undefined
 }
 
-const UNIQUE_FAILED = 'P2002'
 const MAX_USER_AGENT = 512
 
 function sessionOf(ctx: Context): ProviderSession | undefined {
@@ -64,18 +64,13 @@ export function trackSessions(deps: SessionTrackingDeps): Middleware {
   /** A row for a session not recorded yet; false when one exists (the same browser's concurrent request, or a sign-in again in this session). */
   async function createRow(ctx: Context, session: ProviderSession, accountId: string, at: Date): Promise<boolean> {
     const userAgent = ctx.get('user-agent').slice(0, MAX_USER_AGENT) || null
-    try {
-      await prisma.userSession.create({
-        data: {
-          userId: accountId, sessionUid: session.uid, sessionId: session.jti,
-          userAgent, ...describeDevice(userAgent ?? undefined), ip: ctx.ip || null, createdAt: at, lastSeenAt: at,
-        },
-      })
-      return true
-    } catch (err) {
-      if ((err as { code?: string }).code !== UNIQUE_FAILED) throw err
-      return false
-    }
+    const { browser, os } = describeDevice(userAgent ?? undefined)
+    // One statement written out (every sign-in runs it; see findActiveAccount in identity/users.ts).
+    const inserted = await prisma.$executeRaw`
+      INSERT INTO "UserSession" (id, "userId", "sessionUid", "sessionId", "userAgent", browser, os, ip, "createdAt", "lastSeenAt")
+      VALUES (${newRowId()}, ${accountId}, ${session.uid}, ${session.jti}, ${userAgent}, ${browser}, ${os}, ${ctx.ip || null}, ${at}, ${at})
+      ON CONFLICT ("sessionUid") DO NOTHING`
+    return inserted === 1
   }
 
   async function seen(ctx: Context, session: ProviderSession, accountId: string): Promise<void> {

@@ -24,10 +24,11 @@ export function withGrantIndex(prisma: PrismaClient, grants: Adapter): Adapter {
         // One statement written out (every consent runs it; see findActiveAccount in
         // identity/users.ts for why). A grant for an account that is not a user row (deleted
         // meanwhile) has nothing to index: the SELECT finds no user and nothing is written, and
-        // the provider must still work.
+        // the provider must still work. Times are this process's, in UTC, as Prisma writes them
+        // (the column's SQL default would be the database session's local time).
         await prisma.$executeRaw`
-          INSERT INTO "UserGrant" ("grantId", "userId", "clientId", "expiresAt")
-          SELECT ${id}, u.id, ${clientId}, ${expiresAt}::timestamp FROM "User" u WHERE u.id = ${userId}
+          INSERT INTO "UserGrant" ("grantId", "userId", "clientId", "expiresAt", "createdAt")
+          SELECT ${id}, u.id, ${clientId}, ${expiresAt}::timestamp, ${new Date()} FROM "User" u WHERE u.id = ${userId}
           ON CONFLICT ("grantId") DO UPDATE SET "expiresAt" = EXCLUDED."expiresAt"`
       }
       await grants.upsert(id, payload, expiresIn)
