@@ -86,7 +86,9 @@ export async function authenticateWithPassword(prisma: PrismaClient, who: string
 // The hot reads below are SQL written out rather than Prisma queries: they run on every sign-in,
 // every token response with an ID token and every refresh, and Prisma 6 compiles each query anew
 // in its wasm query compiler (no plan cache). Measured on PostgreSQL (docs/performance.md): a
-// read with `include` cost ~0.8 ms of CPU per call, the same read as one statement ~0.17 ms. Column names follow prisma/schema.prisma; the sign-in, claims
+// read with `include` cost ~0.8 ms of CPU per call, the same read as one statement ~0.17 ms.
+// The few other statements written out for the same reason point here. Their table and column
+// names are held to prisma/schema.prisma by test/unit/written-out-sql.test.ts; the sign-in, claims
 // (oidc-flows "releases each profile claim as stored"), lockout and MFA policy suites read every
 // field they return.
 
