@@ -45,8 +45,8 @@ export function createAuditWriter(prisma: PrismaClient, logger: Logger, observe?
           ip: ctx?.ip ?? null,
           userAgent: ctx?.get('user-agent')?.slice(0, 512) || null,
           requestId: (ctx?.state.requestId as string | undefined) ?? null,
-          details: event.details === undefined ? null : JSON.stringify(storable(event.details)),
         })
+        const details = event.details === undefined ? null : JSON.stringify(storable(event.details))
         // One statement written out: every sign-in writes two events (see findActiveAccount in
         // identity/users.ts for why not Prisma's create). The time is this process's, in UTC, as
         // Prisma's @default(now()) gave it (the column's SQL default would be the database
@@ -54,7 +54,7 @@ export function createAuditWriter(prisma: PrismaClient, logger: Logger, observe?
         await prisma.$executeRaw`
           INSERT INTO "AuditEvent" (id, at, type, outcome, actor, "userId", "tenantId", "clientId", ip, "userAgent", "requestId", details)
           VALUES (${newRowId()}, ${new Date()}, ${row.type}, ${row.outcome}, ${row.actor}, ${row.userId}, ${row.tenantId}, ${row.clientId}, ${row.ip},
-            ${row.userAgent}, ${row.requestId}, ${row.details}::jsonb)`
+            ${row.userAgent}, ${row.requestId}, ${details}::jsonb)`
       } catch (err) {
         logger.error({ err, auditType: event.type }, 'audit event could not be written')
       }

@@ -4,7 +4,7 @@ import type { PrismaClient } from '../store/database.ts'
 import { hashPassword, needsRehash, verifyPassword } from './passwords.ts'
 import { ensureDefaultTenant } from './tenants.ts'
 import { isLocked, recordFailedSignIn, recordSignIn, type PasswordGuard } from '../security/lockout.ts'
-import { userMfaFactsOf, type UserMfaFacts } from '../mfa/factors.ts'
+import { userMfaFactsOf, type MfaFactsSource, type UserMfaFacts } from '../mfa/factors.ts'
 import { Prisma } from '../generated/prisma/client.ts'
 
 export const emailSchema = z.string().trim().toLowerCase().pipe(z.email().max(254))
@@ -92,15 +92,14 @@ export async function authenticateWithPassword(prisma: PrismaClient, who: string
 // (oidc-flows "releases each profile claim as stored"), lockout and MFA policy suites read every
 // field they return.
 
-/** Roles and verified factors in the shapes MFA_FACTS_INCLUDE gives, so userMfaFactsOf reads either. */
+/** Roles (with names, for the claims) and verified factors in MfaFactsSource's shape, for userMfaFactsOf. */
 const ROLES_AND_FACTOR_COUNT = Prisma.sql`
   COALESCE((SELECT json_agg(json_build_object('role', json_build_object('name', r.name, 'mfaRequired', r."mfaRequired")))
     FROM "UserRole" ur JOIN "Role" r ON r.id = ur."roleId" WHERE ur."userId" = u.id), '[]'::json) AS roles,
   json_build_object('mfaFactors', (SELECT count(*) FROM "MfaFactor" f WHERE f."userId" = u.id AND f.verified)) AS "_count"`
 
-interface RolesAndFactorCount {
+interface RolesAndFactorCount extends MfaFactsSource {
   roles: Array<{ role: { name: string; mfaRequired: boolean } }>
-  _count: { mfaFactors: number }
 }
 
 /** What the password check reads: the hash, the lockout and status fields, the MFA policy's facts. */

@@ -31,23 +31,28 @@ export async function listVerifiedFactors(prisma: PrismaClient, userId: string):
 export type UserMfaFacts = Pick<MfaFacts, 'hasVerifiedFactor' | 'roleRequiresMfa'>
 
 /**
- * What a user read includes for userMfaFactsOf: the roles' MFA flags and the count of verified
- * factors. Reads that fetch the user anyway (the password check, the provider's account) include
- * it, so the policy needs no statement of its own there.
+ * What userMfaFactsOf reads: the roles' MFA flags and the count of verified factors. The reads that
+ * fetch the user anyway (the password check, the provider's account: identity/users.ts) return
+ * this shape, so the policy needs no statement of its own there.
  */
-export const MFA_FACTS_INCLUDE = {
+export interface MfaFactsSource {
+  roles: Array<{ role: { mfaRequired: boolean } }>
+  _count: { mfaFactors: number }
+}
+
+const MFA_FACTS_SELECT = {
   roles: { select: { role: { select: { mfaRequired: true } } } },
   _count: { select: { mfaFactors: { where: { verified: true } } } },
 } as const
 
 /** The user-side facts of the MFA policy (the request side comes from the client and params). */
 export async function userMfaFacts(prisma: PrismaClient, userId: string): Promise<UserMfaFacts> {
-  const user = await prisma.user.findUnique({ where: { id: userId }, select: MFA_FACTS_INCLUDE })
+  const user = await prisma.user.findUnique({ where: { id: userId }, select: MFA_FACTS_SELECT })
   return user ? userMfaFactsOf(user) : { hasVerifiedFactor: false, roleRequiresMfa: false }
 }
 
-/** The same facts from a user read with MFA_FACTS_INCLUDE. */
-export function userMfaFactsOf(user: { roles: { role: { mfaRequired: boolean } }[]; _count: { mfaFactors: number } }): UserMfaFacts {
+/** The same facts from a user read that returned them (MfaFactsSource). */
+export function userMfaFactsOf(user: MfaFactsSource): UserMfaFacts {
   return { hasVerifiedFactor: user._count.mfaFactors > 0, roleRequiresMfa: user.roles.some((r) => r.role.mfaRequired) }
 }
 
