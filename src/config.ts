@@ -23,6 +23,11 @@ const schema = z.object({
   /** PostgreSQL connection string. Unset: the embedded database in DATA_DIR/db. */
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgresql:// URL').optional(),
   /**
+   * PostgreSQL: keep each statement prepared per connection (parsed and planned once). Turn off
+   * behind a pooler in transaction mode that cannot carry prepared statements (PgBouncer < 1.21).
+   */
+  DATABASE_PREPARED_STATEMENTS: bool.default(true),
+  /**
    * Redis, one of three topologies (set exactly one): REDIS_URL (a standalone server),
    * REDIS_SENTINELS + REDIS_SENTINEL_NAME (Sentinel), REDIS_CLUSTER_NODES (Cluster). None: protocol
    * artifacts live in the database and rate limits count per process.
@@ -205,6 +210,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     shutdownTimeout: c.SHUTDOWN_TIMEOUT,
     logLevel: c.LOG_LEVEL,
     databaseUrl: c.DATABASE_URL,
+    preparedStatements: c.DATABASE_PREPARED_STATEMENTS,
     redisUrl: c.REDIS_URL,
     /** Where Redis is (standalone, Sentinel or Cluster); undefined: no Redis. */
     redis,

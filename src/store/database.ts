@@ -5,6 +5,8 @@ import { createRequire } from 'node:module'
 import path from 'node:path'
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { PrismaPg } from '@prisma/adapter-pg'
+import pg from 'pg'
+import { PreparingClient } from './prepared-statements.ts'
 import { PGlite } from '@electric-sql/pglite'
 import { PrismaClient } from '../generated/prisma/client.ts'
 import { pgliteAdapter } from './pglite-adapter.ts'
@@ -16,6 +18,8 @@ export interface DatabaseTarget {
   databaseUrl?: string | undefined
   /** folder that holds the embedded database (DATA_DIR) */
   dataDir: string
+  /** PostgreSQL: keep statements prepared per connection (src/store/prepared-statements.ts); default on */
+  preparedStatements?: boolean | undefined
 }
 
 export interface Database {
@@ -103,7 +107,11 @@ export async function openDatabase(target: DatabaseTarget): Promise<Database> {
   if (target.databaseUrl) {
     // A connection attempt to an unreachable or hung server gives up after 5 s (pg waits forever
     // by default), so requests fail with a 503 instead of queueing (src/store/unavailable.ts).
-    const adapter = new PrismaPg({ connectionString: target.databaseUrl, max: 20, connectionTimeoutMillis: 5_000 })
+    const pool = new pg.Pool({
+      connectionString: target.databaseUrl, max: 20, connectionTimeoutMillis: 5_000,
+      ...(target.preparedStatements === false ? {} : { Client: PreparingClient }),
+    })
+    const adapter = new PrismaPg(pool, { disposeExternalPool: true })
     const prisma = new PrismaClient({ adapter })
     await prisma.$connect()
     return { prisma, kind: 'postgres', close: () => prisma.$disconnect() }

@@ -1,0 +1,43 @@
+// PostgreSQL connections that keep each statement they run prepared (a per-connection statement
+// cache, as Prisma's Rust engine kept one): the text of a parameterised statement is parsed,
+// analysed and planned once per connection instead of on every call. Prisma 6's driver adapter
+// (@prisma/adapter-pg) sends every statement unnamed, so PostgreSQL plans it anew each time: the
+// claims read a sign-in runs three times spent ~0.3 ms planning for ~0.08 ms executing
+// (pg_stat_statements, docs/performance.md).
+//
+// node-postgres prepares a query once per connection when the query has a `name`; this names
+// statements by their text. The names are process-wide (one text, one name), capped so that a
+// stream of distinct texts cannot grow every backend's memory without bound: past the cap a
+// statement runs unnamed, as before.
+//
+// Behind a connection pooler in transaction mode (PgBouncer before 1.21), prepared statements
+// break; DATABASE_PREPARED_STATEMENTS=off turns this off.
+import pg from 'pg'
+
+export const MAX_PREPARED_STATEMENTS = 500
+
+const names = new Map<string, string>()
+
+function nameFor(text: string): string | undefined {
+  const known = names.get(text)
+  if (known !== undefined || names.size >= MAX_PREPARED_STATEMENTS) return known
+  const name = `iam_${names.size.toString(36)}`
+  names.set(text, name)
+  return name
+}
+
+/** A pg.Client that names the object-form queries it is given (the form @prisma/adapter-pg uses). */
+export class PreparingClient extends pg.Client {
+  // pg.Client.query has many overloads; this one passes every form through unchanged except
+  // an unnamed { text } query, which gets its name.
+  override query(config: unknown, ...rest: unknown[]): never {
+    if (config !== null && typeof config === 'object' && !('submit' in config)) {
+      const q = config as { text?: unknown; name?: unknown }
+      if (typeof q.text === 'string' && q.name === undefined) {
+        const name = nameFor(q.text)
+        if (name !== undefined) config = { ...q, name }
+      }
+    }
+    return (super.query as (...args: unknown[]) => never)(config, ...rest)
+  }
+}

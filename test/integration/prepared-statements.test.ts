@@ -1,0 +1,103 @@
+// PostgreSQL connections keep the statements they run prepared (src/store/prepared-statements.ts),
+// unless DATABASE_PREPARED_STATEMENTS is off. Against a real PostgreSQL: what each connection holds
+// (pg_prepared_statements is per connection, so each check runs in one transaction), that answers
+// stay right across a schema change and a failed statement, and that the cache is bounded.
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createTestDatabase } from '../support/iam.ts'
+import { migrateDatabase, openDatabase, type Database } from '../../src/store/database.ts'
+import { MAX_PREPARED_STATEMENTS } from '../../src/store/prepared-statements.ts'
+import { createUser } from '../../src/identity/users.ts'
+
+const COUNT_BY_EMAIL = 'SELECT count(*)::int AS n FROM "User" WHERE email = $1'
+
+/** The statements this connection holds prepared, read inside `tx` (one connection). */
+async function preparedOn(tx: { $queryRawUnsafe<T>(sql: string): Promise<T> }): Promise<string[]> {
+  const rows = await tx.$queryRawUnsafe<Array<{ statement: string }>>('SELECT statement FROM pg_prepared_statements')
+  return rows.map((r) => r.statement)
+}
+
+describe('prepared statements on PostgreSQL', () => {
+  let url: string
+  let dataDir: string
+  let on: Database
+  let off: Database
+
+  beforeAll(async () => {
+    url = await createTestDatabase()
+    dataDir = mkdtempSync(path.join(tmpdir(), 'iam-prepared-'))
+    await migrateDatabase({ databaseUrl: url, dataDir })
+    on = await openDatabase({ databaseUrl: url, dataDir })
+    off = await openDatabase({ databaseUrl: url, dataDir, preparedStatements: false })
+    await createUser(on.prisma, { email: 'ada@example.test', password: 'correct horse battery staple' })
+  })
+
+  afterAll(async () => {
+    await on?.close()
+    await off?.close()
+  })
+
+  it('by default a connection prepares a statement once and reuses it', async () => {
+    const [first, second, held] = await on.prisma.$transaction(async (tx) => [
+      await tx.$queryRawUnsafe<Array<{ n: number }>>(COUNT_BY_EMAIL, 'ada@example.test'),
+      await tx.$queryRawUnsafe<Array<{ n: number }>>(COUNT_BY_EMAIL, 'nobody@example.test'),
+      await preparedOn(tx),
+    ] as const)
+    expect(first).toEqual([{ n: 1 }])
+    expect(second).toEqual([{ n: 0 }])
+    expect(held.filter((s) => s === COUNT_BY_EMAIL)).toHaveLength(1)
+  })
+
+  it('Prisma\'s own queries are prepared too', async () => {
+    const held = await on.prisma.$transaction(async (tx) => {
+      await tx.user.findUnique({ where: { email: 'ada@example.test' } })
+      return preparedOn(tx)
+    })
+    expect(held.some((s) => s.includes('FROM "public"."User"'))).toBe(true)
+  })
+
+  it('with DATABASE_PREPARED_STATEMENTS off nothing is prepared, and the answers are the same', async () => {
+    const [answer, held] = await off.prisma.$transaction(async (tx) => [
+      await tx.$queryRawUnsafe<Array<{ n: number }>>(COUNT_BY_EMAIL, 'ada@example.test'),
+      await preparedOn(tx),
+    ] as const)
+    expect(answer).toEqual([{ n: 1 }])
+    expect(held).toEqual([])
+  })
+
+  it('a column added while statements are prepared (a migration on a running server): reads and writes go on', async () => {
+    const read = () => on.prisma.user.findUnique({ where: { email: 'ada@example.test' }, select: { id: true, email: true } })
+    for (let i = 0; i < 6; i++) expect(await read()).toMatchObject({ email: 'ada@example.test' })
+    await off.prisma.$executeRawUnsafe('ALTER TABLE "User" ADD COLUMN "preparedStatementsProbe" text')
+    try {
+      for (let i = 0; i < 6; i++) expect(await read()).toMatchObject({ email: 'ada@example.test' })
+      const user = await createUser(on.prisma, { email: 'grace@example.test', password: 'correct horse battery staple' })
+      expect(await on.prisma.user.findUnique({ where: { id: user.id }, select: { email: true } })).toEqual({ email: 'grace@example.test' })
+    } finally {
+      await off.prisma.$executeRawUnsafe('ALTER TABLE "User" DROP COLUMN "preparedStatementsProbe"')
+    }
+  })
+
+  it('a statement that fails (bad SQL, a constraint) leaves the connection working', async () => {
+    await expect(on.prisma.$queryRawUnsafe('SELECT no_such_column FROM "User"')).rejects.toThrow(/no_such_column/)
+    await expect(createUser(on.prisma, { email: 'ada@example.test', password: 'another long passphrase' })).rejects.toThrow()
+    expect(await on.prisma.$queryRawUnsafe(COUNT_BY_EMAIL, 'ada@example.test')).toEqual([{ n: 1 }])
+    expect(await on.prisma.user.count()).toBeGreaterThanOrEqual(2)
+  })
+
+  it(`a connection holds at most ${MAX_PREPARED_STATEMENTS} statements; past that they run unprepared and still answer`, async () => {
+    const { answers, held } = await on.prisma.$transaction(async (tx) => {
+      const answers: number[] = []
+      for (let i = 0; i < MAX_PREPARED_STATEMENTS + 50; i++) {
+        const rows = await tx.$queryRawUnsafe<Array<{ v: number }>>(`SELECT ${i}::int AS v`)
+        answers.push(rows[0]!.v)
+      }
+      return { answers, held: await preparedOn(tx) }
+    }, { timeout: 60_000 })
+    expect(answers).toEqual(Array.from({ length: MAX_PREPARED_STATEMENTS + 50 }, (_, i) => i))
+    expect(held.length).toBeLessThanOrEqual(MAX_PREPARED_STATEMENTS)
+    expect(held).not.toContain(`SELECT ${MAX_PREPARED_STATEMENTS + 49}::int AS v`)
+  })
+})
