@@ -83,15 +83,17 @@ export function createRateLimits(settings: Config['rateLimits'], deps: { redis?:
     return out
   }
 
+  // The dimensions are credited at once (one write to Redis for all of them), unlike consume,
+  // which stops at the first refusal so that a refused request does not count against the rest.
   async function credit(name: LimitName, keys: LimitKeys, how: (dimension: Dimension) => 'delete' | 'reward') {
-    for (const { dimension, key, limiter } of entries(name, keys)) {
+    await Promise.all(entries(name, keys).map(async ({ dimension, key, limiter }) => {
       try {
         if (how(dimension) === 'delete') await limiter.delete(key)
         else await limiter.reward(key, 1)
       } catch (err) {
         logger.warn({ err, limit: name, dimension }, 'rate limit could not be credited')
       }
-    }
+    }))
   }
 
   return {
