@@ -28,6 +28,7 @@ import { tokenRateLimit } from './security/token-rate-limit.ts'
 import { cspNonce } from './security/nonce.ts'
 import { answerUnavailable, isStoreUnavailable, markStoreUnavailable, storeUnavailable } from './store/unavailable.ts'
 import type { Configuration as RelyingPartyConfiguration } from 'openid-client'
+import { CookieSigner } from './security/cookie-signer.ts'
 
 export interface AppDeps extends Omit<InteractionDeps, 'siteName'> {
   config: Config
@@ -111,7 +112,8 @@ export function createApp(deps: AppDeps): Koa {
   const { config, logger, provider } = deps
   // maxIpsCount 1: ctx.ip is the address the trusted proxy saw (the last X-Forwarded-For entry),
   // not the first, which the client writes itself and would slip past the per-IP rate limits.
-  const app = new Koa({ proxy: config.trustProxy, maxIpsCount: 1, keys: deps.cookieKeys })
+  const app = new Koa({ proxy: config.trustProxy, maxIpsCount: 1 })
+  app.keys = new CookieSigner(deps.cookieKeys)
   app.silent = true // errors are logged by our middleware and provider events, once.
   const access = accessLogger(logger)
 

@@ -14,6 +14,7 @@ import type { JWK } from 'jose'
 import { createInteractionPolicy } from './policy.ts'
 import { ACR_VALUES } from '../mfa/acr.ts'
 import { parseProviderForm } from './provider-forms.ts'
+import { CookieSigner } from '../security/cookie-signer.ts'
 
 export interface ProviderDeps {
   config: Config
@@ -48,7 +49,7 @@ export function createProvider({ config, prisma, jwks, cookieKeys, adapter }: Pr
     findAccount: createAccountFinder(prisma),
     jwks: jwks as Configuration['jwks'],
     cookies: {
-      keys: cookieKeys,
+      keys: new CookieSigner(cookieKeys),
       long: { signed: true, httpOnly: true, sameSite: 'lax' },
       short: { signed: true, httpOnly: true, sameSite: 'lax' },
     },
