@@ -5,6 +5,12 @@
 // histograms summed; gauges by their `aggregator`) and answers. Without it each scrape showed one
 // worker's counters, which Prometheus reads as resets.
 //
+// A worker that dies takes its counts with it; its replacement starts from zero. So that the sum
+// never goes down (which Prometheus would also read as a reset, and rate() as a spike), the primary
+// keeps each worker's last sample, and when a worker exits folds its counters and histograms (not
+// its gauges) into a retired total that every later sum includes. What the worker counted after
+// the last scrape is lost; the sum stays monotonic.
+//
 // The primary loads prom-client only when the first scrape asks; it never loads the app.
 import cluster, { type Worker } from 'node:cluster'
 import { randomUUID } from 'node:crypto'
@@ -20,6 +26,8 @@ const ANSWER_TIMEOUT_MS = 5_000
 const SAMPLE_TIMEOUT_MS = 2_000
 
 interface Message { type?: unknown; id?: unknown; [key: string]: unknown }
+/** One metric of a registry's getMetricsAsJSON(), as far as this file reads it. */
+interface MetricJson { type?: unknown; [key: string]: unknown }
 const isMessage = (m: unknown): m is Message => typeof m === 'object' && m !== null
 
 /** A scrape the cluster could not answer (renderMetrics answers 503: Prometheus marks it failed rather than reading a part as the whole). */
@@ -67,8 +75,27 @@ export function workerMetrics(registry: Registry): () => Promise<{ contentType: 
 /** In the primary: answers workers' scrapes with the sum over `serving()` (the workers that listen). */
 export function aggregateWorkerMetrics(serving: () => Worker[]): void {
   const samples = new Map<string, (m: Message) => void>()
+  /** Each serving worker's last sample (what the last scrape counted of it). */
+  const lastSample = new Map<Worker, MetricJson[]>()
+  /** The counters and histograms of workers that exited, summed; settles before each answer. */
+  let retired: Promise<MetricJson[]> = Promise.resolve([])
 
-  const sampleOf = (worker: Worker): Promise<unknown[]> => new Promise((resolve, reject) => {
+  cluster.on('exit', (worker: Worker) => {
+    const last = lastSample.get(worker)
+    lastSample.delete(worker)
+    if (!last) return
+    const kept = last.filter((metric) => metric.type === 'counter' || metric.type === 'histogram')
+    retired = retired.then(async (sum) => {
+      try {
+        const { AggregatorRegistry } = await import('prom-client')
+        return await AggregatorRegistry.aggregate([sum, kept] as Parameters<typeof AggregatorRegistry.aggregate>[0]).getMetricsAsJSON() as unknown as MetricJson[]
+      } catch {
+        return sum // (cannot happen with samples prom-client made; if it did, keep what was retired)
+      }
+    })
+  })
+
+  const sampleOf = (worker: Worker): Promise<MetricJson[]> => new Promise((resolve, reject) => {
     const id = randomUUID()
     const timer = setTimeout(() => {
       samples.delete(id)
@@ -77,7 +104,7 @@ export function aggregateWorkerMetrics(serving: () => Worker[]): void {
     samples.set(id, (m) => {
       clearTimeout(timer)
       samples.delete(id)
-      if (Array.isArray(m.metrics)) resolve(m.metrics)
+      if (Array.isArray(m.metrics)) resolve(m.metrics as MetricJson[])
       else reject(new Error(`worker ${worker.process.pid}: ${String(m.error ?? 'no metrics')}`))
     })
     worker.send({ type: COLLECT, id })
@@ -87,8 +114,12 @@ export function aggregateWorkerMetrics(serving: () => Worker[]): void {
     try {
       const { AggregatorRegistry } = await import('prom-client')
       // A worker that cannot answer fails the scrape: a sum with a worker missing would look like a reset.
-      const all = await Promise.all(serving().map(sampleOf))
-      const merged = AggregatorRegistry.aggregate(all as Parameters<typeof AggregatorRegistry.aggregate>[0])
+      const workers = serving()
+      const all = await Promise.all(workers.map(sampleOf))
+      // A worker that exited while this scrape gathered is in the retired total (its previous sample): not twice.
+      const live = workers.flatMap((worker, i) => (worker.isConnected() ? [all[i]!] : []))
+      workers.forEach((worker, i) => { if (worker.isConnected()) lastSample.set(worker, all[i]!) })
+      const merged = AggregatorRegistry.aggregate([await retired, ...live] as Parameters<typeof AggregatorRegistry.aggregate>[0])
       asker.send({ type: ANSWER, id, contentType: merged.contentType, body: await merged.metrics() })
     } catch (err) {
       if (asker.isConnected()) asker.send({ type: ANSWER, id, error: err instanceof Error ? err.message : String(err) })

@@ -1,8 +1,8 @@
 // WORKERS=2 (node:cluster) on PostgreSQL + Redis: one short-lived worker prepares, then the primary
 // forks two serving workers sharing the port; both serve, a whole sign-in works with its steps
-// spread over them, /metrics sums both workers' numbers, a worker that dies is replaced, and
-// SIGTERM to the primary drains every worker and exits 0. With the embedded database WORKERS is
-// not honoured, and the first log line says so.
+// spread over them, /metrics sums both workers' numbers, a worker that dies is replaced (and its
+// counts stay in the sum), and SIGTERM to the primary drains every worker and exits 0. With the
+// embedded database WORKERS is not honoured, and the first log line says so.
 //
 // Which worker gets a connection is the primary's round robin: the test sends every request on a
 // new connection (through a proxy without keep-alive) and reads the worker pid each request log
@@ -124,8 +124,16 @@ describe('WORKERS=2 on PostgreSQL and Redis', () => {
     expect((await fetch(`${balancer.url}/metrics`)).status).toBe(200)
   })
 
-  it('replaces a worker that dies, and keeps serving meanwhile', async () => {
+  it('replaces a worker that dies, and keeps serving meanwhile; /metrics keeps the dead worker\'s counts', async () => {
     const victim = lines(iam).find((l) => l.msg === 'starting' && l.role === 'worker 1')!.pid!
+    const healthzCount = async () => {
+      const res = await fetch(`${balancer.url}/metrics`)
+      expect(res.status).toBe(200)
+      return Number(/^iam_http_request_duration_seconds_count\{method="GET",route="\/healthz",status="200"\} (\d+)$/m.exec(await res.text())?.[1] ?? 0)
+    }
+    const victimServed = lines(iam).filter((l) => l.msg === 'request' && l.route === '/healthz' && l.pid === victim).length
+    expect(victimServed).toBeGreaterThan(0)
+    const before = await healthzCount()
     process.kill(victim, 'SIGKILL')
     await waitFor('the restart to be logged', () => lines(iam).some((l) => l.msg === 'worker died unexpectedly; restarting it' && l.pid === victim))
     await waitFor('a third worker listening', () => lines(iam).filter((l) => l.msg?.startsWith('listening')).length >= 3)
@@ -135,6 +143,8 @@ describe('WORKERS=2 on PostgreSQL and Redis', () => {
     const pids = servingPids(iam, from)
     expect(pids.has(victim)).toBe(false)
     expect(pids.size).toBe(2)
+    // The sum over workers does not fall by what the dead one had counted (Prometheus would read a reset).
+    expect(await healthzCount()).toBeGreaterThanOrEqual(before)
   })
 
   it('SIGTERM to the primary: every worker drains and stops, the primary exits 0', async () => {
