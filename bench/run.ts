@@ -14,7 +14,11 @@
 //   BENCH_OUT=bench/results/latest.json
 //   BENCH_SERVER_NODE_OPTIONS   added to the image's NODE_OPTIONS for this server's processes (later
 //                               flags win; e.g. --cpu-prof --cpu-prof-dir=DIR, --max-old-space-size=256)
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+//   BENCH_BASELINE=DIR          also run this server from DIR (a checkout of another commit, ready to
+//                               run: `git worktree add DIR <commit>`, node_modules linked, src/generated
+//                               copied), as "baseline", next to "ours" in every scenario: an A/B of two
+//                               commits on the same stores, seconds apart
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
 import path from 'node:path'
 import { randomBytes } from 'node:crypto'
@@ -49,6 +53,12 @@ const CONCURRENT = num('BENCH_CONCURRENT_SIGNINS', 100)
 const SOAK = process.env.BENCH_SOAK === '1'
 const SOAK_SECONDS = num('BENCH_SOAK_SECONDS', 600)
 const OUT = path.resolve(root, process.env.BENCH_OUT ?? 'bench/results/latest.json')
+const BASELINE = process.env.BENCH_BASELINE ? path.resolve(process.env.BENCH_BASELINE) : undefined
+/** The servers of this code (and of BENCH_BASELINE's), in the order they are measured: for each WORKERS value, ours then the baseline. */
+const OURS = WORKER_COUNTS.flatMap((workers) => [{ label: 'ours', workers, cwd: root }, ...(BASELINE ? [{ label: 'baseline', workers, cwd: BASELINE }] : [])])
+const reportKey = (o: { label: string; workers: number }) => `${o.label}_workers${o.workers}`
+if (BASELINE && !existsSync(path.join(BASELINE, 'src/main.ts'))) throw new Error(`BENCH_BASELINE=${BASELINE}: no src/main.ts there`)
+if (BASELINE && !existsSync(path.join(BASELINE, 'node_modules'))) throw new Error(`BENCH_BASELINE=${BASELINE}: no node_modules there (link this checkout's: ln -s ${path.join(root, 'node_modules')} ${path.join(BASELINE, 'node_modules')})`)
 
 const SERVICE_SECRET = `bench-service-secret-${randomBytes(16).toString('hex')}`
 const API = 'https://api.bench.test'
@@ -246,14 +256,14 @@ async function main(): Promise<void> {
 
   const report: Record<string, unknown> = {
     date: started.toISOString(), machine,
-    settings: { seconds: SECONDS, warmupSeconds: WARMUP, connections: CONNECTIONS, workers: WORKER_COUNTS, signInWalkers: WALKERS, concurrentSignIns: CONCURRENT, soak: SOAK, soakSeconds: SOAK ? SOAK_SECONDS : undefined },
+    settings: { seconds: SECONDS, warmupSeconds: WARMUP, connections: CONNECTIONS, workers: WORKER_COUNTS, signInWalkers: WALKERS, concurrentSignIns: CONCURRENT, baseline: BASELINE, soak: SOAK, soakSeconds: SOAK ? SOAK_SECONDS : undefined },
   }
 
-  const startOurs = async (workers: number) => {
+  const startOurs = async (workers: number, cwd = root, label = 'ours') => {
     const port = await freePort()
     const issuer = `https://127.0.0.1:${port}`
     const base = `http://127.0.0.1:${port}`
-    const logFile = path.join(dir, `iam-workers${workers}.log`)
+    const logFile = path.join(dir, `${label}-workers${workers}.log`)
     const fd = openSync(logFile, 'a')
     const env = {
       ...process.env,
@@ -266,7 +276,7 @@ async function main(): Promise<void> {
       // under the benchmark's load, or --max-old-space-size=256 to bound its memory further.
       NODE_OPTIONS: [imageNodeOptions(), process.env.BENCH_SERVER_NODE_OPTIONS ?? ''].join(' ').trim(),
     }
-    const child = spawnWithParentDeath(process.execPath, ['--import', 'tsx', 'src/main.ts', 'serve'], { cwd: root, env, stdio: ['ignore', fd, fd] })
+    const child = spawnWithParentDeath(process.execPath, ['--import', 'tsx', 'src/main.ts', 'serve'], { cwd, env, stdio: ['ignore', fd, fd] })
     closeSync(fd)
     await waitHealthy(base, child, () => readFileSync(logFile, 'utf8').slice(-4000))
     // A cluster answers /healthz as soon as one worker listens: wait until all are up.
@@ -316,12 +326,12 @@ async function main(): Promise<void> {
         bare.once('exit', (code) => reject(new Error(`bare provider exited ${code}:\n${bareOut}`)))
       })
       const bareTarget: Target = { name: 'bare oidc-provider', issuer: bareIssuer, base: `http://127.0.0.1:${port}`, pid: bare.pid!, userAccessToken: await ready }
-      const ours: Array<{ workers: number; child: ChildProcess; t: Target }> = []
-      for (const workers of WORKER_COUNTS) {
-        const started = await startOurs(workers)
-        const name = `ours (WORKERS=${workers})`
+      const ours: Array<{ key: string; child: ChildProcess; t: Target }> = []
+      for (const o of OURS) {
+        const started = await startOurs(o.workers, o.cwd, o.label)
+        const name = `${o.label} (WORKERS=${o.workers})`
         log(`${name}: up; signing in the userinfo user`)
-        ours.push({ workers, child: started.child, t: { name, issuer: started.issuer, base: started.base, pid: started.child.pid!, userAccessToken: (await fullSignIn(started.issuer, started.base, 'userinfo@example.test', PASSWORD)).access_token } })
+        ours.push({ key: reportKey(o), child: started.child, t: { name, issuer: started.issuer, base: started.base, pid: started.child.pid!, userAccessToken: (await fullSignIn(started.issuer, started.base, 'userinfo@example.test', PASSWORD)).access_token } })
       }
       const targets = [bareTarget, ...ours.map((o) => o.t)]
       const specsOf = new Map<Target, Record<Scenario, RequestSpec>>()
@@ -336,7 +346,7 @@ async function main(): Promise<void> {
       report.bare = { ...results.get(bareTarget), rss: { startPerProcessMb: bareRss.startPerProcessMb, peakPerProcessMb: bareRss.peakPerProcessMb, hwmPerProcessMb: bareRss.hwmPerProcessMb } }
 
       // Sign-ins (ours only), one server after the other; RSS keeps being sampled through them.
-      for (const { workers, child, t } of ours) {
+      for (const { key, child, t } of ours) {
         const name = t.name
         log(`${name}: sustained sign-ins, ${WALKERS} walkers for ${SECONDS} s`)
         // Warm the sign-in path first (templates, argon2 thread pool), unmeasured.
@@ -349,7 +359,7 @@ async function main(): Promise<void> {
         log(`${name}: all ${burst.completed} done in ${burst.allDoneMs.toFixed(0)} ms, p50 ${burst.p50Ms.toFixed(0)} ms, p99 ${burst.p99Ms.toFixed(0)} ms, failed ${burst.failed}${burst.firstError ? ` (${burst.firstError})` : ''}`)
         const rss = samplers.get(t)!.stop()
         await stopProcess(child)
-        report[`ours_workers${workers}`] = {
+        report[key] = {
           ...results.get(t),
           signInsSustained: sustained,
           signInsConcurrent: burst,
@@ -365,9 +375,9 @@ async function main(): Promise<void> {
   report.loadavgAtEnd = loadavg().map((l) => Number(l.toFixed(2)))
   if (!SOAK) {
     const bare = report.bare as Record<Scenario, LoadResult>
-    report.ratios = Object.fromEntries(WORKER_COUNTS.map((w) => {
-      const ours = report[`ours_workers${w}`] as Record<Scenario, LoadResult>
-      return [`workers${w}`, Object.fromEntries(SCENARIOS.map((s) => [s, Number((ours[s].rps / bare[s].rps).toFixed(2))]))]
+    report.ratios = Object.fromEntries(OURS.map((o) => {
+      const ours = report[reportKey(o)] as Record<Scenario, LoadResult>
+      return [o.label === 'ours' ? `workers${o.workers}` : `${o.label}_workers${o.workers}`, Object.fromEntries(SCENARIOS.map((s) => [s, Number((ours[s].rps / bare[s].rps).toFixed(2))]))]
     }))
     printTable(report)
   }
@@ -384,26 +394,27 @@ function printTable(report: Record<string, unknown>): void {
   for (const s of SCENARIOS) {
     const b = bare[s]
     rows.push([s, 'bare oidc-provider', b.rps.toFixed(0), b.p50Ms.toFixed(2), b.p99Ms.toFixed(2), String(b.errors), '', c(b)])
-    for (const w of WORKER_COUNTS) {
-      const o = (report[`ours_workers${w}`] as Record<Scenario, Measured>)[s]
-      rows.push(['', `ours WORKERS=${w}`, o.rps.toFixed(0), o.p50Ms.toFixed(2), o.p99Ms.toFixed(2), String(o.errors), `${(o.rps / b.rps).toFixed(2)}×`, c(o)])
+    for (const ours of OURS) {
+      const o = (report[reportKey(ours)] as Record<Scenario, Measured>)[s]
+      rows.push(['', `${ours.label} WORKERS=${ours.workers}`, o.rps.toFixed(0), o.p50Ms.toFixed(2), o.p99Ms.toFixed(2), String(o.errors), `${(o.rps / b.rps).toFixed(2)}×`, c(o)])
     }
   }
-  for (const w of WORKER_COUNTS) {
-    const o = report[`ours_workers${w}`] as { signInsSustained: SignInResult; signInsConcurrent: SignInResult & { allDoneMs: number } }
+  for (const ours of OURS) {
+    const o = report[reportKey(ours)] as { signInsSustained: SignInResult; signInsConcurrent: SignInResult & { allDoneMs: number } }
     const s = o.signInsSustained
-    rows.push([`sign-ins (${WALKERS} walkers)`, `ours WORKERS=${w}`, `${s.perSecond.toFixed(1)}/s`, s.p50Ms.toFixed(0), s.p99Ms.toFixed(0), String(s.failed), '', c(s)])
+    const server = `${ours.label} WORKERS=${ours.workers}`
+    rows.push([`sign-ins (${WALKERS} walkers)`, server, `${s.perSecond.toFixed(1)}/s`, s.p50Ms.toFixed(0), s.p99Ms.toFixed(0), String(s.failed), '', c(s)])
     const burst = o.signInsConcurrent
-    rows.push([`${CONCURRENT} at once`, `ours WORKERS=${w}`, `all in ${(burst.allDoneMs / 1000).toFixed(2)} s`, burst.p50Ms.toFixed(0), burst.p99Ms.toFixed(0), String(burst.failed), '', c(burst)])
+    rows.push([`${CONCURRENT} at once`, server, `all in ${(burst.allDoneMs / 1000).toFixed(2)} s`, burst.p50Ms.toFixed(0), burst.p99Ms.toFixed(0), String(burst.failed), '', c(burst)])
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
   const line = (r: string[]) => r.map((cell, i) => (i >= 2 ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!))).join('  ')
   console.log(`\n${line(rows[0]!)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}\n${rows.slice(1).map(line).join('\n')}`)
   console.log('\nRSS (MB): before the load → peak VmRSS sampled every 250 ms during it; VmHWM at the end includes start-up:')
   console.log(`  bare oidc-provider: ${JSON.stringify(bare.rss.startPerProcessMb)} → ${JSON.stringify(bare.rss.peakPerProcessMb)}`)
-  for (const w of WORKER_COUNTS) {
-    const rss = (report[`ours_workers${w}`] as { rss: { startPerProcessMb: Record<string, number>; peakPerProcessMb: Record<string, number>; peakTotalMb: number; hwmPerProcessMb: Record<string, number> } }).rss
-    console.log(`  ours WORKERS=${w}: per process ${JSON.stringify(rss.startPerProcessMb)} → ${JSON.stringify(rss.peakPerProcessMb)}, total ${rss.peakTotalMb}; VmHWM ${JSON.stringify(rss.hwmPerProcessMb)}`)
+  for (const ours of OURS) {
+    const rss = (report[reportKey(ours)] as { rss: { startPerProcessMb: Record<string, number>; peakPerProcessMb: Record<string, number>; peakTotalMb: number; hwmPerProcessMb: Record<string, number> } }).rss
+    console.log(`  ${ours.label} WORKERS=${ours.workers}: per process ${JSON.stringify(rss.startPerProcessMb)} → ${JSON.stringify(rss.peakPerProcessMb)}, total ${rss.peakTotalMb}; VmHWM ${JSON.stringify(rss.hwmPerProcessMb)}`)
   }
   console.log(`load average at start ${(report.machine as { loadavgAtStart: number[] }).loadavgAtStart.join(' ')}, at end ${(report.loadavgAtEnd as number[]).join(' ')}`)
 }
