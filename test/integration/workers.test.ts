@@ -86,13 +86,15 @@ describe('WORKERS=2 on PostgreSQL and Redis', () => {
     expect(pids.size).toBe(2)
   })
 
+  /** The cluster's count of answered /healthz requests, from a scrape of /metrics. */
+  const healthzCount = async () => {
+    const res = await fetch(`${balancer.url}/metrics`)
+    expect(res.status).toBe(200)
+    const m = /^iam_http_request_duration_seconds_count\{method="GET",route="\/healthz",status="200"\} (\d+)$/m.exec(await res.text())
+    return Number(m?.[1] ?? 0)
+  }
+
   it('/metrics counts the requests of both workers, whichever of them answers the scrape', async () => {
-    const healthzCount = async () => {
-      const res = await fetch(`${balancer.url}/metrics`)
-      expect(res.status).toBe(200)
-      const m = /^iam_http_request_duration_seconds_count\{method="GET",route="\/healthz",status="200"\} (\d+)$/m.exec(await res.text())
-      return Number(m?.[1] ?? 0)
-    }
     const before = await healthzCount()
     const from = lines(iam).length
     for (let i = 0; i < 20; i++) expect((await fetch(`${balancer.url}/healthz`)).status).toBe(200)
@@ -126,11 +128,6 @@ describe('WORKERS=2 on PostgreSQL and Redis', () => {
 
   it('replaces a worker that dies, and keeps serving meanwhile; /metrics keeps the dead worker\'s counts', async () => {
     const victim = lines(iam).find((l) => l.msg === 'starting' && l.role === 'worker 1')!.pid!
-    const healthzCount = async () => {
-      const res = await fetch(`${balancer.url}/metrics`)
-      expect(res.status).toBe(200)
-      return Number(/^iam_http_request_duration_seconds_count\{method="GET",route="\/healthz",status="200"\} (\d+)$/m.exec(await res.text())?.[1] ?? 0)
-    }
     const victimServed = lines(iam).filter((l) => l.msg === 'request' && l.route === '/healthz' && l.pid === victim).length
     expect(victimServed).toBeGreaterThan(0)
     const before = await healthzCount()
