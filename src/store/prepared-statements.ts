@@ -6,21 +6,33 @@
 // (pg_stat_statements, docs/performance.md).
 //
 // node-postgres prepares a query once per connection when the query has a `name`; this names
-// statements by their text. The names are process-wide (one text, one name), capped so that a
-// stream of distinct texts cannot grow every backend's memory without bound: past the cap a
-// statement runs unnamed, as before.
+// statements by their text, process-wide (one text, one name). A prepared statement costs its
+// connection's backend memory: 13 KB for a simple one, ~130 KB for the account read with its
+// cached generic plan (pg_backend_memory_contexts). So a text is named from its second use on (a
+// one-off statement never takes a slot), and at most MAX_PREPARED_STATEMENTS texts are (as many
+// as Prisma's Rust engine cached per connection); past that, statements run unnamed, as before.
+// The statements that run all the time are among the first to repeat, so they get the slots.
 //
 // Behind a connection pooler in transaction mode (PgBouncer before 1.21), prepared statements
-// break; DATABASE_PREPARED_STATEMENTS=off turns this off.
+// break; DATABASE_PREPARED_STATEMENTS=false turns this off.
 import pg from 'pg'
 
-export const MAX_PREPARED_STATEMENTS = 500
+export const MAX_PREPARED_STATEMENTS = 100
+/** Texts seen once, not yet named; forgotten all at once when this many pile up. */
+const MAX_SEEN_ONCE = 10_000
 
 const names = new Map<string, string>()
+const seenOnce = new Set<string>()
 
 function nameFor(text: string): string | undefined {
   const known = names.get(text)
   if (known !== undefined || names.size >= MAX_PREPARED_STATEMENTS) return known
+  if (!seenOnce.has(text)) {
+    if (seenOnce.size >= MAX_SEEN_ONCE) seenOnce.clear()
+    seenOnce.add(text)
+    return undefined
+  }
+  seenOnce.delete(text)
   const name = `iam_${names.size.toString(36)}`
   names.set(text, name)
   return name

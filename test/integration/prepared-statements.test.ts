@@ -1,7 +1,8 @@
 // PostgreSQL connections keep the statements they run prepared (src/store/prepared-statements.ts),
 // unless DATABASE_PREPARED_STATEMENTS is off. Against a real PostgreSQL: what each connection holds
 // (pg_prepared_statements is per connection, so each check runs in one transaction), that answers
-// stay right across a schema change and a failed statement, and that the cache is bounded.
+// stay right across a schema change and a failed statement, and that the cache is bounded: a text
+// is prepared from its second use on, and at most MAX_PREPARED_STATEMENTS texts are.
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -39,7 +40,7 @@ describe('prepared statements on PostgreSQL', () => {
     await off?.close()
   })
 
-  it('by default a connection prepares a statement once and reuses it', async () => {
+  it('by default a statement run again is prepared, once per connection, and answers the same', async () => {
     const [first, second, held] = await on.prisma.$transaction(async (tx) => [
       await tx.$queryRawUnsafe<Array<{ n: number }>>(COUNT_BY_EMAIL, 'ada@example.test'),
       await tx.$queryRawUnsafe<Array<{ n: number }>>(COUNT_BY_EMAIL, 'nobody@example.test'),
@@ -52,10 +53,20 @@ describe('prepared statements on PostgreSQL', () => {
 
   it('Prisma\'s own queries are prepared too', async () => {
     const held = await on.prisma.$transaction(async (tx) => {
-      await tx.user.findUnique({ where: { email: 'ada@example.test' } })
+      for (let i = 0; i < 2; i++) await tx.user.findUnique({ where: { email: 'ada@example.test' } })
       return preparedOn(tx)
     })
     expect(held.some((s) => s.includes('FROM "public"."User"'))).toBe(true)
+  })
+
+  it('a statement run once is not prepared (a one-off takes no slot)', async () => {
+    const once = 'SELECT count(*)::int AS n FROM "User" WHERE email <> $1'
+    const [answer, held] = await on.prisma.$transaction(async (tx) => [
+      await tx.$queryRawUnsafe<Array<{ n: number }>>(once, 'nobody@example.test'),
+      await preparedOn(tx),
+    ] as const)
+    expect(answer[0]!.n).toBeGreaterThanOrEqual(1)
+    expect(held).not.toContain(once)
   })
 
   it('with DATABASE_PREPARED_STATEMENTS off nothing is prepared, and the answers are the same', async () => {
@@ -91,13 +102,16 @@ describe('prepared statements on PostgreSQL', () => {
     const { answers, held } = await on.prisma.$transaction(async (tx) => {
       const answers: number[] = []
       for (let i = 0; i < MAX_PREPARED_STATEMENTS + 50; i++) {
-        const rows = await tx.$queryRawUnsafe<Array<{ v: number }>>(`SELECT ${i}::int AS v`)
-        answers.push(rows[0]!.v)
+        for (let use = 0; use < 2; use++) {
+          const rows = await tx.$queryRawUnsafe<Array<{ v: number }>>(`SELECT ${i}::int AS v`)
+          if (use === 1) answers.push(rows[0]!.v)
+        }
       }
       return { answers, held: await preparedOn(tx) }
     }, { timeout: 60_000 })
     expect(answers).toEqual(Array.from({ length: MAX_PREPARED_STATEMENTS + 50 }, (_, i) => i))
     expect(held.length).toBeLessThanOrEqual(MAX_PREPARED_STATEMENTS)
+    expect(held).toContain('SELECT 0::int AS v')
     expect(held).not.toContain(`SELECT ${MAX_PREPARED_STATEMENTS + 49}::int AS v`)
   })
 })
