@@ -28,6 +28,7 @@ describe('loadConfig defaults', () => {
     expect(c.trustProxy).toBe(false)
     expect(c.siteName).toBe('Identity')
     expect(c.databaseUrl).toBeUndefined()
+    expect(c.preparedStatements).toBe(true)
     expect(c.redisUrl).toBeUndefined()
     expect(c.jwks).toBeUndefined()
     expect(c.jwksFile).toBeUndefined()
@@ -92,6 +93,7 @@ describe('loadConfig defaults', () => {
     expect(c.redisUrl).toBe('rediss://cache:6380')
     expect(c.ttl.accessToken).toBe(120)
     expect(loadConfig({ DATABASE_URL: 'postgres://db/iam', TRUST_PROXY: '0' })).toMatchObject({ databaseUrl: 'postgres://db/iam', trustProxy: false })
+    expect(loadConfig({ DATABASE_PREPARED_STATEMENTS: 'false' }).preparedStatements).toBe(false)
   })
 })
 
@@ -110,6 +112,7 @@ describe('loadConfig rejects bad variables, naming them', () => {
     ['ISSUER', 'ftp://id.example.com'],
     ['ISSUER', 'not a url'],
     ['TRUST_PROXY', 'maybe'],
+    ['DATABASE_PREPARED_STATEMENTS', 'off'],
   ])('%s=%s', (name, value) => {
     const err = configError({ [name]: value })
     expect(err.name).toBe('ConfigError')
