@@ -116,9 +116,13 @@ export function aggregateWorkerMetrics(serving: () => Worker[]): void {
       // A worker that cannot answer fails the scrape: a sum with a worker missing would look like a reset.
       const workers = serving()
       const all = await Promise.all(workers.map(sampleOf))
-      // A worker that exited while this scrape gathered is in the retired total (its previous sample): not twice.
-      const live = workers.flatMap((worker, i) => (worker.isConnected() ? [all[i]!] : []))
-      workers.forEach((worker, i) => { if (worker.isConnected()) lastSample.set(worker, all[i]!) })
+      const live: MetricJson[][] = []
+      workers.forEach((worker, i) => {
+        // One that exited while this scrape gathered is in the retired total (its previous sample): not twice.
+        if (!worker.isConnected()) return
+        lastSample.set(worker, all[i]!)
+        live.push(all[i]!)
+      })
       const merged = AggregatorRegistry.aggregate([await retired, ...live] as Parameters<typeof AggregatorRegistry.aggregate>[0])
       asker.send({ type: ANSWER, id, contentType: merged.contentType, body: await merged.metrics() })
     } catch (err) {
