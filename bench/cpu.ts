@@ -20,6 +20,38 @@ function processTicks(pid: number | 'self', children = false): number {
   }
 }
 
+/** What a server thread does, by the name Node and V8 give it (/proc/<pid>/task/<tid>/comm). */
+function threadKind(name: string): keyof ServerThreads {
+  if (name.startsWith('libuv-worker')) return 'libuv' // libuv's pool: argon2, async crypto, fs
+  if (name.startsWith('V8Worker') || name.startsWith('V8 ')) return 'v8' // V8's platform threads: concurrent GC, compilation
+  if (name === 'MainThread' || name === 'node') return 'main' // the event loop (named MainThread by Node 24)
+  return 'other'
+}
+
+/** The server's ticks by kind of thread, over all its processes. */
+function serverThreadTicks(pids: number[]): ServerThreads {
+  const sums: ServerThreads = { main: 0, libuv: 0, v8: 0, other: 0 }
+  for (const pid of pids) {
+    let tids: string[]
+    try {
+      tids = readdirSync(`/proc/${pid}/task`)
+    } catch {
+      continue // exited
+    }
+    for (const tid of tids) {
+      try {
+        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')
+        const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))
+        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+        sums[threadKind(name)] += Number(f[11]) + Number(f[12])
+      } catch {
+        // exited
+      }
+    }
+  }
+  return sums
+}
+
 /** Busy and total ticks of the whole machine (/proc/stat "cpu" line). */
 function machineTicks(): { busy: number; total: number } {
   const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number)
@@ -42,9 +74,14 @@ function postgresBackends(database: string): number[] {
   return pids
 }
 
+/** The server's cores by kind of thread: the event loops, libuv's pools (argon2), V8's helpers (GC), the rest. */
+export interface ServerThreads { main: number; libuv: number; v8: number; other: number }
+
 export interface CoreShares {
   /** Cores (CPU seconds per second) used by each party during the window; `idle` is what was left. */
   server: number
+  /** `server` split by kind of thread (threads that exited during the window are missing from it). */
+  serverThreads: ServerThreads
   postgres: number
   redis: number
   load: number
@@ -58,10 +95,12 @@ export interface CoreShares {
  */
 export function countCores(who: { serverPid: number; redisPid: number | undefined; database: string }) {
   const snapshot = () => {
-    const server = processTree(who.serverPid).reduce((sum, pid) => sum + processTicks(pid), 0)
+    const tree = processTree(who.serverPid)
+    const server = tree.reduce((sum, pid) => sum + processTicks(pid), 0)
+    const threads = serverThreadTicks(tree)
     const postgres = postgresBackends(who.database).reduce((sum, pid) => sum + processTicks(pid), 0)
     const redis = who.redisPid ? processTicks(who.redisPid) : 0
-    return { at: performance.now(), server, postgres, redis, load: processTicks('self', true), machine: machineTicks() }
+    return { at: performance.now(), server, threads, postgres, redis, load: processTicks('self', true), machine: machineTicks() }
   }
   const start = snapshot()
   return {
@@ -78,7 +117,9 @@ export function countCores(who: { serverPid: number; redisPid: number | undefine
       const total = end.machine.total - start.machine.total
       // Per-machine ticks count every core: convert with the same wall time.
       return {
-        server: cores(server), postgres: cores(postgres), redis: cores(redis), load: cores(load),
+        server: cores(server),
+        serverThreads: { main: cores(end.threads.main - start.threads.main), libuv: cores(end.threads.libuv - start.threads.libuv), v8: cores(end.threads.v8 - start.threads.v8), other: cores(end.threads.other - start.threads.other) },
+        postgres: cores(postgres), redis: cores(redis), load: cores(load),
         other: cores(Math.max(0, busy - server - postgres - redis - load)), idle: cores(total - busy),
       }
     },

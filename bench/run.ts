@@ -410,6 +410,13 @@ function printTable(report: Record<string, unknown>): void {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
   const line = (r: string[]) => r.map((cell, i) => (i >= 2 ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!))).join('  ')
   console.log(`\n${line(rows[0]!)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}\n${rows.slice(1).map(line).join('\n')}`)
+  console.log('\nCPU per sign-in in the sustained run (ms; cores ÷ sign-ins per second): server main threads / libuv (argon2) / V8 helpers (GC) / other threads; PostgreSQL; Redis; walkers')
+  for (const ours of OURS) {
+    const s = (report[reportKey(ours)] as { signInsSustained: SignInResult }).signInsSustained
+    const ms = (cores: number) => ((cores / s.perSecond) * 1000).toFixed(1)
+    const t = s.cores.serverThreads
+    console.log(`  ${ours.label} WORKERS=${ours.workers}: ${ms(t.main)} / ${ms(t.libuv)} / ${ms(t.v8)} / ${ms(t.other)}; ${ms(s.cores.postgres)}; ${ms(s.cores.redis)}; ${ms(s.cores.load)}`)
+  }
   console.log('\nRSS (MB): before the load → peak VmRSS sampled every 250 ms during it; VmHWM at the end includes start-up:')
   console.log(`  bare oidc-provider: ${JSON.stringify(bare.rss.startPerProcessMb)} → ${JSON.stringify(bare.rss.peakPerProcessMb)}`)
   for (const ours of OURS) {
