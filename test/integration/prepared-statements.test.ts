@@ -1,7 +1,7 @@
 // PostgreSQL connections keep the statements they run prepared (src/store/prepared-statements.ts),
 // unless DATABASE_PREPARED_STATEMENTS is off. Against a real PostgreSQL: what each connection holds
 // (pg_prepared_statements is per connection, so each check runs in one transaction), that answers
-// stay right across a schema change and a failed statement, and that the cache is bounded: a text
+// stay right across schema changes and a failed statement, and that the cache is bounded: a text
 // is prepared from its second use on, and at most MAX_PREPARED_STATEMENTS texts are.
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -89,6 +89,28 @@ describe('prepared statements on PostgreSQL', () => {
     } finally {
       await off.prisma.$executeRawUnsafe('ALTER TABLE "User" DROP COLUMN "preparedStatementsProbe"')
     }
+  })
+
+  it('a column whose type a migration changes: a statement prepared with the old type fails at most once, then answers with the new one', async () => {
+    await off.prisma.$executeRawUnsafe('CREATE TABLE prepared_probe (v int)')
+    await off.prisma.$executeRawUnsafe('INSERT INTO prepared_probe VALUES (1)')
+    const read = 'SELECT v FROM prepared_probe'
+    for (let i = 0; i < 3; i++) expect(await on.prisma.$queryRawUnsafe(read)).toEqual([{ v: 1 }])
+    await off.prisma.$executeRawUnsafe('ALTER TABLE prepared_probe ALTER COLUMN v TYPE text')
+    // PostgreSQL refuses to run a prepared statement whose result type changed; the pool drops a
+    // connection whose query failed, and the statement is prepared anew on the next one.
+    const after: Array<{ rows?: unknown; error?: string }> = []
+    for (let i = 0; i < 3; i++) {
+      try {
+        after.push({ rows: await on.prisma.$queryRawUnsafe(read) })
+      } catch (err) {
+        after.push({ error: String(err) })
+      }
+    }
+    const failures = after.filter((r) => r.error !== undefined)
+    expect(failures.length).toBeLessThanOrEqual(1)
+    for (const f of failures) expect(f.error).toMatch(/cached plan must not change result type/)
+    expect(after.slice(1)).toEqual([{ rows: [{ v: '1' }] }, { rows: [{ v: '1' }] }])
   })
 
   it('a statement that fails (bad SQL, a constraint) leaves the connection working', async () => {
