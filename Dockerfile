@@ -18,11 +18,14 @@
 #   ensure_node_modules: `npm ci`         `npm ci --ignore-scripts`, then exactly the install
 #     (npm runs the scripts package.json    scripts that package.json `allowScripts` permits
 #     `allowScripts` permits, and the       (`npm rebuild <name>` for each `true` [checked]) and
-#     root `postinstall`)                   the root postinstall (`npm run generate` = the same
-#                                           `prisma generate` [checked]). Explicit, so an npm
-#                                           without allowScripts support cannot run denied
-#                                           scripts (e.g. @prisma/engines' download from
-#                                           binaries.prisma.sh: the project uses the wasm engines).
+#     root `postinstall`)                   the root postinstall's steps: `npm run generate`
+#                                           here, `npm run build:argon2` once src/ is copied
+#                                           (its code is there) [checked]; its SIMD builds land
+#                                           in native/, copied to the runtime [checked].
+#                                           Explicit, so an npm without allowScripts support
+#                                           cannot run denied scripts (e.g. @prisma/engines'
+#                                           download from binaries.prisma.sh: the project uses
+#                                           the wasm engines).
 #   build_console: `npm run build:console` the same `npm run build:console` after the sources
 #     (the admin console, dist/console)     are copied, before pruning (Vite is a dev dependency);
 #                                           dist/console is copied to the runtime [checked]
@@ -56,8 +59,9 @@ ENV CHECKPOINT_DISABLE=1 \
     npm_config_fund=false \
     npm_config_audit=false
 
-# argon2 ships prebuilt binaries (linux-x64 and linux-arm64, glibc); these tools are only for a
-# platform without one, where node-gyp-build compiles it from source.
+# argon2 ships prebuilt binaries (linux-x64 and linux-arm64, glibc); these tools compile its
+# AVX2 and AVX-512 builds (npm run build:argon2, below), and argon2 itself on a platform without a
+# prebuilt binary.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
  && rm -rf /var/lib/apt/lists/*
@@ -75,9 +79,11 @@ COPY tsconfig.json ./
 COPY src ./src
 COPY interactions ./interactions
 
-# The admin console: a Vite build (a development dependency) into dist/console, as iam.sh's
-# build_console does; then development dependencies go.
-RUN npm run build:console \
+# argon2's SIMD builds into native/ (the postinstall's second step; this CPU need not run them:
+# the runtime picks what its CPU can). The admin console: a Vite build (a development dependency)
+# into dist/console, as iam.sh's build_console does. Then development dependencies go.
+RUN npm run build:argon2 \
+ && npm run build:console \
  && npm prune --omit=dev --ignore-scripts \
  && rm -rf node_modules/.cache
 # The generated client (src/generated, git-ignored and excluded by .dockerignore) came from
@@ -97,6 +103,7 @@ RUN groupadd --system --gid 10001 iam \
 
 COPY --from=build /app/package.json /app/package-lock.json /app/tsconfig.json ./
 COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/native ./native
 COPY --from=build /app/prisma ./prisma
 COPY --from=build /app/src ./src
 COPY --from=build /app/interactions ./interactions

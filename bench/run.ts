@@ -287,7 +287,9 @@ async function main(): Promise<void> {
       if (children.length >= workers && listening >= workers) break
       await sleep(200)
     }
-    return { child, issuer, base, logFile }
+    // The argon2 build the server hashes with (its start log; servers before session 7 do not say).
+    const argon2 = /password hashing: argon2 (\w+) build/.exec(readFileSync(logFile, 'utf8'))?.[1] ?? 'not logged'
+    return { child, issuer, base, logFile, argon2 }
   }
 
   try {
@@ -326,12 +328,12 @@ async function main(): Promise<void> {
         bare.once('exit', (code) => reject(new Error(`bare provider exited ${code}:\n${bareOut}`)))
       })
       const bareTarget: Target = { name: 'bare oidc-provider', issuer: bareIssuer, base: `http://127.0.0.1:${port}`, pid: bare.pid!, userAccessToken: await ready }
-      const ours: Array<{ key: string; child: ChildProcess; t: Target }> = []
+      const ours: Array<{ key: string; child: ChildProcess; argon2: string; t: Target }> = []
       for (const o of OURS) {
         const started = await startOurs(o.workers, o.cwd, o.label)
         const name = `${o.label} (WORKERS=${o.workers})`
         log(`${name}: up; signing in the userinfo user`)
-        ours.push({ key: reportKey(o), child: started.child, t: { name, issuer: started.issuer, base: started.base, pid: started.child.pid!, userAccessToken: (await fullSignIn(started.issuer, started.base, 'userinfo@example.test', PASSWORD)).access_token } })
+        ours.push({ key: reportKey(o), child: started.child, argon2: started.argon2, t: { name, issuer: started.issuer, base: started.base, pid: started.child.pid!, userAccessToken: (await fullSignIn(started.issuer, started.base, 'userinfo@example.test', PASSWORD)).access_token } })
       }
       const targets = [bareTarget, ...ours.map((o) => o.t)]
       const specsOf = new Map<Target, Record<Scenario, RequestSpec>>()
@@ -346,7 +348,7 @@ async function main(): Promise<void> {
       report.bare = { ...results.get(bareTarget), rss: { startPerProcessMb: bareRss.startPerProcessMb, peakPerProcessMb: bareRss.peakPerProcessMb, hwmPerProcessMb: bareRss.hwmPerProcessMb } }
 
       // Sign-ins (ours only), one server after the other; RSS keeps being sampled through them.
-      for (const { key, child, t } of ours) {
+      for (const { key, child, argon2, t } of ours) {
         const name = t.name
         log(`${name}: sustained sign-ins, ${WALKERS} walkers for ${SECONDS} s`)
         // Warm the sign-in path first (templates, argon2 thread pool), unmeasured.
@@ -361,6 +363,7 @@ async function main(): Promise<void> {
         await stopProcess(child)
         report[key] = {
           ...results.get(t),
+          argon2Build: argon2,
           signInsSustained: sustained,
           signInsConcurrent: burst,
           rss: { startPerProcessMb: rss.startPerProcessMb, peakPerProcessMb: rss.peakPerProcessMb, peakTotalMb: rss.peakTotalMb, hwmPerProcessMb: rss.hwmPerProcessMb },
@@ -412,10 +415,11 @@ function printTable(report: Record<string, unknown>): void {
   console.log(`\n${line(rows[0]!)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}\n${rows.slice(1).map(line).join('\n')}`)
   console.log('\nCPU per sign-in in the sustained run (ms; cores ÷ sign-ins per second): server main threads / libuv (argon2) / V8 helpers (GC) / other threads; PostgreSQL; Redis; walkers')
   for (const ours of OURS) {
-    const s = (report[reportKey(ours)] as { signInsSustained: SignInResult }).signInsSustained
+    const r = report[reportKey(ours)] as { signInsSustained: SignInResult; argon2Build: string }
+    const s = r.signInsSustained
     const ms = (cores: number) => ((cores / s.perSecond) * 1000).toFixed(1)
     const t = s.cores.serverThreads
-    console.log(`  ${ours.label} WORKERS=${ours.workers}: ${ms(t.main)} / ${ms(t.libuv)} / ${ms(t.v8)} / ${ms(t.other)}; ${ms(s.cores.postgres)}; ${ms(s.cores.redis)}; ${ms(s.cores.load)}`)
+    console.log(`  ${ours.label} WORKERS=${ours.workers}: ${ms(t.main)} / ${ms(t.libuv)} / ${ms(t.v8)} / ${ms(t.other)}; ${ms(s.cores.postgres)}; ${ms(s.cores.redis)}; ${ms(s.cores.load)} (argon2 build: ${r.argon2Build})`)
   }
   console.log('\nRSS (MB): before the load → peak VmRSS sampled every 250 ms during it; VmHWM at the end includes start-up:')
   console.log(`  bare oidc-provider: ${JSON.stringify(bare.rss.startPerProcessMb)} → ${JSON.stringify(bare.rss.peakPerProcessMb)}`)

@@ -105,6 +105,22 @@ ensure_node_modules() {
     say "installing dependencies (npm ci)"
     npm ci >&2
   fi
+  # argon2's AVX2/AVX-512 builds (npm ci's postinstall makes them): once for a checkout installed
+  # before they existed. Without a compiler this says so, and the package's own binary hashes.
+  if [[ ! -d native ]] && [[ "$(uname -sm)" == "Linux x86_64" ]]; then
+    npm run --silent build:argon2 >&2
+  fi
+}
+
+# A C/C++ toolchain for argon2's SIMD builds; the tests check that the server hashes with one.
+ensure_build_tools() {
+  local missing=()
+  command -v g++ >/dev/null 2>&1 || missing+=(g++)
+  command -v make >/dev/null 2>&1 || missing+=(make)
+  command -v python3 >/dev/null 2>&1 || missing+=(python3)
+  if (( ${#missing[@]} > 0 )); then
+    apt_install "${missing[@]}"
+  fi
 }
 
 # The admin console (/admin) is a Vite build of src/admin/console into dist/console; the server
@@ -155,6 +171,7 @@ case "$cmd" in
     ;;
   test)
     ensure_node
+    ensure_build_tools
     ensure_node_modules
     ensure_test_packages
     build_console

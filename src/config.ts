@@ -6,6 +6,7 @@ import path from 'node:path'
 import { z } from 'zod'
 import { parseFederation, type UpstreamSettings } from './federation/config.ts'
 import { usableCpus } from './cpu-limit.ts'
+import { ARGON2_SIMD_CHOICES } from './identity/argon2-builds.ts'
 
 const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => ['true', '1', 'yes'].includes(v))
 const seconds = z.coerce.number().int().positive()
@@ -109,6 +110,12 @@ const schema = z.object({
   INVITATION_TTL: seconds.default(7 * 24 * 3600),
   /** New passwords: at least this many characters (NIST SP 800-63B: 8 at least; 15 for single-factor). */
   PASSWORD_MIN_LENGTH: z.coerce.number().int().min(8).max(128).default(12),
+  /**
+   * Which argon2 build hashes passwords (the same argon2id either way): auto, the widest SIMD build
+   * the CPU runs (AVX-512, AVX2, else the package's SSE2 binary); avx2, never AVX-512 (Intel CPUs
+   * that slow the whole core down under it); off, the package's own binary.
+   */
+  ARGON2_SIMD: z.enum(ARGON2_SIMD_CHOICES).default('auto'),
 
   /** Brute-force lockout: this many failed sign-ins within LOCKOUT_WINDOW seconds lock the account for LOCKOUT_DURATION seconds. */
   LOCKOUT_THRESHOLD: z.coerce.number().int().min(1).max(1000).default(5),
@@ -244,6 +251,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       invitationTtl: c.INVITATION_TTL,
     },
     passwordMinLength: c.PASSWORD_MIN_LENGTH,
+    argon2Simd: c.ARGON2_SIMD,
     lockout: { threshold: c.LOCKOUT_THRESHOLD, window: c.LOCKOUT_WINDOW, duration: c.LOCKOUT_DURATION },
     rateLimits: {
       signIn: { ip: rate(c.RATE_LIMIT_SIGN_IN_IP), account: rate(c.RATE_LIMIT_SIGN_IN_ACCOUNT) },

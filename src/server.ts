@@ -27,6 +27,7 @@ import { createFederation } from './federation/upstreams.ts'
 import { federationRedirectUri } from './federation/upstream.ts'
 import { createMetrics, renderMetrics } from './observability/metrics.ts'
 import { createReadiness, VERSION } from './observability/health.ts'
+import { selectArgon2Build } from './identity/passwords.ts'
 
 const PURGE_INTERVAL_MS = 10 * 60 * 1000
 
@@ -88,6 +89,10 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   if (config.federation.length) {
     logger.info({ upstreams: config.federation.map((u) => ({ id: u.id, type: u.type, redirectUri: federationRedirectUri(config.issuer, u.id) })) }, 'federation: upstream identity providers configured')
   }
+  const hashing = selectArgon2Build(config.argon2Simd)
+  const hashingLog = { argon2: hashing.name, ...(hashing.passedOver.length ? { passedOver: hashing.passedOver } : {}) }
+  if (hashing.passedOver.length) logger.warn(hashingLog, `password hashing: argon2 ${hashing.name} build; this CPU could run a faster one`)
+  else logger.info(hashingLog, `password hashing: argon2 ${hashing.name} build`)
   if (!options.prepared) await migrateDatabase(config)
   const db = await openDatabase(config)
   const redis = config.redis ? await openRedis(config.redis) : undefined

@@ -4,9 +4,8 @@
 // `passwords-common`, about 49,000 entries from real breaches), not the person's own email or
 // username, and not trivially guessable (repeats, sequences, keyboard walks, a listed word with a
 // year…) as zxcvbn estimates it.
+import { createRequire } from 'node:module'
 import { ZxcvbnFactory } from '@zxcvbn-ts/core'
-import * as common from '@zxcvbn-ts/language-common'
-import * as en from '@zxcvbn-ts/language-en'
 import { MAX_PASSWORD_LENGTH } from './users.ts'
 
 /**
@@ -23,19 +22,28 @@ const MIN_GUESSES_LOG10 = 6
  */
 const ESTIMATE_PREFIX = 64
 
-const listed = new Set(common.dictionary['passwords-common'])
+const require = createRequire(import.meta.url)
 
-let estimator: ZxcvbnFactory | undefined
-function zxcvbn(): ZxcvbnFactory {
-  // Built on first use: loading the dictionaries takes about 150 ms.
-  estimator ??= new ZxcvbnFactory({
-    dictionary: { ...common.dictionary, ...en.dictionary },
-    graphs: common.adjacencyGraphs,
-    translations: en.translations,
-    maxLength: ESTIMATE_PREFIX,
-    l33tMaxSubstitutions: 10,
-  })
-  return estimator
+// The word lists are loaded on the first new password a process checks, not at import: they are
+// ~13 MB of heap (and the list's Set ~3 MB more) that a process serving sign-ins and tokens never
+// needs. Building zxcvbn's ranked dictionaries from them takes about 150 ms more.
+let words: { listed: Set<string>; estimator: ZxcvbnFactory } | undefined
+function wordLists(): NonNullable<typeof words> {
+  if (!words) {
+    const common = require('@zxcvbn-ts/language-common') as typeof import('@zxcvbn-ts/language-common')
+    const en = require('@zxcvbn-ts/language-en') as typeof import('@zxcvbn-ts/language-en')
+    words = {
+      listed: new Set(common.dictionary['passwords-common']),
+      estimator: new ZxcvbnFactory({
+        dictionary: { ...common.dictionary, ...en.dictionary },
+        graphs: common.adjacencyGraphs,
+        translations: en.translations,
+        maxLength: ESTIMATE_PREFIX,
+        l33tMaxSubstitutions: 10,
+      }),
+    }
+  }
+  return words
 }
 
 export type PasswordCheck = { ok: true } | { ok: false; message: string }
@@ -58,6 +66,7 @@ export function checkNewPassword(password: string, opts: PasswordPolicyOptions):
   const length = [...normalized].length
   if (length < opts.minLength) return { ok: false, message: `Use at least ${opts.minLength} characters.` }
 
+  const { listed, estimator } = wordLists()
   const lower = normalized.toLowerCase()
   if (listed.has(lower) || listed.has(lower.replace(/\s+/g, ''))) {
     return { ok: false, message: 'This password is on a list of common or leaked passwords, so attackers try it first. Choose another: a few unrelated words make a strong passphrase.' }
@@ -68,7 +77,7 @@ export function checkNewPassword(password: string, opts: PasswordPolicyOptions):
     return { ok: false, message: 'Do not use your email address, username or name as your password. Choose something others cannot guess.' }
   }
 
-  const estimate = zxcvbn().check(normalized, inputs)
+  const estimate = estimator.check(normalized, inputs)
   if (estimate.guessesLog10 < MIN_GUESSES_LOG10) {
     const { warning, suggestions } = estimate.feedback
     const advice = [warning ?? 'This password is easy to guess.', ...suggestions].join(' ')

@@ -1,10 +1,22 @@
 // Password hashing with argon2id at OWASP's recommended parameters (19 MiB, t=2, p=1).
-import argon2 from 'argon2'
+import { loadArgon2, type Argon2Build, type Argon2Simd } from './argon2-builds.ts'
 
-const OPTIONS = { type: argon2.argon2id, memoryCost: 19 * 1024, timeCost: 2, parallelism: 1 } as const
+// Chosen once: by the server's start (ARGON2_SIMD), else at the first hash (the CLI, tests): the
+// widest SIMD build this CPU runs.
+let chosen: Argon2Build | undefined
+const argon2 = () => (chosen ??= loadArgon2()).argon2
+
+/** Applies ARGON2_SIMD (at start, before any hashing); returns the build for the start log. */
+export function selectArgon2Build(choice: Argon2Simd): Argon2Build {
+  chosen = loadArgon2(choice)
+  return chosen
+}
+
+/** The parameters every password hash is made with (argon2-simd-build.ts checks its builds at them). */
+export const HASH_OPTIONS = { type: 2 /* argon2id */, memoryCost: 19 * 1024, timeCost: 2, parallelism: 1 } as const
 
 export function hashPassword(password: string): Promise<string> {
-  return argon2.hash(password, OPTIONS)
+  return argon2().hash(password, HASH_OPTIONS)
 }
 
 // Verifying against this when the user does not exist (or has no password) makes an unknown
@@ -18,11 +30,11 @@ function getDummyHash(): Promise<string> {
 /** Constant-effort check: always runs one argon2 verification. */
 export async function verifyPassword(hash: string | null | undefined, password: string): Promise<boolean> {
   if (!hash) {
-    await argon2.verify(await getDummyHash(), password).catch(() => false)
+    await argon2().verify(await getDummyHash(), password).catch(() => false)
     return false
   }
   try {
-    return await argon2.verify(hash, password)
+    return await argon2().verify(hash, password)
   } catch {
     return false
   }
@@ -30,5 +42,5 @@ export async function verifyPassword(hash: string | null | undefined, password: 
 
 /** True for hashes made with other parameters or another argon2 variant (argon2's check ignores the variant). */
 export function needsRehash(hash: string): boolean {
-  return !hash.startsWith('$argon2id$') || argon2.needsRehash(hash, OPTIONS)
+  return !hash.startsWith('$argon2id$') || argon2().needsRehash(hash, HASH_OPTIONS)
 }

@@ -3,10 +3,10 @@
 // signing in; the challenge itself is stored, it is not secret): one outstanding per person and
 // purpose, valid for five minutes, consumed once with a conditional update before the response is
 // judged, so a replayed or raced answer is refused. Failures are values, never exceptions.
-import {
-  generateAuthenticationOptions, generateRegistrationOptions, verifyAuthenticationResponse, verifyRegistrationResponse,
-  type AuthenticationResponseJSON, type PublicKeyCredentialCreationOptionsJSON,
-  type PublicKeyCredentialRequestOptionsJSON, type RegistrationResponseJSON,
+import type {
+  verifyAuthenticationResponse, verifyRegistrationResponse,
+  AuthenticationResponseJSON, PublicKeyCredentialCreationOptionsJSON,
+  PublicKeyCredentialRequestOptionsJSON, RegistrationResponseJSON,
 } from '@simplewebauthn/server'
 import { z } from 'zod'
 import type { PrismaClient } from '../store/database.ts'
@@ -17,6 +17,10 @@ const CHALLENGE_TTL_MS = 5 * 60 * 1000
 /** How long the browser waits for the person (the challenge outlives it). */
 const CEREMONY_TIMEOUT_MS = 2 * 60 * 1000
 const DEFAULT_LABEL = 'Passkey'
+
+// Loaded on the first passkey ceremony, not at start: the library and its CBOR/ASN.1 decoders are
+// ~5 MB of heap that a process without passkey sign-ins never needs.
+const webauthn = () => import('@simplewebauthn/server')
 
 const TRANSPORTS = new Set(['ble', 'cable', 'hybrid', 'internal', 'nfc', 'smart-card', 'usb'])
 
@@ -123,7 +127,7 @@ export async function registrationOptions(
   prisma: PrismaClient,
   input: { userId: string; userName: string; userDisplayName?: string | undefined; rpId: string; rpName: string },
 ): Promise<PublicKeyCredentialCreationOptionsJSON> {
-  const options = await generateRegistrationOptions({
+  const options = await (await webauthn()).generateRegistrationOptions({
     rpName: input.rpName,
     rpID: input.rpId,
     userName: input.userName,
@@ -152,7 +156,7 @@ export async function verifyRegistration(
   if (!consumed.ok) return consumed
   let verification: Awaited<ReturnType<typeof verifyRegistrationResponse>>
   try {
-    verification = await verifyRegistrationResponse({
+    verification = await (await webauthn()).verifyRegistrationResponse({
       response, expectedChallenge: consumed.challenge, expectedOrigin: input.origin, expectedRPID: input.rpId,
       // 'preferred': a key without a PIN or biometric still counts as something the person has.
       requireUserVerification: false,
@@ -184,7 +188,7 @@ export async function verifyRegistration(
 
 /** Options for navigator.credentials.get(): any of the person's registered credentials will do. */
 export async function authenticationOptions(prisma: PrismaClient, input: { userId: string; rpId: string }): Promise<PublicKeyCredentialRequestOptionsJSON> {
-  const options = await generateAuthenticationOptions({
+  const options = await (await webauthn()).generateAuthenticationOptions({
     rpID: input.rpId,
     allowCredentials: await credentialsOf(prisma, input.userId),
     userVerification: 'preferred',
@@ -215,7 +219,7 @@ export async function verifyAuthentication(
   }
   let verification: Awaited<ReturnType<typeof verifyAuthenticationResponse>>
   try {
-    verification = await verifyAuthenticationResponse({
+    verification = await (await webauthn()).verifyAuthenticationResponse({
       response, expectedChallenge: consumed.challenge, expectedOrigin: input.origin, expectedRPID: input.rpId,
       credential: { id: factor.credentialId!, publicKey: new Uint8Array(factor.publicKey), counter: factor.signCount, transports: transportsOf(factor.transports) },
       requireUserVerification: false,

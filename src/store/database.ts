@@ -7,9 +7,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { PrismaPg } from '@prisma/adapter-pg'
 import pg from 'pg'
 import { PreparingClient } from './prepared-statements.ts'
-import { PGlite } from '@electric-sql/pglite'
 import { PrismaClient } from '../generated/prisma/client.ts'
-import { pgliteAdapter } from './pglite-adapter.ts'
 
 export type { PrismaClient }
 
@@ -116,6 +114,8 @@ export async function openDatabase(target: DatabaseTarget): Promise<Database> {
     await prisma.$connect()
     return { prisma, kind: 'postgres', close: () => prisma.$disconnect() }
   }
+  // Loaded only here: PGlite is ~4 MB of heap that a PostgreSQL deployment never uses.
+  const [{ PGlite }, { pgliteAdapter }] = await Promise.all([import('@electric-sql/pglite'), import('./pglite-adapter.ts')])
   const unlock = lockEmbeddedDatabase(target.dataDir)
   try {
     const pglite = await PGlite.create(embeddedDatabaseDir(target.dataDir))

@@ -1,0 +1,100 @@
+// argon2's SIMD builds (src/identity/argon2-builds.ts, built by `npm run build:argon2`): the server
+// hashes with the widest one this CPU runs, every build computes the same argon2id as the package,
+// and a missing, stale or broken build falls back instead of failing a sign-in.
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
+import argon2 from 'argon2'
+import { afterAll, describe, expect, it } from 'vitest'
+import { ARGON2_VARIANTS, cpuFlags, loadArgon2, nativeDir, type Argon2 } from '../../src/identity/argon2-builds.ts'
+import { hashPassword, selectArgon2Build, verifyPassword } from '../../src/identity/passwords.ts'
+
+const flags = cpuFlags()
+const runnable = process.platform === 'linux' && process.arch === 'x64' ? ARGON2_VARIANTS.filter((v) => flags.has(v.cpuFlag)) : []
+const PARAMS = { type: argon2.argon2id, memoryCost: 19 * 1024, timeCost: 2, parallelism: 1 } as const
+// Inside the project, so copies of the builds resolve the package's dependencies as the real ones do.
+const scratch = mkdtempSync(path.join(path.dirname(nativeDir('x')), '.test-'))
+afterAll(() => rmSync(scratch, { recursive: true, force: true }))
+
+describe('cpuFlags', () => {
+  it('reads the first CPU\'s flags line of /proc/cpuinfo', () => {
+    const sample = 'processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t\t: fpu sse2 avx2 avx512f\nbugs\t\t: none\n\nprocessor\t: 1\nflags\t\t: fpu\n'
+    expect([...cpuFlags(sample)]).toEqual(['fpu', 'sse2', 'avx2', 'avx512f'])
+    expect(cpuFlags('processor\t: 0\n').size).toBe(0)
+  })
+})
+
+describe('loadArgon2', () => {
+  it('picks the widest build this CPU runs, and it is built and current (nothing passed over)', () => {
+    const build = loadArgon2('auto')
+    expect(build.name).toBe(runnable[0]?.name ?? 'portable')
+    expect(build.passedOver).toEqual([])
+  })
+
+  it('ARGON2_SIMD=avx2 never takes AVX-512; off takes the package\'s own binary', () => {
+    expect(loadArgon2('avx2').name).toBe(flags.has('avx2') && process.arch === 'x64' ? 'avx2' : 'portable')
+    const off = loadArgon2('off')
+    expect(off.name).toBe('portable')
+    expect(off.argon2).toBe(argon2)
+  })
+
+  it('a CPU without AVX2 gets the package\'s binary, with nothing to report', () => {
+    const build = loadArgon2('auto', { flags: new Set(['fpu', 'sse2']) })
+    expect(build).toMatchObject({ name: 'portable', passedOver: [] })
+  })
+
+  it('passes over a missing build, a build from another argon2 release and a broken binary, saying why', () => {
+    const all = new Set(ARGON2_VARIANTS.map((v) => v.cpuFlag))
+    const empty = path.join(scratch, 'empty')
+    const missing = loadArgon2('auto', { flags: all, nativeRoot: empty })
+    expect(missing.name).toBe('portable')
+    if (process.arch !== 'x64') return
+    expect(missing.passedOver).toEqual(ARGON2_VARIANTS.map((v) => `${v.name}: not built (npm run build:argon2)`))
+
+    // Copies of the real builds: one claims another argon2 release, the other's binary is garbage.
+    const [wide, narrow] = ARGON2_VARIANTS
+    const root = path.join(scratch, 'native')
+    for (const v of ARGON2_VARIANTS) cpSync(nativeDir(v.name), path.join(root, `argon2-${v.name}`), { recursive: true })
+    writeFileSync(path.join(root, `argon2-${wide.name}`, 'BUILD.json'), JSON.stringify({ argon2: '0.0.1', cflag: wide.cflag }))
+    writeFileSync(path.join(root, `argon2-${narrow.name}`, 'build', 'Release', 'argon2.node'), 'not an ELF file')
+    const fallen = loadArgon2('auto', { flags: all, nativeRoot: root })
+    expect(fallen.name).toBe('portable')
+    expect(fallen.passedOver[0]).toMatch(new RegExp(`^${wide.name}: built from argon2 0\\.0\\.1, the package is \\d+\\.\\d+\\.\\d+`))
+    expect(fallen.passedOver[1]).toMatch(new RegExp(`^${narrow.name}: .*argon2\\.node: (file too short|invalid ELF header)`))
+  })
+})
+
+describe.runIf(runnable.length > 0)('every build this CPU runs computes the package\'s argon2id', () => {
+  const builds: [string, Argon2][] = [['portable', argon2], ...runnable.map((v) => [v.name, loadArgon2(v.name === 'avx2' ? 'avx2' : 'auto', { flags: new Set([v.cpuFlag]) }).argon2] as [string, Argon2])]
+
+  it('the same raw hash for the same password and salt', async () => {
+    const salt = Buffer.from('sixteen byte slt')
+    for (const password of ['', 'correct horse battery staple', 'ünïcødé ✓ '.repeat(30)]) {
+      const raw = await Promise.all(builds.map(([, a]) => a.hash(password, { ...PARAMS, salt, raw: true })))
+      for (const r of raw) expect(r.toString('hex')).toBe(raw[0]!.toString('hex'))
+    }
+  })
+
+  it('a hash made by any build verifies with every other, and a wrong password fails with each', async () => {
+    for (const [maker, a] of builds) {
+      const phc = await a.hash('a password of one build', PARAMS)
+      for (const [checker, b] of builds) {
+        expect(await b.verify(phc, 'a password of one build'), `${maker} → ${checker}`).toBe(true)
+        expect(await b.verify(phc, 'a password of one build!'), `${maker} → ${checker}, wrong`).toBe(false)
+      }
+    }
+  })
+
+  it('passwords.ts: a hash stored under one ARGON2_SIMD setting verifies under the others', async () => {
+    try {
+      selectArgon2Build('off')
+      const stored = await hashPassword('stored before the upgrade')
+      for (const choice of ['auto', 'avx2', 'off'] as const) {
+        selectArgon2Build(choice)
+        expect(await verifyPassword(stored, 'stored before the upgrade'), choice).toBe(true)
+        expect(await verifyPassword(stored, 'stored before the upgrade.'), choice).toBe(false)
+      }
+    } finally {
+      selectArgon2Build('auto')
+    }
+  })
+})
