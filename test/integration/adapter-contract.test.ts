@@ -337,6 +337,23 @@ for (const backend of backends) {
       expect(await rt.find(b)).toBeDefined()
     })
 
+    it('stores strings jsonb cannot hold (a NUL, an unpaired surrogate) and reads them back exactly; consume still works', async () => {
+      // They reach payloads from request parameters (a logout state, a nonce); the fuzz test found the 500.
+      const session = adapter('Session')
+      const id = randomUUID()
+      const payload: AdapterPayload = { jti: id, kind: 'Session', exp: now() + 600, uid: randomUUID(), state: { x: { state: 'a\u0000b', other: '\ud800 \udfff', literal: '\\u0000' } } }
+      await session.upsert(id, payload, 600)
+      expect(await session.find(id)).toEqual(payload)
+      expect(await session.findByUid(payload.uid as string)).toEqual(payload)
+      const ac = adapter('AuthorizationCode')
+      const code = randomUUID()
+      const codePayload = tokenPayload('AuthorizationCode', { grantId: randomUUID(), nonce: '\u0000' })
+      await ac.upsert(code, codePayload, 60)
+      await ac.consume(code)
+      expect(await ac.find(code)).toMatchObject({ ...codePayload, consumed: expect.any(Number) })
+      await expect(ac.consume(code)).rejects.toBeInstanceOf(errors.InvalidGrant)
+    })
+
     it('stores a large payload intact', async () => {
       const interaction = adapter('Interaction')
       const id = randomUUID()

@@ -5,7 +5,8 @@
 //   - consume is one conditional UPDATE (… WHERE "consumedAt" IS NULL) that also writes
 //     `consumed` into the payload; it resolves for exactly one caller and throws the protocol
 //     error (see consumeRefused) for every other, so concurrent redemptions cannot both succeed;
-//   - revokeByGrantId deletes every grant artifact (tokens, codes) of the grant, not the Grant.
+//   - revokeByGrantId deletes every grant artifact (tokens, codes) of the grant, not the Grant;
+//   - a payload that jsonb cannot hold is stored in a wrapper and read back unchanged (storable).
 import type { Adapter, AdapterPayload } from 'oidc-provider'
 import type { PrismaClient } from '../../store/database.ts'
 import type { Prisma } from '../../generated/prisma/client.ts'
@@ -23,15 +24,33 @@ function notExpired(now: Date): Prisma.OidcArtifactWhereInput {
   return { OR: [{ expiresAt: null }, { expiresAt: { gt: now } }] }
 }
 
+/**
+ * The member a payload is wrapped in when jsonb cannot hold it. Not a name oidc-provider uses, and
+ * nothing else is stored beside it (consume may add `consumed`, which the unwrapped payload takes).
+ */
+const WRAPPED = '__iam_base64url_json'
+
+/**
+ * What the Json column can hold. PostgreSQL's jsonb refuses the escapes JSON.stringify writes for
+ * a NUL and for an unpaired surrogate; both reach payloads from request parameters (a logout
+ * `state`, an authorization request's `nonce`), which the Redis adapter stores as they are. Such a
+ * payload is kept as base64url of its JSON, so the artifact is saved (not a 500) and read back
+ * exactly; RFC 6749's grammar never allows these characters, so this is rare and only hostile.
+ */
+function storable(payload: AdapterPayload): Prisma.InputJsonObject {
+  const json = JSON.stringify(payload)
+  // a JSON round trip also drops `undefined` members, which the Json column would reject
+  if (!/\\u(0000|d[89a-f])/i.test(json)) return JSON.parse(json) as Prisma.InputJsonObject
+  return { [WRAPPED]: Buffer.from(json).toString('base64url') }
+}
+
 class DatabaseAdapter implements Adapter {
   constructor(private readonly prisma: PrismaClient, private readonly model: string) {}
 
   async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
     const now = Date.now()
-    // a JSON round trip drops `undefined` members, which the Json column would reject
-    const json = JSON.parse(JSON.stringify(payload)) as Prisma.InputJsonObject
     const data = {
-      payload: json,
+      payload: storable(payload),
       grantId: GRANTABLE_MODELS.has(this.model) && typeof payload.grantId === 'string' ? payload.grantId : null,
       userCode: typeof payload.userCode === 'string' ? payload.userCode : null,
       uid: typeof payload.uid === 'string' ? payload.uid : null,
@@ -112,8 +131,15 @@ class DatabaseAdapter implements Adapter {
 
 function toPayload(stored: Prisma.JsonValue, consumedAt: Date | null): AdapterPayload | undefined {
   if (!isPayload(stored)) return undefined
-  if (consumedAt && stored.consumed === undefined) stored.consumed = Math.floor(consumedAt.getTime() / 1000)
-  return stored
+  const payload = typeof stored[WRAPPED] === 'string' ? unwrap(stored[WRAPPED]) : stored
+  if (!payload) return undefined
+  if (consumedAt && payload.consumed === undefined) payload.consumed = Math.floor(consumedAt.getTime() / 1000)
+  return payload
+}
+
+function unwrap(encoded: string): AdapterPayload | undefined {
+  const payload: unknown = JSON.parse(Buffer.from(encoded, 'base64url').toString())
+  return isPayload(payload) ? payload : undefined
 }
 
 /** The `adapter` for oidc-provider's configuration when artifacts live in the database. */
