@@ -21,8 +21,6 @@ import { ensureApiResourceServer } from './api/demo.ts'
 import { ensureAdminResourceServer } from './admin/permissions.ts'
 import { createSecretBox, loadEncryptionKeys } from './security/encryption.ts'
 import { createEmailChannel } from './mfa/channels/email.ts'
-import { createMailer } from './mail/mailer.ts'
-import { createPhoneChannel } from './mfa/channels/vonage.ts'
 import { createFederation } from './federation/upstreams.ts'
 import { federationRedirectUri } from './federation/upstream.ts'
 import { createMetrics, renderMetrics } from './observability/metrics.ts'
@@ -100,8 +98,10 @@ export async function startServer(config: Config, logger: Logger = createLogger(
 
   if (!options.prepared) await ensureBuiltIns(db.prisma, config.issuer)
   let localOrigin = `http://127.0.0.1:${config.port}`
-  // One SMTP transport for codes and self-service links; none without SMTP_HOST.
-  const mailer = config.smtp ? createMailer(config.smtp) : undefined
+  // One SMTP transport for codes and self-service links; none without SMTP_HOST. nodemailer and
+  // Vonage's SDK (~4 MB of heap together) are loaded only when configured.
+  const mailer = config.smtp ? (await import('./mail/mailer.ts')).createMailer(config.smtp) : undefined
+  const phone = config.vonage ? (await import('./mfa/channels/vonage.ts')).createPhoneChannel(config.vonage, config.siteName, config.mfa.codeTtl) : undefined
   const provider = createProvider({ config, prisma: db.prisma, jwks, cookieKeys, adapter: createAdapterFactory(db.prisma, redis) })
   const metrics = createMetrics(VERSION)
   // Every audit event (sign-in, MFA, federation, lockout… outcomes) is also counted.
@@ -127,7 +127,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
       box: createSecretBox(await loadEncryptionKeys(config)),
       settings: config.mfa,
       email: mailer ? createEmailChannel(mailer, config.siteName, config.mfa.codeTtl) : undefined,
-      phone: config.vonage ? createPhoneChannel(config.vonage, config.siteName, config.mfa.codeTtl) : undefined,
+      phone,
     },
     accountRelyingParty: createAccountRelyingParty(config.issuer, () => localOrigin),
     // Upstreams are discovered on first use, so a slow or absent upstream never delays the start.
