@@ -22,7 +22,7 @@ import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, 
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
 import path from 'node:path'
 import { randomBytes } from 'node:crypto'
-import type { ChildProcess } from 'node:child_process'
+import { spawnSync, type ChildProcess } from 'node:child_process'
 import { startPostgres } from '../test/support/postgres-server.ts'
 import { startRedis } from '../test/support/redis-server.ts'
 import { exited, freePort, sleep, spawnWithParentDeath } from '../test/support/processes.ts'
@@ -224,6 +224,8 @@ async function burstSignIns(t: Target): Promise<SignInResult & { allDoneMs: numb
 }
 
 async function main(): Promise<void> {
+  // wrk drives every load scenario: say so before minutes of set-up, not with a spawn error after them.
+  if (spawnSync('wrk', ['--version']).error) throw new Error('wrk is not installed (Debian package wrk): `scripts/iam.sh bench` installs it and the stores, then runs this benchmark')
   const dir = mkdtempSync(path.join(tmpdir(), 'iam-bench-'))
   const started = new Date()
   const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version, loadavgAtStart: loadavg().map((l) => Number(l.toFixed(2))) }

@@ -3,6 +3,7 @@
 #
 #   scripts/iam.sh start [args…]   install what is missing, seed on first run, then run the server
 #   scripts/iam.sh test  [args…]   install what is missing (incl. Debian packages), then vitest run
+#   scripts/iam.sh bench [args…]   install what is missing (incl. wrk), then npm run bench
 #   scripts/iam.sh env             print `export` lines for this shell: eval "$(scripts/iam.sh env)"
 #
 # Node: the project needs Node >= 22. When `node` on PATH is older (or missing), Node 24 is taken
@@ -21,7 +22,7 @@ say() { printf 'iam: %s\n' "$*" >&2; }
 die() { printf 'iam: error: %s\n' "$*" >&2; exit 1; }
 
 usage() {
-  sed -n '2,7p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,8p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -183,6 +184,15 @@ case "$cmd" in
     npm run --silent typecheck:examples
     say "running tests (vitest run $*)"
     exec npm test -- "$@"
+    ;;
+  bench)
+    ensure_node
+    ensure_build_tools
+    ensure_node_modules
+    ensure_test_packages
+    command -v wrk >/dev/null 2>&1 || apt_install wrk
+    [[ "${1:-}" == "--" ]] && shift
+    exec npm run bench -- "$@"
     ;;
   -h|--help|help)
     usage
