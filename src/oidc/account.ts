@@ -1,6 +1,7 @@
 // findAccount for oidc-provider: the claims each scope releases, read from the user record.
 import type { Account, AccountClaims, KoaContextWithOIDC } from 'oidc-provider'
 import type { PrismaClient } from '../store/database.ts'
+import { createRecentReads } from '../store/recent-reads.ts'
 import { findActiveAccount, type ActiveAccountRow } from '../identity/users.ts'
 import { userMfaFactsOf, type UserMfaFacts } from '../mfa/factors.ts'
 
@@ -17,18 +18,15 @@ const USERINFO_CACHE_MAX = 10_000
 
 /** oidc-provider's findAccount: the database, except for userinfo (see USERINFO_ACCOUNT_TTL_MS). */
 export function createAccountFinder(prisma: PrismaClient) {
-  const recent = new Map<string, { user: ActiveAccountRow; until: number }>()
+  const recent = createRecentReads<ActiveAccountRow>({ ttlMs: USERINFO_ACCOUNT_TTL_MS, maxEntries: USERINFO_CACHE_MAX })
   return async function findAccountFor(ctx: KoaContextWithOIDC, id: string, token?: { jti?: string }): Promise<Account | undefined> {
     if (ctx.oidc?.route !== 'userinfo' || !token?.jti) return findAccount(prisma, id)
     const key = `${token.jti}:${id}`
     const hit = recent.get(key)
-    if (hit && hit.until > Date.now()) return accountOf(hit.user)
+    if (hit) return accountOf(hit.value)
     const user = await findActiveAccount(prisma, id)
-    recent.delete(key)
     if (!user) return undefined
-    // Oldest first (insertion order): past the bound, the oldest copy goes.
-    if (recent.size >= USERINFO_CACHE_MAX) recent.delete(recent.keys().next().value!)
-    recent.set(key, { user, until: Date.now() + USERINFO_ACCOUNT_TTL_MS })
+    recent.set(key, user)
     return accountOf(user)
   }
 }

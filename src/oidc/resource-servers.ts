@@ -2,14 +2,14 @@
 // audience and scopes; anything else is `invalid_target`.
 import { errors, type ResourceServer } from 'oidc-provider'
 import type { PrismaClient } from '../store/database.ts'
+import { createRecentReads } from '../store/recent-reads.ts'
 
-// Resource servers change rarely and are read on every token request: keep them briefly.
-const CACHE_MS = 5_000
-const cache = new Map<string, { at: number; info: ResourceServer | null }>()
+// Resource servers change rarely and are read on every token request: keep them briefly. The
+// indicator comes from the request, so unregistered ones are kept too, within the bound.
+const cache = createRecentReads<ResourceServer | null>({ ttlMs: 5_000, maxEntries: 1_000 })
 
 export async function resourceServerInfo(prisma: PrismaClient, indicator: string): Promise<ResourceServer> {
-  const hit = cache.get(indicator)
-  let info = hit && Date.now() - hit.at < CACHE_MS ? hit.info : undefined
+  let info = cache.get(indicator)?.value
   if (info === undefined) {
     const row = await prisma.resourceServer.findUnique({ where: { identifier: indicator } })
     info = row
@@ -21,7 +21,7 @@ export async function resourceServerInfo(prisma: PrismaClient, indicator: string
           ...(row.accessTokenFormat === 'opaque' ? {} : { jwt: { sign: { alg: 'ES256' } } }),
         }
       : null
-    cache.set(indicator, { at: Date.now(), info })
+    cache.set(indicator, info)
   }
   if (!info) throw new errors.InvalidTarget(`resource indicator is not registered: ${indicator}`)
   return info

@@ -3,21 +3,21 @@
 import type { Adapter, AdapterPayload } from 'oidc-provider'
 import type { PrismaClient } from '../../store/database.ts'
 import { findClientMetadata } from '../../clients/registry.ts'
+import { createRecentReads } from '../../store/recent-reads.ts'
 
 // Every token request looks its client up; a short cache saves a query per request while keeping
 // registry changes visible within a second.
 const CACHE_MS = 1_000
 
 export function createClientRegistryAdapter(prisma: PrismaClient): Adapter {
-  const cache = new Map<string, { at: number; value: AdapterPayload | undefined }>()
+  const cache = createRecentReads<AdapterPayload | undefined>({ ttlMs: CACHE_MS, maxEntries: 10_000 })
   const readOnly = async () => { throw new Error('the client registry is read-only to the provider') }
   return {
     async find(id) {
       const hit = cache.get(id)
-      if (hit && Date.now() - hit.at < CACHE_MS) return hit.value
+      if (hit) return hit.value
       const value = (await findClientMetadata(prisma, id)) as AdapterPayload | undefined
-      if (cache.size > 10_000) cache.clear()
-      cache.set(id, { at: Date.now(), value })
+      cache.set(id, value)
       return value
     },
     upsert: readOnly,
