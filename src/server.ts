@@ -1,5 +1,6 @@
 // Starts the server: stores, keys, provider, HTTP app. Returns a handle that closes it all.
 import http from 'node:http'
+import { setFlagsFromString } from 'node:v8'
 import type { Config } from './config.ts'
 import { createLogger, type Logger } from './observability/logger.ts'
 import { migrateDatabase, openDatabase } from './store/database.ts'
@@ -81,12 +82,15 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     database: config.databaseUrl ? 'postgresql' : `embedded (${config.dataDir})`,
     artifacts: config.redis ? `redis ${describeRedis(config.redis)}` : 'database',
     issuer: config.issuer,
+    heapGrowthPercent: config.heapGrowthPercent || 'V8 default',
     ...(options.role ? { role: options.role } : {}),
   }, (embedded ? 'starting on embedded defaults: embedded database and store in DATA_DIR; set DATABASE_URL and REDIS_URL for production' : 'starting') + (options.note ? `; ${options.note}` : ''))
 
   if (config.federation.length) {
     logger.info({ upstreams: config.federation.map((u) => ({ id: u.id, type: u.type, redirectUri: federationRedirectUri(config.issuer, u.id) })) }, 'federation: upstream identity providers configured')
   }
+  // Before the app allocates: see HEAP_GROWTH_PERCENT (src/config.ts).
+  if (config.heapGrowthPercent > 0) setFlagsFromString(`--heap-growing-percent=${config.heapGrowthPercent}`)
   const hashing = selectArgon2Build(config.argon2Simd)
   const hashingLog = { argon2: hashing.name, ...(hashing.passedOver.length ? { passedOver: hashing.passedOver } : {}) }
   if (hashing.passedOver.length) logger.warn(hashingLog, `password hashing: argon2 ${hashing.name} build; this CPU could run a faster one`)

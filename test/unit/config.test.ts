@@ -94,6 +94,8 @@ describe('loadConfig defaults', () => {
     expect(c.ttl.accessToken).toBe(120)
     expect(loadConfig({ DATABASE_URL: 'postgres://db/iam', TRUST_PROXY: '0' })).toMatchObject({ databaseUrl: 'postgres://db/iam', trustProxy: false })
     expect(loadConfig({ DATABASE_PREPARED_STATEMENTS: 'false' }).preparedStatements).toBe(false)
+    expect(loadConfig({}).heapGrowthPercent).toBe(100)
+    expect(loadConfig({ HEAP_GROWTH_PERCENT: '0' }).heapGrowthPercent).toBe(0)
     expect(loadConfig({}).argon2Simd).toBe('auto')
     expect(loadConfig({ ARGON2_SIMD: 'avx2' }).argon2Simd).toBe('avx2')
     expect(loadConfig({ ARGON2_SIMD: 'off' }).argon2Simd).toBe('off')
@@ -117,6 +119,8 @@ describe('loadConfig rejects bad variables, naming them', () => {
     ['TRUST_PROXY', 'maybe'],
     ['DATABASE_PREPARED_STATEMENTS', 'off'],
     ['ARGON2_SIMD', 'avx512'],
+    ['HEAP_GROWTH_PERCENT', '-1'],
+    ['HEAP_GROWTH_PERCENT', 'fast'],
   ])('%s=%s', (name, value) => {
     const err = configError({ [name]: value })
     expect(err.name).toBe('ConfigError')
