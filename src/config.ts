@@ -56,12 +56,13 @@ const schema = z.object({
   WORKERS: z.coerce.number().int().min(1).max(256).optional(),
   /**
    * How far V8 lets each serving process's heap grow past what survived its last full collection
-   * before the next one, in percent. Left to itself V8 grows it up to fourfold while memory is
-   * plentiful: ~345 MB per worker after a million tokens here, against ~255 MB at 100 for a few
-   * percent of client-credentials throughput, ~230 MB at 50 for ~10 % (docs/performance.md).
-   * 0: V8's own choice. NODE_OPTIONS cannot carry this V8 flag, so the server sets it.
+   * before the next one, in percent; 0 (the default): V8's own choice, which grows it up to
+   * fourfold while memory is plentiful. Measured here (docs/performance.md): after a million
+   * tokens a worker holds ~345 MB with 0, ~255 MB with 100 and ~230 MB with 50; but the more
+   * frequent full collections cost 5-12 % of token throughput and lift the p99 of token requests
+   * from ~20 to 25-35 ms. NODE_OPTIONS cannot carry this V8 flag, so the server sets it.
    */
-  HEAP_GROWTH_PERCENT: z.coerce.number().int().min(0).max(1000).default(100),
+  HEAP_GROWTH_PERCENT: z.coerce.number().int().min(0).max(1000).default(0),
   /** Folder for embedded data (database files). */
   DATA_DIR: z.string().default('./data'),
   /** Folder for generated signing and cookie keys. */

@@ -82,7 +82,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     database: config.databaseUrl ? 'postgresql' : `embedded (${config.dataDir})`,
     artifacts: config.redis ? `redis ${describeRedis(config.redis)}` : 'database',
     issuer: config.issuer,
-    heapGrowthPercent: config.heapGrowthPercent || 'V8 default',
+    ...(config.heapGrowthPercent ? { heapGrowthPercent: config.heapGrowthPercent } : {}),
     ...(options.role ? { role: options.role } : {}),
   }, (embedded ? 'starting on embedded defaults: embedded database and store in DATA_DIR; set DATABASE_URL and REDIS_URL for production' : 'starting') + (options.note ? `; ${options.note}` : ''))
 

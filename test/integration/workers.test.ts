@@ -51,7 +51,7 @@ describe('WORKERS=2 on PostgreSQL and Redis', () => {
 
   beforeAll(async () => {
     balancer = await startBalancer()
-    iam = await createIam('postgres-redis', { env: { WORKERS: '2', ISSUER: balancer.url } })
+    iam = await createIam('postgres-redis', { env: { WORKERS: '2', ISSUER: balancer.url, HEAP_GROWTH_PERCENT: '100' } })
     balancer.route(iam.port)
     await iam.withDatabase((prisma) => createFixtures(prisma))
     await iam.start()
@@ -74,6 +74,8 @@ describe('WORKERS=2 on PostgreSQL and Redis', () => {
     expect(starts.map((l) => l.role).sort()).toEqual(['worker 1', 'worker 2'])
     expect(new Set(starts.map((l) => l.pid)).size).toBe(2)
     expect(starts.every((l) => l.pid !== iam.process()!.pid)).toBe(true)
+    // HEAP_GROWTH_PERCENT reaches every worker (V8's flag is set in each, at its start).
+    expect(starts.map((l) => l.heapGrowthPercent)).toEqual([100, 100])
   })
 
   it('both workers serve, and one sign-in (code + PKCE, userinfo, refresh) works across them', async () => {
