@@ -133,6 +133,18 @@ export function createApp(deps: AppDeps): Koa {
     }
   })
 
+  // A response sent before the request's body was read to its end (a body over a parser's limit,
+  // a refusal before parsing) leaves the rest of that body on the connection, where Node would
+  // read it as the next request and the client's next request on it would be reset. Such a
+  // response closes the connection, and says so, so the client opens a new one.
+  app.use(async function closeAfterUnreadBody(ctx: Context, next: Next) {
+    try {
+      await next()
+    } finally {
+      if (!ctx.req.complete) ctx.set('Connection', 'close')
+    }
+  })
+
   // Errors nothing else answered: logged here (the app is silent), then Koa's plain 500.
   app.use(async function unhandledErrors(ctx: Context, next: Next) {
     try {
