@@ -3,19 +3,22 @@
 // with Keygrip's sign/verify/index (oidc-provider's `cookies.keys`: "you may also pass your own
 // KeyGrip instance"). Keygrip compares with tsscmp, which draws random bytes and computes two more
 // HMACs per comparison, and passes each key as a string to every HMAC; a sign-in checks about 25
-// signed cookies, and that was ~1 ms of the server's CPU per sign-in. Here the keys are Buffers
+// signed cookies, and that was ~1 ms of the server's CPU per sign-in. Here the keys are KeyObjects
 // made once and the comparison is crypto.timingSafeEqual. The signatures are Keygrip's, so
 // cookies signed by either verify with the other (test/unit/cookie-signer.test.ts).
-import { createHmac, timingSafeEqual } from 'node:crypto'
+//
+// KeyObjects, not Buffers: Node 24's createHmac tells a Buffer key from a KeyObject by catching two
+// exceptions (isKeyObject, isCryptoKey), ~9 µs per HMAC against ~1.5 µs with a KeyObject.
+import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto'
 import type Keygrip from 'keygrip'
 
 export class CookieSigner implements Keygrip {
-  readonly #keys: Buffer[]
+  readonly #keys: KeyObject[]
 
   /** `keys`: newest first; the first signs, all verify (rotate by prepending). */
   constructor(keys: readonly string[]) {
     if (keys.length === 0) throw new Error('CookieSigner needs at least one key')
-    this.#keys = keys.map((k) => Buffer.from(k, 'utf8'))
+    this.#keys = keys.map((k) => createSecretKey(Buffer.from(k, 'utf8')))
   }
 
   sign(data: string): string {

@@ -1,7 +1,7 @@
 // Secrets at rest (TOTP seeds) are sealed with AES-256-GCM; one-time codes and backup codes are
 // stored as HMAC-SHA256 digests. Keys form a ring: the first encrypts and digests, every key can
 // still open what it sealed, so keys rotate by prepending a new one. Each output names its key.
-import { createCipheriv, createDecipheriv, createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createHmac, createSecretKey, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto'
 import path from 'node:path'
 import { z } from 'zod'
 import type { Config } from '../config.ts'
@@ -38,9 +38,11 @@ export async function loadEncryptionKeys(config: Pick<Config, 'encryptionKeys' |
 const VERSION = 'v1'
 
 export function createSecretBox(keys: EncryptionKey[]) {
-  const active = keys[0]!
-  const byId = new Map(keys.map((k) => [k.id, k.key]))
-  const digest = (key: Buffer, purpose: string, value: string) =>
+  // KeyObjects made once: Node 24 checks a Buffer key by catching exceptions, ~9 µs per operation.
+  const ring = keys.map((k) => ({ id: k.id, key: createSecretKey(k.key) }))
+  const active = ring[0]!
+  const byId = new Map(ring.map((k) => [k.id, k.key]))
+  const digest = (key: KeyObject, purpose: string, value: string) =>
     createHmac('sha256', key).update(purpose).update('\0').update(value).digest('base64url')
 
   return {
@@ -68,7 +70,7 @@ export function createSecretBox(keys: EncryptionKey[]) {
     },
     /** Every digest `value` may be stored under (one per key), for lookups across a rotation. */
     digestCandidates(purpose: string, value: string): string[] {
-      return keys.map((k) => `${k.id}:${digest(k.key, purpose, value)}`)
+      return ring.map((k) => `${k.id}:${digest(k.key, purpose, value)}`)
     },
     /** Constant-time check of `value` against a stored digest, whichever key made it. */
     matchesDigest(stored: string, purpose: string, value: string): boolean {
