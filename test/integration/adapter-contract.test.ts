@@ -527,3 +527,42 @@ async function startProvider(adapter: AdapterFactory): Promise<TestProvider> {
     close: () => new Promise<void>((resolve, reject) => server.close((e) => (e ? reject(e) : resolve()))),
   }
 }
+
+describe('redis adapter scripts', () => {
+  let server: Awaited<ReturnType<typeof startRedis>>
+  let redis: Redis
+  beforeAll(async () => {
+    server = await startRedis()
+    redis = new Redis(server.url, { maxRetriesPerRequest: 1 })
+  })
+  afterAll(async () => { redis?.disconnect(); await server?.stop() })
+
+  // Writes are Lua scripts sent by their SHA; a restarted Redis has forgotten them.
+  it('writes, consumes and revokes after Redis has forgotten its scripts', async () => {
+    const factory = createRedisAdapterFactory(redis, { prefix: 'flushed' })
+    const grantId = randomUUID()
+    await redis.script('FLUSH')
+    const token = tokenPayload('AccessToken')
+    await factory('AccessToken').upsert(token.jti!, token, 600)
+    const code = tokenPayload('AuthorizationCode', { grantId })
+    await factory('AuthorizationCode').upsert(code.jti!, code, 600)
+    expect(await factory('AccessToken').find(token.jti!)).toEqual(token)
+    expect(await factory('AuthorizationCode').find(code.jti!)).toEqual(code)
+    await redis.script('FLUSH')
+    await factory('AuthorizationCode').consume(code.jti!)
+    expect((await factory('AuthorizationCode').find(code.jti!))?.consumed).toBeTypeOf('number')
+    await factory('AuthorizationCode').revokeByGrantId(grantId)
+    expect(await factory('AuthorizationCode').find(code.jti!)).toBeUndefined()
+  })
+
+  it('an artifact written without an expiry has none, and a rewrite with one gets it', async () => {
+    const factory = createRedisAdapterFactory(redis, { prefix: 'ttl' })
+    const session = { jti: randomUUID(), kind: 'Session' }
+    await factory('Session').upsert(session.jti, session)
+    expect(await redis.pttl(`ttl:Session:{${session.jti}}`)).toBe(-1)
+    await factory('Session').upsert(session.jti, session, 60)
+    const ttl = await redis.pttl(`ttl:Session:{${session.jti}}`)
+    expect(ttl).toBeGreaterThan(50_000)
+    expect(ttl).toBeLessThanOrEqual(60_000)
+  })
+})

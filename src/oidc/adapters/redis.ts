@@ -37,6 +37,21 @@ if redis.call('HEXISTS', KEYS[1], 'p') == 0 then return -1 end
 return redis.call('HSETNX', KEYS[1], 'c', ARGV[1])
 `
 
+// KEYS[1] artifact hash; ARGV[1] TTL in ms ('' = none); ARGV[2] payload JSON; ARGV[3] consumed
+// ('' = not consumed). Replaces the whole hash, so a stale `c` of a previous version cannot
+// survive. One command instead of MULTI, DEL, HSET, PEXPIRE, EXEC: a token write is most of the
+// Redis work of a client-credentials request, and each command costs the client a reply to match.
+const PUT_LUA = `
+redis.call('DEL', KEYS[1])
+if ARGV[3] ~= '' then
+  redis.call('HSET', KEYS[1], 'p', ARGV[2], 'c', ARGV[3])
+else
+  redis.call('HSET', KEYS[1], 'p', ARGV[2])
+end
+if ARGV[1] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return 1
+`
+
 // KEYS[1] grant index zset; ARGV[1] member TTL in ms ('' = no expiry); ARGV[2..] members.
 // Drops expired members, adds the new ones, and sets the index TTL to its longest member's.
 const INDEX_ADD_LUA = `
@@ -57,13 +72,16 @@ return 1
 `
 
 const CONSUME_COMMAND = 'iamOidcConsume'
+const PUT_COMMAND = 'iamOidcPut'
 const INDEX_ADD_COMMAND = 'iamOidcIndexAdd'
 
 type RedisClient = Redis | Cluster
 interface ScriptCommands {
   [CONSUME_COMMAND](key: string, epochSeconds: number): Promise<number>
+  [PUT_COMMAND](key: string, ttlMs: string, payload: string, consumed: string): Promise<number>
 }
 interface ScriptPipeline {
+  [PUT_COMMAND](key: string, ttlMs: string, payload: string, consumed: string): ChainableCommander
   [INDEX_ADD_COMMAND](key: string, ttlMs: string, ...members: string[]): ChainableCommander
 }
 
@@ -142,29 +160,33 @@ class RedisAdapter implements Adapter {
   async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
     const key = this.key(id)
     const ttlMs = typeof expiresIn === 'number' ? Math.max(1, Math.ceil(expiresIn * 1000)) : undefined
+    const ttl = ttlMs === undefined ? '' : String(ttlMs)
+    const json = JSON.stringify(payload)
+    const consumed = payload.consumed ? String(payload.consumed) : ''
+    const userCodeKey = typeof payload.userCode === 'string' ? this.userCodeKey(payload.userCode) : undefined
+    const uidKey = this.model === 'Session' && typeof payload.uid === 'string' ? this.uidKey(payload.uid) : undefined
+    const grantId = GRANTABLE_MODELS.has(this.model) && typeof payload.grantId === 'string' ? payload.grantId : undefined
+
+    // The artifact alone (client-credentials tokens, interactions, …): one command, no transaction.
+    if (!userCodeKey && !uidKey && !grantId) {
+      await (this.redis as unknown as ScriptCommands)[PUT_COMMAND](key, ttl, json, consumed)
+      return
+    }
+
     const batch = new SlotBatch()
-
-    // Replace the whole hash, so a stale `c` of a previous version cannot survive.
-    const fields: string[] = ['p', JSON.stringify(payload)]
-    if (payload.consumed) fields.push('c', String(payload.consumed))
-    batch.add(key, (m) => {
-      m.del(key).hset(key, ...fields)
-      if (ttlMs !== undefined) m.pexpire(key, ttlMs)
-    })
-
+    batch.add(key, (m) => { (m as unknown as ScriptPipeline)[PUT_COMMAND](key, ttl, json, consumed) })
     const setLookup = (lookupKey: string) => batch.add(lookupKey, (m) => {
       if (ttlMs !== undefined) m.set(lookupKey, id, 'PX', ttlMs)
       else m.set(lookupKey, id)
     })
-    if (this.model === 'Session' && typeof payload.uid === 'string') setLookup(this.uidKey(payload.uid))
-    const userCodeKey = typeof payload.userCode === 'string' ? this.userCodeKey(payload.userCode) : undefined
+    if (uidKey) setLookup(uidKey)
     if (userCodeKey) setLookup(userCodeKey)
 
-    if (GRANTABLE_MODELS.has(this.model) && typeof payload.grantId === 'string') {
-      const index = this.grantKey(payload.grantId)
+    if (grantId) {
+      const index = this.grantKey(grantId)
       const members = userCodeKey ? [key, userCodeKey] : [key]
       batch.add(index, (m) => {
-        (m as unknown as ScriptPipeline)[INDEX_ADD_COMMAND](index, ttlMs === undefined ? '' : String(ttlMs), ...members)
+        (m as unknown as ScriptPipeline)[INDEX_ADD_COMMAND](index, ttl, ...members)
       })
     }
 
@@ -246,6 +268,9 @@ function defineScripts(redis: RedisClient): void {
   const defined = redis as unknown as Record<string, unknown>
   if (typeof defined[CONSUME_COMMAND] !== 'function') {
     redis.defineCommand(CONSUME_COMMAND, { numberOfKeys: 1, lua: CONSUME_LUA })
+  }
+  if (typeof defined[PUT_COMMAND] !== 'function') {
+    redis.defineCommand(PUT_COMMAND, { numberOfKeys: 1, lua: PUT_LUA })
   }
   if (typeof defined[INDEX_ADD_COMMAND] !== 'function') {
     redis.defineCommand(INDEX_ADD_COMMAND, { numberOfKeys: 1, lua: INDEX_ADD_LUA })
