@@ -29,7 +29,8 @@ export interface Argon2Build {
 const require = createRequire(import.meta.url)
 const projectRoot = path.resolve(import.meta.dirname, '../..')
 
-export const nativeDir = (variant: string): string => path.join(projectRoot, 'native', `argon2-${variant}`)
+/** Where a variant's build lives: `<root>/argon2-<variant>`, the root being the project's native/ unless given. */
+export const nativeDir = (variant: string, root = path.join(projectRoot, 'native')): string => path.join(root, `argon2-${variant}`)
 export const packageDir = (): string => path.dirname(require.resolve('argon2'))
 /** The installed argon2 package's version: a build records the one it was made from. */
 export const packageVersion = (): string => (JSON.parse(readFileSync(path.join(packageDir(), 'package.json'), 'utf8')) as { version: string }).version
@@ -61,7 +62,7 @@ export function loadArgon2(choice: Argon2Simd = 'auto', { flags = cpuFlags(), na
   const current = packageVersion()
   for (const variant of wanted) {
     if (process.arch !== 'x64' || !flags.has(variant.cpuFlag)) continue // not this CPU's: nothing to report
-    const dir = nativeRoot ? path.join(nativeRoot, `argon2-${variant.name}`) : nativeDir(variant.name)
+    const dir = nativeDir(variant.name, nativeRoot)
     const built = versionOf(dir)
     if (!built) { passedOver.push(`${variant.name}: not built (npm run build:argon2)`); continue }
     // A build left from an older argon2 after an upgrade: the package's own binary is current.

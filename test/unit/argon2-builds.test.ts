@@ -53,7 +53,7 @@ describe('loadArgon2', () => {
     // Copies of the real builds: one claims another argon2 release, the other's binary is garbage.
     const [wide, narrow] = ARGON2_VARIANTS
     const root = path.join(scratch, 'native')
-    for (const v of ARGON2_VARIANTS) cpSync(nativeDir(v.name), path.join(root, `argon2-${v.name}`), { recursive: true })
+    for (const v of ARGON2_VARIANTS) cpSync(nativeDir(v.name), nativeDir(v.name, root), { recursive: true })
     writeFileSync(path.join(root, `argon2-${wide.name}`, 'BUILD.json'), JSON.stringify({ argon2: '0.0.1', cflag: wide.cflag }))
     writeFileSync(path.join(root, `argon2-${narrow.name}`, 'build', 'Release', 'argon2.node'), 'not an ELF file')
     const fallen = loadArgon2('auto', { flags: all, nativeRoot: root })
