@@ -2,7 +2,8 @@
 // unless DATABASE_PREPARED_STATEMENTS is off. Against a real PostgreSQL: what each connection holds
 // (pg_prepared_statements is per connection, so each check runs in one transaction), that answers
 // stay right across schema changes and a failed statement, and that the cache is bounded: a text
-// is prepared from its second use on, and at most MAX_PREPARED_STATEMENTS texts are.
+// is prepared from its second use on, and a connection holds at most MAX_PREPARED_STATEMENTS, the
+// least recently used going first.
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -120,20 +121,62 @@ describe('prepared statements on PostgreSQL', () => {
     expect(await on.prisma.user.count()).toBeGreaterThanOrEqual(2)
   })
 
-  it(`a connection holds at most ${MAX_PREPARED_STATEMENTS} statements; past that they run unprepared and still answer`, async () => {
-    const { answers, held } = await on.prisma.$transaction(async (tx) => {
+  it(`a connection holds at most ${MAX_PREPARED_STATEMENTS} statements, the least recently used going first; answers stay right`, async () => {
+    const hot = 'SELECT -1::int AS v'
+    const others = MAX_PREPARED_STATEMENTS + 50
+    const { answers, hotAnswers, held, again, heldAfter } = await on.prisma.$transaction(async (tx) => {
+      const run = async (sql: string) => (await tx.$queryRawUnsafe<Array<{ v: number }>>(sql))[0]!.v
       const answers: number[] = []
-      for (let i = 0; i < MAX_PREPARED_STATEMENTS + 50; i++) {
-        for (let use = 0; use < 2; use++) {
-          const rows = await tx.$queryRawUnsafe<Array<{ v: number }>>(`SELECT ${i}::int AS v`)
-          if (use === 1) answers.push(rows[0]!.v)
-        }
+      const hotAnswers: number[] = [await run(hot), await run(hot)]
+      for (let i = 0; i < others; i++) {
+        await run(`SELECT ${i}::int AS v`)
+        answers.push(await run(`SELECT ${i}::int AS v`))
+        // The statement that runs all the time keeps its slot, though it was among the first.
+        if (i % 10 === 0) hotAnswers.push(await run(hot))
       }
-      return { answers, held: await preparedOn(tx) }
+      const held = await preparedOn(tx)
+      // An evicted statement runs again: prepared anew, same answer.
+      const again = await run('SELECT 0::int AS v')
+      return { answers, hotAnswers, held, again, heldAfter: await preparedOn(tx) }
     }, { timeout: 60_000 })
-    expect(answers).toEqual(Array.from({ length: MAX_PREPARED_STATEMENTS + 50 }, (_, i) => i))
+    expect(answers).toEqual(Array.from({ length: others }, (_, i) => i))
+    expect(hotAnswers.every((v) => v === -1)).toBe(true)
+    expect(held.length).toBe(MAX_PREPARED_STATEMENTS)
+    expect(held).toContain(hot)
+    expect(held).toContain(`SELECT ${others - 1}::int AS v`)
+    expect(held).not.toContain('SELECT 0::int AS v')
+    expect(again).toBe(0)
+    expect(heldAfter.length).toBe(MAX_PREPARED_STATEMENTS)
+    expect(heldAfter).toContain('SELECT 0::int AS v')
+    expect(heldAfter).toContain(hot)
+  })
+
+  it('an eviction refused in a failed transaction leaves the statement prepared and the connection working', async () => {
+    const pid = async (tx: { $queryRawUnsafe<T>(sql: string): Promise<T> }) => (await tx.$queryRawUnsafe<Array<{ pid: number }>>('SELECT pg_backend_pid() AS pid'))[0]!.pid
+    let failedOn = 0
+    await expect(on.prisma.$transaction(async (tx) => {
+      failedOn = await pid(tx)
+      for (let i = 0; i < MAX_PREPARED_STATEMENTS; i++) {
+        await tx.$queryRawUnsafe(`SELECT ${i}::int AS w`)
+        await tx.$queryRawUnsafe(`SELECT ${i}::int AS w`)
+      }
+      await tx.$queryRawUnsafe('SELECT no_such_column FROM "User"').catch(() => undefined)
+      // The transaction is aborted: the second use names this statement, whose slot needs an
+      // eviction, which PostgreSQL refuses now (as it refuses the statement).
+      await tx.$queryRawUnsafe('SELECT 1000::int AS w').catch(() => undefined)
+      await tx.$queryRawUnsafe('SELECT 1000::int AS w')
+    }, { timeout: 60_000 })).rejects.toThrow(/aborted/)
+    const { answers, held, usedOn } = await on.prisma.$transaction(async (tx) => {
+      const usedOn = await pid(tx)
+      const answers: number[] = []
+      for (let i = 0; i < MAX_PREPARED_STATEMENTS + 10; i++) {
+        for (let use = 0; use < 2; use++) answers.push((await tx.$queryRawUnsafe<Array<{ w: number }>>(`SELECT ${i}::int AS w`))[0]!.w)
+      }
+      return { answers, held: await preparedOn(tx), usedOn }
+    }, { timeout: 60_000 })
+    // The pool hands back the connection released last: the same one, with its refused eviction.
+    expect(usedOn).toBe(failedOn)
+    expect(answers).toEqual(Array.from({ length: MAX_PREPARED_STATEMENTS + 10 }, (_, i) => [i, i]).flat())
     expect(held.length).toBeLessThanOrEqual(MAX_PREPARED_STATEMENTS)
-    expect(held).toContain('SELECT 0::int AS v')
-    expect(held).not.toContain(`SELECT ${MAX_PREPARED_STATEMENTS + 49}::int AS v`)
   })
 })
