@@ -451,6 +451,21 @@ describe('redis adapter keys and cluster slots', () => {
     expect(left).toEqual([`slots:Grant:{${grantId}}`, 'slots:Session:{session-1}', `slots:uid:{${uid}}`].sort())
   })
 
+  it('token writes keep working after every node has forgotten its scripts', async () => {
+    const factory = createRedisAdapterFactory(redis, { prefix: 'flushed' })
+    const grantId = randomUUID()
+    const write = async () => {
+      const token = tokenPayload('AccessToken', { grantId })
+      await factory('AccessToken').upsert(token.jti!, token, 600)
+      return token
+    }
+    await write() // every node's connection has now sent the scripts once
+    await Promise.all(redis.nodes('master').map((node) => node.script('FLUSH')))
+    const token = await write()
+    expect(await factory('AccessToken').find(token.jti!)).toEqual(token)
+    expect(await redis.zrange(`flushed:grant:{${grantId}}`, 0, -1)).toContain(`flushed:AccessToken:{${token.jti}}`)
+  })
+
   it('hashTagOf follows the Redis Cluster rule', () => {
     expect(hashTagOf('oidc:AccessToken:{abc}')).toBe('abc')
     expect(hashTagOf('a{}b{c}')).toBe('a{}b{c}') // empty first tag: the whole key
@@ -553,6 +568,21 @@ describe('redis adapter scripts', () => {
     expect((await factory('AuthorizationCode').find(code.jti!))?.consumed).toBeTypeOf('number')
     await factory('AuthorizationCode').revokeByGrantId(grantId)
     expect(await factory('AuthorizationCode').find(code.jti!)).toBeUndefined()
+  })
+
+  it('writes a session in a transaction and finds it by uid in one script, also after Redis has forgotten its scripts; a lookup whose session is gone finds nothing', async () => {
+    const factory = createRedisAdapterFactory(redis, { prefix: 'lookup' })
+    const uid = randomUUID()
+    const session = { jti: randomUUID(), kind: 'Session', uid, accountId: 'a-1', consumed: 5 }
+    await factory('Session').upsert(session.jti, session, 600)
+    await redis.script('FLUSH')
+    // A session with a uid is written in a transaction, whose scripts this connection has sent before.
+    await factory('Session').upsert(session.jti, session, 600)
+    await redis.script('FLUSH')
+    expect(await factory('Session').findByUid(uid)).toEqual(session)
+    await factory('Session').destroy(session.jti)
+    expect(await redis.exists(`lookup:uid:{${uid}}`)).toBe(1) // the lookup is left to expire
+    expect(await factory('Session').findByUid(uid)).toBeUndefined()
   })
 
   it('an artifact written without an expiry has none, and a rewrite with one gets it', async () => {

@@ -52,6 +52,19 @@ if ARGV[1] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return 1
 `
 
+// KEYS[1] a lookup (uid → Session id, userCode → DeviceCode id); ARGV[1] the artifact keys' prefix
+// ("oidc:Session:"). Returns {id, payload, consumed} (false for what is missing), or nil without
+// the lookup. One round trip instead of two, for the session every userinfo request (its token's
+// session binding) and every authorization step loads. The artifact's key is not declared, which
+// a standalone or Sentinel-managed Redis allows and a Cluster does not (the two keys are in
+// different slots there): a Cluster takes the two reads.
+const FIND_BY_LOOKUP_LUA = `
+local id = redis.call('GET', KEYS[1])
+if not id then return nil end
+local v = redis.call('HMGET', ARGV[1] .. '{' .. id .. '}', 'p', 'c')
+return {id, v[1], v[2]}
+`
+
 // KEYS[1] grant index zset; ARGV[1] member TTL in ms ('' = no expiry); ARGV[2..] members.
 // Drops expired members, adds the new ones, and sets the index TTL to its longest member's.
 const INDEX_ADD_LUA = `
@@ -73,12 +86,14 @@ return 1
 
 const CONSUME_COMMAND = 'iamOidcConsume'
 const PUT_COMMAND = 'iamOidcPut'
+const FIND_BY_LOOKUP_COMMAND = 'iamOidcFindByLookup'
 const INDEX_ADD_COMMAND = 'iamOidcIndexAdd'
 
 type RedisClient = Redis | Cluster
 interface ScriptCommands {
   [CONSUME_COMMAND](key: string, epochSeconds: number): Promise<number>
   [PUT_COMMAND](key: string, ttlMs: string, payload: string, consumed: string): Promise<number>
+  [FIND_BY_LOOKUP_COMMAND](lookupKey: string, artifactPrefix: string): Promise<[string, string | null, string | null] | null>
 }
 interface ScriptPipeline {
   [PUT_COMMAND](key: string, ttlMs: string, payload: string, consumed: string): ChainableCommander
@@ -116,14 +131,34 @@ class SlotBatch {
   async exec(redis: RedisClient): Promise<void> {
     if (this.groups.size === 0) return
     const transactions = redis.isCluster ? [...this.groups.values()] : [[...this.groups.values()].flat()]
-    await Promise.all(transactions.map(async (writes) => {
+    const run = async (writes: Array<(m: ChainableCommander) => void>) => {
       const multi = redis.multi()
       for (const write of writes) write(multi)
       const replies = await multi.exec()
       if (replies === null) throw new Error('redis transaction aborted')
       for (const [err] of replies) if (err) throw err
+    }
+    await Promise.all(transactions.map(async (writes) => {
+      try {
+        await run(writes)
+      } catch (err) {
+        // A script this connection had sent before, which the server no longer knows (SCRIPT
+        // FLUSH on a live connection): inside a transaction ioredis neither swaps EVALSHA for
+        // EVAL nor forgets that it sent the script, so every later transaction would fail the
+        // same way. Load the scripts again and repeat the writes, which are idempotent
+        // (whole-hash replace, SET, ZADD).
+        if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err
+        await loadTransactionScripts(redis)
+        await run(writes)
+      }
     }))
   }
+}
+
+/** The scripts sent inside transactions, loaded on every server that may run them. */
+async function loadTransactionScripts(redis: RedisClient): Promise<void> {
+  const servers: Redis[] = redis.isCluster ? (redis as Cluster).nodes('master') : [redis as Redis]
+  await Promise.all(servers.flatMap((server) => [PUT_LUA, INDEX_ADD_LUA].map((lua) => server.script('LOAD', lua))))
 }
 
 function epochSeconds(): number {
@@ -132,6 +167,15 @@ function epochSeconds(): number {
 
 function isPayload(value: unknown): value is AdapterPayload {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+/** An artifact from its hash fields: `p` the payload JSON, `c` when it was consumed. */
+function parsePayload(json: string | null | undefined, consumed: string | null | undefined): AdapterPayload | undefined {
+  if (json === null || json === undefined) return undefined
+  const payload: unknown = JSON.parse(json)
+  if (!isPayload(payload)) return undefined
+  if (consumed !== null && consumed !== undefined) payload.consumed = Number(consumed)
+  return payload
 }
 
 class RedisAdapter implements Adapter {
@@ -199,26 +243,28 @@ class RedisAdapter implements Adapter {
 
   async find(id: string): Promise<AdapterPayload | undefined> {
     const [json, consumed] = await this.redis.hmget(this.key(id), 'p', 'c')
-    if (json === null || json === undefined) return undefined
-    const payload: unknown = JSON.parse(json)
-    if (!isPayload(payload)) return undefined
-    if (consumed !== null && consumed !== undefined) payload.consumed = Number(consumed)
-    return payload
+    return parsePayload(json, consumed)
   }
 
   async findByUid(uid: string): Promise<AdapterPayload | undefined> {
-    const id = await this.redis.get(this.uidKey(uid))
-    if (!id) return undefined
-    const payload = await this.find(id)
+    const payload = await this.findByLookup(this.uidKey(uid))
     // a lookup left behind by an overwritten artifact must not resolve to it
     return payload?.uid === uid ? payload : undefined
   }
 
   async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
-    const id = await this.redis.get(this.userCodeKey(userCode))
-    if (!id) return undefined
-    const payload = await this.find(id)
+    const payload = await this.findByLookup(this.userCodeKey(userCode))
     return payload?.userCode === userCode ? payload : undefined
+  }
+
+  /** The artifact a lookup key points to: one script on a single server, two reads on a Cluster. */
+  private async findByLookup(lookupKey: string): Promise<AdapterPayload | undefined> {
+    if (this.redis.isCluster) {
+      const id = await this.redis.get(lookupKey)
+      return id ? this.find(id) : undefined
+    }
+    const found = await (this.redis as unknown as ScriptCommands)[FIND_BY_LOOKUP_COMMAND](lookupKey, `${this.prefix}:${this.model}:`)
+    return found ? parsePayload(found[1], found[2]) : undefined
   }
 
   /**
@@ -271,6 +317,9 @@ function defineScripts(redis: RedisClient): void {
   }
   if (typeof defined[PUT_COMMAND] !== 'function') {
     redis.defineCommand(PUT_COMMAND, { numberOfKeys: 1, lua: PUT_LUA })
+  }
+  if (typeof defined[FIND_BY_LOOKUP_COMMAND] !== 'function') {
+    redis.defineCommand(FIND_BY_LOOKUP_COMMAND, { numberOfKeys: 1, lua: FIND_BY_LOOKUP_LUA })
   }
   if (typeof defined[INDEX_ADD_COMMAND] !== 'function') {
     redis.defineCommand(INDEX_ADD_COMMAND, { numberOfKeys: 1, lua: INDEX_ADD_LUA })
