@@ -53,16 +53,15 @@ return 1
 `
 
 // KEYS[1] a lookup (uid → Session id, userCode → DeviceCode id); ARGV[1] the artifact keys' prefix
-// ("oidc:Session:"). Returns {id, payload, consumed} (false for what is missing), or nil without
-// the lookup. One round trip instead of two, for the session every userinfo request (its token's
+// ("oidc:Session:"). Returns the artifact's {payload, consumed} (false for what is missing), or nil
+// without the lookup. One round trip instead of two, for the session every userinfo request (its token's
 // session binding) and every authorization step loads. The artifact's key is not declared, which
 // a standalone or Sentinel-managed Redis allows and a Cluster does not (the two keys are in
 // different slots there): a Cluster takes the two reads.
 const FIND_BY_LOOKUP_LUA = `
 local id = redis.call('GET', KEYS[1])
 if not id then return nil end
-local v = redis.call('HMGET', ARGV[1] .. '{' .. id .. '}', 'p', 'c')
-return {id, v[1], v[2]}
+return redis.call('HMGET', ARGV[1] .. '{' .. id .. '}', 'p', 'c')
 `
 
 // KEYS[1] grant index zset; ARGV[1] member TTL in ms ('' = no expiry); ARGV[2..] members.
@@ -93,7 +92,7 @@ type RedisClient = Redis | Cluster
 interface ScriptCommands {
   [CONSUME_COMMAND](key: string, epochSeconds: number): Promise<number>
   [PUT_COMMAND](key: string, ttlMs: string, payload: string, consumed: string): Promise<number>
-  [FIND_BY_LOOKUP_COMMAND](lookupKey: string, artifactPrefix: string): Promise<[string, string | null, string | null] | null>
+  [FIND_BY_LOOKUP_COMMAND](lookupKey: string, artifactPrefix: string): Promise<[string | null, string | null] | null>
 }
 interface ScriptPipeline {
   [PUT_COMMAND](key: string, ttlMs: string, payload: string, consumed: string): ChainableCommander
@@ -264,7 +263,7 @@ class RedisAdapter implements Adapter {
       return id ? this.find(id) : undefined
     }
     const found = await (this.redis as unknown as ScriptCommands)[FIND_BY_LOOKUP_COMMAND](lookupKey, `${this.prefix}:${this.model}:`)
-    return found ? parsePayload(found[1], found[2]) : undefined
+    return found ? parsePayload(found[0], found[1]) : undefined
   }
 
   /**
@@ -310,19 +309,18 @@ class RedisAdapter implements Adapter {
   }
 }
 
+/** Every script, by the command name it is defined as; each takes one key. */
+const SCRIPTS: Record<string, string> = {
+  [CONSUME_COMMAND]: CONSUME_LUA,
+  [PUT_COMMAND]: PUT_LUA,
+  [FIND_BY_LOOKUP_COMMAND]: FIND_BY_LOOKUP_LUA,
+  [INDEX_ADD_COMMAND]: INDEX_ADD_LUA,
+}
+
 function defineScripts(redis: RedisClient): void {
   const defined = redis as unknown as Record<string, unknown>
-  if (typeof defined[CONSUME_COMMAND] !== 'function') {
-    redis.defineCommand(CONSUME_COMMAND, { numberOfKeys: 1, lua: CONSUME_LUA })
-  }
-  if (typeof defined[PUT_COMMAND] !== 'function') {
-    redis.defineCommand(PUT_COMMAND, { numberOfKeys: 1, lua: PUT_LUA })
-  }
-  if (typeof defined[FIND_BY_LOOKUP_COMMAND] !== 'function') {
-    redis.defineCommand(FIND_BY_LOOKUP_COMMAND, { numberOfKeys: 1, lua: FIND_BY_LOOKUP_LUA })
-  }
-  if (typeof defined[INDEX_ADD_COMMAND] !== 'function') {
-    redis.defineCommand(INDEX_ADD_COMMAND, { numberOfKeys: 1, lua: INDEX_ADD_LUA })
+  for (const [name, lua] of Object.entries(SCRIPTS)) {
+    if (typeof defined[name] !== 'function') redis.defineCommand(name, { numberOfKeys: 1, lua })
   }
 }
 
