@@ -19,8 +19,9 @@
 #     (npm runs the scripts package.json    scripts that package.json `allowScripts` permits
 #     `allowScripts` permits, and the       (`npm rebuild <name>` for each `true` [checked]) and
 #     root `postinstall`)                   the root postinstall's steps: `npm run generate`
-#                                           here, `npm run build:argon2` once src/ is copied
-#                                           (its code is there) [checked]; its SIMD builds land
+#                                           here, `npm run patch-deps` and `npm run build:argon2`
+#                                           once src/ is copied (their code is there) [checked];
+#                                           the patched node_modules and the SIMD builds land
 #                                           in native/, copied to the runtime [checked].
 #                                           Explicit, so an npm without allowScripts support
 #                                           cannot run denied scripts (e.g. @prisma/engines'
@@ -79,10 +80,12 @@ COPY tsconfig.json ./
 COPY src ./src
 COPY interactions ./interactions
 
-# argon2's SIMD builds into native/ (the postinstall's second step; this CPU need not run them:
+# Two dependency fixes (the postinstall's second step, src/dependency-patches.ts: its code is in
+# src/). argon2's SIMD builds into native/ (the postinstall's third step; this CPU need not run them:
 # the runtime picks what its CPU can). The admin console: a Vite build (a development dependency)
 # into dist/console, as iam.sh's build_console does. Then development dependencies go.
-RUN npm run build:argon2 \
+RUN npm run patch-deps \
+ && npm run build:argon2 \
  && npm run build:console \
  && npm prune --omit=dev --ignore-scripts \
  && rm -rf node_modules/.cache

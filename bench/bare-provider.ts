@@ -4,13 +4,20 @@
 // without a resource indicator, ES256 JWT access tokens for the registered API (RFC 8707), opaque
 // tokens for userinfo, introspection for confidential clients.
 //
-// Env: PORT, ISSUER (https; the load generator sends X-Forwarded-Proto, as to our server behind
+// Env: OIDC_PROVIDER_DIR (below), PORT, ISSUER (https; the load generator sends X-Forwarded-Proto, as to our server behind
 // its TLS-terminating proxy), JWKS_FILE, SERVICE_SECRET, API (the JWT resource indicator).
 // Prints one JSON line {"ready":true,"userAccessToken":"…"} once listening: a userinfo token minted
 // in-process (a Grant and an AccessToken saved through the provider's own models, exactly what a
 // sign-in would leave behind), since the bare provider has no login pages to walk.
 import { readFileSync } from 'node:fs'
-import Provider, { errors, type Configuration } from 'oidc-provider'
+import path from 'node:path'
+import { pathToFileURL } from 'node:url'
+import type { Configuration } from 'oidc-provider'
+
+// OIDC_PROVIDER_DIR: the package as released (bench/run.ts makes that copy), not this checkout's
+// patched one (src/dependency-patches.ts), so the baseline is oidc-provider as published.
+const dir = process.env.OIDC_PROVIDER_DIR
+const { default: Provider, errors } = (await import(dir ? pathToFileURL(path.join(dir, 'lib', 'index.js')).href : 'oidc-provider')) as typeof import('oidc-provider')
 
 const port = Number(process.env.PORT ?? 4000)
 const issuer = process.env.ISSUER ?? `http://127.0.0.1:${port}`

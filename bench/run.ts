@@ -1,6 +1,7 @@
 // `npm run bench`: this server in production mode (PostgreSQL + Redis, WORKERS=2 and 1) against a
-// bare oidc-provider 9 (bench/bare-provider.ts) under the same load, each scenario against every
-// server back to back (all up, one loaded at a time). See docs/performance.md.
+// bare oidc-provider 9 as released (bench/bare-provider.ts, without src/dependency-patches.ts)
+// under the same load, each scenario against every server back to back (all up, one loaded at a
+// time). See docs/performance.md.
 //
 // Settings (environment):
 //   BENCH_SECONDS=10            measured seconds per load scenario
@@ -32,6 +33,7 @@ import { createUser } from '../src/identity/users.ts'
 import { assignRole, ensureRole } from '../src/identity/roles.ts'
 import { createClient } from '../src/clients/registry.ts'
 import { registerResourceServer } from '../src/oidc/resource-servers.ts'
+import { DEPENDENCY_PATCHES, releasedCopy } from '../src/dependency-patches.ts'
 import { fullSignIn, percentile, runWrk, SPA_REDIRECT, type LoadResult, type RequestSpec } from './load.ts'
 import { sampleRss, type RssReport } from './rss.ts'
 import { countCores, type CoreShares } from './cpu.ts'
@@ -316,8 +318,10 @@ async function main(): Promise<void> {
       // (this machine's speed drifts by ±15 % over minutes).
       const port = await freePort()
       const bareIssuer = `https://127.0.0.1:${port}`
+      // The baseline runs oidc-provider as released: a copy without this checkout's patch to it.
+      const releasedProvider = releasedCopy(root, DEPENDENCY_PATCHES.find((p) => p.package === 'oidc-provider')!, path.join(root, 'node_modules', '.cache', 'iam-bench-released'))
       const bare = spawnWithParentDeath(process.execPath, ['--import', 'tsx', 'bench/bare-provider.ts'], {
-        cwd: root, env: { ...process.env, NODE_ENV: 'production', PORT: String(port), ISSUER: bareIssuer, JWKS_FILE: jwksFile, SERVICE_SECRET, API },
+        cwd: root, env: { ...process.env, NODE_ENV: 'production', PORT: String(port), ISSUER: bareIssuer, JWKS_FILE: jwksFile, SERVICE_SECRET, API, OIDC_PROVIDER_DIR: releasedProvider },
       })
       let bareOut = ''
       const ready = new Promise<string>((resolve, reject) => {

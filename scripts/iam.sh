@@ -106,6 +106,9 @@ ensure_node_modules() {
     say "installing dependencies (npm ci)"
     npm ci >&2
   fi
+  # The dependency patches (src/dependency-patches.ts; npm ci's postinstall applies them), for a
+  # checkout installed before a patch existed. Quiet when all are in place.
+  npm run --silent patch-deps >&2
   # argon2's AVX2/AVX-512 builds (npm ci's postinstall makes them): once for a checkout installed
   # before they existed. Without a compiler this says so, and the package's own binary hashes.
   if [[ ! -d native ]] && [[ "$(uname -sm)" == "Linux x86_64" ]]; then

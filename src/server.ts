@@ -27,6 +27,7 @@ import { federationRedirectUri } from './federation/upstream.ts'
 import { createMetrics, renderMetrics } from './observability/metrics.ts'
 import { createReadiness, VERSION } from './observability/health.ts'
 import { selectArgon2Build } from './identity/passwords.ts'
+import { missingDependencyPatches, PROJECT_ROOT } from './dependency-patches.ts'
 
 const PURGE_INTERVAL_MS = 10 * 60 * 1000
 
@@ -95,6 +96,8 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   const hashingLog = { argon2: hashing.name, ...(hashing.passedOver.length ? { passedOver: hashing.passedOver } : {}) }
   if (hashing.passedOver.length) logger.warn(hashingLog, `password hashing: argon2 ${hashing.name} build; this CPU could run a faster one`)
   else logger.info(hashingLog, `password hashing: argon2 ${hashing.name} build`)
+  const unpatched = missingDependencyPatches(PROJECT_ROOT)
+  if (unpatched.length) logger.warn({ unpatched }, 'dependency patches missing (run `npm run patch-deps`): each request stays in memory until a full garbage collection, costing memory and latency')
   if (!options.prepared) await migrateDatabase(config)
   const db = await openDatabase(config)
   const redis = config.redis ? await openRedis(config.redis) : undefined

@@ -118,19 +118,23 @@ describe('Dockerfile install steps mirror scripts/iam.sh', () => {
     expect(rebuilt.sort()).toEqual(allowed.sort())
   })
 
-  it('runs the root postinstall\'s steps (prisma generate, argon2\'s SIMD builds) in its order, then prunes dev dependencies', () => {
+  it('runs the root postinstall\'s steps (prisma generate, dependency patches, argon2\'s SIMD builds) in its order, then prunes dev dependencies', () => {
     const steps = pkg.scripts.postinstall!.split(/\s*&&\s*/)
-    expect(steps).toEqual(['npm run generate', 'npm run build:argon2'])
+    expect(steps).toEqual(['npm run generate', 'npm run patch-deps', 'npm run build:argon2'])
     const at = steps.map((step) => runs.indexOf(step))
     const prune = runs.findIndex((r) => /^npm prune --omit=dev\b/.test(r))
     expect(at[0]).toBeGreaterThan(runs.indexOf('npm ci --ignore-scripts'))
     expect(at[1]).toBeGreaterThan(at[0]!)
-    expect(prune).toBeGreaterThan(at[1]!)
-    // build:argon2's code is in src/: its RUN comes after src/ is copied; the runtime gets native/.
+    expect(at[2]).toBeGreaterThan(at[1]!)
+    expect(prune).toBeGreaterThan(at[2]!)
+    // patch-deps' and build:argon2's code is in src/: their RUN comes after src/ is copied; the
+    // runtime gets node_modules (patched) and native/.
     const stage0 = instructions.filter((i) => i.stage === 0)
     const copySrc = stage0.findIndex((i) => i.op === 'COPY' && /^src\s/.test(i.args))
-    expect(stage0.findIndex((i) => i.op === 'RUN' && i.args.includes('npm run build:argon2'))).toBeGreaterThan(copySrc)
-    expect(pkg.scripts['build:argon2']).toMatch(/^tsx src\//)
+    for (const step of ['npm run patch-deps', 'npm run build:argon2']) {
+      expect(stage0.findIndex((i) => i.op === 'RUN' && i.args.includes(step))).toBeGreaterThan(copySrc)
+      expect(pkg.scripts[step.slice('npm run '.length)]).toMatch(/^tsx src\//)
+    }
     const copied = instructions.filter((i) => i.op === 'COPY' && i.stage === runtime).map((i) => i.args)
     expect(copied).toContain('--from=build /app/native ./native')
     // ...which is where the server looks for the builds.

@@ -1,0 +1,134 @@
+// The dependency patches (src/dependency-patches.ts): applied by this checkout's install, applied
+// right by the patcher, and doing what they are for. That last part runs each package twice in a
+// child process, as installed (patched) and as released (a copy with the original text), and
+// measures how much of many short-lived objects the young-generation collector promotes to old
+// space. As released, every request (or pipeline) is kept; patched, none is.
+import { execFileSync } from 'node:child_process'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+import { applyDependencyPatches, DEPENDENCY_PATCHES, missingDependencyPatches, patchState, PROJECT_ROOT, releasedCopy, type DependencyPatch } from '../../src/dependency-patches.ts'
+
+const byPackage = (name: string) => DEPENDENCY_PATCHES.find((p) => p.package === name)!
+
+// Copies of the released packages live inside node_modules, so their own dependencies resolve.
+const releasedRoot = path.join(PROJECT_ROOT, 'node_modules', '.cache', `iam-released-${process.pid}`)
+afterAll(() => rmSync(releasedRoot, { recursive: true, force: true }))
+
+const released = (patch: DependencyPatch) => releasedCopy(PROJECT_ROOT, patch, releasedRoot)
+
+/** Runs `script` (an ES module body; `packageDir` is given) in a child with gc() exposed; its last line is JSON. */
+function measure(script: string, packageDir: string): { promotedMB: number; fullGCs: number } {
+  const dir = mkdtempSync(path.join(tmpdir(), 'iam-patch-'))
+  try {
+    const file = path.join(dir, 'measure.mjs')
+    writeFileSync(file, `
+import { getHeapSpaceStatistics } from 'node:v8'
+import { PerformanceObserver } from 'node:perf_hooks'
+const packageDir = ${JSON.stringify(packageDir)}
+let fullGCs = 0
+new PerformanceObserver((list) => { for (const e of list.getEntries()) if (e.detail?.kind !== 1) fullGCs++ }).observe({ entryTypes: ['gc'] })
+const oldSpace = () => getHeapSpaceStatistics().find((s) => s.space_name === 'old_space').space_used_size
+const young = () => { gc({ type: 'minor' }); gc({ type: 'minor' }) }
+${script}
+`)
+    const out = execFileSync(process.execPath, ['--expose-gc', '--max-semi-space-size=16', '--initial-old-space-size=512', '--no-memory-reducer', file], { encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', 'pipe'] })
+    return JSON.parse(out.trim().split('\n').at(-1)!) as { promotedMB: number; fullGCs: number }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+// Each round: many objects made and dropped, then two young collections; old space is read before
+// and after. No full collection may run in between (it would free what was promoted): the child
+// starts with a large initial old space and no memory reducer, and counts full collections.
+const PIPELINES = `
+const { default: Redis } = await import(packageDir + '/built/index.js')
+const redis = new Redis({ lazyConnect: true, enableOfflineQueue: false })
+await new Promise((r) => setTimeout(r, 50))
+young(); const before = oldSpace(); const gcsBefore = fullGCs
+for (let round = 0; round < 20; round++) {
+  for (let i = 0; i < 500; i++) { const p = redis.pipeline(); p.payload = 'x'.repeat(2000) + i; if (p.length !== 0) throw new Error('length') }
+  young()
+}
+await new Promise((r) => setTimeout(r, 50))
+console.log(JSON.stringify({ promotedMB: (oldSpace() - before) / 2 ** 20, fullGCs: fullGCs - gcsBefore }))
+redis.disconnect()
+`
+
+const REQUESTS = `
+const { default: Provider } = await import(packageDir + '/lib/index.js')
+const provider = new Provider('http://127.0.0.1', { clients: [] })
+const http = await import('node:http')
+const server = http.createServer(provider.callback())
+await new Promise((r) => server.listen(0, '127.0.0.1', r))
+// node:http as the client (fetch keeps each response's objects until a full collection by itself)
+const agent = new http.Agent({ keepAlive: true, maxSockets: 20 })
+const options = { host: '127.0.0.1', port: server.address().port, path: '/.well-known/openid-configuration', agent }
+const get = () => new Promise((resolve, reject) => http.get(options, (res) => {
+  let body = ''; res.setEncoding('utf8'); res.on('data', (d) => { body += d })
+  res.on('end', () => JSON.parse(body).issuer ? resolve() : reject(new Error('no discovery')))
+}).on('error', reject))
+const burst = () => Promise.all(Array.from({ length: 100 }, get))
+for (let i = 0; i < 3; i++) await burst()
+young(); await new Promise((r) => setTimeout(r, 50)); young()
+const before = oldSpace(); const gcsBefore = fullGCs
+for (let round = 0; round < 30; round++) { await burst(); young() }
+await new Promise((r) => setTimeout(r, 50))
+console.log(JSON.stringify({ promotedMB: (oldSpace() - before) / 2 ** 20, fullGCs: fullGCs - gcsBefore }))
+agent.destroy(); server.close()
+`
+
+describe('dependency patches', () => {
+  it('are all applied in this checkout (npm install ran `npm run patch-deps`)', () => {
+    for (const patch of DEPENDENCY_PATCHES) expect(patchState(PROJECT_ROOT, patch), `${patch.package}/${patch.file}`).toBe('patched')
+    expect(missingDependencyPatches(PROJECT_ROOT)).toEqual([])
+  })
+
+  it('patch a released file once, and leave a file they do not recognise alone', () => {
+    const root = mkdtempSync(path.join(tmpdir(), 'iam-patch-root-'))
+    try {
+      const [first, second] = DEPENDENCY_PATCHES as [DependencyPatch, DependencyPatch]
+      const write = (p: DependencyPatch, text: string) => {
+        mkdirSync(path.dirname(path.join(root, 'node_modules', p.package, p.file)), { recursive: true })
+        writeFileSync(path.join(root, 'node_modules', p.package, p.file), text)
+      }
+      write(first, `// before\n${first.original}\n// after\n`)
+      write(second, '// a release that rewrote this file\n')
+      expect(applyDependencyPatches(root).map((r) => [r.state, r.applied])).toEqual([['patched', true], ['unknown', false]])
+      expect(readFileSync(path.join(root, 'node_modules', first.package, first.file), 'utf8')).toBe(`// before\n${first.patched}\n// after\n`)
+      // again: nothing changes
+      expect(applyDependencyPatches(root).map((r) => [r.state, r.applied])).toEqual([['patched', false], ['unknown', false]])
+      expect(readFileSync(path.join(root, 'node_modules', first.package, first.file), 'utf8')).toBe(`// before\n${first.patched}\n// after\n`)
+      expect(readFileSync(path.join(root, 'node_modules', second.package, second.file), 'utf8')).toBe('// a release that rewrote this file\n')
+      expect(missingDependencyPatches(root)).toEqual([`${second.package}/${second.file} (unknown): ${second.why}`])
+    } finally {
+      rmSync(root, { recursive: true, force: true })
+    }
+  })
+
+  it('ioredis: a dropped pipeline is not promoted to old space (as released, each one is)', () => {
+    const patch = byPackage('ioredis')
+    const asReleased = measure(PIPELINES, released(patch))
+    const patched = measure(PIPELINES, path.join(PROJECT_ROOT, 'node_modules', patch.package))
+    const seen = JSON.stringify({ asReleased, patched })
+    expect(asReleased.fullGCs, seen).toBe(0)
+    expect(patched.fullGCs, seen).toBe(0)
+    // 10,000 pipelines holding ~2 KB each: ~19 MB as released
+    expect(asReleased.promotedMB, seen).toBeGreaterThan(10)
+    expect(patched.promotedMB, seen).toBeLessThan(2)
+  }, 60_000)
+
+  it('oidc-provider: a finished request is not promoted to old space (as released, each one is)', () => {
+    const patch = byPackage('oidc-provider')
+    const asReleased = measure(REQUESTS, released(patch))
+    const patched = measure(REQUESTS, path.join(PROJECT_ROOT, 'node_modules', patch.package))
+    const seen = JSON.stringify({ asReleased, patched })
+    expect(asReleased.fullGCs, seen).toBe(0)
+    expect(patched.fullGCs, seen).toBe(0)
+    // 3000 discovery requests: ~19 MB as released
+    expect(asReleased.promotedMB, seen).toBeGreaterThan(10)
+    expect(patched.promotedMB, seen).toBeLessThan(2)
+  }, 60_000)
+})
