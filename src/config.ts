@@ -57,10 +57,11 @@ const schema = z.object({
   /**
    * How far V8 lets each serving process's heap grow past what survived its last full collection
    * before the next one, in percent; 0 (the default): V8's own choice, which grows it up to
-   * fourfold while memory is plentiful. Measured here (docs/performance.md): after a million
-   * tokens a worker holds ~345 MB with 0, ~255 MB with 100 and ~230 MB with 50; but the more
-   * frequent full collections cost 5-12 % of token throughput and lift the p99 of token requests
-   * from ~20 to 25-35 ms. NODE_OPTIONS cannot carry this V8 flag, so the server sets it.
+   * fourfold while memory is plentiful. Measured here (docs/performance.md, session 10): in a
+   * 10-minute token soak a worker peaks at 260-275 MB with 0 and 230-240 MB with 100, at the same
+   * throughput and p99 within noise; at the mixed benchmark's peak (sign-ins too) ~345 MB against
+   * ~315. (Before the dependency patches, 100 cost 5-12 % of token throughput and a higher p99.)
+   * NODE_OPTIONS cannot carry this V8 flag, so the server sets it.
    */
   HEAP_GROWTH_PERCENT: z.coerce.number().int().min(0).max(1000).default(0),
   /** Folder for embedded data (database files). */
