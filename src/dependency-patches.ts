@@ -123,6 +123,3 @@ export function releasedCopy(root: string, patch: DependencyPatch, into: string)
   if (patchState(into, patch) !== 'unpatched') throw new Error(`${patch.package}/${patch.file}: could not restore the released text`)
   return dir
 }
-
-/** The project root, where node_modules is. */
-export const PROJECT_ROOT = path.resolve(import.meta.dirname, '..')

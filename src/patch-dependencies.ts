@@ -1,7 +1,8 @@
 // `npm run patch-deps`: applies src/dependency-patches.ts to node_modules (postinstall, Dockerfile).
 // Quiet when every patch is already in place (scripts/iam.sh runs it each time). Never fails an
 // install: a file a new release rewrote is reported, not fatal.
-import { applyDependencyPatches, PROJECT_ROOT } from './dependency-patches.ts'
+import { applyDependencyPatches } from './dependency-patches.ts'
+import { PROJECT_ROOT } from './project-root.ts'
 
 for (const { patch, state, applied } of applyDependencyPatches(PROJECT_ROOT)) {
   const where = `${patch.package}/${patch.file}`

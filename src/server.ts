@@ -27,7 +27,8 @@ import { federationRedirectUri } from './federation/upstream.ts'
 import { createMetrics, renderMetrics } from './observability/metrics.ts'
 import { createReadiness, VERSION } from './observability/health.ts'
 import { selectArgon2Build } from './identity/passwords.ts'
-import { missingDependencyPatches, PROJECT_ROOT } from './dependency-patches.ts'
+import { missingDependencyPatches } from './dependency-patches.ts'
+import { PROJECT_ROOT } from './project-root.ts'
 
 const PURGE_INTERVAL_MS = 10 * 60 * 1000
 

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import path from 'node:path'
+import { PROJECT_ROOT } from '../project-root.ts'
 
 export type Argon2 = typeof import('argon2')
 
@@ -27,10 +28,9 @@ export interface Argon2Build {
 }
 
 const require = createRequire(import.meta.url)
-const projectRoot = path.resolve(import.meta.dirname, '../..')
 
 /** Where a variant's build lives: `<root>/argon2-<variant>`, the root being the project's native/ unless given. */
-export const nativeDir = (variant: string, root = path.join(projectRoot, 'native')): string => path.join(root, `argon2-${variant}`)
+export const nativeDir = (variant: string, root = path.join(PROJECT_ROOT, 'native')): string => path.join(root, `argon2-${variant}`)
 export const packageDir = (): string => path.dirname(require.resolve('argon2'))
 /** The installed argon2 package's version: a build records the one it was made from. */
 export const packageVersion = (): string => (JSON.parse(readFileSync(path.join(packageDir(), 'package.json'), 'utf8')) as { version: string }).version

@@ -8,6 +8,7 @@ import { PrismaPg } from '@prisma/adapter-pg'
 import pg from 'pg'
 import { PreparingClient } from './prepared-statements.ts'
 import { PrismaClient } from '../generated/prisma/client.ts'
+import { PROJECT_ROOT } from '../project-root.ts'
 
 export type { PrismaClient }
 
@@ -26,7 +27,6 @@ export interface Database {
   close(): Promise<void>
 }
 
-const projectRoot = path.resolve(import.meta.dirname, '../..')
 
 export function embeddedDatabaseDir(dataDir: string): string {
   return path.resolve(dataDir, 'db')
@@ -51,8 +51,8 @@ export async function migrateDatabase(target: DatabaseTarget): Promise<void> {
   }
   const unlock = target.databaseUrl ? () => undefined : lockEmbeddedDatabase(target.dataDir)
   await new Promise<void>((resolve, reject) => {
-    const child = spawn(process.execPath, [prismaCli, 'migrate', 'deploy', '--config', path.join(projectRoot, 'prisma/prisma.config.ts')], {
-      cwd: projectRoot, env, stdio: ['ignore', 'pipe', 'pipe'],
+    const child = spawn(process.execPath, [prismaCli, 'migrate', 'deploy', '--config', path.join(PROJECT_ROOT, 'prisma/prisma.config.ts')], {
+      cwd: PROJECT_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'],
     })
     let output = ''
     child.stdout.on('data', (d: Buffer) => { output += d })

@@ -8,7 +8,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { applyDependencyPatches, DEPENDENCY_PATCHES, missingDependencyPatches, patchState, PROJECT_ROOT, releasedCopy, type DependencyPatch } from '../../src/dependency-patches.ts'
+import { applyDependencyPatches, DEPENDENCY_PATCHES, missingDependencyPatches, patchState, releasedCopy, type DependencyPatch } from '../../src/dependency-patches.ts'
+import { PROJECT_ROOT } from '../../src/project-root.ts'
 
 const byPackage = (name: string) => DEPENDENCY_PATCHES.find((p) => p.package === name)!
 
