@@ -4,8 +4,9 @@
 // without a resource indicator, ES256 JWT access tokens for the registered API (RFC 8707), opaque
 // tokens for userinfo, introspection for confidential clients.
 //
-// Env: OIDC_PROVIDER_DIR (below), PORT, ISSUER (https; the load generator sends X-Forwarded-Proto, as to our server behind
-// its TLS-terminating proxy), JWKS_FILE, SERVICE_SECRET, API (the JWT resource indicator).
+// Env: OIDC_PROVIDER_DIR (below), PORT, ISSUER (https; the load generator sends
+// X-Forwarded-Proto, as to our server behind its TLS-terminating proxy), JWKS_FILE, SERVICE_SECRET,
+// API (the JWT resource indicator).
 // Prints one JSON line {"ready":true,"userAccessToken":"…"} once listening: a userinfo token minted
 // in-process (a Grant and an AccessToken saved through the provider's own models, exactly what a
 // sign-in would leave behind), since the bare provider has no login pages to walk.

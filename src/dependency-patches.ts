@@ -118,7 +118,7 @@ export function releasedCopy(root: string, patch: DependencyPatch, into: string)
   const dir = path.join(into, 'node_modules', patch.package)
   rmSync(dir, { recursive: true, force: true })
   cpSync(path.join(root, 'node_modules', patch.package), dir, { recursive: true })
-  const file = path.join(dir, patch.file)
+  const file = patchFile(into, patch)
   writeFileSync(file, readFileSync(file, 'utf8').replace(patch.patched, patch.original))
   if (patchState(into, patch) !== 'unpatched') throw new Error(`${patch.package}/${patch.file}: could not restore the released text`)
   return dir

@@ -27,7 +27,6 @@ export interface Database {
   close(): Promise<void>
 }
 
-
 export function embeddedDatabaseDir(dataDir: string): string {
   return path.resolve(dataDir, 'db')
 }
