@@ -6,10 +6,16 @@
 //
 // Env: OIDC_PROVIDER_DIR (below), PORT, ISSUER (https; the load generator sends
 // X-Forwarded-Proto, as to our server behind its TLS-terminating proxy), JWKS_FILE, SERVICE_SECRET,
-// API (the JWT resource indicator).
+// API (the JWT resource indicator), BARE_PROCESSES (below).
 // Prints one JSON line {"ready":true,"userAccessToken":"…"} once listening: a userinfo token minted
 // in-process (a Grant and an AccessToken saved through the provider's own models, exactly what a
 // sign-in would leave behind), since the bare provider has no login pages to walk.
+//
+// BARE_PROCESSES=N (default 1): N copies behind node:cluster on the one port, as our WORKERS runs.
+// Each keeps its own in-memory store, so a token minted by one is unknown to the others: only
+// client credentials are measured this way (what the hardware allows a server built on
+// oidc-provider at all), and the ready line carries no userinfo token.
+import cluster from 'node:cluster'
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
@@ -83,12 +89,41 @@ async function mintUserAccessToken(): Promise<string> {
   return token.save()
 }
 
-const server = provider.listen(port, '127.0.0.1', () => {
-  void mintUserAccessToken().then((userAccessToken) => {
-    process.stdout.write(`${JSON.stringify({ ready: true, userAccessToken })}\n`)
-  }, (err: unknown) => {
-    console.error(err)
-    process.exit(1)
+const processes = Number(process.env.BARE_PROCESSES ?? 1)
+if (cluster.isPrimary && processes > 1) {
+  // This process only forks and watches (its provider above stays unused).
+  let ready = 0
+  let stopping = false
+  for (let i = 0; i < processes; i++) {
+    cluster.fork().on('message', () => {
+      if (++ready === processes) process.stdout.write(`${JSON.stringify({ ready: true })}\n`)
+    })
+  }
+  cluster.on('exit', (worker, code, signal) => {
+    if (!stopping) {
+      console.error(`bare provider process ${worker.process.pid} exited (${signal ?? code})`)
+      process.exit(1)
+    }
   })
-})
-for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => server.close(() => process.exit(0)))
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      stopping = true
+      for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM')
+      cluster.on('exit', () => { if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0) })
+    })
+  }
+} else {
+  const server = provider.listen(port, '127.0.0.1', () => {
+    if (cluster.isWorker) {
+      process.send!('ready')
+      return
+    }
+    void mintUserAccessToken().then((userAccessToken) => {
+      process.stdout.write(`${JSON.stringify({ ready: true, userAccessToken })}\n`)
+    }, (err: unknown) => {
+      console.error(err)
+      process.exit(1)
+    })
+  })
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => server.close(() => process.exit(0)))
+}

@@ -10,6 +10,9 @@
 //   BENCH_WORKERS=2,1           WORKERS values to run this server with, in order
 //   BENCH_SIGNIN_WALKERS=8      concurrent walkers in the sustained sign-in scenario
 //   BENCH_CONCURRENT_SIGNINS=100  sign-ins started at once in the burst scenario
+//   BENCH_BARE_PROCESSES=<cores>  the bare provider again as this many processes (node:cluster), for
+//                               client credentials only: what this machine allows any server built
+//                               on oidc-provider (the ceiling for ours/bare); 1 skips it
 //   BENCH_SOAK=1                instead: client credentials (opaque) for BENCH_SOAK_SECONDS (600)
 //                               against this server only, RSS sampled throughout
 //   BENCH_OUT=bench/results/latest.json
@@ -52,6 +55,7 @@ const CONNECTIONS = num('BENCH_CONNECTIONS', 32)
 const WORKER_COUNTS = (process.env.BENCH_WORKERS ?? '2,1').split(',').map((w) => Number(w.trim()))
 const WALKERS = num('BENCH_SIGNIN_WALKERS', 8)
 const CONCURRENT = num('BENCH_CONCURRENT_SIGNINS', 100)
+const BARE_PROCESSES = num('BENCH_BARE_PROCESSES', cpus().length)
 const SOAK = process.env.BENCH_SOAK === '1'
 const SOAK_SECONDS = num('BENCH_SOAK_SECONDS', 600)
 const OUT = path.resolve(root, process.env.BENCH_OUT ?? 'bench/results/latest.json')
@@ -89,6 +93,8 @@ interface Target {
   base: string
   pid: number
   userAccessToken: string
+  /** what it is measured on: all of SCENARIOS, or (the bare provider on several processes) client credentials */
+  scenarios: readonly Scenario[]
 }
 
 async function waitHealthy(base: string, child: ChildProcess, output: () => string): Promise<void> {
@@ -126,6 +132,7 @@ function specs(userAccessToken: string, opaqueToken: string): Record<Scenario, R
 // so the tokens they present would be evicted by the client-credentials runs' tokens.
 const SCENARIOS = ['userinfo', 'introspection', 'client_credentials opaque', 'client_credentials jwt'] as const
 type Scenario = (typeof SCENARIOS)[number]
+const CLIENT_CREDENTIALS: readonly Scenario[] = ['client_credentials opaque', 'client_credentials jwt']
 
 async function send(base: string, spec: RequestSpec): Promise<{ status: number; json: Record<string, unknown> }> {
   const res = await fetch(`${base}${spec.path}`, { method: spec.method, headers: spec.headers, body: spec.body ?? null })
@@ -144,6 +151,7 @@ async function precheck(t: Target): Promise<Record<Scenario, RequestSpec>> {
   const payload = at.includes('.') ? JSON.parse(Buffer.from(at.split('.')[1]!, 'base64url').toString()) as { aud?: unknown } : {}
   if (jwt.status !== 200 || header.alg !== 'ES256' || header.typ !== 'at+jwt' || payload.aud !== API) throw new Error(`${t.name}: JWT client_credentials failed: ${JSON.stringify(jwt)}`)
   const all = specs(t.userAccessToken, token)
+  if (!t.scenarios.includes('introspection')) return all
   const intro = await send(t.base, all.introspection)
   if (intro.status !== 200 || intro.json.active !== true) throw new Error(`${t.name}: introspection failed: ${JSON.stringify(intro)}`)
   const me = await send(t.base, all.userinfo)
@@ -225,6 +233,32 @@ async function burstSignIns(t: Target): Promise<SignInResult & { allDoneMs: numb
   return { completed: durations.length, failed, seconds: allDoneMs / 1000, perSecond: durations.length / (allDoneMs / 1000), allDoneMs, p50Ms: percentile(durations, 50), p99Ms: percentile(durations, 99), maxMs: durations.at(-1) ?? NaN, cores, ...(firstError ? { firstError } : {}) }
 }
 
+/**
+ * The baseline: bench/bare-provider.ts, oidc-provider as released (a copy without this checkout's
+ * patch to it), on `processes` processes (more than one: client credentials only, see there).
+ */
+async function startBare(processes: number, jwksFile: string): Promise<{ child: ChildProcess; t: Target }> {
+  const port = await freePort()
+  const issuer = `https://127.0.0.1:${port}`
+  const released = releasedCopy(root, DEPENDENCY_PATCHES.find((p) => p.package === 'oidc-provider')!, path.join(root, 'node_modules', '.cache', 'iam-bench-released'))
+  const child = spawnWithParentDeath(process.execPath, ['--import', 'tsx', 'bench/bare-provider.ts'], {
+    cwd: root, env: { ...process.env, NODE_ENV: 'production', PORT: String(port), ISSUER: issuer, JWKS_FILE: jwksFile, SERVICE_SECRET, API, OIDC_PROVIDER_DIR: released, BARE_PROCESSES: String(processes) },
+  })
+  let output = ''
+  const ready = await new Promise<{ userAccessToken?: string }>((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => {
+      output += d
+      const line = output.split('\n').find((l) => l.startsWith('{"ready"'))
+      if (line) resolve(JSON.parse(line) as { userAccessToken?: string })
+    })
+    child.stderr!.on('data', (d: Buffer) => { output += d })
+    child.once('exit', (code) => reject(new Error(`bare provider exited ${code}:\n${output}`)))
+  })
+  const name = processes === 1 ? 'bare oidc-provider' : `bare oidc-provider (${processes} processes)`
+  const scenarios = processes === 1 ? SCENARIOS : CLIENT_CREDENTIALS
+  return { child, t: { name, issuer, base: `http://127.0.0.1:${port}`, pid: child.pid!, userAccessToken: ready.userAccessToken ?? '', scenarios } }
+}
+
 async function main(): Promise<void> {
   // wrk drives every load scenario: say so before minutes of set-up, not with a spawn error after them.
   if (spawnSync('wrk', ['--version']).error) throw new Error('wrk is not installed (Debian package wrk): `scripts/iam.sh bench` installs it and the stores, then runs this benchmark')
@@ -260,7 +294,7 @@ async function main(): Promise<void> {
 
   const report: Record<string, unknown> = {
     date: started.toISOString(), machine,
-    settings: { seconds: SECONDS, warmupSeconds: WARMUP, connections: CONNECTIONS, workers: WORKER_COUNTS, signInWalkers: WALKERS, concurrentSignIns: CONCURRENT, baseline: BASELINE, soak: SOAK, soakSeconds: SOAK ? SOAK_SECONDS : undefined },
+    settings: { seconds: SECONDS, warmupSeconds: WARMUP, connections: CONNECTIONS, workers: WORKER_COUNTS, bareProcesses: BARE_PROCESSES, signInWalkers: WALKERS, concurrentSignIns: CONCURRENT, baseline: BASELINE, soak: SOAK, soakSeconds: SOAK ? SOAK_SECONDS : undefined },
   }
 
   const startOurs = async (workers: number, cwd = root, label = 'ours') => {
@@ -300,7 +334,7 @@ async function main(): Promise<void> {
     if (SOAK) {
       const workers = WORKER_COUNTS[0] ?? 2
       const ours = await startOurs(workers)
-      const t: Target = { name: `ours (WORKERS=${workers})`, issuer: ours.issuer, base: ours.base, pid: ours.child.pid!, userAccessToken: (await fullSignIn(ours.issuer, ours.base, 'userinfo@example.test', PASSWORD)).access_token }
+      const t: Target = { name: `ours (WORKERS=${workers})`, issuer: ours.issuer, base: ours.base, pid: ours.child.pid!, userAccessToken: (await fullSignIn(ours.issuer, ours.base, 'userinfo@example.test', PASSWORD)).access_token, scenarios: SCENARIOS }
       const all = await precheck(t)
       log(`soak: client credentials (opaque) for ${SOAK_SECONDS} s against ${t.name}`)
       const sampler = sampleRss(t.pid, 5000)
@@ -316,42 +350,34 @@ async function main(): Promise<void> {
       // Every server up at once, idle but for the one under load: each scenario runs against the
       // bare provider and then each of ours back to back, so a ratio compares runs seconds apart
       // (this machine's speed drifts by ±15 % over minutes).
-      const port = await freePort()
-      const bareIssuer = `https://127.0.0.1:${port}`
-      // The baseline runs oidc-provider as released: a copy without this checkout's patch to it.
-      const releasedProvider = releasedCopy(root, DEPENDENCY_PATCHES.find((p) => p.package === 'oidc-provider')!, path.join(root, 'node_modules', '.cache', 'iam-bench-released'))
-      const bare = spawnWithParentDeath(process.execPath, ['--import', 'tsx', 'bench/bare-provider.ts'], {
-        cwd: root, env: { ...process.env, NODE_ENV: 'production', PORT: String(port), ISSUER: bareIssuer, JWKS_FILE: jwksFile, SERVICE_SECRET, API, OIDC_PROVIDER_DIR: releasedProvider },
-      })
-      let bareOut = ''
-      const ready = new Promise<string>((resolve, reject) => {
-        bare.stdout!.on('data', (d: Buffer) => {
-          bareOut += d
-          const line = bareOut.split('\n').find((l) => l.startsWith('{"ready"'))
-          if (line) resolve((JSON.parse(line) as { userAccessToken: string }).userAccessToken)
-        })
-        bare.stderr!.on('data', (d: Buffer) => { bareOut += d })
-        bare.once('exit', (code) => reject(new Error(`bare provider exited ${code}:\n${bareOut}`)))
-      })
-      const bareTarget: Target = { name: 'bare oidc-provider', issuer: bareIssuer, base: `http://127.0.0.1:${port}`, pid: bare.pid!, userAccessToken: await ready }
+      const bare = await startBare(1, jwksFile)
+      const bareAll = BARE_PROCESSES > 1 ? await startBare(BARE_PROCESSES, jwksFile) : undefined
       const ours: Array<{ key: string; child: ChildProcess; argon2: string; t: Target }> = []
       for (const o of OURS) {
         const started = await startOurs(o.workers, o.cwd, o.label)
         const name = `${o.label} (WORKERS=${o.workers})`
         log(`${name}: up; signing in the userinfo user`)
-        ours.push({ key: reportKey(o), child: started.child, argon2: started.argon2, t: { name, issuer: started.issuer, base: started.base, pid: started.child.pid!, userAccessToken: (await fullSignIn(started.issuer, started.base, 'userinfo@example.test', PASSWORD)).access_token } })
+        ours.push({ key: reportKey(o), child: started.child, argon2: started.argon2, t: { name, issuer: started.issuer, base: started.base, pid: started.child.pid!, userAccessToken: (await fullSignIn(started.issuer, started.base, 'userinfo@example.test', PASSWORD)).access_token, scenarios: SCENARIOS } })
       }
-      const targets = [bareTarget, ...ours.map((o) => o.t)]
+      const bareTarget = bare.t
+      const targets = [bareTarget, ...(bareAll ? [bareAll.t] : []), ...ours.map((o) => o.t)]
       const specsOf = new Map<Target, Record<Scenario, RequestSpec>>()
       for (const t of targets) specsOf.set(t, await precheck(t))
       const samplers = new Map(targets.map((t) => [t, sampleRss(t.pid)]))
       const results = new Map<Target, Partial<Record<Scenario, Measured>>>(targets.map((t) => [t, {}]))
       for (const scenario of SCENARIOS) {
-        for (const t of targets) results.get(t)![scenario] = await measureScenario(t, specsOf.get(t)![scenario], scenario, dir)
+        for (const t of targets) {
+          if (t.scenarios.includes(scenario)) results.get(t)![scenario] = await measureScenario(t, specsOf.get(t)![scenario], scenario, dir)
+        }
       }
       const bareRss = samplers.get(bareTarget)!.stop()
-      await stopProcess(bare)
+      await stopProcess(bare.child)
       report.bare = { ...results.get(bareTarget), rss: { startPerProcessMb: bareRss.startPerProcessMb, peakPerProcessMb: bareRss.peakPerProcessMb, hwmPerProcessMb: bareRss.hwmPerProcessMb } }
+      if (bareAll) {
+        const rss = samplers.get(bareAll.t)!.stop()
+        await stopProcess(bareAll.child)
+        report.bareAllCores = { processes: BARE_PROCESSES, ...results.get(bareAll.t), rss: { startPerProcessMb: rss.startPerProcessMb, peakPerProcessMb: rss.peakPerProcessMb, hwmPerProcessMb: rss.hwmPerProcessMb } }
+      }
 
       // Sign-ins (ours only), one server after the other; RSS keeps being sampled through them.
       for (const { key, child, argon2, t } of ours) {
@@ -388,6 +414,9 @@ async function main(): Promise<void> {
       const ours = report[reportKey(o)] as Record<Scenario, LoadResult>
       return [o.label === 'ours' ? `workers${o.workers}` : `${o.label}_workers${o.workers}`, Object.fromEntries(SCENARIOS.map((s) => [s, Number((ours[s].rps / bare[s].rps).toFixed(2))]))]
     }))
+    const all = report.bareAllCores as Partial<Record<Scenario, LoadResult>> | undefined
+    // The bare provider on every core against itself on one: the most any ratio above could be.
+    if (all) (report.ratios as Record<string, unknown>).bareAllCores = Object.fromEntries(CLIENT_CREDENTIALS.map((s) => [s, Number((all[s]!.rps / bare[s].rps).toFixed(2))]))
     printTable(report)
   }
   mkdirSync(path.dirname(OUT), { recursive: true })
@@ -403,6 +432,9 @@ function printTable(report: Record<string, unknown>): void {
   for (const s of SCENARIOS) {
     const b = bare[s]
     rows.push([s, 'bare oidc-provider', b.rps.toFixed(0), b.p50Ms.toFixed(2), b.p99Ms.toFixed(2), String(b.errors), '', c(b)])
+    const all = (report.bareAllCores as (Partial<Record<Scenario, Measured>> & { processes: number }) | undefined)
+    const a = all?.[s]
+    if (all && a) rows.push(['', `bare, ${all.processes} processes`, a.rps.toFixed(0), a.p50Ms.toFixed(2), a.p99Ms.toFixed(2), String(a.errors), `${(a.rps / b.rps).toFixed(2)}×`, c(a)])
     for (const ours of OURS) {
       const o = (report[reportKey(ours)] as Record<Scenario, Measured>)[s]
       rows.push(['', `${ours.label} WORKERS=${ours.workers}`, o.rps.toFixed(0), o.p50Ms.toFixed(2), o.p99Ms.toFixed(2), String(o.errors), `${(o.rps / b.rps).toFixed(2)}×`, c(o)])
@@ -429,6 +461,8 @@ function printTable(report: Record<string, unknown>): void {
   }
   console.log('\nRSS (MB): before the load → peak VmRSS sampled every 250 ms during it; VmHWM at the end includes start-up:')
   console.log(`  bare oidc-provider: ${JSON.stringify(bare.rss.startPerProcessMb)} → ${JSON.stringify(bare.rss.peakPerProcessMb)}`)
+  const allRss = (report.bareAllCores as { processes: number; rss: typeof bare.rss } | undefined)
+  if (allRss) console.log(`  bare, ${allRss.processes} processes (client credentials only): ${JSON.stringify(allRss.rss.startPerProcessMb)} → ${JSON.stringify(allRss.rss.peakPerProcessMb)}`)
   for (const ours of OURS) {
     const rss = (report[reportKey(ours)] as { rss: { startPerProcessMb: Record<string, number>; peakPerProcessMb: Record<string, number>; peakTotalMb: number; hwmPerProcessMb: Record<string, number> } }).rss
     console.log(`  ${ours.label} WORKERS=${ours.workers}: per process ${JSON.stringify(rss.startPerProcessMb)} → ${JSON.stringify(rss.peakPerProcessMb)}, total ${rss.peakTotalMb}; VmHWM ${JSON.stringify(rss.hwmPerProcessMb)}`)

@@ -157,9 +157,10 @@ async function runPrimary(config: Config, baseLogger: Logger, workers: number): 
     const entry = slotOf.get(worker)
     slotOf.delete(worker)
     listening.delete(worker)
+    // Logged as `exitCode`: the logger redacts every field named `code` (it could be an authorization code).
     if (shuttingDown) {
       if (code !== 0) failed = true
-      logger.info({ worker: entry?.slot, pid: worker.process.pid, code, signal }, 'worker stopped')
+      logger.info({ worker: entry?.slot, pid: worker.process.pid, exitCode: code, signal }, 'worker stopped')
       if (slotOf.size === 0) {
         logger.info(failed ? 'stopped: a worker did not stop cleanly' : 'stopped: every worker drained and exited')
         process.exit(failed ? 1 : 0)
@@ -171,7 +172,7 @@ async function runPrimary(config: Config, baseLogger: Logger, workers: number): 
     const quick = lived < STABLE_MS ? (crashes.get(entry.slot) ?? 0) + 1 : 0
     crashes.set(entry.slot, quick)
     const delay = quick === 0 ? 0 : Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** (quick - 1))
-    logger.error({ worker: entry.slot, pid: worker.process.pid, code, signal, livedMs: lived, restartInMs: delay }, 'worker died unexpectedly; restarting it')
+    logger.error({ worker: entry.slot, pid: worker.process.pid, exitCode: code, signal, livedMs: lived, restartInMs: delay }, 'worker died unexpectedly; restarting it')
     restarts.set(entry.slot, setTimeout(() => {
       restarts.delete(entry.slot)
       if (!shuttingDown) fork(entry.slot)

@@ -110,7 +110,8 @@ export function createAccountRouter(deps: AccountDeps & SecurityExtras & Session
     try {
       tokens = await oidc.authorizationCodeGrant(relyingParty, callbackUrl, { pkceCodeVerifier: tx.verifier, expectedState: tx.state, expectedNonce: tx.nonce, ...(tx.stepUp ? { maxAge: STEP_UP_MAX_AGE } : {}) })
     } catch (err) {
-      deps.logger.warn({ err: { name: (err as Error).name, code: (err as { code?: string }).code }, reqId: ctx.state.requestId }, 'account sign-in failed')
+      // `errorCode`: the logger redacts every field named `code` (it could be an authorization code).
+      deps.logger.warn({ err: { name: (err as Error).name, errorCode: (err as { code?: string }).code }, reqId: ctx.state.requestId }, 'account sign-in failed')
       ctx.status = 400
       return page(ctx, 'error', { title: 'Not signed in', message: 'The sign-in response was not valid.', ...retry })
     }

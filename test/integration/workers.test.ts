@@ -135,6 +135,9 @@ describe('WORKERS=2 on PostgreSQL and Redis', () => {
     const before = await healthzCount()
     process.kill(victim, 'SIGKILL')
     await waitFor('the restart to be logged', () => lines(iam).some((l) => l.msg === 'worker died unexpectedly; restarting it' && l.pid === victim))
+    // How it died, readable (a field named `code` would be redacted as if it were an OAuth code).
+    const died = lines(iam).find((l) => l.msg === 'worker died unexpectedly; restarting it' && l.pid === victim)!
+    expect({ exitCode: died.exitCode, signal: died.signal }).toEqual({ exitCode: null, signal: 'SIGKILL' })
     await waitFor('a third worker listening', () => lines(iam).filter((l) => l.msg?.startsWith('listening')).length >= 3)
     const from = lines(iam).length
     const { userinfo } = await signInAndRefresh(balancer.url)
