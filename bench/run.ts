@@ -36,7 +36,7 @@ import { createUser } from '../src/identity/users.ts'
 import { assignRole, ensureRole } from '../src/identity/roles.ts'
 import { createClient } from '../src/clients/registry.ts'
 import { registerResourceServer } from '../src/oidc/resource-servers.ts'
-import { DEPENDENCY_PATCHES, releasedCopy } from '../src/dependency-patches.ts'
+import { releasedCopy } from '../src/dependency-patches.ts'
 import { fullSignIn, percentile, runWrk, SPA_REDIRECT, type LoadResult, type RequestSpec } from './load.ts'
 import { sampleRss, type RssReport } from './rss.ts'
 import { countCores, type CoreShares } from './cpu.ts'
@@ -240,7 +240,7 @@ async function burstSignIns(t: Target): Promise<SignInResult & { allDoneMs: numb
 async function startBare(processes: number, jwksFile: string): Promise<{ child: ChildProcess; t: Target }> {
   const port = await freePort()
   const issuer = `https://127.0.0.1:${port}`
-  const released = releasedCopy(root, DEPENDENCY_PATCHES.find((p) => p.package === 'oidc-provider')!, path.join(root, 'node_modules', '.cache', 'iam-bench-released'))
+  const released = releasedCopy(root, 'oidc-provider', path.join(root, 'node_modules', '.cache', 'iam-bench-released'))
   const child = spawnWithParentDeath(process.execPath, ['--import', 'tsx', 'bench/bare-provider.ts'], {
     cwd: root, env: { ...process.env, NODE_ENV: 'production', PORT: String(port), ISSUER: issuer, JWKS_FILE: jwksFile, SERVICE_SECRET, API, OIDC_PROVIDER_DIR: released, BARE_PROCESSES: String(processes) },
   })

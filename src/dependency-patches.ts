@@ -1,22 +1,28 @@
-// Two one-line-of-intent fixes to dependencies, applied by `npm install`'s postinstall (and the
-// Dockerfile) with `npm run patch-deps` (src/patch-dependencies.ts), checked at start (a warning when missing) and by
-// test/unit/dependency-patches.test.ts.
+// Small fixes to dependencies, applied by `npm install`'s postinstall (and the Dockerfile) with
+// `npm run patch-deps` (src/patch-dependencies.ts), checked at start (a warning when missing) and
+// by test/unit/dependency-patches.test.ts. Each replaces one exact text with code that behaves the
+// same, and is there for speed or memory alone. A file holding neither the original nor the
+// patched text (a new release rewrote it) is reported and left alone: the server still works, with
+// the old cost, until the patch is brought up to date.
 //
-// Why: both packages give an object made for one request an accessor property whose getter is a
-// new closure: `Object.defineProperty(obj, name, { get: () => … })`. V8 keeps such a getter, its
-// scope and everything reachable from there alive through every young-generation collection
-// until the next full (mark-compact) one, because V8 allocates the accessor pair that holds the
-// getter in old space (`Factory::NewAccessorPair`, `AllocationType::kOld`): the whole request
-// (Koa context, request, response, headers, Redis replies) is promoted to old space, where only
-// a full collection frees it. Measured (W=1, client
-// credentials): ~1.6 MB promoted per young collection (15 % of all allocation), a full collection
-// every ~1.4 s, the old space swinging 45 → 190 MB. With the getter shared (one function for all
-// objects, reading the object it is called on) nothing of a request is promoted; see
-// docs/performance.md ("session 10").
+// Requests kept until a full collection (session 10): oidc-provider and ioredis give an object
+// made for one request an accessor property whose getter is a new closure:
+// `Object.defineProperty(obj, name, { get: () => … })`. V8 keeps such a getter, its scope and
+// everything reachable from there alive through every young-generation collection until the next
+// full (mark-compact) one, because V8 allocates the accessor pair that holds the getter in old
+// space (`Factory::NewAccessorPair`, `AllocationType::kOld`): the whole request (Koa context,
+// request, response, headers, Redis replies) is promoted to old space, where only a full
+// collection frees it. Measured (W=1, client credentials): ~1.6 MB promoted per young collection
+// (15 % of all allocation), a full collection every ~1.4 s, the old space swinging 45 → 190 MB.
+// With the getter shared (one function for all objects, reading the object it is called on)
+// nothing of a request is promoted; see docs/performance.md ("session 10").
 //
-// Each patch replaces one exact text with code that behaves the same. A file holding neither the
-// original nor the patched text (a new release rewrote it) is reported and left alone: the server
-// still works, with the old memory behaviour, until the patch is brought up to date.
+// Errors built on success (session 11): oidc-provider builds, on every successful userinfo
+// request, three `InvalidToken` errors it throws only on failure (`ctx.assert(x, new
+// InvalidToken(…))`, each with two stack captures), and on every introspection or revocation of an
+// opaque token a `TypeError` from trying to read it as a JWT. In our server's deeper middleware
+// stack that was ~20 % of a userinfo request's CPU and ~15 % of an introspection's (measured with
+// these patches on one of two servers side by side; docs/performance.md, "session 11").
 import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 
@@ -74,7 +80,31 @@ export const DEPENDENCY_PATCHES: readonly DependencyPatch[] = [
         return this._queue.length;
     }`,
   },
+  invalidTokenOnlyWhenThrown('accessToken', 'access token not found'),
+  invalidTokenOnlyWhenThrown('client', 'associated client not found'),
+  invalidTokenOnlyWhenThrown('account', 'associated account not found'),
+  {
+    package: 'oidc-provider',
+    file: 'lib/shared/reject_structured_tokens.js',
+    why: 'introspection and revocation: an opaque token (no dot) is not parsed as a JWT, which threw and caught a TypeError each time',
+    original: `  let tokenIsJWT;
+  try {`,
+    patched: `  let tokenIsJWT;
+  // iam patch (src/dependency-patches.ts): a token without a dot is no JWT; parsing it would throw.
+  if (params.token.includes('.')) try {`,
+  },
 ]
+
+/** oidc-provider's `ctx.assert(value, new InvalidToken(message))` (userinfo) as a throw that builds the error only when it throws it. */
+function invalidTokenOnlyWhenThrown(value: string, message: string): DependencyPatch {
+  return {
+    package: 'oidc-provider',
+    file: 'lib/shared/access_token.js',
+    why: `userinfo: the "${message}" error built only when it is thrown`,
+    original: `ctx.assert(${value}, new InvalidToken('${message}'));`,
+    patched: `if (!${value}) throw new InvalidToken('${message}'); // iam patch (src/dependency-patches.ts): built only when thrown`,
+  }
+}
 
 export type PatchState = 'patched' | 'unpatched' | 'unknown' | 'missing'
 
@@ -110,16 +140,19 @@ export function missingDependencyPatches(root: string): string[] {
 }
 
 /**
- * A copy of the package as released: the installed one under `root` with `patch` taken out again,
- * at `into`/node_modules/<package>. With `into` inside root's node_modules, the copy's own
- * dependencies resolve to the installed ones. For the benchmark's baseline and the patches' tests.
+ * A copy of a package as released: the installed one under `root` with every patch to it taken
+ * out again, at `into`/node_modules/<packageName>. With `into` inside root's node_modules, the
+ * copy's own dependencies resolve to the installed ones. For the benchmark's baseline and the
+ * patches' tests.
  */
-export function releasedCopy(root: string, patch: DependencyPatch, into: string): string {
-  const dir = path.join(into, 'node_modules', patch.package)
+export function releasedCopy(root: string, packageName: string, into: string): string {
+  const dir = path.join(into, 'node_modules', packageName)
   rmSync(dir, { recursive: true, force: true })
-  cpSync(path.join(root, 'node_modules', patch.package), dir, { recursive: true })
-  const file = patchFile(into, patch)
-  writeFileSync(file, readFileSync(file, 'utf8').replace(patch.patched, patch.original))
-  if (patchState(into, patch) !== 'unpatched') throw new Error(`${patch.package}/${patch.file}: could not restore the released text`)
+  cpSync(path.join(root, 'node_modules', packageName), dir, { recursive: true })
+  for (const patch of DEPENDENCY_PATCHES.filter((p) => p.package === packageName)) {
+    const file = patchFile(into, patch)
+    writeFileSync(file, readFileSync(file, 'utf8').replace(patch.patched, patch.original))
+    if (patchState(into, patch) !== 'unpatched') throw new Error(`${patch.package}/${patch.file}: could not restore the released text`)
+  }
   return dir
 }
