@@ -19,8 +19,9 @@
 //
 // Errors built on success (session 11): oidc-provider builds, on every successful userinfo
 // request, three `InvalidToken` errors it throws only on failure (`ctx.assert(x, new
-// InvalidToken(…))`, each with two stack captures), and on every introspection or revocation of an
-// opaque token a `TypeError` from trying to read it as a JWT. In our server's deeper middleware
+// InvalidToken(…))`, each with two stack captures), one more for every DPoP proof it checks
+// for replay, and on every introspection or revocation of an opaque token a `TypeError` from
+// trying to read it as a JWT. In our server's deeper middleware
 // stack that was ~20 % of a userinfo request's CPU and ~15 % of an introspection's (measured with
 // these patches on one of two servers side by side; docs/performance.md, "session 11").
 import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -83,6 +84,13 @@ export const DEPENDENCY_PATCHES: readonly DependencyPatch[] = [
   invalidTokenOnlyWhenThrown('accessToken', 'access token not found'),
   invalidTokenOnlyWhenThrown('client', 'associated client not found'),
   invalidTokenOnlyWhenThrown('account', 'associated account not found'),
+  {
+    package: 'oidc-provider',
+    file: 'lib/helpers/validate_dpop.js',
+    why: 'DPoP: the replay error built only when a proof is replayed',
+    original: `ctx.assert(unique, new ErrorClass('DPoP proof JWT Replay detected'));`,
+    patched: `if (!unique) throw new ErrorClass('DPoP proof JWT Replay detected'); // iam patch (src/dependency-patches.ts): built only when thrown`,
+  },
   {
     package: 'oidc-provider',
     file: 'lib/shared/reject_structured_tokens.js',

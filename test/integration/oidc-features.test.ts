@@ -2,9 +2,10 @@
 // the device authorization grant, resource indicators, the claims parameter and CORS. openid-client
 // 6 is the RP wherever it supports the feature; the pages are walked with HttpBrowser. Both
 // storage modes.
+import { createHash, randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import * as oidc from 'openid-client'
-import { calculateJwkThumbprint, createRemoteJWKSet, decodeJwt, exportJWK, jwtVerify } from 'jose'
+import { calculateJwkThumbprint, createRemoteJWKSet, decodeJwt, exportJWK, jwtVerify, SignJWT } from 'jose'
 import { createIam, STORAGE_MODES, type IamInstance } from '../support/iam.ts'
 import { HttpBrowser, formWithAction, signIn, type PageResponse } from '../support/browser.ts'
 import { ALICE, API, SPA_REDIRECT, WEB_SECRET, createFixtures } from '../support/fixtures.ts'
@@ -165,6 +166,17 @@ describe.each(STORAGE_MODES)('OIDC features (%s)', (mode) => {
       // userinfo with a proof for the token…
       const userinfo = await oidc.fetchUserInfo(spa, tokens.access_token, sub, { DPoP })
       expect(userinfo.email).toBe(ALICE.email)
+      // A proof is good once: the same proof, which just worked, is refused when sent again
+      // (replay detection, in the artifact store). At userinfo the provider says invalid_token.
+      const proof = await new SignJWT({ htm: 'GET', htu: `${iam.issuer}/me`, jti: randomUUID(), ath: createHash('sha256').update(tokens.access_token).digest('base64url') })
+        .setProtectedHeader({ typ: 'dpop+jwt', alg: 'ES256', jwk: await exportJWK(key.publicKey) }).setIssuedAt().sign(key.privateKey)
+      const withProof = () => fetch(`${iam.issuer}/me`, { headers: { authorization: `DPoP ${tokens.access_token}`, dpop: proof } })
+      const first = await withProof()
+      expect(first.status).toBe(200)
+      expect(await first.json()).toMatchObject({ sub })
+      const replayed = await withProof()
+      expect(replayed.status).toBe(401)
+      expect(await replayed.json()).toMatchObject({ error: 'invalid_token' })
       // …but the same token as a plain bearer token is refused.
       const bearer = await fetch(`${iam.issuer}/me`, { headers: { authorization: `Bearer ${tokens.access_token}` } })
       expect(bearer.status).toBe(401)
