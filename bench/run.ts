@@ -235,7 +235,7 @@ async function burstSignIns(t: Target): Promise<SignInResult & { allDoneMs: numb
 
 /**
  * The baseline: bench/bare-provider.ts, oidc-provider as released (a copy without this checkout's
- * patch to it), on `processes` processes (more than one: client credentials only, see there).
+ * patches to it), on `processes` processes (more than one: client credentials only, see there).
  */
 async function startBare(processes: number, jwksFile: string): Promise<{ child: ChildProcess; t: Target }> {
   const port = await freePort()
@@ -429,10 +429,10 @@ function printTable(report: Record<string, unknown>): void {
   const c = (x: { cores: CoreShares }) => [x.cores.server, x.cores.postgres, x.cores.redis, x.cores.load, x.cores.other, x.cores.idle].map((v) => v.toFixed(2)).join(' ')
   const bare = report.bare as Record<Scenario, Measured> & { rss: { startPerProcessMb: Record<string, number>; peakPerProcessMb: Record<string, number> } }
   const rows: string[][] = [['scenario', 'server', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'ours/bare', 'cores: server pg redis load other idle']]
+  const all = report.bareAllCores as (Partial<Record<Scenario, Measured>> & { processes: number }) | undefined
   for (const s of SCENARIOS) {
     const b = bare[s]
     rows.push([s, 'bare oidc-provider', b.rps.toFixed(0), b.p50Ms.toFixed(2), b.p99Ms.toFixed(2), String(b.errors), '', c(b)])
-    const all = (report.bareAllCores as (Partial<Record<Scenario, Measured>> & { processes: number }) | undefined)
     const a = all?.[s]
     if (all && a) rows.push(['', `bare, ${all.processes} processes`, a.rps.toFixed(0), a.p50Ms.toFixed(2), a.p99Ms.toFixed(2), String(a.errors), `${(a.rps / b.rps).toFixed(2)}×`, c(a)])
     for (const ours of OURS) {

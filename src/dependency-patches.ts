@@ -19,11 +19,11 @@
 //
 // Errors built on success (session 11): oidc-provider builds, on every successful userinfo
 // request, three `InvalidToken` errors it throws only on failure (`ctx.assert(x, new
-// InvalidToken(…))`, each with two stack captures), one more for every DPoP proof it checks
-// for replay, and on every introspection or revocation of an opaque token a `TypeError` from
-// trying to read it as a JWT. In our server's deeper middleware
-// stack that was ~20 % of a userinfo request's CPU and ~15 % of an introspection's (measured with
-// these patches on one of two servers side by side; docs/performance.md, "session 11").
+// InvalidToken(…))`, each with two stack captures), one more for every DPoP proof it checks for
+// replay, and on every introspection or revocation of an opaque token a `TypeError` from trying
+// to read it as a JWT. In our server's deeper middleware stack that was ~20 % of a userinfo
+// request's CPU and ~15 % of an introspection's (measured with these patches on one of two
+// servers side by side; docs/performance.md, "session 11").
 import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 

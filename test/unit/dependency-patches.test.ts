@@ -1,8 +1,10 @@
 // The dependency patches (src/dependency-patches.ts): applied by this checkout's install, applied
 // right by the patcher, and doing what they are for. That last part runs each package twice in a
-// child process, as installed (patched) and as released (a copy with the original text), and
-// measures how much of many short-lived objects the young-generation collector promotes to old
-// space. As released, every request (or pipeline) is kept; patched, none is.
+// child process, as installed (patched) and as released (a copy with the original texts): for the
+// memory patches it measures how much of many short-lived objects the young-generation collector
+// promotes to old space (as released, every request or pipeline is kept; patched, none is); for
+// the error patches it counts the errors built by successful requests, and checks that failures
+// still answer the same.
 import { execFileSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
