@@ -81,16 +81,10 @@ export const DEPENDENCY_PATCHES: readonly DependencyPatch[] = [
         return this._queue.length;
     }`,
   },
-  invalidTokenOnlyWhenThrown('accessToken', 'access token not found'),
-  invalidTokenOnlyWhenThrown('client', 'associated client not found'),
-  invalidTokenOnlyWhenThrown('account', 'associated account not found'),
-  {
-    package: 'oidc-provider',
-    file: 'lib/helpers/validate_dpop.js',
-    why: 'DPoP: the replay error built only when a proof is replayed',
-    original: `ctx.assert(unique, new ErrorClass('DPoP proof JWT Replay detected'));`,
-    patched: `if (!unique) throw new ErrorClass('DPoP proof JWT Replay detected'); // iam patch (src/dependency-patches.ts): built only when thrown`,
-  },
+  errorBuiltOnlyWhenThrown('lib/shared/access_token.js', 'accessToken', `InvalidToken('access token not found')`, 'userinfo: the "access token not found" error built only when it is thrown'),
+  errorBuiltOnlyWhenThrown('lib/shared/access_token.js', 'client', `InvalidToken('associated client not found')`, 'userinfo: the "associated client not found" error built only when it is thrown'),
+  errorBuiltOnlyWhenThrown('lib/shared/access_token.js', 'account', `InvalidToken('associated account not found')`, 'userinfo: the "associated account not found" error built only when it is thrown'),
+  errorBuiltOnlyWhenThrown('lib/helpers/validate_dpop.js', 'unique', `ErrorClass('DPoP proof JWT Replay detected')`, 'DPoP: the replay error built only when a proof is replayed'),
   {
     package: 'oidc-provider',
     file: 'lib/shared/reject_structured_tokens.js',
@@ -103,14 +97,14 @@ export const DEPENDENCY_PATCHES: readonly DependencyPatch[] = [
   },
 ]
 
-/** oidc-provider's `ctx.assert(value, new InvalidToken(message))` (userinfo) as a throw that builds the error only when it throws it. */
-function invalidTokenOnlyWhenThrown(value: string, message: string): DependencyPatch {
+/** oidc-provider's `ctx.assert(value, new Error(…))` in `file`, as a throw that builds the error only when it throws it. */
+function errorBuiltOnlyWhenThrown(file: string, value: string, error: string, why: string): DependencyPatch {
   return {
     package: 'oidc-provider',
-    file: 'lib/shared/access_token.js',
-    why: `userinfo: the "${message}" error built only when it is thrown`,
-    original: `ctx.assert(${value}, new InvalidToken('${message}'));`,
-    patched: `if (!${value}) throw new InvalidToken('${message}'); // iam patch (src/dependency-patches.ts): built only when thrown`,
+    file,
+    why,
+    original: `ctx.assert(${value}, new ${error});`,
+    patched: `if (!${value}) throw new ${error}; // iam patch (src/dependency-patches.ts): built only when thrown`,
   }
 }
 
