@@ -5,6 +5,8 @@ import type { Config } from './config.ts'
 import { createLogger, type Logger } from './observability/logger.ts'
 import { migrateDatabase, openDatabase } from './store/database.ts'
 import { describeRedis, openRedis } from './store/redis.ts'
+import { queryRows } from './store/raw-sql.ts'
+import { Prisma } from './generated/prisma/client.ts'
 import { loadCookieKeys, loadSigningKeys } from './oidc/keys.ts'
 import { createAdapterFactory } from './oidc/adapters/index.ts'
 import { purgeExpiredArtifacts } from './oidc/adapters/database.ts'
@@ -142,7 +144,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     federation: createFederation(config.federation),
     metrics,
     ready: createReadiness({
-      pingDatabase: () => db.prisma.$queryRaw`SELECT 1`,
+      pingDatabase: () => queryRows(db.prisma, Prisma.sql`SELECT 1`),
       pingRedis: redis ? () => redis.ping() : undefined,
       signingKeys: jwks.keys.length,
       metrics,

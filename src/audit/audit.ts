@@ -4,6 +4,8 @@ import type { Context } from 'koa'
 import type { PrismaClient } from '../store/database.ts'
 import type { Logger } from '../observability/logger.ts'
 import { newRowId } from '../store/row-id.ts'
+import { executeSql } from '../store/raw-sql.ts'
+import { Prisma } from '../generated/prisma/client.ts'
 
 export interface AuditEventInput {
   type: string
@@ -51,10 +53,10 @@ export function createAuditWriter(prisma: PrismaClient, logger: Logger, observe?
         // identity/users.ts for why not Prisma's create). The time is this process's, in UTC, as
         // Prisma's @default(now()) gave it (the column's SQL default would be the database
         // session's local time).
-        await prisma.$executeRaw`
+        await executeSql(prisma, Prisma.sql`
           INSERT INTO "AuditEvent" (id, at, type, outcome, actor, "userId", "tenantId", "clientId", ip, "userAgent", "requestId", details)
           VALUES (${newRowId()}, ${new Date()}, ${row.type}, ${row.outcome}, ${row.actor}, ${row.userId}, ${row.tenantId}, ${row.clientId}, ${row.ip},
-            ${row.userAgent}, ${row.requestId}, ${details}::jsonb)`
+            ${row.userAgent}, ${row.requestId}, ${details}::jsonb)`)
       } catch (err) {
         logger.error({ err, auditType: event.type }, 'audit event could not be written')
       }

@@ -10,6 +10,8 @@ import type Provider from 'oidc-provider'
 import type { PrismaClient } from '../store/database.ts'
 import type { AuditWriter } from '../audit/audit.ts'
 import type { Clock } from '../security/clock.ts'
+import { queryRows } from '../store/raw-sql.ts'
+import { Prisma } from '../generated/prisma/client.ts'
 
 export interface SessionDeps {
   prisma: PrismaClient
@@ -200,8 +202,8 @@ export async function endAllSessionsOf(
  */
 export async function enforceSessionLimit(deps: SessionDeps, userId: string, newSessionUid: string, max: number, ctx?: Context): Promise<number> {
   // Every sign-in runs this count: one statement written out (see findActiveAccount in users.ts).
-  const [{ count }] = await deps.prisma.$queryRaw<[{ count: number }]>`SELECT count(*)::int AS count FROM "UserSession" WHERE "userId" = ${userId} AND "endedAt" IS NULL`
-  if (count <= max) return 0
+  const [counted] = await queryRows<{ count: number }>(deps.prisma, Prisma.sql`SELECT count(*)::int AS count FROM "UserSession" WHERE "userId" = ${userId} AND "endedAt" IS NULL`)
+  if (counted!.count <= max) return 0
   // Only now pay for the liveness check: expired sessions do not count against the limit.
   const active = await listActiveSessions(deps, userId)
   const excess = active.length - max

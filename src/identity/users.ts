@@ -6,6 +6,7 @@ import { ensureDefaultTenant } from './tenants.ts'
 import { isLocked, recordFailedSignIn, recordSignIn, type PasswordGuard } from '../security/lockout.ts'
 import { userMfaFactsOf, type MfaFactsSource, type UserMfaFacts } from '../mfa/factors.ts'
 import { Prisma } from '../generated/prisma/client.ts'
+import { queryRows } from '../store/raw-sql.ts'
 
 export const emailSchema = z.string().trim().toLowerCase().pipe(z.email().max(254))
 export const usernameSchema = z.string().trim().toLowerCase().regex(/^[a-z0-9._-]{2,64}$/, 'letters, digits, . _ - (2 to 64)')
@@ -86,11 +87,12 @@ export async function authenticateWithPassword(prisma: PrismaClient, who: string
 // The hot reads below are SQL written out rather than Prisma queries: they run on every sign-in,
 // every token response with an ID token and every refresh, and Prisma 6 compiles each query anew
 // in its wasm query compiler (no plan cache). Measured on PostgreSQL (docs/performance.md): a
-// read with `include` cost ~0.8 ms of CPU per call, the same read as one statement ~0.17 ms.
-// The few other statements written out for the same reason point here. Their table and column
-// names are held to prisma/schema.prisma by test/unit/written-out-sql.test.ts; the sign-in, claims
-// (oidc-flows "releases each profile claim as stored"), lockout and MFA policy suites read every
-// field they return.
+// read with `include` cost ~0.8 ms of CPU per call, the same read as one statement ~0.17 ms
+// through Prisma's $queryRaw, and ~0.07 ms on the pool itself (src/store/raw-sql.ts, which runs
+// them all). The few other statements written out for the same reason point here. Their table
+// and column names are held to prisma/schema.prisma by test/unit/written-out-sql.test.ts; the
+// sign-in, claims (oidc-flows "releases each profile claim as stored"), lockout and MFA policy
+// suites read every field they return.
 
 /** Roles (with names, for the claims) and verified factors in MfaFactsSource's shape, for userMfaFactsOf. */
 const ROLES_AND_FACTOR_COUNT = Prisma.sql`
@@ -117,10 +119,10 @@ interface PasswordCheckRow extends RolesAndFactorCount {
 async function findForPasswordCheck(prisma: PrismaClient, who: string | { userId: string }): Promise<PasswordCheckRow | null> {
   const where = typeof who !== 'string' ? Prisma.sql`u.id = ${who.userId}`
     : who.includes('@') ? Prisma.sql`u.email = ${who}` : Prisma.sql`u.username = ${who}`
-  const rows = await prisma.$queryRaw<PasswordCheckRow[]>`
+  const rows = await queryRows<PasswordCheckRow>(prisma, Prisma.sql`
     SELECT u.id, u.email, u."emailVerified", u.status::text AS status, u."passwordHash", u."passwordExpired", u."lockedUntil",
       ${ROLES_AND_FACTOR_COUNT}
-    FROM "User" u WHERE ${where}`
+    FROM "User" u WHERE ${where}`)
   return rows[0] ?? null
 }
 
@@ -145,11 +147,11 @@ export interface ActiveAccountRow extends RolesAndFactorCount {
  * reads them from the account it loaded, not again); null if gone or disabled.
  */
 export async function findActiveAccount(prisma: PrismaClient, id: string): Promise<ActiveAccountRow | null> {
-  const rows = await prisma.$queryRaw<ActiveAccountRow[]>`
+  const rows = await queryRows<ActiveAccountRow>(prisma, Prisma.sql`
     SELECT u.id, u.email, u."emailVerified", u.username, u."displayName", u."givenName", u."familyName",
       u.phone, u."phoneVerified", u."updatedAt", json_build_object('slug', t.slug) AS tenant,
       ${ROLES_AND_FACTOR_COUNT}
     FROM "User" u JOIN "Tenant" t ON t.id = u."tenantId"
-    WHERE u.id = ${id} AND u.status = 'active'`
+    WHERE u.id = ${id} AND u.status = 'active'`)
   return rows[0] ?? null
 }

@@ -12,6 +12,7 @@ import { Prisma } from '../generated/prisma/client.ts'
 import { newRowId } from '../store/row-id.ts'
 import type { Logger } from '../observability/logger.ts'
 import { endSession, enforceSessionLimit, type SessionDeps } from '../identity/sessions.ts'
+import { executeSql } from '../store/raw-sql.ts'
 
 export interface SessionTrackingDeps extends SessionDeps {
   logger: Logger
@@ -66,10 +67,10 @@ export function trackSessions(deps: SessionTrackingDeps): Middleware {
     const userAgent = ctx.get('user-agent').slice(0, MAX_USER_AGENT) || null
     const { browser, os } = describeDevice(userAgent ?? undefined)
     // One statement written out (every sign-in runs it; see findActiveAccount in identity/users.ts).
-    const inserted = await prisma.$executeRaw`
+    const inserted = await executeSql(prisma, Prisma.sql`
       INSERT INTO "UserSession" (id, "userId", "sessionUid", "sessionId", "userAgent", browser, os, ip, "createdAt", "lastSeenAt")
       VALUES (${newRowId()}, ${accountId}, ${session.uid}, ${session.jti}, ${userAgent}, ${browser}, ${os}, ${ctx.ip || null}, ${at}, ${at})
-      ON CONFLICT ("sessionUid") DO NOTHING`
+      ON CONFLICT ("sessionUid") DO NOTHING`)
     return inserted === 1
   }
 
@@ -84,9 +85,9 @@ export function trackSessions(deps: SessionTrackingDeps): Middleware {
     let created = justSignedIn && await createRow(ctx, session, accountId, at)
     // The two statements every sign-in runs are written out (Prisma compiles each query anew: see
     // findActiveAccount in identity/users.ts); the rare paths below stay Prisma queries.
-    const refreshed = !justSignedIn && await prisma.$executeRaw`
+    const refreshed = !justSignedIn && await executeSql(prisma, Prisma.sql`
       UPDATE "UserSession" SET "sessionId" = ${session.jti}, "lastSeenAt" = ${at}
-      WHERE "sessionUid" = ${session.uid} AND "userId" = ${accountId} AND "endedAt" IS NULL` === 1
+      WHERE "sessionUid" = ${session.uid} AND "userId" = ${accountId} AND "endedAt" IS NULL`) === 1
     if (!created && !refreshed) {
       const existing = await prisma.userSession.findUnique({ where: { sessionUid: session.uid } })
       if (existing?.endedAt || (existing && existing.userId !== accountId)) {
@@ -98,7 +99,7 @@ export function trackSessions(deps: SessionTrackingDeps): Middleware {
       if (!created) await prisma.userSession.update({ where: { sessionUid: session.uid }, data: { sessionId: session.jti, lastSeenAt: at } })
     }
     if (grantIds.length) {
-      await prisma.$executeRaw`UPDATE "UserGrant" SET "sessionUid" = ${session.uid} WHERE "grantId" IN (${Prisma.join(grantIds)}) AND "userId" = ${accountId}`
+      await executeSql(prisma, Prisma.sql`UPDATE "UserGrant" SET "sessionUid" = ${session.uid} WHERE "grantId" IN (${Prisma.join(grantIds)}) AND "userId" = ${accountId}`)
     }
     if (created) await enforceSessionLimit(deps, accountId, session.uid, deps.maxSessionsPerUser, ctx)
   }

@@ -9,6 +9,8 @@ import type { Context } from 'koa'
 import type { PrismaClient } from '../store/database.ts'
 import type { AuditWriter } from '../audit/audit.ts'
 import { systemClock, type Clock } from './clock.ts'
+import { executeSql } from '../store/raw-sql.ts'
+import { Prisma } from '../generated/prisma/client.ts'
 
 /** config.lockout: counts and seconds. */
 export interface LockoutSettings { threshold: number; window: number; duration: number }
@@ -89,10 +91,10 @@ export const clearedFailures = { failedLogins: 0, failedLoginsSince: null, locke
  * sets updatedAt as Prisma's @updatedAt would.
  */
 export async function recordSignIn(prisma: PrismaClient, userId: string, at: Date, rehashed?: string): Promise<void> {
-  await prisma.$executeRaw`
+  await executeSql(prisma, Prisma.sql`
     UPDATE "User" SET "lastLoginAt" = ${at}, "failedLogins" = 0, "failedLoginsSince" = NULL, "lockedUntil" = NULL,
       "passwordHash" = COALESCE(${rehashed ?? null}::text, "passwordHash"), "updatedAt" = ${at}
-    WHERE id = ${userId}`
+    WHERE id = ${userId}`)
 }
 
 /**

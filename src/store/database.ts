@@ -7,6 +7,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { PrismaPg } from '@prisma/adapter-pg'
 import pg from 'pg'
 import { PreparingClient } from './prepared-statements.ts'
+import { runWrittenOutSqlOn } from './raw-sql.ts'
 import { PrismaClient } from '../generated/prisma/client.ts'
 import { PROJECT_ROOT } from '../project-root.ts'
 
@@ -110,6 +111,7 @@ export async function openDatabase(target: DatabaseTarget): Promise<Database> {
     })
     const adapter = new PrismaPg(pool, { disposeExternalPool: true })
     const prisma = new PrismaClient({ adapter })
+    runWrittenOutSqlOn(prisma, pool)
     await prisma.$connect()
     return { prisma, kind: 'postgres', close: () => prisma.$disconnect() }
   }

@@ -9,8 +9,9 @@
 //   - a payload that jsonb cannot hold is stored in a wrapper and read back unchanged (storable).
 import type { Adapter, AdapterPayload } from 'oidc-provider'
 import type { PrismaClient } from '../../store/database.ts'
-import type { Prisma } from '../../generated/prisma/client.ts'
+import { Prisma } from '../../generated/prisma/client.ts'
 import { GRANTABLE_MODELS, consumeRefused } from './shared.ts'
+import { executeSql } from '../../store/raw-sql.ts'
 
 function isPayload(value: unknown): value is AdapterPayload {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
@@ -104,13 +105,13 @@ class DatabaseAdapter implements Adapter {
     const epoch = Math.floor(now.getTime() / 1000)
     // Parameters go as text with explicit casts: no driver guesses about number widths or time
     // zones ("expiresAt"/"consumedAt" are UTC timestamps without zone, as Prisma writes them).
-    const changed = await this.prisma.$executeRaw`
+    const changed = await executeSql(this.prisma, Prisma.sql`
       UPDATE "OidcArtifact"
       SET "consumedAt" = (${now.toISOString()}::timestamptz AT TIME ZONE 'UTC'),
           "payload" = jsonb_set("payload", '{consumed}', to_jsonb(${String(epoch)}::bigint))
       WHERE "model" = ${this.model} AND "id" = ${id}
         AND "consumedAt" IS NULL
-        AND ("expiresAt" IS NULL OR "expiresAt" > (${now.toISOString()}::timestamptz AT TIME ZONE 'UTC'))`
+        AND ("expiresAt" IS NULL OR "expiresAt" > (${now.toISOString()}::timestamptz AT TIME ZONE 'UTC'))`)
     if (changed === 1) return
     const row = await this.prisma.oidcArtifact.findUnique({
       where: { model_id: { model: this.model, id } },

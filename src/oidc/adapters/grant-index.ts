@@ -8,6 +8,8 @@
 // row outlives its grant, and revoking a grant that is gone does nothing.
 import type { Adapter, AdapterPayload } from 'oidc-provider'
 import type { PrismaClient } from '../../store/database.ts'
+import { executeSql } from '../../store/raw-sql.ts'
+import { Prisma } from '../../generated/prisma/client.ts'
 
 export function withGrantIndex(prisma: PrismaClient, grants: Adapter): Adapter {
   return {
@@ -26,10 +28,10 @@ export function withGrantIndex(prisma: PrismaClient, grants: Adapter): Adapter {
         // meanwhile) has nothing to index: the SELECT finds no user and nothing is written, and
         // the provider must still work. Times are this process's, in UTC, as Prisma writes them
         // (the column's SQL default would be the database session's local time).
-        await prisma.$executeRaw`
+        await executeSql(prisma, Prisma.sql`
           INSERT INTO "UserGrant" ("grantId", "userId", "clientId", "expiresAt", "createdAt")
           SELECT ${id}, u.id, ${clientId}, ${expiresAt}::timestamp, ${new Date()} FROM "User" u WHERE u.id = ${userId}
-          ON CONFLICT ("grantId") DO UPDATE SET "expiresAt" = EXCLUDED."expiresAt"`
+          ON CONFLICT ("grantId") DO UPDATE SET "expiresAt" = EXCLUDED."expiresAt"`)
       }
       await grants.upsert(id, payload, expiresIn)
     },
