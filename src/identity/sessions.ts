@@ -10,7 +10,7 @@ import type Provider from 'oidc-provider'
 import type { PrismaClient } from '../store/database.ts'
 import type { AuditWriter } from '../audit/audit.ts'
 import type { Clock } from '../security/clock.ts'
-import { queryRows } from '../store/raw-sql.ts'
+import { executeSql, queryRows } from '../store/raw-sql.ts'
 import { Prisma } from '../generated/prisma/client.ts'
 
 export interface SessionDeps {
@@ -70,18 +70,24 @@ export async function currentSessionUid(provider: Provider, ctx: Context, userId
  * gone are marked ended ('expired') on the way.
  */
 export async function listActiveSessions(deps: SessionDeps, userId: string): Promise<ActiveSession[]> {
-  const rows = await deps.prisma.userSession.findMany({
-    where: { userId, endedAt: null },
-    orderBy: { createdAt: 'asc' },
-    select: { id: true, sessionUid: true, browser: true, os: true, ip: true, createdAt: true, lastSeenAt: true },
-  })
+  // Written out, as are endSession's two statements: a sign-in over MAX_SESSIONS_PER_USER runs
+  // all three (see findActiveAccount in users.ts).
+  const rows = await queryRows<ActiveSession>(deps.prisma, Prisma.sql`
+    SELECT id, "sessionUid", browser, os, ip, "createdAt", "lastSeenAt" FROM "UserSession"
+    WHERE "userId" = ${userId} AND "endedAt" IS NULL ORDER BY "createdAt" ASC`)
   const alive = await Promise.all(rows.map(async (row) => {
     const session = await deps.provider.Session.findByUid(row.sessionUid)
     if (session?.accountId === userId) return row
-    await deps.prisma.userSession.updateMany({ where: { id: row.id, endedAt: null }, data: { endedAt: now(deps), endReason: 'expired' } })
+    await markEnded(deps, { id: row.id }, 'expired')
     return undefined
   }))
   return alive.filter((row) => row !== undefined)
+}
+
+/** Marks a session's row ended (by its id, or by its sessionUid and userId), if it was not; how many rows it marked. */
+function markEnded(deps: SessionDeps, row: { id: string } | { sessionUid: string; userId: string }, reason: string): Promise<number> {
+  const which = 'id' in row ? Prisma.sql`id = ${row.id}` : Prisma.sql`"sessionUid" = ${row.sessionUid} AND "userId" = ${row.userId}`
+  return executeSql(deps.prisma, Prisma.sql`UPDATE "UserSession" SET "endedAt" = ${now(deps)}, "endReason" = ${reason} WHERE ${which} AND "endedAt" IS NULL`)
 }
 
 type ProviderSession = NonNullable<Awaited<ReturnType<Provider['Session']['findByUid']>>>
@@ -122,7 +128,8 @@ export async function endSession(
 ): Promise<{ wasAlive: boolean; grantIds: string[] }> {
   const { prisma, provider } = deps
   const session = await provider.Session.findByUid(row.sessionUid)
-  const linked = await prisma.userGrant.findMany({ where: { userId: row.userId, sessionUid: row.sessionUid }, select: { grantId: true } })
+  const linked = await queryRows<{ grantId: string }>(prisma, Prisma.sql`
+    SELECT "grantId" FROM "UserGrant" WHERE "userId" = ${row.userId} AND "sessionUid" = ${row.sessionUid}`)
   const grantIds = [...new Set([...grantIdsOf(session?.accountId === row.userId ? session : undefined), ...linked.map((g) => g.grantId)])]
   // Applications signed in with this session and listening hear of it (OIDC Back-Channel Logout),
   // as they would from the provider's own logout endpoint; then the browser (it can do no more
@@ -130,10 +137,7 @@ export async function endSession(
   if (session?.accountId === row.userId) await notifyBackchannelLogout(deps, session, opts.ctx)
   if (session) await session.destroy()
   for (const grantId of grantIds) await revokeGrant(provider, grantId)
-  const { count } = await prisma.userSession.updateMany({
-    where: { sessionUid: row.sessionUid, userId: row.userId, endedAt: null },
-    data: { endedAt: now(deps), endReason: opts.reason },
-  })
+  const count = await markEnded(deps, row, opts.reason)
   // Also when there was no row to end (a session from before sessions were recorded).
   if (count === 1 || session) {
     await deps.audit?.record(opts.ctx, {

@@ -155,3 +155,9 @@ export async function findActiveAccount(prisma: PrismaClient, id: string): Promi
     WHERE u.id = ${id} AND u.status = 'active'`)
   return rows[0] ?? null
 }
+
+/** A user's email, for the consent page's "signed in as" (every consent shows it; written out). */
+export async function emailOf(prisma: PrismaClient, id: string): Promise<string | undefined> {
+  const [row] = await queryRows<{ email: string }>(prisma, Prisma.sql`SELECT email FROM "User" WHERE id = ${id}`)
+  return row?.email
+}

@@ -9,6 +9,7 @@ import { registerMfaRoutes, type MfaDeps } from './mfa.ts'
 import { registerFederationRoutes } from './federation.ts'
 import { registerRegistrationRoutes, type RegistrationRouteDeps } from './registration.ts'
 import type { Federation } from '../federation/upstreams.ts'
+import { emailOf } from '../identity/users.ts'
 
 export type { InteractionDeps }
 
@@ -34,10 +35,10 @@ export function createInteractionRouter(deps: InteractionDeps & { mfa: MfaDeps; 
       case 'mfa':
         return mfa.startStepUp(ctx, details)
       case 'consent': {
-        const account = await prisma.user.findUnique({ where: { id: details.session!.accountId } })
+        const account = await emailOf(prisma, details.session!.accountId)
         return page(ctx, 'consent', {
           action: `/interaction/${details.uid}/consent`, abortAction: `/interaction/${details.uid}/abort`,
-          client: await clientName(details), account: account?.email, items: describeConsent(details),
+          client: await clientName(details), account, items: describeConsent(details),
         }, details.uid)
       }
       default:

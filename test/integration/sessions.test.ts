@@ -12,6 +12,7 @@ import { alertOf } from '../support/page-text.ts'
 import { HttpBrowser, formWithAction, formsOf, signIn, type PageResponse } from '../support/browser.ts'
 import { WEB_REDIRECT, WEB_SECRET, createFixtures } from '../support/fixtures.ts'
 import { createUser } from '../../src/identity/users.ts'
+import { Redis } from 'ioredis'
 
 const insecure = { execute: [oidc.allowInsecureRequests] }
 
@@ -27,6 +28,7 @@ const EVERYWHERE = person('everywhere')
 const CROWD = person('crowd')
 const CHANGER = person('changer')
 const GUESSER = person('guesser')
+const FORGOTTEN = person('forgotten')
 const NEW_PASSWORD = 'fresh meadow lantern orbit 42'
 
 /** A browser with its own User-Agent on every request. */
@@ -62,7 +64,7 @@ describe.each(STORAGE_MODES)('sessions and devices (%s)', (mode) => {
     iam = await createIam(mode, { env: { RATE_LIMIT_SIGN_IN_IP: '1000/300' } })
     await iam.withDatabase(async (prisma) => {
       await createFixtures(prisma, { backchannelLogoutUri: rp!.uri })
-      for (const who of [LISTER, EVERYWHERE, CROWD, CHANGER, GUESSER]) await createUser(prisma, { ...who, emailVerified: true })
+      for (const who of [LISTER, EVERYWHERE, CROWD, CHANGER, GUESSER, FORGOTTEN]) await createUser(prisma, { ...who, emailVerified: true })
     })
     await iam.start()
     web = await oidc.discovery(new URL(iam.issuer), 'web', WEB_SECRET, oidc.ClientSecretBasic(WEB_SECRET), insecure)
@@ -230,6 +232,32 @@ describe.each(STORAGE_MODES)('sessions and devices (%s)', (mode) => {
     const listed = sessionsOf((await sessionsPage(devices[5]!)).body)
     expect(listed.map((s) => s.device).sort()).toEqual(['Firefox 121', 'Firefox 122', 'Firefox 123', 'Firefox 124', 'Firefox 125'].map((b) => `${b} on Windows 10`))
   }, 90_000)
+
+  it('a session the store no longer holds (it expired) is not listed, and its row is marked ended as expired', async () => {
+    const laptop = new Device(iam.issuer, FIREFOX_WINDOWS)
+    const phone = new Device(iam.issuer, SAFARI_IPHONE)
+    await appSignIn(laptop, FORGOTTEN)
+    await appSignIn(phone, FORGOTTEN)
+    const rowOf = (prisma: Parameters<Parameters<IamInstance['databaseNow']>[0]>[0], browser: string) =>
+      prisma.userSession.findFirstOrThrow({ where: { user: { email: FORGOTTEN.email }, browser } })
+    // What the store does when a session's lifetime is over: the session is gone.
+    const gone = await iam.databaseNow(async (prisma) => {
+      const { sessionId } = await rowOf(prisma, 'Firefox 128')
+      if (iam.redis) {
+        const redis = new Redis(iam.redis.url)
+        try { return await redis.del(`oidc:Session:{${sessionId}}`) } finally { redis.disconnect() }
+      }
+      return (await prisma.oidcArtifact.deleteMany({ where: { model: 'Session', id: sessionId } })).count
+    })
+    expect(gone).toBe(1)
+    expect(await signedInAtOp(laptop)).toBe(false)
+
+    const listed = sessionsOf((await sessionsPage(phone)).body)
+    expect(listed.map((s) => [s.device, s.current])).toEqual([['Safari 17 on iOS 17.5', true]])
+    const laptopRow = await iam.databaseNow((prisma) => rowOf(prisma, 'Firefox 128'), { settleMs: 200 })
+    expect(laptopRow.endReason).toBe('expired')
+    expect(laptopRow.endedAt).toBeInstanceOf(Date)
+  }, 60_000)
 
   it('changes the password with the current one: refuses a wrong one, then signs out the other sessions and keeps this one', async () => {
     const laptop = new Device(iam.issuer, FIREFOX_WINDOWS)
