@@ -37,7 +37,8 @@ export function withGrantIndex(prisma: PrismaClient, grants: Adapter): Adapter {
     },
     async destroy(id: string): Promise<void> {
       await grants.destroy(id)
-      await prisma.userGrant.deleteMany({ where: { grantId: id } })
+      // Written out too: every session-limit eviction revokes the grants given in the session.
+      await executeSql(prisma, Prisma.sql`DELETE FROM "UserGrant" WHERE "grantId" = ${id}`)
     },
   }
 }
