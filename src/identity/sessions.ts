@@ -78,14 +78,14 @@ export async function listActiveSessions(deps: SessionDeps, userId: string): Pro
   const alive = await Promise.all(rows.map(async (row) => {
     const session = await deps.provider.Session.findByUid(row.sessionUid)
     if (session?.accountId === userId) return row
-    await markEnded(deps, { id: row.id }, 'expired')
+    await markSessionEnded(deps, { id: row.id }, 'expired')
     return undefined
   }))
   return alive.filter((row) => row !== undefined)
 }
 
 /** Marks a session's row ended (by its id, or by its sessionUid and userId), if it was not; how many rows it marked. */
-function markEnded(deps: SessionDeps, row: { id: string } | { sessionUid: string; userId: string }, reason: string): Promise<number> {
+export function markSessionEnded(deps: SessionDeps, row: { id: string } | { sessionUid: string; userId: string }, reason: string): Promise<number> {
   const which = 'id' in row ? Prisma.sql`id = ${row.id}` : Prisma.sql`"sessionUid" = ${row.sessionUid} AND "userId" = ${row.userId}`
   return executeSql(deps.prisma, Prisma.sql`UPDATE "UserSession" SET "endedAt" = ${now(deps)}, "endReason" = ${reason} WHERE ${which} AND "endedAt" IS NULL`)
 }
@@ -137,7 +137,7 @@ export async function endSession(
   if (session?.accountId === row.userId) await notifyBackchannelLogout(deps, session, opts.ctx)
   if (session) await session.destroy()
   for (const grantId of grantIds) await revokeGrant(provider, grantId)
-  const count = await markEnded(deps, row, opts.reason)
+  const count = await markSessionEnded(deps, row, opts.reason)
   // Also when there was no row to end (a session from before sessions were recorded).
   if (count === 1 || session) {
     await deps.audit?.record(opts.ctx, {

@@ -87,9 +87,9 @@ export async function authenticateWithPassword(prisma: PrismaClient, who: string
 // The hot reads below are SQL written out rather than Prisma queries: they run on every sign-in,
 // every token response with an ID token and every refresh, and Prisma 6 compiles each query anew
 // in its wasm query compiler (no plan cache). Measured on PostgreSQL (docs/performance.md): a
-// read with `include` cost ~0.8 ms of CPU per call, the same read as one statement ~0.17 ms
-// through Prisma's $queryRaw, and ~0.07 ms on the pool itself (src/store/raw-sql.ts, which runs
-// them all). The few other statements written out for the same reason point here. Their table
+// read with `include` cost ~0.8 ms of CPU per call, the same read as one statement through
+// Prisma's $queryRaw 0.17–0.3 ms, and on the pool itself, as they all run now
+// (src/store/raw-sql.ts), ~0.07 ms. The few other statements written out for the same reason point here. Their table
 // and column names are held to prisma/schema.prisma by test/unit/written-out-sql.test.ts; the
 // sign-in, claims (oidc-flows "releases each profile claim as stored"), lockout and MFA policy
 // suites read every field they return.

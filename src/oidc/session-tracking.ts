@@ -11,7 +11,7 @@ import Bowser from 'bowser'
 import { Prisma } from '../generated/prisma/client.ts'
 import { newRowId } from '../store/row-id.ts'
 import type { Logger } from '../observability/logger.ts'
-import { endSession, enforceSessionLimit, type SessionDeps } from '../identity/sessions.ts'
+import { endSession, enforceSessionLimit, markSessionEnded, type SessionDeps } from '../identity/sessions.ts'
 import { executeSql } from '../store/raw-sql.ts'
 
 export interface SessionTrackingDeps extends SessionDeps {
@@ -55,8 +55,7 @@ export function trackSessions(deps: SessionTrackingDeps): Middleware {
   async function signedOut(ctx: Context, session: ProviderSession): Promise<void> {
     const row = await prisma.userSession.findUnique({ where: { sessionUid: session.uid } })
     if (!row || row.endedAt) return
-    const { count } = await prisma.userSession.updateMany({ where: { id: row.id, endedAt: null }, data: { endedAt: deps.clock?.date() ?? new Date(), endReason: 'signed_out' } })
-    if (count === 1) {
+    if (await markSessionEnded(deps, { id: row.id }, 'signed_out') === 1) {
       const clientId = (ctx as { oidc?: { client?: { clientId: string } } }).oidc?.client?.clientId
       await deps.audit?.record(ctx, { type: 'session_ended', outcome: 'success', userId: row.userId, clientId, details: { reason: 'signed_out', session: row.id } })
     }

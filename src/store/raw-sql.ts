@@ -1,7 +1,7 @@
 // Statements written out as SQL (Prisma.sql templates), run straight on PostgreSQL's connection
 // pool. Prisma 6's client compiles every query it is given, raw ones too, in its WebAssembly query
-// compiler, and wraps it in its request machinery: ~110 µs of CPU per $queryRaw on top of the
-// ~70 µs node-postgres spends on the same statement (docs/performance.md, session 12). A sign-in
+// compiler, and wraps it in its request machinery: 190–230 µs of CPU per statement on top of the
+// 45–70 µs node-postgres spends on it (docs/performance.md, session 12). A sign-in
 // runs about a dozen of these statements, which is why they were written out in the first place
 // (see findActiveAccount in src/identity/users.ts).
 //
