@@ -175,7 +175,8 @@ const schema = z.object({
   /** Name shown on the pages. */
   SITE_NAME: z.string().default('Identity'),
 
-  // Lifetimes in seconds.
+  // Lifetimes in seconds. An access token for a registered API lives as long as that API says
+  // (ResourceServer.accessTokenTtl); the two access-token settings apply to tokens without one.
   ACCESS_TOKEN_TTL: seconds.default(3600),
   CLIENT_CREDENTIALS_TTL: seconds.default(600),
   AUTHORIZATION_CODE_TTL: seconds.default(60),

@@ -141,11 +141,14 @@ export function createProvider({ config, prisma, jwks, cookieKeys, adapter }: Pr
       return token.ttlPercentagePassed() >= 70
     },
 
+    // A token for a resource server lives as long as that server says (the admin API: 15 minutes);
+    // the configured lifetimes apply to tokens without one (userinfo). A number here would
+    // override every resource server's accessTokenTTL.
     ttl: {
-      AccessToken: config.ttl.accessToken,
+      AccessToken: (ctx, token) => token.resourceServer?.accessTokenTTL ?? config.ttl.accessToken,
       AuthorizationCode: config.ttl.authorizationCode,
       BackchannelAuthenticationRequest: 600,
-      ClientCredentials: config.ttl.clientCredentials,
+      ClientCredentials: (ctx, token) => token.resourceServer?.accessTokenTTL ?? config.ttl.clientCredentials,
       DeviceCode: config.ttl.deviceCode,
       Grant: config.ttl.grant,
       IdToken: config.ttl.idToken,
