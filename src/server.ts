@@ -29,6 +29,7 @@ import { federationRedirectUri } from './federation/upstream.ts'
 import { createMetrics, renderMetrics } from './observability/metrics.ts'
 import { createReadiness, VERSION } from './observability/health.ts'
 import { selectArgon2Build } from './identity/passwords.ts'
+import { makeOwnerOnly } from './security/key-files.ts'
 import { missingDependencyPatches } from './dependency-patches.ts'
 import { PROJECT_ROOT } from './project-root.ts'
 
@@ -90,6 +91,9 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     ...(options.role ? { role: options.role } : {}),
   }, (embedded ? 'starting on embedded defaults: embedded database and store in DATA_DIR; set DATABASE_URL and REDIS_URL for production' : 'starting') + (options.note ? `; ${options.note}` : ''))
 
+  const madePrivate = [config.dataDir, config.keysDir].map((dir) => makeOwnerOnly(dir))
+  const count = madePrivate.flat().length
+  if (count) logger.warn({ madePrivate: madePrivate.flatMap((paths) => paths.slice(0, 10)), count }, `file modes: ${count} paths in DATA_DIR/KEYS_DIR were open to other local users; made them owner-only (directories 0700, files 0600); the first ten of each are listed`)
   if (config.federation.length) {
     logger.info({ upstreams: config.federation.map((u) => ({ id: u.id, type: u.type, redirectUri: federationRedirectUri(config.issuer, u.id) })) }, 'federation: upstream identity providers configured')
   }

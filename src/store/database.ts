@@ -10,6 +10,7 @@ import { PreparingClient } from './prepared-statements.ts'
 import { runWrittenOutSqlOn } from './raw-sql.ts'
 import { PrismaClient } from '../generated/prisma/client.ts'
 import { PROJECT_ROOT } from '../project-root.ts'
+import { makeOwnerOnly } from '../security/key-files.ts'
 
 export type { PrismaClient }
 
@@ -45,7 +46,8 @@ export async function migrateDatabase(target: DatabaseTarget): Promise<void> {
     delete env.PGLITE_DIR
   } else {
     const dir = embeddedDatabaseDir(target.dataDir)
-    mkdirSync(dir, { recursive: true })
+    keepEmbeddedFilesPrivate()
+    mkdirSync(dir, { recursive: true, mode: 0o700 })
     env.PGLITE_DIR = dir
     delete env.DATABASE_URL
   }
@@ -63,6 +65,19 @@ export async function migrateDatabase(target: DatabaseTarget): Promise<void> {
       else reject(new Error(`database migration failed (exit ${code}):\n${output.trim()}`))
     })
   }).finally(unlock)
+  // A first migration creates the database: its initdb gives every file mode 0666.
+  if (!target.databaseUrl) makeOwnerOnly(target.dataDir)
+}
+
+/**
+ * The embedded database holds password hashes and sealed secrets: only the owner may read it.
+ * PGlite's file system creates files through Node with the process's umask (initdb's files
+ * excepted: they are explicitly 0666, hence makeOwnerOnly after it), so a umask without group and
+ * other bits keeps every later file private too (WAL segments, new relations); the migration's
+ * child process inherits it. Nothing else this process writes is meant for other users.
+ */
+function keepEmbeddedFilesPrivate(): void {
+  process.umask(0o077)
 }
 
 export class DatabaseBusyError extends Error {
@@ -75,7 +90,7 @@ export class DatabaseBusyError extends Error {
  */
 function lockEmbeddedDatabase(dataDir: string): () => void {
   const file = path.join(embeddedDatabaseDir(dataDir), '.iam.lock')
-  mkdirSync(path.dirname(file), { recursive: true })
+  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 })
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       writeFileSync(file, String(process.pid), { flag: 'wx' })
@@ -117,9 +132,11 @@ export async function openDatabase(target: DatabaseTarget): Promise<Database> {
   }
   // Loaded only here: PGlite is ~4 MB of heap that a PostgreSQL deployment never uses.
   const [{ PGlite }, { pgliteAdapter }] = await Promise.all([import('@electric-sql/pglite'), import('./pglite-adapter.ts')])
+  keepEmbeddedFilesPrivate()
   const unlock = lockEmbeddedDatabase(target.dataDir)
   try {
     const pglite = await PGlite.create(embeddedDatabaseDir(target.dataDir))
+    makeOwnerOnly(target.dataDir) // a database created just now (without migrations) came from initdb
     // pglite-prisma-adapter carries its own copy of the driver-adapter types (same shape).
     const prisma = new PrismaClient({ adapter: (await pgliteAdapter(pglite)) as unknown as PrismaPg })
     return {
