@@ -9,8 +9,11 @@ import type { AuditWriter } from '../audit/audit.ts'
 import type { Clock } from '../security/clock.ts'
 import { renderPage, type PageName } from '../pages/render.ts'
 
-/** What the account area's signed cookie holds (the ID token was validated at sign-in). */
-export interface AccountSession { sub: string; idToken: string; exp: number }
+/**
+ * What the account area's signed cookie holds (the ID token was validated at sign-in), and the
+ * provider session it is bound to (its uid, and the account area's sid in it).
+ */
+export interface AccountSession { sub: string; idToken: string; exp: number; sessionUid: string; sid: string }
 
 /** What every account-area route module that acts on the signed-in person works with. */
 export interface AccountAreaDeps {
@@ -20,6 +23,11 @@ export interface AccountAreaDeps {
   audit: AuditWriter
   clock: Clock
   siteName: string
+  /**
+   * The signed-in person's session, already checked against the live state (the provider session
+   * it came from still holds, the person is active): src/account/routes.ts is the one place that
+   * makes it. Undefined means "not signed in".
+   */
   readSession(ctx: Context): AccountSession | undefined
 }
 

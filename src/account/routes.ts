@@ -7,13 +7,14 @@ import { z } from 'zod'
 import type { PrismaClient } from '../store/database.ts'
 import type { Csrf } from '../security/csrf.ts'
 import type { Logger } from '../observability/logger.ts'
-import { accountRedirectUri, accountSignedOutUri } from './relying-party.ts'
+import { bindToBrowserSession, isBindingLive } from '../identity/sessions.ts'
+import { ACCOUNT_CLIENT_ID, accountRedirectUri, accountSignedOutUri } from './relying-party.ts'
 import { registerPasskeyRoutes } from './passkeys.ts'
 import { registerSecurityRoutes, safeReturnPath, stepUpParameters, STEP_UP_MAX_AGE, type SecurityExtras } from './security.ts'
 import { registerLinkedRoutes } from './linked.ts'
 import { registerSessionRoutes, type SessionExtras } from './sessions.ts'
 import { registerPasswordRoutes, type PasswordExtras } from './password.ts'
-import { createAccountPages } from './pages.ts'
+import { createAccountPages, type AccountSession } from './pages.ts'
 
 export interface AccountDeps {
   prisma: PrismaClient
@@ -30,7 +31,8 @@ const SESSION_COOKIE = 'iam.account'
 const TRANSACTION_COOKIE = 'iam.account.tx'
 const SESSION_HOURS = 8
 
-const accountSession = z.object({ sub: z.string(), idToken: z.string(), exp: z.number() })
+// sessionUid and sid: the provider session this sign-in came from (see liveSession below).
+const accountSession = z.object({ sub: z.string(), idToken: z.string(), exp: z.number(), sessionUid: z.string(), sid: z.string() })
 // returnTo: where to go after sign-in (a checked /account path); stepUp: a fresh second factor was asked for.
 const transaction = z.object({ state: z.string(), nonce: z.string(), verifier: z.string(), returnTo: z.string().optional(), stepUp: z.boolean().optional() })
 
@@ -60,11 +62,35 @@ export function createAccountRouter(deps: AccountDeps & SecurityExtras & Session
   const router = new Router()
   const { page } = createAccountPages(csrf, siteName)
 
+  // The account area's sign-in is a signed cookie, but it holds only while the provider session it
+  // came from does: checked on every request, so "sign out everywhere", a password reset or change,
+  // an administrator ending the sessions or signing out ends it at once (docs/adr/0120).
+  const live = new WeakMap<Context, AccountSession>()
+  async function liveSession(ctx: Context): Promise<AccountSession | undefined> {
+    const session = readCookie(ctx, SESSION_COOKIE, accountSession)
+    if (!session || session.exp <= Date.now()) return undefined
+    if (!await isBindingLive(deps.provider, session, session.sub, ACCOUNT_CLIENT_ID)) return undefined
+    const user = await prisma.user.findUnique({ where: { id: session.sub }, select: { status: true } })
+    return user?.status === 'active' ? session : undefined
+  }
+  // Before every route under /account (registered first, so it runs first): the only way a route
+  // learns who is signed in is readSession, which answers what this check let through.
+  router.use('/account', async (ctx, next) => {
+    if (ctx.cookies.get(SESSION_COOKIE)) {
+      const session = await liveSession(ctx)
+      if (session) live.set(ctx, session)
+      else clearCookie(ctx, SESSION_COOKIE)
+    }
+    return next()
+  })
+  /** The signed-in person's account session, checked against the live state; undefined otherwise. */
+  const readSession = (ctx: Context): AccountSession | undefined => live.get(ctx)
+
   router.get('/', (ctx) => ctx.redirect('/account'))
 
   router.get('/account', async (ctx) => {
-    const session = readCookie(ctx, SESSION_COOKIE, accountSession)
-    if (!session || session.exp < Date.now()) return ctx.redirect('/account/login')
+    const session = readSession(ctx)
+    if (!session) return ctx.redirect('/account/login')
     const user = await prisma.user.findUnique({ where: { id: session.sub }, include: { tenant: true, roles: { include: { role: true } } } })
     if (!user || user.status !== 'active') {
       clearCookie(ctx, SESSION_COOKIE)
@@ -89,6 +115,8 @@ export function createAccountRouter(deps: AccountDeps & SecurityExtras & Session
       ctx.redirect(oidc.buildAuthorizationUrl(relyingParty, {
         redirect_uri: accountRedirectUri(issuer), scope: 'openid profile email', state: tx.state, nonce: tx.nonce,
         code_challenge: challenge, code_challenge_method: 'S256', ...(stepUp ? stepUpParameters() : {}),
+        // The session's id for this client in the ID token: the sign-in is bound to that session.
+        claims: JSON.stringify({ id_token: { sid: null } }),
       }).href)
     })
   })
@@ -116,7 +144,13 @@ export function createAccountRouter(deps: AccountDeps & SecurityExtras & Session
       return page(ctx, 'error', { title: 'Not signed in', message: 'The sign-in response was not valid.', ...retry })
     }
     const claims = tokens.claims()!
-    writeCookie(ctx, SESSION_COOKIE, { sub: claims.sub, idToken: tokens.id_token!, exp: Date.now() + SESSION_HOURS * 3600_000 }, SESSION_HOURS * 3600_000)
+    const binding = await bindToBrowserSession(deps.provider, ctx, claims.sub, ACCOUNT_CLIENT_ID, claims.sid)
+    if (!binding) {
+      deps.logger.warn({ reqId: ctx.state.requestId }, 'account sign-in not bound to this browser\'s session')
+      ctx.status = 400
+      return page(ctx, 'error', { title: 'Not signed in', message: 'This sign-in does not belong to this browser.', ...retry })
+    }
+    writeCookie(ctx, SESSION_COOKIE, { sub: claims.sub, idToken: tokens.id_token!, exp: Date.now() + SESSION_HOURS * 3600_000, ...binding }, SESSION_HOURS * 3600_000)
     ctx.redirect(safeReturnPath(tx.returnTo) ?? '/account')
   })
 
@@ -131,15 +165,15 @@ export function createAccountRouter(deps: AccountDeps & SecurityExtras & Session
   })
 
   router.get('/account/signed-out', (ctx) => page(ctx, 'account-signed-out', { everywhere: ctx.query.everywhere === '1' }))
-  registerPasskeyRoutes(router, { ...deps, readSession: (ctx) => readCookie(ctx, SESSION_COOKIE, accountSession) })
+  registerPasskeyRoutes(router, { ...deps, readSession })
 
-  registerSecurityRoutes(router, { ...deps, readSession: (ctx) => readCookie(ctx, SESSION_COOKIE, accountSession) })
-  registerLinkedRoutes(router, { ...deps, readSession: (ctx) => readCookie(ctx, SESSION_COOKIE, accountSession) })
+  registerSecurityRoutes(router, { ...deps, readSession })
+  registerLinkedRoutes(router, { ...deps, readSession })
   registerSessionRoutes(router, {
-    ...deps, readSession: (ctx) => readCookie(ctx, SESSION_COOKIE, accountSession), signOutOfAccountArea: (ctx) => clearCookie(ctx, SESSION_COOKIE),
+    ...deps, readSession, signOutOfAccountArea: (ctx) => clearCookie(ctx, SESSION_COOKIE),
   })
   registerPasswordRoutes(router, {
-    ...deps, passwordMinLength: deps.config.passwordMinLength, lockout: deps.config.lockout, readSession: (ctx) => readCookie(ctx, SESSION_COOKIE, accountSession),
+    ...deps, passwordMinLength: deps.config.passwordMinLength, lockout: deps.config.lockout, readSession,
   })
 
   return router

@@ -66,6 +66,40 @@ export async function currentSessionUid(provider: Provider, ctx: Context, userId
 }
 
 /**
+ * Which provider session a relying party's sign-in came from: the session's uid, and the `sid` the
+ * provider gave that client in it (the ID token's `sid` claim).
+ */
+export interface SessionBinding { sessionUid: string; sid: string }
+
+const sidOf = (session: { authorizations?: Record<string, { sid?: unknown }> | undefined } | undefined, clientId: string) => {
+  const sid = session?.authorizations?.[clientId]?.sid
+  return typeof sid === 'string' ? sid : undefined
+}
+
+/**
+ * The binding of a sign-in that `clientId` just completed in this browser: the browser's provider
+ * session, when it is signed in as `userId` and gave the client the `sid` its ID token carries.
+ * The relying party must run on the provider's origin (its session cookie comes along).
+ */
+export async function bindToBrowserSession(provider: Provider, ctx: Context, userId: string, clientId: string, sid: unknown): Promise<SessionBinding | undefined> {
+  if (typeof sid !== 'string' || sid === '') return undefined
+  const session = await provider.Session.get(ctx)
+  if (session.accountId !== userId || sidOf(session, clientId) !== sid) return undefined
+  return { sessionUid: session.uid, sid }
+}
+
+/**
+ * Whether a sign-in bound to a provider session still holds: the session lives, is the same
+ * person's, and still has the client's sign-in with that sid. Everything that ends a session ends
+ * it here too: signing out (there, or of that client alone), "sign out everywhere", a password
+ * reset or change, an administrator, the session limit, expiry.
+ */
+export async function isBindingLive(provider: Provider, binding: SessionBinding, userId: string, clientId: string): Promise<boolean> {
+  const session = await provider.Session.findByUid(binding.sessionUid)
+  return session?.accountId === userId && sidOf(session, clientId) === binding.sid
+}
+
+/**
  * The person's sessions that are still alive, oldest first. Rows whose provider session has
  * gone are marked ended ('expired') on the way.
  */
