@@ -165,8 +165,9 @@ case "$cmd" in
     ensure_node
     ensure_node_modules
     [[ "${1:-}" == "--" ]] && shift
-    # First start: create the admin (its one-time password is printed here, once) and the example
-    # clients. Later starts find them and change nothing.
+    # First start: create the admin and the example clients. Their one-time password and secrets
+    # are printed here, once, on a terminal; otherwise they go to DATA_DIR/initial-credentials.txt
+    # (0600) and only its path is printed. Later starts find them and change nothing.
     build_console
     npm run --silent iam -- seed
     # V8's young generation as the image caps it (Dockerfile, NODE_OPTIONS), unless you set yours.

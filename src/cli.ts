@@ -1,5 +1,6 @@
 // The commands other than `serve` (src/main.ts): migrate | seed | user … | client create |
 // resource create | keys …. Thin: parses arguments, calls one domain function, prints the result.
+import path from 'node:path'
 import { parseArgs } from 'node:util'
 import type { Config } from './config.ts'
 import { migrateDatabase, openDatabase, type PrismaClient } from './store/database.ts'
@@ -17,6 +18,7 @@ import { createMailer } from './mail/mailer.ts'
 import { createClient, clientKinds, type ClientKind } from './clients/registry.ts'
 import { registerResourceServer } from './oidc/resource-servers.ts'
 import { seed } from './seed.ts'
+import { appendPrivateFile } from './security/key-files.ts'
 import { randomSecret } from './security/secrets.ts'
 import { jwksFile, KeyError } from './oidc/keys.ts'
 import { listKeys, promoteKey, readJwksFile, retireKey, stageKeys, writeJwksFile } from './oidc/key-rotation.ts'
@@ -25,7 +27,10 @@ export const USAGE = `usage: iam <command>
 
   serve                      start the server (see README for settings)
   migrate                    apply database migrations
-  seed [--admin-email E]     first admin user (one-time password printed once) and example clients
+  seed [--admin-email E] [--credentials-file F]
+                             first admin user and example clients; their one-time password and
+                             secrets are printed on a terminal, else written to F (mode 0600;
+                             default DATA_DIR/initial-credentials.txt) and only its path printed
   user create --email E [--username U] [--name N] [--password P] [--role R]...
                              create a user (a password is generated and printed when not given);
                              the administrator vouches for the address: it counts as verified
@@ -87,9 +92,21 @@ async function run(argv: string[], config: Config): Promise<number> {
       console.log('migrations applied')
       return 0
     case 'seed': {
-      const { values } = parseArgs({ args: [sub, ...rest].filter((a): a is string => a !== undefined), options: { 'admin-email': { type: 'string' } } })
+      const { values } = parseArgs({ args: [sub, ...rest].filter((a): a is string => a !== undefined), options: { 'admin-email': { type: 'string' }, 'credentials-file': { type: 'string' } } })
       const report = await withDatabase(config, (prisma) => seed(prisma, { issuer: config.issuer, adminEmail: values['admin-email'] }))
-      console.log(report)
+      // Secrets go to a terminal only: output that is not one (a service manager, `… > log`, CI)
+      // is kept and read by others, so they go to an owner-only file instead, and the output says where.
+      const secrets = report.filter((line) => line.secret).map((line) => line.text)
+      if (process.stdout.isTTY || !secrets.length) {
+        console.log(report.map((line) => line.text).join('\n'))
+        return 0
+      }
+      const file = path.resolve(values['credentials-file'] ?? path.join(config.dataDir, 'initial-credentials.txt'))
+      appendPrivateFile(file, `# ${new Date().toISOString()} iam seed\n${secrets.join('\n')}\n`)
+      console.log([
+        ...report.filter((line) => !line.secret).map((line) => line.text),
+        `the admin's one-time password and the client secrets are in ${file} (mode 0600; not printed: this output is not a terminal); delete the file once you have used them`,
+      ].join('\n'))
       return 0
     }
     case 'user': {

@@ -13,8 +13,12 @@ export { ADMIN_PERMISSIONS } from './admin/permissions.ts'
 
 export const EXAMPLE_API = 'https://api.example.com'
 
-export async function seed(prisma: PrismaClient, opts: { issuer: string; adminEmail?: string | undefined }): Promise<string> {
-  const lines: string[] = []
+/** What seeding did, line by line; `secret` lines carry a one-time password or a client secret. */
+export type SeedReport = Array<{ text: string; secret?: true }>
+
+export async function seed(prisma: PrismaClient, opts: { issuer: string; adminEmail?: string | undefined }): Promise<SeedReport> {
+  const lines: SeedReport = []
+  const say = (text: string) => lines.push({ text })
   await ensureDefaultTenant(prisma)
   const adminRole = await ensureRole(prisma, 'admin', ADMIN_PERMISSIONS, 'Full administrative access')
   await ensureRole(prisma, 'user', [], 'Signed-in person')
@@ -22,13 +26,14 @@ export async function seed(prisma: PrismaClient, opts: { issuer: string; adminEm
 
   const email = (opts.adminEmail ?? 'admin@example.com').toLowerCase()
   if (await prisma.user.findUnique({ where: { email } })) {
-    lines.push(`admin ${email} already exists (password unchanged)`)
+    say(`admin ${email} already exists (password unchanged)`)
   } else {
     const password = randomSecret(15)
     // A one-time password: the admin chooses their own at the first sign-in.
     const admin = await createUser(prisma, { email, username: 'admin', displayName: 'Administrator', password, emailVerified: true, passwordExpired: true })
     await assignRole(prisma, admin.id, adminRole.id)
-    lines.push(`admin user: ${email} (username: admin)`, `admin one-time password (shown once; you choose a new one at first sign-in): ${password}`)
+    say(`admin user: ${email} (username: admin)`)
+    lines.push({ text: `admin one-time password (shown once; you choose a new one at first sign-in): ${password}`, secret: true })
   }
 
   const examples: NewClient[] = [
@@ -38,12 +43,14 @@ export async function seed(prisma: PrismaClient, opts: { issuer: string; adminEm
   ]
   for (const example of examples) {
     if (await prisma.client.findUnique({ where: { id: example.clientId! } })) {
-      lines.push(`client ${example.clientId} already exists`)
+      say(`client ${example.clientId} already exists`)
       continue
     }
     const created = await createClient(prisma, example)
-    lines.push(`client ${created.clientId} (${example.kind})${created.clientSecret ? ` secret (shown once): ${created.clientSecret}` : ''}`)
+    say(`client ${created.clientId} (${example.kind})`)
+    if (created.clientSecret) lines.push({ text: `client ${created.clientId} secret (shown once): ${created.clientSecret}`, secret: true })
   }
-  lines.push(`example API (resource indicator): ${EXAMPLE_API} scopes: read write`, `sign in at ${opts.issuer}/ through a client, e.g. example-spa`)
-  return lines.join('\n')
+  say(`example API (resource indicator): ${EXAMPLE_API} scopes: read write`)
+  say(`sign in at ${opts.issuer}/ through a client, e.g. example-spa`)
+  return lines
 }

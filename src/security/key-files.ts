@@ -1,13 +1,25 @@
 // Files only the owner may read: key material generated on first start (embedded/dev) in KEYS_DIR,
 // and the embedded database in DATA_DIR (password hashes, sealed factor secrets). Directories are
 // 0700 and files 0600. Two processes starting at once agree on whichever key file was written first.
-import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { chmodSync, closeSync, existsSync, fchmodSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync, writeSync } from 'node:fs'
 import path from 'node:path'
 
 export function writePrivateFile(file: string, content: string): void {
   mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 })
   writeFileSync(file, content, { mode: 0o600, flag: 'wx' })
   chmodSync(file, 0o600)
+}
+
+/** Appends `content` to `file`, which is (made) 0600; a missing folder is created 0700. */
+export function appendPrivateFile(file: string, content: string): void {
+  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 })
+  const fd = openSync(file, 'a', 0o600)
+  try {
+    fchmodSync(fd, 0o600)
+    writeSync(fd, content)
+  } finally {
+    closeSync(fd)
+  }
 }
 
 /** Reads `file`, creating it first with `create()` when missing. Returns the file's text. */

@@ -2,15 +2,23 @@
 // factor secrets and signing keys: no other local user may read or write them. Directories are
 // 0700 and files 0600 from the first start on, including files the database writes later (its
 // WAL, new relations), and a folder left readable by others is made private at start, with a log
-// line that names what was changed.
-import { chmodSync, lstatSync, readdirSync } from 'node:fs'
+// line that names what was changed. The first admin's one-time password and the example clients'
+// secrets reach a terminal only: run without one (a service manager, a CI log), `seed` writes them
+// to a 0600 file and says where, so they never land in a log.
+import { execFile } from 'node:child_process'
+import { chmodSync, existsSync, lstatSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import path from 'node:path'
+import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import * as oidc from 'openid-client'
 import { createIam, type IamInstance } from '../support/iam.ts'
 import { HttpBrowser } from '../support/browser.ts'
 import { authorizeAndSignIn, discoverSpa } from '../support/code-flow.ts'
 import { createFixtures } from '../support/fixtures.ts'
+import { formWithAction } from '../support/browser.ts'
+
+const run = promisify(execFile)
+const root = path.resolve(import.meta.dirname, '../..')
 
 /** Every path under `root` (itself included) whose mode gives group or others any access. */
 function openToOthers(root: string): string[] {
@@ -88,5 +96,74 @@ describe('embedded data and key files are the owner\'s alone', () => {
     const spa = await discoverSpa(iam.issuer)
     const { callback, verifier, state } = await authorizeAndSignIn(spa, new HttpBrowser(iam.issuer))
     await oidc.authorizationCodeGrant(spa, callback, { pkceCodeVerifier: verifier, expectedState: state })
+  })
+})
+
+describe('seed keeps the first credentials out of logs', () => {
+  let iam: IamInstance
+
+  beforeAll(async () => {
+    iam = await createIam('embedded')
+  })
+  afterAll(async () => {
+    await iam?.close()
+  })
+
+  it('without a terminal: prints no secret, writes them to DATA_DIR/initial-credentials.txt (0600) and says where', async () => {
+    // execFile's stdout is a pipe, as under a service manager or `scripts/iam.sh start > log`.
+    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'src/main.ts', 'seed'], { cwd: root, env: { ...process.env, ...iam.env } })
+    const file = path.join(iam.env.DATA_DIR!, 'initial-credentials.txt')
+    expect(existsSync(file)).toBe(true)
+    expect(statSync(file).mode & 0o777).toBe(0o600)
+    const saved = readFileSync(file, 'utf8')
+    const password = /admin one-time password[^:]*: (\S+)/.exec(saved)?.[1]
+    const webSecret = /client example-web secret[^:]*: (\S+)/.exec(saved)?.[1]
+    const serviceSecret = /client example-service secret[^:]*: (\S+)/.exec(saved)?.[1]
+    expect(password).toBeDefined()
+    expect(webSecret).toBeDefined()
+    expect(serviceSecret).toBeDefined()
+    const output = stdout + stderr
+    for (const secret of [password!, webSecret!, serviceSecret!]) expect(output).not.toContain(secret)
+    expect(output).not.toMatch(/shown once/)
+    expect(output).toContain(file)
+    expect(output).toContain('admin user: admin@example.com (username: admin)')
+
+    // What the file holds works: the admin signs in with it (and must choose a password), the
+    // service client authenticates with its secret.
+    await iam.start()
+    const token = await fetch(`${iam.issuer}/token`, {
+      method: 'POST',
+      headers: { authorization: `Basic ${Buffer.from(`example-service:${serviceSecret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'client_credentials', resource: 'https://api.example.com', scope: 'read' }),
+    })
+    expect(token.status).toBe(200)
+    const browser = new HttpBrowser(iam.issuer)
+    const account = await browser.navigate(`${iam.issuer}/account`)
+    const form = formWithAction(account.body, '/login')
+    const signedIn = await browser.navigate(new URL(form.action, iam.issuer).href, { form: { ...form.fields, login: 'admin', password: password! } })
+    expect(signedIn.body).toContain('Choose a new password')
+
+    // The server's own log has none of them either.
+    for (const secret of [password!, webSecret!, serviceSecret!]) expect(iam.logs()).not.toContain(secret)
+    await iam.stop()
+
+    // A second seed creates nothing and writes no secret.
+    const again = await run(process.execPath, ['--import', 'tsx', 'src/main.ts', 'seed'], { cwd: root, env: { ...process.env, ...iam.env } })
+    expect(again.stdout).toContain('already exists')
+    expect(readFileSync(file, 'utf8')).toBe(saved)
+  })
+
+  it('on a terminal: prints them once and writes no file', async () => {
+    const fresh = await createIam('embedded')
+    try {
+      // script(1) gives the command a pseudo-terminal as its stdout.
+      const command = `${JSON.stringify(process.execPath)} --import tsx src/main.ts seed`
+      const { stdout } = await run('script', ['-qec', command, '/dev/null'], { cwd: root, env: { ...process.env, ...fresh.env } })
+      expect(stdout).toMatch(/admin one-time password \(shown once[^)]*\): \S{10,}/)
+      expect(stdout).toMatch(/client example-web secret \(shown once\): \S{20,}/)
+      expect(existsSync(path.join(fresh.env.DATA_DIR!, 'initial-credentials.txt'))).toBe(false)
+    } finally {
+      await fresh.close()
+    }
   })
 })
