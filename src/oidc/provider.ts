@@ -8,7 +8,7 @@ import { verifyClientSecret } from '../security/secrets.ts'
 import { createAccountFinder } from './account.ts'
 import { resourceServerInfo } from './resource-servers.ts'
 import { loadFirstPartyGrant } from './first-party-grant.ts'
-import type { AdapterFactory } from './client-metadata.ts'
+import { clientStillHonours, type AdapterFactory } from './client-metadata.ts'
 import type { PrivateJwks } from './keys.ts'
 import type { JWK } from 'jose'
 import { createInteractionPolicy } from './policy.ts'
@@ -86,8 +86,12 @@ export function createProvider({ config, prisma, jwks, cookieKeys, adapter }: Pr
       clientCredentials: { enabled: true },
       introspection: {
         enabled: true,
-        // Confidential clients (resource servers) may introspect any token; a public client only its own.
-        allowedPolicy: async (ctx, client, token) => client.clientAuthMethod !== 'none' || token.clientId === client.clientId,
+        // Confidential clients (resource servers) may introspect any token; a public client only its
+        // own. A token of a client that is disabled or deleted, or from before its last disable, is
+        // answered active:false (RFC 7662 §2.2).
+        allowedPolicy: async (ctx, client, token) =>
+          (client.clientAuthMethod !== 'none' || token.clientId === client.clientId)
+          && clientStillHonours(prisma, token.clientId, token.iat),
       },
       revocation: {
         enabled: true,

@@ -7,13 +7,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import * as oidc from 'openid-client'
 import { decodeJwt } from 'jose'
-import { createIam, STORAGE_MODES, type IamInstance } from '../support/iam.ts'
-import { HttpBrowser, formWithAction, type PageResponse } from '../support/browser.ts'
-import { ALICE, SPA_REDIRECT, createFixtures } from '../support/fixtures.ts'
+import { createIam, createTestDatabase, STORAGE_MODES, type IamInstance } from '../support/iam.ts'
+import { startRedis, type RedisServer } from '../support/redis-server.ts'
+import { startBalancer, type Balancer } from '../support/balancer.ts'
+import { generateJwks } from '../../src/oidc/keys.ts'
+import { HttpBrowser, formWithAction, signIn, type PageResponse } from '../support/browser.ts'
+import type { PrismaClient } from '../../src/store/database.ts'
+import { ALICE, OPAQUE_API, SPA_REDIRECT, WEB_SECRET, createFixtures } from '../support/fixtures.ts'
 import { registerResourceServer } from '../../src/oidc/resource-servers.ts'
 import { createClient } from '../../src/clients/registry.ts'
 import { ADMIN_PERMISSIONS, adminResource, setClientAdminPermissions } from '../../src/admin/permissions.ts'
-import { ADMIN_TEST_CLIENT, ADMIN_TEST_REDIRECT, personToken } from '../support/admin.ts'
+import { ADMIN_TEST_CLIENT, ADMIN_TEST_REDIRECT, adminApi, personToken } from '../support/admin.ts'
+import { addTotpFactor } from '../support/mfa-fixtures.ts'
 import { createUser } from '../../src/identity/users.ts'
 import { assignRole, ensureRole } from '../../src/identity/roles.ts'
 
@@ -23,22 +28,65 @@ const insecure = { execute: [oidc.allowInsecureRequests] }
 const SHORT_API = { identifier: 'https://short.example.test', ttl: 120 }
 const SVC_ADMIN = { clientId: 'svc-admin', secret: 'svc-admin-secret-0123456789-0123456789-abcdef' }
 const ADMIN = { login: 'root@example.test', password: 'root passphrase for the admin api' }
+/** Clients that get disabled, re-enabled or deleted: their tokens must stop being active. */
+const SPA_OFF = { clientId: 'spa-off', redirect: 'http://localhost:5174/callback' }
+const SVC_OFF = { clientId: 'svc-off', secret: 'svc-off-secret-0123456789-0123456789-0123456789' }
+const SVC_GONE = { clientId: 'svc-gone', secret: 'svc-gone-secret-0123456789-0123456789-012345678' }
 const SVC_SHORT = { clientId: 'svc-short', secret: 'svc-short-secret-0123456789-0123456789-abcdef' }
+
+/** A global administrator with a second factor (admin actions may need step-up); returns the TOTP secret. */
+async function createAdministrator(prisma: PrismaClient): Promise<string> {
+  const root = await createUser(prisma, { email: ADMIN.login, password: ADMIN.password, emailVerified: true })
+  await assignRole(prisma, root.id, (await ensureRole(prisma, 'admin', [...ADMIN_PERMISSIONS])).id)
+  await createClient(prisma, { clientId: ADMIN_TEST_CLIENT, name: 'Admin test RP', kind: 'spa', firstParty: true, redirectUris: [ADMIN_TEST_REDIRECT] })
+  return addTotpFactor(prisma, root.id)
+}
+
+async function createClientsThatGoAway(prisma: PrismaClient): Promise<void> {
+  await createClient(prisma, { clientId: SPA_OFF.clientId, name: 'Soon disabled SPA', kind: 'spa', redirectUris: [SPA_OFF.redirect] })
+  await createClient(prisma, { clientId: SVC_OFF.clientId, name: 'Soon disabled service', kind: 'service', secret: SVC_OFF.secret })
+  await createClient(prisma, { clientId: SVC_GONE.clientId, name: 'Soon deleted service', kind: 'service', secret: SVC_GONE.secret })
+}
+
+/** What the 'web' client (a confidential resource server) learns by introspecting `token`. */
+async function introspect(issuer: string, token: string): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await fetch(`${issuer}/token/introspection`, {
+    method: 'POST',
+    headers: { authorization: `Basic ${Buffer.from(`web:${encodeURIComponent(WEB_SECRET)}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ token }),
+  })
+  return { status: res.status, body: await res.json() as Record<string, unknown> }
+}
+
+/** A person's tokens (opaque access token for userinfo, refresh token) for the SPA_OFF client, and a service's for SVC. */
+async function tokensOfClientsThatGoAway(issuer: string, svc: { clientId: string; secret: string }) {
+  const spaOff = await oidc.discovery(new URL(issuer), SPA_OFF.clientId, undefined, oidc.None(), insecure)
+  const verifier = oidc.randomPKCECodeVerifier()
+  const url = oidc.buildAuthorizationUrl(spaOff, {
+    redirect_uri: SPA_OFF.redirect, scope: 'openid offline_access', prompt: 'consent',
+    code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+  })
+  const callback = await signIn(new HttpBrowser(issuer), url.href, { login: ALICE.email, password: ALICE.password })
+  const person = await oidc.authorizationCodeGrant(spaOff, callback, { pkceCodeVerifier: verifier })
+  const service = await oidc.discovery(new URL(issuer), svc.clientId, svc.secret, oidc.ClientSecretBasic(svc.secret), insecure)
+  const serviceTokens = await oidc.clientCredentialsGrant(service, { scope: 'read', resource: OPAQUE_API })
+  return { spaOff, accessToken: person.access_token, refreshToken: person.refresh_token!, sub: person.claims()!.sub, serviceToken: serviceTokens.access_token }
+}
 
 describe.each(STORAGE_MODES)('protocol correctness (%s)', (mode) => {
   let iam: IamInstance
   let spa: oidc.Configuration
+  let adminTotp: string
 
   beforeAll(async () => {
     iam = await createIam(mode)
     await iam.withDatabase(async (prisma) => {
       await createFixtures(prisma)
+      await createClientsThatGoAway(prisma)
       await registerResourceServer(prisma, { identifier: SHORT_API.identifier, name: 'Short-lived API', scopes: ['read'], ttl: SHORT_API.ttl })
       await createClient(prisma, { clientId: SVC_ADMIN.clientId, name: 'Admin automation', kind: 'service', secret: SVC_ADMIN.secret })
       await setClientAdminPermissions(prisma, SVC_ADMIN.clientId, ADMIN_PERMISSIONS)
-      const root = await createUser(prisma, { email: ADMIN.login, password: ADMIN.password, emailVerified: true })
-      await assignRole(prisma, root.id, (await ensureRole(prisma, 'admin', [...ADMIN_PERMISSIONS])).id)
-      await createClient(prisma, { clientId: ADMIN_TEST_CLIENT, name: 'Admin test RP', kind: 'spa', firstParty: true, redirectUris: [ADMIN_TEST_REDIRECT] })
+      adminTotp = await createAdministrator(prisma)
       await createClient(prisma, { clientId: SVC_SHORT.clientId, name: 'Short API automation', kind: 'service', secret: SVC_SHORT.secret })
     })
     await iam.start()
@@ -48,6 +96,11 @@ describe.each(STORAGE_MODES)('protocol correctness (%s)', (mode) => {
   afterAll(async () => {
     await iam?.close()
   })
+
+  // One administrator's token for the whole file: a TOTP code is accepted once, so a second sign-in
+  // within its 30 s would be refused.
+  let adminSignIn: Promise<string> | undefined
+  const adminToken = () => (adminSignIn ??= personToken(iam.issuer, { ...ADMIN, totpSecret: adminTotp }, ['users:read', 'clients:read', 'clients:write']))
 
   /** Request lines with a 5xx status, and error lines, the server logged after `from`. */
   async function expectNoServerErrors(from: number) {
@@ -110,8 +163,7 @@ describe.each(STORAGE_MODES)('protocol correctness (%s)', (mode) => {
     })
 
     it('authorization code: an administrator\'s admin-API token lives 15 minutes', async () => {
-      const token = await personToken(iam.issuer, ADMIN, ['users:read'])
-      const { aud, exp, iat } = decodeJwt(token)
+      const { aud, exp, iat } = decodeJwt(await adminToken())
       expect(aud).toBe(adminResource(iam.issuer))
       expect(exp! - iat!).toBe(900)
     })
@@ -128,5 +180,122 @@ describe.each(STORAGE_MODES)('protocol correctness (%s)', (mode) => {
       expect(lifetimeOf(refreshed)).toEqual({ jwt: SHORT_API.ttl, expiresIn: SHORT_API.ttl })
       await expectNoServerErrors(logMark)
     })
+  })
+
+  describe('tokens of a disabled or deleted client', () => {
+    it('are inactive at once (introspection says active:false, not a 500), and re-enabling the client does not revive them', async () => {
+      const logMark = iam.logs().length
+      const call = adminApi(iam.issuer)
+      const admin = await adminToken()
+      const t = await tokensOfClientsThatGoAway(iam.issuer, SVC_OFF)
+      for (const token of [t.accessToken, t.refreshToken, t.serviceToken]) {
+        expect((await introspect(iam.issuer, token)).body).toMatchObject({ active: true })
+      }
+
+      for (const id of [SPA_OFF.clientId, SVC_OFF.clientId]) {
+        expect((await call(admin, 'PATCH', `/clients/${id}`, { disabled: true })).status).toBe(200)
+      }
+      for (const token of [t.accessToken, t.refreshToken, t.serviceToken]) {
+        expect(await introspect(iam.issuer, token)).toEqual({ status: 200, body: { active: false } })
+      }
+      await expect(oidc.fetchUserInfo(t.spaOff, t.accessToken, t.sub)).rejects.toMatchObject({ status: 401 })
+
+      for (const id of [SPA_OFF.clientId, SVC_OFF.clientId]) {
+        expect((await call(admin, 'PATCH', `/clients/${id}`, { disabled: false })).status).toBe(200)
+      }
+      for (const token of [t.accessToken, t.refreshToken, t.serviceToken]) {
+        expect(await introspect(iam.issuer, token)).toEqual({ status: 200, body: { active: false } })
+      }
+      await expect(oidc.fetchUserInfo(t.spaOff, t.accessToken, t.sub)).rejects.toMatchObject({ status: 401 })
+      await expect(oidc.refreshTokenGrant(t.spaOff, t.refreshToken)).rejects.toMatchObject({ error: 'invalid_grant' })
+      // The client itself works again: new tokens are active (tokens carry whole seconds, and
+      // those of the second the client was disabled in count as from before).
+      await new Promise((r) => setTimeout(r, 1_100))
+      const fresh = await tokensOfClientsThatGoAway(iam.issuer, SVC_OFF)
+      expect((await introspect(iam.issuer, fresh.serviceToken)).body).toMatchObject({ active: true, client_id: SVC_OFF.clientId })
+      expect((await introspect(iam.issuer, fresh.refreshToken)).body).toMatchObject({ active: true, client_id: SPA_OFF.clientId })
+      await expectNoServerErrors(logMark)
+    })
+
+    it('a deleted client\'s tokens are inactive, also when a client with the same id is registered again', async () => {
+      const logMark = iam.logs().length
+      const call = adminApi(iam.issuer)
+      const admin = await adminToken()
+      const service = await oidc.discovery(new URL(iam.issuer), SVC_GONE.clientId, SVC_GONE.secret, oidc.ClientSecretBasic(SVC_GONE.secret), insecure)
+      const { access_token: token } = await oidc.clientCredentialsGrant(service, { scope: 'read', resource: OPAQUE_API })
+      expect((await introspect(iam.issuer, token)).body).toMatchObject({ active: true })
+      expect((await call(admin, 'DELETE', `/clients/${SVC_GONE.clientId}`)).status).toBe(204)
+      expect(await introspect(iam.issuer, token)).toEqual({ status: 200, body: { active: false } })
+      await new Promise((r) => setTimeout(r, 1_100)) // the same second would not tell a new registration from the old
+      const again = await call(admin, 'POST', '/clients', { clientId: SVC_GONE.clientId, name: 'Same id, new client', kind: 'service' })
+      expect(again.status, again.text).toBe(201)
+      expect(await introspect(iam.issuer, token)).toEqual({ status: 200, body: { active: false } })
+      await expectNoServerErrors(logMark)
+    })
+  })
+})
+
+// Two instances sharing PostgreSQL and Redis behind one issuer (see two-instances.test.ts): a
+// client disabled through one is disabled on the other at once, though each keeps a short copy of
+// the clients it reads.
+describe('a client disabled on one instance (two instances)', () => {
+  let redis: RedisServer
+  let balancer: Balancer
+  let a: IamInstance
+  let b: IamInstance
+  let adminTotp: string
+
+  beforeAll(async () => {
+    balancer = await startBalancer()
+    redis = await startRedis({ appendonly: true })
+    const shared = {
+      ISSUER: balancer.url, DATABASE_URL: await createTestDatabase(), REDIS_URL: redis.url,
+      JWKS: JSON.stringify(await generateJwks()), COOKIE_KEYS: 'protocol-correctness-cookie-key-0123456789',
+    }
+    a = await createIam('postgres-redis', { env: shared })
+    b = await createIam('postgres-redis', { env: shared })
+    await a.withDatabase(async (prisma) => {
+      await createFixtures(prisma)
+      await createClientsThatGoAway(prisma)
+      adminTotp = await createAdministrator(prisma)
+    })
+    await a.start()
+    await b.start()
+  }, 180_000)
+
+  afterAll(async () => {
+    await a?.close()
+    await b?.close()
+    await balancer?.close()
+    await redis?.stop()
+  })
+
+  it('B answers active:false for its tokens right after A disabled it, and after A enabled it again', async () => {
+    balancer.route(a.port)
+    const admin = await personToken(balancer.url, { ...ADMIN, totpSecret: adminTotp }, ['clients:read', 'clients:write'])
+    const t = await tokensOfClientsThatGoAway(balancer.url, SVC_OFF)
+    // B has just read both clients (its copy is fresh) when A disables them.
+    balancer.route(b.port)
+    for (const token of [t.accessToken, t.refreshToken, t.serviceToken]) {
+      expect((await introspect(balancer.url, token)).body).toMatchObject({ active: true })
+    }
+    balancer.route(a.port)
+    for (const id of [SPA_OFF.clientId, SVC_OFF.clientId]) {
+      expect((await adminApi(balancer.url)(admin, 'PATCH', `/clients/${id}`, { disabled: true })).status).toBe(200)
+    }
+    balancer.route(b.port)
+    for (const token of [t.accessToken, t.refreshToken, t.serviceToken]) {
+      expect(await introspect(balancer.url, token)).toEqual({ status: 200, body: { active: false } })
+    }
+    await expect(oidc.fetchUserInfo(t.spaOff, t.accessToken, t.sub)).rejects.toMatchObject({ status: 401 })
+    balancer.route(a.port)
+    for (const id of [SPA_OFF.clientId, SVC_OFF.clientId]) {
+      expect((await adminApi(balancer.url)(admin, 'PATCH', `/clients/${id}`, { disabled: false })).status).toBe(200)
+    }
+    balancer.route(b.port)
+    for (const token of [t.accessToken, t.refreshToken, t.serviceToken]) {
+      expect(await introspect(balancer.url, token)).toEqual({ status: 200, body: { active: false } })
+    }
+    await expect(oidc.refreshTokenGrant(t.spaOff, t.refreshToken)).rejects.toMatchObject({ error: 'invalid_grant' })
   })
 })

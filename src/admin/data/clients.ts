@@ -9,6 +9,7 @@ import type { clientJson, clientPatchBody, newClientBody } from '../schemas.ts'
 import { clientWhere, tenantForNewRow, type TenantScope } from './scope.ts'
 import { uniqueViolation, type AdminDataDeps } from './deps.ts'
 import { CLIENT_ADMIN_PERMISSIONS_KEY, clientAdminPermissions } from '../permissions.ts'
+import { endClientTokens } from '../../oidc/client-metadata.ts'
 
 export type ClientJson = z.output<typeof clientJson>
 type Metadata = Record<string, unknown>
@@ -139,3 +140,5 @@ export function clientsData(deps: AdminDataDeps, scope: TenantScope) {
     },
   }
 }
+      if (patch.disabled === true) await endClientTokens(prisma, deps.provider, current.id)
+      await endClientTokens(prisma, deps.provider, client.id)
