@@ -88,6 +88,40 @@ describe('CSRF refusal on every POST route', () => {
     expect(after - before).toBe(refusals)
   })
 
+  it('refuses without a token every spelling of a guarded path (letter case, trailing or doubled slashes, percent-encoding) and every unsafe method', async () => {
+    const { browser, uid } = await atLoginPage()
+    const bases = ['/account/logout', '/account/sessions/end-all', '/account/security/totp', `/interaction/${uid}/login`, '/self-service/forgot-password']
+    const spellings = (p: string) => [
+      p.toUpperCase().replace(uid.toUpperCase(), uid), // the uid keeps its letters: only the route's words change
+      p.replace(/^\/([a-z])/, (_m, c: string) => `/${c.toUpperCase()}`),
+      `${p}/`,
+      `/${p}`,
+      p.replace(/\/([^/]+)$/, '//$1'),
+      p.replace(/^\/([a-z])/, (_m, c: string) => `/%${c.charCodeAt(0).toString(16)}`),
+      p.replace(/\/([^/]+)$/, '%2F$1'),
+      p.replace(/\/([^/]+)$/, '%2f$1'),
+    ]
+    // Nothing else under these prefixes, nor anywhere but the provider's own endpoints and the
+    // bearer-token APIs, takes an unsafe request without a token either.
+    const others = ['/ACCOUNT', '/Account/', '/admin', '/ADMIN/API/users', '/Api/demo/profile', '/federation/x/callback', '/not-a-route', '/Token/x']
+    const form = { login: ALICE.email, password: ALICE.password }
+    for (const path of [...bases.flatMap(spellings), ...others]) {
+      const res = await browser.request(`${iam.issuer}${path}`, { form })
+      expect(res.status, path).toBe(403)
+      expect(res.body, path).toContain('Form expired')
+    }
+    for (const method of ['PUT', 'PATCH', 'DELETE']) {
+      for (const path of ['/account/logout', '/Account/sessions/end-all', `/interaction/${uid}/login`]) {
+        const res = await browser.request(`${iam.issuer}${path}`, { method, form })
+        expect(res.status, `${method} ${path}`).toBe(403)
+      }
+    }
+    // The provider's protocol endpoints stay the provider's (client authentication, not a form token).
+    const token = await browser.request(`${iam.issuer}/token`, { form: { grant_type: 'authorization_code', code: 'x' } })
+    expect(token.status).toBe(400)
+    expect(JSON.parse(token.body)).toMatchObject({ error: 'invalid_request' })
+  })
+
   it('lets the same POST through with the page’s own token (so the refusals above are the guard’s doing)', async () => {
     const { browser, uid, token } = await atLoginPage()
     const res = await browser.request(`${iam.issuer}/interaction/${uid}/login`, { form: { csrf: token, login: ALICE.email, password: ALICE.password } })

@@ -3,6 +3,7 @@ import net from 'node:net'
 import Koa from 'koa'
 import { describe, expect, it } from 'vitest'
 import { createCsrf } from '../../src/security/csrf.ts'
+import { ACCOUNT_CSRF_SCOPE, SELF_SERVICE_CSRF_SCOPE, csrfScopeOf, isCsrfExempt } from '../../src/security/csrf-guard.ts'
 
 const app = new Koa()
 app.keys = ['cookie-signing-key-for-tests-0123456789']
@@ -128,5 +129,32 @@ describe('csrf.verify', () => {
     const other = createCsrf('another-hmac-key-0123456789abcdef')
     const tokenFromOtherKey = other.issue(context(cookie), 'uid1')
     expect(csrf.verify(context(cookie), 'uid1', tokenFromOtherKey)).toBe(false)
+  })
+})
+
+describe('csrfScopeOf: guarded by default, exempt by list', () => {
+  it('reads the area as the routers match it: any letter case, any trailing slash', () => {
+    for (const path of ['/account/logout', '/ACCOUNT/logout', '/Account/LOGOUT/', '/account', '/ACCOUNT', '/account//logout']) {
+      expect(csrfScopeOf(path), path).toBe(ACCOUNT_CSRF_SCOPE)
+    }
+    expect(csrfScopeOf('/SELF-SERVICE/forgot-password')).toBe(SELF_SERVICE_CSRF_SCOPE)
+    expect(csrfScopeOf('/Interaction/AbC_123/login')).toBe('AbC_123') // the uid as written: uids are case-sensitive
+    expect(csrfScopeOf('/interaction/a%2Fb/login')).toBe('')
+    expect(csrfScopeOf('/interaction/')).toBe('')
+  })
+
+  it('guards every other path with a scope no token matches', () => {
+    for (const path of ['/', '//account/logout', '/account%2Flogout', '/%61ccount/logout', '/admin', '/ADMIN/API/users', '/Admin/api/users', '/api', '/API/demo/x', '/federation/x/callback', '/Token/x', '/%74oken', '/nowhere']) {
+      expect(csrfScopeOf(path), path).toBe('')
+      expect(isCsrfExempt(path), path).toBe(false)
+    }
+  })
+
+  it('exempts only the provider’s endpoints (as its router folds them) and the bearer-token APIs (as their gates match)', () => {
+    for (const path of ['/token', '/TOKEN', '/token/', '/token/introspection', '/token/revocation', '/me', '/auth', '/request', '/session/end', '/session/end/confirm', '/device', '/device/auth', '/reg', '/reg/some-client', '/admin/api', '/admin/api/users', '/api/demo/profile']) {
+      expect(isCsrfExempt(path), path).toBe(true)
+      expect(csrfScopeOf(path), path).toBeUndefined()
+    }
+    for (const path of ['/token//', '/tokens', '/token/x', '/reg/a/b', '/admin/apix', '/api/demox', '/tok\u0131n']) expect(isCsrfExempt(path), path).toBe(false)
   })
 })
