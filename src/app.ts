@@ -254,7 +254,7 @@ export function createApp(deps: AppDeps): Koa {
   // This server's own API (RFC 9470 step-up), before the provider so /api/* never reaches it.
   app.use(createDemoApi({ provider, prisma: deps.prisma, logger, issuer: config.issuer }))
   // The admin REST API (/admin/api): bearer tokens only, problem+json errors; before the provider likewise.
-  app.use(createAdminApi({ provider, prisma: deps.prisma, audit: deps.audit, clock: deps.clock, logger, issuer: config.issuer, passwordMinLength: config.passwordMinLength }))
+  app.use(createAdminApi({ provider, prisma: deps.prisma, audit: deps.audit, clock: deps.clock, logger, issuer: config.issuer, passwordMinLength: config.passwordMinLength, outboundAllowedHosts: config.outboundAllowedHosts }))
 
   provider.on('server_error', (ctx: Context, err: Error) => {
     // A store that is away is not a server bug: storeUnavailable() turns this 500 into a 503.

@@ -36,13 +36,16 @@ export function buildOpenApi(routes: AdminRoute[], issuer: string, resource: str
   const paths: Record<string, Record<string, unknown>> = {}
   for (const route of routes) {
     const status = route.status ?? 200
+    const rule = route.stepUp
+    // A sentence for people: 'always: …' or 'when …'.
+    const stepUp = !rule || 'never' in rule ? undefined : 'always' in rule ? `always: ${rule.always}` : rule.when
     const responses: Record<string, unknown> = {
       [status]: status === 204
         ? { description: 'Done' }
         : route.produces
           ? { description: 'The export, streamed', content: Object.fromEntries(route.produces.map((t) => [t, { schema: { type: 'string' } }])) }
           : { description: 'OK', content: { 'application/json': { schema: route.response ? jsonSchema(route.response, 'output') : {} } } },
-      401: problem('No valid access token (WWW-Authenticate says why)' + (route.stepUp ? ', or a step-up is needed: insufficient_user_authentication with acr_values and max_age' : '')),
+      401: problem('No valid access token (WWW-Authenticate says why)' + (stepUp ? ', or a step-up is needed: insufficient_user_authentication with acr_values and max_age' : '')),
       403: problem(route.permission ? `The token lacks ${route.permission}, or the operation is outside the caller’s scope` : 'Not allowed'),
     }
     if (route.params) responses[404] = problem('Not found (or outside the caller’s tenant)')
@@ -54,7 +57,7 @@ export function buildOpenApi(routes: AdminRoute[], issuer: string, resource: str
       tags: [route.tag],
       security: [{ adminToken: route.permission ? [route.permission] : [] }],
       ...(route.permission ? { 'x-permission': route.permission } : {}),
-      ...(route.stepUp ? { 'x-step-up': route.stepUp } : {}),
+      ...(stepUp ? { 'x-step-up': stepUp } : {}),
       parameters: parameters(route),
       ...(route.body ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(route.body, 'input') } } } } : {}),
       responses,

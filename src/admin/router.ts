@@ -1,6 +1,6 @@
 // The admin API as one Koa middleware, mounted before the provider (app.ts):
 //   /admin/api/openapi.json   the document (no token needed: it holds no data)
-//   /admin/api/v1/...         bearer token → principal → permission → step-up → validation → handler
+//   /admin/api/v1/...         bearer token → principal → permission → validation → load → step-up → handler
 // Bearer-only: nothing here reads cookies, so cross-site requests carry no authority (no CSRF), and
 // no CORS headers are sent (the console is served from this origin).
 import Router from '@koa/router'
@@ -15,7 +15,7 @@ import { adminResource, isAdminPermission } from './permissions.ts'
 import { fieldErrors, ProblemError, problems, writeProblem } from './problem.ts'
 import { resolvePrincipal, PrincipalGoneError, type Principal } from './data/principal.ts'
 import { scopedData, type AdminDataDeps } from './data/index.ts'
-import type { AdminRoute, HandlerArgs } from './route.ts'
+import { stepUpNeeded, type AdminRoute, type HandlerArgs } from './route.ts'
 import { ADMIN_ROUTES } from './routes/index.ts'
 import { API_BASE, buildOpenApi } from './openapi.ts'
 
@@ -93,7 +93,6 @@ function handlerFor(route: AdminRoute, deps: AdminApiDeps) {
     const args: HandlerArgs<unknown, unknown, unknown> = {
       ctx, params, query, body, principal,
       data: scopedData(deps, principal.scope),
-      stepUp: (reason) => stepUpCheck(principal, reason),
       cannotGrantBeyondOwn(permissions, what) {
         const beyond = [...new Set(permissions)].filter((p) => isAdminPermission(p) && !principal.permissions.has(p))
         if (beyond.length) throw problems.forbidden(`${what} would give permissions you do not hold: ${beyond.join(' ')}`, { permissions: beyond })
@@ -103,7 +102,10 @@ function handlerFor(route: AdminRoute, deps: AdminApiDeps) {
         details: { ...event.details, ...(principal.kind === 'person' ? { via: principal.token.clientId } : {}) },
       }),
     }
-    const result = await route.handler(args)
+    const loaded = route.load ? await route.load(args) : undefined
+    const action = await stepUpNeeded(route.stepUp, args, loaded)
+    if (action) stepUpCheck(principal, action)
+    const result = await route.handler(args, loaded)
     if (route.produces) return // the handler wrote the (streamed) body
     ctx.status = route.status ?? 200
     ctx.set('Cache-Control', 'no-store')
@@ -111,7 +113,14 @@ function handlerFor(route: AdminRoute, deps: AdminApiDeps) {
   }
 }
 
+/** Every route that changes something states its step-up rule (route.ts): one that does not is a bug, found at start. */
+export function assertStepUpRules(routes: readonly AdminRoute[]): void {
+  const missing = routes.filter((r) => r.method !== 'get' && !r.stepUp).map((r) => `${r.method.toUpperCase()} ${r.path}`)
+  if (missing.length) throw new Error(`admin routes without a step-up rule: ${missing.join(', ')}`)
+}
+
 export function createAdminApi(deps: AdminApiDeps) {
+  assertStepUpRules(ADMIN_ROUTES)
   const resource = adminResource(deps.issuer)
   const verify = accessTokenVerifier(deps.provider)
   const document = buildOpenApi(ADMIN_ROUTES, deps.issuer, resource)

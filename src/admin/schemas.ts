@@ -106,7 +106,7 @@ const uri = z.string().max(2000)
 export const grantType = z.enum(['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:device_code'])
 export const clientJson = z.object({
   id: z.string(), name: z.string(), kind: z.enum(clientKinds), tenantId: z.string().nullable(),
-  redirectUris: z.array(z.string()), postLogoutRedirectUris: z.array(z.string()), grantTypes: z.array(z.string()),
+  redirectUris: z.array(z.string()), postLogoutRedirectUris: z.array(z.string()), backchannelLogoutUri: z.string().nullable(), grantTypes: z.array(z.string()),
   scope: z.string().nullable(), adminPermissions: z.array(z.string()), firstParty: z.boolean(), mfaPolicy: z.string(), disabled: z.boolean(), hasSecret: z.boolean(),
   createdAt: z.string(), updatedAt: z.string(),
 }).meta({ id: 'Client' })
@@ -116,10 +116,11 @@ export const newClientBody = z.object({
   kind: z.enum(clientKinds),
   redirectUris: z.array(uri).max(50).optional(),
   postLogoutRedirectUris: z.array(uri).max(50).optional(),
+  backchannelLogoutUri: uri.optional().describe('Web, SPA and native clients: where this server posts logout tokens'),
   grantTypes: z.array(grantType).max(4).optional().describe('A subset of what the kind allows; default: all of them'),
   scope: z.string().max(2000).optional().describe('Space-separated OpenID scopes the client may request'),
-  adminPermissions: z.array(z.enum(ADMIN_PERMISSIONS)).optional().describe('Service clients: the admin API permissions its client-credentials tokens may hold'),
-  firstParty: z.boolean().optional(),
+  adminPermissions: z.array(z.enum(ADMIN_PERMISSIONS)).optional().describe('Service clients: the admin API permissions its client-credentials tokens may hold (global administrators only)'),
+  firstParty: z.boolean().optional().describe('No consent page (global administrators only)'),
   mfaPolicy: z.enum(['none', 'required']).optional(),
   tenantId: id.optional(),
 }).strict()
@@ -127,6 +128,7 @@ export const clientPatchBody = z.object({
   name: z.string().optional(),
   redirectUris: z.array(uri).max(50).optional(),
   postLogoutRedirectUris: z.array(uri).max(50).optional(),
+  backchannelLogoutUri: uri.nullable().optional(),
   grantTypes: z.array(grantType).max(4).optional(),
   scope: z.string().max(2000).nullable().optional(),
   adminPermissions: z.array(z.enum(ADMIN_PERMISSIONS)).optional(),
@@ -134,7 +136,10 @@ export const clientPatchBody = z.object({
   mfaPolicy: z.enum(['none', 'required']).optional(),
   disabled: z.boolean().optional(),
 }).strict()
-export const createdClientJson = z.object({ client: clientJson, clientSecret: z.string().optional() })
+/** Advice that did not stop the change: URIs this server will be refused to call (outbound policy). */
+const warnings = z.array(z.object({ path: z.string(), message: z.string() })).optional()
+export const createdClientJson = z.object({ client: clientJson, clientSecret: z.string().optional(), warnings })
+export const changedClientJson = z.object({ ...clientJson.shape, warnings })
 export const clientSecretJson = z.object({ clientSecret: z.string() })
 
 // ---- audit

@@ -1,5 +1,7 @@
 // The OIDC client registry: clients live in the database and are read by the provider at runtime,
 // so a client can be added or changed without a restart. Secrets are shown once and stored hashed.
+import { BlockList, isIP } from 'node:net'
+import { lookup } from 'node:dns/promises'
 import { z } from 'zod'
 import type { PrismaClient } from '../store/database.ts'
 import { hashClientSecret, randomSecret } from '../security/secrets.ts'
@@ -135,4 +137,57 @@ export async function findClientMetadata(prisma: PrismaClient, clientId: string)
     ...(row.mfaMaxAge !== null ? { 'urn:iam:mfa_max_age': row.mfaMaxAge } : {}),
     ...(row.tenantId ? { 'urn:iam:tenant_id': row.tenantId } : {}),
   }
+}
+
+// The addresses oidc-provider's outbound requests refuse (its SSRF guard, helpers/fetch_request.js):
+// loopback, private, link-local, shared, documentation and reserved ranges. Kept here only to warn
+// at registration; the provider's own guard is what refuses at delivery.
+const SPECIAL_USE = new BlockList()
+for (const [net, bits] of [['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12], ['192.0.0.0', 24],
+  ['192.0.2.0', 24], ['192.31.196.0', 24], ['192.52.193.0', 24], ['192.88.99.0', 24], ['192.168.0.0', 16], ['192.175.48.0', 24], ['198.18.0.0', 15],
+  ['198.51.100.0', 24], ['203.0.113.0', 24], ['240.0.0.0', 4]] as const) SPECIAL_USE.addSubnet(net, bits, 'ipv4')
+for (const [net, bits] of [['::', 128], ['::1', 128], ['64:ff9b::', 96], ['64:ff9b:1::', 48], ['100::', 64], ['2001::', 23], ['2001:db8::', 32], ['2002::', 16],
+  ['2620:4f:8000::', 48], ['3fff::', 20], ['5f00::', 16], ['fc00::', 7], ['fe80::', 10]] as const) SPECIAL_USE.addSubnet(net, bits, 'ipv6')
+
+function specialUse(address: string): boolean {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1]
+  if (mapped) return SPECIAL_USE.check(mapped, 'ipv4')
+  const family = isIP(address)
+  return family === 4 ? SPECIAL_USE.check(address, 'ipv4') : family === 6 ? SPECIAL_USE.check(address, 'ipv6') : false
+}
+
+/** Where a host resolves now (a name that does not resolve has nowhere to be refused yet). */
+async function addressesOf(host: string): Promise<string[]> {
+  if (isIP(host)) return [host]
+  if (host === 'localhost' || host.endsWith('.localhost')) return ['127.0.0.1']
+  try {
+    const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timeout')), 2000).unref())
+    return (await Promise.race([lookup(host, { all: true }), timeout])).map((a) => a.address)
+  } catch {
+    return []
+  }
+}
+
+export interface RegistrationWarning { path: string; message: string }
+
+/**
+ * URIs this server will call for the client (back-channel logout, its JWKS) that the outbound
+ * policy refuses: a loopback or private address not named in OUTBOUND_ALLOWED_HOSTS. Registration
+ * still succeeds (the policy may change, the name may move), but deliveries would fail, so the
+ * person registering is told now rather than finding out from missing logouts.
+ */
+export async function outboundPolicyWarnings(metadata: Record<string, unknown>, allowedHosts: readonly string[]): Promise<RegistrationWarning[]> {
+  const allowed = new Set(allowedHosts.map((h) => h.toLowerCase()))
+  const warnings: RegistrationWarning[] = []
+  for (const [key, path] of [['backchannel_logout_uri', 'backchannelLogoutUri'], ['jwks_uri', 'jwksUri']] as const) {
+    const value = metadata[key]
+    if (typeof value !== 'string' || !URL.canParse(value)) continue
+    const host = new URL(value).hostname.toLowerCase().replace(/^\[(.*)\]$/, '$1')
+    if (allowed.has(host) || allowed.has(`[${host}]`)) continue
+    const blocked = (await addressesOf(host)).filter(specialUse)
+    if (blocked.length) {
+      warnings.push({ path, message: `${host} is a loopback or private address (${blocked[0]}) that the outbound policy refuses: this server will not reach ${value} unless OUTBOUND_ALLOWED_HOSTS names ${host}` })
+    }
+  }
+  return warnings
 }

@@ -23,17 +23,46 @@ export function auditData(deps: AdminDataDeps, scope: TenantScope) {
   const { prisma } = deps
 
   /**
-   * A tenant's events: those written with its tenant id, and those about its users or clients
-   * (sign-in events are written with the user, not the tenant). AuditEvent has no relations, so
+   * A tenant's events: those that name it, its people or its clients, and nothing of another
+   * tenant's. Every column that names a tenant-scoped thing (tenant, user, client) must be this
+   * tenant's or empty: an event where another tenant's person signs in through this tenant's
+   * client names that person, and is not this tenant's to read. AuditEvent has no relations, so
    * the ids are looked up first.
    */
+  let tenantIds: Promise<{ users: Set<string>; clients: Set<string> }> | undefined
+  function idsInScope(tenantId: string) {
+    tenantIds ??= Promise.all([
+      prisma.user.findMany({ where: userWhere(scope), select: { id: true } }),
+      prisma.client.findMany({ where: { AND: [clientWhere(scope), { tenantId }] }, select: { id: true } }),
+    ]).then(([users, clients]) => ({ users: new Set(users.map((u) => u.id)), clients: new Set(clients.map((c) => c.id)) }))
+    return tenantIds
+  }
+
   async function scopeWhere(): Promise<Prisma.AuditEventWhereInput> {
     if (scope.kind === 'global') return {}
-    const [users, clients] = await Promise.all([
-      prisma.user.findMany({ where: userWhere(scope), select: { id: true } }),
-      prisma.client.findMany({ where: clientWhere(scope), select: { id: true } }),
-    ])
-    return { OR: [{ tenantId: scope.tenantId }, { userId: { in: users.map((u) => u.id) } }, { clientId: { in: clients.map((c) => c.id) } }] }
+    const ids = await idsInScope(scope.tenantId)
+    const users = [...ids.users]
+    const clients = [...ids.clients]
+    return {
+      AND: [
+        { OR: [{ tenantId: null }, { tenantId: scope.tenantId }] },
+        { OR: [{ userId: null }, { userId: { in: users } }] },
+        { OR: [{ clientId: null }, { clientId: { in: clients } }] },
+        { OR: [{ tenantId: scope.tenantId }, { userId: { in: users } }, { clientId: { in: clients } }] },
+      ],
+    }
+  }
+
+  /**
+   * The actor column names a person or client too: one outside the tenant (a global administrator
+   * acting on the tenant's people) is shown as `operator`, not by an id of another tenant.
+   */
+  async function toScopedJson(rows: AuditEvent[]): Promise<AuditEventJson[]> {
+    if (scope.kind === 'global') return rows.map(toAuditJson)
+    const ids = await idsInScope(scope.tenantId)
+    // Actors are a user id, `client:<id>` or `cli` (the operator's command line).
+    const ours = (actor: string) => ids.users.has(actor) || (actor.startsWith('client:') && ids.clients.has(actor.slice('client:'.length)))
+    return rows.map((r) => ({ ...toAuditJson(r), actor: r.actor === null || r.actor === 'cli' || ours(r.actor) ? r.actor : 'operator' }))
   }
 
   function filterWhere(f: AuditFilters): Prisma.AuditEventWhereInput {
@@ -52,7 +81,8 @@ export function auditData(deps: AdminDataDeps, scope: TenantScope) {
         where: { AND: [await scopeWhere(), filterWhere(query), afterCursor('at', decodeCursor(query.cursor))] },
         orderBy: descending('at'), take: query.limit + 1,
       })
-      return toPage(rows, query.limit, (r) => r.at, toAuditJson)
+      const page = toPage(rows, query.limit, (r) => r.at, (r) => r)
+      return { items: await toScopedJson(page.items), nextCursor: page.nextCursor }
     },
 
     /** Every matching event, newest first, fetched in batches by keyset so memory stays flat. */
@@ -62,7 +92,7 @@ export function auditData(deps: AdminDataDeps, scope: TenantScope) {
       for (;;) {
         const rows = await prisma.auditEvent.findMany({ where: { AND: [base, afterCursor('at', after)] }, orderBy: descending('at'), take: EXPORT_BATCH })
         if (!rows.length) return
-        yield rows.map(toAuditJson)
+        yield await toScopedJson(rows)
         if (rows.length < EXPORT_BATCH) return
         const last = rows.at(-1)!
         after = { at: last.at, id: last.id }
@@ -79,7 +109,7 @@ export function auditData(deps: AdminDataDeps, scope: TenantScope) {
         opts.withEvents ? prisma.auditEvent.findMany({ where: { AND: [where, { type: { in: SIGN_IN_TYPES }, outcome: 'success' }] }, orderBy: descending('at'), take: 10 }) : [],
         opts.withEvents ? prisma.auditEvent.findMany({ where: { AND: [where, { outcome: 'failure' }] }, orderBy: descending('at'), take: 10 }) : [],
       ])
-      return { users, clients, tenants, roles, recentSignIns: recentSignIns.map(toAuditJson), recentFailures: recentFailures.map(toAuditJson) }
+      return { users, clients, tenants, roles, recentSignIns: await toScopedJson(recentSignIns), recentFailures: await toScopedJson(recentFailures) }
     },
   }
 }

@@ -2,7 +2,7 @@
 // clients/registry.ts, the same code the CLI and seed use; secrets are shown once and stored hashed.
 import type { z } from 'zod'
 import type { Client } from '../../generated/prisma/client.ts'
-import { createClient, metadataFor, newClientSchema, rotateClientSecret, type ClientKind, type NewClient } from '../../clients/registry.ts'
+import { createClient, metadataFor, newClientSchema, outboundPolicyWarnings, rotateClientSecret, type ClientKind, type NewClient, type RegistrationWarning } from '../../clients/registry.ts'
 import { fieldErrors, problems } from '../problem.ts'
 import { afterCursor, decodeCursor, descending, toPage, type Page } from '../page.ts'
 import type { clientJson, clientPatchBody, newClientBody } from '../schemas.ts'
@@ -27,7 +27,8 @@ export function toClientJson(c: Client): ClientJson {
   const m = c.metadata as Metadata
   return {
     id: c.id, name: c.name, kind: kindOf(m), tenantId: c.tenantId,
-    redirectUris: strings(m.redirect_uris), postLogoutRedirectUris: strings(m.post_logout_redirect_uris), grantTypes: strings(m.grant_types),
+    redirectUris: strings(m.redirect_uris), postLogoutRedirectUris: strings(m.post_logout_redirect_uris),
+    backchannelLogoutUri: typeof m.backchannel_logout_uri === 'string' ? m.backchannel_logout_uri : null, grantTypes: strings(m.grant_types),
     scope: typeof m.scope === 'string' ? m.scope : null,
     adminPermissions: clientAdminPermissions(m),
     firstParty: c.firstParty, mfaPolicy: c.mfaPolicy, disabled: c.disabled, hasSecret: c.secretHash !== null,
@@ -53,6 +54,15 @@ function narrowGrants(metadata: Metadata, wanted: string[] | undefined): Metadat
   return { ...metadata, grant_types: [...new Set(wanted)] }
 }
 
+function conflict(): never {
+  throw problems.conflict('a client with this id already exists', [{ path: 'clientId', message: 'already taken' }])
+}
+
+/** A registration or change checked in full, not stored yet (route `load` → handler). */
+type Registration = z.output<typeof newClientSchema>
+export interface PreparedClient { input: z.output<typeof newClientBody>; c: Registration; metadata: Metadata }
+export interface PreparedChange { current: Client; patch: z.output<typeof clientPatchBody>; c: Registration; metadata: Metadata }
+
 export function clientsData(deps: AdminDataDeps, scope: TenantScope) {
   const { prisma } = deps
 
@@ -75,29 +85,38 @@ export function clientsData(deps: AdminDataDeps, scope: TenantScope) {
       return toClientJson(await row(id))
     },
 
-    async create(input: z.output<typeof newClientBody>): Promise<{ client: ClientJson; clientSecret?: string }> {
+    /** A new registration checked in full (scope, tenant, metadata), nothing stored yet. */
+    async prepareCreate(input: z.output<typeof newClientBody>): Promise<PreparedClient> {
       const decided = tenantForNewRow(scope, input.tenantId)
       if (!decided.ok) throw problems.forbidden('a tenant administrator registers clients in their own tenant only')
       if (decided.tenantId && !(await prisma.tenant.findUnique({ where: { id: decided.tenantId } }))) throw problems.validation('no such tenant', [{ path: 'tenantId', message: 'no such tenant' }])
       const c = validated({
         clientId: input.clientId, name: input.name, kind: input.kind, redirectUris: input.redirectUris ?? [], postLogoutRedirectUris: input.postLogoutRedirectUris ?? [],
+        backchannelLogoutUri: input.backchannelLogoutUri ?? undefined,
         scope: input.scope, firstParty: input.firstParty ?? false, mfaPolicy: input.mfaPolicy ?? 'none', tenantId: decided.tenantId ?? undefined,
       })
       // Checked before anything is stored: a bad grant type must not leave a half-made client.
       const metadata = { ...narrowGrants(metadataFor(c), input.grantTypes), ...(input.adminPermissions ? { [CLIENT_ADMIN_PERMISSIONS_KEY]: [...new Set(input.adminPermissions)] } : {}) }
+      if (c.clientId && (await prisma.client.count({ where: { id: c.clientId } }))) conflict()
+      return { input, c, metadata }
+    },
+
+    async create({ input, c, metadata }: PreparedClient): Promise<{ client: ClientJson; clientSecret?: string; warnings: RegistrationWarning[] }> {
       let created
       try {
         created = await createClient(prisma, c)
       } catch (err) {
-        if (uniqueViolation(err)) throw problems.conflict('a client with this id already exists', [{ path: 'clientId', message: 'already taken' }])
+        if (uniqueViolation(err)) conflict()
         throw err
       }
       if (input.grantTypes || input.adminPermissions) await prisma.client.update({ where: { id: created.clientId }, data: { metadata: metadata as object } })
       const client = toClientJson(await row(created.clientId))
-      return created.clientSecret ? { client, clientSecret: created.clientSecret } : { client }
+      const warnings = await outboundPolicyWarnings(metadata, deps.outboundAllowedHosts ?? [])
+      return { client, ...(created.clientSecret ? { clientSecret: created.clientSecret } : {}), warnings }
     },
 
-    async update(id: string, patch: z.output<typeof clientPatchBody>): Promise<{ client: ClientJson; changed: string[] }> {
+    /** A change checked in full against the registration as it is, nothing stored yet. */
+    async prepareUpdate(id: string, patch: z.output<typeof clientPatchBody>): Promise<PreparedChange> {
       const current = await row(id)
       const m = current.metadata as Metadata
       const auth = m.token_endpoint_auth_method
@@ -107,7 +126,7 @@ export function clientsData(deps: AdminDataDeps, scope: TenantScope) {
         kind: kindOf(m),
         redirectUris: patch.redirectUris ?? strings(m.redirect_uris),
         postLogoutRedirectUris: patch.postLogoutRedirectUris ?? strings(m.post_logout_redirect_uris),
-        backchannelLogoutUri: typeof m.backchannel_logout_uri === 'string' ? m.backchannel_logout_uri : undefined,
+        backchannelLogoutUri: patch.backchannelLogoutUri === null ? undefined : (patch.backchannelLogoutUri ?? (typeof m.backchannel_logout_uri === 'string' ? m.backchannel_logout_uri : undefined)),
         tokenEndpointAuthMethod: auth === 'client_secret_basic' || auth === 'client_secret_post' || auth === 'private_key_jwt' ? auth : undefined,
         jwksUri: typeof m.jwks_uri === 'string' ? m.jwks_uri : undefined,
         scope: patch.scope === null ? undefined : (patch.scope ?? (typeof m.scope === 'string' ? m.scope : undefined)),
@@ -118,16 +137,23 @@ export function clientsData(deps: AdminDataDeps, scope: TenantScope) {
       const derived = metadataFor(c)
       const keptGrants = strings(m.grant_types).filter((g) => strings(derived.grant_types).includes(g))
       const metadata = { ...narrowGrants(derived, patch.grantTypes ?? keptGrants), [CLIENT_ADMIN_PERMISSIONS_KEY]: patch.adminPermissions ? [...new Set(patch.adminPermissions)] : clientAdminPermissions(m) }
+      return { current, patch, c, metadata }
+    },
+
+    async update({ current, patch, c, metadata }: PreparedChange): Promise<{ client: ClientJson; changed: string[]; warnings: RegistrationWarning[] }> {
+      const id = current.id
       await prisma.client.update({
         where: { id: current.id },
         data: { name: c.name, metadata: metadata as object, firstParty: c.firstParty, mfaPolicy: c.mfaPolicy, ...(patch.disabled !== undefined ? { disabled: patch.disabled } : {}) },
       })
+      if (patch.disabled === true) await endClientTokens(prisma, deps.provider, current.id)
       const changed = Object.entries(patch).filter(([, v]) => v !== undefined).map(([k]) => k)
-      return { client: toClientJson(await row(id)), changed }
+      return { client: toClientJson(await row(id)), changed, warnings: await outboundPolicyWarnings(metadata, deps.outboundAllowedHosts ?? []) }
     },
 
     async remove(id: string): Promise<ClientJson> {
       const client = await row(id)
+      await endClientTokens(prisma, deps.provider, client.id)
       await prisma.client.delete({ where: { id: client.id } })
       return toClientJson(client)
     },
@@ -140,5 +166,3 @@ export function clientsData(deps: AdminDataDeps, scope: TenantScope) {
     },
   }
 }
-      if (patch.disabled === true) await endClientTokens(prisma, deps.provider, current.id)
-      await endClientTokens(prisma, deps.provider, client.id)

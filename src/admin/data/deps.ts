@@ -12,6 +12,8 @@ export interface AdminDataDeps {
   clock?: Clock | undefined
   /** PASSWORD_MIN_LENGTH: the policy passwords set by an administrator meet too. */
   passwordMinLength: number
+  /** OUTBOUND_ALLOWED_HOSTS: hosts exempt from the outbound (SSRF) policy, for registration warnings. */
+  outboundAllowedHosts?: readonly string[] | undefined
 }
 
 /** Prisma's unique-constraint violation, with the fields it names. */

@@ -114,11 +114,6 @@ export function rolesData(deps: AdminDataDeps, scope: TenantScope) {
       return json
     },
 
-    /** Whether any member of the role is in the default tenant (so the role makes global administrators). */
-    async hasDefaultTenantMembers(id: string, defaultTenantId: string): Promise<boolean> {
-      return (await prisma.userRole.count({ where: { roleId: id, user: { tenantId: defaultTenantId } } })) > 0
-    },
-
     /** Every permission there is: the admin API's and those roles carry for applications. */
     async permissions(): Promise<Array<{ name: string; description: string | null }>> {
       // A tenant administrator sees the names its visible roles use, not other tenants' vocabulary.

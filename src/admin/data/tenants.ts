@@ -30,6 +30,16 @@ export function tenantsData(deps: AdminDataDeps, scope: TenantScope) {
     if (scope.kind !== 'global') throw problems.forbidden('only global administrators manage tenants')
   }
 
+  async function removable(id: string): Promise<TenantJson> {
+    const tenant = await row(id)
+    globalOnly()
+    if (tenant.slug === DEFAULT_TENANT_SLUG) throw problems.conflict('the default tenant cannot be deleted')
+    const json = await toJson(tenant)
+    // Users are never deleted as a side effect: the tenant must be emptied first.
+    if (json.userCount > 0) throw problems.conflict(`the tenant still has ${json.userCount} users; move or delete them first`)
+    return json
+  }
+
   return {
     async list(query: { limit: number; cursor?: string | undefined }): Promise<Page<TenantJson>> {
       const rows = await prisma.tenant.findMany({
@@ -43,6 +53,21 @@ export function tenantsData(deps: AdminDataDeps, scope: TenantScope) {
     async get(id: string): Promise<TenantJson> {
       return toJson(await row(id))
     },
+
+    /** Refuses (403) a tenant administrator before anything else is asked of it. */
+    mayManage(): void {
+      globalOnly()
+    },
+
+    /** The tenant a global administrator is about to change (404 / 403 first). */
+    async forChange(id: string): Promise<TenantJson> {
+      const tenant = await row(id)
+      globalOnly()
+      return toJson(tenant)
+    },
+
+    /** The tenant, if it may be deleted now (404 / 403 / 409 before anything else). */
+    forRemoval: removable,
 
     async create(input: z.output<typeof newTenantBody>): Promise<TenantJson> {
       globalOnly()
@@ -67,13 +92,8 @@ export function tenantsData(deps: AdminDataDeps, scope: TenantScope) {
     },
 
     async remove(id: string): Promise<TenantJson> {
-      const tenant = await row(id)
-      globalOnly()
-      if (tenant.slug === DEFAULT_TENANT_SLUG) throw problems.conflict('the default tenant cannot be deleted')
-      const json = await toJson(tenant)
-      // Users are never deleted as a side effect: the tenant must be emptied first.
-      if (json.userCount > 0) throw problems.conflict(`the tenant still has ${json.userCount} users; move or delete them first`)
-      await prisma.tenant.delete({ where: { id: tenant.id } })
+      const json = await removable(id)
+      await prisma.tenant.delete({ where: { id: json.id } })
       return json
     },
 

@@ -46,11 +46,18 @@ export function usersData(deps: AdminDataDeps, scope: TenantScope) {
     return user
   }
 
+  /**
+   * Addresses and usernames are unique across tenants (sign-in names a person by either alone), so
+   * one in use in another tenant cannot be given here either. The answer names the field but not
+   * why, whose or where, and is the same whether the holder is in the caller's tenant or another
+   * (ADR 0131): a tenant administrator learns no more about other tenants than that the name is
+   * unavailable.
+   */
   function conflict(err: unknown): never {
     const fields = uniqueViolation(err)
     if (fields) {
       const field = fields.find((f) => f === 'email' || f === 'username') ?? 'email'
-      throw problems.conflict(`a user with this ${field} already exists`, [{ path: field, message: 'already taken' }])
+      throw problems.conflict('this email address or username cannot be used: choose another', [{ path: field, message: 'cannot be used: choose another' }])
     }
     throw err
   }
@@ -101,6 +108,17 @@ export function usersData(deps: AdminDataDeps, scope: TenantScope) {
       const tenantId = decided.tenantId ?? fallback.id
       if (!(await prisma.tenant.findUnique({ where: { id: tenantId } }))) throw problems.validation('no such tenant', [{ path: 'tenantId', message: 'no such tenant' }])
       return { id: tenantId, isDefault: tenantId === fallback.id }
+    },
+
+    /** The password policy for a new user's password (400 naming the field), before any write. */
+    checkNewUserPassword(input: z.output<typeof newUserBody>): void {
+      checkPassword(input.password, [input.email, input.username, input.displayName, input.givenName, input.familyName])
+    },
+
+    /** The password policy for a changed password, judged with the fields as they will be. */
+    async checkChangedPassword(id: string, patch: z.output<typeof userPatchBody>): Promise<void> {
+      const before = await row(id)
+      checkPassword(patch.password, [patch.email ?? before.email, patch.username ?? before.username, patch.displayName ?? before.displayName, patch.givenName ?? before.givenName, patch.familyName ?? before.familyName])
     },
 
     async create(input: z.output<typeof newUserBody>, tenantId: string, roles: AssignableRole[]): Promise<UserJson> {

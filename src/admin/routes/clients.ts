@@ -1,9 +1,29 @@
 // The client registry. A new or rotated secret is in the response once and never stored in clear.
+// Registering, deleting and every change but a new name or disabling asks for a step-up: each
+// creates, deletes or widens a credential (a secret, a redirect target) or a permission.
 import { z } from 'zod'
-import { route } from '../route.ts'
+import { route, type HandlerArgs } from '../route.ts'
 import { pageQuery } from '../page.ts'
-import { clientJson, clientPatchBody, clientSecretJson, createdClientJson, idParams, newClientBody, pageOf } from '../schemas.ts'
+import { problems, type FieldError } from '../problem.ts'
+import type { ClientJson } from '../data/clients.ts'
+import { changedClientJson, clientJson, clientPatchBody, clientSecretJson, createdClientJson, idParams, newClientBody, pageOf } from '../schemas.ts'
 
+/**
+ * What only a global administrator may give a client: first-party standing (no consent page, so a
+ * global administrator's sign-in would reach it silently) and admin permissions (its tokens would
+ * act on the admin API). Refused for a tenant administrator whatever its own permissions or
+ * second factor, naming the fields.
+ */
+function globalOnly(a: HandlerArgs<unknown, unknown, unknown>, wanted: { firstParty?: boolean | undefined; adminPermissions?: string[] | undefined }, before?: ClientJson) {
+  if (a.principal.scope.kind === 'global') return
+  const errors: FieldError[] = []
+  if (wanted.firstParty === true && !before?.firstParty) errors.push({ path: 'firstParty', message: 'only a global administrator may mark a client first-party' })
+  const added = (wanted.adminPermissions ?? []).filter((p) => !before?.adminPermissions.includes(p))
+  if (added.length) errors.push({ path: 'adminPermissions', message: 'only a global administrator may give a client admin permissions' })
+  if (errors.length) throw problems.forbidden(`a tenant administrator cannot set ${errors.map((e) => e.path).join(' or ')}`, { errors })
+}
+
+const same = (x: unknown, y: unknown) => JSON.stringify(x) === JSON.stringify(y)
 
 export const clientRoutes = [
   route({
@@ -14,13 +34,18 @@ export const clientRoutes = [
   route({
     method: 'post', path: '/clients', tag: 'clients', summary: 'Register a client (the secret is shown once)', permission: 'clients:write', status: 201,
     body: newClientBody, response: createdClientJson,
-    async handler(a) {
+    async load(a) {
+      globalOnly(a, a.body)
       a.cannotGrantBeyondOwn(a.body.adminPermissions ?? [], 'the client’s admin permissions')
-      const created = await a.data.clients.create(a.body)
+      return a.data.clients.prepareCreate(a.body)
+    },
+    stepUp: { always: 'registering a client' },
+    async handler(a, prepared) {
+      const created = await a.data.clients.create(prepared)
       const c = created.client
       await a.record('admin_client_create', { clientId: c.id, tenantId: c.tenantId ?? undefined, details: { name: c.name, kind: c.kind, redirectUris: c.redirectUris, grantTypes: c.grantTypes, scope: c.scope, adminPermissions: c.adminPermissions, firstParty: c.firstParty, mfaPolicy: c.mfaPolicy, secretIssued: Boolean(created.clientSecret) } })
       a.ctx.set('Cache-Control', 'no-store')
-      return created
+      return created.warnings.length ? created : { client: created.client, ...(created.clientSecret ? { clientSecret: created.clientSecret } : {}) }
     },
   }),
   route({
@@ -30,18 +55,33 @@ export const clientRoutes = [
   }),
   route({
     method: 'patch', path: '/clients/:id', tag: 'clients', summary: 'Change a client', permission: 'clients:write',
-    params: idParams, body: clientPatchBody, response: clientJson,
-    async handler(a) {
+    params: idParams, body: clientPatchBody, response: changedClientJson,
+    async load(a) {
       const before = await a.data.clients.get(a.params.id)
+      globalOnly(a, a.body, before)
       a.cannotGrantBeyondOwn((a.body.adminPermissions ?? []).filter((p) => !before.adminPermissions.includes(p)), 'the client’s admin permissions')
-      const { client, changed } = await a.data.clients.update(a.params.id, a.body)
+      return { before, prepared: await a.data.clients.prepareUpdate(before.id, a.body) }
+    },
+    stepUp: {
+      when: 'any change but a new name or disabling: where it may send codes, tokens and logouts, what it may ask for, how people must sign in to it, re-enabling it',
+      needs({ body }, { before }) {
+        const { name: _name, disabled, ...rest } = body
+        const changed = Object.entries(rest).some(([key, value]) => value !== undefined && !same(value, before[key as keyof ClientJson]))
+        return changed || (disabled === false && before.disabled) ? 'changing how a client signs people in or what it may do' : undefined
+      },
+    },
+    async handler(a, { prepared }) {
+      const { client, changed, warnings } = await a.data.clients.update(prepared)
       await a.record('admin_client_update', { clientId: client.id, tenantId: client.tenantId ?? undefined, details: { changed, ...a.body } })
-      return client
+      return warnings.length ? { ...client, warnings } : client
     },
   }),
   route({
     method: 'delete', path: '/clients/:id', tag: 'clients', summary: 'Delete a client', permission: 'clients:write', status: 204,
     params: idParams,
+    load: (a) => a.data.clients.get(a.params.id),
+    // Deleting frees the id: a new registration under it must not be the way around the step-up.
+    stepUp: { always: 'deleting a client' },
     async handler(a) {
       const client = await a.data.clients.remove(a.params.id)
       await a.record('admin_client_delete', { clientId: client.id, tenantId: client.tenantId ?? undefined, details: { name: client.name } })
@@ -50,10 +90,10 @@ export const clientRoutes = [
   }),
   route({
     method: 'post', path: '/clients/:id/secret', tag: 'clients', summary: 'Rotate a client secret (the new one is shown once)', permission: 'clients:write',
-    stepUp: 'always', params: idParams, response: clientSecretJson,
+    params: idParams, response: clientSecretJson,
+    load: (a) => a.data.clients.get(a.params.id),
+    stepUp: { always: 'rotating a client secret' },
     async handler(a) {
-      await a.data.clients.get(a.params.id)
-      a.stepUp('rotating a client secret')
       const { client, clientSecret } = await a.data.clients.rotateSecret(a.params.id)
       await a.record('admin_client_secret_rotate', { clientId: client.id, tenantId: client.tenantId ?? undefined })
       a.ctx.set('Cache-Control', 'no-store')

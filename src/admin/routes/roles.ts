@@ -16,6 +16,7 @@ export const roleRoutes = [
   route({
     method: 'post', path: '/roles', tag: 'roles', summary: 'Create a role', permission: 'roles:write', status: 201,
     body: newRoleBody, response: roleJson,
+    stepUp: { never: 'a new role has no members, so it widens no one’s permissions; giving it to someone is what asks for the step-up' },
     async handler(a) {
       a.cannotGrantBeyondOwn(a.body.permissions.filter(isAdminPermission), 'the role')
       const role = await a.data.roles.create(a.body)
@@ -30,15 +31,21 @@ export const roleRoutes = [
   }),
   route({
     method: 'patch', path: '/roles/:id', tag: 'roles', summary: 'Change a role', permission: 'roles:write',
-    stepUp: 'adding an admin permission to a role that users of the default tenant hold (it makes them global administrators)',
     params: idParams, body: rolePatchBody, response: roleJson,
-    async handler(a) {
+    async load(a) {
       const before = await a.data.roles.forChange(a.params.id)
-      const added = (a.body.permissions ?? []).filter((p) => isAdminPermission(p) && !before.permissions.includes(p))
-      a.cannotGrantBeyondOwn(added, 'the role')
-      if (added.length && (await a.data.roles.hasDefaultTenantMembers(before.id, (await a.data.tenants.defaultTenant()).id))) {
-        a.stepUp('adding an admin permission to a role held by users of the default tenant')
-      }
+      a.cannotGrantBeyondOwn((a.body.permissions ?? []).filter((p) => isAdminPermission(p) && !before.permissions.includes(p)), 'the role')
+      return before
+    },
+    stepUp: {
+      when: 'the role has members and the change adds a permission or stops requiring a second factor of them',
+      needs({ body }, before) {
+        if (before.userCount === 0) return undefined
+        const added = (body.permissions ?? []).some((p) => !before.permissions.includes(p))
+        return added || (body.mfaRequired === false && before.mfaRequired) ? 'widening a role people hold' : undefined
+      },
+    },
+    async handler(a, before) {
       const role = await a.data.roles.update(before.id, a.body)
       await a.record('admin_role_update', {
         tenantId: role.tenantId ?? undefined,
@@ -53,6 +60,11 @@ export const roleRoutes = [
   route({
     method: 'delete', path: '/roles/:id', tag: 'roles', summary: 'Delete a role (its members lose it)', permission: 'roles:write', status: 204,
     params: idParams,
+    load: (a) => a.data.roles.forChange(a.params.id),
+    stepUp: {
+      when: 'the role has members (every one of them loses its permissions at once)',
+      needs: (_a, before) => (before.userCount > 0 ? 'deleting a role people hold' : undefined),
+    },
     async handler(a) {
       const role = await a.data.roles.remove(a.params.id)
       await a.record('admin_role_delete', { tenantId: role.tenantId ?? undefined, details: { role: role.id, name: role.name, members: role.userCount } })

@@ -13,6 +13,11 @@ export const tenantRoutes = [
   route({
     method: 'post', path: '/tenants', tag: 'tenants', summary: 'Create a tenant (global administrators)', permission: 'tenants:write', status: 201,
     body: newTenantBody, response: tenantJson,
+    load: async (a) => a.data.tenants.mayManage(),
+    stepUp: {
+      when: 'its registration is open: anyone may then give themselves an account in it',
+      needs: ({ body }) => (body.registrationMode === 'open' ? 'creating a tenant open to self-registration' : undefined),
+    },
     async handler(a) {
       const tenant = await a.data.tenants.create(a.body)
       await a.record('admin_tenant_create', { tenantId: tenant.id, details: { slug: tenant.slug, name: tenant.name, registrationMode: tenant.registrationMode } })
@@ -27,6 +32,11 @@ export const tenantRoutes = [
   route({
     method: 'patch', path: '/tenants/:id', tag: 'tenants', summary: 'Change a tenant (global administrators)', permission: 'tenants:write',
     params: idParams, body: tenantPatchBody, response: tenantJson,
+    load: (a) => a.data.tenants.forChange(a.params.id),
+    stepUp: {
+      when: 'its registration mode becomes anything but closed (more people may give themselves accounts)',
+      needs: ({ body }, before) => (body.registrationMode !== undefined && body.registrationMode !== 'closed' && body.registrationMode !== before.registrationMode ? 'opening a tenant’s registration' : undefined),
+    },
     async handler(a) {
       const tenant = await a.data.tenants.update(a.params.id, a.body)
       await a.record('admin_tenant_update', { tenantId: tenant.id, details: { changed: Object.keys(a.body), ...a.body } })
@@ -36,6 +46,8 @@ export const tenantRoutes = [
   route({
     method: 'delete', path: '/tenants/:id', tag: 'tenants', summary: 'Delete an empty tenant (global administrators)', permission: 'tenants:write', status: 204,
     params: idParams,
+    load: (a) => a.data.tenants.forRemoval(a.params.id),
+    stepUp: { always: 'deleting a tenant' },
     async handler(a) {
       const tenant = await a.data.tenants.remove(a.params.id)
       await a.record('admin_tenant_delete', { tenantId: tenant.id, details: { slug: tenant.slug } })
