@@ -23,3 +23,19 @@ export async function assignRole(prisma: PrismaClient, userId: string, roleId: s
     create: { userId, roleId },
   })
 }
+
+/** Every permission the person's roles carry (global and tenant roles alike). */
+export async function permissionsOf(prisma: PrismaClient, userId: string): Promise<Set<string>> {
+  const rows = await prisma.permission.findMany({
+    where: { roles: { some: { role: { users: { some: { userId } } } } } },
+    select: { name: true },
+  })
+  return new Set(rows.map((p) => p.name))
+}
+
+/** Which of `names` are permissions (a role can carry them): the rest are plain scopes. */
+export async function permissionsAmong(prisma: PrismaClient, names: readonly string[]): Promise<Set<string>> {
+  if (names.length === 0) return new Set()
+  const rows = await prisma.permission.findMany({ where: { name: { in: [...names] } }, select: { name: true } })
+  return new Set(rows.map((p) => p.name))
+}

@@ -6,7 +6,7 @@ import type { PrismaClient } from '../store/database.ts'
 import { renderPage } from '../pages/render.ts'
 import { verifyClientSecret } from '../security/secrets.ts'
 import { createAccountFinder } from './account.ts'
-import { resourceServerInfo } from './resource-servers.ts'
+import { resourceServerFor } from './resource-access.ts'
 import { loadFirstPartyGrant } from './first-party-grant.ts'
 import { clientStillHonours, type AdapterFactory } from './client-metadata.ts'
 import type { PrivateJwks } from './keys.ts'
@@ -117,7 +117,7 @@ export function createProvider({ config, prisma, jwks, cookieKeys, adapter }: Pr
         enabled: true,
         defaultResource: async () => undefined,
         useGrantedResource: async () => true,
-        getResourceServerInfo: (ctx, indicator) => resourceServerInfo(prisma, indicator),
+        getResourceServerInfo: (ctx, indicator, client) => resourceServerFor(prisma, ctx, indicator, client),
       },
       pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: false },
       dPoP: { enabled: true },

@@ -3,28 +3,40 @@
 import { errors, type ResourceServer } from 'oidc-provider'
 import type { PrismaClient } from '../store/database.ts'
 import { createRecentReads } from '../store/recent-reads.ts'
+import { permissionsAmong } from '../identity/roles.ts'
+
+/** A registered resource server as oidc-provider takes it, and which of its scopes are permissions. */
+export interface RegisteredResourceServer {
+  info: ResourceServer & { scope: string }
+  /** Its scopes that are permissions (roles carry them): a person holds them only through a role. */
+  permissionScopes: ReadonlySet<string>
+}
 
 // Resource servers change rarely and are read on every token request: keep them briefly. The
 // indicator comes from the request, so unregistered ones are kept too, within the bound.
-const cache = createRecentReads<ResourceServer | null>({ ttlMs: 5_000, maxEntries: 1_000 })
+const cache = createRecentReads<RegisteredResourceServer | null>({ ttlMs: 5_000, maxEntries: 1_000 })
 
-export async function resourceServerInfo(prisma: PrismaClient, indicator: string): Promise<ResourceServer> {
-  let info = cache.get(indicator)?.value
-  if (info === undefined) {
+/** The resource server `indicator` names, as registered; `invalid_target` when it is not. */
+export async function registeredResourceServer(prisma: PrismaClient, indicator: string): Promise<RegisteredResourceServer> {
+  let registered = cache.get(indicator)?.value
+  if (registered === undefined) {
     const row = await prisma.resourceServer.findUnique({ where: { identifier: indicator } })
-    info = row
+    registered = row
       ? {
-          scope: row.scopes,
-          audience: row.identifier,
-          accessTokenTTL: row.accessTokenTtl,
-          accessTokenFormat: row.accessTokenFormat === 'opaque' ? 'opaque' : 'jwt',
-          ...(row.accessTokenFormat === 'opaque' ? {} : { jwt: { sign: { alg: 'ES256' } } }),
+          info: {
+            scope: row.scopes,
+            audience: row.identifier,
+            accessTokenTTL: row.accessTokenTtl,
+            accessTokenFormat: row.accessTokenFormat === 'opaque' ? 'opaque' : 'jwt',
+            ...(row.accessTokenFormat === 'opaque' ? {} : { jwt: { sign: { alg: 'ES256' } } }),
+          },
+          permissionScopes: await permissionsAmong(prisma, row.scopes.split(' ').filter(Boolean)),
         }
       : null
-    cache.set(indicator, info)
+    cache.set(indicator, registered)
   }
-  if (!info) throw new errors.InvalidTarget(`resource indicator is not registered: ${indicator}`)
-  return info
+  if (!registered) throw new errors.InvalidTarget(`resource indicator is not registered: ${indicator}`)
+  return registered
 }
 
 export async function registerResourceServer(prisma: PrismaClient, input: { identifier: string; name: string; scopes?: string[]; format?: 'jwt' | 'opaque'; ttl?: number }) {

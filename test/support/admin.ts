@@ -1,8 +1,10 @@
 // Real access tokens for the admin API: people sign in through the pages (password, or password
-// and TOTP) with a first-party test client as RP; services use client credentials.
+// and TOTP) with the admin console's own client as RP (the only client a person's admin-API token
+// is issued to); services use client credentials.
 import * as oidc from 'openid-client'
 import { HttpBrowser, formWithAction } from './browser.ts'
 import { totpCode } from './mfa-fixtures.ts'
+import { ADMIN_CONSOLE_CLIENT_ID, adminConsoleRedirectUri } from '../../src/admin/console-client.ts'
 
 export const ADMIN_TEST_CLIENT = 'admin-test'
 export const ADMIN_TEST_REDIRECT = 'http://localhost:4100/callback'
@@ -11,10 +13,11 @@ const insecure = { execute: [oidc.allowInsecureRequests] }
 export const adminResourceOf = (issuer: string) => `${issuer}/admin/api`
 
 export async function personToken(issuer: string, who: { login: string; password: string; totpSecret?: string }, scopes: readonly string[]): Promise<string> {
-  const config = await oidc.discovery(new URL(issuer), ADMIN_TEST_CLIENT, undefined, oidc.None(), insecure)
+  const config = await oidc.discovery(new URL(issuer), ADMIN_CONSOLE_CLIENT_ID, undefined, oidc.None(), insecure)
+  const redirectUri = adminConsoleRedirectUri(issuer)
   const verifier = oidc.randomPKCECodeVerifier()
   const url = oidc.buildAuthorizationUrl(config, {
-    redirect_uri: ADMIN_TEST_REDIRECT, scope: ['openid', ...scopes].join(' '), resource: adminResourceOf(issuer),
+    redirect_uri: redirectUri, scope: ['openid', ...scopes].join(' '), resource: adminResourceOf(issuer),
     code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', prompt: 'login',
   })
   const browser = new HttpBrowser(issuer)
@@ -23,7 +26,8 @@ export async function personToken(issuer: string, who: { login: string; password
     const form = formWithAction(res.body, suffix)
     return browser.navigate(new URL(form.action, issuer).href, { form: { ...form.fields, ...fields } })
   }
-  for (let step = 0; step < 8 && new URL(res.url).origin === browser.origin; step++) {
+  // The console's redirect URI is on this server: the walk ends there (the console's page itself is not read).
+  for (let step = 0; step < 8 && !res.url.startsWith(`${redirectUri}?`) && new URL(res.url).origin === browser.origin; step++) {
     if (/\/login"/.test(res.body)) res = await post('/login', { login: who.login, password: who.password })
     else if (/\/mfa\/verify"/.test(res.body)) res = await post('/mfa/verify', { code: await totpCode(who.totpSecret!) })
     else if (/\/mfa\/select"/.test(res.body)) {
