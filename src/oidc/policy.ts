@@ -2,11 +2,12 @@
 // them. Because it is a prompt check, it applies to every authorization request, including ones
 // inside an existing session (a password-only session steps up when a client asks for MFA), and
 // prompt=none answers interaction_required when a second factor is missing.
-import { interactionPolicy, type KoaContextWithOIDC } from 'oidc-provider'
+import { errors, interactionPolicy, type KoaContextWithOIDC } from 'oidc-provider'
 import type { PrismaClient } from '../store/database.ts'
 import { clientMfaFacts, userMfaFacts } from '../mfa/factors.ts'
 import { mfaFactsOfAccount } from './account.ts'
 import { mfaMaxAge, mfaReason, sessionSatisfiesMfa } from '../mfa/requirement.ts'
+import { ACR_VALUES } from '../mfa/acr.ts'
 
 const { Check, Prompt, base } = interactionPolicy
 
@@ -19,8 +20,23 @@ export async function mfaNeeded(prisma: PrismaClient, ctx: KoaContextWithOIDC): 
   return !sessionSatisfiesMfa({ acr: session.acr, authTime: session.authTime() }, mfaMaxAge(facts))
 }
 
+/**
+ * OIDC Core §5.5.1.1: when the acr claim is requested as essential and none of the values asked
+ * for is one we issue, the authentication fails (unmet_authentication_requirements, OpenID Connect
+ * Core Unmet Authentication Requirements 1.0), before any page asks the person for anything.
+ * acr_values is voluntary and never fails.
+ */
+function refuseUnsatisfiableEssentialAcr(ctx: KoaContextWithOIDC): boolean {
+  const requested = ctx.oidc.claims?.id_token?.acr as { essential?: boolean; value?: unknown; values?: unknown } | null | undefined
+  if (!requested?.essential) return Check.NO_NEED_TO_PROMPT
+  const asked = [...(Array.isArray(requested.values) ? requested.values : []), ...(requested.value !== undefined ? [requested.value] : [])]
+  if (!asked.length || asked.some((v) => (ACR_VALUES as readonly unknown[]).includes(v))) return Check.NO_NEED_TO_PROMPT
+  throw new errors.UnmetAuthenticationRequirements('none of the essential acr values requested can be satisfied')
+}
+
 export function createInteractionPolicy(prisma: PrismaClient) {
   const policy = base()
+  policy.get('login')!.checks.unshift(new Check('unsatisfiable_essential_acr', 'none of the essential acr values requested can be satisfied', refuseUnsatisfiableEssentialAcr))
   // Requested acrs are ours to satisfy with the mfa prompt (a password alone never gives the MFA
   // acr); the login prompt would otherwise ask for the password again to no avail.
   policy.get('login')!.checks.remove('essential_acr')

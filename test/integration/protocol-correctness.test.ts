@@ -182,6 +182,50 @@ describe.each(STORAGE_MODES)('protocol correctness (%s)', (mode) => {
     })
   })
 
+  describe('requested authentication context (acr)', () => {
+    const unsupportedEssential = JSON.stringify({ id_token: { acr: { essential: true, values: ['urn:example:unsupported'] } } })
+
+    it('an essential acr the server cannot satisfy fails with unmet_authentication_requirements, before and within a session', async () => {
+      const logMark = iam.logs().length
+      const browser = new HttpBrowser(iam.issuer)
+      const req = await authorizationParams({ scope: 'openid', claims: unsupportedEssential })
+      const first = await browser.navigate(oidc.buildAuthorizationUrl(spa, req.params).href)
+      // No password is asked for what no password can give.
+      const refused = new URL(first.url)
+      expect(refused.origin + refused.pathname).toBe(SPA_REDIRECT)
+      expect(refused.searchParams.get('error')).toBe('unmet_authentication_requirements')
+      expect(refused.searchParams.get('state')).toBe(req.state)
+      expect(refused.searchParams.get('code')).toBeNull()
+
+      // Signed in, the same request is refused too (the session's acr is not one of those asked).
+      const plain = await authorizationParams({ scope: 'openid' })
+      const { res: signedIn } = await walkPages(browser, await browser.navigate(oidc.buildAuthorizationUrl(spa, plain.params).href))
+      expect(new URL(signedIn.url).searchParams.get('code')).toBeTruthy()
+      const again = await authorizationParams({ scope: 'openid', claims: unsupportedEssential })
+      const inSession = new URL((await browser.navigate(oidc.buildAuthorizationUrl(spa, again.params).href)).url)
+      expect(inSession.origin + inSession.pathname).toBe(SPA_REDIRECT)
+      expect(inSession.searchParams.get('error')).toBe('unmet_authentication_requirements')
+      expect(inSession.searchParams.get('code')).toBeNull()
+      await expectNoServerErrors(logMark)
+    })
+
+    it('an essential acr list that names one we issue, and voluntary acr_values we do not know, sign in as usual', async () => {
+      const logMark = iam.logs().length
+      for (const params of [
+        { claims: JSON.stringify({ id_token: { acr: { essential: true, values: ['urn:example:unsupported', 'urn:iam:acr:pwd'] } } }) },
+        { acr_values: 'urn:example:unsupported' },
+      ]) {
+        const req = await authorizationParams({ scope: 'openid', ...params })
+        const browser = new HttpBrowser(iam.issuer)
+        const { res, seen } = await walkPages(browser, await browser.navigate(oidc.buildAuthorizationUrl(spa, req.params).href))
+        expect(seen).toContain('login')
+        const tokens = await oidc.authorizationCodeGrant(spa, new URL(res.url), { pkceCodeVerifier: req.verifier, expectedState: req.state })
+        expect(tokens.claims()!.acr).toBe('urn:iam:acr:pwd')
+      }
+      await expectNoServerErrors(logMark)
+    })
+  })
+
   describe('tokens of a disabled or deleted client', () => {
     it('are inactive at once (introspection says active:false, not a 500), and re-enabling the client does not revive them', async () => {
       const logMark = iam.logs().length
