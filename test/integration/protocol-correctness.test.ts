@@ -211,7 +211,7 @@ describe.each(STORAGE_MODES)('protocol correctness (%s)', (mode) => {
 
     it('an essential acr list that names one we issue, and voluntary acr_values we do not know, sign in as usual', async () => {
       const logMark = iam.logs().length
-      for (const params of [
+      for (const params of <Record<string, string>[]>[
         { claims: JSON.stringify({ id_token: { acr: { essential: true, values: ['urn:example:unsupported', 'urn:iam:acr:pwd'] } } }) },
         { acr_values: 'urn:example:unsupported' },
       ]) {
