@@ -20,6 +20,7 @@ import * as oidc from 'openid-client'
 import { SignJWT, exportJWK, exportSPKI, generateKeyPair, importJWK, decodeJwt, decodeProtectedHeader, type JWK, type JWTPayload } from 'jose'
 import { createHmac, randomUUID } from 'node:crypto'
 import type { Browser } from 'playwright-core'
+import { build } from 'vite'
 import { createIam, type IamInstance } from '../support/iam.ts'
 import { HttpBrowser, formWithAction, formsOf, signIn, type PageResponse } from '../support/browser.ts'
 import { ALICE, API, SERVICE_SECRET, SPA_REDIRECT, WEB_REDIRECT, WEB_SECRET, createFixtures } from '../support/fixtures.ts'
@@ -29,7 +30,7 @@ import { selfSignedLoopbackCert } from '../support/self-signed.ts'
 import { launchChromium, openSession } from '../support/chromium.ts'
 import { createClient } from '../../src/clients/registry.ts'
 import { createUser } from '../../src/identity/users.ts'
-import { assignRole } from '../../src/identity/roles.ts'
+import { assignRole, ensureRole } from '../../src/identity/roles.ts'
 import { registerResourceServer } from '../../src/oidc/resource-servers.ts'
 import { ADMIN_PERMISSIONS, setClientAdminPermissions } from '../../src/admin/permissions.ts'
 
@@ -53,6 +54,8 @@ const XSS_RESOURCE = 'https://xss.example.test/?q=<script>window.__xss=1</script
 const XSS_CLIENT_URI = `https://app.example.test/about?q="><script>window.__xss=1</script>`
 
 const SVC_ADMIN_SECRET = 'svc-admin-secret-0123456789-0123456789-abc'
+const ADA = { email: 'ada@example.test', password: 'ada has a long admin passphrase' }
+const ROOT = path.resolve(import.meta.dirname, '../..')
 
 describe('attacks the review tried stay withstood (postgres-redis)', () => {
   let iam: IamInstance
@@ -60,7 +63,8 @@ describe('attacks the review tried stay withstood (postgres-redis)', () => {
   /** The same over HTTPS (sector_identifier_uri must be https), its certificate trusted by the server. */
   let tlsCanary: Canary
   let upstreamName: string
-  let mallory: { id: string; totp: string }
+  let mallory: { id: string; totp: string; tenantId: string; roleId: string }
+  let admin: { totp: string }
 
   beforeAll(async () => {
     canary = await startCanary()
@@ -97,7 +101,14 @@ describe('attacks the review tried stay withstood (postgres-redis)', () => {
       await prisma.mfaFactor.updateMany({ where: { userId: user.id, kind: 'totp' }, data: { label: `App ${PAYLOAD}` } })
       await prisma.mfaFactor.create({ data: { userId: user.id, kind: 'webauthn', label: `Key ${PAYLOAD}`, verified: true, credentialId: 'xss-credential', publicKey: Buffer.from([1, 2, 3]), transports: 'usb' } })
       await prisma.federatedIdentity.create({ data: { provider: 'upx', subject: 'mallory-upstream', userId: user.id, email: `up${PAYLOAD}@example.test` } })
-      mallory = { id: user.id, totp }
+      mallory = { id: user.id, totp, tenantId: tenant.id, roleId: role.id }
+      // What the audit log keeps of a request: its user agent and details are the requester's.
+      await prisma.auditEvent.create({ data: { type: 'login_failure', outcome: 'failure', actor: PAYLOAD, userAgent: PAYLOAD, details: { login: PAYLOAD }, tenantId: tenant.id, userId: user.id } })
+      // A global administrator (with a second factor) to look at all this in the console.
+      const adminRole = await ensureRole(prisma, 'admin', [...ADMIN_PERMISSIONS])
+      const ada = await createUser(prisma, { email: ADA.email, password: ADA.password, emailVerified: true })
+      await assignRole(prisma, ada.id, adminRole.id)
+      admin = { totp: await addTotpFactor(prisma, ada.id) }
 
       await registerResourceServer(prisma, { identifier: XSS_RESOURCE, name: `API ${PAYLOAD}`, scopes: [XSS_SCOPE] })
       await createClient(prisma, { clientId: 'xss-client', name: `Client ${PAYLOAD}`, kind: 'web', secret: APP_SECRET, redirectUris: [APP], postLogoutRedirectUris: [APP_SIGNED_OUT] })
@@ -476,6 +487,53 @@ describe('attacks the review tried stay withstood (postgres-redis)', () => {
           await page.goto(`${iam.issuer}${path}`)
           await page.getByText(PAYLOAD).first().waitFor().catch(async (err) => { throw new Error(`${page.url()}\n${await page.content()}`, { cause: err }) })
           expect(await xss(), path).toBeUndefined()
+        }
+        await context.close()
+      } finally {
+        await browser?.close()
+      }
+    })
+  })
+
+  // =============================================================================================
+  describe('script injection: the admin console shows every name as text', () => {
+    it('runs no injected script on the console pages that list and show users, roles, tenants, clients and audit rows', async () => {
+      // The console the server serves is the one built from these sources.
+      await build({ configFile: path.join(ROOT, 'src/admin/console/vite.config.ts'), logLevel: 'warn', build: { emptyOutDir: false } })
+      let browser: Browser | undefined
+      try {
+        browser = await launchChromium()
+        const { page, context } = await openSession(browser)
+        const injected = () => page.evaluate(() => ({
+          xss: (window as { __xss?: unknown }).__xss,
+          tags: document.querySelectorAll('img[src="x"], svg[onload], [onerror]').length,
+          scripts: Array.from(document.querySelectorAll('script')).filter((s) => s.textContent?.includes('__xss')).length,
+        }))
+        await page.goto(`${iam.issuer}/admin/`)
+        await page.getByLabel('Email or username', { exact: true }).fill(ADA.email)
+        await page.getByLabel('Password', { exact: true }).fill(ADA.password)
+        await page.getByRole('button', { name: 'Sign in', exact: true }).click()
+        await page.getByRole('button', { name: 'Code from Authenticator app' }).click()
+        await page.getByLabel('Code', { exact: true }).fill(await totpCode(admin.totp))
+        await page.getByRole('button', { name: 'Verify', exact: true }).click()
+        await page.getByRole('heading', { name: 'Overview', level: 1 }).waitFor()
+        const pages: Array<[string, string]> = [
+          ['/admin/users', `Mallory ${PAYLOAD}`],
+          [`/admin/users/${mallory.id}`, `Role ${PAYLOAD}`],
+          ['/admin/roles', `Role ${PAYLOAD}`],
+          [`/admin/roles/${mallory.roleId}`, `Role ${PAYLOAD}`],
+          ['/admin/tenants', `Tenant ${PAYLOAD}`],
+          [`/admin/tenants/${mallory.tenantId}`, `Tenant ${PAYLOAD}`],
+          ['/admin/clients', `Client ${PAYLOAD}`],
+          ['/admin/clients/xss-client', `Client ${PAYLOAD}`],
+          ['/admin/audit', PAYLOAD],
+        ]
+        for (const [where, text] of pages) {
+          await page.goto(`${iam.issuer}${where}`)
+          await page.getByRole('heading', { level: 1 }).first().waitFor()
+          // Shown, as the text it is.
+          await page.getByText(text).first().waitFor()
+          expect(await injected(), where).toEqual({ xss: undefined, tags: 0, scripts: 0 })
         }
         await context.close()
       } finally {
