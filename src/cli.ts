@@ -15,7 +15,7 @@ import { createInvitation, InvitationError } from './identity/registration.ts'
 import { findTenantBySlug } from './identity/tenants.ts'
 import { createSecretBox, loadEncryptionKeys } from './security/encryption.ts'
 import { createMailer } from './mail/mailer.ts'
-import { createClient, clientKinds, type ClientKind } from './clients/registry.ts'
+import { createClient, clientKinds, metadataFor, newClientSchema, outboundPolicyWarnings, type ClientKind, type NewClient } from './clients/registry.ts'
 import { registerResourceServer } from './oidc/resource-servers.ts'
 import { seed } from './seed.ts'
 import { appendPrivateFile } from './security/key-files.ts'
@@ -183,7 +183,8 @@ async function run(argv: string[], config: Config): Promise<number> {
         'backchannel-logout-uri': { type: 'string' }, scope: { type: 'string' }, 'first-party': { type: 'boolean' }, secret: { type: 'string' },
       } })
       if (!clientKinds.includes(values.kind as ClientKind)) throw new UsageError(`--kind must be one of ${clientKinds.join(', ')}`)
-      const created = await withDatabase(config, (prisma) => createClient(prisma, {
+      // Whoever runs this holds the database: a global administrator, who may mark clients first-party.
+      const registration: NewClient = {
         kind: values.kind as ClientKind,
         name: values.name ?? '',
         clientId: values.id,
@@ -193,9 +194,11 @@ async function run(argv: string[], config: Config): Promise<number> {
         scope: values.scope,
         firstParty: values['first-party'] ?? false,
         secret: values.secret,
-      }))
+      }
+      const created = await withDatabase(config, (prisma) => createClient(prisma, registration))
       console.log(`client_id: ${created.clientId}`)
       if (created.clientSecret) console.log(`client_secret (shown once, stored hashed): ${created.clientSecret}`)
+      for (const w of await outboundPolicyWarnings(metadataFor(newClientSchema.parse(registration)), config.outboundAllowedHosts)) console.error(`warning: ${w.message}`)
       return 0
     }
     case 'keys': {

@@ -56,6 +56,8 @@ describe('admin console in Chromium: clients, step-up, users, roles, tenants (po
         ids[who.email] = user.id
       }
       GRACE.totpSecret = await addTotpFactor(prisma, ids[GRACE.email]!)
+      // Registering a client asks for a recent second factor: Ada signs in with one.
+      ADA.totpSecret = await addTotpFactor(prisma, ids[ADA.email]!)
       ids.tom = (await createUser(prisma, { email: TOM.email, password: PASSWORD, displayName: TOM.displayName, emailVerified: true })).id
       const fay = await createUser(prisma, { email: 'fay@example.test', displayName: 'Fay Factors', emailVerified: true })
       await addTotpFactor(prisma, fay.id)
@@ -114,7 +116,7 @@ describe('admin console in Chromium: clients, step-up, users, roles, tenants (po
     return { status: res.status, json: await res.json() as Record<string, unknown> }
   }
 
-  it('registers a service client with admin permissions, shows its secret once, and rotates it after a step-up', async () => {
+  it('registers a service client with admin permissions, shows its secret once, and rotates it', async () => {
     const { context, page, problems } = await openSession(browser, { viewport: DESKTOP })
     await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: iam.issuer })
     try {
@@ -170,15 +172,8 @@ describe('admin console in Chromium: clients, step-up, users, roles, tenants (po
       await facts.getByText('audit:read', { exact: true }).waitFor({ state: 'detached' })
       await facts.getByText('openid profile', { exact: true }).waitFor()
 
-      // Ada sets up an authenticator app; her sign-in had none, so rotating asks for it (step-up).
-      const adaSecret = await iam.withDatabase((prisma) => addTotpFactor(prisma, ids[ADA.email]!))
-      const here = new URL(page.url()).pathname
-      await page.getByRole('button', { name: 'Rotate secret' }).click()
-      await answerTotp(page, adaSecret)
-      // Back on the same page, told to repeat the action.
-      await page.getByRole('heading', { name: 'Report exporter', level: 1 }).waitFor()
-      expect(new URL(page.url()).pathname).toBe(here)
-      await page.getByRole('status').filter({ hasText: 'You confirmed it is you. Repeat the action to complete it.' }).waitFor()
+      // Ada signed in with her authenticator app moments ago: rotating needs no further step-up
+      // (the console's step-up round trip is walked below, resetting someone's factors).
       await page.getByRole('button', { name: 'Rotate secret' }).click()
       const rotated = page.getByRole('alert').filter({ hasText: 'Copy this client secret now.' })
       const newSecret = await rotated.getByLabel('Client secret').inputValue()
@@ -194,7 +189,7 @@ describe('admin console in Chromium: clients, step-up, users, roles, tenants (po
       expect(old.status).toBe(401)
       expect(old.json.error).toBe('invalid_client')
 
-      expect(besides(problems, { status: 401, path: `/clients/${clientId}/secret` })).toEqual([])
+      expect(problems).toEqual([])
     } finally {
       await context.close()
     }

@@ -3,6 +3,9 @@
 // permissions, global roles, its own roles), what a password alone may not do (every change that
 // creates, deletes or widens a credential or a permission asks for a recent second factor, as
 // rotating a secret does), and what a tenant administrator may not learn about other tenants.
+import { execFile } from 'node:child_process'
+import path from 'node:path'
+import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import * as oidc from 'openid-client'
 import { createIam, type IamInstance } from '../support/iam.ts'
@@ -25,6 +28,8 @@ const B_PERSON = { login: 'secret-person@globex.test', password: 'globex person 
 const SVC_SECRET = 'admin-service-secret-0123456789-0123456789'
 const ACME_APP_REDIRECT = 'http://localhost:4300/callback'
 const insecure = { execute: [oidc.allowInsecureRequests] }
+const root = path.resolve(import.meta.dirname, '../..')
+const run = promisify(execFile)
 
 type Call = ReturnType<typeof adminApi>
 type Response = Awaited<ReturnType<Call>>
@@ -290,5 +295,11 @@ describe('admin API privilege boundaries (postgres-redis)', () => {
     const patched = await call(mfa, 'PATCH', `/clients/${allowed.json.client.id}`, { backchannelLogoutUri: 'http://[::1]:9/logout' })
     expect(patched.status, patched.text).toBe(200)
     expect(patched.json.warnings).toEqual([{ path: 'backchannelLogoutUri', message: expect.stringMatching(/OUTBOUND_ALLOWED_HOSTS/) }])
+    // The command line says so too, and still registers the client.
+    const cli = await run(process.execPath, ['--import', 'tsx', 'src/main.ts', 'client', 'create', '--kind', 'web', '--name', 'Branch office', '--id', 'branch-office',
+      '--redirect-uri', 'https://branch.example/cb', '--backchannel-logout-uri', 'https://192.168.7.7/logout'], { cwd: root, env: { ...process.env, ...iam.env } })
+    expect(cli.stdout).toContain('client_id: branch-office')
+    expect(cli.stderr).toMatch(/^warning: 192\.168\.7\.7 is a loopback or private address .*OUTBOUND_ALLOWED_HOSTS/m)
+    expect((await call(mfa, 'GET', '/clients/branch-office')).json.backchannelLogoutUri).toBe('https://192.168.7.7/logout')
   })
 })

@@ -23,7 +23,9 @@ function globalOnly(a: HandlerArgs<unknown, unknown, unknown>, wanted: { firstPa
   if (errors.length) throw problems.forbidden(`a tenant administrator cannot set ${errors.map((e) => e.path).join(' or ')}`, { errors })
 }
 
-const same = (x: unknown, y: unknown) => JSON.stringify(x) === JSON.stringify(y)
+/** Lists compare as sets: the console sends the whole form back, in its own order. */
+const canonical = (v: unknown) => JSON.stringify(Array.isArray(v) ? [...v].map(String).sort() : v ?? null)
+const same = (x: unknown, y: unknown) => canonical(x) === canonical(y)
 
 export const clientRoutes = [
   route({

@@ -60,6 +60,8 @@ function AdminPermissionsField({ client, err }: { client?: Client; err: unknown 
 
 function ClientFields({ client, err }: { client?: Client; err: unknown }): JSX.Element {
   const [kind, setKind] = useState(client?.kind ?? 'web')
+  // First-party standing and admin permissions are a global administrator's to give (the API refuses others).
+  const global = useMe().scope === 'global'
   return (
     <>
       <Field label="Name" name="name" error={err}><input type="text" required defaultValue={client?.name ?? ''} {...fieldAttrs('name', err)} /></Field>
@@ -82,17 +84,19 @@ function ClientFields({ client, err }: { client?: Client; err: unknown }): JSX.E
       <Field label="OpenID scopes (optional)" name="scope" error={err} hint="Space-separated, e.g. openid profile email; empty: the default for the kind.">
         <input type="text" defaultValue={client?.scope ?? ''} {...fieldAttrs('scope', err)} />
       </Field>
-      {(kind === 'service' || (client?.adminPermissions.length ?? 0) > 0) && <AdminPermissionsField client={client} err={err} />}
+      {global && (kind === 'service' || (client?.adminPermissions.length ?? 0) > 0) && <AdminPermissionsField client={client} err={err} />}
       <Field label="Second factor" name="mfaPolicy" error={err}>
         <select defaultValue={client?.mfaPolicy ?? 'none'} {...fieldAttrs('mfaPolicy', err)}>
           <option value="none">As the person's roles and factors say</option>
           <option value="required">Always required for this client</option>
         </select>
       </Field>
-      <div class="check">
-        <input type="checkbox" id="f-firstParty" name="firstParty" defaultChecked={client?.firstParty ?? false} />
-        <label for="f-firstParty">First-party (our own application: no consent page)</label>
-      </div>
+      {global && (
+        <div class="check">
+          <input type="checkbox" id="f-firstParty" name="firstParty" defaultChecked={client?.firstParty ?? false} />
+          <label for="f-firstParty">First-party (our own application: no consent page)</label>
+        </div>
+      )}
       {client && (
         <div class="check">
           <input type="checkbox" id="f-disabled" name="disabled" defaultChecked={client.disabled} />
@@ -116,7 +120,7 @@ function bodyOf(form: HTMLFormElement, creating: boolean) {
     ...(creating ? (scope ? { scope } : {}) : { scope: scope || null }),
     ...(permissionsShown ? { adminPermissions: new FormData(form).getAll('adminPermissions').map(String) } : {}),
     mfaPolicy: v.mfaPolicy,
-    firstParty: v.firstParty === 'on',
+    ...(form.querySelector('input[name="firstParty"]') !== null ? { firstParty: v.firstParty === 'on' } : {}),
   }
 }
 
