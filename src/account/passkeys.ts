@@ -12,12 +12,14 @@
 // Without the script the form posts with no response and the page says JavaScript is needed.
 //
 // Same rules as security.ts: the first factor needs only the account session; another one needs a
-// fresh second factor (else: /account/login?stepup=1). The registration challenge is only issued
-// under those rules and lives five minutes, so /verify accepts a response to it without asking again.
+// fresh second factor (else: /account/login?stepup=1). Both /options and /verify check them when
+// they run — the account may have got a factor between the two — and a passkey allowed as the
+// first factor is stored only if it still is (addVerifiedFactor).
 import type Router from '@koa/router'
 import type { Context } from 'koa'
 import { z } from 'zod'
 import { regenerateBackupCodes, remainingBackupCodes } from '../mfa/backup-codes.ts'
+import { hasSecondFactor } from '../mfa/factors.ts'
 import { describeWebauthnFailure, registrationOptions, verifyRegistration } from '../mfa/webauthn.ts'
 import { ACCOUNT_CLIENT_ID } from './relying-party.ts'
 import type { PrismaClient } from '../store/database.ts'
@@ -70,8 +72,9 @@ export function registerPasskeyRoutes(router: Router, deps: PasskeyDeps): void {
     const session = deps.readSession(ctx)
     const user = await activeAccountUser(prisma, session)
     if (!session || !user) return undefined
-    const factors = await prisma.mfaFactor.count({ where: { userId: user.id, verified: true } })
-    return { user, mayAdd: factors === 0 || hasFreshSecondFactor(session.idToken) }
+    const fresh = hasFreshSecondFactor(session.idToken)
+    const first = !(await hasSecondFactor(prisma, user.id))
+    return { user, mayAdd: first || fresh, onlyAsFirst: !fresh }
   }
 
   function json(ctx: Context, status: number, body: Record<string, unknown>) {
@@ -106,6 +109,11 @@ export function registerPasskeyRoutes(router: Router, deps: PasskeyDeps): void {
       ctx.status = 303
       return ctx.redirect(SIGN_IN)
     }
+    if (!who.mayAdd) {
+      await audit.record(ctx, { type: 'mfa_enrol', outcome: 'failure', userId: who.user.id, clientId: ACCOUNT_CLIENT_ID, details: { method: 'webauthn', reason: 'step_up_required' } })
+      ctx.status = 303
+      return ctx.redirect(STEP_UP)
+    }
     const form = verifyForm.safeParse(ctx.request.body)
     if (!form.success) {
       ctx.status = 400
@@ -122,7 +130,12 @@ export function registerPasskeyRoutes(router: Router, deps: PasskeyDeps): void {
     } catch {
       response = undefined // verifyRegistration answers 'malformed'
     }
-    const result = await verifyRegistration(prisma, { userId: who.user.id, response, rpId, origin, label })
+    const result = await verifyRegistration(prisma, { userId: who.user.id, response, rpId, origin, label, asFirst: who.onlyAsFirst })
+    if (!result.ok && result.reason === 'not_first') {
+      await audit.record(ctx, { type: 'mfa_enrol', outcome: 'failure', userId: who.user.id, clientId: ACCOUNT_CLIENT_ID, details: { method: 'webauthn', reason: 'step_up_required' } })
+      ctx.status = 303
+      return ctx.redirect(STEP_UP)
+    }
     if (!result.ok) {
       await audit.record(ctx, { type: 'mfa_enrol', outcome: 'failure', userId: who.user.id, clientId: ACCOUNT_CLIENT_ID, details: { method: 'webauthn', reason: result.reason, ...(result.detail ? { detail: result.detail.slice(0, 200) } : {}) } })
       ctx.status = 400

@@ -1,7 +1,9 @@
 // /account/security: the person manages their own second factors and backup codes.
 //
 // Who may change what: adding the first factor needs only the account session (until then the
-// password is all the account has). Everything else — adding another factor, removing one,
+// password is all the account has). "First" means no second factor at all — no verified factor and
+// no unused backup code (hasSecondFactor) — and it is checked again in the transaction that stores
+// the factor, so two enrolments started while the account had none cannot both add one. Everything else — adding another factor, removing one,
 // making new backup codes — needs a FRESH second factor: the account session's ID token says
 // acr = urn:iam:acr:mfa and its auth_time is at most STEP_UP_MAX_AGE old. Otherwise the browser
 // goes through /account/login?stepup=1, which asks this OP for acr_values=urn:iam:acr:mfa and
@@ -11,9 +13,13 @@
 //
 // Enrolment state travels in the form as a sealed token (AES-GCM bound to the user id): the
 // TOTP seed being confirmed, the destination being confirmed, and whether the enrolment was
-// started under a fresh second factor. Nothing is stored until the first code proves it.
+// started under a fresh second factor. Nothing is stored until the first code proves it. Each
+// token works once: it names a row (MfaChallenge, purpose 'enrol-form') that the successful
+// confirmation consumes, so a used form replayed later (say after the factor was removed) adds
+// nothing.
 import type Router from '@koa/router'
 import type { Context } from 'koa'
+import { randomBytes } from 'node:crypto'
 import { decodeJwt } from 'jose'
 import { z } from 'zod'
 import type { PrismaClient } from '../store/database.ts'
@@ -24,8 +30,8 @@ import type { EmailChannel } from '../mfa/channels/email.ts'
 import type { PhoneChannel, PhoneChannelKind } from '../mfa/channels/phone.ts'
 import { ACR_MFA } from '../mfa/acr.ts'
 import { issueCode, verifyCode, type CodeCheck, type CodeSettings } from '../mfa/codes.ts'
-import { listVerifiedFactors, maskDestination, type FactorKind, type FactorView } from '../mfa/factors.ts'
-import { confirmTotpEnrolment, newTotpSecret, startTotpEnrolment } from '../mfa/totp.ts'
+import { addVerifiedFactor, hasSecondFactor, listVerifiedFactors, maskDestination, type FactorKind, type FactorView } from '../mfa/factors.ts'
+import { checkTotpCode, confirmTotpEnrolment, newTotpSecret, startTotpEnrolment } from '../mfa/totp.ts'
 import { BACKUP_CODE_COUNT, regenerateBackupCodes, remainingBackupCodes } from '../mfa/backup-codes.ts'
 import { ACCOUNT_CLIENT_ID } from './relying-party.ts'
 import { createAccountPages, signedInOrRedirect, type AccountSession } from './pages.ts'
@@ -35,6 +41,8 @@ import { tooManyRequests, type RateLimits } from '../security/rate-limits.ts'
 export const STEP_UP_MAX_AGE = 300
 /** How long an enrolment page stays valid (ms). */
 const ENROLMENT_TTL_MS = 15 * 60 * 1000
+/** The MfaChallenge purpose of an enrolment form's single-use row. */
+const ENROLMENT_FORM = 'enrol-form'
 const SECURITY = '/account/security'
 
 export interface AccountMfaDeps {
@@ -135,6 +143,8 @@ const enrolmentToken = z.object({
   /** Started under a fresh second factor (so it may finish a little after that expires). */
   stepUp: z.boolean(),
   issuedAt: z.number(),
+  /** Names this form's single-use row (MfaChallenge 'enrol-form'). */
+  nonce: z.string().min(16).max(64),
 })
 type EnrolmentToken = z.infer<typeof enrolmentToken>
 
@@ -177,14 +187,18 @@ export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void
   const channelAvailable = (kind: FactorKind) =>
     kind === 'totp' || kind === 'webauthn' || (kind === 'email' ? Boolean(mfa.email) : phoneKinds().includes(kind))
 
-  interface Person { id: string; email: string; fresh: boolean; factors: FactorView[] }
+  /** hasSecondFactor: a verified factor or an unused backup code (src/mfa/factors.ts). */
+  interface Person { id: string; email: string; fresh: boolean; factors: FactorView[]; hasSecondFactor: boolean }
 
   /** The signed-in, active person; otherwise sends the browser to sign in (and back to `returnTo`). */
   async function signedIn(ctx: Context, returnTo: string): Promise<Person | undefined> {
     const signedIn = await signedInOrRedirect(ctx, prisma, deps.readSession(ctx), returnTo)
     if (!signedIn) return undefined
     const { user, session } = signedIn
-    return { id: user.id, email: user.email, fresh: hasFreshSecondFactor(session.idToken), factors: await listVerifiedFactors(prisma, user.id) }
+    return {
+      id: user.id, email: user.email, fresh: hasFreshSecondFactor(session.idToken),
+      factors: await listVerifiedFactors(prisma, user.id), hasSecondFactor: await hasSecondFactor(prisma, user.id),
+    }
   }
 
   /** POST (its CSRF token already checked by src/security/csrf-guard.ts): the person. */
@@ -199,11 +213,19 @@ export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void
   }
 
   /** Adding a factor: free for the first, a fresh second factor for any further one. */
-  const mayStartEnrolment = (person: Person) => person.factors.length === 0 || person.fresh
-  const mayFinishEnrolment = (person: Person, token: EnrolmentToken) => person.factors.length === 0 || person.fresh || token.stepUp
+  const mayStartEnrolment = (person: Person) => !person.hasSecondFactor || person.fresh
+  const mayFinishEnrolment = (person: Person, token: EnrolmentToken) => !person.hasSecondFactor || person.fresh || token.stepUp
+  /** Allowed only as the first factor: then the store re-checks that it still is (addVerifiedFactor). */
+  const onlyAsFirst = (person: Person, token: EnrolmentToken) => !person.fresh && !token.stepUp
 
-  function sealEnrolment(person: Person, token: Omit<EnrolmentToken, 'issuedAt' | 'stepUp'>): string {
-    const full: EnrolmentToken = { ...token, stepUp: person.factors.length > 0 && person.fresh, issuedAt: Date.now() }
+  async function sealEnrolment(person: Person, token: Omit<EnrolmentToken, 'issuedAt' | 'stepUp' | 'nonce'>): Promise<string> {
+    const nonce = randomBytes(18).toString('base64url')
+    const full: EnrolmentToken = { ...token, stepUp: person.hasSecondFactor && person.fresh, issuedAt: Date.now(), nonce }
+    await prisma.$transaction([
+      // Forms past their time (or used) go; a used form then finds nothing, which refuses it the same.
+      prisma.mfaChallenge.deleteMany({ where: { userId: person.id, purpose: ENROLMENT_FORM, OR: [{ expiresAt: { lt: new Date() } }, { consumedAt: { not: null } }] } }),
+      prisma.mfaChallenge.create({ data: { userId: person.id, purpose: ENROLMENT_FORM, codeHash: box.digest(ENROLMENT_FORM, nonce), maxAttempts: 1, expiresAt: new Date(full.issuedAt + ENROLMENT_TTL_MS) } }),
+    ])
     return box.seal(JSON.stringify(full), `account-enrol:${person.id}`)
   }
 
@@ -216,6 +238,15 @@ export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void
     } catch {
       return undefined
     }
+  }
+
+  /** Uses the form up (once its code is proven): false when it was used already or has expired. */
+  async function consumeEnrolment(person: Person, token: EnrolmentToken): Promise<boolean> {
+    const { count } = await prisma.mfaChallenge.updateMany({
+      where: { userId: person.id, purpose: ENROLMENT_FORM, codeHash: box.digest(ENROLMENT_FORM, token.nonce), consumedAt: null, expiresAt: { gt: new Date() } },
+      data: { consumedAt: new Date(), attempts: { increment: 1 } },
+    })
+    return count === 1
   }
 
   /** After a new factor: the first one also gets backup codes (shown once); otherwise back to the list. */
@@ -236,6 +267,18 @@ export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void
       : result.reason === 'expired' ? 'That code has expired. Send a new code.'
       : result.reason === 'exhausted' ? 'Too many wrong codes: this code no longer works. Send a new code.'
       : 'There is no code waiting. Send a new code.'
+
+  /** A form that was used already (or whose row is gone): nothing is added. */
+  async function formUsed(ctx: Context, person: Person, method: EnrolKind) {
+    await record(ctx, person.id, 'mfa_enrol', 'failure', { method, reason: 'enrolment_used' })
+    return errorPage(ctx, 400, 'Setup expired', 'This setup page was already used or has expired. Start adding the second step again.')
+  }
+
+  /** Allowed as the first factor, but the account got a second factor meanwhile: step-up first. */
+  async function notFirstAnyMore(ctx: Context, person: Person, method: EnrolKind, returnTo: string) {
+    await record(ctx, person.id, 'mfa_enrol', 'failure', { method, reason: 'step_up_required' })
+    return stepUp(ctx, returnTo)
+  }
 
   // ---- the overview ---------------------------------------------------------------------------
 
@@ -275,7 +318,7 @@ export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void
     if (!person) return
     if (!mayStartEnrolment(person)) return stepUp(ctx, `${SECURITY}/totp`)
     const secret = newTotpSecret()
-    return renderTotp(ctx, person, sealEnrolment(person, { kind: 'totp', secret }), secret)
+    return renderTotp(ctx, person, await sealEnrolment(person, { kind: 'totp', secret }), secret)
   })
 
   router.post(`${SECURITY}/totp`, async (ctx) => {
@@ -316,16 +359,20 @@ export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void
     if (!limited.ok) {
       return renderTotp(ctx, person, form.enrolment as string, token.secret, { error: tooManyRequests(ctx, limited.retryAfter, 'Too many codes were tried.'), errorField: 'code', label })
     }
-    const factor = await confirmTotpEnrolment(prisma, box, person.id, token.secret, code, parsed.data.label || 'Authenticator app')
-    if (!factor) {
+    // The code is judged first (a typo must not use the form up), then the form is used up, then
+    // the factor stored — as the first one only when that is what allowed it.
+    if (!(await checkTotpCode(token.secret, code))) {
       await record(ctx, person.id, 'mfa_enrol', 'failure', { method: 'totp', reason: 'invalid_code' })
       ctx.status = 400
       return renderTotp(ctx, person, form.enrolment as string, token.secret, {
         error: 'That code is not right. Check that your app shows this account, and enter its current code.', errorField: 'code', label,
       })
     }
+    if (!(await consumeEnrolment(person, token))) return formUsed(ctx, person, 'totp')
+    const confirmed = await confirmTotpEnrolment(prisma, box, person.id, token.secret, code, { label: parsed.data.label || 'Authenticator app', asFirst: onlyAsFirst(person, token) })
+    if (!confirmed.ok) return notFirstAnyMore(ctx, person, 'totp', `${SECURITY}/totp`)
     await limits.succeeded('codeVerify', { ip: ctx.ip, account: person.id })
-    return afterEnrolment(ctx, person, 'totp', factor.id)
+    return afterEnrolment(ctx, person, 'totp', confirmed.factor.id)
   })
 
   // ---- codes by email, SMS, WhatsApp ------------------------------------------------------------
@@ -379,7 +426,7 @@ export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void
     await record(ctx, person.id, 'mfa_challenge', result.ok ? 'success' : 'failure', {
       method: kind, purpose: `enrol-${kind}`, ...(result.ok ? {} : { reason: result.reason, ...('error' in result ? { error: result.error } : {}) }),
     })
-    const sealed = sealEnrolment(person, { kind, destination })
+    const sealed = await sealEnrolment(person, { kind, destination })
     if (result.ok) return renderCode(ctx, { kind, destination, sealed })
     if (result.reason === 'throttled') {
       ctx.status = 429
@@ -429,9 +476,12 @@ export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void
       ctx.status = 303
       return ctx.redirect(`${SECURITY}?done=exists`)
     }
-    const factor = await prisma.mfaFactor.create({
-      data: { userId: person.id, kind, label: kind === 'email' ? 'Email' : PHONE_LABELS[kind], destination, verified: true, lastUsedAt: new Date() },
-    })
+    const returnTo = kind === 'email' ? `${SECURITY}/email` : `${SECURITY}/phone?kind=${kind}`
+    if (!(await consumeEnrolment(person, token))) return formUsed(ctx, person, kind)
+    const factor = await addVerifiedFactor(prisma, {
+      userId: person.id, kind, label: kind === 'email' ? 'Email' : PHONE_LABELS[kind], destination, lastUsedAt: new Date(),
+    }, { asFirst: onlyAsFirst(person, token) })
+    if (!factor) return notFirstAnyMore(ctx, person, kind, returnTo)
     return afterEnrolment(ctx, person, kind, factor.id)
   }
 

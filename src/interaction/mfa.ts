@@ -1,6 +1,13 @@
 // The second-factor step: choose a factor, prove it, or enrol one when MFA is required and the
 // person has none. Its state lives in the interaction (server-side); the login is resolved only
 // once the second factor is proven, so the session's acr/amr tell the truth.
+//
+// Which step the person is at is worked out on the server at every request, from the state and
+// what the account has right now (stepOf); each POST names the steps it applies at (STEP_RULES)
+// and is refused at any other, whatever a page offered. Enrolment in particular applies only to
+// an account with no second factor at all — no verified factor (usable here or not) and no
+// unused backup code — and that is checked again when the factor is stored: otherwise the
+// password alone would buy a new authenticator and the MFA acr.
 import type Router from '@koa/router'
 import type { Context } from 'koa'
 import { z } from 'zod'
@@ -8,7 +15,7 @@ import type { SecretBox } from '../security/encryption.ts'
 import type { EmailChannel } from '../mfa/channels/email.ts'
 import type { PhoneChannel } from '../mfa/channels/phone.ts'
 import { ACR_MFA, ACR_PASSWORD, amrWithSecondFactor, type SecondFactorMethod } from '../mfa/acr.ts'
-import { clientMfaFacts, listVerifiedFactors, maskDestination, userMfaFacts, type FactorView, type UserMfaFacts } from '../mfa/factors.ts'
+import { addVerifiedFactor, clientMfaFacts, listVerifiedFactors, maskDestination, userMfaFacts, type FactorView, type UserMfaFacts } from '../mfa/factors.ts'
 import { mfaReason } from '../mfa/requirement.ts'
 import { confirmTotpEnrolment, newTotpSecret, startTotpEnrolment, verifyTotp } from '../mfa/totp.ts'
 import { describeDuration, issueCode, verifyCode, type CodePurpose, type CodeSettings } from '../mfa/codes.ts'
@@ -43,6 +50,30 @@ const selectForm = z.object({ method: z.string().min(1).max(64) })
 const enrolForm = z.object({ kind: z.enum(['totp', 'email']) })
 
 const CODE_KINDS = new Set(['email', 'sms', 'whatsapp'])
+
+/**
+ * Where the person is in this step. 'unavailable': they have second factors, but none this server
+ * can use now (e.g. SMS while SMS is not configured) and no backup codes. They may not enrol a new
+ * factor here — that would let a password replace the factor — so only an administrator's reset
+ * helps (the page says so).
+ */
+type Step = 'choose' | 'code' | 'passkey' | 'enrol' | 'enrol-confirm' | 'enrolled' | 'unavailable'
+
+const NOT_NOW = 'That step does not apply now. Continue with the step below.'
+const ENROL_REFUSED = 'You already have a second step: confirm it’s you with it below. If you can no longer use any of them, ask your administrator to reset your second step.'
+const NOTHING_USABLE = 'None of your second steps can be used on this server right now, and you have no backup codes left. Ask your administrator to reset your second step.'
+
+/** The steps each POST of this step applies at; at any other it is refused (409) and the current step shown. */
+const STEP_RULES = {
+  select: { at: ['choose', 'code', 'passkey'] },
+  another: { at: ['choose', 'code', 'passkey', 'enrol', 'enrol-confirm', 'unavailable'] },
+  resend: { at: ['code', 'enrol-confirm'] },
+  verify: { at: ['code'] },
+  enrol: { at: ['enrol', 'enrol-confirm'], refused: ENROL_REFUSED },
+  enrolVerify: { at: ['enrol-confirm'] },
+  continue: { at: ['enrolled'] },
+} as const satisfies Record<string, { at: readonly Step[]; refused?: string }>
+type StepRoute = keyof typeof STEP_RULES
 
 export function registerMfaRoutes(router: Router, kit: InteractionKit, deps: MfaDeps) {
   const { prisma, audit, page, load, finish, saveState, readState, clientName, siteName } = kit
@@ -121,10 +152,24 @@ export function registerMfaRoutes(router: Router, kit: InteractionKit, deps: Mfa
   }
 
   async function methodsFor(accountId: string) {
-    const factors = await listVerifiedFactors(prisma, accountId)
+    const all = await listVerifiedFactors(prisma, accountId)
     // A factor whose channel is not configured on this server cannot be used now.
-    const usable = factors.filter((f) => f.kind === 'totp' || f.kind === 'webauthn' || (f.kind === 'email' && deps.email) || ((f.kind === 'sms' || f.kind === 'whatsapp') && deps.phone?.kinds.includes(f.kind)))
-    return { factors: usable, backupLeft: await remainingBackupCodes(prisma, accountId) }
+    const usable = all.filter((f) => f.kind === 'totp' || f.kind === 'webauthn' || (f.kind === 'email' && deps.email) || ((f.kind === 'sms' || f.kind === 'whatsapp') && deps.phone?.kinds.includes(f.kind)))
+    const backupLeft = await remainingBackupCodes(prisma, accountId)
+    // The same rule as hasSecondFactor (src/mfa/factors.ts), from the rows read here.
+    return { factors: usable, backupLeft, hasSecondFactor: all.length > 0 || backupLeft > 0 }
+  }
+
+  /** The step the person is at now: the state, checked against what the account has at this moment. */
+  async function stepOf(state: MfaState) {
+    const methods = await methodsFor(state.accountId)
+    const selected = state.method === 'backup' ? (methods.backupLeft > 0 ? 'backup' as const : undefined) : methods.factors.find((f) => f.id === state.method)
+    const step: Step = state.enrolled ? 'enrolled'
+      : !methods.hasSecondFactor ? (state.enrol ? 'enrol-confirm' : 'enrol')
+      : selected ? (selected !== 'backup' && selected.kind === 'webauthn' ? 'passkey' : 'code')
+      : methods.factors.length === 0 && methods.backupLeft === 0 ? 'unavailable'
+      : 'choose'
+    return { step, selected, ...methods }
   }
 
   function describe(f: FactorView): string {
@@ -137,45 +182,48 @@ export function registerMfaRoutes(router: Router, kit: InteractionKit, deps: Mfa
     }
   }
 
-  /** Renders the step the state describes. */
+  /** Renders the step the person is at (stepOf). */
   async function render(ctx: Context, details: Details, state: MfaState, extra: { error?: string; attemptsLeft?: number; codes?: string[] } = {}) {
     const base = { client: await clientName(details), uid: details.uid, error: extra.error, abortAction: `/interaction/${details.uid}/abort` }
-    if (state.enrolled) {
-      return page(ctx, 'mfa-backup-codes', { ...base, codes: extra.codes, action: `/interaction/${details.uid}/mfa/continue` }, details.uid)
+    const { step, selected, factors, backupLeft } = await stepOf(state)
+    switch (step) {
+      case 'enrolled':
+        return page(ctx, 'mfa-backup-codes', { ...base, codes: extra.codes, action: `/interaction/${details.uid}/mfa/continue` }, details.uid)
+      case 'enrol-confirm': {
+        const user = await prisma.user.findUnique({ where: { id: state.accountId } })
+        if (state.enrol?.kind === 'totp') {
+          const enrolment = await startTotpEnrolment(siteName, user?.email ?? state.accountId, box.open(state.enrol.sealedSecret, `enrol:${state.accountId}`))
+          return page(ctx, 'mfa-enrol-totp', { ...base, qrSvg: enrolment.qrSvg, secret: enrolment.secret.replace(/(.{4})/g, '$1 ').trim(), action: `/interaction/${details.uid}/mfa/enrol/verify` }, details.uid)
+        }
+        return page(ctx, 'mfa-code', {
+          ...base, title: 'Confirm your email', prompt: `We sent a code to ${maskDestination('email', user?.email ?? '')}. Enter it to turn on sign-in codes by email.`,
+          action: `/interaction/${details.uid}/mfa/enrol/verify`, resendAction: `/interaction/${details.uid}/mfa/resend`, otherAction: `/interaction/${details.uid}/mfa/another`, attemptsLeft: extra.attemptsLeft,
+        }, details.uid)
+      }
+      case 'enrol':
+        return page(ctx, 'mfa-enrol', { ...base, action: `/interaction/${details.uid}/mfa/enrol`, emailAvailable: Boolean(deps.email) }, details.uid)
+      case 'passkey':
+        return webauthn.render(ctx, details, extra.error)
+      case 'code': {
+        const isBackup = selected === 'backup'
+        const factor = selected === 'backup' ? undefined : selected!
+        const prompt = isBackup ? 'Enter one of your backup codes. Each code works once.'
+          : factor!.kind === 'totp' ? `Enter the 6-digit code from ${factor!.label}.`
+          : `We sent a 6-digit code to ${factor!.hint}. It expires in ${describeDuration(settings.codeTtl)}.`
+        return page(ctx, 'mfa-code', {
+          ...base, title: 'Verify it’s you', prompt, backup: isBackup,
+          action: `/interaction/${details.uid}/mfa/verify`, otherAction: `/interaction/${details.uid}/mfa/another`,
+          resendAction: factor && CODE_KINDS.has(factor.kind) ? `/interaction/${details.uid}/mfa/resend` : undefined,
+          attemptsLeft: extra.attemptsLeft,
+        }, details.uid)
+      }
+      case 'unavailable':
+      case 'choose': {
+        const options = factors.map((f) => ({ value: f.id, label: describe(f) }))
+        if (backupLeft > 0) options.push({ value: 'backup', label: `Use a backup code (${backupLeft} left)` })
+        return page(ctx, 'mfa-choose', { ...base, error: base.error ?? (step === 'unavailable' ? NOTHING_USABLE : undefined), options, action: `/interaction/${details.uid}/mfa/select` }, details.uid)
+      }
     }
-    const { factors, backupLeft } = await methodsFor(state.accountId)
-    if (state.enrol?.kind === 'totp') {
-      const user = await prisma.user.findUnique({ where: { id: state.accountId } })
-      const enrolment = await startTotpEnrolment(siteName, user?.email ?? state.accountId, box.open(state.enrol.sealedSecret, `enrol:${state.accountId}`))
-      return page(ctx, 'mfa-enrol-totp', { ...base, qrSvg: enrolment.qrSvg, secret: enrolment.secret.replace(/(.{4})/g, '$1 ').trim(), action: `/interaction/${details.uid}/mfa/enrol/verify` }, details.uid)
-    }
-    if (state.enrol?.kind === 'email') {
-      const user = await prisma.user.findUnique({ where: { id: state.accountId } })
-      return page(ctx, 'mfa-code', {
-        ...base, title: 'Confirm your email', prompt: `We sent a code to ${maskDestination('email', user?.email ?? '')}. Enter it to turn on sign-in codes by email.`,
-        action: `/interaction/${details.uid}/mfa/enrol/verify`, resendAction: `/interaction/${details.uid}/mfa/resend`, otherAction: `/interaction/${details.uid}/mfa/another`, attemptsLeft: extra.attemptsLeft,
-      }, details.uid)
-    }
-    if (factors.length === 0 && backupLeft === 0) {
-      return page(ctx, 'mfa-enrol', { ...base, action: `/interaction/${details.uid}/mfa/enrol`, emailAvailable: Boolean(deps.email) }, details.uid)
-    }
-    const selected = state.method === 'backup' ? 'backup' : factors.find((f) => f.id === state.method)
-    if (selected && selected !== 'backup' && selected.kind === 'webauthn') return webauthn.render(ctx, details, extra.error)
-    if (selected) {
-      const isBackup = selected === 'backup'
-      const prompt = isBackup ? 'Enter one of your backup codes. Each code works once.'
-        : selected.kind === 'totp' ? `Enter the 6-digit code from ${selected.label}.`
-        : `We sent a 6-digit code to ${selected.hint}. It expires in ${describeDuration(settings.codeTtl)}.`
-      return page(ctx, 'mfa-code', {
-        ...base, title: 'Verify it’s you', prompt, backup: isBackup,
-        action: `/interaction/${details.uid}/mfa/verify`, otherAction: `/interaction/${details.uid}/mfa/another`,
-        resendAction: !isBackup && CODE_KINDS.has(selected.kind) ? `/interaction/${details.uid}/mfa/resend` : undefined,
-        attemptsLeft: extra.attemptsLeft,
-      }, details.uid)
-    }
-    const options = factors.map((f) => ({ value: f.id, label: describe(f) }))
-    if (backupLeft > 0) options.push({ value: 'backup', label: `Use a backup code (${backupLeft} left)` })
-    return page(ctx, 'mfa-choose', { ...base, options, action: `/interaction/${details.uid}/mfa/select` }, details.uid)
   }
 
   /** Counts a code attempt (per address and account); when refused, shows the step again with 429 and when to retry. */
@@ -186,19 +234,29 @@ export function registerMfaRoutes(router: Router, kit: InteractionKit, deps: Mfa
     return false
   }
 
-  /** Loads the MFA state of the interaction, or sends the browser back to the current step. */
-  function withState(handler: (ctx: Context, details: Details, state: MfaState) => Promise<unknown>) {
+  /**
+   * Loads the MFA state of the interaction (else sends the browser back to the current step) and
+   * lets the handler run only at the steps STEP_RULES names for `route`: otherwise the person sees
+   * the step they are at, with why (409), and the refusal is audited.
+   */
+  function withState(route: StepRoute, handler: (ctx: Context, details: Details, state: MfaState, now: Awaited<ReturnType<typeof stepOf>>) => Promise<unknown>) {
+    const rule: { at: readonly Step[]; refused?: string } = STEP_RULES[route]
     return async (ctx: Context) => {
       const details = ctx.state.interaction as Details
       const state = currentState(details)
       if (!state || (details.prompt.name !== 'login' && details.prompt.name !== 'mfa')) return ctx.redirect(`/interaction/${details.uid}`)
-      await handler(ctx, details, state)
+      const now = await stepOf(state)
+      if (!rule.at.includes(now.step)) {
+        await audit.record(ctx, { type: 'mfa_step_refused', outcome: 'failure', userId: state.accountId, clientId: String(details.params.client_id), details: { route, step: now.step } })
+        ctx.status = 409
+        return render(ctx, details, state, { error: rule.refused ?? NOT_NOW })
+      }
+      await handler(ctx, details, state, now)
     }
   }
 
-  router.post('/:uid/mfa/select', load, withState(async (ctx, details, state) => {
+  router.post('/:uid/mfa/select', load, withState('select', async (ctx, details, state, { factors, backupLeft }) => {
     const parsed = selectForm.safeParse(formBody(ctx))
-    const { factors, backupLeft } = await methodsFor(state.accountId)
     const factor = factors.find((f) => f.id === parsed.data?.method)
     if (parsed.data?.method === 'backup' && backupLeft > 0) return saveState(ctx, details, MFA_STATE, { ...state, method: 'backup' })
     if (!factor) {
@@ -212,7 +270,7 @@ export function registerMfaRoutes(router: Router, kit: InteractionKit, deps: Mfa
     return saveState(ctx, details, MFA_STATE, { ...state, method: factor.id })
   }))
 
-  router.post('/:uid/mfa/resend', load, withState(async (ctx, details, state) => {
+  router.post('/:uid/mfa/resend', load, withState('resend', async (ctx, details, state) => {
     if (state.enrol?.kind === 'email') {
       const user = await prisma.user.findUnique({ where: { id: state.accountId } })
       if (!(await sendCode(ctx, details, state, state, { purpose: 'enrol-email', destination: user!.email, kind: 'email' }))) return
@@ -224,10 +282,10 @@ export function registerMfaRoutes(router: Router, kit: InteractionKit, deps: Mfa
     return saveState(ctx, details, MFA_STATE, state)
   }))
 
-  router.post('/:uid/mfa/another', load, withState(async (ctx, details, state) =>
+  router.post('/:uid/mfa/another', load, withState('another', async (ctx, details, state) =>
     saveState(ctx, details, MFA_STATE, { ...state, method: undefined, enrol: undefined })))
 
-  router.post('/:uid/mfa/verify', load, withState(async (ctx, details, state) => {
+  router.post('/:uid/mfa/verify', load, withState('verify', async (ctx, details, state) => {
     const clientId = String(details.params.client_id)
     const parsed = codeForm.safeParse(formBody(ctx))
     if (!parsed.success) {
@@ -269,7 +327,7 @@ export function registerMfaRoutes(router: Router, kit: InteractionKit, deps: Mfa
     return finishWithMfa(ctx, state, factor.kind)
   }))
 
-  router.post('/:uid/mfa/enrol', load, withState(async (ctx, details, state) => {
+  router.post('/:uid/mfa/enrol', load, withState('enrol', async (ctx, details, state) => {
     const parsed = enrolForm.safeParse(formBody(ctx))
     if (!parsed.success || (parsed.data.kind === 'email' && !deps.email)) {
       ctx.status = 400
@@ -283,7 +341,7 @@ export function registerMfaRoutes(router: Router, kit: InteractionKit, deps: Mfa
     return saveState(ctx, details, MFA_STATE, { ...state, enrol: { kind: 'email' } })
   }))
 
-  router.post('/:uid/mfa/enrol/verify', load, withState(async (ctx, details, state) => {
+  router.post('/:uid/mfa/enrol/verify', load, withState('enrolVerify', async (ctx, details, state) => {
     const clientId = String(details.params.client_id)
     const parsed = codeForm.safeParse(formBody(ctx))
     if (!state.enrol) return saveState(ctx, details, MFA_STATE, state)
@@ -293,9 +351,16 @@ export function registerMfaRoutes(router: Router, kit: InteractionKit, deps: Mfa
     }
     if (!(await withinCodeVerifyLimit(ctx, details, state))) return
     let method: SecondFactorMethod
+    // Stored only if the account still has no second factor (one may have been added meanwhile).
+    const refuseNotFirst = async () => {
+      await audit.record(ctx, { type: 'mfa_enrol', outcome: 'failure', userId: state.accountId, clientId, details: { method: state.enrol!.kind, reason: 'has_second_factor' } })
+      ctx.status = 409
+      return render(ctx, details, { ...state, enrol: undefined }, { error: ENROL_REFUSED })
+    }
     if (state.enrol.kind === 'totp') {
-      const factor = await confirmTotpEnrolment(prisma, box, state.accountId, box.open(state.enrol.sealedSecret, `enrol:${state.accountId}`), parsed.data.code)
-      if (!factor) {
+      const confirmed = await confirmTotpEnrolment(prisma, box, state.accountId, box.open(state.enrol.sealedSecret, `enrol:${state.accountId}`), parsed.data.code, { asFirst: true })
+      if (!confirmed.ok && confirmed.reason === 'not_first') return refuseNotFirst()
+      if (!confirmed.ok) {
         await audit.record(ctx, { type: 'mfa_enrol', outcome: 'failure', userId: state.accountId, clientId, details: { method: 'totp', reason: 'invalid' } })
         ctx.status = 400
         return render(ctx, details, state, { error: 'That code is not right. Check that your app shows this account, and enter its current code.' })
@@ -311,7 +376,8 @@ export function registerMfaRoutes(router: Router, kit: InteractionKit, deps: Mfa
           attemptsLeft: result.reason === 'invalid' ? result.attemptsLeft : undefined,
         })
       }
-      await prisma.mfaFactor.create({ data: { userId: state.accountId, kind: 'email', label: 'Email', destination: result.destination, verified: true, lastUsedAt: new Date() } })
+      const factor = await addVerifiedFactor(prisma, { userId: state.accountId, kind: 'email', label: 'Email', destination: result.destination, lastUsedAt: new Date() }, { asFirst: true })
+      if (!factor) return refuseNotFirst()
       method = 'email'
     }
     await audit.record(ctx, { type: 'mfa_enrol', outcome: 'success', userId: state.accountId, clientId, details: { method } })
@@ -324,9 +390,8 @@ export function registerMfaRoutes(router: Router, kit: InteractionKit, deps: Mfa
     return render(ctx, details, next, { codes })
   }))
 
-  router.post('/:uid/mfa/continue', load, withState(async (ctx, details, state) => {
-    if (!state.enrolled) return saveState(ctx, details, MFA_STATE, state)
-    return finishWithMfa(ctx, state, state.enrolled)
+  router.post('/:uid/mfa/continue', load, withState('continue', async (ctx, details, state) => {
+    return finishWithMfa(ctx, state, state.enrolled!)
   }))
 
   return {

@@ -1,5 +1,6 @@
 // A person's second factors: what they can use to sign in, and the facts the MFA policy needs.
 import type { PrismaClient } from '../store/database.ts'
+import type { MfaFactor, Prisma } from '../generated/prisma/client.ts'
 import type { MfaFacts } from './requirement.ts'
 
 export type FactorKind = 'totp' | 'email' | 'sms' | 'whatsapp' | 'webauthn'
@@ -63,4 +64,37 @@ export function clientMfaFacts(client: unknown): Pick<MfaFacts, 'clientRequiresM
   const c = client as ClientLike | undefined
   const maxAge = c?.['urn:iam:mfa_max_age']
   return { clientRequiresMfa: c?.['urn:iam:mfa_policy'] === 'required', clientMaxAge: typeof maxAge === 'number' ? maxAge : undefined }
+}
+
+/** What the checks below read: the client, or a transaction's client. */
+type FactorReader = Pick<PrismaClient, 'mfaFactor' | 'backupCode'>
+
+/**
+ * Whether something already stands for a second factor: a verified factor — usable on this server
+ * or not (an SMS factor while SMS is not configured still belongs to the person, who signs in with
+ * a backup code or has an administrator reset it) — or an unused backup code. Until then the
+ * password (or the account session) is all the account has, so a first factor may be added on its
+ * strength alone; after, only on the strength of a fresh second factor.
+ */
+export async function hasSecondFactor(prisma: FactorReader, userId: string): Promise<boolean> {
+  if (await prisma.mfaFactor.count({ where: { userId, verified: true } })) return true
+  return (await prisma.backupCode.count({ where: { userId, usedAt: null } })) > 0
+}
+
+export type NewVerifiedFactor = Omit<Prisma.MfaFactorUncheckedCreateInput, 'verified' | 'id'>
+
+/**
+ * Stores a verified factor. `asFirst`: the caller allowed it on the strength of the password (or
+ * account session) alone, because the account had no second factor when it looked; it is stored
+ * only if that is still true at the moment of writing. The check and the write run in one
+ * transaction holding the user's row, so two enrolments racing cannot both be "the first".
+ * Returns null when the account has a second factor by now.
+ */
+export async function addVerifiedFactor(prisma: PrismaClient, data: NewVerifiedFactor, opts: { asFirst: boolean }): Promise<MfaFactor | null> {
+  if (!opts.asFirst) return prisma.mfaFactor.create({ data: { ...data, verified: true } })
+  return prisma.$transaction(async (tx) => {
+    await tx.$queryRaw`SELECT "id" FROM "User" WHERE "id" = ${data.userId} FOR UPDATE`
+    if (await hasSecondFactor(tx, data.userId)) return null
+    return tx.mfaFactor.create({ data: { ...data, verified: true } })
+  })
 }

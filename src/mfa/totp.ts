@@ -5,6 +5,8 @@ import { generateSecret, generateURI, verify } from 'otplib'
 import QRCode from 'qrcode'
 import type { PrismaClient } from '../store/database.ts'
 import type { SecretBox } from '../security/encryption.ts'
+import type { MfaFactor } from '../generated/prisma/client.ts'
+import { addVerifiedFactor } from './factors.ts'
 
 const PERIOD = 30
 const TOLERANCE = PERIOD // ±1 step
@@ -39,13 +41,25 @@ async function check(secret: string, code: string, afterStep: number | null, epo
   return { ok: true, step }
 }
 
-/** Confirms a new TOTP factor with its first code; only then does it count. */
-export async function confirmTotpEnrolment(prisma: PrismaClient, box: SecretBox, userId: string, secret: string, code: string, label = 'Authenticator app') {
+/** Whether `code` is right for a secret being set up (nothing is stored). */
+export async function checkTotpCode(secret: string, code: string): Promise<boolean> {
+  return (await check(secret, code, null)).ok
+}
+
+/**
+ * Confirms a new TOTP factor with its first code; only then does it count. `asFirst`: see
+ * addVerifiedFactor (stored only while the account still has no second factor).
+ */
+export async function confirmTotpEnrolment(
+  prisma: PrismaClient, box: SecretBox, userId: string, secret: string, code: string,
+  opts: { label?: string | undefined; asFirst: boolean },
+): Promise<{ ok: true; factor: MfaFactor } | { ok: false; reason: 'invalid' | 'not_first' }> {
   const result = await check(secret, code, null)
-  if (!result.ok) return null
-  return prisma.mfaFactor.create({
-    data: { userId, kind: 'totp', label, secret: box.seal(secret, `totp:${userId}`), verified: true, lastUsedStep: result.step, lastUsedAt: new Date() },
-  })
+  if (!result.ok) return { ok: false, reason: 'invalid' }
+  const factor = await addVerifiedFactor(prisma, {
+    userId, kind: 'totp', label: opts.label ?? 'Authenticator app', secret: box.seal(secret, `totp:${userId}`), lastUsedStep: result.step, lastUsedAt: new Date(),
+  }, { asFirst: opts.asFirst })
+  return factor ? { ok: true, factor } : { ok: false, reason: 'not_first' }
 }
 
 /** Verifies a code for an enrolled factor and records its time step (once only). */

@@ -10,6 +10,7 @@ import type {
 } from '@simplewebauthn/server'
 import { z } from 'zod'
 import type { PrismaClient } from '../store/database.ts'
+import { addVerifiedFactor } from './factors.ts'
 
 export type WebauthnPurpose = 'webauthn' | 'enrol-webauthn'
 
@@ -38,6 +39,8 @@ export type WebauthnFailure =
   | 'not_verified'
   /** This authenticator is already registered (registration). */
   | 'already_registered'
+  /** Allowed only as the person's first second factor, and they have one by now (registration). */
+  | 'not_first'
 
 export type WebauthnResult<T> = ({ ok: true } & T) | { ok: false; reason: WebauthnFailure; detail?: string | undefined }
 
@@ -147,7 +150,7 @@ export async function registrationOptions(
 /** Checks the browser's answer to registrationOptions() and stores the credential as a verified factor. */
 export async function verifyRegistration(
   prisma: PrismaClient,
-  input: RelyingParty & { userId: string; response: unknown; label?: string | undefined },
+  input: RelyingParty & { userId: string; response: unknown; label?: string | undefined; asFirst: boolean },
 ): Promise<WebauthnResult<{ factorId: string; label: string }>> {
   const parsed = registrationSchema.safeParse(input.response)
   if (!parsed.success) return { ok: false, reason: 'malformed', detail: parsed.error.issues[0]?.message }
@@ -171,13 +174,13 @@ export async function verifyRegistration(
   const label = input.label?.trim().slice(0, 64) || DEFAULT_LABEL
   const transports = (credential.transports ?? response.response.transports ?? []).filter((t) => TRANSPORTS.has(t))
   try {
-    const factor = await prisma.mfaFactor.create({
-      data: {
-        userId: input.userId, kind: 'webauthn', label, verified: true,
-        credentialId: credential.id, publicKey: Buffer.from(credential.publicKey), signCount: credential.counter,
-        transports: transports.length ? transports.join(',') : null,
-      },
-    })
+    // asFirst: see addVerifiedFactor (stored only while the person still has no second factor).
+    const factor = await addVerifiedFactor(prisma, {
+      userId: input.userId, kind: 'webauthn', label,
+      credentialId: credential.id, publicKey: Buffer.from(credential.publicKey), signCount: credential.counter,
+      transports: transports.length ? transports.join(',') : null,
+    }, { asFirst: input.asFirst })
+    if (!factor) return { ok: false, reason: 'not_first' }
     return { ok: true, factorId: factor.id, label }
   } catch (err) {
     // Two registrations of one authenticator racing: the unique credentialId lets one through.
@@ -247,5 +250,6 @@ export function describeWebauthnFailure(reason: WebauthnFailure): string {
     case 'unknown_credential': return 'That security key or passkey is not registered to your account. Use another one, or another method.'
     case 'not_verified': return 'Your security key or passkey could not be verified. Try again.'
     case 'already_registered': return 'This security key or passkey is already registered.'
+    case 'not_first': return 'You have a second step already: confirm it’s you with it first, then add this one.'
   }
 }
