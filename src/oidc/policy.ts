@@ -34,8 +34,25 @@ function refuseUnsatisfiableEssentialAcr(ctx: KoaContextWithOIDC): boolean {
   throw new errors.UnmetAuthenticationRequirements('none of the essential acr values requested can be satisfied')
 }
 
+/**
+ * prompt=login: the person must sign in within this authorization request. oidc-provider's own
+ * check counts only the last interaction's result, so after a first consent (a second interaction,
+ * started by the sign-in's resume) it asked for the password and the second factor again. The
+ * interaction being resumed keeps the sign-in that started it as its lastSubmission: a sign-in of
+ * the session's account there resolves the prompt.
+ */
+function loginPromptPending(ctx: KoaContextWithOIDC): boolean {
+  const { oidc } = ctx
+  if (!oidc.prompts.has('login') || !oidc.promptPending('login')) return Check.NO_NEED_TO_PROMPT
+  const earlier = (oidc.entities.Interaction as { lastSubmission?: { login?: { accountId?: string } } } | undefined)?.lastSubmission?.login
+  if (oidc.route.endsWith('resume') && earlier?.accountId !== undefined && earlier.accountId === oidc.session?.accountId) return Check.NO_NEED_TO_PROMPT
+  return Check.REQUEST_PROMPT
+}
+
 export function createInteractionPolicy(prisma: PrismaClient) {
   const policy = base()
+  policy.get('login')!.checks.remove('login_prompt')
+  policy.get('login')!.checks.unshift(new Check('login_prompt', 'login prompt was not resolved', 'login_required', loginPromptPending))
   policy.get('login')!.checks.unshift(new Check('unsatisfiable_essential_acr', 'none of the essential acr values requested can be satisfied', refuseUnsatisfiableEssentialAcr))
   // Requested acrs are ours to satisfy with the mfa prompt (a password alone never gives the MFA
   // acr); the login prompt would otherwise ask for the password again to no avail.

@@ -18,7 +18,7 @@ import { registerResourceServer } from '../../src/oidc/resource-servers.ts'
 import { createClient } from '../../src/clients/registry.ts'
 import { ADMIN_PERMISSIONS, adminResource, setClientAdminPermissions } from '../../src/admin/permissions.ts'
 import { ADMIN_TEST_CLIENT, ADMIN_TEST_REDIRECT, adminApi, personToken } from '../support/admin.ts'
-import { addTotpFactor } from '../support/mfa-fixtures.ts'
+import { addTotpFactor, totpCode } from '../support/mfa-fixtures.ts'
 import { createUser } from '../../src/identity/users.ts'
 import { assignRole, ensureRole } from '../../src/identity/roles.ts'
 
@@ -32,6 +32,8 @@ const ADMIN = { login: 'root@example.test', password: 'root passphrase for the a
 const SPA_OFF = { clientId: 'spa-off', redirect: 'http://localhost:5174/callback' }
 const SVC_OFF = { clientId: 'svc-off', secret: 'svc-off-secret-0123456789-0123456789-0123456789' }
 const SVC_GONE = { clientId: 'svc-gone', secret: 'svc-gone-secret-0123456789-0123456789-012345678' }
+/** A person with an authenticator app who has not yet consented to any client. */
+const CAROL = { email: 'carol@example.test', password: 'carol has a second factor too' }
 const SVC_SHORT = { clientId: 'svc-short', secret: 'svc-short-secret-0123456789-0123456789-abcdef' }
 
 /** A global administrator with a second factor (admin actions may need step-up); returns the TOTP secret. */
@@ -77,11 +79,13 @@ describe.each(STORAGE_MODES)('protocol correctness (%s)', (mode) => {
   let iam: IamInstance
   let spa: oidc.Configuration
   let adminTotp: string
+  let carolTotp: string
 
   beforeAll(async () => {
     iam = await createIam(mode)
     await iam.withDatabase(async (prisma) => {
       await createFixtures(prisma)
+      carolTotp = await addTotpFactor(prisma, (await createUser(prisma, { email: CAROL.email, password: CAROL.password, emailVerified: true })).id)
       await createClientsThatGoAway(prisma)
       await registerResourceServer(prisma, { identifier: SHORT_API.identifier, name: 'Short-lived API', scopes: ['read'], ttl: SHORT_API.ttl })
       await createClient(prisma, { clientId: SVC_ADMIN.clientId, name: 'Admin automation', kind: 'service', secret: SVC_ADMIN.secret })
@@ -222,6 +226,43 @@ describe.each(STORAGE_MODES)('protocol correctness (%s)', (mode) => {
         const tokens = await oidc.authorizationCodeGrant(spa, new URL(res.url), { pkceCodeVerifier: req.verifier, expectedState: req.state })
         expect(tokens.claims()!.acr).toBe('urn:iam:acr:pwd')
       }
+      await expectNoServerErrors(logMark)
+    })
+  })
+
+  describe('prompt=login', () => {
+    it('on a first consent asks for the password and the second factor once each', async () => {
+      const logMark = iam.logs().length
+      const req = await authorizationParams({ scope: 'openid profile', prompt: 'login' })
+      const browser = new HttpBrowser(iam.issuer)
+      let res = await browser.navigate(oidc.buildAuthorizationUrl(spa, req.params).href)
+      const seen: string[] = []
+      const post = (suffix: string, fields: Record<string, string>) => {
+        const form = formWithAction(res.body, suffix)
+        return browser.navigate(new URL(form.action, iam.issuer).href, { form: { ...form.fields, ...fields } })
+      }
+      for (let step = 0; step < 8 && new URL(res.url).origin === iam.issuer; step++) {
+        if (/\/login"/.test(res.body)) {
+          seen.push('password')
+          if (seen.filter((s) => s === 'password').length > 1) break
+          res = await post('/login', { login: CAROL.email, password: CAROL.password })
+        } else if (/\/mfa\/verify"/.test(res.body)) {
+          seen.push('second factor')
+          if (seen.filter((s) => s === 'second factor').length > 1) break
+          res = await post('/mfa/verify', { code: await totpCode(carolTotp) })
+        } else if (/\/mfa\/select"/.test(res.body)) {
+          const method = [...res.body.matchAll(/name="method" value="([^"]*)"/g)].map((m) => m[1]!).find((v) => v !== 'backup')!
+          res = await post('/mfa/select', { method })
+        } else if (/\/consent"/.test(res.body)) {
+          seen.push('consent')
+          res = await post('/consent', {})
+        } else {
+          throw new Error(`unexpected page (${res.status}): ${res.body.slice(0, 1500)}`)
+        }
+      }
+      expect(seen).toEqual(['password', 'second factor', 'consent'])
+      const tokens = await oidc.authorizationCodeGrant(spa, new URL(res.url), { pkceCodeVerifier: req.verifier, expectedState: req.state })
+      expect(tokens.claims()!.acr).toBe('urn:iam:acr:mfa')
       await expectNoServerErrors(logMark)
     })
   })
