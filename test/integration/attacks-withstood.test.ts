@@ -26,6 +26,7 @@ import { HttpBrowser, formWithAction, formsOf, signIn, type PageResponse } from 
 import { ALICE, API, SERVICE_SECRET, SPA_REDIRECT, WEB_REDIRECT, WEB_SECRET, createFixtures } from '../support/fixtures.ts'
 import { addTotpFactor, totpCode } from '../support/mfa-fixtures.ts'
 import { startCanary, type Canary } from '../support/canary.ts'
+import { startMailCatcher, type MailCatcher } from '../support/smtp.ts'
 import { selfSignedLoopbackCert } from '../support/self-signed.ts'
 import { launchChromium, openSession } from '../support/chromium.ts'
 import { createClient } from '../../src/clients/registry.ts'
@@ -62,6 +63,7 @@ describe('attacks the review tried stay withstood (postgres-redis)', () => {
   let canary: Canary
   /** The same over HTTPS (sector_identifier_uri must be https), its certificate trusted by the server. */
   let tlsCanary: Canary
+  let mail: MailCatcher
   let upstreamName: string
   let mallory: { id: string; totp: string; tenantId: string; roleId: string }
   let admin: { totp: string }
@@ -70,6 +72,8 @@ describe('attacks the review tried stay withstood (postgres-redis)', () => {
     canary = await startCanary()
     const cert = selfSignedLoopbackCert()
     tlsCanary = await startCanary({ tls: cert })
+    // Mail and open registration: the registration and password-reset forms exist.
+    mail = await startMailCatcher()
     // The setting allows 64 characters: the script tag alone.
     upstreamName = `Up"'><script>window.__xss=1</script>`
     iam = await createIam('postgres-redis', {
@@ -78,6 +82,8 @@ describe('attacks the review tried stay withstood (postgres-redis)', () => {
         // of loopback must be refused. The fixtures need no outbound request.
         OUTBOUND_ALLOWED_HOSTS: 'localhost',
         NODE_EXTRA_CA_CERTS: cert.certFile,
+        ...mail.env,
+        REGISTRATION_MODE: 'open',
         // An upstream whose operator-given name carries the payload (shown on the login page and in
         // the linked sign-ins). It is never contacted: nobody presses its button.
         FEDERATION: JSON.stringify([{ type: 'oidc', id: 'upx', name: upstreamName, issuer: 'http://127.0.0.1:9/upstream', clientId: 'iam', clientSecret: 'upstream-secret', allowInsecureRequests: true }]),
@@ -130,6 +136,7 @@ describe('attacks the review tried stay withstood (postgres-redis)', () => {
     await iam?.close()
     await canary?.close()
     await tlsCanary?.close()
+    await mail?.close()
   })
 
   async function metadataOf(prisma: Parameters<Parameters<IamInstance['withDatabase']>[0]>[0], id: string) {
@@ -269,6 +276,21 @@ describe('attacks the review tried stay withstood (postgres-redis)', () => {
 
     it.each(PUBLIC_VARIANTS)('%s client: refuses %s with an error page', async (client, label, variant) => {
       expectRefusedWithPage(await get(authUrl(client, variant)), label)
+    })
+
+    it('an error the client would be told about is not sent to an unregistered URI either (prompt=none, bad scope, bad response_type)', async () => {
+      // Without a session, prompt=none ends in login_required: delivered to the registered URI only.
+      const control = await get(authUrl('app', APP, { prompt: 'none' }))
+      expect(control.status).toBe(303)
+      expect(new URL(control.location!).searchParams.get('error')).toBe('login_required')
+      expect(control.location!.startsWith(`${APP}?`)).toBe(true)
+      for (const [label, variant] of WEB_VARIANTS) {
+        for (const extra of [{ prompt: 'none' }, { response_type: 'token' }, { scope: 'openid unknown-scope', prompt: 'none' }, { code_challenge_method: 'plain' }]) {
+          const res = await get(authUrl('app', variant, extra))
+          expect(res.location, `${label} ${JSON.stringify(extra)}`).toBeNull()
+          expect(res.status, `${label} ${JSON.stringify(extra)}`).toBe(400)
+        }
+      }
     })
 
     it('pushed authorization requests refuse the same variants (OAuth error JSON, nothing stored)', async () => {
@@ -444,6 +466,29 @@ describe('attacks the review tried stay withstood (postgres-redis)', () => {
       }
       expect(res.body).toContain('Confirm the device')
       expectEscaped(res, 'device confirmation')
+    })
+
+    it('escapes what a person typed when a form comes back with an error (sign-in, registration, password reset)', async () => {
+      const browser = new HttpBrowser(iam.issuer)
+      const start = await browser.navigate(authUrl('spa', SPA_REDIRECT))
+      const login = formWithAction(start.body, '/login')
+      const failed = await browser.navigate(new URL(login.action, iam.issuer).href, { form: { ...login.fields, login: PAYLOAD, password: 'not the password' } })
+      expect(failed.status).toBe(400)
+      expectEscaped(failed, 'sign-in form')
+      expect(failed.body).toContain('value="&quot;&#39;&gt;&lt;script&gt;')
+
+      const uid = /^\/interaction\/([^/]+)\/login$/.exec(login.action)![1]!
+      const registerPage = await browser.navigate(`${iam.issuer}/interaction/${uid}/register`)
+      const register = formWithAction(registerPage.body, '/register')
+      const refused = await browser.navigate(new URL(register.action, iam.issuer).href, { form: { ...register.fields, email: PAYLOAD, name: PAYLOAD, password: 'short', confirm: 'other' } })
+      expect(refused.status).toBe(400)
+      expectEscaped(refused, 'registration form')
+
+      const forgotPage = await browser.navigate(`${iam.issuer}/self-service/forgot-password`)
+      const forgot = formWithAction(forgotPage.body, '/forgot-password')
+      const bad = await browser.navigate(new URL(forgot.action, iam.issuer).href, { form: { ...forgot.fields, email: PAYLOAD } })
+      expect(bad.status).toBe(400)
+      expectEscaped(bad, 'password reset form')
     })
 
     it('escapes what a request reflects into error and sign-in pages', async () => {
