@@ -51,14 +51,14 @@ async function authenticate(ctx: Context, verify: ReturnType<typeof accessTokenV
   }
 }
 
-/** RFC 9470: a person whose token shows a second factor within STEP_UP_MAX_AGE seconds. */
-function stepUpCheck(principal: Principal, reason: string): void {
+/** RFC 9470: a person whose token shows a second factor within STEP_UP_MAX_AGE seconds (by the server's clock). */
+function stepUpCheck(principal: Principal, reason: string, nowMs: number): void {
   if (principal.kind === 'service') {
     throw problems.forbidden(`${reason} needs a person who signed in with a second factor; a service token cannot do it`)
   }
   const { acr, authTime } = principal.token
   const strong = acr !== undefined && (ACR_VALUES as readonly string[]).indexOf(acr) >= ACR_VALUES.indexOf(ACR_MFA)
-  const recent = authTime !== undefined && Math.floor(Date.now() / 1000) - authTime <= STEP_UP_MAX_AGE
+  const recent = authTime !== undefined && Math.floor(nowMs / 1000) - authTime <= STEP_UP_MAX_AGE
   if (strong && recent) return
   const description = strong
     ? `${reason} needs a recent authentication: at most ${STEP_UP_MAX_AGE} seconds ago`
@@ -104,7 +104,7 @@ function handlerFor(route: AdminRoute, deps: AdminApiDeps) {
     }
     const loaded = route.load ? await route.load(args) : undefined
     const action = await stepUpNeeded(route.stepUp, args, loaded)
-    if (action) stepUpCheck(principal, action)
+    if (action) stepUpCheck(principal, action, deps.clock?.now() ?? Date.now())
     const result = await route.handler(args, loaded)
     if (route.produces) return // the handler wrote the (streamed) body
     ctx.status = route.status ?? 200

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import * as oidc from 'openid-client'
 import { createIam, type IamInstance } from '../support/iam.ts'
 import { createFixtures } from '../support/fixtures.ts'
+import { createMovableClock } from '../support/movable-clock.ts'
 import { addTotpFactor } from '../support/mfa-fixtures.ts'
 import { HttpBrowser, formWithAction, signIn } from '../support/browser.ts'
 import { ADMIN_TEST_CLIENT, ADMIN_TEST_REDIRECT, adminApi, personToken, serviceToken } from '../support/admin.ts'
@@ -43,9 +44,10 @@ describe('admin API privilege boundaries (postgres-redis)', () => {
   let rootToken: string
   let aToken: string
   let svcToken: string
+  const clock = createMovableClock()
 
   beforeAll(async () => {
-    iam = await createIam('postgres-redis')
+    iam = await createIam('postgres-redis', { env: clock.env })
     await iam.withDatabase(async (prisma) => {
       await createFixtures(prisma)
       ids.defaultTenant = (await ensureDefaultTenant(prisma)).id
@@ -301,5 +303,17 @@ describe('admin API privilege boundaries (postgres-redis)', () => {
     expect(cli.stdout).toContain('client_id: branch-office')
     expect(cli.stderr).toMatch(/^warning: 192\.168\.7\.7 is a loopback or private address .*OUTBOUND_ALLOWED_HOSTS/m)
     expect((await call(mfa, 'GET', '/clients/branch-office')).json.backchannelLogoutUri).toBe('https://192.168.7.7/logout')
+  })
+
+  // Last: it moves the server's clock.
+  it('counts a second factor only for ten minutes: an older one is asked for again, with the same challenge', async () => {
+    const mfa = await mfaRootToken()
+    const victim = await call(mfa, 'POST', '/clients', { name: 'Short-lived', kind: 'service' })
+    expect(victim.status, victim.text).toBe(201)
+    clock.advance(11 * 60_000)
+    const stale = await call(mfa, 'DELETE', `/clients/${victim.json.client.id}`)
+    expectStepUpChallenge(stale, 'stale second factor')
+    expect(stale.json.detail).toMatch(/recent authentication: at most 600 seconds ago/)
+    expect((await call(mfa, 'GET', `/clients/${victim.json.client.id}`)).status).toBe(200)
   })
 })
