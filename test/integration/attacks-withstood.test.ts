@@ -285,7 +285,7 @@ describe('attacks the review tried stay withstood (postgres-redis)', () => {
       expect(new URL(control.location!).searchParams.get('error')).toBe('login_required')
       expect(control.location!.startsWith(`${APP}?`)).toBe(true)
       for (const [label, variant] of WEB_VARIANTS) {
-        for (const extra of [{ prompt: 'none' }, { response_type: 'token' }, { scope: 'openid unknown-scope', prompt: 'none' }, { code_challenge_method: 'plain' }]) {
+        for (const extra of [{ prompt: 'none' }, { response_type: 'token' }, { scope: 'openid unknown-scope', prompt: 'none' }, { code_challenge_method: 'plain' }] as Array<Record<string, string>>) {
           const res = await get(authUrl('app', variant, extra))
           expect(res.location, `${label} ${JSON.stringify(extra)}`).toBeNull()
           expect(res.status, `${label} ${JSON.stringify(extra)}`).toBe(400)
