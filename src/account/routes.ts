@@ -15,6 +15,7 @@ import { registerLinkedRoutes } from './linked.ts'
 import { registerSessionRoutes, type SessionExtras } from './sessions.ts'
 import { registerPasswordRoutes, type PasswordExtras } from './password.ts'
 import { createAccountPages, type AccountSession } from './pages.ts'
+import { secureCookieName } from '../security/cookie-names.ts'
 
 export interface AccountDeps {
   prisma: PrismaClient
@@ -27,6 +28,7 @@ export interface AccountDeps {
   federation: { nameOf(id: string): string }
 }
 
+// On Path=/account: `__Secure-` over https (src/security/cookie-names.ts).
 const SESSION_COOKIE = 'iam.account'
 const TRANSACTION_COOKIE = 'iam.account.tx'
 const SESSION_HOURS = 8
@@ -37,7 +39,7 @@ const accountSession = z.object({ sub: z.string(), idToken: z.string(), exp: z.n
 const transaction = z.object({ state: z.string(), nonce: z.string(), verifier: z.string(), returnTo: z.string().optional(), stepUp: z.boolean().optional() })
 
 function readCookie<T>(ctx: Context, name: string, schema: z.ZodType<T>): T | undefined {
-  const raw = ctx.cookies.get(name, { signed: true })
+  const raw = ctx.cookies.get(secureCookieName(name, ctx.secure), { signed: true })
   if (!raw) return undefined
   try {
     const parsed = schema.safeParse(JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')))
@@ -48,13 +50,14 @@ function readCookie<T>(ctx: Context, name: string, schema: z.ZodType<T>): T | un
 }
 
 function writeCookie(ctx: Context, name: string, value: unknown, maxAge: number): void {
-  ctx.cookies.set(name, Buffer.from(JSON.stringify(value)).toString('base64url'), {
+  ctx.cookies.set(secureCookieName(name, ctx.secure), Buffer.from(JSON.stringify(value)).toString('base64url'), {
     signed: true, httpOnly: true, sameSite: 'lax', secure: ctx.secure, path: '/account', maxAge, overwrite: true,
   })
 }
 
 function clearCookie(ctx: Context, name: string): void {
-  ctx.cookies.set(name, null, { signed: true, path: '/account', overwrite: true })
+  // Secure too: a browser ignores a prefixed cookie's removal that is not.
+  ctx.cookies.set(secureCookieName(name, ctx.secure), null, { signed: true, secure: ctx.secure, path: '/account', overwrite: true })
 }
 
 export function createAccountRouter(deps: AccountDeps & SecurityExtras & SessionExtras & PasswordExtras): Router {
@@ -76,7 +79,7 @@ export function createAccountRouter(deps: AccountDeps & SecurityExtras & Session
   // Before every route under /account (registered first, so it runs first): the only way a route
   // learns who is signed in is readSession, which answers what this check let through.
   router.use('/account', async (ctx, next) => {
-    if (ctx.cookies.get(SESSION_COOKIE)) {
+    if (ctx.cookies.get(secureCookieName(SESSION_COOKIE, ctx.secure))) {
       const session = await liveSession(ctx)
       if (session) live.set(ctx, session)
       else clearCookie(ctx, SESSION_COOKIE)

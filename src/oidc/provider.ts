@@ -52,6 +52,12 @@ export function createProvider({ config, prisma, jwks, cookieKeys, adapter }: Pr
       keys: new CookieSigner(cookieKeys),
       long: { signed: true, httpOnly: true, sameSite: 'lax' },
       short: { signed: true, httpOnly: true, sameSite: 'lax' },
+      // Behind a TLS proxy every browser request is https: the session (Path=/, no Domain) is a
+      // `__Host-` cookie, the interaction's (Path=/interaction/…, /auth/…) `__Secure-` ones
+      // (src/security/cookie-names.ts). Names are fixed at start, so only where https is certain.
+      names: config.trustProxy && config.issuer.startsWith('https://')
+        ? { session: '__Host-session', interaction: '__Secure-interaction', resume: '__Secure-interaction_resume' }
+        : { session: '_session', interaction: '_interaction', resume: '_interaction_resume' },
     },
 
     claims: Object.fromEntries(Object.entries(CLAIMS).map(([scope, claims]) => [scope, [...claims]])),

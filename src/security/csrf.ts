@@ -3,14 +3,17 @@
 // can neither read the cookie nor compute the token.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import type { Context } from 'koa'
+import { hostCookieName } from './cookie-names.ts'
 
+// Path=/ without a Domain: `__Host-iam.csrf` over https (src/security/cookie-names.ts).
 const COOKIE = 'iam.csrf'
 
 function secretFor(ctx: Context, create: boolean): string | undefined {
-  let secret = ctx.cookies.get(COOKIE, { signed: true })
+  const name = hostCookieName(COOKIE, ctx.secure)
+  let secret = ctx.cookies.get(name, { signed: true })
   if (!secret && create) {
     secret = randomBytes(32).toString('base64url')
-    ctx.cookies.set(COOKIE, secret, { signed: true, httpOnly: true, sameSite: 'lax', secure: ctx.secure, path: '/', overwrite: true })
+    ctx.cookies.set(name, secret, { signed: true, httpOnly: true, sameSite: 'lax', secure: ctx.secure, path: '/', overwrite: true })
   }
   return secret
 }

@@ -32,7 +32,8 @@ async function authorize(iam: IamInstance, headers: Record<string, string> = {})
   return res
 }
 
-const interactionCookies = (res: Response) => res.headers.getSetCookie().filter((c) => c.startsWith('_interaction'))
+// Plain names, or prefixed ones on an https ISSUER behind the trusted proxy (test/integration/cookie-names.test.ts).
+const interactionCookies = (res: Response) => res.headers.getSetCookie().filter((c) => /^(_|__Secure-)interaction/.test(c))
 
 describe('behind a proxy', () => {
   let trusted: IamInstance

@@ -66,6 +66,29 @@ describe('csrf.issue', () => {
   })
 })
 
+describe('csrf cookie over https', () => {
+  it('is `__Host-iam.csrf`: Secure, Path=/, no Domain; a token verifies against it', () => {
+    const proxied = new Koa({ proxy: true })
+    proxied.keys = app.keys
+    const over = (cookie?: string) => {
+      const req = new http.IncomingMessage(new net.Socket())
+      req.method = 'POST'
+      req.url = '/interaction/uid1/login'
+      req.headers = { host: 'id.example.test', 'x-forwarded-proto': 'https', ...(cookie ? { cookie } : {}) }
+      return proxied.createContext(req, new http.ServerResponse(req))
+    }
+    const ctx = over()
+    const token = csrf.issue(ctx, 'uid1')
+    const cookie = setCookies(ctx).find((c) => c.startsWith('__Host-iam.csrf='))
+    expect(cookie).toBeDefined()
+    const attrs = cookie!.toLowerCase().split(/;\s*/)
+    expect(attrs).toEqual(expect.arrayContaining(['secure', 'path=/', 'httponly']))
+    expect(attrs.some((a) => a.startsWith('domain='))).toBe(false)
+    expect(setCookies(ctx).some((c) => c.startsWith('iam.csrf='))).toBe(false)
+    expect(csrf.verify(over(cookieHeaderFrom(ctx)), 'uid1', token)).toBe(true)
+  })
+})
+
 describe('csrf.verify', () => {
   it('accepts the token for the same scope and cookie', () => {
     const { token, cookie } = issueFresh(csrf, 'uid1')
