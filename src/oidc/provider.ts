@@ -144,9 +144,13 @@ export function createProvider({ config, prisma, jwks, cookieKeys, adapter }: Pr
     // Refresh tokens: rotated on every use for public clients (sender-constrained ones excepted),
     // otherwise once 70% of their lifetime has passed. Presenting a rotated (consumed) refresh
     // token revokes the whole grant: oidc-provider's reuse detection.
+    // oidc-provider consumes a rotating refresh token before it resolves the requested resource,
+    // so a refused resource would spend it and the client's corrected retry would count as reuse.
+    // This runs just before that consumption: the resource is checked against the grant here.
     rotateRefreshToken: (ctx) => {
       const { RefreshToken: token, Client: client } = ctx.oidc.entities
       if (!token || !client) return false
+      refuseUngrantedResource(ctx.oidc.params?.resource, token.resource)
       if (client.clientAuthMethod === 'none' && !token.isSenderConstrained()) return true
       return token.ttlPercentagePassed() >= 70
     },
@@ -245,6 +249,17 @@ function deviceCodeError(err: Error): string {
   switch (err.name) {
     case 'NoCodeError': return 'Enter the code shown on your device.'
     case 'NotFoundError': return 'That code is not valid. Check it and try again.'
+/**
+ * RFC 8707 §2.2: a refresh request's `resource` must be one the grant covers, and only one (an
+ * access token has one audience); otherwise invalid_target.
+ */
+function refuseUngrantedResource(requested: unknown, granted: string | string[] | undefined): void {
+  if (requested === undefined) return
+  if (Array.isArray(requested)) throw new errors.InvalidTarget('only a single resource indicator value must be requested during Access Token Request')
+  const covered = granted === undefined ? [] : Array.isArray(granted) ? granted : [granted]
+  if (typeof requested !== 'string' || !covered.includes(requested)) throw new errors.InvalidTarget()
+}
+
     case 'ExpiredError': return 'That code has expired. Start again on your device to get a new one.'
     case 'AlreadyUsedError': return 'That code has already been used. Start again on your device to get a new one.'
     case 'AbortedError': return 'The device was not connected. Enter a code to connect a device.'

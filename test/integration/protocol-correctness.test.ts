@@ -267,6 +267,27 @@ describe.each(STORAGE_MODES)('protocol correctness (%s)', (mode) => {
     })
   })
 
+  describe('refresh with a resource the grant does not cover', () => {
+    it('is refused with invalid_target without spending the rotating refresh token: the corrected retry works', async () => {
+      const logMark = iam.logs().length
+      const req = await authorizationParams({ scope: 'openid read offline_access', resource: SHORT_API.identifier, prompt: 'consent' })
+      const browser = new HttpBrowser(iam.issuer)
+      const { res } = await walkPages(browser, await browser.navigate(oidc.buildAuthorizationUrl(spa, req.params).href))
+      const tokens = await oidc.authorizationCodeGrant(spa, new URL(res.url), { pkceCodeVerifier: req.verifier, expectedState: req.state }, { resource: SHORT_API.identifier })
+      // A registered API the person never granted, an unregistered one, and two at once.
+      for (const resource of [OPAQUE_API, 'https://unknown.example.test']) {
+        await expect(oidc.refreshTokenGrant(spa, tokens.refresh_token!, { resource })).rejects.toMatchObject({ error: 'invalid_target' })
+      }
+      await expect(oidc.refreshTokenGrant(spa, tokens.refresh_token!, { resource: [SHORT_API.identifier, OPAQUE_API] as unknown as string })).rejects.toMatchObject({ error: 'invalid_target' })
+      // The same refresh token, asked correctly: the spa client's refresh tokens rotate on every use.
+      const refreshed = await oidc.refreshTokenGrant(spa, tokens.refresh_token!, { resource: SHORT_API.identifier })
+      expect(decodeJwt(refreshed.access_token).aud).toBe(SHORT_API.identifier)
+      expect(refreshed.refresh_token).toBeTruthy()
+      expect(refreshed.refresh_token).not.toBe(tokens.refresh_token)
+      await expectNoServerErrors(logMark)
+    })
+  })
+
   describe('tokens of a disabled or deleted client', () => {
     it('are inactive at once (introspection says active:false, not a 500), and re-enabling the client does not revive them', async () => {
       const logMark = iam.logs().length
