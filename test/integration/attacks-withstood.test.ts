@@ -293,6 +293,43 @@ describe('attacks the review tried stay withstood (postgres-redis)', () => {
       }
     })
 
+    it('refuses a second redirect_uri or client_id in the same request, and ignores a redirect_uri added to a pushed request', async () => {
+      // Either order: the request is refused, and the error goes to no URI but the registered one.
+      const evil = 'https://evil.example/callback'
+      for (const [name, values] of [['redirect_uri', [APP, evil]], ['redirect_uri', [evil, APP]], ['client_id', ['app', 'spa']], ['client_id', ['spa', 'app']]] as const) {
+        const url = new URL(authUrl('app', APP))
+        url.searchParams.delete(name)
+        for (const v of values) url.searchParams.append(name, v)
+        const res = await get(url.href)
+        const label = `${name}=${values.join(', ')}`
+        if (res.location) {
+          expect(res.location.startsWith(`${APP}?`), label).toBe(true)
+          expect(new URL(res.location).searchParams.get('error'), label).toBe('invalid_request')
+        } else {
+          expect(res.status, label).toBe(400)
+        }
+      }
+      // A legitimate pushed request, replayed by an attacker with their own redirect_uri appended:
+      // the pushed parameters are the request; the browser ends at the registered URI.
+      const verifier = oidc.randomPKCECodeVerifier()
+      const pushed = await fetch(`${iam.issuer}/request`, {
+        method: 'POST',
+        headers: { authorization: `Basic ${Buffer.from(`app:${encodeURIComponent(APP_SECRET)}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ client_id: 'app', response_type: 'code', scope: 'openid', redirect_uri: APP, code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256' }),
+      })
+      expect(pushed.status).toBe(201)
+      const { request_uri: requestUri } = await pushed.json() as { request_uri: string }
+      const attack = `${iam.issuer}/auth?${new URLSearchParams({ client_id: 'app', request_uri: requestUri, redirect_uri: 'https://evil.example/callback' })}`
+      const first = await get(attack)
+      if (first.location) expect(new URL(first.location, iam.issuer).origin).toBe(iam.issuer)
+      if (first.status === 303) {
+        const callback = await signIn(new HttpBrowser(iam.issuer), attack, { login: ALICE.email, password: ALICE.password })
+        expect(callback.href.startsWith(`${APP}?`)).toBe(true)
+      } else {
+        expect(first.status).toBe(400)
+      }
+    })
+
     it('pushed authorization requests refuse the same variants (OAuth error JSON, nothing stored)', async () => {
       for (const [label, variant] of WEB_VARIANTS.slice(0, 16)) {
         const res = await fetch(`${iam.issuer}/request`, {
@@ -489,6 +526,18 @@ describe('attacks the review tried stay withstood (postgres-redis)', () => {
       const bad = await browser.navigate(new URL(forgot.action, iam.issuer).href, { form: { ...forgot.fields, email: PAYLOAD } })
       expect(bad.status).toBe(400)
       expectEscaped(bad, 'password reset form')
+    })
+
+    it('escapes state in a form_post response (the page that carries the answer to the client)', async () => {
+      // Without a session, prompt=none is answered at once: login_required, posted to the registered URI by a page of ours.
+      const res = await get(authUrl('app', APP, { response_mode: 'form_post', prompt: 'none', state: PAYLOAD }))
+      // (oidc-provider answers an error response with status 400, the page still carries it.)
+      expect(res.status).toBe(400)
+      expect(res.location).toBeNull()
+      expect(res.body).toContain(`action="${APP}"`)
+      expect(res.body).toContain('login_required')
+      for (const pattern of INJECTED) expect(res.body, String(pattern)).not.toMatch(pattern)
+      expect(res.body).toMatch(/name="state" value="&quot;&#39;&gt;&lt;script&gt;/)
     })
 
     it('escapes what a request reflects into error and sign-in pages', async () => {
