@@ -12,6 +12,7 @@ import { ACCOUNT_CLIENT_ID, accountRedirectUri, accountSignedOutUri } from './re
 import { registerPasskeyRoutes } from './passkeys.ts'
 import { registerSecurityRoutes, safeReturnPath, stepUpParameters, STEP_UP_MAX_AGE, type SecurityExtras } from './security.ts'
 import { registerLinkedRoutes } from './linked.ts'
+import { registerAppRoutes } from './apps.ts'
 import { registerSessionRoutes, type SessionExtras } from './sessions.ts'
 import { registerPasswordRoutes, type PasswordExtras } from './password.ts'
 import { createAccountPages, type AccountSession } from './pages.ts'
@@ -172,6 +173,7 @@ export function createAccountRouter(deps: AccountDeps & SecurityExtras & Session
 
   registerSecurityRoutes(router, { ...deps, readSession })
   registerLinkedRoutes(router, { ...deps, readSession })
+  registerAppRoutes(router, { ...deps, readSession })
   registerSessionRoutes(router, {
     ...deps, readSession, signOutOfAccountArea: (ctx) => clearCookie(ctx, SESSION_COOKIE),
   })

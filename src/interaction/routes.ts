@@ -49,7 +49,7 @@ export function createInteractionRouter(deps: InteractionDeps & { mfa: MfaDeps; 
   router.post('/:uid/consent', load, async (ctx) => {
     const details = ctx.state.interaction as Details
     if (details.prompt.name !== 'consent') return ctx.redirect(`/interaction/${details.uid}`)
-    const grantId = await grantConsent(provider, details)
+    const grantId = await grantConsent(provider, prisma, details)
     await audit.record(ctx, { type: 'consent', outcome: 'success', userId: details.session?.accountId, clientId: String(details.params.client_id), details: { scope: details.params.scope } })
     return finish(ctx, { consent: { grantId } })
   })

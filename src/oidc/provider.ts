@@ -7,7 +7,7 @@ import { renderPage } from '../pages/render.ts'
 import { verifyClientSecret } from '../security/secrets.ts'
 import { createAccountFinder } from './account.ts'
 import { resourceServerFor } from './resource-access.ts'
-import { loadFirstPartyGrant } from './first-party-grant.ts'
+import { createExistingGrantLoader } from './first-party-grant.ts'
 import { clientStillHonours, type AdapterFactory } from './client-metadata.ts'
 import type { PrivateJwks } from './keys.ts'
 import type { JWK } from 'jose'
@@ -176,7 +176,7 @@ export function createProvider({ config, prisma, jwks, cookieKeys, adapter }: Pr
       url: (ctx, interaction) => `/interaction/${interaction.uid}`,
       policy: createInteractionPolicy(prisma),
     },
-    loadExistingGrant: loadFirstPartyGrant,
+    loadExistingGrant: createExistingGrantLoader(prisma),
 
     // RFC 9470 step-up: access tokens say how and when the person authenticated (acr, amr,
     // auth_time), so our resource servers can demand more. The artefact being redeemed at the token

@@ -24,7 +24,7 @@ export type PageName =
   | 'account-security' | 'account-security-totp' | 'account-security-channel' | 'account-security-code' | 'account-security-backup-codes'
   | 'mfa-webauthn' | 'account-passkey-new'
   | 'federation-error' | 'federation-link' | 'account-linked'
-  | 'account-sessions' | 'account-password'
+  | 'account-sessions' | 'account-password' | 'account-apps'
   | 'register' | 'forgot-password' | 'reset-password' | 'verify-email' | 'notice'
 
 export function renderPage(name: PageName, page: PageContext, data: Record<string, unknown> = {}): string {

@@ -46,7 +46,8 @@ describe('signing in through the pages in Chromium (embedded)', () => {
     const verifier = oidc.randomPKCECodeVerifier()
     const state = oidc.randomState()
     const url = oidc.buildAuthorizationUrl(spa, {
-      redirect_uri: SPA_REDIRECT, scope, state,
+      // The consent page every time: without prompt=consent, Alice's first Allow is remembered.
+      redirect_uri: SPA_REDIRECT, scope, state, prompt: 'consent',
       code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
     })
     return { url: url.href, verifier, state }

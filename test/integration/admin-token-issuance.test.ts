@@ -98,6 +98,21 @@ describe.each(STORAGE_MODES)('admin-API token issuance (%s)', (mode) => {
     }
   })
 
+  it('a third-party client is refused the admin API before any consent page: consenting cannot give it admin scopes', async () => {
+    const browser = await adminBrowser()
+    const spa = await oidc.discovery(new URL(iam.issuer), 'spa', undefined, oidc.None(), insecure)
+    const verifier = oidc.randomPKCECodeVerifier()
+    const url = oidc.buildAuthorizationUrl(spa, {
+      redirect_uri: SPA_REDIRECT, scope: 'openid users:read', resource: adminResource(iam.issuer), prompt: 'consent',
+      code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+    })
+    const res = await browser.navigate(url.href)
+    const arrived = new URL(res.url)
+    expect(arrived.origin + arrived.pathname, res.body.slice(0, 300)).toBe(SPA_REDIRECT)
+    expect(arrived.searchParams.get('code')).toBeNull()
+    expect(arrived.searchParams.get('error')).toBe('invalid_target')
+  })
+
   it('the same client asking at the token endpoint for the admin API with a code for no resource is refused', async () => {
     const browser = await adminBrowser()
     const rp = await oidc.discovery(new URL(iam.issuer), 'acme-portal', undefined, oidc.None(), insecure)
@@ -156,7 +171,7 @@ describe.each(STORAGE_MODES)('admin-API token issuance (%s)', (mode) => {
     })
     const refreshed = await oidc.refreshTokenGrant(spa, tokens.refresh_token!, { resource: REPORTS })
     expect(scopesOf(refreshed.access_token)).toEqual(['ping'])
-  })
+  }, 180_000) // embedded: the database is changed with the server stopped, and it starts again
 
   it('a person without the permissions gets none of them from a third-party client either (Alice)', async () => {
     const spa = await oidc.discovery(new URL(iam.issuer), 'spa', undefined, oidc.None(), insecure)

@@ -1,0 +1,124 @@
+// What a person allowed each application to have (Consent rows), remembered until they revoke it.
+// oidc-provider keeps a grant per sign-in (a Grant in the protocol store, with the Grant TTL): a
+// remembered consent is what a new sign-in's grant starts from (src/oidc/first-party-grant.ts), so
+// the person is asked only for what they did not allow before. Revoking deletes the row and every
+// grant (and so every token) the application holds for the person.
+import type { Context } from 'koa'
+import type Provider from 'oidc-provider'
+import type { PrismaClient } from '../store/database.ts'
+import type { AuditWriter } from '../audit/audit.ts'
+import { revokeGrant } from './sessions.ts'
+
+/** What was allowed: OpenID scopes, claims by name, and each API's scopes by resource indicator. */
+export interface Allowed {
+  scopes: Set<string>
+  claims: Set<string>
+  resources: Map<string, Set<string>>
+}
+
+export interface RememberedConsent extends Allowed {
+  clientId: string
+  clientName: string
+  grantedAt: Date
+  updatedAt: Date
+}
+
+const words = (value: string) => new Set(value.split(' ').filter(Boolean))
+
+// The consent page's words for what an application asks for or was allowed.
+const SCOPE_TEXT: Record<string, string> = {
+  openid: 'Know who you are when you sign in',
+  profile: 'See your name and username',
+  email: 'See your email address',
+  phone: 'See your phone number',
+  roles: 'See your roles',
+  tenant: 'See which organisation you belong to',
+  offline_access: 'Stay connected while you are away (keep access without asking again)',
+}
+
+/** What `allowed` lets an application do, one line each, in words a person understands. */
+export function describeAllowed(allowed: Allowed): string[] {
+  const items = [...allowed.scopes].map((s) => SCOPE_TEXT[s] ?? `Use the permission “${s}”`)
+  if (allowed.claims.size) items.push(`See these details about you: ${[...allowed.claims].join(', ')}`)
+  for (const [resource, scopes] of allowed.resources) {
+    items.push(`Access ${resource}${scopes.size ? ` with: ${[...scopes].join(', ')}` : ''}`)
+  }
+  return items
+}
+
+/**
+ * What an authorization request asks for, read from its parameters: its OpenID scopes, and its
+ * other scopes for the resources it names. For a consent page asked for again (prompt=consent)
+ * about what was already allowed, where the prompt finds nothing missing.
+ */
+export function requestedAllowance(scope: unknown, resource: unknown): Allowed {
+  const requested = typeof scope === 'string' ? [...words(scope)] : []
+  const indicators = (Array.isArray(resource) ? resource : [resource]).filter((r): r is string => typeof r === 'string' && r.length > 0)
+  const apiScopes = new Set(requested.filter((s) => !(s in SCOPE_TEXT)))
+  return {
+    scopes: new Set(requested.filter((s) => s in SCOPE_TEXT)),
+    claims: new Set(),
+    resources: new Map(indicators.map((indicator) => [indicator, apiScopes])),
+  }
+}
+
+function resourcesOf(json: unknown): Map<string, Set<string>> {
+  const entries = json && typeof json === 'object' && !Array.isArray(json) ? Object.entries(json as Record<string, unknown>) : []
+  return new Map(entries.flatMap(([indicator, scopes]) => (typeof scopes === 'string' ? [[indicator, words(scopes)] as const] : [])))
+}
+
+function allowedOf(row: { scopes: string; claims: string; resources: unknown }): Allowed {
+  return { scopes: words(row.scopes), claims: words(row.claims), resources: resourcesOf(row.resources) }
+}
+
+/** What the person allowed the client, or undefined when they did not (or revoked it). */
+export async function findConsent(prisma: PrismaClient, userId: string, clientId: string): Promise<Allowed | undefined> {
+  const row = await prisma.consent.findUnique({ where: { userId_clientId: { userId, clientId } }, select: { scopes: true, claims: true, resources: true } })
+  return row ? allowedOf(row) : undefined
+}
+
+/** Adds what the person allowed now to what they allowed the client before. */
+export async function rememberConsent(prisma: PrismaClient, userId: string, clientId: string, allowed: Allowed): Promise<void> {
+  const before = await findConsent(prisma, userId, clientId)
+  const union = (a: Set<string> | undefined, b: Set<string>) => [...new Set([...(a ?? []), ...b])].sort().join(' ')
+  const indicators = new Set([...(before?.resources.keys() ?? []), ...allowed.resources.keys()])
+  const data = {
+    scopes: union(before?.scopes, allowed.scopes),
+    claims: union(before?.claims, allowed.claims),
+    resources: Object.fromEntries([...indicators].sort().map((i) => [i, union(before?.resources.get(i), allowed.resources.get(i) ?? new Set())])),
+  }
+  await prisma.consent.upsert({
+    where: { userId_clientId: { userId, clientId } },
+    update: data,
+    create: { userId, clientId, ...data },
+  })
+}
+
+/** The applications the person allowed something, most recently allowed first. */
+export async function listConsents(prisma: PrismaClient, userId: string): Promise<RememberedConsent[]> {
+  const rows = await prisma.consent.findMany({
+    where: { userId },
+    include: { client: { select: { name: true } } },
+    orderBy: { updatedAt: 'desc' },
+  })
+  return rows.map((row) => ({ clientId: row.clientId, clientName: row.client.name, grantedAt: row.grantedAt, updatedAt: row.updatedAt, ...allowedOf(row) }))
+}
+
+/**
+ * Withdraws what the person allowed the client: the remembered consent and every grant the client
+ * holds for them, with its tokens (refresh tokens included). False when there was no consent of
+ * this person for this client (nothing is changed then).
+ */
+export async function revokeConsent(
+  deps: { prisma: PrismaClient; provider: Provider; audit: AuditWriter },
+  userId: string,
+  clientId: string,
+  ctx?: Context,
+): Promise<boolean> {
+  const { count } = await deps.prisma.consent.deleteMany({ where: { userId, clientId } })
+  if (count === 0) return false
+  const grants = await deps.prisma.userGrant.findMany({ where: { userId, clientId }, select: { grantId: true } })
+  for (const { grantId } of grants) await revokeGrant(deps.provider, grantId)
+  await deps.audit.record(ctx, { type: 'consent_revoked', outcome: 'success', userId, actor: userId, clientId, details: { grantsRevoked: grants.length } })
+  return true
+}
