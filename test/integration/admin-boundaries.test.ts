@@ -283,6 +283,10 @@ describe('admin API privilege boundaries (postgres-redis)', () => {
     const self = expectProblem(await call(mfa, 'PUT', `/users/${ids.mfaRoot}/roles`, { roleIds: [ids.adminRole, ids.staffRole] }), 403)
     expect(self.detail).toMatch(/your own/)
     expect((await call(mfa, 'GET', `/users/${ids.mfaRoot}`)).json.roles).toEqual([{ id: ids.adminRole, name: 'admin' }])
+    // Nor widen a role they hold: that widens their own permissions just the same.
+    const ownRole = expectProblem(await call(mfa, 'PATCH', `/roles/${ids.adminRole}`, { permissions: [...ADMIN_PERMISSIONS, 'payroll:approve'] }), 403)
+    expect(ownRole.detail).toMatch(/your own permissions/)
+    expect((await call(mfa, 'GET', `/roles/${ids.adminRole}`)).json.permissions).not.toContain('payroll:approve')
   })
 
   it('warns when a client’s back-channel logout URI is one the outbound policy will not reach', async () => {

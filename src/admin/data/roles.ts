@@ -114,6 +114,11 @@ export function rolesData(deps: AdminDataDeps, scope: TenantScope) {
       return json
     },
 
+    /** Whether the person holds the role (widening one's own role is widening one's own permissions). */
+    async isHeldBy(id: string, userId: string): Promise<boolean> {
+      return (await prisma.userRole.count({ where: { roleId: id, userId } })) > 0
+    },
+
     /** Every permission there is: the admin API's and those roles carry for applications. */
     async permissions(): Promise<Array<{ name: string; description: string | null }>> {
       // A tenant administrator sees the names its visible roles use, not other tenants' vocabulary.

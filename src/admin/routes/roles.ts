@@ -3,9 +3,16 @@ import { route } from '../route.ts'
 import { isAdminPermission } from '../permissions.ts'
 import { idParams, itemsOf, newRoleBody, pageOf, permissionJson, roleJson, rolePatchBody } from '../schemas.ts'
 import { pageQuery } from '../page.ts'
+import { problems } from '../problem.ts'
+import type { RoleJson } from '../data/roles.ts'
 import { z } from 'zod'
 
 const listQuery = z.object({ ...pageQuery })
+
+/** A change that gives the role's members more: a permission added, or a second factor no longer required. */
+function widens(patch: z.output<typeof rolePatchBody>, before: RoleJson): boolean {
+  return (patch.permissions ?? []).some((p) => !before.permissions.includes(p)) || (patch.mfaRequired === false && before.mfaRequired)
+}
 
 export const roleRoutes = [
   route({
@@ -35,15 +42,14 @@ export const roleRoutes = [
     async load(a) {
       const before = await a.data.roles.forChange(a.params.id)
       a.cannotGrantBeyondOwn((a.body.permissions ?? []).filter((p) => isAdminPermission(p) && !before.permissions.includes(p)), 'the role')
+      if (a.principal.kind === 'person' && widens(a.body, before) && (await a.data.roles.isHeldBy(before.id, a.principal.sub))) {
+        throw problems.forbidden('you hold this role: widening it would widen your own permissions, so another administrator must')
+      }
       return before
     },
     stepUp: {
       when: 'the role has members and the change adds a permission or stops requiring a second factor of them',
-      needs({ body }, before) {
-        if (before.userCount === 0) return undefined
-        const added = (body.permissions ?? []).some((p) => !before.permissions.includes(p))
-        return added || (body.mfaRequired === false && before.mfaRequired) ? 'widening a role people hold' : undefined
-      },
+      needs: ({ body }, before) => (before.userCount > 0 && widens(body, before) ? 'widening a role people hold' : undefined),
     },
     async handler(a, before) {
       const role = await a.data.roles.update(before.id, a.body)
