@@ -15,8 +15,10 @@ import { alertOf, h1Of } from '../support/page-text.ts'
 import { pageRoutes } from '../support/page-routes.ts'
 import { SPA_REDIRECT, WEB_REDIRECT, WEB_SECRET, createFixtures } from '../support/fixtures.ts'
 import { addBackupCodes, addCodeFactor, addTotpFactor } from '../support/mfa-fixtures.ts'
+import { startFakeEntra, type FakeEntra, type UpstreamUser } from '../support/fake-entra.ts'
 import { createUser } from '../../src/identity/users.ts'
 import type { PrismaClient } from '../../src/store/database.ts'
+import { addVerifiedFactor } from '../../src/mfa/factors.ts'
 
 const insecure = { execute: [oidc.allowInsecureRequests] }
 const ACR_MFA = 'urn:iam:acr:mfa'
@@ -68,12 +70,16 @@ async function holdings(prisma: PrismaClient, who: Person) {
 // Embedded, each look into the database restarts the server (PGlite is single-process): generous time.
 describe.each(STORAGE_MODES)('step preconditions (%s)', { timeout: 240_000 }, (mode) => {
   let iam: IamInstance
+  let fake: FakeEntra
   let spa: oidc.Configuration
   let web: oidc.Configuration
   const url = (path: string) => `${iam.issuer}${path}`
 
   beforeAll(async () => {
-    iam = await createIam(mode)
+    // Microsoft Entra ID (played by a fake), for the sign-in that comes back from an upstream.
+    fake = await startFakeEntra()
+    iam = await createIam(mode, { env: fake.federationEnv() })
+    fake.allowRp(iam.issuer)
     await iam.withDatabase(async (prisma) => {
       await createFixtures(prisma)
       for (const p of PEOPLE) p.id = (await createUser(prisma, { email: p.email, password: p.password, emailVerified: true })).id
@@ -88,6 +94,7 @@ describe.each(STORAGE_MODES)('step preconditions (%s)', { timeout: 240_000 }, (m
   }, 120_000)
   afterAll(async () => {
     await iam?.close()
+    await fake?.close()
   })
 
   /** Direct database access (embedded: the server stops meanwhile; sessions and interactions survive). */
@@ -195,6 +202,38 @@ describe.each(STORAGE_MODES)('step preconditions (%s)', { timeout: 240_000 }, (m
       expect(enrol.status).toBe(409)
       expect(alertOf(enrol.body)).toBe(ENROL_REFUSED)
       await expectUnchanged(STEPPER)
+    })
+
+    it('after federation: an upstream sign-in to an account with a factor cannot enrol one either', async () => {
+      const upstreamPerson: UpstreamUser = { oid: crypto.randomUUID(), email: 'fiona@contoso.com', name: 'Fiona Upstream' }
+      const throughUpstream = async () => {
+        fake.nextUser(upstreamPerson)
+        const browser = new HttpBrowser(iam.issuer)
+        const req = await authorization(spa)
+        const leaving = await submit(browser, await browser.navigate(req.url), '/federation/entra')
+        const back = await fake.followUpstream(leaving.url)
+        return { browser, req, page: await browser.navigate(back.url.href, back.form ? { form: back.form } : {}) }
+      }
+      // The first sign-in makes the account (no factor: the upstream is all it has) …
+      const first = await throughUpstream()
+      expect(await pressOn(first.browser, uidOf(first.page.body), first.req.redeem)).toBe('urn:iam:acr:pwd')
+      // … then the owner added an authenticator app, and backup codes.
+      const fiona: Person = { email: upstreamPerson.email!, password: '' }
+      await db(async (prisma) => {
+        fiona.id = (await prisma.user.findUniqueOrThrow({ where: { email: fiona.email } })).id
+        await addTotpFactor(prisma, fiona.id)
+        await addBackupCodes(prisma, fiona.id)
+        Object.assign(fiona, await holdings(prisma, fiona))
+      })
+      const { browser, req, page } = await throughUpstream()
+      expect(h1Of(page.body)).toBe('Verify it’s you')
+      const uid = uidOf(page.body)
+      const enrol = await postTo(browser, page, '/mfa/enrol', { kind: 'totp' })
+      const acr = await pressOn(browser, uid, req.redeem)
+      expect(acr, 'a token with the MFA acr was issued after the upstream without the second factor').toBeUndefined()
+      expect(enrol.status).toBe(409)
+      expect(alertOf(enrol.body)).toBe(ENROL_REFUSED)
+      await expectUnchanged(fiona)
     })
 
     it('a factor whose channel this server cannot use still counts: no enrolment; the page says to ask an administrator', async () => {
@@ -313,17 +352,20 @@ describe.each(STORAGE_MODES)('step preconditions (%s)', { timeout: 240_000 }, (m
       return { fields: form.fields, secret }
     }
 
-    it('two first-factor enrolments at once add one factor; the other then needs a fresh second factor', async () => {
+    it('first-factor enrolments at once add one factor; the others then need a fresh second factor', async () => {
       const browser = await accountSignIn(RACER)
-      const a = await enrolmentForm(browser)
-      const b = await enrolmentForm(browser)
-      const [ra, rb] = await Promise.all([a, b].map(async (f) => browser.request(url('/account/security/totp'), { form: { ...f.fields, code: await code(f.secret) } })))
-      const added = [ra!, rb!].filter((r) => r.status === 200 && h1Of(r.body) === 'Save your backup codes')
+      // Several setup pages opened while the account had no factor, their codes typed, sent at once.
+      const forms = []
+      for (let i = 0; i < 5; i++) forms.push(await enrolmentForm(browser))
+      const posts = await Promise.all(forms.map(async (f) => ({ ...f.fields, code: await code(f.secret) })))
+      const answers = await Promise.all(posts.map((form) => browser.request(url('/account/security/totp'), { form })))
+      const added = answers.filter((r) => r.status === 200 && h1Of(r.body) === 'Save your backup codes')
       expect(added).toHaveLength(1)
-      RACER.secret = (added[0] === ra ? a : b).secret
-      const refused = [ra!, rb!].find((r) => r !== added[0])!
-      expect(refused.status).toBe(303)
-      expect(refused.headers.get('location')).toMatch(/^\/account\/login\?stepup=1/)
+      RACER.secret = forms[answers.indexOf(added[0]!)]!.secret
+      for (const refused of answers.filter((r) => r !== added[0])) {
+        expect(refused.status).toBe(303)
+        expect(refused.headers.get('location')).toMatch(/^\/account\/login\?stepup=1/)
+      }
 
       // Now that there is a factor, the password-only session changes nothing without step-up.
       const security = await browser.navigate(url('/account/security'))
@@ -341,6 +383,20 @@ describe.each(STORAGE_MODES)('step preconditions (%s)', { timeout: 240_000 }, (m
       expect(passkey.status).toBe(303)
       expect(passkey.headers.get('location')).toMatch(/^\/account\/login\?stepup=1/)
       await db(async (prisma) => expect((await holdings(prisma, RACER)).factorIds).toEqual([factorId]))
+    })
+
+    // The same race where it can happen for real: many connections to one PostgreSQL at once.
+    it.runIf(mode === 'postgres-redis')('a factor stored as the first one is stored once, however many try at the same moment', async () => {
+      await db(async (prisma) => {
+        const user = await createUser(prisma, { email: 'ursula@example.test', password: PASSWORD, emailVerified: true })
+        const tries = await Promise.all(Array.from({ length: 12 }, (_, i) =>
+          addVerifiedFactor(prisma, { userId: user.id, kind: 'email', label: 'Email', destination: `u${i}@example.test` }, { asFirst: true })))
+        expect(tries.filter(Boolean)).toHaveLength(1)
+        expect(await prisma.mfaFactor.count({ where: { userId: user.id } })).toBe(1)
+        // Allowed by a fresh second factor instead: stored without that condition.
+        expect(await addVerifiedFactor(prisma, { userId: user.id, kind: 'email', label: 'Email', destination: 'again@example.test' }, { asFirst: false })).toBeTruthy()
+        expect(await addVerifiedFactor(prisma, { userId: user.id, kind: 'email', label: 'Email', destination: 'third@example.test' }, { asFirst: true })).toBeNull()
+      })
     })
 
     it('an enrolment form works once: replayed after use (and after the factor was removed) it is refused; another person cannot use it', async () => {
@@ -401,6 +457,7 @@ describe.each(STORAGE_MODES)('step preconditions (%s)', { timeout: 240_000 }, (m
       'POST /account/sessions/:id/end': 'sessions.test.ts (only the person’s own sessions)',
       'POST /account/sessions/end-others': 'sessions.test.ts',
       'POST /account/sessions/end-all': 'sessions.test.ts',
+      'POST /account/apps/:clientId/revoke': 'consent-remembered.test.ts (only the person’s own consent)',
     }
     const posts = pageRoutes().filter((r) => r.method === 'POST' && /^\/(interaction|account)\b/.test(r.path)).map((r) => `POST ${r.path}`)
     expect(posts.filter((r) => !(r in covered)), 'POST routes without an out-of-state case').toEqual([])
