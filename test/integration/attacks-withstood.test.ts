@@ -930,12 +930,14 @@ describe('attacks the review tried stay withstood (postgres-redis)', () => {
       const hosts = await loopbackHosts()
       const ids: Array<[string, string]> = []
       await iam.databaseNow(async (prisma) => {
-        for (const [i, host] of ['localhost', ...hosts].entries()) {
+        // The last one: the allowed host answering with a redirect to a blocked address.
+        const redirecting = `localhost:${canary.port}/redirect?to=${encodeURIComponent(`http://127.0.0.1:${canary.port}/backchannel/redirected`)}#`
+        for (const [i, host] of ['localhost', ...hosts, redirecting].entries()) {
           const id = `bcl-${i}`
           const redirect = `http://localhost:7${String(i).padStart(3, '0')}/callback`
           await createClient(prisma, { clientId: id, name: id, kind: 'spa', firstParty: true, redirectUris: [redirect], backchannelLogoutUri: 'http://localhost/placeholder' })
           const row = await prisma.client.findUniqueOrThrow({ where: { id } })
-          await prisma.client.update({ where: { id }, data: { metadata: { ...(row.metadata as object), backchannel_logout_uri: `http://${host}:${canary.port}/backchannel/${i}` } } })
+          await prisma.client.update({ where: { id }, data: { metadata: { ...(row.metadata as object), backchannel_logout_uri: host === redirecting ? `http://${host.slice(0, -1)}` : `http://${host}:${canary.port}/backchannel/${i}` } } })
           ids.push([id, redirect])
         }
       })
@@ -962,7 +964,8 @@ describe('attacks the review tried stay withstood (postgres-redis)', () => {
       const deadline = Date.now() + 10_000
       while (!canary.since(mark).some((r) => r.url === '/backchannel/0') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
       await new Promise((r) => setTimeout(r, 3000))
-      expect(canary.since(mark).map((r) => `${r.method} ${r.url}`)).toEqual(['POST /backchannel/0'])
+      // The redirecting host is asked, its redirect is not followed (sent with redirect: 'manual').
+      expect(canary.since(mark).map((r) => `${r.method} ${r.url}`).sort()).toEqual(['POST /backchannel/0', expect.stringMatching(/^POST \/redirect\?to=/)].sort())
     })
 
     it('sector_identifier_uri on loopback is never requested', async () => {
