@@ -3,7 +3,7 @@ import { z } from 'zod'
 import type { PrismaClient } from '../store/database.ts'
 import { hashPassword, needsRehash, verifyPassword } from './passwords.ts'
 import { ensureDefaultTenant } from './tenants.ts'
-import { isLocked, recordFailedSignIn, recordSignIn, type PasswordGuard } from '../security/lockout.ts'
+import { clearFailedSignIns, failureAccount, isLocked, readLocks, recordFailedSignIn, recordSignIn, type PasswordGuard } from '../security/lockout.ts'
 import { userMfaFactsOf, type MfaFactsSource, type UserMfaFacts } from '../mfa/factors.ts'
 import { Prisma } from '../generated/prisma/client.ts'
 import { queryRows } from '../store/raw-sql.ts'
@@ -64,23 +64,29 @@ export type PasswordLoginResult =
 /**
  * Checks a password: of a username-or-email (sign-in), or of a known user (`{ userId }`: linking an
  * upstream sign-in, changing the password). An unknown login, a wrong password and a locked account
- * return after the same work (one argon2 verification), and callers show them alike, so neither
- * the answer nor its timing tells whether an account exists or is locked. Failures count towards
- * the lockout; a locked account is refused even with the right password; a success clears the count.
+ * run the same statements and one argon2 verification (src/security/lockout.ts counts unknown
+ * logins like accounts), and callers show them alike, so neither the answer nor its timing tells
+ * whether an account exists or is locked (docs/adr/0150). Failures count towards the lockout (per
+ * address and account-wide); a locked account is refused even with the right password; a success
+ * clears this address's and the account-wide counts.
  */
 export async function authenticateWithPassword(prisma: PrismaClient, who: string | { userId: string }, password: string, guard: PasswordGuard): Promise<PasswordLoginResult> {
-  const user = await findForPasswordCheck(prisma, typeof who === 'string' ? normalizeLogin(who) : who)
+  const login = typeof who === 'string' ? normalizeLogin(who) : who
+  const user = await findForPasswordCheck(prisma, login)
+  const account = failureAccount(user ? { userId: user.id } : typeof login === 'string' ? { login } : login)
+  const locks = await readLocks(prisma, account, guard)
   const valid = await verifyPassword(user?.passwordHash, password)
-  if (!user) return { ok: false, reason: 'invalid_credentials' }
-  if (isLocked(user, guard.clock)) return { ok: false, reason: 'locked', userId: user.id }
-  if (!valid) {
-    await recordFailedSignIn(prisma, user.id, guard)
-    return { ok: false, reason: 'invalid_credentials', userId: user.id }
+  // A known account's account-wide lock is the one in its row (unlock and password reset end it there).
+  if (locks.address || (user ? isLocked(user, guard.clock) : locks.account)) return { ok: false, reason: 'locked', userId: user?.id }
+  if (!user || !valid) {
+    await recordFailedSignIn(prisma, account, guard, user?.id)
+    return { ok: false, reason: 'invalid_credentials', userId: user?.id }
   }
   if (user.status !== 'active') return { ok: false, reason: 'disabled', userId: user.id }
   // Upgrade hashes made with older parameters while we hold the plaintext.
   const rehashed = user.passwordHash && needsRehash(user.passwordHash) ? await hashPassword(password) : undefined
   await recordSignIn(prisma, user.id, new Date(), rehashed)
+  await clearFailedSignIns(prisma, account, guard)
   return { ok: true, userId: user.id, passwordExpired: user.passwordExpired, email: user.email, emailVerified: user.emailVerified, mfa: userMfaFactsOf(user) }
 }
 

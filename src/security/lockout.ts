@@ -1,26 +1,47 @@
-// Brute-force lockout per account: LOCKOUT_THRESHOLD failed sign-ins within LOCKOUT_WINDOW seconds
-// lock the account for LOCKOUT_DURATION seconds. The counters live in the User row (failedLogins,
-// failedLoginsSince, lockedUntil), so every replica sees them, and are read against the Clock, so
-// tests move time instead of waiting.
+// Brute-force lockout (docs/adr/0150-sign-in-failures-per-address.md). Failed password sign-ins
+// are counted twice, in SignInFailure rows that live in the database (every replica sees them):
+//   - per account and address: LOCKOUT_THRESHOLD failures within LOCKOUT_WINDOW seconds from one
+//     address lock that address out of that account for LOCKOUT_DURATION seconds. The owner,
+//     elsewhere, is not locked out by a stranger hammering the account (OWASP ASVS V2.2.1);
+//   - per account from anywhere: ACCOUNT_WIDE_FACTOR times as many lock the account everywhere,
+//     for LOCKOUT_DURATION, doubling with each further lock up to MAX_ACCOUNT_LOCK_FACTOR times it:
+//     the backstop against guessing spread over many addresses. A known account's account-wide
+//     lock is also written to User.lockedUntil, which the sign-in reads, the admin API shows, and
+//     unlock, password reset and a successful sign-in clear.
+// Unknown logins are counted exactly like known accounts (same statements, same rows, same
+// audit), so neither the answer nor the work behind it tells whether an account exists.
 //
-// Every write is a conditional updateMany: the condition is checked by the database on the row
-// it changes, so concurrent failures cannot under-count and only one of them locks the account.
+// The counts are single atomic statements (INSERT … ON CONFLICT DO UPDATE), and only the one
+// update that finds a count at its threshold locks: concurrent failures cannot under-count, and
+// each lock is audited once. Failures while locked are not counted, so hammering a lock does not
+// extend it, and an address locked out of an account adds nothing to the account-wide count.
+import { createHash } from 'node:crypto'
 import type { Context } from 'koa'
 import type { PrismaClient } from '../store/database.ts'
 import type { AuditWriter } from '../audit/audit.ts'
 import { systemClock, type Clock } from './clock.ts'
-import { executeSql } from '../store/raw-sql.ts'
+import { executeSql, queryRows } from '../store/raw-sql.ts'
 import { Prisma } from '../generated/prisma/client.ts'
 
 /** config.lockout: counts and seconds. */
 export interface LockoutSettings { threshold: number; window: number; duration: number }
 
+/** The account-wide count locks at this many times LOCKOUT_THRESHOLD. */
+export const ACCOUNT_WIDE_FACTOR = 4
+/** Consecutive account-wide locks double, up to this many times LOCKOUT_DURATION. */
+export const MAX_ACCOUNT_LOCK_FACTOR = 4
+
+/** The scope of a lock: one address out of one account, or the account everywhere. */
+export type LockScope = 'address' | 'account'
+
 /** What authenticateWithPassword needs to apply the lockout (see passwordGuard). */
 export interface PasswordGuard {
   clock: Clock
   lockout: LockoutSettings
-  /** Called once, by the failure that locks the account: audits it. */
-  onLocked(userId: string, failures: number): Promise<void>
+  /** The address the attempt comes from (the request's IP). */
+  source: string
+  /** Called once, by the failure that locks: audits it. `userId` is absent for an unknown login. */
+  onLocked(lock: { userId?: string | undefined; scope: LockScope; failures: number; lockedUntil: Date }): Promise<void>
 }
 
 /** The guard for a request: lockouts it causes are audited with its IP, user agent and request id. */
@@ -28,9 +49,10 @@ export function passwordGuard(deps: { clock: Clock; lockout: LockoutSettings; au
   return {
     clock: deps.clock,
     lockout: deps.lockout,
-    onLocked: (userId, failures) => deps.audit.record(ctx, {
+    source: ctx?.ip || 'unknown',
+    onLocked: ({ userId, scope, failures, lockedUntil }) => deps.audit.record(ctx, {
       type: 'account_locked', outcome: 'failure', userId, clientId,
-      details: { failures, lockedUntil: new Date(deps.clock.now() + deps.lockout.duration * 1000).toISOString() },
+      details: { failures, lockedUntil: lockedUntil.toISOString(), scope },
     }),
   }
 }
@@ -40,45 +62,65 @@ export function isLocked(user: { lockedUntil: Date | null }, clock: Clock): bool
 }
 
 /**
- * Counts a failed sign-in of an existing account; locks it when this failure reaches the
- * threshold. A failure within the window adds one; outside it (or with none) starts a new window.
- * Failures while locked are not counted, so hammering a locked account does not extend its lock.
- * Returns true when this failure locked the account.
+ * The key failures are counted under: a known account by its id (so its email and its username
+ * share one count), an unknown login by a hash of its normalised form (no typed text is stored).
  */
-export async function recordFailedSignIn(prisma: PrismaClient, userId: string, guard: PasswordGuard): Promise<boolean> {
+export function failureAccount(who: { userId: string } | { login: string }): string {
+  if ('userId' in who) return `u:${who.userId}`
+  return `l:${createHash('sha256').update(who.login).digest('base64url').slice(0, 32)}`
+}
+
+/** Which locks hold now for `account` at `source`: one statement, known and unknown alike. */
+export async function readLocks(prisma: PrismaClient, account: string, guard: PasswordGuard): Promise<Record<LockScope, boolean>> {
+  const rows = await queryRows<{ source: string }>(prisma, Prisma.sql`
+    SELECT source FROM "SignInFailure"
+    WHERE account = ${account} AND source IN (${guard.source}, '') AND "lockedUntil" > ${guard.clock.date()}`)
+  return { address: rows.some((r) => r.source !== ''), account: rows.some((r) => r.source === '') }
+}
+
+/**
+ * Counts a failed sign-in for `account` from `guard.source` and from anywhere; locks the address
+ * or the account when this failure brings a count to its threshold. `userId`: the known account
+ * (its account-wide lock is written to User.lockedUntil too).
+ */
+export async function recordFailedSignIn(prisma: PrismaClient, account: string, guard: PasswordGuard, userId?: string): Promise<void> {
   const { clock, lockout } = guard
   const now = clock.date()
   const windowStart = new Date(now.getTime() - lockout.window * 1000)
-  const unlocked = { OR: [{ lockedUntil: null }, { lockedUntil: { lte: now } }] }
-
-  // Within a running window: an atomic increment. Otherwise start a window; if a concurrent
-  // failure started it first, the increment applies on the second try.
-  let counted = false
-  for (let attempt = 0; attempt < 2 && !counted; attempt++) {
-    const inWindow = await prisma.user.updateMany({
-      where: { id: userId, failedLoginsSince: { gt: windowStart }, AND: [unlocked] },
-      data: { failedLogins: { increment: 1 } },
-    })
-    if (inWindow.count) counted = true
-    else {
-      const fresh = await prisma.user.updateMany({
-        where: { id: userId, AND: [unlocked, { OR: [{ failedLoginsSince: null }, { failedLoginsSince: { lte: windowStart } }] }] },
-        data: { failedLogins: 1, failedLoginsSince: now, lockedUntil: null },
-      })
-      if (fresh.count) counted = true
+  // A window that ran out (or none: after a lock) starts again at one.
+  const counted = await queryRows<{ source: string; failures: number; locks: number }>(prisma, Prisma.sql`
+    INSERT INTO "SignInFailure" AS f (account, source, failures, since, "updatedAt")
+    VALUES (${account}, ${guard.source}, 1, ${now}, ${now}), (${account}, '', 1, ${now}, ${now})
+    ON CONFLICT (account, source) DO UPDATE SET
+      failures = CASE WHEN f.since > ${windowStart} THEN f.failures + 1 ELSE 1 END,
+      since = CASE WHEN f.since > ${windowStart} THEN f.since ELSE ${now} END,
+      "updatedAt" = ${now}
+    WHERE f."lockedUntil" IS NULL OR f."lockedUntil" <= ${now}
+    RETURNING source, failures, locks`)
+  for (const row of counted) {
+    const scope: LockScope = row.source === '' ? 'account' : 'address'
+    const threshold = scope === 'account' ? lockout.threshold * ACCOUNT_WIDE_FACTOR : lockout.threshold
+    if (row.failures < threshold) continue
+    const factor = scope === 'account' ? Math.min(2 ** row.locks, MAX_ACCOUNT_LOCK_FACTOR) : 1
+    const lockedUntil = new Date(now.getTime() + lockout.duration * factor * 1000)
+    // The lock resets the count, so the address starts afresh when the lock ends; only the one
+    // update that finds the count at the threshold locks (and audits).
+    const locked = await executeSql(prisma, Prisma.sql`
+      UPDATE "SignInFailure" SET "lockedUntil" = ${lockedUntil}, failures = 0, since = NULL,
+        locks = locks + ${scope === 'account' ? 1 : 0}, "updatedAt" = ${now}
+      WHERE account = ${account} AND source = ${row.source} AND failures >= ${threshold}
+        AND ("lockedUntil" IS NULL OR "lockedUntil" <= ${now})`)
+    if (!locked) continue
+    if (scope === 'account' && userId) {
+      await executeSql(prisma, Prisma.sql`UPDATE "User" SET "lockedUntil" = ${lockedUntil}, "updatedAt" = ${now} WHERE id = ${userId}`)
     }
+    await guard.onLocked({ userId, scope, failures: threshold, lockedUntil })
   }
-  if (!counted) return false // locked meanwhile, or the account is gone
+}
 
-  // The lock resets the count, so the account starts afresh when the lock ends; only the one
-  // update that finds the count at the threshold locks it (and audits).
-  const locked = await prisma.user.updateMany({
-    where: { id: userId, failedLogins: { gte: lockout.threshold }, AND: [unlocked] },
-    data: { lockedUntil: new Date(now.getTime() + lockout.duration * 1000), failedLogins: 0, failedLoginsSince: null },
-  })
-  if (!locked.count) return false
-  await guard.onLocked(userId, lockout.threshold)
-  return true
+/** A right password: the address's and the account-wide counts start again (other addresses' locks stay). */
+export async function clearFailedSignIns(prisma: PrismaClient, account: string, guard: PasswordGuard): Promise<void> {
+  await executeSql(prisma, Prisma.sql`DELETE FROM "SignInFailure" WHERE account = ${account} AND source IN (${guard.source}, '')`)
 }
 
 /** The fields an unlock writes: the count starts again. */
@@ -98,7 +140,7 @@ export async function recordSignIn(prisma: PrismaClient, userId: string, at: Dat
 }
 
 /**
- * Ends a lock and clears the failure count now; for administrators (the admin API) and the
+ * Ends every lock of the account (account-wide and per address) and clears the counts now; for administrators (the admin API) and the
  * `user unlock` command. `actor`: who did it (an administrator's user id, or 'cli'). Audited as
  * `account_unlocked` whether or not a lock was running (the count is cleared either way).
  */
@@ -108,9 +150,15 @@ export async function unlockAccount(
 ): Promise<{ found: boolean; wasLocked: boolean }> {
   const user = await prisma.user.findUnique({ where: { id: userId }, select: { lockedUntil: true } })
   if (!user) return { found: false, wasLocked: false }
+  const now = (opts.clock ?? systemClock).now()
+  const account = failureAccount({ userId })
+  const addressLocks = await prisma.signInFailure.findMany({ where: { account, lockedUntil: { gt: new Date(now) } }, select: { lockedUntil: true } })
   await prisma.user.update({ where: { id: userId }, data: clearedFailures })
-  const wasLocked = user.lockedUntil !== null && user.lockedUntil.getTime() > (opts.clock ?? systemClock).now()
-  await audit.record(opts.ctx, { type: 'account_unlocked', outcome: 'success', actor, userId, details: { wasLocked, lockedUntil: wasLocked ? user.lockedUntil!.toISOString() : null } })
+  await prisma.signInFailure.deleteMany({ where: { account } })
+  const until = [user.lockedUntil, ...addressLocks.map((l) => l.lockedUntil)].filter((d): d is Date => d !== null && d.getTime() > now)
+  const wasLocked = until.length > 0
+  const lockedUntil = wasLocked ? new Date(Math.max(...until.map((d) => d.getTime()))).toISOString() : null
+  await audit.record(opts.ctx, { type: 'account_unlocked', outcome: 'success', actor, userId, details: { wasLocked, lockedUntil } })
   return { found: true, wasLocked }
 }
 

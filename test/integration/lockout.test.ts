@@ -1,7 +1,10 @@
-// Brute-force lockout through the real sign-in page: five wrong passwords lock the account for
-// fifteen minutes, a locked account looks exactly like a wrong password or an unknown account, the
-// lock ends when (moved) time passes or when an operator unlocks it, and every step is audited.
-// Time moves through CLOCK_OFFSET_FILE: nothing here waits.
+// Brute-force lockout through the real sign-in page: five wrong passwords from one address lock
+// that address out of the account for fifteen minutes, while the owner elsewhere still signs in;
+// twenty from anywhere lock the account everywhere, longer each time. A locked account looks
+// exactly like a wrong password or an unknown account, the lock ends when (moved) time passes or
+// when an operator unlocks it, and every step is audited. Addresses come from X-Forwarded-For
+// (TRUST_PROXY=true); requests without one come from 127.0.0.1. Time moves through
+// CLOCK_OFFSET_FILE: nothing here waits.
 import { execFile } from 'node:child_process'
 import path from 'node:path'
 import { promisify } from 'node:util'
@@ -24,6 +27,8 @@ const LENA = { email: 'lena@example.test', username: 'lena', password: 'lena has
 const WENDY = { email: 'wendy@example.test', password: 'wendy has a long passphrase' }
 const ULLA = { email: 'ulla@example.test', password: 'ulla has a long passphrase' }
 const CONRAD = { email: 'conrad@example.test', password: 'conrad has a long passphrase' }
+const OWEN = { email: 'owen@example.test', username: 'owen', password: 'owen has a long passphrase' }
+const DORA = { email: 'dora-dist@example.test', password: 'dora has a long passphrase' }
 const SAME_REFUSAL = 'The email, username or password is not correct, or the account is locked for a while after too many failed attempts. Check what you typed and try again, or reset your password. A locked account opens again after 15 minutes.'
 
 describe.each(STORAGE_MODES)('brute-force lockout (%s)', (mode) => {
@@ -35,10 +40,10 @@ describe.each(STORAGE_MODES)('brute-force lockout (%s)', (mode) => {
   beforeAll(async () => {
     // A server away from UTC: lock times are stored in UTC and must be read back as UTC (the
     // embedded database's raw reads once took them for local time: a 15-minute lock lasted 5 h 15).
-    iam = await createIam(mode, { env: { ...clock.env, TZ: 'America/New_York' } })
+    iam = await createIam(mode, { env: { ...clock.env, TZ: 'America/New_York', TRUST_PROXY: 'true' } })
     await iam.withDatabase(async (prisma) => {
       await createFixtures(prisma)
-      for (const person of [LENA, WENDY, ULLA, CONRAD]) await createUser(prisma, { ...person, emailVerified: true })
+      for (const person of [LENA, WENDY, ULLA, CONRAD, OWEN, DORA]) await createUser(prisma, { ...person, emailVerified: true })
     })
     await iam.start()
     spa = await oidc.discovery(new URL(iam.issuer), 'spa', undefined, oidc.None(), insecure)
@@ -47,7 +52,10 @@ describe.each(STORAGE_MODES)('brute-force lockout (%s)', (mode) => {
     await iam?.close()
   })
 
-  const advance = (ms: number) => clock.advance(ms)
+  let moved = 0
+  const advance = (ms: number) => { moved += ms; clock.advance(ms) }
+  /** The server's time: ours, moved as far as the tests moved it. */
+  const serverNow = () => Date.now() + moved
 
   /** A fresh browser at the login page of a new authorization request. */
   async function loginPage() {
@@ -61,10 +69,14 @@ describe.each(STORAGE_MODES)('brute-force lockout (%s)', (mode) => {
     return { browser, page }
   }
 
-  /** Posts the login form of `page` (the same interaction every time). */
-  function attempt(browser: HttpBrowser, page: PageResponse, login: string, password: string) {
+  /** Posts the login form of `page` (the same interaction every time), from `from` when given. */
+  async function attempt(browser: HttpBrowser, page: PageResponse, login: string, password: string, from?: string) {
     const form = formWithAction(page.body, '/login')
-    return browser.navigate(new URL(form.action, iam.issuer).href, { form: { ...form.fields, login, password } })
+    if (!from) return browser.navigate(new URL(form.action, iam.issuer).href, { form: { ...form.fields, login, password } })
+    const res = await browser.request(new URL(form.action, iam.issuer).href, { form: { ...form.fields, login, password }, headers: { 'x-forwarded-for': from } })
+    // Followed on (without the header: the next steps do not count attempts) as navigate would.
+    const location = res.headers.get('location')
+    return location ? browser.navigate(new URL(location, iam.issuer).href) : res
   }
 
   const alert = (page: PageResponse) => /role="alert"[^>]*>([^<]*)</.exec(page.body)?.[1]
@@ -74,11 +86,11 @@ describe.each(STORAGE_MODES)('brute-force lockout (%s)', (mode) => {
     .replace(/name="csrf" value="[^"]*"/g, 'name="csrf" value=""')
     .replace(/(id="login"[^>]*value=")[^"]*"/, '$1"')
 
-  async function failTimes(login: string, times: number) {
+  async function failTimes(login: string, times: number, from?: string) {
     const { browser, page } = await loginPage()
     let last = page
     for (let i = 0; i < times; i++) {
-      last = await attempt(browser, page, login, 'not the password at all')
+      last = await attempt(browser, page, login, 'not the password at all', from)
       expect(last.status).toBe(400)
       expect(alert(last)).toBe(SAME_REFUSAL)
     }
@@ -136,8 +148,46 @@ describe.each(STORAGE_MODES)('brute-force lockout (%s)', (mode) => {
     const results = await Promise.all(Array.from({ length: 5 }, () => attempt(browser, page, CONRAD.email, 'a wrong guess')))
     expect(results.map((r) => r.status)).toEqual([400, 400, 400, 400, 400])
     expect(alert(await attempt(browser, page, CONRAD.email, CONRAD.password))).toBe(SAME_REFUSAL)
-    const user = await withDb((prisma) => prisma.user.findUniqueOrThrow({ where: { email: CONRAD.email } }))
-    expect(user.lockedUntil).not.toBeNull()
+    // The address is locked out of the account (not the account everywhere: see below).
+    const locks = await withDb(async (prisma) => {
+      const user = await prisma.user.findUniqueOrThrow({ where: { email: CONRAD.email } })
+      return prisma.signInFailure.findMany({ where: { account: `u:${user.id}`, lockedUntil: { not: null } } })
+    })
+    expect(locks.map((l) => l.source)).toEqual(['127.0.0.1'])
+  })
+
+  it('a stranger failing from one address locks only that address out: the owner elsewhere signs in', async () => {
+    const stranger = '203.0.113.7'
+    await failTimes(OWEN.email, 5, stranger)
+    // Locked for the stranger, even with the right password, and by username too.
+    const fromStranger = await loginPage()
+    expect(alert(await attempt(fromStranger.browser, fromStranger.page, OWEN.email, OWEN.password, stranger))).toBe(SAME_REFUSAL)
+    expect(alert(await attempt(fromStranger.browser, fromStranger.page, OWEN.username, OWEN.password, stranger))).toBe(SAME_REFUSAL)
+    // The owner, at home, is not locked out, and the stranger's hammering on goes nowhere.
+    await failTimes(OWEN.email, 10, stranger)
+    const atHome = await loginPage()
+    expect(signedIn(await attempt(atHome.browser, atHome.page, OWEN.email, OWEN.password, '198.51.100.20'))).toBe(true)
+    // The owner's success does not lift the stranger's lock.
+    const again = await loginPage()
+    expect(alert(await attempt(again.browser, again.page, OWEN.email, OWEN.password, stranger))).toBe(SAME_REFUSAL)
+  })
+
+  it('locks the account everywhere after twenty failures spread over addresses, longer at each further lock', async () => {
+    // Four addresses, five failures each: each address is locked out, and the account is locked.
+    for (const n of [1, 2, 3, 4]) await failTimes(DORA.email, 5, `192.0.2.${n}`)
+    const owner = await loginPage()
+    expect(alert(await attempt(owner.browser, owner.page, DORA.email, DORA.password, '198.51.100.30'))).toBe(SAME_REFUSAL)
+    const user = await withDb((prisma) => prisma.user.findUniqueOrThrow({ where: { email: DORA.email } }))
+    expect(user.lockedUntil!.getTime() - serverNow()).toBeGreaterThan(14 * MINUTE)
+    expect(user.lockedUntil!.getTime() - serverNow()).toBeLessThanOrEqual(15 * MINUTE + 5_000)
+    advance(15 * MINUTE + 1_000)
+    // The second account-wide lock lasts twice as long.
+    for (const n of [5, 6, 7, 8]) await failTimes(DORA.email, 5, `192.0.2.${n}`)
+    const relocked = await withDb((prisma) => prisma.user.findUniqueOrThrow({ where: { email: DORA.email } }))
+    expect(relocked.lockedUntil!.getTime() - serverNow()).toBeGreaterThan(29 * MINUTE)
+    advance(30 * MINUTE + 1_000)
+    const later = await loginPage()
+    expect(signedIn(await attempt(later.browser, later.page, DORA.email, DORA.password, '198.51.100.30'))).toBe(true)
   })
 
   it('`user unlock` ends a lock at once', async () => {
@@ -159,7 +209,7 @@ describe.each(STORAGE_MODES)('brute-force lockout (%s)', (mode) => {
 
   it('audits the lock, each refusal while locked (reason locked) and the unlock', async () => {
     const events = await withDb(async (prisma) => {
-      const ids = Object.fromEntries(await Promise.all([LENA, ULLA, CONRAD].map(async (p) => [p.email, (await prisma.user.findUniqueOrThrow({ where: { email: p.email } })).id] as const)))
+      const ids = Object.fromEntries(await Promise.all([LENA, ULLA, CONRAD, OWEN].map(async (p) => [p.email, (await prisma.user.findUniqueOrThrow({ where: { email: p.email } })).id] as const)))
       const rows = await prisma.auditEvent.findMany({ where: { at: { gte: startedAt }, type: { in: ['account_locked', 'account_unlocked', 'login'] } }, orderBy: { at: 'asc' } })
       return { ids, rows }
     })
@@ -171,6 +221,8 @@ describe.each(STORAGE_MODES)('brute-force lockout (%s)', (mode) => {
       expect(locks).toHaveLength(1)
       expect(locks[0]).toMatchObject({ outcome: 'failure', ip: expect.any(String), details: { failures: 5, lockedUntil: expect.any(String) } })
     }
+    // The stranger's lock names the address it locked out and says it was one address.
+    expect(of(OWEN.email, 'account_locked')).toMatchObject([{ ip: '203.0.113.7', details: { failures: 5, scope: 'address' } }])
     const lenaLogins = of(LENA.email, 'login').map((r) => `${r.outcome}:${(r.details as { reason?: string }).reason ?? ''}`)
     expect(lenaLogins).toEqual([
       ...Array(5).fill('failure:invalid_credentials'),
