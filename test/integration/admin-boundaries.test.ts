@@ -130,6 +130,9 @@ describe('admin API privilege boundaries (postgres-redis)', () => {
     const perms = expectProblem(await call(token, 'POST', '/clients', { name: 'Backdoor', kind: 'service', adminPermissions: ['users:read'] }), 403)
     expect(perms.errors).toEqual([{ path: 'adminPermissions', message: expect.stringMatching(/global administrator/) }])
     expect(expectProblem(await call(token, 'PATCH', '/clients/acme-svc', { adminPermissions: ['users:read', 'users:write'] }), 403).errors[0].path).toBe('adminPermissions')
+    // Nor re-point a first-party client of its tenant (marked by a global administrator) at itself.
+    expect(expectProblem(await call(token, 'PATCH', '/clients/acme-app', { redirectUris: ['https://attacker.example/cb'] }), 403).errors[0].path).toBe('redirectUris')
+    expect((await call(token, 'GET', '/clients/acme-app')).json.redirectUris).toEqual([ACME_APP_REDIRECT])
     // What a tenant administrator may do still works: a third-party client of its own, without admin permissions…
     const own = await call(token, 'POST', '/clients', { name: 'Acme portal', kind: 'spa', redirectUris: ['https://portal.acme.test/cb'], firstParty: false })
     expect(own.status, own.text).toBe(201)

@@ -8,24 +8,27 @@ import { problems, type FieldError } from '../problem.ts'
 import type { ClientJson } from '../data/clients.ts'
 import { changedClientJson, clientJson, clientPatchBody, clientSecretJson, createdClientJson, idParams, newClientBody, pageOf } from '../schemas.ts'
 
+/** Lists compare as sets: the console sends the whole form back, in its own order. */
+const canonical = (v: unknown) => JSON.stringify(Array.isArray(v) ? [...v].map(String).sort() : v ?? null)
+const same = (x: unknown, y: unknown) => canonical(x) === canonical(y)
+
 /**
  * What only a global administrator may give a client: first-party standing (no consent page, so a
- * global administrator's sign-in would reach it silently) and admin permissions (its tokens would
- * act on the admin API). Refused for a tenant administrator whatever its own permissions or
- * second factor, naming the fields.
+ * global administrator's sign-in would reach it silently), and so where a first-party client's
+ * codes go, and admin permissions (its tokens would act on the admin API). Refused for a tenant
+ * administrator whatever its own permissions or second factor, naming the fields.
  */
-function globalOnly(a: HandlerArgs<unknown, unknown, unknown>, wanted: { firstParty?: boolean | undefined; adminPermissions?: string[] | undefined }, before?: ClientJson) {
+function globalOnly(a: HandlerArgs<unknown, unknown, unknown>, wanted: { firstParty?: boolean | undefined; adminPermissions?: string[] | undefined; redirectUris?: string[] | undefined }, before?: ClientJson) {
   if (a.principal.scope.kind === 'global') return
   const errors: FieldError[] = []
   if (wanted.firstParty === true && !before?.firstParty) errors.push({ path: 'firstParty', message: 'only a global administrator may mark a client first-party' })
+  if (before?.firstParty && wanted.firstParty !== false && wanted.redirectUris !== undefined && !same(wanted.redirectUris, before.redirectUris)) {
+    errors.push({ path: 'redirectUris', message: 'only a global administrator may change where a first-party client’s sign-ins go' })
+  }
   const added = (wanted.adminPermissions ?? []).filter((p) => !before?.adminPermissions.includes(p))
   if (added.length) errors.push({ path: 'adminPermissions', message: 'only a global administrator may give a client admin permissions' })
   if (errors.length) throw problems.forbidden(`a tenant administrator cannot set ${errors.map((e) => e.path).join(' or ')}`, { errors })
 }
-
-/** Lists compare as sets: the console sends the whole form back, in its own order. */
-const canonical = (v: unknown) => JSON.stringify(Array.isArray(v) ? [...v].map(String).sort() : v ?? null)
-const same = (x: unknown, y: unknown) => canonical(x) === canonical(y)
 
 export const clientRoutes = [
   route({
