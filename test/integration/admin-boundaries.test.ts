@@ -195,6 +195,12 @@ describe('admin API privilege boundaries (postgres-redis)', () => {
       if (kinds[0] !== 'never') demanding.push(key)
     }
     expect(demanding.sort()).toEqual(Object.keys(triggers).sort())
+    // The OpenAPI document states the same rules.
+    const doc = await (await fetch(`${iam.issuer}/admin/api/openapi.json`)).json() as { paths: Record<string, Record<string, { 'x-step-up'?: string }>> }
+    for (const route of mutating) {
+      const op = doc.paths[`/admin/api/v1${route.path.replace(/:(\w+)/g, '{$1}')}`]![route.method]!
+      expect(Boolean(op['x-step-up']), `${route.method} ${route.path}`).toBe(demanding.includes(`${route.method} ${route.path}`))
+    }
     for (const [key, { path, body }] of Object.entries(triggers)) {
       const method = key.split(' ')[0]!.toUpperCase()
       expectStepUpChallenge(await call(rootToken, method, path, body), key)
