@@ -823,7 +823,7 @@ describe('attacks the review tried stay withstood (postgres-redis)', () => {
       }
     })
 
-    it('refuses unsigned and HMAC client assertions and request objects', async () => {
+    it('refuses unsigned and HMAC client assertions, DPoP proofs and request objects', async () => {
       // private_key_jwt: the client's key is at the canary (an allowed host name).
       const pair = await generateKeyPair('ES256', { extractable: true })
       const clientJwk = { ...await exportJWK(pair.publicKey), kid: 'pkj-1', alg: 'ES256', use: 'sig' }
@@ -847,6 +847,27 @@ describe('attacks the review tried stay withstood (postgres-redis)', () => {
         expect(res.status, label).toBe(401)
         expect((await res.json() as { error: string }).error, label).toBe('invalid_client')
       }
+      // DPoP proofs: unsigned, HMAC, or signed by a key other than the one in their header.
+      const dpopKey = await generateKeyPair('ES256', { extractable: true })
+      const dpopJwk = await exportJWK(dpopKey.publicKey)
+      const proofClaims = () => ({ htm: 'POST', htu: `${iam.issuer}/token`, jti: randomUUID(), iat: Math.floor(Date.now() / 1000) })
+      const withProof = (proof: string) => fetch(`${iam.issuer}/token`, {
+        method: 'POST',
+        headers: { authorization: `Basic ${Buffer.from(`svc:${encodeURIComponent(SERVICE_SECRET)}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded', dpop: proof },
+        body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'read', resource: API }),
+      })
+      const goodProof = await withProof(await signWith(dpopKey.privateKey, { alg: 'ES256', typ: 'dpop+jwt', jwk: dpopJwk }, proofClaims()))
+      expect(goodProof.status, await goodProof.clone().text()).toBe(200)
+      for (const [label, proof] of [
+        ['alg none', unsigned({ alg: 'none', typ: 'dpop+jwt', jwk: dpopJwk }, proofClaims())],
+        ['HS256 keyed with the header’s public key', hmac({ typ: 'dpop+jwt', jwk: dpopJwk }, proofClaims(), JSON.stringify(dpopJwk))],
+        ['signed by another key than the header’s', await signWith(other.privateKey, { alg: 'ES256', typ: 'dpop+jwt', jwk: dpopJwk }, proofClaims())],
+      ] as const) {
+        const res = await withProof(proof)
+        expect(res.status, label).toBe(400)
+        expect((await res.json() as { error: string }).error, label).toBe('invalid_dpop_proof')
+      }
+
       // Request objects: an unsigned one is not accepted (only asymmetric algorithms are enabled).
       const request = unsigned({ alg: 'none' }, { iss: 'spa', aud: iam.issuer, client_id: 'spa', response_type: 'code', redirect_uri: 'https://evil.example/callback', scope: 'openid', code_challenge: 'a'.repeat(43), code_challenge_method: 'S256' })
       const res = await get(`${iam.issuer}/auth?${new URLSearchParams({ client_id: 'spa', response_type: 'code', scope: 'openid', request })}`)
