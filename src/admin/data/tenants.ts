@@ -1,7 +1,7 @@
 // Tenants: global administrators manage them; a tenant administrator reads their own only.
 import type { z } from 'zod'
 import type { Tenant } from '../../generated/prisma/client.ts'
-import { DEFAULT_TENANT_SLUG, ensureDefaultTenant } from '../../identity/tenants.ts'
+import { DEFAULT_TENANT_SLUG } from '../../identity/tenants.ts'
 import { problems } from '../problem.ts'
 import { afterCursor, decodeCursor, descending, toPage, type Page } from '../page.ts'
 import type { newTenantBody, tenantJson, tenantPatchBody } from '../schemas.ts'
@@ -95,10 +95,6 @@ export function tenantsData(deps: AdminDataDeps, scope: TenantScope) {
       const json = await removable(id)
       await prisma.tenant.delete({ where: { id: json.id } })
       return json
-    },
-
-    async defaultTenant() {
-      return ensureDefaultTenant(prisma)
     },
   }
 }
