@@ -3,7 +3,7 @@
 // - First-party clients (our own applications) are granted what they ask for without a consent page.
 // - Other clients start from what the person allowed them before (src/identity/consents.ts), as
 //   far as this request asks for it: the same or fewer scopes are not asked again; more are asked
-//   for the difference.
+//   for the difference (docs/adr/0111-consent-remembered.md).
 // Either way, API scopes come from ctx.oidc.resourceServers, which src/oidc/resource-access.ts has
 // already narrowed to what this client and person may hold: neither path can add more.
 import type { KoaContextWithOIDC } from 'oidc-provider'

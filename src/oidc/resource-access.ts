@@ -14,6 +14,7 @@
 // - Every resource server: its scopes that are permissions (roles carry them) are granted to a
 //   person only if one of their roles carries them now; other scopes are not affected. Asking for
 //   more is not an error: the token holds the intersection and its `scope` says so (RFC 6749 §3.3).
+// Why these rules and their costs: docs/adr/0110-admin-api-tokens-at-issuance.md.
 import { errors, type KoaContextWithOIDC, type ResourceServer } from 'oidc-provider'
 import type { PrismaClient } from '../store/database.ts'
 import { registeredResourceServer } from './resource-servers.ts'

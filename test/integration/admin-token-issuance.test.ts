@@ -17,6 +17,7 @@ import { ensureDefaultTenant } from '../../src/identity/tenants.ts'
 import { createClient } from '../../src/clients/registry.ts'
 import { registerResourceServer } from '../../src/oidc/resource-servers.ts'
 import { ADMIN_PERMISSIONS, adminResource, setClientAdminPermissions } from '../../src/admin/permissions.ts'
+import { ADMIN_CONSOLE_CLIENT_ID, ensureAdminConsoleClient } from '../../src/admin/console-client.ts'
 
 const insecure = { execute: [oidc.allowInsecureRequests] }
 const PASSWORD = 'a long enough passphrase for tests'
@@ -112,6 +113,32 @@ describe.each(STORAGE_MODES)('admin-API token issuance (%s)', (mode) => {
     expect(arrived.searchParams.get('code')).toBeNull()
     expect(arrived.searchParams.get('error')).toBe('invalid_target')
   })
+
+  it('the console\'s client id with a redirect URI added to its registration is not the console', async () => {
+    const browser = await adminBrowser()
+    await iam.databaseNow(async (prisma) => {
+      const row = await prisma.client.findUniqueOrThrow({ where: { id: ADMIN_CONSOLE_CLIENT_ID } })
+      const metadata = row.metadata as { redirect_uris: string[] }
+      await prisma.client.update({ where: { id: row.id }, data: { metadata: { ...metadata, redirect_uris: [...metadata.redirect_uris, ATTACKER_REDIRECT] } } })
+    })
+    try {
+      const rp = await oidc.discovery(new URL(iam.issuer), ADMIN_CONSOLE_CLIENT_ID, undefined, oidc.None(), insecure)
+      const verifier = oidc.randomPKCECodeVerifier()
+      const url = oidc.buildAuthorizationUrl(rp, {
+        redirect_uri: ATTACKER_REDIRECT, scope: `openid ${ADMIN_PERMISSIONS.join(' ')}`, resource: adminResource(iam.issuer), prompt: 'none',
+        code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+      })
+      // Embedded, the server restarted to change the row, and registered the console afresh at start.
+      await new Promise((r) => setTimeout(r, 1100)) // past the per-process copy of client registrations
+      const res = await browser.navigate(url.href)
+      const arrived = new URL(res.url)
+      expect(arrived.searchParams.get('code'), 'a code reached the added redirect URI').toBeNull()
+      if (arrived.origin + arrived.pathname === ATTACKER_REDIRECT) expect(arrived.searchParams.get('error')).toBe('invalid_target')
+      else expect(mode).toBe('embedded')
+    } finally {
+      await iam.databaseNow((prisma) => ensureAdminConsoleClient(prisma, iam.issuer))
+    }
+  }, 180_000)
 
   it('the same client asking at the token endpoint for the admin API with a code for no resource is refused', async () => {
     const browser = await adminBrowser()
