@@ -1,5 +1,5 @@
-// One admin route: its method and path, the permission it needs, the schemas of what it takes
-// and returns, and its handler. The route table (routes/index.ts) drives both the Koa router
+// One admin route: its method and path, the permission it needs, when it needs a step-up, the
+// schemas of what it takes and returns, what it checks before changing anything, and its handler. The route table (routes/index.ts) drives both the Koa router
 // (router.ts) and the OpenAPI document (openapi.ts), so the two cannot drift apart.
 import type { Context } from 'koa'
 import type { z } from 'zod'
