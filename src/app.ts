@@ -108,6 +108,30 @@ function onlyUnderItsRoutes(router: Router): Middleware {
   return (ctx, next) => (segments.has(firstSegment(ctx.path)) ? handle(ctx, next) : next())
 }
 
+/**
+ * Behind the trusted proxy, every URL built from the request names ISSUER's origin: oidc-provider
+ * builds its endpoint URLs (discovery) and redirects from ctx.href, and Koa takes the host from
+ * X-Forwarded-Host (or Host, or an absolute request target), which a client can write. Pinned
+ * here, a forged header cannot put another host into discovery (and a cache in front of it) or a
+ * redirect. The proxy's X-Forwarded-Proto still decides ctx.secure (Secure cookies, HSTS), as the
+ * scheme the browser really used; docs/deploy.md says what the proxy must set.
+ */
+function publicOrigin(issuer: string): Middleware {
+  const { origin, host, hostname } = new URL(issuer)
+  return async function pinPublicOrigin(ctx: Context, next: Next) {
+    const target = ctx.request.originalUrl
+    const absolute = target.startsWith('/') ? undefined : URL.parse(target)
+    const pathAndQuery = absolute ? `${absolute.pathname}${absolute.search}` : target
+    Object.defineProperties(ctx.request, {
+      origin: { value: origin, configurable: true },
+      host: { value: host, configurable: true },
+      hostname: { value: hostname, configurable: true },
+      href: { value: `${origin}${pathAndQuery}`, configurable: true },
+    })
+    await next()
+  }
+}
+
 export function createApp(deps: AppDeps): Koa {
   const { config, logger, provider } = deps
   // maxIpsCount 1: ctx.ip is the address the trusted proxy saw (the last X-Forwarded-For entry),
@@ -116,6 +140,7 @@ export function createApp(deps: AppDeps): Koa {
   app.keys = new CookieSigner(deps.cookieKeys)
   app.silent = true // errors are logged by our middleware and provider events, once.
   const access = accessLogger(logger)
+  if (config.trustProxy) app.use(publicOrigin(config.issuer))
 
   app.use(async function requestContext(ctx: Context, next: Next) {
     const given = ctx.get('x-request-id')
