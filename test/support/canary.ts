@@ -21,6 +21,8 @@ export interface Canary {
   requests: CanaryRequest[]
   /** TCP connections accepted (a connection can be dropped before it carries a request). */
   connections: number
+  /** Whether it also listens on ::1 (false on a machine without IPv6 loopback). */
+  ipv6: boolean
   /** The JWKS /jwks answers. */
   jwks: { keys: unknown[] }
   /** The redirect URIs /sector lists. */
@@ -46,6 +48,7 @@ export async function startCanary(opts: { tls?: { key: string; cert: string } } 
     port: 0,
     requests: [],
     connections: 0,
+    ipv6: false,
     jwks: { keys: [] },
     sector: [],
     since: (mark) => canary.requests.slice(mark),
@@ -70,21 +73,22 @@ export async function startCanary(opts: { tls?: { key: string; cert: string } } 
   const v6 = create()
   // A TLS server's 'connection' is the TCP one, before any handshake.
   for (const server of [v4, v6]) server.on('connection', () => { canary.connections++ })
-  // The same port on both families: take a free one on 127.0.0.1, try it on ::1, retry if taken.
+  // The same port on both families: take a free one on 127.0.0.1, try it on ::1, retry if taken there.
   for (let attempt = 0; ; attempt++) {
     await listen(v4, 0, '127.0.0.1')
     const port = (v4.address() as AddressInfo).port
-    try {
-      await listen(v6, port, '::1')
+    const v6Error = await listen(v6, port, '::1').then(() => undefined, (err: NodeJS.ErrnoException) => err)
+    if (!v6Error || v6Error.code === 'EADDRNOTAVAIL' || v6Error.code === 'EAFNOSUPPORT') {
+      // (Without IPv6 loopback on the machine: IPv4 only.)
+      canary.ipv6 = !v6Error
       canary.port = port
       break
-    } catch (err) {
-      await new Promise<void>((resolve) => v4.close(() => resolve()))
-      if (attempt >= 10) throw err
     }
+    await new Promise<void>((resolve) => v4.close(() => resolve()))
+    if (v6Error.code !== 'EADDRINUSE' || attempt >= 10) throw v6Error
   }
   canary.close = async () => {
-    for (const server of [v4, v6]) {
+    for (const server of canary.ipv6 ? [v4, v6] : [v4]) {
       server.closeAllConnections()
       await new Promise<void>((resolve) => server.close(() => resolve()))
     }

@@ -1,6 +1,7 @@
 // A self-signed certificate for the loopback names (localhost, 127.0.0.1, ::1), made with the
 // system's openssl, for HTTPS listeners the server under test must trust: pass `certFile` to the
-// server as NODE_EXTRA_CA_CERTS.
+// server as NODE_EXTRA_CA_CERTS. (openssl is there wherever PostgreSQL's Debian packages are:
+// postgresql-common depends on ssl-cert, which depends on openssl.)
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
