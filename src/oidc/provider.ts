@@ -40,6 +40,8 @@ export const CLAIMS = {
 // can be keyed with them (and with it client_secret_jwt and symmetric encryption are unavailable).
 const SIGNING_ALGS: AsymmetricSigningAlgorithm[] = ['ES256', 'RS256', 'PS256', 'EdDSA']
 
+const CLIENT_AUTH_METHODS: NonNullable<Configuration['clientAuthMethods']> = ['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt']
+
 export function createProvider({ config, prisma, jwks, cookieKeys, adapter }: ProviderDeps): Provider {
   const page = { siteName: config.siteName }
   const outboundAllowed = new Set(config.outboundAllowedHosts)
@@ -69,7 +71,15 @@ export function createProvider({ config, prisma, jwks, cookieKeys, adapter }: Pr
     // goes straight there. Unknown parameters are otherwise dropped from the interaction's params.
     extraParams: ['domain_hint'],
 
-    clientAuthMethods: ['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt'],
+    clientAuthMethods: CLIENT_AUTH_METHODS,
+    // Introspection and revocation authenticate clients as the token endpoint does; RFC 8414 §2
+    // reads their absence as client_secret_basic only.
+    discovery: {
+      introspection_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
+      revocation_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
+      introspection_endpoint_auth_signing_alg_values_supported: SIGNING_ALGS,
+      revocation_endpoint_auth_signing_alg_values_supported: SIGNING_ALGS,
+    },
     enabledJWA: {
       clientAuthSigningAlgValues: SIGNING_ALGS,
       idTokenSigningAlgValues: SIGNING_ALGS,

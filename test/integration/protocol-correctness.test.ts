@@ -34,6 +34,9 @@ const SVC_OFF = { clientId: 'svc-off', secret: 'svc-off-secret-0123456789-012345
 const SVC_GONE = { clientId: 'svc-gone', secret: 'svc-gone-secret-0123456789-0123456789-012345678' }
 /** A person with an authenticator app who has not yet consented to any client. */
 const CAROL = { email: 'carol@example.test', password: 'carol has a second factor too' }
+/** A native app on a TV: the kind of client that gets the device_code grant. */
+const TV = { clientId: 'hall-tv', name: 'Hall TV', redirect: 'http://127.0.0.1/callback' }
+const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code'
 const SVC_SHORT = { clientId: 'svc-short', secret: 'svc-short-secret-0123456789-0123456789-abcdef' }
 
 /** A global administrator with a second factor (admin actions may need step-up); returns the TOTP secret. */
@@ -91,6 +94,7 @@ describe.each(STORAGE_MODES)('protocol correctness (%s)', (mode) => {
       await createClient(prisma, { clientId: SVC_ADMIN.clientId, name: 'Admin automation', kind: 'service', secret: SVC_ADMIN.secret })
       await setClientAdminPermissions(prisma, SVC_ADMIN.clientId, ADMIN_PERMISSIONS)
       adminTotp = await createAdministrator(prisma)
+      await createClient(prisma, { clientId: TV.clientId, name: TV.name, kind: 'native', redirectUris: [TV.redirect] })
       await createClient(prisma, { clientId: SVC_SHORT.clientId, name: 'Short API automation', kind: 'service', secret: SVC_SHORT.secret })
     })
     await iam.start()
@@ -285,6 +289,51 @@ describe.each(STORAGE_MODES)('protocol correctness (%s)', (mode) => {
       expect(refreshed.refresh_token).toBeTruthy()
       expect(refreshed.refresh_token).not.toBe(tokens.refresh_token)
       await expectNoServerErrors(logMark)
+    })
+  })
+
+  describe('device authorization grant polling', () => {
+    /** One poll of the token endpoint, as a device does it. */
+    async function poll(deviceCode: string) {
+      const res = await fetch(`${iam.issuer}/token`, {
+        method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: DEVICE_CODE_GRANT, device_code: deviceCode, client_id: TV.clientId }),
+      })
+      return { status: res.status, error: ((await res.json()) as { error?: string }).error }
+    }
+
+    it('tells the device how often to poll (interval), and answers slow_down to a device that polls faster', async () => {
+      const logMark = iam.logs().length
+      const tv = await oidc.discovery(new URL(iam.issuer), TV.clientId, undefined, oidc.None(), insecure)
+      const device = await oidc.initiateDeviceAuthorization(tv, { scope: 'openid' })
+      expect(device.interval).toBe(5)
+      expect(await poll(device.device_code)).toEqual({ status: 400, error: 'authorization_pending' })
+      expect(await poll(device.device_code)).toEqual({ status: 400, error: 'slow_down' })
+      // Another device's polling is its own.
+      const other = await oidc.initiateDeviceAuthorization(tv, { scope: 'openid' })
+      expect(await poll(other.device_code)).toEqual({ status: 400, error: 'authorization_pending' })
+      // At the interval, the first device is told to keep waiting again.
+      await new Promise((r) => setTimeout(r, 5_100))
+      expect(await poll(device.device_code)).toEqual({ status: 400, error: 'authorization_pending' })
+      await expectNoServerErrors(logMark)
+    })
+  })
+
+  describe('discovery', () => {
+    it('names the client authentication methods introspection and revocation accept (those of the token endpoint)', async () => {
+      const meta = await (await fetch(`${iam.issuer}/.well-known/openid-configuration`)).json() as Record<string, unknown>
+      const methods = meta.token_endpoint_auth_methods_supported
+      expect(methods).toEqual(expect.arrayContaining(['client_secret_basic', 'client_secret_post', 'private_key_jwt']))
+      expect(meta.introspection_endpoint_auth_methods_supported).toEqual(methods)
+      expect(meta.revocation_endpoint_auth_methods_supported).toEqual(methods)
+      expect(meta.introspection_endpoint_auth_signing_alg_values_supported).toEqual(meta.token_endpoint_auth_signing_alg_values_supported)
+      expect(meta.revocation_endpoint_auth_signing_alg_values_supported).toEqual(meta.token_endpoint_auth_signing_alg_values_supported)
+      // What is listed works: client_secret_post at introspection.
+      const res = await fetch(meta.introspection_endpoint as string, {
+        method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ token: 'not-a-token', client_id: 'web', client_secret: WEB_SECRET }),
+      })
+      expect({ status: res.status, body: await res.json() }).toEqual({ status: 200, body: { active: false } })
     })
   })
 
