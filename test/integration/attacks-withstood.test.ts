@@ -586,14 +586,17 @@ describe('attacks the review tried stay withstood (postgres-redis)', () => {
       } finally {
         await browser?.close()
       }
-    })
+    }, 120_000)
   })
 
   // =============================================================================================
   describe('script injection: the admin console shows every name as text', () => {
-    it('runs no injected script on the console pages that list and show users, roles, tenants, clients and audit rows', async () => {
-      // The console the server serves is the one built from these sources.
+    beforeAll(async () => {
+      // The console the server serves is the one built from these sources (in a hook: a build takes a while).
       await build({ configFile: path.join(ROOT, 'src/admin/console/vite.config.ts'), logLevel: 'warn', build: { emptyOutDir: false } })
+    })
+
+    it('runs no injected script on the console pages that list and show users, roles, tenants, clients and audit rows', async () => {
       let browser: Browser | undefined
       try {
         browser = await launchChromium()
@@ -633,7 +636,7 @@ describe('attacks the review tried stay withstood (postgres-redis)', () => {
       } finally {
         await browser?.close()
       }
-    })
+    }, 120_000)
   })
 
   // =============================================================================================
@@ -987,7 +990,7 @@ describe('attacks the review tried stay withstood (postgres-redis)', () => {
       await new Promise((r) => setTimeout(r, 3000))
       // The redirecting host is asked, its redirect is not followed (sent with redirect: 'manual').
       expect(canary.since(mark).map((r) => `${r.method} ${r.url}`).sort()).toEqual(['POST /backchannel/0', expect.stringMatching(/^POST \/redirect\?to=/)].sort())
-    })
+    }, 120_000)
 
     it('sector_identifier_uri on loopback is never requested', async () => {
       tlsCanary.sector = [APP]
