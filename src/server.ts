@@ -120,7 +120,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   const metrics = createMetrics(VERSION)
   // Every audit event (sign-in, MFA, federation, lockout… outcomes) is also counted.
   const audit = createAuditWriter(db.prisma, logger, (event) => metrics.auditEvent(event.type, event.outcome))
-  auditProviderEvents(provider, audit)
+  auditProviderEvents(provider, audit, logger)
   provider.on('grant.success', (ctx: { oidc?: { params?: Record<string, unknown> } }) => {
     const grantType = ctx.oidc?.params?.grant_type
     if (typeof grantType === 'string') metrics.tokenIssued(grantType)

@@ -37,6 +37,11 @@ const CAROL = { email: 'carol@example.test', password: 'carol has a second facto
 /** A native app on a TV: the kind of client that gets the device_code grant. */
 const TV = { clientId: 'hall-tv', name: 'Hall TV', redirect: 'http://127.0.0.1/callback' }
 const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code'
+/**
+ * A web app whose back-channel logout URI the outbound (SSRF) policy blocks: 127.0.0.2 is loopback
+ * and not in OUTBOUND_ALLOWED_HOSTS. Its query holds a canary that must appear in no log or audit row.
+ */
+const BLOCKED_BC = { clientId: 'web-blocked-bc', secret: 'web-blocked-bc-secret-0123456789-0123456789', redirect: 'http://localhost:8081/callback', canary: 'bc-canary-5e1f0a' }
 const SVC_SHORT = { clientId: 'svc-short', secret: 'svc-short-secret-0123456789-0123456789-abcdef' }
 
 /** A global administrator with a second factor (admin actions may need step-up); returns the TOTP secret. */
@@ -94,6 +99,10 @@ describe.each(STORAGE_MODES)('protocol correctness (%s)', (mode) => {
       await createClient(prisma, { clientId: SVC_ADMIN.clientId, name: 'Admin automation', kind: 'service', secret: SVC_ADMIN.secret })
       await setClientAdminPermissions(prisma, SVC_ADMIN.clientId, ADMIN_PERMISSIONS)
       adminTotp = await createAdministrator(prisma)
+      await createClient(prisma, {
+        clientId: BLOCKED_BC.clientId, name: 'Blocked back-channel app', kind: 'web', secret: BLOCKED_BC.secret, redirectUris: [BLOCKED_BC.redirect],
+        backchannelLogoutUri: `http://127.0.0.2:9/backchannel?token=${BLOCKED_BC.canary}`,
+      })
       await createClient(prisma, { clientId: TV.clientId, name: TV.name, kind: 'native', redirectUris: [TV.redirect] })
       await createClient(prisma, { clientId: SVC_SHORT.clientId, name: 'Short API automation', kind: 'service', secret: SVC_SHORT.secret })
     })
@@ -334,6 +343,34 @@ describe.each(STORAGE_MODES)('protocol correctness (%s)', (mode) => {
         body: new URLSearchParams({ token: 'not-a-token', client_id: 'web', client_secret: WEB_SECRET }),
       })
       expect({ status: res.status, body: await res.json() }).toEqual({ status: 200, body: { active: false } })
+    })
+  })
+
+  describe('back-channel logout', () => {
+    it('a delivery the outbound policy blocks is audited and logged as a failure, without the URI\'s query', async () => {
+      const web = await oidc.discovery(new URL(iam.issuer), BLOCKED_BC.clientId, BLOCKED_BC.secret, oidc.ClientSecretBasic(BLOCKED_BC.secret), insecure)
+      const verifier = oidc.randomPKCECodeVerifier()
+      const url = oidc.buildAuthorizationUrl(web, {
+        redirect_uri: BLOCKED_BC.redirect, scope: 'openid',
+        code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+      })
+      const browser = new HttpBrowser(iam.issuer)
+      const { res } = await walkPages(browser, await browser.navigate(url.href))
+      const tokens = await oidc.authorizationCodeGrant(web, new URL(res.url), { pkceCodeVerifier: verifier })
+      const logMark = iam.logs().length
+      const confirm = await browser.navigate(oidc.buildEndSessionUrl(web, { id_token_hint: tokens.id_token! }).href)
+      const form = formWithAction(confirm.body, '/session/end/confirm')
+      const done = await browser.navigate(new URL(form.action, iam.issuer).href, { form: { ...form.fields, logout: 'yes' } })
+      expect(done.status).toBe(200)
+
+      await expect.poll(() => iam.logs().slice(logMark), { timeout: 5_000 }).toMatch(/back-channel logout failed/)
+      const warning = iam.logs().slice(logMark).split('\n').find((line) => line.includes('back-channel logout failed'))!
+      expect(JSON.parse(warning)).toMatchObject({ level: 40, clientId: BLOCKED_BC.clientId })
+      const rows = await iam.databaseNow((prisma) => prisma.auditEvent.findMany({ where: { type: 'backchannel_logout' } }), { settleMs: 500 })
+      expect(rows).toHaveLength(1)
+      expect(rows[0]).toMatchObject({ outcome: 'failure', clientId: BLOCKED_BC.clientId, userId: tokens.claims()!.sub })
+      expect(JSON.stringify(rows)).not.toContain(BLOCKED_BC.canary)
+      expect(iam.logs()).not.toContain(BLOCKED_BC.canary)
     })
   })
 
