@@ -251,6 +251,10 @@ describe('admin API privilege boundaries (postgres-redis)', () => {
     expect(text).not.toContain(B_PERSON.login)
     const stats = (await call(aToken, 'GET', '/stats')).json
     expect(leaks([...stats.recentSignIns, ...stats.recentFailures])).toEqual([])
+    // Its own people's sign-ins through shared (global) applications, such as the console, stay visible.
+    const own = (await call(aToken, 'GET', `/audit?type=login&userId=${ids.aAdmin}`)).json.items as Array<{ clientId: string | null }>
+    expect(own.length).toBeGreaterThan(0)
+    expect(own.every((e) => e.clientId !== 'acme-app')).toBe(true)
   })
 
   it('answers a tenant administrator alike whether an address or username is taken in its tenant or in another', async () => {

@@ -26,15 +26,17 @@ export function auditData(deps: AdminDataDeps, scope: TenantScope) {
    * A tenant's events: those that name it, its people or its clients, and nothing of another
    * tenant's. Every column that names a tenant-scoped thing (tenant, user, client) must be this
    * tenant's or empty: an event where another tenant's person signs in through this tenant's
-   * client names that person, and is not this tenant's to read. AuditEvent has no relations, so
-   * the ids are looked up first.
+   * client names that person, and is not this tenant's to read. Shared (global) clients, such as
+   * the console or the account area, belong to no tenant: its people's sign-ins through them stay
+   * visible. AuditEvent has no relations, so the ids are looked up first.
    */
-  let tenantIds: Promise<{ users: Set<string>; clients: Set<string> }> | undefined
+  let tenantIds: Promise<{ users: Set<string>; clients: Set<string>; shared: Set<string> }> | undefined
   function idsInScope(tenantId: string) {
     tenantIds ??= Promise.all([
       prisma.user.findMany({ where: userWhere(scope), select: { id: true } }),
       prisma.client.findMany({ where: { AND: [clientWhere(scope), { tenantId }] }, select: { id: true } }),
-    ]).then(([users, clients]) => ({ users: new Set(users.map((u) => u.id)), clients: new Set(clients.map((c) => c.id)) }))
+      prisma.client.findMany({ where: { tenantId: null }, select: { id: true } }),
+    ]).then(([users, clients, shared]) => ({ users: new Set(users.map((u) => u.id)), clients: new Set(clients.map((c) => c.id)), shared: new Set(shared.map((c) => c.id)) }))
     return tenantIds
   }
 
@@ -47,7 +49,8 @@ export function auditData(deps: AdminDataDeps, scope: TenantScope) {
       AND: [
         { OR: [{ tenantId: null }, { tenantId: scope.tenantId }] },
         { OR: [{ userId: null }, { userId: { in: users } }] },
-        { OR: [{ clientId: null }, { clientId: { in: clients } }] },
+        { OR: [{ clientId: null }, { clientId: { in: [...clients, ...ids.shared] } }] },
+        // … and about this tenant at all.
         { OR: [{ tenantId: scope.tenantId }, { userId: { in: users } }, { clientId: { in: clients } }] },
       ],
     }
