@@ -374,6 +374,55 @@ describe.each(STORAGE_MODES)('protocol correctness (%s)', (mode) => {
     })
   })
 
+  describe('the logout page', () => {
+    /** What the page offers: its heading, its lead paragraph, and the labels of its buttons and links. */
+    const offered = (html: string) => ({
+      heading: /<h1>([^<]*)<\/h1>/.exec(html)?.[1],
+      lead: /<p class="lead">([\s\S]*?)<\/p>/.exec(html)?.[1]?.replace(/<[^>]+>/g, '').replace(/\s+/g, ' ').trim(),
+      choices: [...html.matchAll(/<(?:button|a)\b[^>]*>([^<]*)<\/(?:button|a)>/g)].map((m) => m[1]!.trim()).filter((t) => /sign/i.test(t)),
+    })
+
+    /** Whether the browser is still signed in at the OP: the first-party client gets a code with prompt=none. */
+    async function stillSignedIn(browser: HttpBrowser): Promise<boolean> {
+      const first = await oidc.discovery(new URL(iam.issuer), 'first', undefined, oidc.None(), insecure)
+      const url = oidc.buildAuthorizationUrl(first, {
+        redirect_uri: 'http://localhost:4000/callback', scope: 'openid', prompt: 'none',
+        code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()), code_challenge_method: 'S256',
+      })
+      return Boolean(new URL((await browser.navigate(url.href)).url).searchParams.get('code'))
+    }
+
+    it('asked by an application: says what each choice does, and the lesser one signs out of that application only', async () => {
+      const req = await authorizationParams({ scope: 'openid' })
+      const browser = new HttpBrowser(iam.issuer)
+      const { res } = await walkPages(browser, await browser.navigate(oidc.buildAuthorizationUrl(spa, req.params).href))
+      const tokens = await oidc.authorizationCodeGrant(spa, new URL(res.url), { pkceCodeVerifier: req.verifier, expectedState: req.state })
+
+      const page = await browser.navigate(oidc.buildEndSessionUrl(spa, { id_token_hint: tokens.id_token! }).href)
+      expect(offered(page.body)).toEqual({
+        heading: 'Sign out?',
+        lead: 'Signing out of Identity signs you out of every application you signed in to with it in this browser, Test SPA included. Or sign out of Test SPA only, and stay signed in to Identity.',
+        choices: ['Sign out', 'Sign out of Test SPA only'],
+      })
+      const form = formWithAction(page.body, '/session/end/confirm')
+      const done = await browser.navigate(new URL(form.action, iam.issuer).href, { form: form.fields })
+      expect(offered(done.body)).toMatchObject({ heading: 'You are signed out', lead: 'You have signed out of Test SPA. You are still signed in to Identity.' })
+      expect(await stillSignedIn(browser)).toBe(true)
+    })
+
+    it('asked by no application: "Stay signed in" leaves the person signed in', async () => {
+      const req = await authorizationParams({ scope: 'openid' })
+      const browser = new HttpBrowser(iam.issuer)
+      await walkPages(browser, await browser.navigate(oidc.buildAuthorizationUrl(spa, req.params).href))
+      const page = await browser.navigate(`${iam.issuer}/session/end`)
+      expect(offered(page.body)).toEqual({ heading: 'Sign out?', lead: 'Do you want to sign out of Identity?', choices: ['Sign out', 'Stay signed in'] })
+      const stay = /<a\b[^>]*href="([^"]*)"[^>]*>Stay signed in<\/a>/.exec(page.body)?.[1]
+      expect(stay).toBeDefined()
+      await browser.navigate(new URL(stay!, iam.issuer).href)
+      expect(await stillSignedIn(browser)).toBe(true)
+    })
+  })
+
   describe('tokens of a disabled or deleted client', () => {
     it('are inactive at once (introspection says active:false, not a 500), and re-enabling the client does not revive them', async () => {
       const logMark = iam.logs().length
