@@ -81,7 +81,7 @@ describe.each(STORAGE_MODES)('account sign-in ends with its session (%s)', (mode
 
   /** What the stale browser is refused: its next page, and its pending form (no factor is added). */
   async function expectRefused(stale: HttpBrowser, pending: Awaited<ReturnType<typeof pendingEnrolment>>, who: { email: string; password: string }) {
-    for (const path of ['/account', '/account/security', '/account/sessions', '/account/password', '/account/linked', '/account/security/passkeys/new']) {
+    for (const path of ['/account', '/account/security', '/account/sessions', '/account/password', '/account/linked', '/account/apps', '/account/security/passkeys/new']) {
       expectSentToSignIn(await stale.request(url(path)))
     }
     const code = await generate({ secret: pending.secret })

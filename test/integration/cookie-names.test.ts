@@ -78,7 +78,7 @@ describe('cookie names behind a TLS proxy', () => {
       await iam.withDatabase((prisma) => createFixtures(prisma))
       await iam.start()
     }))
-  })
+  }, 240_000)
   afterAll(async () => {
     await Promise.all([trusted?.close(), plain?.close()])
   })
