@@ -1,5 +1,5 @@
-// Attacks an outside review tried and the server withstood, kept as tests so they stay withstood:
-// redirect_uri variants, script injection through every name a person, tenant admin or operator can
+// Attacks an attacker and an OAuth auditor would try and the server withstands, kept as tests so
+// they keep failing: redirect_uri variants, script injection through every name a person, tenant admin or operator can
 // set, JWT algorithm and key-confusion attacks on every place a JWT is verified, and server-side
 // request forgery through every address encoding. (CSRF on every form and fuzzing have their own
 // files: csrf.test.ts and fuzz.test.ts.)
@@ -23,7 +23,7 @@ import type { Browser } from 'playwright-core'
 import { build } from 'vite'
 import { createIam, type IamInstance } from '../support/iam.ts'
 import { HttpBrowser, formWithAction, formsOf, signIn, type PageResponse } from '../support/browser.ts'
-import { ALICE, API, SERVICE_SECRET, SPA_REDIRECT, WEB_REDIRECT, WEB_SECRET, createFixtures } from '../support/fixtures.ts'
+import { ALICE, API, SERVICE_SECRET, SPA_REDIRECT, WEB_REDIRECT, createFixtures } from '../support/fixtures.ts'
 import { addTotpFactor, totpCode } from '../support/mfa-fixtures.ts'
 import { startCanary, type Canary } from '../support/canary.ts'
 import { startMailCatcher, type MailCatcher } from '../support/smtp.ts'
@@ -43,6 +43,8 @@ const APP_SIGNED_OUT = 'https://app.example.test/signed-out'
 const APP_SECRET = 'app-secret-0123456789-0123456789-0123456789'
 const NATIVE_LOOPBACK = 'http://127.0.0.1/callback'
 const NATIVE_SCHEME = 'com.example.app:/oauth2redirect'
+/** A well-formed S256 challenge (RFC 7636 appendix B), for requests that never reach the token endpoint. */
+const SOME_CHALLENGE = 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbifgAL5g8gk'
 
 // --- script injection -------------------------------------------------------------------------
 /** Closes an attribute, opens a tag, runs script: every context it could land in. */
@@ -58,7 +60,7 @@ const SVC_ADMIN_SECRET = 'svc-admin-secret-0123456789-0123456789-abc'
 const ADA = { email: 'ada@example.test', password: 'ada has a long admin passphrase' }
 const ROOT = path.resolve(import.meta.dirname, '../..')
 
-describe('attacks the review tried stay withstood (postgres-redis)', () => {
+describe('attacks that must keep failing (postgres-redis)', () => {
   let iam: IamInstance
   let canary: Canary
   /** The same over HTTPS (sector_identifier_uri must be https), its certificate trusted by the server. */
@@ -148,13 +150,14 @@ describe('attacks the review tried stay withstood (postgres-redis)', () => {
     const url = new URL('/auth', iam.issuer)
     url.search = new URLSearchParams({
       client_id: clientId, response_type: 'code', scope: 'openid', redirect_uri: redirectUri, state: 'st',
-      code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbifgAL5g8gkm'.slice(0, 43), code_challenge_method: 'S256', ...extra,
+      code_challenge: SOME_CHALLENGE, code_challenge_method: 'S256', ...extra,
     }).toString()
     return url.href
   }
 
-  async function get(url: string, headers: Record<string, string> = {}) {
-    const res = await fetch(url, { redirect: 'manual', headers })
+  /** One GET, redirects not followed: what the browser would be told to do. */
+  async function get(url: string) {
+    const res = await fetch(url, { redirect: 'manual' })
     return { status: res.status, location: res.headers.get('location'), type: res.headers.get('content-type') ?? '', body: await res.text(), headers: res.headers }
   }
 
@@ -330,14 +333,14 @@ describe('attacks the review tried stay withstood (postgres-redis)', () => {
       }
     })
 
-    it('pushed authorization requests refuse the same variants (OAuth error JSON, nothing stored)', async () => {
+    it('pushed authorization requests refuse the same variants (OAuth error JSON, no request_uri)', async () => {
       for (const [label, variant] of WEB_VARIANTS.slice(0, 16)) {
         const res = await fetch(`${iam.issuer}/request`, {
           method: 'POST',
           headers: { authorization: `Basic ${Buffer.from(`app:${encodeURIComponent(APP_SECRET)}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
-          body: new URLSearchParams({ client_id: 'app', response_type: 'code', scope: 'openid', redirect_uri: variant, code_challenge: 'a'.repeat(43), code_challenge_method: 'S256' }),
+          body: new URLSearchParams({ client_id: 'app', response_type: 'code', scope: 'openid', redirect_uri: variant, code_challenge: SOME_CHALLENGE, code_challenge_method: 'S256' }),
         })
-        const body = await res.json() as { error: string; error_description?: string; request_uri?: string }
+        const body = await res.json() as Record<string, unknown>
         expect(res.status, label).toBe(400)
         // RFC 9126 answers with the authorization endpoint's errors: invalid_request, saying why.
         expect(body, label).toEqual({ error: 'invalid_request', error_description: "redirect_uri did not match any of the client's registered redirect_uris" })
@@ -407,9 +410,9 @@ describe('attacks the review tried stay withstood (postgres-redis)', () => {
           res = await post('/login', { login: MALLORY.email, password: MALLORY.password })
         } else if (/\/mfa\/select"/.test(res.body)) {
           seen.mfaChoose = res.body
-          const totp = formsOf(res.body).length && [...res.body.matchAll(/name="method" value="([^"]*)"[^>]*>Code from App/g)].map((m) => m[1]!)[0]
+          const totp = /name="method" value="([^"]*)"[^>]*>Code from App/.exec(res.body)?.[1]
           expect(totp, 'the TOTP factor is offered').toBeTruthy()
-          res = await post('/mfa/select', { method: totp as string })
+          res = await post('/mfa/select', { method: totp! })
         } else if (/\/mfa\/verify"/.test(res.body)) {
           seen.mfaCode = res.body
           res = await post('/mfa/verify', { code: await totpCode(mallory.totp) })
@@ -872,7 +875,7 @@ describe('attacks the review tried stay withstood (postgres-redis)', () => {
       }
 
       // Request objects: an unsigned one is not accepted (only asymmetric algorithms are enabled).
-      const request = unsigned({ alg: 'none' }, { iss: 'spa', aud: iam.issuer, client_id: 'spa', response_type: 'code', redirect_uri: 'https://evil.example/callback', scope: 'openid', code_challenge: 'a'.repeat(43), code_challenge_method: 'S256' })
+      const request = unsigned({ alg: 'none' }, { iss: 'spa', aud: iam.issuer, client_id: 'spa', response_type: 'code', redirect_uri: 'https://evil.example/callback', scope: 'openid', code_challenge: SOME_CHALLENGE, code_challenge_method: 'S256' })
       const res = await get(`${iam.issuer}/auth?${new URLSearchParams({ client_id: 'spa', response_type: 'code', scope: 'openid', request })}`)
       if (res.location) expect(res.location.startsWith(`${SPA_REDIRECT}?`), 'errors go only to the registered URI').toBe(true)
       else expect(res.status).toBe(400)
