@@ -362,6 +362,14 @@ describe.each(STORAGE_MODES)('step preconditions (%s)', { timeout: 240_000 }, (m
 
     it('first-factor enrolments at once add one factor; the others then need a fresh second factor', async () => {
       const browser = await accountSignIn(RACER)
+      // A passkey's registration without a started ceremony (no /options): nothing to answer.
+      const before = await browser.navigate(url('/account'))
+      const clientDataJSON = Buffer.from(JSON.stringify({ type: 'webauthn.create', challenge: 'A'.repeat(43), origin: iam.issuer })).toString('base64url')
+      const unstarted = await browser.request(url('/account/security/passkeys/verify'), {
+        form: { csrf: csrfOf(before.body), response: JSON.stringify({ id: 'AAAA', rawId: 'AAAA', type: 'public-key', response: { clientDataJSON, attestationObject: 'AAAA' } }) },
+      })
+      expect(unstarted.status).toBe(400)
+      expect(alertOf(unstarted.body)).toBe('This request is no longer valid: it was replaced by a newer one or has expired. Try again.')
       // Several setup pages opened while the account had no factor, their codes typed, sent at once.
       const forms = []
       for (let i = 0; i < 5; i++) forms.push(await enrolmentForm(browser))
