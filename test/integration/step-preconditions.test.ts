@@ -436,6 +436,22 @@ describe.each(STORAGE_MODES)('step preconditions (%s)', { timeout: 240_000 }, (m
       expect(h1Of(res.body)).toBe('Setup expired')
       await dbLater('the replayed form added nothing', async (prisma) => expect((await holdings(prisma, REPLAYER)).factorIds).toEqual(REPLAYER.factorIds))
     })
+
+    it('another person’s session or linked sign-in cannot be ended or removed by id', async () => {
+      const owner = await accountSignIn(PLAIN)
+      const ownerSessions = await owner.navigate(url('/account/sessions'))
+      const ownerSession = /action="\/account\/sessions\/([^/"]+)\/end"/.exec(ownerSessions.body)?.[1]
+      expect(ownerSession, ownerSessions.body.slice(0, 1500)).toBeTruthy()
+      const stranger = await accountSignIn(OTHER)
+      const csrf = csrfOf((await stranger.navigate(url('/account'))).body)
+      const ended = await stranger.request(url(`/account/sessions/${ownerSession}/end`), { form: { csrf } })
+      expect(ended.status).toBe(404)
+      expect(h1Of(ended.body)).toBe('Session not found')
+      const unlinked = await stranger.request(url('/account/linked/not-a-link-of-yours/remove'), { form: { csrf } })
+      expect(unlinked.status).toBe(404)
+      // The owner is still signed in there.
+      expect((await owner.navigate(url('/account'))).body).toContain('Your account')
+    })
   })
 
   it.runIf(mode === 'embedded')('stored nothing for anyone a refused step was tried with (the checks collected above)', async () => {
@@ -480,11 +496,12 @@ describe.each(STORAGE_MODES)('step preconditions (%s)', { timeout: 240_000 }, (m
       'POST /account/security/backup-codes': 'account area',
       'POST /account/security/passkeys/options': 'account-security.test.ts (step-up before a further factor)',
       'POST /account/security/passkeys/verify': 'account area',
-      'POST /account/linked/:id/remove': 'federation.test.ts (step-up before removing a link)',
+      'POST /account/linked/:id/remove': 'account area (not another person’s); its step-up rule (src/account/linked.ts) has no test of its own',
       'POST /account/password': 'needs the current password',
-      'POST /account/sessions/:id/end': 'sessions.test.ts (only the person’s own sessions)',
-      'POST /account/sessions/end-others': 'sessions.test.ts',
-      'POST /account/sessions/end-all': 'sessions.test.ts',
+      'POST /account/sessions/:id/end': 'account area (not another person’s)',
+      'POST /account/sessions/end-others': 'account-session-revocation.test.ts (only the person’s own)',
+      'POST /account/sessions/end-all': 'account-session-revocation.test.ts (only the person’s own)',
+      'POST /account/apps/:clientId/revoke': 'consent-remembered.test.ts (cannot revoke another person’s consent)',
       'POST /account/apps/:clientId/revoke': 'consent-remembered.test.ts (only the person’s own consent)',
     }
     const posts = pageRoutes().filter((r) => r.method === 'POST' && /^\/(interaction|account)\b/.test(r.path)).map((r) => `POST ${r.path}`)
