@@ -12,6 +12,7 @@ import { clientStillHonours, type AdapterFactory } from './client-metadata.ts'
 import type { PrivateJwks } from './keys.ts'
 import type { JWK } from 'jose'
 import { createInteractionPolicy } from './policy.ts'
+import { boundClientAssertion } from './client-assertion.ts'
 import { ACR_VALUES } from '../mfa/acr.ts'
 import { parseProviderForm } from './provider-forms.ts'
 import { CookieSigner } from '../security/cookie-signer.ts'
@@ -72,6 +73,8 @@ export function createProvider({ config, prisma, jwks, cookieKeys, adapter }: Pr
     extraParams: ['domain_hint'],
 
     clientAuthMethods: CLIENT_AUTH_METHODS,
+    // private_key_jwt: assertions for this server only, living at most five minutes (client-assertion.ts).
+    assertJwtClientAuthClaimsAndHeader: boundClientAssertion(config.issuer),
     // Introspection and revocation authenticate clients as the token endpoint does; RFC 8414 §2
     // reads their absence as client_secret_basic only.
     discovery: {

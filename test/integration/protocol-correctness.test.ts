@@ -6,7 +6,7 @@
 // HttpBrowser. Both storage modes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import * as oidc from 'openid-client'
-import { decodeJwt } from 'jose'
+import { decodeJwt, exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose'
 import { createIam, createTestDatabase, STORAGE_MODES, type IamInstance } from '../support/iam.ts'
 import { startRedis, type RedisServer } from '../support/redis-server.ts'
 import { startBalancer, type Balancer } from '../support/balancer.ts'
@@ -42,6 +42,8 @@ const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code'
  * and not in OUTBOUND_ALLOWED_HOSTS. Its query holds a canary that must appear in no log or audit row.
  */
 const BLOCKED_BC = { clientId: 'web-blocked-bc', secret: 'web-blocked-bc-secret-0123456789-0123456789', redirect: 'http://localhost:8081/callback', canary: 'bc-canary-5e1f0a' }
+/** A service that authenticates with private_key_jwt (its public key registered inline). */
+const SVC_JWT = { clientId: 'svc-jwt' }
 const SVC_SHORT = { clientId: 'svc-short', secret: 'svc-short-secret-0123456789-0123456789-abcdef' }
 
 /** A global administrator with a second factor (admin actions may need step-up); returns the TOTP secret. */
@@ -88,6 +90,7 @@ describe.each(STORAGE_MODES)('protocol correctness (%s)', (mode) => {
   let spa: oidc.Configuration
   let adminTotp: string
   let carolTotp: string
+  let svcJwtKey: CryptoKey
 
   beforeAll(async () => {
     iam = await createIam(mode)
@@ -103,6 +106,12 @@ describe.each(STORAGE_MODES)('protocol correctness (%s)', (mode) => {
         clientId: BLOCKED_BC.clientId, name: 'Blocked back-channel app', kind: 'web', secret: BLOCKED_BC.secret, redirectUris: [BLOCKED_BC.redirect],
         backchannelLogoutUri: `http://127.0.0.2:9/backchannel?token=${BLOCKED_BC.canary}`,
       })
+      const keys = await generateKeyPair('ES256')
+      svcJwtKey = keys.privateKey
+      await createClient(prisma, { clientId: SVC_JWT.clientId, name: 'Key-holding service', kind: 'service', tokenEndpointAuthMethod: 'private_key_jwt' })
+      const registered = await prisma.client.findUniqueOrThrow({ where: { id: SVC_JWT.clientId } })
+      const jwk = { ...(await exportJWK(keys.publicKey)), alg: 'ES256', use: 'sig', kid: 'svc-jwt-1' }
+      await prisma.client.update({ where: { id: SVC_JWT.clientId }, data: { metadata: { ...(registered.metadata as object), jwks: { keys: [jwk] } } } })
       await createClient(prisma, { clientId: TV.clientId, name: TV.name, kind: 'native', redirectUris: [TV.redirect] })
       await createClient(prisma, { clientId: SVC_SHORT.clientId, name: 'Short API automation', kind: 'service', secret: SVC_SHORT.secret })
     })
@@ -420,6 +429,44 @@ describe.each(STORAGE_MODES)('protocol correctness (%s)', (mode) => {
       expect(stay).toBeDefined()
       await browser.navigate(new URL(stay!, iam.issuer).href)
       expect(await stillSignedIn(browser)).toBe(true)
+    })
+  })
+
+  describe('private_key_jwt client assertions', () => {
+    const now = () => Math.floor(Date.now() / 1000)
+
+    /** A client-credentials request authenticated with an assertion carrying `claims`. */
+    async function tokenRequest(claims: { aud: string | string[]; exp: number; iat?: number }) {
+      const assertion = await new SignJWT({ ...claims, jti: crypto.randomUUID() })
+        .setProtectedHeader({ alg: 'ES256', kid: 'svc-jwt-1' })
+        .setIssuer(SVC_JWT.clientId).setSubject(SVC_JWT.clientId)
+        .sign(svcJwtKey)
+      const res = await fetch(`${iam.issuer}/token`, {
+        method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({
+          grant_type: 'client_credentials', scope: 'read', resource: OPAQUE_API,
+          client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion,
+        }),
+      })
+      const body = await res.json() as { error?: string; access_token?: string }
+      return { status: res.status, error: body.error, issued: typeof body.access_token === 'string' }
+    }
+
+    it('accepts a short-lived assertion for this server, and refuses one that names other audiences or lives long', async () => {
+      const logMark = iam.logs().length
+      const tokenEndpoint = `${iam.issuer}/token`
+      expect(await tokenRequest({ aud: tokenEndpoint, iat: now(), exp: now() + 60 })).toEqual({ status: 200, error: undefined, issued: true })
+      expect(await tokenRequest({ aud: iam.issuer, iat: now(), exp: now() + 300 })).toEqual({ status: 200, error: undefined, issued: true })
+      expect(await tokenRequest({ aud: [iam.issuer, tokenEndpoint], exp: now() + 60 })).toEqual({ status: 200, error: undefined, issued: true })
+
+      const refused = { status: 401, error: 'invalid_client', issued: false }
+      // An assertion that another server would accept too could be replayed there (or from there).
+      expect(await tokenRequest({ aud: [tokenEndpoint, 'https://other-server.example/token'], iat: now(), exp: now() + 60 })).toEqual(refused)
+      // A year ahead, with or without iat; and a window longer than five minutes.
+      expect(await tokenRequest({ aud: tokenEndpoint, iat: now(), exp: now() + 365 * 24 * 3600 })).toEqual(refused)
+      expect(await tokenRequest({ aud: tokenEndpoint, exp: now() + 365 * 24 * 3600 })).toEqual(refused)
+      expect(await tokenRequest({ aud: tokenEndpoint, iat: now() - 600, exp: now() + 60 })).toEqual(refused)
+      await expectNoServerErrors(logMark)
     })
   })
 
