@@ -223,7 +223,12 @@ export function createProvider({ config, prisma, jwks, cookieKeys, adapter }: Pr
     // private addresses to prevent SSRF; OUTBOUND_ALLOWED_HOSTS names hosts exempt from that.
     fetch: (url, options) => {
       const host = new URL(url instanceof Request ? url.url : url).hostname
-      if (outboundAllowed.has(host)) delete (options as { dispatcher?: unknown }).dispatcher
+      if (outboundAllowed.has(host)) {
+        // The exemption is for this host only: without the guarded dispatcher a redirect would be
+        // followed to any address, so redirects are not followed (a 3xx is then a failed fetch).
+        delete (options as { dispatcher?: unknown }).dispatcher
+        options.redirect = 'manual'
+      }
       return globalThis.fetch(url, options)
     },
   }

@@ -1020,6 +1020,28 @@ describe('attacks that must keep failing (postgres-redis)', () => {
       expect(fetched).toEqual(['/sector?0'])
     })
 
+    // An allowed host is exempt from the outbound policy itself, not the hops it redirects to.
+    it('private_key_jwt: an allowed host that redirects to a blocked address gets no request through', async () => {
+      const mark = canary.requests.length
+      const id = await keyClient(`http://localhost:${canary.port}/redirect?to=${encodeURIComponent(`http://127.0.0.1:${canary.port}/jwks?via=redirect`)}`)
+      const res = await clientCredentialsWithKey(id)
+      expect(canary.since(mark).map((r) => r.url)).not.toContain('/jwks?via=redirect')
+      expect(res.status).toBe(401)
+    })
+
+    it('sector_identifier_uri: an allowed host that redirects to a blocked address gets no request through', async () => {
+      tlsCanary.sector = [APP]
+      await iam.databaseNow(async (prisma) => {
+        await createClient(prisma, { clientId: 'sector-redirect', name: 'sector-redirect', kind: 'web', secret: APP_SECRET, redirectUris: [APP] })
+        const row = await prisma.client.findUniqueOrThrow({ where: { id: 'sector-redirect' } })
+        await prisma.client.update({ where: { id: 'sector-redirect' }, data: { metadata: { ...(row.metadata as object), sector_identifier_uri: `https://localhost:${tlsCanary.port}/redirect?to=${encodeURIComponent(`https://127.0.0.1:${tlsCanary.port}/sector?redirected`)}` } } })
+      })
+      const mark = tlsCanary.requests.length
+      const res = await get(authUrl('sector-redirect', APP))
+      expect(tlsCanary.since(mark).map((r) => r.url)).not.toContain('/sector?redirected')
+      expect(res.status).toBe(400)
+    })
+
     it('request_uri and client ID metadata URLs on loopback are never fetched', async () => {
       const mark = canary.requests.length
       for (const host of ['localhost', '127.0.0.1', '[::1]', '2130706433']) {
