@@ -415,7 +415,7 @@ describe.each(STORAGE_MODES)('protocol correctness (%s)', (mode) => {
       })
       const form = formWithAction(page.body, '/session/end/confirm')
       const done = await browser.navigate(new URL(form.action, iam.issuer).href, { form: form.fields })
-      expect(offered(done.body)).toMatchObject({ heading: 'You are signed out', lead: 'You have signed out of Test SPA. You are still signed in to Identity.' })
+      expect(offered(done.body)).toMatchObject({ heading: 'You are signed out', lead: 'You have signed out of Test SPA.' })
       expect(await stillSignedIn(browser)).toBe(true)
     })
 
