@@ -233,11 +233,15 @@ for (const backend of backends) {
       expect(await session.findByUid(uid)).toBeUndefined()
     })
 
-    it('consume sets `consumed` once; a second consume is refused and changes nothing', async () => {
+    it('consume sets `consumed` once; a second consume is refused and, a replay, revokes the grant', async () => {
       const ac = adapter('AuthorizationCode')
       const id = randomUUID()
-      const payload = tokenPayload('AuthorizationCode', { grantId: randomUUID() })
+      const grantId = randomUUID()
+      const payload = tokenPayload('AuthorizationCode', { grantId })
       await ac.upsert(id, payload, 60)
+      const at = adapter('AccessToken')
+      const tokenId = randomUUID()
+      await at.upsert(tokenId, tokenPayload('AccessToken', { grantId }), 60)
       const before = now()
       await ac.consume(id)
       const first = await ac.find(id)
@@ -248,7 +252,16 @@ for (const backend of backends) {
       const refused = await ac.consume(id).then(() => undefined, (e: unknown) => e)
       expect(refused).toBeInstanceOf(errors.InvalidGrant)
       expect(refused).toMatchObject({ error: 'invalid_grant', error_detail: 'authorization code already consumed' })
-      expect((await ac.find(id))?.consumed).toBe(first?.consumed)
+      // The code was presented twice: it leaked. Its grant's artifacts are gone, and a token of
+      // the grant written after the revocation (the first redemption's, late) does not stay.
+      expect(await ac.find(id)).toBeUndefined()
+      expect(await at.find(tokenId)).toBeUndefined()
+      const late = randomUUID()
+      await at.upsert(late, tokenPayload('AccessToken', { grantId }), 60)
+      expect(await at.find(late)).toBeUndefined()
+      // … nor does the Grant, saved again by a request that had loaded it before.
+      await adapter('Grant').upsert(grantId, { jti: grantId, kind: 'Grant', accountId: 'account-1', clientId: 'client-1' }, 60)
+      expect(await adapter('Grant').find(grantId)).toBeUndefined()
 
       // a payload saved as consumed counts as consumed, and its timestamp is kept
       const old = randomUUID()
@@ -265,12 +278,16 @@ for (const backend of backends) {
 
       if (store.prisma) {
         // the column agrees with the payload (both UTC)
-        const row = await store.prisma.oidcArtifact.findUnique({ where: { model_id: { model: 'AuthorizationCode', id } } })
-        expect(Math.abs(row!.consumedAt!.getTime() / 1000 - Number(first?.consumed))).toBeLessThan(2)
+        const kept = randomUUID()
+        await ac.upsert(kept, tokenPayload('AuthorizationCode', { grantId: randomUUID() }), 60)
+        await ac.consume(kept)
+        const consumed = (await ac.find(kept))?.consumed
+        const row = await store.prisma.oidcArtifact.findUnique({ where: { model_id: { model: 'AuthorizationCode', id: kept } } })
+        expect(Math.abs(row!.consumedAt!.getTime() / 1000 - Number(consumed))).toBeLessThan(2)
       }
     })
 
-    it('50 concurrent consumes of one code: exactly one succeeds', async () => {
+    it('50 concurrent consumes of one code: exactly one succeeds, and the replays revoke its grant', async () => {
       for (const model of ['AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest']) {
         const a = adapter(model)
         const id = randomUUID()
@@ -281,7 +298,7 @@ for (const backend of backends) {
         expect(won, model).toHaveLength(1)
         expect(lost, model).toHaveLength(49)
         for (const r of lost) expect(r.reason).toBeInstanceOf(errors.InvalidGrant)
-        expect((await a.find(id))?.consumed).toEqual(expect.any(Number))
+        expect(await a.find(id)).toBeUndefined()
       }
       // a pushed authorization request is refused with the error its endpoint uses
       const par = adapter('PushedAuthorizationRequest')
@@ -448,7 +465,9 @@ describe('redis adapter keys and cluster slots', () => {
 
     await factory('AccessToken').revokeByGrantId(grantId)
     const left = (await Promise.all(redis.nodes('master').map((node) => node.keys('slots:*')))).flat().sort()
-    expect(left).toEqual([`slots:Grant:{${grantId}}`, 'slots:Session:{session-1}', `slots:uid:{${uid}}`].sort())
+    // … and leaves the grant's tombstone, in the grant's slot (its index script checks it).
+    expect(left).toEqual([`slots:Grant:{${grantId}}`, 'slots:Session:{session-1}', `slots:uid:{${uid}}`, `slots:revokedGrant:{${grantId}}`].sort())
+    expect(await slotOf(`slots:revokedGrant:{${grantId}}`)).toBe(await slotOf(`slots:grant:{${grantId}}`))
   })
 
   it('token writes keep working after every node has forgotten its scripts', async () => {

@@ -6,11 +6,17 @@
 //     `consumed` into the payload; it resolves for exactly one caller and throws the protocol
 //     error (see consumeRefused) for every other, so concurrent redemptions cannot both succeed;
 //   - revokeByGrantId deletes every grant artifact (tokens, codes) of the grant, not the Grant;
+//   - replays that race (shared.ts, "Replays"): a refused consume of a consumed artifact revokes
+//     its grant; every revocation (and a Grant's destroy) leaves a tombstone row (model
+//     RevokedGrant, id = the grant id); a write of the grant's artifacts is checked against it
+//     after it is written, and undone at once if it meets one. The revocation writes its
+//     tombstone before it deletes, so of the two statements run in each order, one always sees
+//     the other's committed row: no token of a revoked grant survives;
 //   - a payload that jsonb cannot hold is stored in a wrapper and read back unchanged (storable).
 import type { Adapter, AdapterPayload } from 'oidc-provider'
 import type { PrismaClient } from '../../store/database.ts'
 import { Prisma } from '../../generated/prisma/client.ts'
-import { GRANTABLE_MODELS, consumeRefused } from './shared.ts'
+import { GRANTABLE_MODELS, GRANT_TOMBSTONE_SECONDS, consumeRefused } from './shared.ts'
 import { executeSql } from '../../store/raw-sql.ts'
 
 function isPayload(value: unknown): value is AdapterPayload {
@@ -45,6 +51,9 @@ function storable(payload: AdapterPayload): Prisma.InputJsonObject {
   return { [WRAPPED]: Buffer.from(json).toString('base64url') }
 }
 
+/** The model name of a revoked grant's tombstone row (not one of oidc-provider's models). */
+const TOMBSTONE = 'RevokedGrant'
+
 class DatabaseAdapter implements Adapter {
   constructor(private readonly prisma: PrismaClient, private readonly model: string) {}
 
@@ -62,6 +71,24 @@ class DatabaseAdapter implements Adapter {
       where: { model_id: { model: this.model, id } },
       create: { model: this.model, id, ...data },
       update: data,
+    })
+    const grantId = this.model === 'Grant' ? id : data.grantId
+    // The grant was revoked while this was being issued: it must never work. The response that
+    // carries it may still go out (the winner of a raced replay), with a dead token.
+    if (grantId && await this.isRevoked(grantId)) await this.prisma.oidcArtifact.deleteMany({ where: { model: this.model, id } })
+  }
+
+  private async isRevoked(grantId: string): Promise<boolean> {
+    const row = await this.prisma.oidcArtifact.findUnique({ where: { model_id: { model: TOMBSTONE, id: grantId } }, select: { expiresAt: true } })
+    return row !== null && isLive(row.expiresAt, Date.now())
+  }
+
+  private async leaveTombstone(grantId: string): Promise<void> {
+    const expiresAt = new Date(Date.now() + GRANT_TOMBSTONE_SECONDS * 1000)
+    await this.prisma.oidcArtifact.upsert({
+      where: { model_id: { model: TOMBSTONE, id: grantId } },
+      create: { model: TOMBSTONE, id: grantId, payload: {}, expiresAt },
+      update: { expiresAt },
     })
   }
 
@@ -115,17 +142,27 @@ class DatabaseAdapter implements Adapter {
     if (changed === 1) return
     const row = await this.prisma.oidcArtifact.findUnique({
       where: { model_id: { model: this.model, id } },
-      select: { expiresAt: true, consumedAt: true },
+      select: { expiresAt: true, consumedAt: true, grantId: true },
     })
     const missing = !row || !isLive(row.expiresAt, now.getTime())
+    // A replay that raced the first redemption: it ends the grant, as the provider does for a
+    // replay it sees in `find` (shared.ts, "Replays").
+    if (!missing && row.grantId && GRANTABLE_MODELS.has(this.model)) {
+      await this.revokeByGrantId(row.grantId)
+      await this.prisma.oidcArtifact.deleteMany({ where: { model: 'Grant', id: row.grantId } })
+    }
     throw consumeRefused(this.model, missing ? 'missing' : 'consumed')
   }
 
   async destroy(id: string): Promise<void> {
+    // A destroyed Grant is revoked: nothing may be issued from it any more, nor the Grant saved again.
+    if (this.model === 'Grant') await this.leaveTombstone(id)
     await this.prisma.oidcArtifact.deleteMany({ where: { model: this.model, id } })
   }
 
   async revokeByGrantId(grantId: string): Promise<void> {
+    // First the tombstone, then the deletion (see the header).
+    await this.leaveTombstone(grantId)
     await this.prisma.oidcArtifact.deleteMany({ where: { grantId } })
   }
 }

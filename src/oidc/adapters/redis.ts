@@ -8,6 +8,7 @@
 //   oidc:grant:{<grantId>}     zset   member = key of a grant artifact (token, code, userCode
 //                                     lookup), score = its expiry (ms, Redis clock) + 1 s;
 //                                     the zset's own TTL is its highest score
+//   oidc:revokedGrant:{<grantId>} string  set when the grant is revoked (GRANT_TOMBSTONE_SECONDS)
 //
 // Why artifacts are tagged by their own id and not by their grant: the provider looks tokens up by
 // id alone (find(jti) on every token/userinfo/introspection request) and its ids are random, so a
@@ -21,9 +22,16 @@
 // concurrent redemptions can both pass that check, so `consume` *throws* the protocol error
 // (invalid_grant; invalid_request_uri for PAR) for every caller but the first. The token endpoint
 // renders it as a 400, so of N concurrent redemptions exactly one gets tokens.
+//
+// Replays that race (src/oidc/adapters/shared.ts, "Replays"): a refused consume of a consumed
+// artifact revokes its grant, and every revocation leaves a tombstone in the grant's slot. Writes
+// of the grant's artifacts check it atomically with their grant-index entry (INDEX_ADD_LUA), after
+// the artifact is written and before it can be handed out; a revocation sets it before it reads
+// the index. So a token is either in the index when the revocation reads it (and is deleted), or
+// its write sees the tombstone (and is deleted at once): none survives.
 import type { ChainableCommander, Cluster, Redis } from 'ioredis'
 import type { Adapter, AdapterPayload } from 'oidc-provider'
-import { GRANTABLE_MODELS, consumeRefused } from './shared.ts'
+import { GRANTABLE_MODELS, GRANT_TOMBSTONE_SECONDS, consumeRefused } from './shared.ts'
 
 
 export interface RedisAdapterOptions {
@@ -64,9 +72,11 @@ if not id then return nil end
 return redis.call('HMGET', ARGV[1] .. '{' .. id .. '}', 'p', 'c')
 `
 
-// KEYS[1] grant index zset; ARGV[1] member TTL in ms ('' = no expiry); ARGV[2..] members.
-// Drops expired members, adds the new ones, and sets the index TTL to its longest member's.
+// KEYS[1] grant index zset, KEYS[2] the grant's tombstone; ARGV[1] member TTL in ms ('' = no
+// expiry); ARGV[2..] members. 0 when the grant was revoked (nothing added), else: drops expired
+// members, adds the new ones, sets the index TTL to its longest member's, and returns 1.
 const INDEX_ADD_LUA = `
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
@@ -83,20 +93,36 @@ end
 return 1
 `
 
+// KEYS[1] a Grant's hash, KEYS[2] its tombstone; ARGV as PUT_LUA. A revoked grant is not written
+// again (a request that loaded it before the revocation may save it after): 0, else 1.
+const PUT_GRANT_LUA = `
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+redis.call('DEL', KEYS[1])
+if ARGV[3] ~= '' then
+  redis.call('HSET', KEYS[1], 'p', ARGV[2], 'c', ARGV[3])
+else
+  redis.call('HSET', KEYS[1], 'p', ARGV[2])
+end
+if ARGV[1] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return 1
+`
+
 const CONSUME_COMMAND = 'iamOidcConsume'
 const PUT_COMMAND = 'iamOidcPut'
 const FIND_BY_LOOKUP_COMMAND = 'iamOidcFindByLookup'
 const INDEX_ADD_COMMAND = 'iamOidcIndexAdd'
+const PUT_GRANT_COMMAND = 'iamOidcPutGrant'
 
 type RedisClient = Redis | Cluster
 interface ScriptCommands {
   [CONSUME_COMMAND](key: string, epochSeconds: number): Promise<number>
   [PUT_COMMAND](key: string, ttlMs: string, payload: string, consumed: string): Promise<number>
   [FIND_BY_LOOKUP_COMMAND](lookupKey: string, artifactPrefix: string): Promise<[string | null, string | null] | null>
+  [PUT_GRANT_COMMAND](key: string, tombstone: string, ttlMs: string, payload: string, consumed: string): Promise<number>
 }
 interface ScriptPipeline {
   [PUT_COMMAND](key: string, ttlMs: string, payload: string, consumed: string): ChainableCommander
-  [INDEX_ADD_COMMAND](key: string, ttlMs: string, ...members: string[]): ChainableCommander
+  [INDEX_ADD_COMMAND](key: string, tombstone: string, ttlMs: string, ...members: string[]): ChainableCommander
 }
 
 /** Deletes are sent in chunks so one command never carries an unbounded argument list. */
@@ -117,25 +143,28 @@ export function hashTagOf(key: string): string {
  * and the whole write is atomic).
  */
 class SlotBatch {
-  private readonly groups = new Map<string, Array<(m: ChainableCommander) => void>>()
+  private readonly groups = new Map<string, Array<Write>>()
 
-  add(key: string, write: (m: ChainableCommander) => void): this {
+  /** `write` queues exactly one command; `onReply` gets that command's reply. */
+  add(key: string, write: (m: ChainableCommander) => void, onReply?: (reply: unknown) => void): this {
     const tag = hashTagOf(key)
+    const entry = { write, onReply }
     const group = this.groups.get(tag)
-    if (group) group.push(write)
-    else this.groups.set(tag, [write])
+    if (group) group.push(entry)
+    else this.groups.set(tag, [entry])
     return this
   }
 
   async exec(redis: RedisClient): Promise<void> {
     if (this.groups.size === 0) return
     const transactions = redis.isCluster ? [...this.groups.values()] : [[...this.groups.values()].flat()]
-    const run = async (writes: Array<(m: ChainableCommander) => void>) => {
+    const run = async (writes: Write[]) => {
       const multi = redis.multi()
-      for (const write of writes) write(multi)
+      for (const { write } of writes) write(multi)
       const replies = await multi.exec()
       if (replies === null) throw new Error('redis transaction aborted')
       for (const [err] of replies) if (err) throw err
+      writes.forEach(({ onReply }, i) => onReply?.(replies[i]?.[1]))
     }
     await Promise.all(transactions.map(async (writes) => {
       try {
@@ -153,6 +182,8 @@ class SlotBatch {
     }))
   }
 }
+
+interface Write { write: (m: ChainableCommander) => void; onReply?: ((reply: unknown) => void) | undefined }
 
 /** The scripts sent inside transactions, loaded on every server that may run them. */
 async function loadTransactionScripts(redis: RedisClient): Promise<void> {
@@ -192,6 +223,11 @@ class RedisAdapter implements Adapter {
     return `${this.prefix}:grant:{${grantId}}`
   }
 
+  /** Set when the grant is revoked; shares the slot of the grant's index and of the Grant itself. */
+  private tombstoneKey(grantId: string): string {
+    return `${this.prefix}:revokedGrant:{${grantId}}`
+  }
+
   private uidKey(uid: string): string {
     return `${this.prefix}:uid:{${uid}}`
   }
@@ -210,34 +246,48 @@ class RedisAdapter implements Adapter {
     const uidKey = this.model === 'Session' && typeof payload.uid === 'string' ? this.uidKey(payload.uid) : undefined
     const grantId = GRANTABLE_MODELS.has(this.model) && typeof payload.grantId === 'string' ? payload.grantId : undefined
 
+    // A Grant checks its tombstone in the same script (same slot) as it writes itself.
+    if (this.model === 'Grant') {
+      // 0: a revoked grant, not written again (the request that saves it issues nothing that works).
+      await (this.redis as unknown as ScriptCommands)[PUT_GRANT_COMMAND](key, this.tombstoneKey(id), ttl, json, consumed)
+      return
+    }
+
     // The artifact alone (client-credentials tokens, interactions, …): one command, no transaction.
     if (!userCodeKey && !uidKey && !grantId) {
       await (this.redis as unknown as ScriptCommands)[PUT_COMMAND](key, ttl, json, consumed)
       return
     }
 
-    const batch = new SlotBatch()
-    batch.add(key, (m) => { (m as unknown as ScriptPipeline)[PUT_COMMAND](key, ttl, json, consumed) })
-    const setLookup = (lookupKey: string) => batch.add(lookupKey, (m) => {
+    const artifact = new SlotBatch()
+    artifact.add(key, (m) => { (m as unknown as ScriptPipeline)[PUT_COMMAND](key, ttl, json, consumed) })
+    const setLookup = (lookupKey: string) => artifact.add(lookupKey, (m) => {
       if (ttlMs !== undefined) m.set(lookupKey, id, 'PX', ttlMs)
       else m.set(lookupKey, id)
     })
     if (uidKey) setLookup(uidKey)
     if (userCodeKey) setLookup(userCodeKey)
-
-    if (grantId) {
-      const index = this.grantKey(grantId)
-      const members = userCodeKey ? [key, userCodeKey] : [key]
-      batch.add(index, (m) => {
-        (m as unknown as ScriptPipeline)[INDEX_ADD_COMMAND](index, ttl, ...members)
-      })
+    if (!grantId) {
+      await artifact.exec(this.redis)
+      return
     }
 
-    // On a Cluster the groups are written in parallel and not atomically together. If the index
-    // write fails the upsert rejects, the provider never hands out the token, and the stray
-    // artifact is unusable; the reverse (an artifact missing from its grant index) cannot be
-    // returned to a client either, for the same reason.
-    await batch.exec(this.redis)
+    // The index entry is added after the artifact is written (on a standalone server in the same
+    // transaction; on a Cluster, where the slots differ, once the artifact's write is done), so a
+    // revocation that finds the entry finds the artifact too. If the index write fails the upsert
+    // rejects and the provider never hands out the token.
+    const index = this.grantKey(grantId)
+    const members = userCodeKey ? [key, userCodeKey] : [key]
+    let revoked = false
+    const indexed = this.redis.isCluster ? new SlotBatch() : artifact
+    indexed.add(index, (m) => {
+      (m as unknown as ScriptPipeline)[INDEX_ADD_COMMAND](index, this.tombstoneKey(grantId), ttl, ...members)
+    }, (reply) => { revoked = reply === 0 })
+    if (indexed !== artifact) await artifact.exec(this.redis)
+    await indexed.exec(this.redis)
+    // The grant was revoked while this token was being issued: it must never work. The response
+    // that carries it may still go out (the winner of a raced replay), with a dead token.
+    if (revoked) await Promise.all(members.map((member) => this.redis.del(member)))
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {
@@ -273,16 +323,33 @@ class RedisAdapter implements Adapter {
   async consume(id: string): Promise<void> {
     const result = await (this.redis as unknown as ScriptCommands)[CONSUME_COMMAND](this.key(id), epochSeconds())
     if (result === 1) return
+    if (result === 0) {
+      // A replay that raced the first redemption: it ends the grant, as the provider does for a
+      // replay it sees in `find` (src/oidc/adapters/shared.ts, "Replays").
+      const grantId = (await this.find(id))?.grantId
+      if (typeof grantId === 'string' && GRANTABLE_MODELS.has(this.model)) await this.revokeGrant(grantId)
+    }
     throw consumeRefused(this.model, result === 0 ? 'consumed' : 'missing')
   }
 
+  /** Tombstone, every artifact of the grant, and the Grant itself (its UserGrant row may outlive it). */
+  private async revokeGrant(grantId: string): Promise<void> {
+    await this.revokeByGrantId(grantId)
+    await this.redis.del(`${this.prefix}:Grant:{${grantId}}`)
+  }
+
   async destroy(id: string): Promise<void> {
+    // A destroyed Grant is revoked: nothing may be issued from it any more, nor the Grant saved again.
+    if (this.model === 'Grant') await this.redis.set(this.tombstoneKey(id), '1', 'EX', GRANT_TOMBSTONE_SECONDS)
     // uid/userCode lookups are left to expire: they resolve only to an artifact that still
     // carries the same uid/userCode, so a dangling one finds nothing.
     await this.redis.del(this.key(id))
   }
 
   async revokeByGrantId(grantId: string): Promise<void> {
+    // First the tombstone, then the index: a token written meanwhile is either in the index read
+    // below or refused by its own write (INDEX_ADD_LUA).
+    await this.redis.set(this.tombstoneKey(grantId), '1', 'EX', GRANT_TOMBSTONE_SECONDS)
     const index = this.grantKey(grantId)
     const members = await this.redis.zrange(index, 0, -1)
     if (members.length === 0) return
@@ -309,18 +376,19 @@ class RedisAdapter implements Adapter {
   }
 }
 
-/** Every script, by the command name it is defined as; each takes one key. */
-const SCRIPTS: Record<string, string> = {
-  [CONSUME_COMMAND]: CONSUME_LUA,
-  [PUT_COMMAND]: PUT_LUA,
-  [FIND_BY_LOOKUP_COMMAND]: FIND_BY_LOOKUP_LUA,
-  [INDEX_ADD_COMMAND]: INDEX_ADD_LUA,
+/** Every script, by the command name it is defined as, with the number of keys it takes. */
+const SCRIPTS: Record<string, { lua: string; keys: number }> = {
+  [CONSUME_COMMAND]: { lua: CONSUME_LUA, keys: 1 },
+  [PUT_COMMAND]: { lua: PUT_LUA, keys: 1 },
+  [FIND_BY_LOOKUP_COMMAND]: { lua: FIND_BY_LOOKUP_LUA, keys: 1 },
+  [INDEX_ADD_COMMAND]: { lua: INDEX_ADD_LUA, keys: 2 },
+  [PUT_GRANT_COMMAND]: { lua: PUT_GRANT_LUA, keys: 2 },
 }
 
 function defineScripts(redis: RedisClient): void {
   const defined = redis as unknown as Record<string, unknown>
-  for (const [name, lua] of Object.entries(SCRIPTS)) {
-    if (typeof defined[name] !== 'function') redis.defineCommand(name, { numberOfKeys: 1, lua })
+  for (const [name, { lua, keys }] of Object.entries(SCRIPTS)) {
+    if (typeof defined[name] !== 'function') redis.defineCommand(name, { numberOfKeys: keys, lua })
   }
 }
 
