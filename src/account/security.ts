@@ -299,7 +299,7 @@ export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void
       sms: kinds.includes('sms'),
       whatsapp: kinds.includes('whatsapp'),
       // Changes will first ask for a second factor.
-      stepUpFirst: person.factors.length > 0 && !person.fresh,
+      stepUpFirst: person.hasSecondFactor && !person.fresh,
     })
   })
 

@@ -501,7 +501,6 @@ describe.each(STORAGE_MODES)('step preconditions (%s)', { timeout: 240_000 }, (m
       'POST /account/sessions/:id/end': 'account area (not another person’s)',
       'POST /account/sessions/end-others': 'account-session-revocation.test.ts (only the person’s own)',
       'POST /account/sessions/end-all': 'account-session-revocation.test.ts (only the person’s own)',
-      'POST /account/apps/:clientId/revoke': 'consent-remembered.test.ts (cannot revoke another person’s consent)',
       'POST /account/apps/:clientId/revoke': 'consent-remembered.test.ts (only the person’s own consent)',
     }
     const posts = pageRoutes().filter((r) => r.method === 'POST' && /^\/(interaction|account)\b/.test(r.path)).map((r) => `POST ${r.path}`)
