@@ -90,7 +90,8 @@ describe('headers, cookies and audit', () => {
       res = await browser.request(new URL(location, proxied.issuer).href, { headers: https })
     }
     expect(res.body).toContain('name="password"')
-    expect([...seen.keys()]).toEqual(expect.arrayContaining(['iam.account.tx', '_interaction', '_interaction_resume', 'iam.csrf']))
+    // Our own cookies are prefixed over https (`__Secure-iam.account.tx`, `__Host-iam.csrf`: test/integration/cookie-names.test.ts).
+    expect([...seen.keys()]).toEqual(expect.arrayContaining(['__Secure-iam.account.tx', '_interaction', '_interaction_resume', '__Host-iam.csrf']))
     for (const [name, line] of seen) {
       expect(line, name).toMatch(/;\s*secure/i)
       expect(line, name).toMatch(/;\s*httponly/i)
