@@ -16,6 +16,7 @@
 // each lock is audited once. Failures while locked are not counted, so hammering a lock does not
 // extend it, and an address locked out of an account adds nothing to the account-wide count.
 import { createHash } from 'node:crypto'
+import { isIP } from 'node:net'
 import type { Context } from 'koa'
 import type { PrismaClient } from '../store/database.ts'
 import type { AuditWriter } from '../audit/audit.ts'
@@ -49,12 +50,29 @@ export function passwordGuard(deps: { clock: Clock; lockout: LockoutSettings; au
   return {
     clock: deps.clock,
     lockout: deps.lockout,
-    source: ctx?.ip || 'unknown',
+    source: addressBlock(ctx?.ip),
     onLocked: ({ userId, scope, failures, lockedUntil }) => deps.audit.record(ctx, {
       type: 'account_locked', outcome: 'failure', userId, clientId,
       details: { failures, lockedUntil: lockedUntil.toISOString(), scope },
     }),
   }
+}
+
+/**
+ * What a failure is counted under for its address: an IPv4 address as it is (an IPv4-mapped IPv6
+ * address as IPv4), an IPv6 address by its /64, since one host commonly holds a whole /64 and
+ * would otherwise get a fresh allowance, and trip the account-wide lock, from one machine.
+ */
+export function addressBlock(ip: string | undefined): string {
+  if (!ip) return 'unknown'
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip)
+  if (mapped) return mapped[1]!
+  if (!isIP(ip) || !ip.includes(':')) return ip
+  const [head = '', tail = ''] = ip.split('%')[0]!.split('::')
+  const left = head ? head.split(':') : []
+  const right = ip.includes('::') ? (tail ? tail.split(':') : []) : []
+  const groups = [...left, ...Array(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right]
+  return `${groups.slice(0, 4).map((g) => parseInt(g, 16).toString(16)).join(':')}::/64`
 }
 
 export function isLocked(user: { lockedUntil: Date | null }, clock: Clock): boolean {

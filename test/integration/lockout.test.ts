@@ -29,6 +29,7 @@ const ULLA = { email: 'ulla@example.test', password: 'ulla has a long passphrase
 const CONRAD = { email: 'conrad@example.test', password: 'conrad has a long passphrase' }
 const OWEN = { email: 'owen@example.test', username: 'owen', password: 'owen has a long passphrase' }
 const DORA = { email: 'dora-dist@example.test', password: 'dora has a long passphrase' }
+const IRIS = { email: 'iris@example.test', password: 'iris has a long passphrase' }
 const SAME_REFUSAL = 'The email, username or password is not correct, or the account is locked for a while after too many failed attempts. Check what you typed and try again, or reset your password. A locked account opens again after 15 minutes.'
 
 describe.each(STORAGE_MODES)('brute-force lockout (%s)', (mode) => {
@@ -43,7 +44,7 @@ describe.each(STORAGE_MODES)('brute-force lockout (%s)', (mode) => {
     iam = await createIam(mode, { env: { ...clock.env, TZ: 'America/New_York', TRUST_PROXY: 'true' } })
     await iam.withDatabase(async (prisma) => {
       await createFixtures(prisma)
-      for (const person of [LENA, WENDY, ULLA, CONRAD, OWEN, DORA]) await createUser(prisma, { ...person, emailVerified: true })
+      for (const person of [LENA, WENDY, ULLA, CONRAD, OWEN, DORA, IRIS]) await createUser(prisma, { ...person, emailVerified: true })
     })
     await iam.start()
     spa = await oidc.discovery(new URL(iam.issuer), 'spa', undefined, oidc.None(), insecure)
@@ -170,6 +171,14 @@ describe.each(STORAGE_MODES)('brute-force lockout (%s)', (mode) => {
     // The owner's success does not lift the stranger's lock.
     const again = await loginPage()
     expect(alert(await attempt(again.browser, again.page, OWEN.email, OWEN.password, stranger))).toBe(SAME_REFUSAL)
+  })
+
+  it('counts an IPv6 /64 as one address: a host cannot take a fresh allowance from each of its addresses', async () => {
+    for (const host of ['a', 'b', 'c', 'd', 'e']) await failTimes(IRIS.email, 1, `2001:db8:7:1::${host}`)
+    const sameBlock = await loginPage()
+    expect(alert(await attempt(sameBlock.browser, sameBlock.page, IRIS.email, IRIS.password, '2001:db8:7:1:ffff::1'))).toBe(SAME_REFUSAL)
+    const elsewhere = await loginPage()
+    expect(signedIn(await attempt(elsewhere.browser, elsewhere.page, IRIS.email, IRIS.password, '2001:db8:7:2::1'))).toBe(true)
   })
 
   it('locks the account everywhere after twenty failures spread over addresses, longer at each further lock', async () => {
