@@ -3,22 +3,27 @@
 // setup page open (its form and CSRF token). Then, in the first: "sign out everywhere", a password
 // reset through the emailed link, a password change, or signing out of the account area. The
 // second browser's next page is the sign-in, and its pending form (adding an authenticator app,
-// the attack a stolen account cookie would run) is sent to sign in too: no factor is added.
+// the attack a stolen account cookie would run) is sent to sign in too: no factor is added. The
+// same when an administrator ends the person's sessions through the admin API.
 // The browser that changed the password stays signed in: it proved the current password, and its
 // provider session is the one the change keeps.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { generate } from 'otplib'
 import { createIam, STORAGE_MODES, type IamInstance } from '../support/iam.ts'
 import { HttpBrowser, formWithAction, formsOf, type PageResponse } from '../support/browser.ts'
-import { createFixtures } from '../support/fixtures.ts'
+import { SERVICE_SECRET, createFixtures } from '../support/fixtures.ts'
+import { adminApi, serviceToken } from '../support/admin.ts'
 import { startMailCatcher, type MailCatcher } from '../support/smtp.ts'
 import { createUser } from '../../src/identity/users.ts'
+import { createClient } from '../../src/clients/registry.ts'
+import { setClientAdminPermissions } from '../../src/admin/permissions.ts'
 
 const person = (name: string) => ({ email: `${name}@example.test`, password: `${name} walks the long grey pier at dawn` })
 const EVERYWHERE = person('sam')
 const RESET = person('rita')
 const CHANGE = person('pat')
 const LOGOUT = person('lou')
+const ENDED_BY_ADMIN = person('ada')
 const NEW_PASSWORD = 'amber lanterns over the quiet harbour'
 
 const factorsOf = (html: string) => [...html.matchAll(/action="\/account\/security\/factors\/([^/"]+)\/remove"/g)].map((m) => m[1]!)
@@ -31,6 +36,7 @@ const csrfOf = (html: string) => {
 describe.each(STORAGE_MODES)('account sign-in ends with its session (%s)', (mode) => {
   let iam: IamInstance
   let mail: MailCatcher
+  let adaId = ''
   const url = (path: string) => `${iam.issuer}${path}`
 
   beforeAll(async () => {
@@ -39,6 +45,9 @@ describe.each(STORAGE_MODES)('account sign-in ends with its session (%s)', (mode
     await iam.withDatabase(async (prisma) => {
       await createFixtures(prisma)
       for (const who of [EVERYWHERE, RESET, CHANGE, LOGOUT]) await createUser(prisma, { ...who, emailVerified: true })
+      adaId = (await createUser(prisma, { ...ENDED_BY_ADMIN, emailVerified: true })).id
+      await createClient(prisma, { clientId: 'svc-sessions', name: 'Session automation', kind: 'service', secret: SERVICE_SECRET })
+      await setClientAdminPermissions(prisma, 'svc-sessions', ['sessions:write'])
     })
     await iam.start()
   })
@@ -139,6 +148,17 @@ describe.each(STORAGE_MODES)('account sign-in ends with its session (%s)', (mode
     expect(still.body).toContain(CHANGE.email)
 
     await expectRefused(other, pending, { ...CHANGE, password: NEW_PASSWORD })
+  }, 90_000)
+
+  it('an administrator ending the person’s sessions (admin API) signs every browser out of the account area', async () => {
+    const first = await signedIn(ENDED_BY_ADMIN)
+    const second = await signedIn(ENDED_BY_ADMIN)
+    const pending = await pendingEnrolment(second)
+    const token = await serviceToken(iam.issuer, 'svc-sessions', SERVICE_SECRET, ['sessions:write'])
+    const ended = await adminApi(iam.issuer)(token, 'DELETE', `/users/${adaId}/sessions`)
+    expect(ended.status, ended.text).toBe(204)
+    expectSentToSignIn(await first.request(url('/account')))
+    await expectRefused(second, pending, ENDED_BY_ADMIN)
   }, 90_000)
 
   it('signing out of the account area ends that sign-in: a copy of its cookies taken before is refused', async () => {
