@@ -26,6 +26,7 @@ import { trackSessions } from './oidc/session-tracking.ts'
 import { createCsrfGuard, CSRF_REFUSAL } from './security/csrf-guard.ts'
 import { tokenRateLimit } from './security/token-rate-limit.ts'
 import { devicePolling } from './oidc/device-polling.ts'
+import { codeResourceCheck } from './oidc/code-resource-check.ts'
 import { cspNonce } from './security/nonce.ts'
 import { answerUnavailable, isStoreUnavailable, markStoreUnavailable, storeUnavailable } from './store/unavailable.ts'
 import type { Configuration as RelyingPartyConfiguration } from 'openid-client'
@@ -294,6 +295,7 @@ export function createApp(deps: AppDeps): Koa {
   // Per-client limit on POST /token (RATE_LIMIT_TOKEN_CLIENT): answers 429 before the provider.
   app.use(tokenRateLimit(deps.limits))
   app.use(devicePolling(deps.limits))
+  app.use(codeResourceCheck(provider))
   // Two oidc-provider 9 errors that escape it as a bare 500, found by test/integration/fuzz.test.ts:
   // - after its error handler has answered a 4xx (e.g. POST /device with a JSON body), its
   //   ensureSessionSave persists the new session that request touched, which was never stored:

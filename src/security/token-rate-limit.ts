@@ -72,7 +72,7 @@ function assertionSubject(assertion: string | null): string | undefined {
  * reads the body itself; handing it a parsed body instead works too but makes it print a warning).
  * Undefined when too large or cut off.
  */
-async function readForm(ctx: Context): Promise<URLSearchParams | undefined> {
+export async function readForm(ctx: Context): Promise<URLSearchParams | undefined> {
   const chunks: Buffer[] = []
   let received = 0
   try {

@@ -289,7 +289,20 @@ describe.each(STORAGE_MODES)('protocol correctness (%s)', (mode) => {
     })
   })
 
-  describe('refresh with a resource the grant does not cover', () => {
+  describe('a resource the grant does not cover, at the token endpoint', () => {
+    it('an authorization code redeemed for a resource it was not issued for is refused without spending the code', async () => {
+      const logMark = iam.logs().length
+      const req = await authorizationParams({ scope: 'openid read', resource: SHORT_API.identifier, prompt: 'consent' })
+      const browser = new HttpBrowser(iam.issuer)
+      const { res } = await walkPages(browser, await browser.navigate(oidc.buildAuthorizationUrl(spa, req.params).href))
+      const callback = new URL(res.url)
+      const redeem = (resource: string) => oidc.authorizationCodeGrant(spa, callback, { pkceCodeVerifier: req.verifier, expectedState: req.state }, { resource })
+      await expect(redeem(OPAQUE_API)).rejects.toMatchObject({ error: 'invalid_target' })
+      const tokens = await redeem(SHORT_API.identifier)
+      expect(decodeJwt(tokens.access_token).aud).toBe(SHORT_API.identifier)
+      await expectNoServerErrors(logMark)
+    })
+
     it('is refused with invalid_target without spending the rotating refresh token: the corrected retry works', async () => {
       const logMark = iam.logs().length
       const req = await authorizationParams({ scope: 'openid read offline_access', resource: SHORT_API.identifier, prompt: 'consent' })
