@@ -46,22 +46,6 @@ export function describeAllowed(allowed: Allowed): string[] {
   return items
 }
 
-/**
- * What an authorization request asks for, read from its parameters: its OpenID scopes, and its
- * other scopes for the resources it names. For a consent page asked for again (prompt=consent)
- * about what was already allowed, where the prompt finds nothing missing.
- */
-export function requestedAllowance(scope: unknown, resource: unknown): Allowed {
-  const requested = typeof scope === 'string' ? [...words(scope)] : []
-  const indicators = (Array.isArray(resource) ? resource : [resource]).filter((r): r is string => typeof r === 'string' && r.length > 0)
-  const apiScopes = new Set(requested.filter((s) => !(s in SCOPE_TEXT)))
-  return {
-    scopes: new Set(requested.filter((s) => s in SCOPE_TEXT)),
-    claims: new Set(),
-    resources: new Map(indicators.map((indicator) => [indicator, apiScopes])),
-  }
-}
-
 function resourcesOf(json: unknown): Map<string, Set<string>> {
   const entries = json && typeof json === 'object' && !Array.isArray(json) ? Object.entries(json as Record<string, unknown>) : []
   return new Map(entries.flatMap(([indicator, scopes]) => (typeof scopes === 'string' ? [[indicator, words(scopes)] as const] : [])))

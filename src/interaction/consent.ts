@@ -2,7 +2,7 @@
 // the person's decision.
 import type { default as Provider } from 'oidc-provider'
 import type { PrismaClient } from '../store/database.ts'
-import { describeAllowed, rememberConsent, requestedAllowance } from '../identity/consents.ts'
+import { describeAllowed, rememberConsent } from '../identity/consents.ts'
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>
 
@@ -12,15 +12,47 @@ interface ConsentDetails {
   missingResourceScopes?: Record<string, string[]>
 }
 
-export function describeConsent(details: Details): string[] {
+const words = (value: unknown) => new Set(typeof value === 'string' ? value.split(' ').filter(Boolean) : [])
+
+/** The claims a `claims` request parameter (OIDC Core §5.5) names, for the ID token or userinfo. */
+function claimsNamed(param: unknown): Set<string> {
+  try {
+    const parsed = typeof param === 'string' ? JSON.parse(param) as Record<string, unknown> : {}
+    return new Set(['id_token', 'userinfo'].flatMap((where) => {
+      const members = parsed?.[where]
+      return members && typeof members === 'object' ? Object.keys(members) : []
+    }))
+  } catch {
+    return new Set()
+  }
+}
+
+/**
+ * What the application will have if the person allows it, in words: what the request asks for
+ * that the person allowed before (the grant starts from that: oidc/first-party-grant.ts) and what
+ * the consent prompt found missing, in the request's order. The page appears because something is
+ * missing (or the client asked for it with prompt=consent); it shows the whole of it.
+ */
+export async function describeConsent(provider: Provider, details: Details): Promise<string[]> {
   const d = details.prompt.details as ConsentDetails
+  const grant = details.grantId ? await provider.Grant.find(details.grantId) : undefined
+  const requested = [...words(details.params.scope)]
+  const held = words(grant?.getOIDCScope())
+  const missing = new Set(d.missingOIDCScope ?? [])
+  const heldClaims = new Set(grant?.getOIDCClaims() ?? [])
+  const indicators = [...new Set([details.params.resource].flat().filter((r): r is string => typeof r === 'string' && r.length > 0))]
+  const resources = new Map<string, Set<string>>()
+  for (const indicator of [...indicators, ...Object.keys(d.missingResourceScopes ?? {})]) {
+    const heldHere = words(grant?.getResourceScope(indicator))
+    const missingHere = new Set(d.missingResourceScopes?.[indicator] ?? [])
+    const scopes = requested.filter((s) => heldHere.has(s) || missingHere.has(s))
+    if (scopes.length) resources.set(indicator, new Set(scopes))
+  }
   const items = describeAllowed({
-    scopes: new Set(d.missingOIDCScope ?? []),
-    claims: new Set(d.missingOIDCClaims ?? []),
-    resources: new Map(Object.entries(d.missingResourceScopes ?? {}).map(([indicator, scopes]) => [indicator, new Set(scopes)])),
+    scopes: new Set([...requested.filter((s) => held.has(s) || missing.has(s)), ...missing]),
+    claims: new Set([...[...claimsNamed(details.params.claims)].filter((c) => heldClaims.has(c)), ...(d.missingOIDCClaims ?? [])]),
+    resources,
   })
-  // Asked again (prompt=consent) about what was allowed before: nothing is missing, so say what it is.
-  if (items.length === 0) items.push(...describeAllowed(requestedAllowance(details.params.scope, details.params.resource)))
   if (items.length === 0) items.push('Confirm that you want to continue')
   return items
 }
@@ -42,7 +74,6 @@ export async function grantConsent(provider: Provider, prisma: PrismaClient, det
   if (d.missingOIDCClaims?.length) grant.addOIDCClaims(d.missingOIDCClaims)
   for (const [indicator, scopes] of Object.entries(d.missingResourceScopes ?? {})) grant.addResourceScope(indicator, scopes.join(' '))
   const grantId = await grant.save()
-  const words = (value: string) => new Set(value.split(' ').filter(Boolean))
   await rememberConsent(prisma, accountId, clientId, {
     scopes: words(grant.getOIDCScope()),
     claims: new Set(grant.getOIDCClaims()),

@@ -38,7 +38,7 @@ export function createInteractionRouter(deps: InteractionDeps & { mfa: MfaDeps; 
         const account = await emailOf(prisma, details.session!.accountId)
         return page(ctx, 'consent', {
           action: `/interaction/${details.uid}/consent`, abortAction: `/interaction/${details.uid}/abort`,
-          client: await clientName(details), account, items: describeConsent(details),
+          client: await clientName(details), account, items: await describeConsent(provider, details),
         }, details.uid)
       }
       default:
