@@ -98,11 +98,13 @@ FROM ${NODE_IMAGE} AS runtime
 WORKDIR /app
 
 # uid/gid 10001: not root, and not the image's `node` user (1000), so a host uid is not shared.
+# The data and keys directories are the server's alone (0700): it checks that at start and warns
+# about anything wider, which a fresh volume (filled from these) would otherwise trip.
 RUN groupadd --system --gid 10001 iam \
  && useradd --system --uid 10001 --gid iam --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin iam \
  && mkdir -p /var/lib/iam/data /var/lib/iam/keys \
  && chown -R 10001:10001 /var/lib/iam \
- && chmod 0700 /var/lib/iam
+ && chmod 0700 /var/lib/iam /var/lib/iam/data /var/lib/iam/keys
 
 COPY --from=build /app/package.json /app/package-lock.json /app/tsconfig.json ./
 COPY --from=build /app/node_modules ./node_modules
