@@ -262,11 +262,6 @@ export function publicSigningKeys(provider: Provider): { keys: JWK[] } {
   return jwks
 }
 
-/** What the device-code page says after a failed attempt (oidc-provider's re-render errors by name). */
-function deviceCodeError(err: Error): string {
-  switch (err.name) {
-    case 'NoCodeError': return 'Enter the code shown on your device.'
-    case 'NotFoundError': return 'That code is not valid. Check it and try again.'
 /**
  * RFC 8707 §2.2: a refresh request's `resource` must be one the grant covers, and only one (an
  * access token has one audience); otherwise invalid_target.
@@ -278,6 +273,11 @@ function refuseUngrantedResource(requested: unknown, granted: string | string[] 
   if (typeof requested !== 'string' || !covered.includes(requested)) throw new errors.InvalidTarget()
 }
 
+/** What the device-code page says after a failed attempt (oidc-provider's re-render errors by name). */
+function deviceCodeError(err: Error): string {
+  switch (err.name) {
+    case 'NoCodeError': return 'Enter the code shown on your device.'
+    case 'NotFoundError': return 'That code is not valid. Check it and try again.'
     case 'ExpiredError': return 'That code has expired. Start again on your device to get a new one.'
     case 'AlreadyUsedError': return 'That code has already been used. Start again on your device to get a new one.'
     case 'AbortedError': return 'The device was not connected. Enter a code to connect a device.'
