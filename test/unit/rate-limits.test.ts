@@ -13,6 +13,7 @@ const settings = {
   registration: { ip: rate(100), account: rate(100) },
   resetRequest: { ip: rate(100), account: rate(100) },
   token: { client: rate(2) },
+  devicePoll: { client: rate(100) },
 }
 
 function limitsWithAudit() {
