@@ -226,8 +226,9 @@ export function createProvider({ config, prisma, jwks, cookieKeys, adapter }: Pr
       if (outboundAllowed.has(host)) {
         // The exemption is for this host only: without the guarded dispatcher a redirect would be
         // followed to any address, so redirects are not followed (a 3xx is then a failed fetch).
-        delete (options as { dispatcher?: unknown }).dispatcher
-        options.redirect = 'manual'
+        const init = options as RequestInit & { dispatcher?: unknown }
+        delete init.dispatcher
+        init.redirect = 'manual'
       }
       return globalThis.fetch(url, options)
     },
