@@ -127,10 +127,17 @@ const schema = z.object({
    */
   ARGON2_SIMD: z.enum(ARGON2_SIMD_CHOICES).default('auto'),
 
-  /** Brute-force lockout: this many failed sign-ins within LOCKOUT_WINDOW seconds lock the account for LOCKOUT_DURATION seconds. */
+  /**
+   * Brute-force lockout: this many failed sign-ins of one account within LOCKOUT_WINDOW seconds
+   * from one address (or one known device) lock that address (or device) out of the account for
+   * LOCKOUT_DURATION seconds; four times as many from anywhere lock the account for every browser
+   * but the owner's known devices, longer at each further lock (docs/adr/0150).
+   */
   LOCKOUT_THRESHOLD: z.coerce.number().int().min(1).max(1000).default(5),
   LOCKOUT_WINDOW: seconds.default(600),
   LOCKOUT_DURATION: seconds.default(900),
+  /** Days a browser that signed in stays a known device of the account (its device cookie; 0 turns device cookies off). */
+  DEVICE_COOKIE_DAYS: z.coerce.number().int().min(0).max(3650).default(180),
 
   /**
    * Rate limits, as `points/seconds`, per IP and per account (or per client for the token
@@ -264,7 +271,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     },
     passwordMinLength: c.PASSWORD_MIN_LENGTH,
     argon2Simd: c.ARGON2_SIMD,
-    lockout: { threshold: c.LOCKOUT_THRESHOLD, window: c.LOCKOUT_WINDOW, duration: c.LOCKOUT_DURATION },
+    lockout: { threshold: c.LOCKOUT_THRESHOLD, window: c.LOCKOUT_WINDOW, duration: c.LOCKOUT_DURATION, deviceCookieDays: c.DEVICE_COOKIE_DAYS },
     rateLimits: {
       signIn: { ip: rate(c.RATE_LIMIT_SIGN_IN_IP), account: rate(c.RATE_LIMIT_SIGN_IN_ACCOUNT) },
       codeVerify: { ip: rate(c.RATE_LIMIT_CODE_VERIFY_IP), account: rate(c.RATE_LIMIT_CODE_VERIFY_ACCOUNT) },

@@ -4,6 +4,7 @@ import type { PrismaClient } from '../store/database.ts'
 import { hashPassword, needsRehash, verifyPassword } from './passwords.ts'
 import { ensureDefaultTenant } from './tenants.ts'
 import { clearFailedSignIns, failureAccount, isLocked, readLocks, recordFailedSignIn, recordSignIn, type PasswordGuard } from '../security/lockout.ts'
+import { deviceSource } from '../security/device-cookie.ts'
 import { userMfaFactsOf, type MfaFactsSource, type UserMfaFacts } from '../mfa/factors.ts'
 import { Prisma } from '../generated/prisma/client.ts'
 import { queryRows } from '../store/raw-sql.ts'
@@ -57,9 +58,12 @@ export async function setPassword(prisma: PrismaClient, userId: string, password
 }
 
 export type PasswordLoginResult =
-  | { ok: true; userId: string; passwordExpired: boolean; email: string; emailVerified: boolean; mfa: UserMfaFacts }
+  /** `knownDevice`: the browser's device cookie named the account (security/device-cookie.ts). */
+  | { ok: true; userId: string; passwordExpired: boolean; email: string; emailVerified: boolean; mfa: UserMfaFacts; knownDevice: boolean }
   /** 'locked': brute-force lockout (src/security/lockout.ts); for audit rows only, pages show it like 'invalid_credentials'. */
   | { ok: false; reason: 'invalid_credentials' | 'locked' | 'disabled'; userId?: string | undefined }
+  /** The guard's `admit` refused (the per-account rate limit); only callers that pass one get it. */
+  | { ok: false; reason: 'rate_limited'; retryAfter: number; userId?: string | undefined }
 
 /**
  * Checks a password: of a username-or-email (sign-in), or of a known user (`{ userId }`: linking an
@@ -68,26 +72,36 @@ export type PasswordLoginResult =
  * logins like accounts), and callers show them alike, so neither the answer nor its timing tells
  * whether an account exists or is locked (docs/adr/0150). Failures count towards the lockout (per
  * address and account-wide); a locked account is refused even with the right password; a success
- * clears this address's and the account-wide counts.
+ * clears this address's and the account-wide counts. A browser whose device cookie names the
+ * account (and is not itself locked out) is counted per device only and passes the account-wide
+ * lock: whether it does is decided from the signed cookie and the row already read, so the work
+ * for a stranger is the same whether the account exists or not.
  */
 export async function authenticateWithPassword(prisma: PrismaClient, who: string | { userId: string }, password: string, guard: PasswordGuard): Promise<PasswordLoginResult> {
   const login = typeof who === 'string' ? normalizeLogin(who) : who
   const user = await findForPasswordCheck(prisma, login)
   const account = failureAccount(user ? { userId: user.id } : typeof login === 'string' ? { login } : login)
-  const locks = await readLocks(prisma, account, guard)
+  const device = deviceSource(guard.device, user?.id, user?.passwordChangedAt)
+  const locks = await readLocks(prisma, account, guard, device)
+  // A device locked out of the account by its own failures is an unknown device until the lock ends.
+  const knownDevice = device !== undefined && !locks.device
+  if (guard.admit) {
+    const admitted = await guard.admit(knownDevice)
+    if (!admitted.ok) return { ok: false, reason: 'rate_limited', retryAfter: admitted.retryAfter, userId: user?.id }
+  }
   const valid = await verifyPassword(user?.passwordHash, password)
   // A known account's account-wide lock is the one in its row (unlock and password reset end it there).
-  if (locks.address || (user ? isLocked(user, guard.clock) : locks.account)) return { ok: false, reason: 'locked', userId: user?.id }
+  if (!knownDevice && (locks.address || (user ? isLocked(user, guard.clock) : locks.account))) return { ok: false, reason: 'locked', userId: user?.id }
   if (!user || !valid) {
-    await recordFailedSignIn(prisma, account, guard, user?.id)
+    await recordFailedSignIn(prisma, account, guard, user?.id, knownDevice ? device : undefined)
     return { ok: false, reason: 'invalid_credentials', userId: user?.id }
   }
   if (user.status !== 'active') return { ok: false, reason: 'disabled', userId: user.id }
   // Upgrade hashes made with older parameters while we hold the plaintext.
   const rehashed = user.passwordHash && needsRehash(user.passwordHash) ? await hashPassword(password) : undefined
-  await recordSignIn(prisma, user.id, new Date(), rehashed)
-  await clearFailedSignIns(prisma, account, guard)
-  return { ok: true, userId: user.id, passwordExpired: user.passwordExpired, email: user.email, emailVerified: user.emailVerified, mfa: userMfaFactsOf(user) }
+  await recordSignIn(prisma, user.id, new Date(), rehashed, knownDevice)
+  await clearFailedSignIns(prisma, account, knownDevice ? [device] : [guard.source, '', ...(device ? [device] : [])])
+  return { ok: true, userId: user.id, passwordExpired: user.passwordExpired, email: user.email, emailVerified: user.emailVerified, mfa: userMfaFactsOf(user), knownDevice }
 }
 
 // The hot reads below are SQL written out rather than Prisma queries: they run on every sign-in,
@@ -118,6 +132,7 @@ interface PasswordCheckRow extends RolesAndFactorCount {
   status: string
   passwordHash: string | null
   passwordExpired: boolean
+  passwordChangedAt: Date | null
   lockedUntil: Date | null
 }
 
@@ -126,7 +141,7 @@ async function findForPasswordCheck(prisma: PrismaClient, who: string | { userId
   const where = typeof who !== 'string' ? Prisma.sql`u.id = ${who.userId}`
     : who.includes('@') ? Prisma.sql`u.email = ${who}` : Prisma.sql`u.username = ${who}`
   const rows = await queryRows<PasswordCheckRow>(prisma, Prisma.sql`
-    SELECT u.id, u.email, u."emailVerified", u.status::text AS status, u."passwordHash", u."passwordExpired", u."lockedUntil",
+    SELECT u.id, u.email, u."emailVerified", u.status::text AS status, u."passwordHash", u."passwordExpired", u."passwordChangedAt", u."lockedUntil",
       ${ROLES_AND_FACTOR_COUNT}
     FROM "User" u WHERE ${where}`)
   return rows[0] ?? null

@@ -9,6 +9,7 @@ import { verifyPassword } from '../identity/passwords.ts'
 import type { UserMfaFacts } from '../mfa/factors.ts'
 import { passwordGuard, signInRefusedMessage } from '../security/lockout.ts'
 import { tooManyRequests } from '../security/rate-limits.ts'
+import { readDeviceCookie, writeDeviceCookie } from '../security/device-cookie.ts'
 import { formBody, type Details, type InteractionKit } from './kit.ts'
 import type { SelfServiceHooks } from './registration.ts'
 
@@ -78,11 +79,17 @@ export function registerLoginRoutes(router: Router, kit: InteractionKit, hooks: 
       const typed = typeof body.login === 'string' ? body.login.slice(0, 320) : ''
       return renderLogin(ctx, details, { login: typed, error: issue.message, errorField: issue.path[0] === 'password' ? 'password' : 'login' })
     }
-    // Attempts count per address and per typed login (known or not, so a refusal reveals nothing).
-    const limitKeys = { ip: ctx.ip, account: parsed.data.login }
-    const limited = await kit.limits.consume('signIn', limitKeys, { ctx, clientId })
+    // Attempts count per address, and per typed login (known or not, so a refusal reveals nothing)
+    // unless the browser's device cookie names the account: a stranger spending the account's
+    // allowance must not keep its owner out (security/device-cookie.ts).
+    const device = readDeviceCookie(ctx, kit.clock.now(), kit.lockout.deviceCookieDays)
+    const limited = await kit.limits.consume('signIn', { ip: ctx.ip }, { ctx, clientId })
     if (!limited.ok) return renderLogin(ctx, details, { login: parsed.data.login, error: tooManyRequests(ctx, limited.retryAfter, 'Too many sign-in attempts.') })
-    const result = await authenticateWithPassword(prisma, parsed.data.login, parsed.data.password, passwordGuard(kit, ctx, clientId))
+    const result = await authenticateWithPassword(prisma, parsed.data.login, parsed.data.password, {
+      ...passwordGuard(kit, ctx, clientId), device,
+      admit: async (knownDevice) => knownDevice ? { ok: true } : kit.limits.consume('signIn', { account: parsed.data.login }, { ctx, clientId }),
+    })
+    if (!result.ok && result.reason === 'rate_limited') return renderLogin(ctx, details, { login: parsed.data.login, error: tooManyRequests(ctx, result.retryAfter, 'Too many sign-in attempts.') })
     if (!result.ok) {
       await audit.record(ctx, { type: 'login', outcome: 'failure', userId: result.userId, clientId, details: { reason: result.reason, method: 'pwd' } })
       // Not 401: that status promises a WWW-Authenticate challenge; this is a form to fill again.
@@ -94,7 +101,9 @@ export function registerLoginRoutes(router: Router, kit: InteractionKit, hooks: 
         : signInRefusedMessage(kit.lockout)
       return renderLogin(ctx, details, { login: parsed.data.login, error, errorField: 'both' })
     }
-    await kit.limits.succeeded('signIn', limitKeys)
+    // A known device leaves the account's count alone: it may be a stranger's.
+    await kit.limits.succeeded('signIn', result.knownDevice ? { ip: ctx.ip } : { ip: ctx.ip, account: parsed.data.login })
+    writeDeviceCookie(ctx, device, result.userId, kit.clock.now(), kit.lockout.deviceCookieDays)
     // Only now, after the right password, may the answer depend on the account's state.
     if (await hooks.selfService.holdUnverified(ctx, details, result)) return
     await audit.record(ctx, { type: 'login', outcome: 'success', userId: result.userId, clientId, details: { method: 'pwd', passwordExpired: result.passwordExpired } })

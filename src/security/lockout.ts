@@ -8,6 +8,11 @@
 //     the backstop against guessing spread over many addresses. A known account's account-wide
 //     lock is also written to User.lockedUntil, which the sign-in reads, the admin API shows, and
 //     unlock, password reset and a successful sign-in clear.
+//   - per account and known device: a browser that signed in to the account before (its device
+//     cookie, security/device-cookie.ts) counts its failures under `device:<id>` only and is not
+//     held by the account-wide lock, so a stranger cannot lock the owner's own browser out.
+//     LOCKOUT_THRESHOLD failures lock the device out of the account for LOCKOUT_DURATION: until
+//     then it signs in as an unknown device would (per address, account-wide lock and all).
 // Unknown logins are counted exactly like known accounts (same statements, same rows, same
 // audit), so neither the answer nor the work behind it tells whether an account exists.
 //
@@ -22,18 +27,19 @@ import type { PrismaClient } from '../store/database.ts'
 import type { AuditWriter } from '../audit/audit.ts'
 import { systemClock, type Clock } from './clock.ts'
 import { executeSql, queryRows } from '../store/raw-sql.ts'
+import type { KnownDevice } from './device-cookie.ts'
 import { Prisma } from '../generated/prisma/client.ts'
 
-/** config.lockout: counts and seconds. */
-export interface LockoutSettings { threshold: number; window: number; duration: number }
+/** config.lockout: counts and seconds; how many days a device cookie is honoured (security/device-cookie.ts). */
+export interface LockoutSettings { threshold: number; window: number; duration: number; deviceCookieDays?: number | undefined }
 
 /** The account-wide count locks at this many times LOCKOUT_THRESHOLD. */
 export const ACCOUNT_WIDE_FACTOR = 4
 /** Consecutive account-wide locks double, up to this many times LOCKOUT_DURATION. */
 export const MAX_ACCOUNT_LOCK_FACTOR = 4
 
-/** The scope of a lock: one address out of one account, or the account everywhere. */
-export type LockScope = 'address' | 'account'
+/** The scope of a lock: one address or one known device out of one account, or the account everywhere. */
+export type LockScope = 'address' | 'device' | 'account'
 
 /** What authenticateWithPassword needs to apply the lockout (see passwordGuard). */
 export interface PasswordGuard {
@@ -41,6 +47,14 @@ export interface PasswordGuard {
   lockout: LockoutSettings
   /** The address the attempt comes from (the request's IP). */
   source: string
+  /** The browser's valid device cookie (security/device-cookie.ts), if it sent one. */
+  device?: KnownDevice | undefined
+  /**
+   * Asked once the account is looked up and before the password is checked, with whether the
+   * request comes from a device known for it: the sign-in form's per-account rate limit, which
+   * known devices skip. A refusal ends the check as `rate_limited`.
+   */
+  admit?: ((knownDevice: boolean) => Promise<{ ok: true } | { ok: false; retryAfter: number }>) | undefined
   /** Called once, by the failure that locks: audits it. `userId` is absent for an unknown login. */
   onLocked(lock: { userId?: string | undefined; scope: LockScope; failures: number; lockedUntil: Date }): Promise<void>
 }
@@ -88,27 +102,38 @@ export function failureAccount(who: { userId: string } | { login: string }): str
   return `l:${createHash('sha256').update(who.login).digest('base64url').slice(0, 32)}`
 }
 
-/** Which locks hold now for `account` at `source`: one statement, known and unknown alike. */
-export async function readLocks(prisma: PrismaClient, account: string, guard: PasswordGuard): Promise<Record<LockScope, boolean>> {
+/**
+ * Which locks hold now for `account` at `guard.source` and, for a known device, at `device`
+ * (`device:<id>`): one statement, known and unknown accounts alike.
+ */
+export async function readLocks(prisma: PrismaClient, account: string, guard: PasswordGuard, device?: string): Promise<Record<LockScope, boolean>> {
   const rows = await queryRows<{ source: string }>(prisma, Prisma.sql`
     SELECT source FROM "SignInFailure"
-    WHERE account = ${account} AND source IN (${guard.source}, '') AND "lockedUntil" > ${guard.clock.date()}`)
-  return { address: rows.some((r) => r.source !== ''), account: rows.some((r) => r.source === '') }
+    WHERE account = ${account} AND source IN (${guard.source}, '', ${device ?? ''}) AND "lockedUntil" > ${guard.clock.date()}`)
+  return {
+    address: rows.some((r) => r.source === guard.source),
+    device: device !== undefined && rows.some((r) => r.source === device),
+    account: rows.some((r) => r.source === ''),
+  }
 }
 
 /**
- * Counts a failed sign-in for `account` from `guard.source` and from anywhere; locks the address
- * or the account when this failure brings a count to its threshold. `userId`: the known account
- * (its account-wide lock is written to User.lockedUntil too).
+ * Counts a failed sign-in for `account` from `guard.source` and from anywhere, or, from a known
+ * device (`device`: `device:<id>`), under that device only; locks the address, the device or the
+ * account when this failure brings a count to its threshold. `userId`: the known account (its
+ * account-wide lock is written to User.lockedUntil too).
  */
-export async function recordFailedSignIn(prisma: PrismaClient, account: string, guard: PasswordGuard, userId?: string): Promise<void> {
+export async function recordFailedSignIn(prisma: PrismaClient, account: string, guard: PasswordGuard, userId?: string, device?: string): Promise<void> {
   const { clock, lockout } = guard
   const now = clock.date()
   const windowStart = new Date(now.getTime() - lockout.window * 1000)
+  const rows = device
+    ? Prisma.sql`(${account}, ${device}, 1, ${now}, ${now})`
+    : Prisma.sql`(${account}, ${guard.source}, 1, ${now}, ${now}), (${account}, '', 1, ${now}, ${now})`
   // A window that ran out (or none: after a lock) starts again at one.
   const counted = await queryRows<{ source: string; failures: number; locks: number }>(prisma, Prisma.sql`
     INSERT INTO "SignInFailure" AS f (account, source, failures, since, "updatedAt")
-    VALUES (${account}, ${guard.source}, 1, ${now}, ${now}), (${account}, '', 1, ${now}, ${now})
+    VALUES ${rows}
     ON CONFLICT (account, source) DO UPDATE SET
       failures = CASE WHEN f.since > ${windowStart} THEN f.failures + 1 ELSE 1 END,
       since = CASE WHEN f.since > ${windowStart} THEN f.since ELSE ${now} END,
@@ -116,7 +141,7 @@ export async function recordFailedSignIn(prisma: PrismaClient, account: string, 
     WHERE f."lockedUntil" IS NULL OR f."lockedUntil" <= ${now}
     RETURNING source, failures, locks`)
   for (const row of counted) {
-    const scope: LockScope = row.source === '' ? 'account' : 'address'
+    const scope: LockScope = row.source === '' ? 'account' : row.source === device ? 'device' : 'address'
     const threshold = scope === 'account' ? lockout.threshold * ACCOUNT_WIDE_FACTOR : lockout.threshold
     if (row.failures < threshold) continue
     const factor = scope === 'account' ? Math.min(2 ** row.locks, MAX_ACCOUNT_LOCK_FACTOR) : 1
@@ -136,9 +161,14 @@ export async function recordFailedSignIn(prisma: PrismaClient, account: string, 
   }
 }
 
-/** A right password: the address's and the account-wide counts start again (other addresses' locks stay). */
-export async function clearFailedSignIns(prisma: PrismaClient, account: string, guard: PasswordGuard): Promise<void> {
-  await executeSql(prisma, Prisma.sql`DELETE FROM "SignInFailure" WHERE account = ${account} AND source IN (${guard.source}, '')`)
+/**
+ * A right password: the counts of `sources` start again (other addresses' and devices' locks
+ * stay). An unknown device clears its address's and the account-wide counts (and its device
+ * cookie's, if it carries one for the account); a known device only its own, so the owner
+ * signing in does not give a stranger's guessing a fresh allowance.
+ */
+export async function clearFailedSignIns(prisma: PrismaClient, account: string, sources: string[]): Promise<void> {
+  await executeSql(prisma, Prisma.sql`DELETE FROM "SignInFailure" WHERE account = ${account} AND source IN (${Prisma.join(sources)})`)
 }
 
 /** The fields an unlock writes: the count starts again. */
@@ -148,11 +178,13 @@ export const clearedFailures = { failedLogins: 0, failedLoginsSince: null, locke
  * The write of a successful sign-in: its time, the failure count cleared as `clearedFailures`
  * clears it, and a rehashed password when the hash was upgraded. One statement written out (every
  * sign-in runs it; see findActiveAccount in identity/users.ts for why not a Prisma update), which
- * sets updatedAt as Prisma's @updatedAt would.
+ * sets updatedAt as Prisma's @updatedAt would. `keepLock`: a known device signed in past an
+ * account-wide lock, which goes on holding everyone else.
  */
-export async function recordSignIn(prisma: PrismaClient, userId: string, at: Date, rehashed?: string): Promise<void> {
+export async function recordSignIn(prisma: PrismaClient, userId: string, at: Date, rehashed?: string, keepLock = false): Promise<void> {
+  const lockedUntil = keepLock ? Prisma.sql`"lockedUntil"` : Prisma.sql`NULL`
   await executeSql(prisma, Prisma.sql`
-    UPDATE "User" SET "lastLoginAt" = ${at}, "failedLogins" = 0, "failedLoginsSince" = NULL, "lockedUntil" = NULL,
+    UPDATE "User" SET "lastLoginAt" = ${at}, "failedLogins" = 0, "failedLoginsSince" = NULL, "lockedUntil" = ${lockedUntil},
       "passwordHash" = COALESCE(${rehashed ?? null}::text, "passwordHash"), "updatedAt" = ${at}
     WHERE id = ${userId}`)
 }

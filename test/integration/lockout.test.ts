@@ -4,7 +4,8 @@
 // exactly like a wrong password or an unknown account, the lock ends when (moved) time passes or
 // when an operator unlocks it, and every step is audited. Addresses come from X-Forwarded-For
 // (TRUST_PROXY=true); requests without one come from 127.0.0.1. Time moves through
-// CLOCK_OFFSET_FILE: nothing here waits.
+// CLOCK_OFFSET_FILE: nothing here waits. A browser that signed in to an account before (its
+// device cookie) is held by neither the account-wide lock nor the per-account rate limit.
 import { execFile } from 'node:child_process'
 import path from 'node:path'
 import { promisify } from 'node:util'
@@ -30,6 +31,10 @@ const CONRAD = { email: 'conrad@example.test', password: 'conrad has a long pass
 const OWEN = { email: 'owen@example.test', username: 'owen', password: 'owen has a long passphrase' }
 const DORA = { email: 'dora-dist@example.test', password: 'dora has a long passphrase' }
 const IRIS = { email: 'iris@example.test', password: 'iris has a long passphrase' }
+const PIA = { email: 'pia@example.test', password: 'pia has a long passphrase' }
+const KAI = { email: 'kai@example.test', password: 'kai has a long passphrase' }
+/** Sign-in attempts per typed account within ten minutes (real time): roomy for the tests that count to a lock. */
+const ACCOUNT_LIMIT = 50
 const SAME_REFUSAL = 'The email, username or password is not correct, or the account is locked for a while after too many failed attempts. Check what you typed and try again, or reset your password. A locked account opens again after 15 minutes.'
 
 describe.each(STORAGE_MODES)('brute-force lockout (%s)', (mode) => {
@@ -41,10 +46,10 @@ describe.each(STORAGE_MODES)('brute-force lockout (%s)', (mode) => {
   beforeAll(async () => {
     // A server away from UTC: lock times are stored in UTC and must be read back as UTC (the
     // embedded database's raw reads once took them for local time: a 15-minute lock lasted 5 h 15).
-    iam = await createIam(mode, { env: { ...clock.env, TZ: 'America/New_York', TRUST_PROXY: 'true' } })
+    iam = await createIam(mode, { env: { ...clock.env, TZ: 'America/New_York', TRUST_PROXY: 'true', RATE_LIMIT_SIGN_IN_ACCOUNT: `${ACCOUNT_LIMIT}/600` } })
     await iam.withDatabase(async (prisma) => {
       await createFixtures(prisma)
-      for (const person of [LENA, WENDY, ULLA, CONRAD, OWEN, DORA, IRIS]) await createUser(prisma, { ...person, emailVerified: true })
+      for (const person of [LENA, WENDY, ULLA, CONRAD, OWEN, DORA, IRIS, PIA, KAI]) await createUser(prisma, { ...person, emailVerified: true })
     })
     await iam.start()
     spa = await oidc.discovery(new URL(iam.issuer), 'spa', undefined, oidc.None(), insecure)
@@ -58,11 +63,11 @@ describe.each(STORAGE_MODES)('brute-force lockout (%s)', (mode) => {
   /** The server's time: ours, moved as far as the tests moved it. */
   const serverNow = () => Date.now() + moved
 
-  /** A fresh browser at the login page of a new authorization request. */
-  async function loginPage() {
-    const browser = new HttpBrowser(iam.issuer)
+  /** A fresh browser (or `browser`, asked to sign in again) at the login page of a new authorization request. */
+  async function loginPage(again?: HttpBrowser) {
+    const browser = again ?? new HttpBrowser(iam.issuer)
     const url = oidc.buildAuthorizationUrl(spa, {
-      redirect_uri: SPA_REDIRECT, scope: 'openid',
+      redirect_uri: SPA_REDIRECT, scope: 'openid', ...(again ? { prompt: 'login' } : {}),
       code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()), code_challenge_method: 'S256',
     })
     const page = await browser.navigate(url.href)
@@ -198,6 +203,68 @@ describe.each(STORAGE_MODES)('brute-force lockout (%s)', (mode) => {
     const later = await loginPage()
     expect(signedIn(await attempt(later.browser, later.page, DORA.email, DORA.password, '198.51.100.30'))).toBe(true)
   })
+
+  it('lets the owner\'s known browser in past a stranger\'s account-wide lock and spent rate limit; no other browser', async () => {
+    const home = '198.51.100.50'
+    // The owner signs in once: her browser is a known device of her account from then on.
+    const owner = await loginPage()
+    expect(signedIn(await attempt(owner.browser, owner.page, PIA.email, PIA.password, home))).toBe(true)
+    // Someone else signs in to their own account in another browser.
+    const other = await loginPage()
+    expect(signedIn(await attempt(other.browser, other.page, KAI.email, KAI.password, home))).toBe(true)
+
+    // A stranger, from four addresses: twenty failures lock the account everywhere, and more spend
+    // the account's rate limit.
+    for (const n of [1, 2, 3, 4]) await failTimes(PIA.email, 5, `192.0.2.${20 + n}`)
+    const stranger = await loginPage()
+    for (let i = 4 * 5; i < ACCOUNT_LIMIT; i++) expect((await attempt(stranger.browser, stranger.page, PIA.email, 'a wrong guess', '192.0.2.30')).status).toBe(400)
+    expect((await attempt(stranger.browser, stranger.page, PIA.email, 'a wrong guess', '192.0.2.30')).status).toBe(429)
+
+    // A browser that never signed in to her account is refused, at home too, with the right password.
+    const fresh = await loginPage()
+    expect((await attempt(fresh.browser, fresh.page, PIA.email, PIA.password, home)).status).toBe(429)
+    // Her own browser signs in.
+    const back = await loginPage(owner.browser)
+    expect(signedIn(await attempt(back.browser, back.page, PIA.email, PIA.password, home))).toBe(true)
+    // The other person's browser: its device cookie names their account, not hers.
+    const otherAgain = await loginPage(other.browser)
+    expect((await attempt(otherAgain.browser, otherAgain.page, PIA.email, PIA.password, home)).status).toBe(429)
+    // Her cookie's value under the other cookie's signature is not hers.
+    const cookieOf = (browser: HttpBrowser, name: string) => new RegExp(`(?:^|; )${name.replace(/\./g, '\\.')}=([^;]*)`).exec(browser.cookieHeader())?.[1]
+    expect(cookieOf(owner.browser, 'iam.device')).toBeDefined()
+    const forger = await loginPage()
+    const form = formWithAction(forger.page.body, '/login')
+    const forged = await fetch(new URL(form.action, iam.issuer), {
+      method: 'POST', redirect: 'manual',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded', 'x-forwarded-for': home,
+        cookie: `${forger.browser.cookieHeader()}; iam.device=${cookieOf(owner.browser, 'iam.device')}; iam.device.sig=${cookieOf(other.browser, 'iam.device.sig')}`,
+      },
+      body: new URLSearchParams({ ...form.fields, login: PIA.email, password: PIA.password }),
+    })
+    expect(forged.status).toBe(429)
+
+    // Five wrong passwords from her browser lock that device out of the account: it is refused like any
+    // other browser until the lock runs out.
+    const typos = await loginPage(owner.browser)
+    for (let i = 0; i < 5; i++) {
+      const res = await attempt(typos.browser, typos.page, PIA.email, 'a typo in the passphrase', home)
+      expect(res.status).toBe(400)
+      expect(alert(res)).toBe(SAME_REFUSAL)
+    }
+    const lockedOut = await loginPage(owner.browser)
+    expect((await attempt(lockedOut.browser, lockedOut.page, PIA.email, PIA.password, home)).status).toBe(429)
+    advance(15 * MINUTE + 1_000)
+    const later = await loginPage(owner.browser)
+    expect(signedIn(await attempt(later.browser, later.page, PIA.email, PIA.password, home))).toBe(true)
+
+    // The account-wide lock and the device's own lock were audited, each with its scope.
+    const locks = await withDb(async (prisma) => {
+      const user = await prisma.user.findUniqueOrThrow({ where: { email: PIA.email } })
+      return prisma.auditEvent.findMany({ where: { userId: user.id, type: 'account_locked' }, orderBy: { at: 'asc' } })
+    })
+    expect(locks.map((l) => (l.details as { scope: string }).scope).sort()).toEqual(['account', 'address', 'address', 'address', 'address', 'device'])
+  }, 180_000) // some seventy password checks
 
   it('`user unlock` ends a lock at once', async () => {
     await failTimes(ULLA.email, 5)

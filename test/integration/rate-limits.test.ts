@@ -20,6 +20,7 @@ const RITA = { email: 'rita@example.test', password: 'rita has a long passphrase
 const SAM = { email: 'sam@example.test', password: 'sam has a long passphrase' }
 const VERA = { email: 'vera@example.test', password: 'vera has a long passphrase' }
 const SENA = { email: 'sena@example.test', password: 'sena has a long passphrase' }
+const NORA = { email: 'nora@example.test', password: 'nora has a long passphrase' }
 const SVC2_SECRET = 'second-service-secret-0123456789-0123456789'
 const SVC3_SECRET = 'third-service-secret-0123456789-01234567890'
 const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`
@@ -58,7 +59,7 @@ describe.each(STORAGE_MODES)('rate limits (%s)', (mode) => {
     iam = await createIam(mode, { env: { ...mail.env, ...LIMITS, TRUST_PROXY: 'true', LOCKOUT_THRESHOLD: '100', MFA_RESEND_SECONDS: '0' } })
     await iam.withDatabase(async (prisma) => {
       await createFixtures(prisma)
-      for (const person of [RITA, SAM]) await createUser(prisma, { ...person, emailVerified: true })
+      for (const person of [RITA, SAM, NORA]) await createUser(prisma, { ...person, emailVerified: true })
       veraSecret = await addTotpFactor(prisma, (await createUser(prisma, { ...VERA, emailVerified: true })).id)
       await addCodeFactor(prisma, (await createUser(prisma, { ...SENA, emailVerified: true })).id, 'email', SENA.email)
       await createClient(prisma, { clientId: 'svc2', name: 'Second Service', kind: 'service', secret: SVC2_SECRET })
@@ -73,10 +74,11 @@ describe.each(STORAGE_MODES)('rate limits (%s)', (mode) => {
     await mail?.close()
   })
 
-  async function loginPage() {
-    const browser = new HttpBrowser(iam.issuer)
+  /** A fresh browser (or `again`, asked to sign in again) at the login page of a new authorization request. */
+  async function loginPage(again?: HttpBrowser) {
+    const browser = again ?? new HttpBrowser(iam.issuer)
     const verifier = oidc.randomPKCECodeVerifier()
-    const url = oidc.buildAuthorizationUrl(spa, { redirect_uri: SPA_REDIRECT, scope: 'openid', code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256' })
+    const url = oidc.buildAuthorizationUrl(spa, { redirect_uri: SPA_REDIRECT, scope: 'openid', ...(again ? { prompt: 'login' } : {}), code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256' })
     const page = await browser.navigate(url.href)
     expect(page.body).toContain('name="password"')
     return { browser, page }
@@ -143,6 +145,23 @@ describe.each(STORAGE_MODES)('rate limits (%s)', (mode) => {
     }
     const normalise = (p: PageResponse) => p.body.replace(/name="csrf" value="[^"]*"/g, '').replace(/(id="login"[^>]*value=")[^"]*"/, '$1"').replace(/try again in \d+ minutes/, '')
     expect(normalise(pages[RITA.email]!)).toBe(normalise(pages['nobody-at-all@example.test']!))
+  })
+
+  it('lets the owner\'s known browser in while a stranger has spent the account\'s allowance', async () => {
+    // The owner signed in from this browser before: it carries a device cookie for her account.
+    const owner = await loginPage()
+    expect((await attempt(owner.browser, owner.page, NORA.email, NORA.password, '10.4.0.1')).status).toBe(303)
+    // A stranger spends the account's allowance from four addresses.
+    const { browser, page } = await loginPage()
+    for (const n of [1, 2, 3, 4]) expect((await attempt(browser, page, NORA.email, 'a wrong password', `10.4.${n}.1`)).status).toBe(400)
+    expectRetryAfter(await attempt(browser, page, NORA.email, NORA.password, '10.4.5.1'))
+    // Her browser signs in; a browser without her device cookie is still refused, at her address too.
+    const again = await loginPage(owner.browser)
+    expect((await attempt(again.browser, again.page, NORA.email, NORA.password, '10.4.0.1')).status).toBe(303)
+    const fresh = await loginPage()
+    expectRetryAfter(await attempt(fresh.browser, fresh.page, NORA.email, NORA.password, '10.4.0.1'))
+    // Her success did not hand the stranger a fresh allowance.
+    expectRetryAfter(await attempt(browser, page, NORA.email, 'a wrong password', '10.4.6.1'))
   })
 
   it('gives the account its allowance back after a successful sign-in', async () => {
