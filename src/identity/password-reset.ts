@@ -10,6 +10,7 @@ import { passwordResetMail, type LinkMailContext } from '../mail/link-mails.ts'
 import { discardLink, issueLink, redeemLink, voidOtherLinks, type LinkStore } from './account-links.ts'
 import { hashPassword } from './passwords.ts'
 import { endAllSessionsOf } from './sessions.ts'
+import { failureAccount } from '../security/lockout.ts'
 import { emailSchema } from './users.ts'
 
 export type ResetRequestResult =
@@ -74,6 +75,8 @@ export async function completePasswordReset(
     },
   })
   if (count !== 1) return { ok: false, reason: (await prisma.user.findUnique({ where: { id: userId }, select: { id: true } })) ? 'disabled' : 'unknown' }
+  // The per-address and account-wide failure counts too (src/security/lockout.ts): every lock ends.
+  await prisma.signInFailure.deleteMany({ where: { account: failureAccount({ userId }) } })
   // The link reached this address: it is verified (unless the account's address changed since).
   await prisma.user.updateMany({ where: { id: userId, email: redeemed.link.email }, data: { emailVerified: true } })
   // Any other pending reset link is void too: it was sent for the password that is gone.
