@@ -34,6 +34,8 @@ export interface VerifiedAccessToken {
   acr?: string | undefined
   amr?: string[] | undefined
   authTime?: number | undefined
+  /** When the token was issued (seconds): weighed against the client's registration and last disable. */
+  iat: number
   exp: number
 }
 
@@ -68,8 +70,8 @@ function stringArray(v: unknown): string[] | undefined {
 }
 
 function fromJwtPayload(payload: JWTPayload): VerifiedAccessToken {
-  if (typeof payload.sub !== 'string' || typeof payload.client_id !== 'string' || typeof payload.exp !== 'number') {
-    throw new InvalidTokenError('the token lacks sub, client_id or exp')
+  if (typeof payload.sub !== 'string' || typeof payload.client_id !== 'string' || typeof payload.exp !== 'number' || typeof payload.iat !== 'number') {
+    throw new InvalidTokenError('the token lacks sub, client_id, iat or exp')
   }
   if (payload.cnf !== undefined) throw new InvalidTokenError('the token is sender-constrained and cannot be used as a bearer token')
   return {
@@ -80,6 +82,7 @@ function fromJwtPayload(payload: JWTPayload): VerifiedAccessToken {
     acr: typeof payload.acr === 'string' ? payload.acr : undefined,
     amr: stringArray(payload.amr),
     authTime: typeof payload.auth_time === 'number' ? payload.auth_time : undefined,
+    iat: payload.iat,
     exp: payload.exp,
   }
 }
@@ -89,6 +92,7 @@ type OpaqueToken = {
   clientId?: string | undefined
   scope?: string | undefined
   aud?: string | string[] | undefined
+  iat?: number | undefined
   exp?: number | undefined
   jkt?: string | undefined
   'x5t#S256'?: string | undefined
@@ -124,7 +128,7 @@ export function accessTokenVerifier(provider: Provider) {
       }
     }
     const token = ((await provider.AccessToken.find(value)) ?? (await provider.ClientCredentials.find(value))) as OpaqueToken | undefined
-    if (!token || token.isExpired || typeof token.exp !== 'number' || !token.clientId) throw new InvalidTokenError('the token is unknown, expired or revoked')
+    if (!token || token.isExpired || typeof token.exp !== 'number' || typeof token.iat !== 'number' || !token.clientId) throw new InvalidTokenError('the token is unknown, expired or revoked')
     const audiences = Array.isArray(token.aud) ? token.aud : token.aud === undefined ? [] : [token.aud]
     if (!audiences.includes(resource)) throw new InvalidTokenError('the token is not valid for this resource')
     if (token.jkt || token['x5t#S256']) throw new InvalidTokenError('the token is sender-constrained and cannot be used as a bearer token')
@@ -137,6 +141,7 @@ export function accessTokenVerifier(provider: Provider) {
       acr: typeof extra.acr === 'string' ? extra.acr : undefined,
       amr: stringArray(extra.amr),
       authTime: typeof extra.auth_time === 'number' ? extra.auth_time : undefined,
+      iat: token.iat,
       exp: token.exp,
     }
   }

@@ -17,7 +17,7 @@ import { ALICE, OPAQUE_API, SPA_REDIRECT, WEB_SECRET, createFixtures } from '../
 import { registerResourceServer } from '../../src/oidc/resource-servers.ts'
 import { createClient } from '../../src/clients/registry.ts'
 import { ADMIN_PERMISSIONS, adminResource, setClientAdminPermissions } from '../../src/admin/permissions.ts'
-import { ADMIN_TEST_CLIENT, ADMIN_TEST_REDIRECT, adminApi, personToken } from '../support/admin.ts'
+import { ADMIN_TEST_CLIENT, ADMIN_TEST_REDIRECT, adminApi, personToken, serviceToken } from '../support/admin.ts'
 import { addTotpFactor, totpCode } from '../support/mfa-fixtures.ts'
 import { createUser } from '../../src/identity/users.ts'
 import { assignRole, ensureRole } from '../../src/identity/roles.ts'
@@ -45,6 +45,8 @@ const BLOCKED_BC = { clientId: 'web-blocked-bc', secret: 'web-blocked-bc-secret-
 /** A service that authenticates with private_key_jwt (its public key registered inline). */
 const SVC_JWT = { clientId: 'svc-jwt' }
 const SVC_SHORT = { clientId: 'svc-short', secret: 'svc-short-secret-0123456789-0123456789-abcdef' }
+/** A service with an admin permission that gets disabled and enabled again. */
+const SVC_ADMIN_OFF = { clientId: 'svc-admin-off', secret: 'svc-admin-off-secret-0123456789-0123456789-abc' }
 
 /** A global administrator with a second factor (admin actions may need step-up); returns the TOTP secret. */
 async function createAdministrator(prisma: PrismaClient): Promise<string> {
@@ -101,6 +103,8 @@ describe.each(STORAGE_MODES)('protocol correctness (%s)', (mode) => {
       await registerResourceServer(prisma, { identifier: SHORT_API.identifier, name: 'Short-lived API', scopes: ['read'], ttl: SHORT_API.ttl })
       await createClient(prisma, { clientId: SVC_ADMIN.clientId, name: 'Admin automation', kind: 'service', secret: SVC_ADMIN.secret })
       await setClientAdminPermissions(prisma, SVC_ADMIN.clientId, ADMIN_PERMISSIONS)
+      await createClient(prisma, { clientId: SVC_ADMIN_OFF.clientId, name: 'Paused admin automation', kind: 'service', secret: SVC_ADMIN_OFF.secret })
+      await setClientAdminPermissions(prisma, SVC_ADMIN_OFF.clientId, ['users:read'])
       adminTotp = await createAdministrator(prisma)
       await createClient(prisma, {
         clientId: BLOCKED_BC.clientId, name: 'Blocked back-channel app', kind: 'web', secret: BLOCKED_BC.secret, redirectUris: [BLOCKED_BC.redirect],
@@ -531,6 +535,30 @@ describe.each(STORAGE_MODES)('protocol correctness (%s)', (mode) => {
       const again = await call(admin, 'POST', '/clients', { clientId: SVC_GONE.clientId, name: 'Same id, new client', kind: 'service' })
       expect(again.status, again.text).toBe(201)
       expect(await introspect(iam.issuer, token)).toEqual({ status: 200, body: { active: false } })
+      await expectNoServerErrors(logMark)
+    })
+  })
+
+  describe('a disabled client\'s admin-API tokens', () => {
+    it('a service token from before the disable stays refused after the client is enabled again; a new one works', async () => {
+      const logMark = iam.logs().length
+      const call = adminApi(iam.issuer)
+      const admin = await adminToken()
+      const old = await serviceToken(iam.issuer, SVC_ADMIN_OFF.clientId, SVC_ADMIN_OFF.secret, ['users:read'])
+      expect((await call(old, 'GET', '/users')).status).toBe(200)
+
+      expect((await call(admin, 'PATCH', `/clients/${SVC_ADMIN_OFF.clientId}`, { disabled: true })).status).toBe(200)
+      expect((await call(old, 'GET', '/users')).status).toBe(401)
+      expect((await call(admin, 'PATCH', `/clients/${SVC_ADMIN_OFF.clientId}`, { disabled: false })).status).toBe(200)
+      // The JWT is still signed and unexpired: only the client's disable moment tells it apart.
+      const refused = await call(old, 'GET', '/users')
+      expect(refused.status).toBe(401)
+      expect(refused.headers.get('www-authenticate')).toMatch(/error="invalid_token"/)
+
+      // Tokens carry whole seconds: one of the second the client was disabled in counts as from before.
+      await new Promise((r) => setTimeout(r, 1_100))
+      const fresh = await serviceToken(iam.issuer, SVC_ADMIN_OFF.clientId, SVC_ADMIN_OFF.secret, ['users:read'])
+      expect((await call(fresh, 'GET', '/users')).status).toBe(200)
       await expectNoServerErrors(logMark)
     })
   })

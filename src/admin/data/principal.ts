@@ -3,6 +3,7 @@
 // disabled user or a disabled client takes effect at once, not when the token expires.
 import type { PrismaClient } from '../../store/database.ts'
 import type { VerifiedAccessToken } from '../../api/step-up.ts'
+import { clientStillHonours } from '../../oidc/client-metadata.ts'
 import { DEFAULT_TENANT_SLUG } from '../../identity/tenants.ts'
 import { clientAdminPermissions, isAdminPermission, type AdminPermission } from '../permissions.ts'
 import type { TenantScope } from './scope.ts'
@@ -36,6 +37,12 @@ function isServiceToken(token: VerifiedAccessToken): boolean {
 export async function resolvePrincipal(prisma: PrismaClient, token: VerifiedAccessToken): Promise<Principal> {
   const scopes = new Set(token.scopes)
   if (isServiceToken(token)) {
+    // Client-credentials tokens belong to no grant, so disabling the client revokes none of them:
+    // the rule introspection applies (issued after the registration and after the last disable)
+    // keeps one from before a disable refused once the client is enabled again.
+    if (!(await clientStillHonours(prisma, token.clientId, token.iat))) {
+      throw new PrincipalGoneError('the client of this token is no longer registered, is disabled, or was disabled after the token was issued')
+    }
     const client = await prisma.client.findUnique({ where: { id: token.clientId }, include: { tenant: true } })
     if (!client || client.disabled) throw new PrincipalGoneError('the client of this token is no longer registered or is disabled')
     // The provider does not limit resource-server scopes per client: the registration does (permissions.ts).
