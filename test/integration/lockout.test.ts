@@ -202,7 +202,7 @@ describe.each(STORAGE_MODES)('brute-force lockout (%s)', (mode) => {
     advance(30 * MINUTE + 1_000)
     const later = await loginPage()
     expect(signedIn(await attempt(later.browser, later.page, DORA.email, DORA.password, '198.51.100.30'))).toBe(true)
-  })
+  }, 180_000) // forty-two password checks and, embedded, two server restarts
 
   it('lets the owner\'s known browser in past a stranger\'s account-wide lock and spent rate limit; no other browser', async () => {
     const home = '198.51.100.50'
