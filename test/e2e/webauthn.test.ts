@@ -107,9 +107,15 @@ describe.each(STORAGE_MODES)('passkeys as a second factor in Chromium (%s)', (mo
     await scriptReady(page)
   }
 
-  async function allowAndRedeem(page: Page, req: { verifier: string; state: string }) {
-    await page.getByRole('heading', { name: 'Allow access?', level: 1 }).waitFor()
-    await page.getByRole('button', { name: 'Allow', exact: true }).click()
+  /**
+   * Back to the app with a code: through the consent page at the first sign-in to the SPA; once
+   * allowed, a later sign-in asking for no more goes straight back (consent is remembered).
+   */
+  async function allowAndRedeem(page: Page, req: { verifier: string; state: string }, consent: 'asked' | 'remembered' = 'asked') {
+    if (consent === 'asked') {
+      await page.getByRole('heading', { name: 'Allow access?', level: 1 }).waitFor()
+      await page.getByRole('button', { name: 'Allow', exact: true }).click()
+    }
     const callback = await callbackOf(page)
     const tokens = await oidc.authorizationCodeGrant(spa, callback, { pkceCodeVerifier: req.verifier, expectedState: req.state })
     return tokens.claims()!
@@ -292,9 +298,9 @@ describe.each(STORAGE_MODES)('passkeys as a second factor in Chromium (%s)', (mo
       })
       expect(noCsrf).toBe(403)
 
-      // The good assertion finished the first sign-in.
+      // The good assertion finished the first sign-in; the SPA was allowed in the test before.
       await page.goto(outcome.ok.body.redirect!)
-      const claims = await allowAndRedeem(page, req)
+      const claims = await allowAndRedeem(page, req, 'remembered')
       expect(claims.sub).toBe(aliceId)
       expect(claims.acr).toBe(ACR_MFA)
       expect(claims.amr).toEqual(expect.arrayContaining(['pwd', 'hwk', 'mfa']))
