@@ -97,15 +97,7 @@ return 1
 // again (a request that loaded it before the revocation may save it after): 0, else 1.
 const PUT_GRANT_LUA = `
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
-redis.call('DEL', KEYS[1])
-if ARGV[3] ~= '' then
-  redis.call('HSET', KEYS[1], 'p', ARGV[2], 'c', ARGV[3])
-else
-  redis.call('HSET', KEYS[1], 'p', ARGV[2])
-end
-if ARGV[1] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-return 1
-`
+${PUT_LUA}`
 
 const CONSUME_COMMAND = 'iamOidcConsume'
 const PUT_COMMAND = 'iamOidcPut'
