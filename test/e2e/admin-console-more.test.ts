@@ -181,13 +181,15 @@ describe('admin console in Chromium: clients, step-up, users, roles, tenants (po
       await rotated.getByRole('button', { name: 'Copy' }).waitFor()
       await page.screenshot({ path: path.join(RESULTS, 'admin-console-client-rotated-secret.png'), fullPage: true })
 
-      // The new secret works at the token endpoint; the old one no longer does.
-      const fresh = await clientCredentials(clientId, newSecret)
-      expect(fresh.status, JSON.stringify(fresh.json)).toBe(200)
-      expect(fresh.json.access_token).toEqual(expect.any(String))
-      const old = await clientCredentials(clientId, firstSecret)
-      expect(old.status).toBe(401)
-      expect(old.json.error).toBe('invalid_client')
+      // The new secret works at the token endpoint; the old one no longer does. A process sees a
+      // registry change within a second (its copy of the client: src/oidc/adapters/client-registry.ts).
+      const within = { timeout: 5_000, interval: 250 }
+      let fresh: Awaited<ReturnType<typeof clientCredentials>> | undefined
+      await expect.poll(async () => (fresh = await clientCredentials(clientId, newSecret)).status, within).toBe(200)
+      expect(fresh!.json.access_token).toEqual(expect.any(String))
+      let old: Awaited<ReturnType<typeof clientCredentials>> | undefined
+      await expect.poll(async () => (old = await clientCredentials(clientId, firstSecret)).status, within).toBe(401)
+      expect(old!.json.error).toBe('invalid_client')
 
       expect(problems).toEqual([])
     } finally {
