@@ -91,7 +91,12 @@ export class ProxiedBrowser {
   private cookies = new Map<string, string>()
   private readonly issuerOrigin: string
 
-  constructor(readonly issuer: string, readonly target: string) {
+  readonly issuer: string
+  readonly target: string
+
+  constructor(issuer: string, target: string) {
+    this.issuer = issuer
+    this.target = target
     this.issuerOrigin = new URL(issuer).origin
   }
 

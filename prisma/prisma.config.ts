@@ -76,7 +76,8 @@ const origSetTimeout = globalThis.setTimeout
 class PGliteForMigrate {
   readonly provider = 'postgres'
   readonly adapterName = 'pglite-prisma-adapter'
-  constructor(readonly dir: string) {}
+  readonly dir: string
+  constructor(dir: string) { this.dir = dir }
   async connect() { const db = new PGlite(this.dir); return pgliteForCli(db, await new PrismaPGlite(db).connect()) }
   async connectToShadowDb() { const db = new PGlite('memory://'); return pgliteForCli(db, await new PrismaPGlite(db).connect()) }
 }

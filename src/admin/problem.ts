@@ -9,14 +9,17 @@ export interface FieldError { path: string; message: string }
 
 export class ProblemError extends Error {
   override name = 'ProblemError'
-  constructor(
-    readonly status: number,
-    readonly slug: string,
-    readonly title: string,
-    detail: string,
-    readonly extra: { errors?: FieldError[]; wwwAuthenticate?: string; [key: string]: unknown } = {},
-  ) {
+  readonly status: number
+  readonly slug: string
+  readonly title: string
+  readonly extra: { errors?: FieldError[]; wwwAuthenticate?: string; [key: string]: unknown }
+
+  constructor(status: number, slug: string, title: string, detail: string, extra: ProblemError['extra'] = {}) {
     super(detail)
+    this.status = status
+    this.slug = slug
+    this.title = title
+    this.extra = extra
   }
 }
 

@@ -15,8 +15,13 @@ export type FederationFailureReason =
 
 export class FederationFailure extends Error {
   override name = 'FederationFailure'
-  constructor(readonly reason: FederationFailureReason, message: string, readonly details: Record<string, unknown> = {}) {
+  readonly reason: FederationFailureReason
+  readonly details: Record<string, unknown>
+
+  constructor(reason: FederationFailureReason, message: string, details: Record<string, unknown> = {}) {
     super(message)
+    this.reason = reason
+    this.details = details
   }
 }
 

@@ -45,7 +45,8 @@ const LENIENT_APP = { clientId: 'lenient-app', redirect: 'http://localhost:6003/
 /** A TOTP authenticator: hands out codes, never one of a time step it already used. */
 class Authenticator {
   private last: number | undefined
-  constructor(readonly secret: string) {}
+  readonly secret: string
+  constructor(secret: string) { this.secret = secret }
 
   /** The code for the step `offset` steps from now (the server accepts -1, 0, +1). */
   codeAt(offset: number): Promise<string> {

@@ -247,10 +247,10 @@ describe.each(STORAGE_MODES)('protocol correctness (%s)', (mode) => {
 
     it('an essential acr list that names one we issue, and voluntary acr_values we do not know, sign in as usual', async () => {
       const logMark = iam.logs().length
-      for (const params of <Record<string, string>[]>[
+      for (const params of [
         { claims: JSON.stringify({ id_token: { acr: { essential: true, values: ['urn:example:unsupported', 'urn:iam:acr:pwd'] } } }) },
         { acr_values: 'urn:example:unsupported' },
-      ]) {
+      ] as Record<string, string>[]) {
         const req = await authorizationParams({ scope: 'openid', ...params })
         const browser = new HttpBrowser(iam.issuer)
         const { res, seen } = await walkPages(browser, await browser.navigate(oidc.buildAuthorizationUrl(spa, req.params).href))

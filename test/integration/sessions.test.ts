@@ -33,8 +33,11 @@ const NEW_PASSWORD = 'fresh meadow lantern orbit 42'
 
 /** A browser with its own User-Agent on every request. */
 class Device extends HttpBrowser {
-  constructor(origin: string, readonly userAgent: string) {
+  readonly userAgent: string
+
+  constructor(origin: string, userAgent: string) {
     super(origin)
+    this.userAgent = userAgent
   }
 
   override request(url: string, init: Parameters<HttpBrowser['request']>[1] = {}): Promise<PageResponse> {

@@ -10,7 +10,9 @@ export interface PageResponse {
 export class HttpBrowser {
   private cookies = new Map<string, string>()
 
-  constructor(readonly origin: string) {}
+  readonly origin: string
+
+  constructor(origin: string) { this.origin = origin }
 
   cookieHeader(): string {
     return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ')

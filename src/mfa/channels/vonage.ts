@@ -13,8 +13,11 @@ export const SEND_TIMEOUT_MS = 10_000
 /** Why a message did not go out. Carries no part of the request: never the code, never the credentials. */
 export class PhoneDeliveryError extends Error {
   override name = 'PhoneDeliveryError'
-  constructor(message: string, readonly status?: number | undefined) {
+  readonly status: number | undefined
+
+  constructor(message: string, status?: number | undefined) {
     super(message)
+    this.status = status
   }
 }
 

@@ -55,7 +55,13 @@ function storable(payload: AdapterPayload): Prisma.InputJsonObject {
 const TOMBSTONE = 'RevokedGrant'
 
 class DatabaseAdapter implements Adapter {
-  constructor(private readonly prisma: PrismaClient, private readonly model: string) {}
+  private readonly prisma: PrismaClient
+  private readonly model: string
+
+  constructor(prisma: PrismaClient, model: string) {
+    this.prisma = prisma
+    this.model = model
+  }
 
   async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
     const now = Date.now()

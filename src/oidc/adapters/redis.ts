@@ -201,11 +201,15 @@ function parsePayload(json: string | null | undefined, consumed: string | null |
 }
 
 class RedisAdapter implements Adapter {
-  constructor(
-    private readonly redis: RedisClient,
-    private readonly model: string,
-    private readonly prefix: string,
-  ) {}
+  private readonly redis: RedisClient
+  private readonly model: string
+  private readonly prefix: string
+
+  constructor(redis: RedisClient, model: string, prefix: string) {
+    this.redis = redis
+    this.model = model
+    this.prefix = prefix
+  }
 
   key(id: string): string {
     return `${this.prefix}:${this.model}:{${id}}`
