@@ -1,6 +1,8 @@
-// Every setting of the server, read from environment variables, validated once at start.
-// Each entry documents its default; README.md lists them all. A bad value stops the start with a
-// message that names the variable.
+// Every setting of the server, read from environment variables, validated once at start. Each
+// setting carries its documentation (`.describe()`, and `.meta()` where a section starts or the
+// default is computed at start): docs/configuration.md is generated from this schema by
+// scripts/generate-config-docs.ts (`npm run docs:config`), and a unit test fails when the two
+// differ. A bad value stops the start with a message that names the variable.
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { z } from 'zod'
@@ -12,188 +14,194 @@ const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => [
 const seconds = z.coerce.number().int().positive()
 const optionalString = z.string().trim().min(1).optional()
 
-const schema = z.object({
-  /** production | development | test. Production requires COOKIE_KEYS and an https ISSUER. */
-  NODE_ENV: z.enum(['production', 'development', 'test']).default('development'),
-  /** TCP port to listen on. */
-  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
-  /** Interface to bind. */
-  HOST: z.string().default('0.0.0.0'),
-  /** Public issuer identifier (the URL clients see). Default: http://localhost:PORT */
-  ISSUER: z.url({ protocol: /^https?$/ }).optional(),
-  /** PostgreSQL connection string. Unset: the embedded database in DATA_DIR/db. */
-  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgresql:// URL').optional(),
-  /**
-   * PostgreSQL: keep each statement prepared per connection (parsed and planned once). Turn off
-   * behind a pooler in transaction mode that cannot carry prepared statements (PgBouncer < 1.21).
-   */
-  DATABASE_PREPARED_STATEMENTS: bool.default(true),
-  /**
-   * Redis, one of three topologies (set exactly one): REDIS_URL (a standalone server),
-   * REDIS_SENTINELS + REDIS_SENTINEL_NAME (Sentinel), REDIS_CLUSTER_NODES (Cluster). None: protocol
-   * artifacts live in the database and rate limits count per process.
-   */
-  /** Standalone Redis URL (redis:// or rediss://; credentials and database number in the URL). */
-  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
-  /** Sentinel: the sentinels as comma-separated host:port; they name the current master. */
-  REDIS_SENTINELS: optionalString,
-  /** Sentinel: the monitored master's name (as in `sentinel monitor <name> …`). */
-  REDIS_SENTINEL_NAME: optionalString,
-  /** Sentinel: password of the sentinels themselves (requirepass in sentinel.conf), when they have one. */
-  REDIS_SENTINEL_PASSWORD: optionalString,
-  /** Cluster: some of the cluster's nodes as comma-separated host:port (the rest is discovered). */
-  REDIS_CLUSTER_NODES: optionalString,
-  /** Sentinel and Cluster: ACL user and password of the Redis data nodes (REDIS_URL carries its own). */
-  REDIS_USERNAME: optionalString,
-  REDIS_PASSWORD: optionalString,
-  /** Sentinel and Cluster: TLS to every node (and sentinel); REDIS_URL uses rediss:// instead. */
-  REDIS_TLS: bool.default(false),
-  /**
-   * HTTP worker processes (node:cluster) sharing the port. Default: the number of CPUs this
-   * process may use (the host's, capped by a container's CPU quota). 1: a single process. The
-   * embedded database cannot be shared, so without DATABASE_URL the server always runs one process.
-   */
-  WORKERS: z.coerce.number().int().min(1).max(256).optional(),
-  /**
-   * How far V8 lets each serving process's heap grow past what survived its last full collection
-   * before the next one, in percent; 0 (the default): V8's own choice, which grows it up to
-   * fourfold while memory is plentiful. Measured here (docs/performance.md, session 10): in a
-   * 10-minute token soak a worker peaks at 260-275 MB with 0 and 230-240 MB with 100, at the same
-   * throughput and p99 within noise; at the mixed benchmark's peak (sign-ins too) ~345 MB against
-   * ~315. (Before the dependency patches, 100 cost 5-12 % of token throughput and a higher p99.)
-   * NODE_OPTIONS cannot carry this V8 flag, so the server sets it.
-   */
-  HEAP_GROWTH_PERCENT: z.coerce.number().int().min(0).max(1000).default(0),
-  /** Folder for embedded data (database files). */
-  DATA_DIR: z.string().default('./data'),
-  /** Folder for generated signing and cookie keys. */
-  KEYS_DIR: z.string().default('./keys'),
-  /** Signing keys as a private JWKS JSON document (e.g. from a Kubernetes secret). Overrides KEYS_DIR. */
-  JWKS: optionalString,
-  /** Path to a private JWKS JSON file. Overrides KEYS_DIR. */
-  JWKS_FILE: optionalString,
-  /** Cookie signing keys, comma-separated, newest first (rotate by prepending). Required in production. */
-  COOKIE_KEYS: optionalString,
-  /** Hosts that outbound requests (back-channel logout, jwks_uri) may reach even on loopback or private addresses; comma-separated. */
-  OUTBOUND_ALLOWED_HOSTS: z.string().default(''),
-  /** Keys for secrets at rest (TOTP seeds…): comma-separated `id:base64-32-bytes`, the first encrypts. Required in production; generated in KEYS_DIR otherwise. */
-  ENCRYPTION_KEYS: optionalString,
+/**
+ * Documentation that is not a description: `section` starts a section of docs/configuration.md at
+ * this setting; `shownDefault` is the default as a reader should see it when the schema has none
+ * because it is computed at start (from PORT, the CPUs, KEYS_DIR…).
+ */
+export interface SettingDocs { section?: string; shownDefault?: string }
 
-  /** SMTP server for one-time codes by email. Unset: email codes are not offered. */
-  SMTP_HOST: optionalString,
-  SMTP_PORT: z.coerce.number().int().min(1).max(65535).default(587),
-  /** true: TLS from the first byte (port 465); false: STARTTLS when offered. */
-  SMTP_SECURE: bool.default(false),
-  SMTP_USER: optionalString,
-  SMTP_PASSWORD: optionalString,
-  SMTP_FROM: z.string().default('Identity <no-reply@localhost>'),
-  /** Verify the SMTP server's certificate. */
-  SMTP_TLS_VERIFY: bool.default(true),
+export const configSchema = z.object({
+  NODE_ENV: z.enum(['production', 'development', 'test']).default('development')
+    .meta({ section: 'Server', description: '`production`, `development` or `test`. `production` requires `COOKIE_KEYS`, `ENCRYPTION_KEYS` and an `https://` `ISSUER`.' }),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000)
+    .describe('TCP port to listen on.'),
+  HOST: z.string().default('0.0.0.0')
+    .describe('Interface to bind.'),
+  ISSUER: z.url({ protocol: /^https?$/ }).optional()
+    .meta({ shownDefault: '`http://localhost:$PORT`', description: 'The public issuer URL clients see, always the `issuer` in discovery. Behind a TLS proxy it is the public `https://` URL (see `TRUST_PROXY`).' }),
+  TRUST_PROXY: bool.default(false)
+    .describe('Trust `X-Forwarded-*` from a reverse proxy: cookies `Secure` and HSTS when the proxy reports https, and the client address is the last `X-Forwarded-For` entry. Only when a proxy you control is the sole way in (docs/deploy.md#behind-an-ingress-or-a-proxy).'),
+  WORKERS: z.coerce.number().int().min(1).max(256).optional()
+    .meta({ shownDefault: 'CPUs the process may use', description: 'HTTP worker processes (node:cluster) sharing `PORT`; `1`: one process. The default counts a container\'s CPU quota (cgroup v1 or v2), else the host\'s CPUs. The embedded database is one process\'s, so without `DATABASE_URL` the server always runs one process (and its first log line says so). Memory per worker: docs/performance.md#memory-per-worker.' }),
+  HEAP_GROWTH_PERCENT: z.coerce.number().int().min(0).max(1000).default(0)
+    .describe('How far V8 lets a serving process\'s heap grow past what its last full collection kept, in percent, before the next one. `0`: V8\'s own choice (up to fourfold while memory is plentiful). `100` holds each worker 30–45 MB lower at the same measured throughput; lower values trade more full collections for less memory (docs/performance.md#tuning). `NODE_OPTIONS` cannot carry this V8 flag, so the server sets it.'),
+  SHUTDOWN_TIMEOUT: z.coerce.number().int().min(0).max(600).default(25)
+    .describe('Seconds in-flight requests get to finish after SIGTERM/SIGINT before their connections are cut; keep it (plus any preStop delay) below the orchestrator\'s grace period (Kubernetes: 30 s).'),
+  METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional()
+    .describe('Serve Prometheus `/metrics` on this separate port (on `HOST`) instead of `PORT`, so it can stay off the public ingress. Unset: `/metrics` on `PORT`.'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')
+    .describe('pino log level.'),
+  SITE_NAME: z.string().default('Identity')
+    .describe('Name shown on the pages.'),
+  OUTBOUND_ALLOWED_HOSTS: z.string().default('')
+    .describe('Hosts that back-channel requests (back-channel logout, `jwks_uri`) may reach on loopback or private addresses, comma-separated; the SSRF protection blocks them otherwise.'),
 
-  /** Vonage (SMS and WhatsApp codes via the Messages API). Unset key: those channels are not offered. */
-  VONAGE_API_KEY: optionalString,
-  VONAGE_API_SECRET: optionalString,
-  /** Messages API host; tests point it at a local server. */
-  VONAGE_API_HOST: z.url().default('https://api.nexmo.com'),
-  VONAGE_SMS_FROM: z.string().default('Identity'),
-  VONAGE_WHATSAPP_FROM: optionalString,
+  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgresql:// URL').optional()
+    .meta({ section: 'Storage', description: '`postgresql://…`. Unset: the embedded database (PGlite) in `$DATA_DIR/db`, one process only (docs/adr/0270-embedded-database.md).' }),
+  DATABASE_PREPARED_STATEMENTS: bool.default(true)
+    .describe('PostgreSQL: each connection keeps the statements it runs prepared (parsed and planned once; the 100 most recently used). `false` behind a pooler in transaction mode that cannot carry them (PgBouncer before 1.21).'),
+  DATA_DIR: z.string().default('./data')
+    .describe('Folder of the embedded database (`db/`) and of the first-start credentials file; created with mode 0700.'),
+  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional()
+    .describe('Standalone Redis, `redis://…` or `rediss://…` (credentials and database number in the URL). Set at most one of `REDIS_URL`, `REDIS_SENTINELS`, `REDIS_CLUSTER_NODES`; none: protocol state lives in the database and rate limits count per process.'),
+  REDIS_SENTINELS: optionalString
+    .describe('Redis Sentinel: the sentinels, comma-separated `host:port` (port default 26379); they name the current master. With `REDIS_SENTINEL_NAME`.'),
+  REDIS_SENTINEL_NAME: optionalString
+    .describe('Sentinel: the monitored master\'s name (as in `sentinel monitor <name> …`, e.g. `mymaster`); required with `REDIS_SENTINELS`.'),
+  REDIS_SENTINEL_PASSWORD: optionalString
+    .describe('Sentinel: password of the sentinels themselves (`requirepass` in sentinel.conf), when they have one.'),
+  REDIS_CLUSTER_NODES: optionalString
+    .describe('Redis Cluster: some of the cluster\'s nodes, comma-separated `host:port` (port default 6379); the rest is discovered.'),
+  REDIS_USERNAME: optionalString
+    .describe('Sentinel and Cluster: ACL user of the Redis data nodes (`REDIS_URL` carries its own).'),
+  REDIS_PASSWORD: optionalString
+    .describe('Sentinel and Cluster: password of the Redis data nodes (`REDIS_URL` carries its own).'),
+  REDIS_TLS: bool.default(false)
+    .describe('Sentinel and Cluster: TLS to every node and sentinel (with `REDIS_URL` use `rediss://`); extra CAs via `NODE_EXTRA_CA_CERTS`.'),
 
-  /** One-time codes: lifetime (seconds), guesses per code, seconds between two sends. */
-  MFA_CODE_TTL: seconds.default(600),
-  MFA_CODE_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(5),
-  MFA_RESEND_SECONDS: z.coerce.number().int().min(0).default(30),
-  /** WebAuthn relying party id (a registrable domain of the issuer). Default: the issuer's host. */
-  WEBAUTHN_RP_ID: optionalString,
+  KEYS_DIR: z.string().default('./keys')
+    .meta({ section: 'Keys', description: 'Folder of the keys generated at first start when none are given: signing keys (`jwks.json`), cookie keys, encryption keys; files mode 0600. Production takes its keys from the variables below.' }),
+  JWKS: optionalString
+    .describe('Signing keys as a private JWKS JSON document (e.g. from a Kubernetes secret); needs an RSA key that signs. Overrides `KEYS_DIR`. Rotation: docs/operations.md#rotating-signing-keys.'),
+  JWKS_FILE: optionalString
+    .describe('Path of a private JWKS JSON file. Overrides `KEYS_DIR`; not together with `JWKS`.'),
+  COOKIE_KEYS: optionalString
+    .meta({ shownDefault: 'generated in `KEYS_DIR`', description: 'Cookie-signing keys, comma-separated, 32+ characters each, newest first (rotate by prepending). Required in production.' }),
+  ENCRYPTION_KEYS: optionalString
+    .meta({ shownDefault: 'generated in `KEYS_DIR`', description: 'Keys for secrets at rest (TOTP seeds, link-token digests…): comma-separated `id:base64(32 bytes)`, the first encrypts, the others still decrypt. Required in production.' }),
 
-  /** Upstream identity providers (Entra ID, generic OIDC) as a JSON array; see src/federation/config.ts. */
-  FEDERATION: optionalString,
-  /** Path to a JSON file holding that array (e.g. a mounted secret: it contains client secrets). */
-  FEDERATION_FILE: optionalString,
+  SMTP_HOST: optionalString
+    .meta({ section: 'Mail and text messages', description: 'SMTP server for email codes and self-service links. Unset: email codes, open registration and password reset are not offered.' }),
+  SMTP_PORT: z.coerce.number().int().min(1).max(65535).default(587)
+    .describe('SMTP port.'),
+  SMTP_SECURE: bool.default(false)
+    .describe('`true`: TLS from the first byte (port 465); `false`: STARTTLS when offered.'),
+  SMTP_USER: optionalString
+    .describe('SMTP user name (authentication only when set).'),
+  SMTP_PASSWORD: optionalString
+    .describe('SMTP password.'),
+  SMTP_FROM: z.string().default('Identity <no-reply@localhost>')
+    .describe('Sender of every mail.'),
+  SMTP_TLS_VERIFY: bool.default(true)
+    .describe('Verify the SMTP server\'s certificate.'),
+  VONAGE_API_KEY: optionalString
+    .describe('Vonage Messages API key, for SMS and WhatsApp codes; with `VONAGE_API_SECRET`. Unset: those channels are not offered.'),
+  VONAGE_API_SECRET: optionalString
+    .describe('Vonage Messages API secret; set together with `VONAGE_API_KEY`.'),
+  VONAGE_API_HOST: z.url().default('https://api.nexmo.com')
+    .describe('Messages API host (tests point it at a local server).'),
+  VONAGE_SMS_FROM: z.string().default('Identity')
+    .describe('SMS sender id.'),
+  VONAGE_WHATSAPP_FROM: optionalString
+    .describe('WhatsApp sender number. Unset: no WhatsApp codes.'),
 
-  /** Who may create an account, unless the tenant says otherwise: closed | invite | open. */
-  REGISTRATION_MODE: z.enum(['closed', 'invite', 'open']).default('closed'),
-  /** Hold accounts whose email is not verified from signing in. */
-  REQUIRE_VERIFIED_EMAIL: bool.default(true),
-  /** Lifetimes (seconds) of the links sent by email: verification, password reset, invitation. */
-  EMAIL_VERIFICATION_TTL: seconds.default(24 * 3600),
-  PASSWORD_RESET_TTL: seconds.default(15 * 60),
-  INVITATION_TTL: seconds.default(7 * 24 * 3600),
-  /** New passwords: at least this many characters (NIST SP 800-63B: 8 at least; 15 for single-factor). */
-  PASSWORD_MIN_LENGTH: z.coerce.number().int().min(8).max(128).default(12),
-  /**
-   * Which argon2 build hashes passwords (the same argon2id either way): auto, the widest SIMD build
-   * the CPU runs (AVX-512, AVX2, else the package's SSE2 binary); avx2, never AVX-512 (Intel CPUs
-   * that slow the whole core down under it); off, the package's own binary.
-   */
-  ARGON2_SIMD: z.enum(ARGON2_SIMD_CHOICES).default('auto'),
+  MFA_CODE_TTL: seconds.default(600)
+    .meta({ section: 'Second factors', description: 'Seconds a one-time code (email, SMS, WhatsApp) is valid.' }),
+  MFA_CODE_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(5)
+    .describe('Guesses per one-time code.'),
+  MFA_RESEND_SECONDS: z.coerce.number().int().min(0).default(30)
+    .describe('Seconds between two codes sent.'),
+  WEBAUTHN_RP_ID: optionalString
+    .meta({ shownDefault: 'the issuer\'s host', description: 'WebAuthn relying party id (a registrable domain of the issuer).' }),
 
-  /**
-   * Brute-force lockout: this many failed sign-ins of one account within LOCKOUT_WINDOW seconds
-   * from one address (or one known device) lock that address (or device) out of the account for
-   * LOCKOUT_DURATION seconds; four times as many from anywhere lock the account for every browser
-   * but the owner's known devices, longer at each further lock (docs/adr/0150).
-   */
-  LOCKOUT_THRESHOLD: z.coerce.number().int().min(1).max(1000).default(5),
-  LOCKOUT_WINDOW: seconds.default(600),
-  LOCKOUT_DURATION: seconds.default(900),
-  /** Days a browser that signed in stays a known device of the account (its device cookie; 0 turns device cookies off). */
-  DEVICE_COOKIE_DAYS: z.coerce.number().int().min(0).max(3650).default(180),
+  FEDERATION: optionalString
+    .meta({ section: 'Accounts', description: 'Upstream identity providers (Entra ID, OpenID Connect) as a JSON array; fields in docs/federation.md.' }),
+  FEDERATION_FILE: optionalString
+    .describe('Path of a JSON file holding that array, instead of `FEDERATION` (e.g. a mounted secret: it contains client secrets).'),
+  REGISTRATION_MODE: z.enum(['closed', 'invite', 'open']).default('closed')
+    .describe('Who may create an account: `closed`, `invite` or `open`; a tenant\'s own `registrationMode` overrides it (docs/accounts.md#registration).'),
+  REQUIRE_VERIFIED_EMAIL: bool.default(true)
+    .describe('Hold password sign-ins of accounts whose email address is not verified.'),
+  EMAIL_VERIFICATION_TTL: seconds.default(24 * 3600)
+    .describe('Seconds an emailed verification link works (24 h).'),
+  PASSWORD_RESET_TTL: seconds.default(15 * 60)
+    .describe('Seconds an emailed password-reset link works (15 min).'),
+  INVITATION_TTL: seconds.default(7 * 24 * 3600)
+    .describe('Seconds an invitation link works (7 days).'),
+  PASSWORD_MIN_LENGTH: z.coerce.number().int().min(8).max(128).default(12)
+    .describe('Shortest new password, 8 to 128 (NIST SP 800-63B: 8 at least; 15 for single-factor); see docs/accounts.md#passwords.'),
+  ARGON2_SIMD: z.enum(ARGON2_SIMD_CHOICES).default('auto')
+    .describe('Which argon2 build hashes passwords, the same argon2id in all: `auto` the widest SIMD build the CPU runs (AVX-512, AVX2, else the package\'s own binary), `avx2` never AVX-512 (Intel CPUs that slow the whole core under it), `off` the package\'s own binary. The start log names the build; docs/adr/ records how the builds are made and checked.'),
+  MAX_SESSIONS_PER_USER: z.coerce.number().int().min(1).max(100).default(5)
+    .describe('Signed-in browsers per person; the sign-in that goes over it signs out the oldest.'),
+  AUDIT_RETENTION_DAYS: z.coerce.number().int().min(0).default(365)
+    .describe('Audit events older than this many days are deleted (at start and every 10 minutes; `0` keeps them forever).'),
 
-  /**
-   * Rate limits, as `points/seconds`, per IP and per account (or per client for the token
-   * endpoint). Counters live in Redis when one is configured, in this process otherwise.
-   */
-  RATE_LIMIT_SIGN_IN_IP: z.string().regex(/^\d+\/\d+$/).default('30/300'),
-  RATE_LIMIT_SIGN_IN_ACCOUNT: z.string().regex(/^\d+\/\d+$/).default('10/300'),
-  RATE_LIMIT_CODE_VERIFY_IP: z.string().regex(/^\d+\/\d+$/).default('30/300'),
-  RATE_LIMIT_CODE_VERIFY_ACCOUNT: z.string().regex(/^\d+\/\d+$/).default('10/300'),
-  RATE_LIMIT_CODE_SEND_IP: z.string().regex(/^\d+\/\d+$/).default('20/3600'),
-  RATE_LIMIT_CODE_SEND_ACCOUNT: z.string().regex(/^\d+\/\d+$/).default('10/3600'),
-  RATE_LIMIT_REGISTRATION_IP: z.string().regex(/^\d+\/\d+$/).default('10/3600'),
-  RATE_LIMIT_REGISTRATION_ACCOUNT: z.string().regex(/^\d+\/\d+$/).default('3/3600'),
-  RATE_LIMIT_RESET_IP: z.string().regex(/^\d+\/\d+$/).default('10/3600'),
-  RATE_LIMIT_RESET_ACCOUNT: z.string().regex(/^\d+\/\d+$/).default('3/3600'),
-  RATE_LIMIT_TOKEN_CLIENT: z.string().regex(/^\d+\/\d+$/).default('600/60'),
+  LOCKOUT_THRESHOLD: z.coerce.number().int().min(1).max(1000).default(5)
+    .meta({ section: 'Brute-force protection', description: 'Failed sign-ins of one account within `LOCKOUT_WINDOW` from one address (or one known device) that lock that address (or device) out of the account for `LOCKOUT_DURATION`; four times as many from anywhere lock the account for every browser but the owner\'s known devices, longer at each further lock (docs/adr/0150-sign-in-failures-per-address.md).' }),
+  LOCKOUT_WINDOW: seconds.default(600)
+    .describe('Seconds over which failed sign-ins are counted.'),
+  LOCKOUT_DURATION: seconds.default(900)
+    .describe('Seconds a lock lasts (the account-wide lock doubles at each further lock, up to four times this).'),
+  DEVICE_COOKIE_DAYS: z.coerce.number().int().min(0).max(3650).default(180)
+    .describe('Days a browser that signed in stays a known device of the account (its device cookie; `0` turns device cookies off).'),
+  RATE_LIMIT_SIGN_IN_IP: z.string().regex(/^\d+\/\d+$/).default('30/300')
+    .describe('Sign-in attempts per IP address, `points/seconds`. Every rate limit counts in Redis when one is configured, in each process otherwise (docs/accounts.md#rate-limits).'),
+  RATE_LIMIT_SIGN_IN_ACCOUNT: z.string().regex(/^\d+\/\d+$/).default('10/300')
+    .describe('Sign-in attempts per account (not from the account\'s known devices).'),
+  RATE_LIMIT_CODE_VERIFY_IP: z.string().regex(/^\d+\/\d+$/).default('30/300')
+    .describe('Second-factor code checks per IP address.'),
+  RATE_LIMIT_CODE_VERIFY_ACCOUNT: z.string().regex(/^\d+\/\d+$/).default('10/300')
+    .describe('Second-factor code checks per account.'),
+  RATE_LIMIT_CODE_SEND_IP: z.string().regex(/^\d+\/\d+$/).default('20/3600')
+    .describe('Codes sent (email, SMS, WhatsApp) per IP address.'),
+  RATE_LIMIT_CODE_SEND_ACCOUNT: z.string().regex(/^\d+\/\d+$/).default('10/3600')
+    .describe('Codes sent per account.'),
+  RATE_LIMIT_REGISTRATION_IP: z.string().regex(/^\d+\/\d+$/).default('10/3600')
+    .describe('Registrations per IP address (forms that pass the password checks).'),
+  RATE_LIMIT_REGISTRATION_ACCOUNT: z.string().regex(/^\d+\/\d+$/).default('3/3600')
+    .describe('Registrations per email address.'),
+  RATE_LIMIT_RESET_IP: z.string().regex(/^\d+\/\d+$/).default('10/3600')
+    .describe('Password-reset requests per IP address.'),
+  RATE_LIMIT_RESET_ACCOUNT: z.string().regex(/^\d+\/\d+$/).default('3/3600')
+    .describe('Password-reset requests per email address.'),
+  RATE_LIMIT_TOKEN_CLIENT: z.string().regex(/^\d+\/\d+$/).default('600/60')
+    .describe('Token-endpoint requests per authenticated client.'),
+  CLOCK_OFFSET_FILE: optionalString
+    .describe('Tests only, refused in production: a file holding milliseconds added to the clock that lockout, links, sessions and rate-limit windows read, so tests need not wait.'),
 
-  /** Signed-in browsers per person; the oldest is signed out on the next sign-in. */
-  MAX_SESSIONS_PER_USER: z.coerce.number().int().min(1).max(100).default(5),
-  /** Audit events older than this many days are deleted (0: kept forever). */
-  AUDIT_RETENTION_DAYS: z.coerce.number().int().min(0).default(365),
-  /**
-   * Tests only (refused in production): a file holding a number of milliseconds added to the
-   * clock that lockout, links and rate-limit windows read, so tests need not wait.
-   */
-  CLOCK_OFFSET_FILE: optionalString,
-
-  /** Trust X-Forwarded-* headers from a reverse proxy. */
-  TRUST_PROXY: bool.default(false),
-  /**
-   * Serve Prometheus /metrics on this separate port (on HOST) instead of the main one, so it can
-   * stay off the public ingress. Unset: /metrics on PORT.
-   */
-  METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
-  /**
-   * Seconds in-flight requests get to finish after SIGTERM/SIGINT before connections are cut;
-   * keep it below the orchestrator's grace period (Kubernetes: 30 s).
-   */
-  SHUTDOWN_TIMEOUT: z.coerce.number().int().min(0).max(600).default(25),
-  /** pino log level. */
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  /** Name shown on the pages. */
-  SITE_NAME: z.string().default('Identity'),
-
-  // Lifetimes in seconds. An access token for a registered API lives as long as that API says
+  // An access token for a registered API lives as long as that API says
   // (ResourceServer.accessTokenTtl); the two access-token settings apply to tokens without one.
-  ACCESS_TOKEN_TTL: seconds.default(3600),
-  CLIENT_CREDENTIALS_TTL: seconds.default(600),
-  AUTHORIZATION_CODE_TTL: seconds.default(60),
-  ID_TOKEN_TTL: seconds.default(3600),
-  REFRESH_TOKEN_TTL: seconds.default(14 * 24 * 3600),
-  SESSION_TTL: seconds.default(14 * 24 * 3600),
-  GRANT_TTL: seconds.default(14 * 24 * 3600),
-  INTERACTION_TTL: seconds.default(3600),
-  DEVICE_CODE_TTL: seconds.default(600),
+  ACCESS_TOKEN_TTL: seconds.default(3600)
+    .meta({ section: 'Lifetimes', description: 'Seconds an access token issued for a person lives; a token for a registered API lives as long as that API\'s own lifetime says.' }),
+  CLIENT_CREDENTIALS_TTL: seconds.default(600)
+    .describe('Seconds a client-credentials access token lives; likewise, an API\'s own lifetime wins.'),
+  AUTHORIZATION_CODE_TTL: seconds.default(60)
+    .describe('Seconds an authorization code may be redeemed.'),
+  ID_TOKEN_TTL: seconds.default(3600)
+    .describe('Seconds an ID token is valid.'),
+  REFRESH_TOKEN_TTL: seconds.default(14 * 24 * 3600)
+    .describe('Seconds a refresh token lives (14 days).'),
+  SESSION_TTL: seconds.default(14 * 24 * 3600)
+    .describe('Seconds a sign-in session at this server lives (14 days).'),
+  GRANT_TTL: seconds.default(14 * 24 * 3600)
+    .describe('Seconds a grant lives (14 days); keep it at least `REFRESH_TOKEN_TTL`.'),
+  INTERACTION_TTL: seconds.default(3600)
+    .describe('Seconds a sign-in page stays valid.'),
+  DEVICE_CODE_TTL: seconds.default(600)
+    .describe('Seconds a device code (RFC 8628) stays valid.'),
 })
+
+/**
+ * Environment variables the server honours that are not read here (Node and libuv read them), for
+ * docs/configuration.md.
+ */
+export const OTHER_ENVIRONMENT: ReadonlyArray<{ name: string; shownDefault: string; description: string }> = [
+  { name: 'UV_THREADPOOL_SIZE', shownDefault: 'max(4, CPUs the process may use) for workers', description: 'libuv threads per process; argon2 password hashing runs there (libuv\'s own default is 4).' },
+  { name: 'NODE_OPTIONS', shownDefault: 'the image: `--max-semi-space-size=16`', description: 'V8 flags. Under a container memory limit each worker\'s old generation is limited to half of its equal share of the limit unless this sets `--max-old-space-size`.' },
+  { name: 'NODE_EXTRA_CA_CERTS', shownDefault: '—', description: 'Extra certificate authorities (PEM file) for outbound TLS: PostgreSQL, Redis, SMTP, upstream identity providers.' },
+]
 
 export type Config = ReturnType<typeof loadConfig>
 
@@ -204,7 +212,7 @@ export class ConfigError extends Error {
 export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
   // Treat empty variables as unset, as shells and Helm templates often produce them.
   const input = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''))
-  const parsed = schema.safeParse(input)
+  const parsed = configSchema.safeParse(input)
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`)
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`)
@@ -309,7 +317,7 @@ export type RedisTopology =
   | { kind: 'cluster'; nodes: RedisNode[]; username?: string | undefined; password?: string | undefined; tls: boolean }
 
 /** The one Redis topology the REDIS_* variables describe, or undefined when none is set. */
-function redisTopology(c: z.infer<typeof schema>): RedisTopology | undefined {
+function redisTopology(c: z.infer<typeof configSchema>): RedisTopology | undefined {
   const fail = (line: string): never => { throw new ConfigError(`invalid configuration:\n  ${line}`) }
   const chosen = (['REDIS_URL', 'REDIS_SENTINELS', 'REDIS_CLUSTER_NODES'] as const).filter((name) => c[name] !== undefined)
   if (chosen.length > 1) fail(`${chosen.join(', ')}: set exactly one Redis topology (REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES)`)
