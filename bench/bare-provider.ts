@@ -22,7 +22,7 @@ import { pathToFileURL } from 'node:url'
 import type { Configuration } from 'oidc-provider'
 
 // OIDC_PROVIDER_DIR: the package as released (bench/run.ts makes that copy), not this checkout's
-// patched one (src/dependency-patches.ts), so the baseline is oidc-provider as published.
+// patched one (patches/), so the baseline is oidc-provider as published.
 const dir = process.env.OIDC_PROVIDER_DIR
 const { default: Provider, errors } = (await import(dir ? pathToFileURL(path.join(dir, 'lib', 'index.js')).href : 'oidc-provider')) as typeof import('oidc-provider')
 

@@ -1,5 +1,5 @@
 // `npm run bench`: this server in production mode (PostgreSQL + Redis, WORKERS=2 and 1) against a
-// bare oidc-provider 9 as released (bench/bare-provider.ts, without src/dependency-patches.ts)
+// bare oidc-provider 9 as released (bench/bare-provider.ts, without patches/)
 // under the same load, each scenario against every server back to back (all up, one loaded at a
 // time). See docs/performance.md.
 //
@@ -36,7 +36,7 @@ import { createUser } from '../src/identity/users.ts'
 import { assignRole, ensureRole } from '../src/identity/roles.ts'
 import { createClient } from '../src/clients/registry.ts'
 import { registerResourceServer } from '../src/oidc/resource-servers.ts'
-import { releasedCopy } from '../src/dependency-patches.ts'
+import { releasedCopy } from '../scripts/released-package.ts'
 import { fullSignIn, percentile, runWrk, SPA_REDIRECT, type LoadResult, type RequestSpec } from './load.ts'
 import { sampleRss, type RssReport } from './rss.ts'
 import { countCores, type CoreShares } from './cpu.ts'
@@ -241,7 +241,7 @@ async function startBare(processes: number, jwksFile: string): Promise<{ child: 
   const port = await freePort()
   const issuer = `https://127.0.0.1:${port}`
   const released = releasedCopy(root, 'oidc-provider', path.join(root, 'node_modules', '.cache', 'iam-bench-released'))
-  const child = spawnWithParentDeath(process.execPath, ['--import', 'tsx', 'bench/bare-provider.ts'], {
+  const child = spawnWithParentDeath(process.execPath, ['bench/bare-provider.ts'], {
     cwd: root, env: { ...process.env, NODE_ENV: 'production', PORT: String(port), ISSUER: issuer, JWKS_FILE: jwksFile, SERVICE_SECRET, API, OIDC_PROVIDER_DIR: released, BARE_PROCESSES: String(processes) },
   })
   let output = ''

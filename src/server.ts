@@ -30,8 +30,6 @@ import { createMetrics, renderMetrics } from './observability/metrics.ts'
 import { createReadiness, VERSION } from './observability/health.ts'
 import { selectArgon2Build } from './identity/passwords.ts'
 import { makeOwnerOnly } from './security/key-files.ts'
-import { missingDependencyPatches } from './dependency-patches.ts'
-import { PROJECT_ROOT } from './project-root.ts'
 
 const PURGE_INTERVAL_MS = 10 * 60 * 1000
 
@@ -99,12 +97,12 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   }
   // Before the app allocates: see HEAP_GROWTH_PERCENT (src/config.ts).
   if (config.heapGrowthPercent > 0) setFlagsFromString(`--heap-growing-percent=${config.heapGrowthPercent}`)
-  const hashing = selectArgon2Build(config.argon2Simd)
+  // A SIMD build that is there but broken (stale, unloadable, a wrong known answer) is a warning;
+  // one not built (opt-in: npm run build:argon2) is information. docs/adr/0261-argon2-builds.md
+  const hashing = await selectArgon2Build(config.argon2Simd)
   const hashingLog = { argon2: hashing.name, ...(hashing.passedOver.length ? { passedOver: hashing.passedOver } : {}) }
-  if (hashing.passedOver.length) logger.warn(hashingLog, `password hashing: argon2 ${hashing.name} build; this CPU could run a faster one`)
+  if (hashing.failed.length) logger.warn(hashingLog, `password hashing: argon2 ${hashing.name} build; a faster build failed its check`)
   else logger.info(hashingLog, `password hashing: argon2 ${hashing.name} build`)
-  const unpatched = missingDependencyPatches(PROJECT_ROOT)
-  if (unpatched.length) logger.warn({ unpatched }, 'dependency patches missing (run `npm run patch-deps`): each request stays in memory until a full garbage collection, costing memory and latency')
   if (!options.prepared) await migrateDatabase(config)
   const db = await openDatabase(config)
   const redis = config.redis ? await openRedis(config.redis) : undefined

@@ -1,25 +1,43 @@
-// The dependency patches (src/dependency-patches.ts): applied by this checkout's install, applied
-// right by the patcher, and doing what they are for. That last part runs each package twice in a
-// child process, as installed (patched) and as released (a copy with the original texts): for the
-// memory patches it measures how much of many short-lived objects the young-generation collector
-// promotes to old space (as released, every request or pipeline is kept; patched, none is); for
-// the error patches it counts the errors built by successful requests, and checks that failures
-// still answer the same.
-import { execFileSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+// The dependency patches (patches/*.patch, applied by patch-package in npm install's postinstall;
+// patches/README.md says what each does and why): applied in this checkout's install, applied by
+// patch-package as an install does it (and failing the install when a patch no longer fits), and
+// doing what they are for. That last part runs each package twice in a child process, as installed
+// (patched) and as released (a copy with the patch reversed): for the memory patches it measures
+// how much of many short-lived objects the young-generation collector promotes to old space (as
+// released, every request or pipeline is kept; patched, none is); for the error patches it counts
+// the errors built by successful requests, and checks that failures still answer the same.
+import { execFileSync, spawnSync } from 'node:child_process'
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { applyDependencyPatches, DEPENDENCY_PATCHES, missingDependencyPatches, patchState, releasedCopy, type DependencyPatch } from '../../src/dependency-patches.ts'
 import { PROJECT_ROOT } from '../../src/project-root.ts'
+import { patchFilesOf, releasedCopy } from '../../scripts/released-package.ts'
 
-const byPackage = (name: string) => DEPENDENCY_PATCHES.find((p) => p.package === name)!
+/** Every patch in patches/: its package, the exact version it is for, and the files it changes. */
+const PATCHES = readdirSync(path.join(PROJECT_ROOT, 'patches')).filter((f) => f.endsWith('.patch')).map((file) => {
+  const [, name, version] = /^(.+)\+(\d+\.\d+\.\d+[^+]*)\.patch$/.exec(file)!
+  const packageName = name!.replace('+', '/')
+  const files = [...readFileSync(path.join(PROJECT_ROOT, 'patches', file), 'utf8').matchAll(/^\+\+\+ b\/node_modules\/(.+)$/gm)].map((m) => m[1]!.slice(packageName.length + 1))
+  return { file, packageName, version: version!, files }
+})
 
 // Copies of the released packages live inside node_modules, so their own dependencies resolve.
 const releasedRoot = path.join(PROJECT_ROOT, 'node_modules', '.cache', `iam-released-${process.pid}`)
 afterAll(() => rmSync(releasedRoot, { recursive: true, force: true }))
 
-const released = (packageName: string) => releasedCopy(PROJECT_ROOT, packageName, releasedRoot)
+const releasedDirs = new Map<string, string>()
+const released = (packageName: string) => {
+  if (!releasedDirs.has(packageName)) releasedDirs.set(packageName, releasedCopy(PROJECT_ROOT, packageName, path.join(releasedRoot, packageName)))
+  return releasedDirs.get(packageName)!
+}
+const installed = (packageName: string) => path.join(PROJECT_ROOT, 'node_modules', packageName)
+
+/** `patch-package --error-on-fail` (what postinstall runs) in the app at `cwd`. */
+function patchPackage(cwd: string): { status: number | null; output: string } {
+  const run = spawnSync(process.execPath, [path.join(PROJECT_ROOT, 'node_modules', 'patch-package', 'index.js'), '--error-on-fail'], { cwd, encoding: 'utf8', timeout: 60_000, env: { ...process.env, FORCE_COLOR: '0' } })
+  return { status: run.status, output: `${run.stdout}${run.stderr}` }
+}
 
 /** Runs `script` (an ES module body; `packageDir` is given) in a child with `nodeArgs`; its last line is JSON. */
 function runChild<T>(script: string, packageDir: string, nodeArgs: string[] = []): T {
@@ -51,9 +69,9 @@ ${script}
 // and after. No full collection may run in between (it would free what was promoted): the child
 // starts with a large initial old space and no memory reducer, and counts full collections.
 /** Runs `script` on the package as released and as patched: > 10 MB promoted against < 2 MB, no full collection in either. */
-function expectNothingPromotedOncePatched(patch: DependencyPatch, script: string): void {
-  const asReleased = measure(script, released(patch.package))
-  const patched = measure(script, path.join(PROJECT_ROOT, 'node_modules', patch.package))
+function expectNothingPromotedOncePatched(packageName: string, script: string): void {
+  const asReleased = measure(script, released(packageName))
+  const patched = measure(script, installed(packageName))
   const seen = JSON.stringify({ asReleased, patched })
   expect(asReleased.fullGCs, seen).toBe(0)
   expect(patched.fullGCs, seen).toBe(0)
@@ -141,45 +159,63 @@ server.close()
 `
 
 describe('dependency patches', () => {
-  it('are all applied in this checkout (npm install ran `npm run patch-deps`)', () => {
-    for (const patch of DEPENDENCY_PATCHES) expect(patchState(PROJECT_ROOT, patch), `${patch.package}/${patch.file}`).toBe('patched')
-    expect(missingDependencyPatches(PROJECT_ROOT)).toEqual([])
+  it('patches/ holds the patches, each for a package pinned exactly at the installed version', () => {
+    const manifest = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; scripts: Record<string, string> }
+    expect(PATCHES.map((p) => p.packageName).sort()).toEqual(['ioredis', 'oidc-provider'])
+    for (const { packageName, version, files } of PATCHES) {
+      expect(manifest.dependencies[packageName], packageName).toBe(version)
+      expect((JSON.parse(readFileSync(path.join(installed(packageName), 'package.json'), 'utf8')) as { version: string }).version, packageName).toBe(version)
+      expect(files.length, packageName).toBeGreaterThan(0)
+      expect(patchFilesOf(PROJECT_ROOT, packageName), packageName).toHaveLength(1)
+    }
+    // An install whose patch no longer applies fails (patch-package exits 0 on failure without the flag).
+    expect(manifest.scripts.postinstall).toMatch(/(^|&& )patch-package --error-on-fail( &&|$)/)
   })
 
-  it('patch a released file once, and leave a file they do not recognise alone', () => {
-    const root = mkdtempSync(path.join(tmpdir(), 'iam-patch-root-'))
-    try {
-      const [first, second] = DEPENDENCY_PATCHES as [DependencyPatch, DependencyPatch]
-      const write = (p: DependencyPatch, text: string) => {
-        mkdirSync(path.dirname(path.join(root, 'node_modules', p.package, p.file)), { recursive: true })
-        writeFileSync(path.join(root, 'node_modules', p.package, p.file), text)
-      }
-      write(first, `// before\n${first.original}\n// after\n`)
-      write(second, '// a release that rewrote this file\n')
-      // (the other patches' files are missing from this root)
-      const apply = () => applyDependencyPatches(root).filter((r) => r.patch === first || r.patch === second).map((r) => [r.state, r.applied])
-      expect(apply()).toEqual([['patched', true], ['unknown', false]])
-      expect(readFileSync(path.join(root, 'node_modules', first.package, first.file), 'utf8')).toBe(`// before\n${first.patched}\n// after\n`)
-      // again: nothing changes
-      expect(apply()).toEqual([['patched', false], ['unknown', false]])
-      expect(readFileSync(path.join(root, 'node_modules', first.package, first.file), 'utf8')).toBe(`// before\n${first.patched}\n// after\n`)
-      expect(readFileSync(path.join(root, 'node_modules', second.package, second.file), 'utf8')).toBe('// a release that rewrote this file\n')
-      expect(missingDependencyPatches(root)).toContain(`${second.package}/${second.file} (unknown): ${second.why}`)
-      expect(missingDependencyPatches(root)).not.toContain(expect.stringContaining(`${first.package}/${first.file} (`))
-    } finally {
-      rmSync(root, { recursive: true, force: true })
+  it('are all applied in this checkout: each installed file is the released one with its patch (npm install ran patch-package)', () => {
+    for (const { packageName, files } of PATCHES) {
+      const app = path.dirname(path.dirname(released(packageName)))
+      // the released copy differs in every file the patch touches...
+      for (const file of files) expect(readFileSync(path.join(app, 'node_modules', packageName, file), 'utf8'), `${packageName}/${file}`).not.toBe(readFileSync(path.join(installed(packageName), file), 'utf8'))
+      // ...and patched again, as an install does it, it is the installed package, file for file
+      const copy = mkdtempSync(path.join(releasedRoot, 'apply-'))
+      cpSync(app, copy, { recursive: true })
+      expect(patchPackage(copy).status, packageName).toBe(0)
+      for (const file of files) expect(readFileSync(path.join(copy, 'node_modules', packageName, file), 'utf8'), `${packageName}/${file}`).toBe(readFileSync(path.join(installed(packageName), file), 'utf8'))
+    }
+  })
+
+  it('patch a released package once, and fail the install, leaving the file alone, when a release rewrote a patched file', () => {
+    for (const { packageName, files } of PATCHES) {
+      const app = mkdtempSync(path.join(releasedRoot, 'once-'))
+      cpSync(path.dirname(path.dirname(released(packageName))), app, { recursive: true })
+      const file = path.join(app, 'node_modules', packageName, files[0]!)
+      expect(patchPackage(app).status, packageName).toBe(0)
+      const patched = readFileSync(file, 'utf8')
+      // again: nothing changes, and that is no failure
+      expect(patchPackage(app).status, packageName).toBe(0)
+      expect(readFileSync(file, 'utf8')).toBe(patched)
+
+      const rewritten = mkdtempSync(path.join(releasedRoot, 'rewritten-'))
+      cpSync(path.dirname(path.dirname(released(packageName))), rewritten, { recursive: true })
+      const target = path.join(rewritten, 'node_modules', packageName, files[0]!)
+      writeFileSync(target, '// a release that rewrote this file\n')
+      const run = patchPackage(rewritten)
+      expect(run.status, run.output).not.toBe(0)
+      expect(run.output).toMatch(new RegExp(`Failed to apply patch for package ${packageName}`))
+      expect(readFileSync(target, 'utf8')).toBe('// a release that rewrote this file\n')
     }
   })
 
   it('ioredis: a dropped pipeline is not promoted to old space (as released, each one is)', () => {
     // 10,000 pipelines holding ~2 KB each: ~19 MB as released
-    expectNothingPromotedOncePatched(byPackage('ioredis'), PIPELINES)
+    expectNothingPromotedOncePatched('ioredis', PIPELINES)
   }, 60_000)
 
   it('oidc-provider: successful userinfo and introspection requests build no errors; failures answer as released', () => {
     interface Seen { onSuccess: { invalidToken: number; typeError: number; ok: number }; unknownToken: [number, string]; introspectedJwt: [number, string] }
     const asReleased = runChild<Seen>(ERRORS_ON_SUCCESS, released('oidc-provider'))
-    const patched = runChild<Seen>(ERRORS_ON_SUCCESS, path.join(PROJECT_ROOT, 'node_modules', 'oidc-provider'))
+    const patched = runChild<Seen>(ERRORS_ON_SUCCESS, installed('oidc-provider'))
     const seen = JSON.stringify({ asReleased, patched })
     // 20 userinfo and 20 introspection requests, all answered
     expect(asReleased.onSuccess.ok, seen).toBe(40)
@@ -195,6 +231,6 @@ describe('dependency patches', () => {
 
   it('oidc-provider: a finished request is not promoted to old space (as released, each one is)', () => {
     // 3000 discovery requests: ~19 MB as released
-    expectNothingPromotedOncePatched(byPackage('oidc-provider'), REQUESTS)
+    expectNothingPromotedOncePatched('oidc-provider', REQUESTS)
   }, 60_000)
 })

@@ -1,24 +1,23 @@
-// `npm run build:argon2`: builds the argon2 package's native addon again with AVX-512 and with
-// AVX2, next to the package's own prebuilt binary (run by `npm install`'s postinstall, and by the
-// Dockerfile).
+// `npm run build:argon2` (opt-in, and a step of the Docker build; never part of `npm install`):
+// builds the argon2 package's native addon again with AVX-512 and with AVX2, next to the package's
+// own prebuilt binary. Needs a C/C++ toolchain (g++, make, python3); the default install does not.
 //
 // Why: argon2's prebuilt binary is compiled for any x86-64 CPU, so its memory-hard core (opt.c)
 // uses SSE2 only. The same source compiled with -mavx2 takes ~9.5 ms of CPU per hash at our
-// parameters (19 MiB, t=2, p=1) instead of ~19, and with -mavx512f ~7.3 (measured on this
-// project's CI machine; docs/performance.md). A password sign-in is the server's costliest request
-// and this hash is about half of it.
+// parameters (19 MiB, t=2, p=1) instead of ~19, and with -mavx512f ~7.3 (docs/performance.md). A
+// password sign-in is the server's costliest request and this hash is about half of it.
 //
 // The builds land in native/argon2-<variant>/, each a copy of the package (its JS wrapper and
 // sources) with the one compiler flag added; src/identity/argon2-builds.ts picks, at start, the
-// widest one the CPU can run and falls back to the package itself. Nothing here may fail an
-// install: without a C toolchain, on another CPU architecture, or if a build's hashes differ from
-// the package's, it says so and leaves that variant out.
+// widest one the CPU can run that passes its known-answer self-test, and falls back to the package
+// itself. This script never fails: without a C toolchain, on another CPU architecture, or if a
+// build gets the known answers wrong, it says so and leaves that variant out.
+// docs/adr/0261-argon2-builds.md
 import { execFileSync } from 'node:child_process'
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import path from 'node:path'
-import { ARGON2_VARIANTS, cpuFlags, nativeDir, packageDir, packageVersion, type Argon2 } from './argon2-builds.ts'
-import { HASH_OPTIONS } from './passwords.ts'
+import { ARGON2_VARIANTS, cpuFlags, knownAnswerFailure, nativeDir, packageDir, packageVersion, type Argon2 } from '../src/identity/argon2-builds.ts'
 
 const say = (line: string) => console.log(`argon2 SIMD builds: ${line}`)
 
@@ -55,17 +54,6 @@ function build(variant: (typeof ARGON2_VARIANTS)[number], gyp: string, headers: 
   execFileSync(process.execPath, args, { cwd: out, stdio: ['ignore', 'ignore', 'pipe'] })
 }
 
-/** Raw hashes of the same input from the package and from a build must be identical. */
-async function sameHashes(built: Argon2, reference: Argon2): Promise<boolean> {
-  const salt = Buffer.from('0123456789abcdef')
-  for (const password of ['', 'correct horse battery staple', 'pässwörd ✓'.repeat(20)]) {
-    const options = { ...HASH_OPTIONS, salt, raw: true } as const
-    const [a, b] = await Promise.all([built.hash(password, options), reference.hash(password, options)])
-    if (!a.equals(b)) return false
-  }
-  return true
-}
-
 async function main(): Promise<void> {
   if (process.platform !== 'linux' || process.arch !== 'x64') {
     say(`skipped on ${process.platform}-${process.arch}; the package's own binary hashes`)
@@ -78,7 +66,6 @@ async function main(): Promise<void> {
   }
   const headers = nodeHeaders()
   const require = createRequire(import.meta.url)
-  const reference = require('argon2') as Argon2
   const flags = cpuFlags()
   for (const variant of ARGON2_VARIANTS) {
     const started = Date.now()
@@ -93,14 +80,15 @@ async function main(): Promise<void> {
     // A build this CPU cannot run is kept for the machine that can (a container image built here).
     if (flags.has(variant.cpuFlag)) {
       const built = require(path.join(nativeDir(variant.name), 'argon2.cjs')) as Argon2
-      if (!(await sameHashes(built, reference))) {
+      const failure = await knownAnswerFailure(built)
+      if (failure) {
         rmSync(nativeDir(variant.name), { recursive: true, force: true })
-        say(`${variant.name} removed: its hashes differ from the package's`)
+        say(`${variant.name} removed: ${failure}`)
         continue
       }
     }
     writeFileSync(path.join(nativeDir(variant.name), 'BUILD.json'), `${JSON.stringify({ argon2: packageVersion(), cflag: variant.cflag })}\n`)
-    say(`${variant.name} built in ${((Date.now() - started) / 1000).toFixed(1)} s${flags.has(variant.cpuFlag) ? ', checked against the package' : ' (this CPU cannot run it)'}`)
+    say(`${variant.name} built in ${((Date.now() - started) / 1000).toFixed(1)} s${flags.has(variant.cpuFlag) ? ', known answers checked' : ' (this CPU cannot run it; checked when loaded)'}`)
   }
 }
 
