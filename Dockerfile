@@ -18,34 +18,32 @@
 #   ensure_node_modules: `npm ci`         `npm ci --ignore-scripts`, then exactly the install
 #     (npm runs the scripts package.json    scripts that package.json `allowScripts` permits
 #     `allowScripts` permits, and the       (`npm rebuild <name>` for each `true` [checked]) and
-#     root `postinstall`)                   the root postinstall's steps: `npm run generate`
-#                                           here, `npm run patch-deps` and `npm run build:argon2`
-#                                           once src/ is copied (their code is there) [checked];
-#                                           the patched node_modules and the SIMD builds land
-#                                           in native/, copied to the runtime [checked].
-#                                           Explicit, so an npm without allowScripts support
-#                                           cannot run denied scripts (e.g. @prisma/engines'
-#                                           download from binaries.prisma.sh: the project uses
-#                                           the wasm engines).
+#     root `postinstall`: prisma generate,  the root postinstall itself (`npm run postinstall`
+#     patch-package --error-on-fail)        [checked]): a patch that no longer applies fails the
+#                                           build. Explicit, so an npm without allowScripts
+#                                           support cannot run denied scripts (e.g.
+#                                           @prisma/engines' download from binaries.prisma.sh:
+#                                           the project uses the wasm engines).
+#   ensure_node_modules: argon2's SIMD    `npm run build:argon2` (opt-in elsewhere; here the
+#     builds when a toolchain is there      toolchain is installed) into native/, copied to the
+#                                           runtime [checked]; native/ exists even where nothing
+#                                           is built (arm64), so the copy never fails [checked]
 #   build_console: `npm run build:console` the same `npm run build:console` after the sources
 #     (the admin console, dist/console)     are copied, before pruning (Vite is a dev dependency);
 #                                           dist/console is copied to the runtime [checked]
 #   (no equivalent: dev tooling stays)    `npm prune --omit=dev`: production dependencies only.
-#                                           prisma (the CLI behind `migrate`) and tsx are
-#                                           dependencies, so they stay [checked].
+#                                           prisma (the CLI behind `migrate`) is a dependency,
+#                                           so it stays [checked]
 #   `npm run iam -- seed` (first start)   not in the image: seeding is a one-time operator action,
 #                                           `docker run … iam seed` / docs/deploy.md [checked: the
 #                                           command exists in src/cli.ts]
-#   `npm start` = `tsx src/main.ts serve` ENTRYPOINT node --import tsx src/main.ts, CMD serve:
-#                                           the same TypeScript loader in the same process (no
-#                                           tsx CLI wrapper, so SIGTERM reaches the server) [checked]
+#   `npm start` = `node src/main.ts serve` ENTRYPOINT node src/main.ts, CMD serve: the same entry
+#                                           file; Node strips the types itself (tsconfig's
+#                                           erasableSyntaxOnly keeps the sources strippable), no
+#                                           loader, and SIGTERM reaches the server [checked]
 #   README "Production": migrate, serve   `migrate` / `serve` as arguments [checked: both exist]
 #   PORT default 3000                     EXPOSE 3000 [checked against src/config.ts]
 #   /healthz (src/app.ts)                 HEALTHCHECK [checked: the path exists in src/app.ts]
-#
-# Why tsx and not plain `node src/main.ts`: Node 24 strips types natively, but a few source files
-# use TypeScript parameter properties (`constructor(private readonly x: T)`), which strip-only
-# mode refuses (ERR_UNSUPPORTED_TYPESCRIPT_SYNTAX; tried with Node 24.21). tsx runs them.
 
 ARG NODE_IMAGE=node:24.21.0-bookworm-slim
 
@@ -61,30 +59,33 @@ ENV CHECKPOINT_DISABLE=1 \
     npm_config_audit=false
 
 # argon2 ships prebuilt binaries (linux-x64 and linux-arm64, glibc); these tools compile its
-# AVX2 and AVX-512 builds (npm run build:argon2, below), and argon2 itself on a platform without a
-# prebuilt binary.
+# AVX2 and AVX-512 builds (npm run build:argon2, below; docs/adr/0261-argon2-builds.md), and argon2
+# itself on a platform without a prebuilt binary.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
  && rm -rf /var/lib/apt/lists/*
 
-# Dependencies first (cached until the lockfile changes). The postinstall step (prisma generate)
-# needs the schema and prisma.config.ts.
+# Dependencies first (cached until the lockfile or a patch changes). The postinstall needs the
+# schema and prisma.config.ts (prisma generate) and patches/ (patch-package --error-on-fail:
+# docs/adr/0260-dependency-patches.md).
 COPY package.json package-lock.json .npmrc ./
 COPY prisma ./prisma
+COPY patches ./patches
 RUN npm ci --ignore-scripts \
  && npm rebuild argon2 \
- && npm run generate
+ && npm run postinstall
 
 # The application: TypeScript sources run as they are (no build step), page templates, schema.
 COPY tsconfig.json ./
 COPY src ./src
 COPY interactions ./interactions
+COPY scripts/build-argon2.ts ./scripts/
 
-# Two dependency fixes (the postinstall's second step, src/dependency-patches.ts: its code is in
-# src/). argon2's SIMD builds into native/ (the postinstall's third step; this CPU need not run them:
-# the runtime picks what its CPU can). The admin console: a Vite build (a development dependency)
+# argon2's SIMD builds into native/ (this CPU need not run them: the runtime picks what its CPU can,
+# after a known-answer self-test). Where nothing is built (not x86-64), native/ stays empty and the
+# runtime uses the package's binary. The admin console: a Vite build (a development dependency)
 # into dist/console, as iam.sh's build_console does. Then development dependencies go.
-RUN npm run patch-deps \
+RUN mkdir -p native \
  && npm run build:argon2 \
  && npm run build:console \
  && npm prune --omit=dev --ignore-scripts \
@@ -118,8 +119,6 @@ COPY --from=build /app/dist/console ./dist/console
 # /var/lib/iam (embedded database and generated keys when not given by env; a volume, or an
 # emptyDir in Kubernetes). In production the keys come from JWKS / JWKS_FILE, COOKIE_KEYS and
 # ENCRYPTION_KEYS (env or mounted secrets) and the database from DATABASE_URL.
-#   TSX_DISABLE_CACHE: tsx would cache transpiled files in /tmp; with an unwritable /tmp
-#     (docker run --read-only without --tmpfs /tmp) it hangs at start. Costs ~0.5 s per start.
 #   CHECKPOINT_DISABLE: the Prisma CLI (run by `migrate` and at `serve` start) neither phones
 #     home nor writes its checkpoint cache. HOME=/tmp for any other tool's cache.
 #   NODE_OPTIONS: V8's young generation is capped at 16 MB semi-spaces instead of its 64 MB on
@@ -132,7 +131,6 @@ ENV NODE_ENV=production \
     PORT=3000 \
     DATA_DIR=/var/lib/iam/data \
     KEYS_DIR=/var/lib/iam/keys \
-    TSX_DISABLE_CACHE=1 \
     CHECKPOINT_DISABLE=1 \
     PRISMA_HIDE_UPDATE_MESSAGE=1 \
     HOME=/tmp
@@ -145,5 +143,5 @@ EXPOSE 3000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 
-ENTRYPOINT ["node", "--import", "tsx", "src/main.ts"]
+ENTRYPOINT ["node", "src/main.ts"]
 CMD ["serve"]

@@ -106,11 +106,12 @@ ensure_node_modules() {
     say "installing dependencies (npm ci)"
     npm ci >&2
   fi
-  # The dependency patches (src/dependency-patches.ts; npm ci's postinstall applies them), for a
-  # checkout installed before a patch existed. Quiet when all are in place.
-  npm run --silent patch-deps >&2
-  # argon2's AVX2/AVX-512 builds (npm ci's postinstall makes them): once for a checkout installed
-  # before they existed. Without a compiler this says so, and the package's own binary hashes.
+  # The generated Prisma client and the dependency patches (patches/; npm ci's postinstall makes
+  # them), for a checkout installed before a patch existed or with --ignore-scripts. Quiet when all
+  # is in place; stops here when a patch no longer applies.
+  node scripts/prepare-checkout.ts >&2
+  # argon2's AVX2/AVX-512 builds (opt-in: `npm install` never compiles them), once. Without a
+  # compiler this says so, and the package's own binary hashes (docs/adr/0261-argon2-builds.md).
   if [[ ! -d native ]] && [[ "$(uname -sm)" == "Linux x86_64" ]]; then
     npm run --silent build:argon2 >&2
   fi

@@ -118,22 +118,34 @@ describe('Dockerfile install steps mirror scripts/iam.sh', () => {
     expect(rebuilt.sort()).toEqual(allowed.sort())
   })
 
-  it('runs the root postinstall\'s steps (prisma generate, dependency patches, argon2\'s SIMD builds) in its order, then prunes dev dependencies', () => {
-    const steps = pkg.scripts.postinstall!.split(/\s*&&\s*/)
-    expect(steps).toEqual(['npm run generate', 'npm run patch-deps', 'npm run build:argon2'])
-    const at = steps.map((step) => runs.indexOf(step))
-    const prune = runs.findIndex((r) => /^npm prune --omit=dev\b/.test(r))
-    expect(at[0]).toBeGreaterThan(runs.indexOf('npm ci --ignore-scripts'))
-    expect(at[1]).toBeGreaterThan(at[0]!)
-    expect(at[2]).toBeGreaterThan(at[1]!)
-    expect(prune).toBeGreaterThan(at[2]!)
-    // patch-deps' and build:argon2's code is in src/: their RUN comes after src/ is copied; the
-    // runtime gets node_modules (patched) and native/.
+  it('runs the root postinstall itself (prisma generate, patch-package failing on a patch that no longer applies) after npm ci, with patches/ copied first', () => {
+    expect(pkg.scripts.postinstall!.split(/\s*&&\s*/)).toEqual(['npm run generate', 'patch-package --error-on-fail'])
+    const postinstall = runs.indexOf('npm run postinstall')
+    expect(postinstall).toBeGreaterThan(runs.indexOf('npm ci --ignore-scripts'))
     const stage0 = instructions.filter((i) => i.stage === 0)
-    const copySrc = stage0.findIndex((i) => i.op === 'COPY' && /^src\s/.test(i.args))
-    for (const step of ['npm run patch-deps', 'npm run build:argon2']) {
-      expect(stage0.findIndex((i) => i.op === 'RUN' && i.args.includes(step))).toBeGreaterThan(copySrc)
-      expect(pkg.scripts[step.slice('npm run '.length)]).toMatch(/^tsx src\//)
+    const copyPatches = stage0.findIndex((i) => i.op === 'COPY' && /^patches\s+\.\/patches$/.test(i.args))
+    expect(copyPatches).toBeGreaterThanOrEqual(0)
+    expect(stage0.findIndex((i) => i.op === 'RUN' && i.args.includes('npm run postinstall'))).toBeGreaterThan(copyPatches)
+    expect(readdirSync(path.join(root, 'patches')).filter((f) => f.endsWith('.patch')).length).toBeGreaterThan(0)
+  })
+
+  it('builds argon2\'s SIMD builds (opt-in elsewhere, never in postinstall) after the sources, into native/ that exists even when nothing is built; then prunes dev dependencies', () => {
+    expect(pkg.scripts['build:argon2']).toBe('node scripts/build-argon2.ts')
+    expect(pkg.scripts.postinstall).not.toContain('build:argon2')
+    expect(Object.keys(pkg.scripts).filter((name) => /^(pre|post)?install$|^prepare$/.test(name))).toEqual(['postinstall'])
+    const build = runs.indexOf('npm run build:argon2')
+    const prune = runs.findIndex((r) => /^npm prune --omit=dev\b/.test(r))
+    expect(build).toBeGreaterThan(runs.indexOf('npm run postinstall'))
+    expect(runs.indexOf('mkdir -p native')).toBeGreaterThanOrEqual(0)
+    expect(runs.indexOf('mkdir -p native')).toBeLessThan(build)
+    expect(prune).toBeGreaterThan(build)
+    // its code is in scripts/ and src/: the RUN comes after both are copied; the runtime gets native/.
+    const stage0 = instructions.filter((i) => i.stage === 0)
+    const buildRun = stage0.findIndex((i) => i.op === 'RUN' && i.args.includes('npm run build:argon2'))
+    for (const copied of [/^src\s/, /^scripts\/build-argon2\.ts\s/]) {
+      const at = stage0.findIndex((i) => i.op === 'COPY' && copied.test(i.args))
+      expect(at, String(copied)).toBeGreaterThanOrEqual(0)
+      expect(buildRun).toBeGreaterThan(at)
     }
     const copied = instructions.filter((i) => i.op === 'COPY' && i.stage === runtime).map((i) => i.args)
     expect(copied).toContain('--from=build /app/native ./native')
@@ -172,11 +184,12 @@ describe('Dockerfile install steps mirror scripts/iam.sh', () => {
     expect(read('src/admin/console-assets.ts')).toContain(`path.resolve(import.meta.dirname, '../../dist/console')`)
   })
 
-  it('keeps what the runtime needs in production dependencies (pruning drops devDependencies)', () => {
-    for (const name of ['prisma', '@prisma/client', 'tsx', 'argon2']) {
+  it('keeps what the runtime and a production install need in production dependencies (pruning drops devDependencies); no TypeScript loader among them', () => {
+    for (const name of ['prisma', '@prisma/client', 'argon2', 'patch-package']) {
       expect(pkg.dependencies[name], `${name} in dependencies`).toBeDefined()
       expect(pkg.devDependencies[name]).toBeUndefined()
     }
+    expect(pkg.dependencies.tsx).toBeUndefined()
   })
 })
 
@@ -202,16 +215,17 @@ function runtimeImports(dir: string): Map<string, string> {
 describe('Dockerfile runtime', () => {
   const env = envOf(instructions, runtime)
 
-  it('starts the CLI the way `npm start` does: the same entry file, `serve` by default', () => {
+  it('starts the CLI the way `npm start` does: the same entry file, `serve` by default, Node without a loader', () => {
     const entrypoint = json('ENTRYPOINT')
     const cmd = json('CMD')
-    // npm start = "tsx <file> serve"; the image runs the same loader in-process: node --import tsx <file>
-    const [loader, file, command] = pkg.scripts.start!.split(/\s+/)
-    expect(loader).toBe('tsx')
-    expect(entrypoint).toEqual(['node', '--import', 'tsx', file])
+    // npm start = "node <file> serve"; the image runs the same: node <file>
+    const [runner, file, command] = pkg.scripts.start!.split(/\s+/)
+    expect(runner).toBe('node')
+    expect(entrypoint).toEqual(['node', file])
     expect(cmd).toEqual([command])
     expect(existsSync(path.join(root, file!))).toBe(true)
-    expect(pkg.scripts.iam).toBe(`tsx ${file}`)
+    expect(pkg.scripts.iam).toBe(`node ${file}`)
+    expect(dockerfile).not.toMatch(/--import|--loader|\btsx\b/)
   })
 
   it('the subcommands the image and the docs use exist in src/main.ts (serve) and src/cli.ts', () => {
@@ -239,7 +253,6 @@ describe('Dockerfile runtime', () => {
     expect(env.NODE_ENV).toBe('production')
     expect(env.DATA_DIR).toBe('/var/lib/iam/data')
     expect(env.KEYS_DIR).toBe('/var/lib/iam/keys')
-    expect(env.TSX_DISABLE_CACHE).toBe('1') // tsx would write (and, unwritable, hang) in /tmp
     expect(instructions.find((i) => i.op === 'VOLUME')?.args).toBe('["/var/lib/iam"]')
     const config = loadConfig({ DATA_DIR: env.DATA_DIR, KEYS_DIR: env.KEYS_DIR })
     expect(config.dataDir).toBe('/var/lib/iam/data')
@@ -255,7 +268,7 @@ describe('Dockerfile runtime', () => {
 
   it('ENV names that look like settings are settings of src/config.ts', () => {
     const schema = read('src/config.ts')
-    const tooling = new Set(['TSX_DISABLE_CACHE', 'CHECKPOINT_DISABLE', 'PRISMA_HIDE_UPDATE_MESSAGE', 'HOME', 'NODE_OPTIONS'])
+    const tooling = new Set(['CHECKPOINT_DISABLE', 'PRISMA_HIDE_UPDATE_MESSAGE', 'HOME', 'NODE_OPTIONS'])
     for (const name of Object.keys(env).filter((n) => !tooling.has(n))) expect(schema).toMatch(new RegExp(`^  ${name}:`, 'm'))
   })
 
@@ -277,6 +290,6 @@ describe('Dockerfile runtime', () => {
       expect(dockerignored(ignore, src), `${src} is in .dockerignore`).toBe(false)
     }
     // and local state never reaches the image
-    for (const p of ['node_modules', 'src/generated', 'keys', 'data', '.env', '.git']) expect(dockerignored(ignore, p), p).toBe(true)
+    for (const p of ['node_modules', 'src/generated', 'keys', 'data', '.env', '.git', 'native']) expect(dockerignored(ignore, p), p).toBe(true)
   })
 })

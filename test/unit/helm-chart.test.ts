@@ -5,7 +5,7 @@ import { readdirSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { parse as parseYaml } from 'yaml'
-import { loadConfig } from '../../src/config.ts'
+import { configSchema, loadConfig } from '../../src/config.ts'
 
 const root = path.resolve(import.meta.dirname, '../..')
 const chartDir = path.join(root, 'helm/iam')
@@ -127,15 +127,8 @@ function leafPaths(node: unknown, prefix = ''): string[] {
   return Object.entries(node).flatMap(([k, v]) => leafPaths(v, prefix ? `${prefix}.${k}` : k))
 }
 
-/** Environment variable names of src/config.ts's schema (the `NAME:` entries of `z.object({…})`). */
-function configSchemaKeys(source: string): Set<string> {
-  const start = source.indexOf('const schema = z.object({')
-  const end = source.indexOf('\n})', start)
-  if (start === -1 || end === -1) throw new Error('src/config.ts: `const schema = z.object({ … })` not found')
-  return new Set([...source.slice(start, end).matchAll(/^ {2}([A-Z][A-Z0-9_]*):/gm)].map((m) => m[1]!))
-}
-
-const schemaKeys = configSchemaKeys(read(path.join(root, 'src/config.ts')))
+/** Environment variable names of src/config.ts's schema (the keys of its `z.object({…})`). */
+const schemaKeys = new Set(Object.keys(configSchema.shape))
 const configData = defines(helpers).get('iam.configData') ?? ''
 const secretData = defines(helpers).get('iam.secretData') ?? ''
 const podSpec = defines(helpers).get('iam.podSpec') ?? ''
@@ -170,7 +163,8 @@ describe('the checkers fail on broken templates', () => {
     expect(undocumentedKeys('# -- doc\na:\n  b: 1\n')).toEqual(['line 3: b'])
   })
   it('config schema keys', () => {
-    expect([...configSchemaKeys('const schema = z.object({\n  PORT: z.number(),\n  /** x */\n  HOST: z.string(),\n})')]).toEqual(['PORT', 'HOST'])
+    for (const name of ['PORT', 'ISSUER', 'DATABASE_URL', 'COOKIE_KEYS']) expect(schemaKeys.has(name), name).toBe(true)
+    expect(schemaKeys.size).toBeGreaterThan(30)
   })
 })
 

@@ -14,6 +14,8 @@ const chartDir = path.resolve(import.meta.dirname, '../../helm/iam')
 const templateNames = readdirSync(path.join(chartDir, 'templates')).sort()
 const chart = parseYaml(readFileSync(path.join(chartDir, 'Chart.yaml'), 'utf8')) as Record<string, string>
 const defaults = parseYaml(readFileSync(path.join(chartDir, 'values.yaml'), 'utf8')) as Record<string, unknown>
+/** The image's ENTRYPOINT (the Dockerfile's exec form). */
+const dockerEntrypoint = JSON.parse(/^ENTRYPOINT (\[.*\])$/m.exec(readFileSync(path.resolve(chartDir, '../../Dockerfile'), 'utf8'))![1]!) as string[]
 
 type Manifest = { apiVersion: string; kind: string; metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> }; [k: string]: any }
 
@@ -113,10 +115,13 @@ describe('helm/iam rendered with the minimal values', () => {
     expect(deployment.spec.replicas).toBe(1)
     expect(c.image).toBe(`iam:${chart.appVersion}`)
     expect(c.args).toEqual(['serve'])
+    // Node runs the sources itself, as the image's ENTRYPOINT and `npm start` do: no TypeScript loader.
+    expect(c.command).toEqual(dockerEntrypoint)
+    expect(c.command).toEqual(['node', 'src/main.ts'])
     expect(c.ports).toEqual([{ name: 'http', containerPort: 3000, protocol: 'TCP' }])
     // Exact keys: a wrong indentation in a template moves fields to another level.
     expect(Object.keys(spec).sort()).toEqual(['automountServiceAccountToken', 'containers', 'securityContext', 'terminationGracePeriodSeconds', 'volumes'])
-    expect(Object.keys(c).sort()).toEqual(['args', 'env', 'envFrom', 'image', 'imagePullPolicy', 'lifecycle', 'livenessProbe', 'name', 'ports',
+    expect(Object.keys(c).sort()).toEqual(['args', 'command', 'env', 'envFrom', 'image', 'imagePullPolicy', 'lifecycle', 'livenessProbe', 'name', 'ports',
       'readinessProbe', 'resources', 'securityContext', 'startupProbe', 'volumeMounts'])
     expect(c.startupProbe).toEqual({ httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 5, timeoutSeconds: 3, failureThreshold: 36 })
     expect(c.livenessProbe).toEqual({ httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 10, timeoutSeconds: 3, failureThreshold: 3 })
@@ -154,6 +159,7 @@ describe('helm/iam rendered with the minimal values', () => {
     expect(find(manifests, 'Secret', 'prod-iam')!.metadata.annotations).toBeUndefined()
     const [c] = job.spec.template.spec.containers
     expect(c.args).toEqual(['migrate'])
+    expect(c.command).toEqual(dockerEntrypoint)
     expect(c.image).toBe(deployment.spec.template.spec.containers[0].image)
     expect(c.envFrom[0].configMapRef.name).toBe('prod-iam-migrate')
     expect(c.env.every((e: any) => !e.valueFrom || e.valueFrom.secretKeyRef.name === 'prod-iam-migrate')).toBe(true)

@@ -151,6 +151,8 @@ containers:
   - name: iam
     image: {{ include "iam.image" $root | quote }}
     imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+    # The image's entrypoint, spelled out: Node runs the TypeScript sources itself (no loader).
+    command: ["node", "src/main.ts"]
     args:
       {{- toYaml .args | nindent 6 }}
     envFrom:
