@@ -1,8 +1,8 @@
-// Tenant scope: which rows an administrator may see. Every query of the admin data layer is
-// built from one of these filters, so a tenant administrator's view of another tenant's row is
-// exactly that of a missing row (404, not counted, not listed). Combine them with AND, never by
-// spreading into a where object: `{ id, ...tenantWhere }` would let the scope's `id` replace the asked one.
-import type { Prisma } from '../../generated/prisma/client.ts'
+// Tenant scope: which rows an administrator may see. Every admin query (admin-*.ts) is built
+// from one of these filters, so a tenant administrator's view of another tenant's row is exactly
+// that of a missing row (404, not counted, not listed). Combine them with AND, never by spreading
+// into a where object: `{ id, ...tenantWhere }` would let the scope's `id` replace the asked one.
+import type { Prisma } from '../generated/prisma/client.ts'
 
 export type TenantScope = { kind: 'global' } | { kind: 'tenant'; tenantId: string }
 
@@ -42,4 +42,20 @@ export function tenantForNewRow(scope: TenantScope, requested: string | null | u
   if (scope.kind === 'global') return { ok: true, tenantId: requested }
   if (requested !== undefined && requested !== scope.tenantId) return { ok: false }
   return { ok: true, tenantId: scope.tenantId }
+}
+
+/**
+ * One page of a keyset (cursor) listing, newest first by a timestamp with the id as tie-breaker,
+ * so pages stay stable while rows are added: `take` rows after the last row of the previous page.
+ */
+export interface Keyset { take: number; after?: { at: Date; id: string } | undefined }
+
+/** The where-clause for "after the cursor" in (field desc, id desc) order. */
+export function afterKey(field: string, after: Keyset['after']): Record<string, unknown> {
+  if (!after) return {}
+  return { OR: [{ [field]: { lt: after.at } }, { [field]: after.at, id: { lt: after.id } }] }
+}
+
+export function newestFirst(field: string) {
+  return [{ [field]: 'desc' as const }, { id: 'desc' as const }]
 }

@@ -1,29 +1,32 @@
 // Roles and permissions within a tenant scope. Tenant administrators read global roles but change
 // only their tenant's own.
 import type { z } from 'zod'
-import type { Prisma } from '../../generated/prisma/client.ts'
 import { problems } from '../problem.ts'
-import { afterCursor, decodeCursor, descending, toPage, type Page } from '../page.ts'
+import { decodeCursor, toPage, type Page } from '../page.ts'
 import { ADMIN_PERMISSION_DESCRIPTIONS, ADMIN_PERMISSIONS } from '../permissions.ts'
 import type { newRoleBody, roleJson, rolePatchBody } from '../schemas.ts'
-import { roleReadWhere, roleWriteWhere, tenantForNewRow, userWhere, type TenantScope } from './scope.ts'
+import { tenantForNewRow, type TenantScope } from '../../queries/admin-scope.ts'
+import {
+  countRoleMembersInScope, createRole, deleteRole, findRoleInScope, globalRoleNameTaken, listPermissionsInScope, listRolesInScope,
+  roleWritableInScope, setRolePermissions, updateRole, userHoldsRole, type RoleWithPermissions,
+} from '../../queries/admin-roles.ts'
+import { tenantExists } from '../../queries/admin-tenants.ts'
 import { uniqueViolation, type AdminDataDeps } from './deps.ts'
 
 export type RoleJson = z.output<typeof roleJson>
-const withPermissions = { permissions: { include: { permission: true } } } satisfies Prisma.RoleInclude
-type RoleRow = Prisma.RoleGetPayload<{ include: typeof withPermissions }>
+type RoleRow = RoleWithPermissions
 
 export function rolesData(deps: AdminDataDeps, scope: TenantScope) {
   const { prisma } = deps
 
   async function toJson(r: RoleRow): Promise<RoleJson> {
     // Members counted within scope: a global role's members in other tenants are not ours to count.
-    const userCount = await prisma.userRole.count({ where: { roleId: r.id, user: userWhere(scope) } })
+    const userCount = await countRoleMembersInScope(prisma, scope, r.id)
     return { id: r.id, tenantId: r.tenantId, name: r.name, description: r.description, mfaRequired: r.mfaRequired, permissions: r.permissions.map((p) => p.permission.name).sort(), userCount }
   }
 
   async function readable(id: string): Promise<RoleRow> {
-    const role = await prisma.role.findFirst({ where: { AND: [{ id }, roleReadWhere(scope)] }, include: withPermissions })
+    const role = await findRoleInScope(prisma, scope, id)
     if (!role) throw problems.notFound('the role')
     return role
   }
@@ -31,33 +34,25 @@ export function rolesData(deps: AdminDataDeps, scope: TenantScope) {
   /** A role the caller may change: missing → 404; a global role seen by a tenant administrator → 403. */
   async function writable(id: string): Promise<RoleRow> {
     const role = await readable(id)
-    if (!(await prisma.role.count({ where: { AND: [{ id }, roleWriteWhere(scope)] } }))) throw problems.forbidden('global roles are read-only for tenant administrators')
+    if (!(await roleWritableInScope(prisma, scope, id))) throw problems.forbidden('global roles are read-only for tenant administrators')
     return role
   }
 
   async function setPermissions(roleId: string, names: string[]) {
-    const ids = []
-    for (const name of new Set(names)) {
-      const p = await prisma.permission.upsert({ where: { name }, update: {}, create: { name, description: (ADMIN_PERMISSION_DESCRIPTIONS as Record<string, string>)[name] ?? null } })
-      ids.push(p.id)
-    }
-    await prisma.$transaction([
-      prisma.rolePermission.deleteMany({ where: { roleId, permissionId: { notIn: ids } } }),
-      prisma.rolePermission.createMany({ data: ids.map((permissionId) => ({ roleId, permissionId })), skipDuplicates: true }),
-    ])
+    // An admin permission new to the database is stored with its description.
+    const permissions = [...new Set(names)].map((name) => ({ name, description: (ADMIN_PERMISSION_DESCRIPTIONS as Record<string, string>)[name] ?? null }))
+    await setRolePermissions(prisma, roleId, permissions)
   }
 
+  const nameTaken = () => problems.conflict('a role with this name already exists here', [{ path: 'name', message: 'already taken' }])
   function conflict(err: unknown): never {
-    if (uniqueViolation(err)) throw problems.conflict('a role with this name already exists here', [{ path: 'name', message: 'already taken' }])
+    if (uniqueViolation(err)) throw nameTaken()
     throw err
   }
 
   return {
     async list(query: { limit: number; cursor?: string | undefined }): Promise<Page<RoleJson>> {
-      const rows = await prisma.role.findMany({
-        where: { AND: [roleReadWhere(scope), afterCursor('createdAt', decodeCursor(query.cursor))] },
-        include: withPermissions, orderBy: descending('createdAt'), take: query.limit + 1,
-      })
+      const rows = await listRolesInScope(prisma, scope, { take: query.limit + 1, after: decodeCursor(query.cursor) })
       const page = toPage(rows, query.limit, (r) => r.createdAt, (r) => r)
       return { items: await Promise.all(page.items.map(toJson)), nextCursor: page.nextCursor }
     },
@@ -70,12 +65,12 @@ export function rolesData(deps: AdminDataDeps, scope: TenantScope) {
       const decided = tenantForNewRow(scope, input.tenantId ?? undefined)
       if (!decided.ok || (scope.kind === 'tenant' && input.tenantId === null)) throw problems.forbidden('a tenant administrator creates roles in their own tenant only')
       const tenantId = decided.tenantId ?? null
-      if (tenantId && !(await prisma.tenant.findUnique({ where: { id: tenantId } }))) throw problems.validation('no such tenant', [{ path: 'tenantId', message: 'no such tenant' }])
+      if (tenantId && !(await tenantExists(prisma, tenantId))) throw problems.validation('no such tenant', [{ path: 'tenantId', message: 'no such tenant' }])
       // @@unique([tenantId, name]) does not hold for NULL tenantId in PostgreSQL: check global names here.
-      if (tenantId === null && (await prisma.role.count({ where: { tenantId: null, name: input.name } }))) conflict({ code: 'P2002' })
+      if (tenantId === null && (await globalRoleNameTaken(prisma, input.name))) throw nameTaken()
       let role
       try {
-        role = await prisma.role.create({ data: { name: input.name, description: input.description ?? null, mfaRequired: input.mfaRequired ?? false, tenantId } })
+        role = await createRole(prisma, { name: input.name, description: input.description ?? null, mfaRequired: input.mfaRequired ?? false, tenantId })
       } catch (err) {
         conflict(err)
       }
@@ -90,15 +85,12 @@ export function rolesData(deps: AdminDataDeps, scope: TenantScope) {
 
     async update(id: string, patch: z.output<typeof rolePatchBody>): Promise<RoleJson> {
       const role = await writable(id)
-      if (patch.name !== undefined && role.tenantId === null && patch.name !== role.name && (await prisma.role.count({ where: { tenantId: null, name: patch.name } }))) conflict({ code: 'P2002' })
+      if (patch.name !== undefined && role.tenantId === null && patch.name !== role.name && (await globalRoleNameTaken(prisma, patch.name))) throw nameTaken()
       try {
-        await prisma.role.update({
-          where: { id: role.id },
-          data: {
-            ...(patch.name !== undefined ? { name: patch.name } : {}),
-            ...(patch.description !== undefined ? { description: patch.description } : {}),
-            ...(patch.mfaRequired !== undefined ? { mfaRequired: patch.mfaRequired } : {}),
-          },
+        await updateRole(prisma, role.id, {
+          ...(patch.name !== undefined ? { name: patch.name } : {}),
+          ...(patch.description !== undefined ? { description: patch.description } : {}),
+          ...(patch.mfaRequired !== undefined ? { mfaRequired: patch.mfaRequired } : {}),
         })
       } catch (err) {
         conflict(err)
@@ -110,19 +102,19 @@ export function rolesData(deps: AdminDataDeps, scope: TenantScope) {
     async remove(id: string): Promise<RoleJson> {
       const role = await writable(id)
       const json = await toJson(role)
-      await prisma.role.delete({ where: { id: role.id } })
+      await deleteRole(prisma, role.id)
       return json
     },
 
     /** Whether the person holds the role (widening one's own role is widening one's own permissions). */
     async isHeldBy(id: string, userId: string): Promise<boolean> {
-      return (await prisma.userRole.count({ where: { roleId: id, userId } })) > 0
+      return userHoldsRole(prisma, id, userId)
     },
 
     /** Every permission there is: the admin API's and those roles carry for applications. */
     async permissions(): Promise<Array<{ name: string; description: string | null }>> {
       // A tenant administrator sees the names its visible roles use, not other tenants' vocabulary.
-      const stored = await prisma.permission.findMany({ where: scope.kind === 'global' ? {} : { roles: { some: { role: roleReadWhere(scope) } } }, orderBy: { name: 'asc' } })
+      const stored = await listPermissionsInScope(prisma, scope)
       const byName = new Map<string, string | null>(ADMIN_PERMISSIONS.map((p) => [p, ADMIN_PERMISSION_DESCRIPTIONS[p]]))
       for (const p of stored) if (!byName.has(p.name)) byName.set(p.name, p.description)
       return [...byName].map(([name, description]) => ({ name, description }))

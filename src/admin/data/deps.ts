@@ -1,12 +1,12 @@
-// What the admin data layer works with. Routes never see the Prisma client: they get the
-// repositories of admin-data.ts, already bound to the caller's tenant scope.
+// What the admin repositories work with. Routes never see the database handle: they get the
+// repositories of index.ts, already bound to the caller's tenant scope.
 import type Provider from 'oidc-provider'
-import type { PrismaClient } from '../../store/database.ts'
+import type { Db } from '../../queries/db.ts'
 import type { AuditWriter } from '../../audit/audit.ts'
 import type { Clock } from '../../security/clock.ts'
 
 export interface AdminDataDeps {
-  prisma: PrismaClient
+  prisma: Db
   provider: Provider
   audit: AuditWriter
   clock?: Clock | undefined

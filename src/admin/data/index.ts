@@ -1,7 +1,8 @@
-// The admin data layer: every repository bound to one tenant scope. This is the only door from
-// admin routes to the database, so the scope cannot be forgotten by a route.
+// What admin routes work with: every repository bound to one tenant scope. This is the only door
+// from admin routes to the data (the queries of src/queries/admin-*.ts, each of which takes the
+// scope), so the scope cannot be forgotten by a route.
 import type { AdminDataDeps } from './deps.ts'
-import type { TenantScope } from './scope.ts'
+import type { TenantScope } from '../../queries/admin-scope.ts'
 import { usersData } from './users.ts'
 import { rolesData } from './roles.ts'
 import { tenantsData } from './tenants.ts'
@@ -19,5 +20,5 @@ export function scopedData(deps: AdminDataDeps, scope: TenantScope) {
   }
 }
 export type ScopedData = ReturnType<typeof scopedData>
-export type { TenantScope } from './scope.ts'
+export type { TenantScope } from '../../queries/admin-scope.ts'
 export type { AdminDataDeps } from './deps.ts'

@@ -1,12 +1,13 @@
 // The client registry within a tenant scope. Metadata is validated and derived by
 // clients/registry.ts, the same code the CLI and seed use; secrets are shown once and stored hashed.
 import type { z } from 'zod'
-import type { Client } from '../../generated/prisma/client.ts'
 import { createClient, metadataFor, newClientSchema, outboundPolicyWarnings, rotateClientSecret, type ClientKind, type NewClient, type RegistrationWarning } from '../../clients/registry.ts'
 import { fieldErrors, problems } from '../problem.ts'
-import { afterCursor, decodeCursor, descending, toPage, type Page } from '../page.ts'
+import { decodeCursor, toPage, type Page } from '../page.ts'
 import type { clientJson, clientPatchBody, newClientBody } from '../schemas.ts'
-import { clientWhere, tenantForNewRow, type TenantScope } from './scope.ts'
+import { tenantForNewRow, type TenantScope } from '../../queries/admin-scope.ts'
+import { clientIdTaken, deleteClient, findClientInScope, listClientsInScope, setClientMetadata, updateClientRegistration, type Client } from '../../queries/admin-clients.ts'
+import { tenantExists } from '../../queries/admin-tenants.ts'
 import { uniqueViolation, type AdminDataDeps } from './deps.ts'
 import { CLIENT_ADMIN_PERMISSIONS_KEY, clientAdminPermissions } from '../permissions.ts'
 import { endClientTokens } from '../../oidc/client-metadata.ts'
@@ -67,17 +68,14 @@ export function clientsData(deps: AdminDataDeps, scope: TenantScope) {
   const { prisma } = deps
 
   async function row(id: string): Promise<Client> {
-    const client = await prisma.client.findFirst({ where: { AND: [{ id }, clientWhere(scope)] } })
+    const client = await findClientInScope(prisma, scope, id)
     if (!client) throw problems.notFound('the client')
     return client
   }
 
   return {
     async list(query: { limit: number; cursor?: string | undefined }): Promise<Page<ClientJson>> {
-      const rows = await prisma.client.findMany({
-        where: { AND: [clientWhere(scope), afterCursor('createdAt', decodeCursor(query.cursor))] },
-        orderBy: descending('createdAt'), take: query.limit + 1,
-      })
+      const rows = await listClientsInScope(prisma, scope, { take: query.limit + 1, after: decodeCursor(query.cursor) })
       return toPage(rows, query.limit, (r) => r.createdAt, toClientJson)
     },
 
@@ -89,7 +87,7 @@ export function clientsData(deps: AdminDataDeps, scope: TenantScope) {
     async prepareCreate(input: z.output<typeof newClientBody>): Promise<PreparedClient> {
       const decided = tenantForNewRow(scope, input.tenantId)
       if (!decided.ok) throw problems.forbidden('a tenant administrator registers clients in their own tenant only')
-      if (decided.tenantId && !(await prisma.tenant.findUnique({ where: { id: decided.tenantId } }))) throw problems.validation('no such tenant', [{ path: 'tenantId', message: 'no such tenant' }])
+      if (decided.tenantId && !(await tenantExists(prisma, decided.tenantId))) throw problems.validation('no such tenant', [{ path: 'tenantId', message: 'no such tenant' }])
       const c = validated({
         clientId: input.clientId, name: input.name, kind: input.kind, redirectUris: input.redirectUris ?? [], postLogoutRedirectUris: input.postLogoutRedirectUris ?? [],
         backchannelLogoutUri: input.backchannelLogoutUri ?? undefined,
@@ -97,7 +95,7 @@ export function clientsData(deps: AdminDataDeps, scope: TenantScope) {
       })
       // Checked before anything is stored: a bad grant type must not leave a half-made client.
       const metadata = { ...narrowGrants(metadataFor(c), input.grantTypes), ...(input.adminPermissions ? { [CLIENT_ADMIN_PERMISSIONS_KEY]: [...new Set(input.adminPermissions)] } : {}) }
-      if (c.clientId && (await prisma.client.count({ where: { id: c.clientId } }))) conflict()
+      if (c.clientId && (await clientIdTaken(prisma, c.clientId))) conflict()
       return { input, c, metadata }
     },
 
@@ -109,7 +107,7 @@ export function clientsData(deps: AdminDataDeps, scope: TenantScope) {
         if (uniqueViolation(err)) conflict()
         throw err
       }
-      if (input.grantTypes || input.adminPermissions) await prisma.client.update({ where: { id: created.clientId }, data: { metadata: metadata as object } })
+      if (input.grantTypes || input.adminPermissions) await setClientMetadata(prisma, created.clientId, metadata)
       const client = toClientJson(await row(created.clientId))
       const warnings = await outboundPolicyWarnings(metadata, deps.outboundAllowedHosts ?? [])
       return { client, ...(created.clientSecret ? { clientSecret: created.clientSecret } : {}), warnings }
@@ -142,10 +140,7 @@ export function clientsData(deps: AdminDataDeps, scope: TenantScope) {
 
     async update({ current, patch, c, metadata }: PreparedChange): Promise<{ client: ClientJson; changed: string[]; warnings: RegistrationWarning[] }> {
       const id = current.id
-      await prisma.client.update({
-        where: { id: current.id },
-        data: { name: c.name, metadata: metadata as object, firstParty: c.firstParty, mfaPolicy: c.mfaPolicy, ...(patch.disabled !== undefined ? { disabled: patch.disabled } : {}) },
-      })
+      await updateClientRegistration(prisma, current.id, { name: c.name, metadata, firstParty: c.firstParty, mfaPolicy: c.mfaPolicy, disabled: patch.disabled })
       if (patch.disabled === true) await endClientTokens(prisma, deps.provider, current.id)
       const changed = Object.entries(patch).filter(([, v]) => v !== undefined).map(([k]) => k)
       return { client: toClientJson(await row(id)), changed, warnings: await outboundPolicyWarnings(metadata, deps.outboundAllowedHosts ?? []) }
@@ -154,7 +149,7 @@ export function clientsData(deps: AdminDataDeps, scope: TenantScope) {
     async remove(id: string): Promise<ClientJson> {
       const client = await row(id)
       await endClientTokens(prisma, deps.provider, client.id)
-      await prisma.client.delete({ where: { id: client.id } })
+      await deleteClient(prisma, client.id)
       return toClientJson(client)
     },
 

@@ -1,11 +1,11 @@
 // Tenants: global administrators manage them; a tenant administrator reads their own only.
 import type { z } from 'zod'
-import type { Tenant } from '../../generated/prisma/client.ts'
 import { DEFAULT_TENANT_SLUG } from '../../identity/tenants.ts'
 import { problems } from '../problem.ts'
-import { afterCursor, decodeCursor, descending, toPage, type Page } from '../page.ts'
+import { decodeCursor, toPage, type Page } from '../page.ts'
 import type { newTenantBody, tenantJson, tenantPatchBody } from '../schemas.ts'
-import { tenantWhere, type TenantScope } from './scope.ts'
+import type { TenantScope } from '../../queries/admin-scope.ts'
+import { countUsersOfTenant, createTenant, deleteTenant, findTenantInScope, listTenantsInScope, updateTenant, type Tenant } from '../../queries/admin-tenants.ts'
 import { uniqueViolation, type AdminDataDeps } from './deps.ts'
 
 export type TenantJson = z.output<typeof tenantJson>
@@ -15,13 +15,13 @@ export function tenantsData(deps: AdminDataDeps, scope: TenantScope) {
   const { prisma } = deps
 
   async function toJson(t: Tenant): Promise<TenantJson> {
-    const userCount = await prisma.user.count({ where: { tenantId: t.id } })
+    const userCount = await countUsersOfTenant(prisma, t.id)
     const mode = t.registrationMode && MODES.has(t.registrationMode) ? (t.registrationMode as TenantJson['registrationMode']) : null
     return { id: t.id, slug: t.slug, name: t.name, registrationMode: mode, userCount, createdAt: t.createdAt.toISOString() }
   }
 
   async function row(id: string): Promise<Tenant> {
-    const tenant = await prisma.tenant.findFirst({ where: { AND: [{ id }, tenantWhere(scope)] } })
+    const tenant = await findTenantInScope(prisma, scope, id)
     if (!tenant) throw problems.notFound('the tenant')
     return tenant
   }
@@ -42,10 +42,7 @@ export function tenantsData(deps: AdminDataDeps, scope: TenantScope) {
 
   return {
     async list(query: { limit: number; cursor?: string | undefined }): Promise<Page<TenantJson>> {
-      const rows = await prisma.tenant.findMany({
-        where: { AND: [tenantWhere(scope), afterCursor('createdAt', decodeCursor(query.cursor))] },
-        orderBy: descending('createdAt'), take: query.limit + 1,
-      })
+      const rows = await listTenantsInScope(prisma, scope, { take: query.limit + 1, after: decodeCursor(query.cursor) })
       const page = toPage(rows, query.limit, (r) => r.createdAt, (r) => r)
       return { items: await Promise.all(page.items.map(toJson)), nextCursor: page.nextCursor }
     },
@@ -72,7 +69,7 @@ export function tenantsData(deps: AdminDataDeps, scope: TenantScope) {
     async create(input: z.output<typeof newTenantBody>): Promise<TenantJson> {
       globalOnly()
       try {
-        return await toJson(await prisma.tenant.create({ data: { slug: input.slug, name: input.name, registrationMode: input.registrationMode ?? null } }))
+        return await toJson(await createTenant(prisma, { slug: input.slug, name: input.name, registrationMode: input.registrationMode ?? null }))
       } catch (err) {
         if (uniqueViolation(err)) throw problems.conflict('a tenant with this slug already exists', [{ path: 'slug', message: 'already taken' }])
         throw err
@@ -82,18 +79,15 @@ export function tenantsData(deps: AdminDataDeps, scope: TenantScope) {
     async update(id: string, patch: z.output<typeof tenantPatchBody>): Promise<TenantJson> {
       const tenant = await row(id)
       globalOnly()
-      return toJson(await prisma.tenant.update({
-        where: { id: tenant.id },
-        data: {
-          ...(patch.name !== undefined ? { name: patch.name } : {}),
-          ...(patch.registrationMode !== undefined ? { registrationMode: patch.registrationMode } : {}),
-        },
+      return toJson(await updateTenant(prisma, tenant.id, {
+        ...(patch.name !== undefined ? { name: patch.name } : {}),
+        ...(patch.registrationMode !== undefined ? { registrationMode: patch.registrationMode } : {}),
       }))
     },
 
     async remove(id: string): Promise<TenantJson> {
       const json = await removable(id)
-      await prisma.tenant.delete({ where: { id: json.id } })
+      await deleteTenant(prisma, json.id)
       return json
     },
   }

@@ -1,21 +1,25 @@
 // Users as the admin API sees them, within a tenant scope.
 import type { Context } from 'koa'
 import type { z } from 'zod'
-import type { Prisma } from '../../generated/prisma/client.ts'
 import { createUser, setPassword } from '../../identity/users.ts'
 import { checkNewPassword } from '../../identity/password-policy.ts'
 import { endAllSessionsOf, endSession, listActiveSessions } from '../../identity/sessions.ts'
 import { unlockAccount } from '../../security/lockout.ts'
 import { ensureDefaultTenant } from '../../identity/tenants.ts'
 import { problems } from '../problem.ts'
-import { afterCursor, decodeCursor, descending, toPage, type Page } from '../page.ts'
+import { decodeCursor, toPage, type Page } from '../page.ts'
 import type { newUserBody, userJson, userListQuery, userPatchBody, sessionJson, factorJson } from '../schemas.ts'
-import { roleReadWhere, tenantForNewRow, userWhere, type TenantScope } from './scope.ts'
+import { tenantForNewRow, type TenantScope } from '../../queries/admin-scope.ts'
+import {
+  addUserRoles, changeUserRoles, deleteSecondFactorsOf, deleteUser, findOpenSessionOfUser, findUserInScope, listUsersInScope,
+  listVerifiedFactorSummaries, updateUserColumns, type UserColumns, type UserWithRoles,
+} from '../../queries/admin-users.ts'
+import { findRolesInScope, permissionNamesOfRoles } from '../../queries/admin-roles.ts'
+import { tenantExists } from '../../queries/admin-tenants.ts'
 import { iso, uniqueViolation, type AdminDataDeps } from './deps.ts'
 
 export type UserJson = z.output<typeof userJson>
-const withRoles = { roles: { include: { role: { select: { id: true, name: true } } }, orderBy: { createdAt: 'asc' } } } satisfies Prisma.UserInclude
-type UserRow = Prisma.UserGetPayload<{ include: typeof withRoles }>
+type UserRow = UserWithRoles
 
 /** A role as assignment checks need it. */
 export interface AssignableRole { id: string; name: string; tenantId: string | null; permissions: string[] }
@@ -41,7 +45,7 @@ export function usersData(deps: AdminDataDeps, scope: TenantScope) {
   }
 
   async function row(id: string): Promise<UserRow> {
-    const user = await prisma.user.findFirst({ where: { AND: [{ id }, userWhere(scope)] }, include: withRoles })
+    const user = await findUserInScope(prisma, scope, id)
     if (!user) throw problems.notFound('the user')
     return user
   }
@@ -64,18 +68,8 @@ export function usersData(deps: AdminDataDeps, scope: TenantScope) {
 
   return {
     async list(query: z.output<typeof userListQuery>): Promise<Page<UserJson>> {
-      const where: Prisma.UserWhereInput = {
-        AND: [
-          userWhere(scope),
-          query.tenantId ? { tenantId: query.tenantId } : {},
-          query.status ? { status: query.status } : {},
-          query.email ? { email: query.email.toLowerCase() } : {},
-          query.role ? { roles: { some: { role: { AND: [roleReadWhere(scope), { OR: [{ id: query.role }, { name: query.role }] }] } } } } : {},
-          query.q ? { OR: (['email', 'username', 'displayName'] as const).map((f) => ({ [f]: { contains: query.q, mode: 'insensitive' as const } })) } : {},
-          afterCursor('createdAt', decodeCursor(query.cursor)),
-        ],
-      }
-      const rows = await prisma.user.findMany({ where, include: withRoles, orderBy: descending('createdAt'), take: query.limit + 1 })
+      const filters = { tenantId: query.tenantId, status: query.status, email: query.email?.toLowerCase(), role: query.role, q: query.q }
+      const rows = await listUsersInScope(prisma, scope, filters, { take: query.limit + 1, after: decodeCursor(query.cursor) })
       return toPage(rows, query.limit, (r) => r.createdAt, toJson)
     },
 
@@ -86,10 +80,7 @@ export function usersData(deps: AdminDataDeps, scope: TenantScope) {
     /** The roles (visible in scope) for a user of `tenantId`; field errors name the bad ones. */
     async assignableRoles(roleIds: string[], tenantId: string, path = 'roleIds'): Promise<AssignableRole[]> {
       const unique = [...new Set(roleIds)]
-      const roles = await prisma.role.findMany({
-        where: { AND: [{ id: { in: unique } }, roleReadWhere(scope)] },
-        include: { permissions: { include: { permission: true } } },
-      })
+      const roles = await findRolesInScope(prisma, scope, unique)
       const errors = roleIds.flatMap((roleId, i) => {
         const role = roles.find((r) => r.id === roleId)
         if (!role) return [{ path: `${path}.${i}`, message: 'no such role' }]
@@ -106,7 +97,7 @@ export function usersData(deps: AdminDataDeps, scope: TenantScope) {
       if (!decided.ok) throw problems.forbidden('a tenant administrator creates users in their own tenant only')
       const fallback = await ensureDefaultTenant(prisma)
       const tenantId = decided.tenantId ?? fallback.id
-      if (!(await prisma.tenant.findUnique({ where: { id: tenantId } }))) throw problems.validation('no such tenant', [{ path: 'tenantId', message: 'no such tenant' }])
+      if (!(await tenantExists(prisma, tenantId))) throw problems.validation('no such tenant', [{ path: 'tenantId', message: 'no such tenant' }])
       return { id: tenantId, isDefault: tenantId === fallback.id }
     },
 
@@ -134,7 +125,7 @@ export function usersData(deps: AdminDataDeps, scope: TenantScope) {
       } catch (err) {
         conflict(err)
       }
-      if (roles.length) await prisma.userRole.createMany({ data: roles.map((r) => ({ userId: id, roleId: r.id, source: 'admin' })), skipDuplicates: true })
+      if (roles.length) await addUserRoles(prisma, id, roles.map((r) => r.id), 'admin')
       return toJson(await row(id))
     },
 
@@ -143,12 +134,12 @@ export function usersData(deps: AdminDataDeps, scope: TenantScope) {
       const { password, roleIds: _roleIds, ...fields } = patch
       // Before any write: a refused password leaves the rest of the patch unapplied too.
       checkPassword(password, [fields.email ?? before.email, fields.username ?? before.username, fields.displayName ?? before.displayName, fields.givenName ?? before.givenName, fields.familyName ?? before.familyName])
-      const data: Prisma.UserUpdateInput = {}
+      const data: UserColumns = {}
       for (const [key, value] of Object.entries(fields)) if (value !== undefined) (data as Record<string, unknown>)[key] = value
       // A new address is unverified unless the administrator says otherwise.
       if (patch.email !== undefined && patch.email !== before.email && patch.emailVerified === undefined) data.emailVerified = false
       try {
-        await prisma.user.update({ where: { id: before.id }, data })
+        await updateUserColumns(prisma, before.id, data)
       } catch (err) {
         conflict(err)
       }
@@ -166,25 +157,21 @@ export function usersData(deps: AdminDataDeps, scope: TenantScope) {
       const wanted = new Set(roles.map((r) => r.id))
       const added = [...wanted].filter((r) => !current.has(r))
       const removed = [...current].filter((r) => !wanted.has(r))
-      await prisma.$transaction([
-        prisma.userRole.deleteMany({ where: { userId: before.id, roleId: { in: removed } } }),
-        prisma.userRole.createMany({ data: added.map((roleId) => ({ userId: before.id, roleId, source: 'admin' })), skipDuplicates: true }),
-      ])
+      await changeUserRoles(prisma, before.id, { add: added, remove: removed }, 'admin')
       return { user: toJson(await row(id)), added, removed }
     },
 
     /** Admin permissions the user holds through roles now (for step-up and escalation checks). */
     async heldPermissions(id: string): Promise<string[]> {
       const user = await row(id)
-      const roles = await prisma.rolePermission.findMany({ where: { roleId: { in: user.roles.map((r) => r.role.id) } }, include: { permission: true } })
-      return [...new Set(roles.map((r) => r.permission.name))]
+      return [...new Set(await permissionNamesOfRoles(prisma, user.roles.map((r) => r.role.id)))]
     },
 
     async remove(id: string, ctx: Context, actor: string): Promise<UserJson> {
       const user = await row(id)
       // Tokens and browser sessions live in the provider's store: end them before the row goes.
       await endAllSessionsOf(deps, user.id, { reason: 'admin', ctx, actor })
-      await prisma.user.delete({ where: { id: user.id } })
+      await deleteUser(prisma, user.id)
       return toJson(user)
     },
 
@@ -196,7 +183,7 @@ export function usersData(deps: AdminDataDeps, scope: TenantScope) {
 
     async endSession(id: string, sessionId: string, ctx: Context, actor: string): Promise<{ tenantId: string }> {
       const user = await row(id)
-      const session = await prisma.userSession.findFirst({ where: { id: sessionId, userId: user.id, endedAt: null } })
+      const session = await findOpenSessionOfUser(prisma, user.id, sessionId)
       if (!session) throw problems.notFound('the session')
       await endSession(deps, session, { reason: 'admin', ctx, actor })
       return { tenantId: user.tenantId }
@@ -210,18 +197,13 @@ export function usersData(deps: AdminDataDeps, scope: TenantScope) {
     async factors(id: string): Promise<Array<z.output<typeof factorJson>>> {
       const user = await row(id)
       // Never the secret, the destination or the credential: what and when only.
-      const rows = await prisma.mfaFactor.findMany({ where: { userId: user.id, verified: true }, orderBy: { createdAt: 'asc' }, select: { id: true, kind: true, label: true, createdAt: true, lastUsedAt: true } })
+      const rows = await listVerifiedFactorSummaries(prisma, user.id)
       return rows.map((f) => ({ id: f.id, kind: f.kind, label: f.label, createdAt: f.createdAt.toISOString(), lastUsedAt: iso(f.lastUsedAt) }))
     },
 
     async resetFactors(id: string): Promise<{ tenantId: string; factors: number; backupCodes: number }> {
       const user = await row(id)
-      const [factors, backupCodes] = await prisma.$transaction([
-        prisma.mfaFactor.deleteMany({ where: { userId: user.id } }),
-        prisma.backupCode.deleteMany({ where: { userId: user.id } }),
-        prisma.mfaChallenge.deleteMany({ where: { userId: user.id } }),
-      ])
-      return { tenantId: user.tenantId, factors: factors.count, backupCodes: backupCodes.count }
+      return { tenantId: user.tenantId, ...(await deleteSecondFactorsOf(prisma, user.id)) }
     },
 
     async unlock(id: string, ctx: Context, actor: string): Promise<UserJson> {

@@ -1,12 +1,14 @@
 // Who is calling: a person (authorization code through the console) or a service (client
 // credentials, sub = client id). Read from the database on every request, so a removed role, a
 // disabled user or a disabled client takes effect at once, not when the token expires.
-import type { PrismaClient } from '../../store/database.ts'
-import type { VerifiedAccessToken } from '../../api/step-up.ts'
+import type { Db } from '../../queries/db.ts'
+import { findClientWithTenant } from '../../queries/admin-clients.ts'
+import { findUserWithTenantAndPermissions } from '../../queries/admin-users.ts'
+import type { VerifiedAccessToken } from '../../middleware/bearer.ts'
 import { clientStillHonours } from '../../oidc/client-metadata.ts'
 import { DEFAULT_TENANT_SLUG } from '../../identity/tenants.ts'
 import { clientAdminPermissions, isAdminPermission, type AdminPermission } from '../permissions.ts'
-import type { TenantScope } from './scope.ts'
+import type { TenantScope } from '../../queries/admin-scope.ts'
 
 export interface Principal {
   kind: 'person' | 'service'
@@ -34,7 +36,7 @@ function isServiceToken(token: VerifiedAccessToken): boolean {
   return token.sub === token.clientId && token.authTime === undefined
 }
 
-export async function resolvePrincipal(prisma: PrismaClient, token: VerifiedAccessToken): Promise<Principal> {
+export async function resolvePrincipal(prisma: Db, token: VerifiedAccessToken): Promise<Principal> {
   const scopes = new Set(token.scopes)
   if (isServiceToken(token)) {
     // Client-credentials tokens belong to no grant, so disabling the client revokes none of them:
@@ -43,7 +45,7 @@ export async function resolvePrincipal(prisma: PrismaClient, token: VerifiedAcce
     if (!(await clientStillHonours(prisma, token.clientId, token.iat))) {
       throw new PrincipalGoneError('the client of this token is no longer registered, is disabled, or was disabled after the token was issued')
     }
-    const client = await prisma.client.findUnique({ where: { id: token.clientId }, include: { tenant: true } })
+    const client = await findClientWithTenant(prisma, token.clientId)
     if (!client || client.disabled) throw new PrincipalGoneError('the client of this token is no longer registered or is disabled')
     // The provider does not limit resource-server scopes per client: the registration does (permissions.ts).
     const registered = new Set<string>(clientAdminPermissions(client.metadata))
@@ -56,10 +58,7 @@ export async function resolvePrincipal(prisma: PrismaClient, token: VerifiedAcce
     }
   }
 
-  const user = await prisma.user.findUnique({
-    where: { id: token.sub },
-    include: { tenant: true, roles: { include: { role: { include: { permissions: { include: { permission: true } } } } } } },
-  })
+  const user = await findUserWithTenantAndPermissions(prisma, token.sub)
   if (!user || user.status !== 'active') throw new PrincipalGoneError('the user of this token no longer exists or is disabled')
   const held = new Set(user.roles.flatMap((ur) => ur.role.permissions.map((rp) => rp.permission.name)))
   const permissions = new Set([...scopes].filter((s): s is AdminPermission => isAdminPermission(s) && held.has(s)))

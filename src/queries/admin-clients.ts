@@ -1,0 +1,43 @@
+// The client registry as the admin API reads and changes it: a tenant administrator sees their
+// tenant's clients only (admin-scope.ts). Registration itself is clients/registry.ts's.
+import type { Client } from '../generated/prisma/client.ts'
+import type { DbOrTx } from './db.ts'
+import { afterKey, clientWhere, newestFirst, type Keyset, type TenantScope } from './admin-scope.ts'
+
+export type { Client } from '../generated/prisma/client.ts'
+
+export function findClientInScope(db: DbOrTx, scope: TenantScope, id: string): Promise<Client | null> {
+  return db.client.findFirst({ where: { AND: [{ id }, clientWhere(scope)] } })
+}
+
+export function listClientsInScope(db: DbOrTx, scope: TenantScope, page: Keyset): Promise<Client[]> {
+  return db.client.findMany({ where: { AND: [clientWhere(scope), afterKey('createdAt', page.after)] }, orderBy: newestFirst('createdAt'), take: page.take })
+}
+
+/** The client with the tenant it belongs to (none: a shared client), whatever its state. */
+export function findClientWithTenant(db: DbOrTx, id: string) {
+  return db.client.findUnique({ where: { id }, include: { tenant: true } })
+}
+
+export async function clientIdTaken(db: DbOrTx, id: string): Promise<boolean> {
+  return (await db.client.count({ where: { id } })) > 0
+}
+
+/** The stored metadata, or undefined when there is no such client. */
+export async function findClientMetadataColumn(db: DbOrTx, id: string): Promise<Client['metadata'] | undefined> {
+  return (await db.client.findUnique({ where: { id }, select: { metadata: true } }))?.metadata
+}
+
+export async function setClientMetadata(db: DbOrTx, id: string, metadata: object): Promise<void> {
+  await db.client.update({ where: { id }, data: { metadata } })
+}
+
+/** A change of registration: its derived metadata and the columns beside it. */
+export async function updateClientRegistration(db: DbOrTx, id: string, columns: Pick<Client, 'name' | 'firstParty' | 'mfaPolicy'> & { metadata: object; disabled?: boolean | undefined }): Promise<void> {
+  const { disabled, ...rest } = columns
+  await db.client.update({ where: { id }, data: { ...rest, ...(disabled !== undefined ? { disabled } : {}) } })
+}
+
+export async function deleteClient(db: DbOrTx, id: string): Promise<void> {
+  await db.client.delete({ where: { id } })
+}
