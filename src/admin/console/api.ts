@@ -1,10 +1,18 @@
 // The admin API client (/admin/api/v1): bearer token from auth.ts, JSON in and out, RFC 9457
 // problem+json errors as ApiProblem, RFC 9470 step-up challenges answered by re-authorizing.
+import type { z } from 'zod'
+import type { problemSchema } from '../problem.ts'
+import type {
+  auditEventJson, clientJson, clientSecretJson, createdClientJson, factorJson, itemsOf, meJson, pageOf, permissionJson, roleJson,
+  sessionJson, statsJson, tenantJson, userJson,
+} from '../schemas.ts'
 import { authorize, basePath, issuer, oauth, resourceRequest } from './auth.ts'
 
 export const API_BASE = `${basePath}/api/v1`
 
-export interface FieldError { path: string; message: string }
+/** An RFC 9457 problem as the admin API writes it; any field may be missing from another server's (a proxy's) answer. */
+type ProblemBody = Partial<z.output<typeof problemSchema>>
+export type FieldError = NonNullable<ProblemBody['errors']>[number]
 
 /** An RFC 9457 problem the API answered (or one we made up for a network failure). */
 export class ApiProblem extends Error {
@@ -38,7 +46,7 @@ async function problemOf(response: Response): Promise<ApiProblem> {
   const type = response.headers.get('content-type') ?? ''
   if (type.includes('json')) {
     try {
-      const p = await response.json() as { title?: string; detail?: string; errors?: FieldError[]; type?: string }
+      const p = await response.json() as ProblemBody
       return new ApiProblem(response.status, p.title ?? response.statusText, p.detail, Array.isArray(p.errors) ? p.errors : [], p.type)
     } catch {
       // fall through
@@ -107,115 +115,26 @@ export async function apiDownload(path: string, query: Query, fallbackName: stri
   setTimeout(() => URL.revokeObjectURL(url), 10_000)
 }
 
-// ---- the API's resources (the contract in issue 6) ----
+// ---- the API's resources: the types of the admin API's own schemas (src/admin/schemas.ts), so
+// the console and the API cannot disagree. Type-only imports: nothing of zod or the server reaches
+// the bundle (verbatimModuleSyntax erases them).
 
-export interface Page<T> { items: T[]; nextCursor?: string | null }
+type Json<S extends z.ZodType> = z.output<S>
 
-export interface Me {
-  sub: string
-  kind: string
-  email?: string
-  displayName?: string
-  scope: 'global' | 'tenant'
-  tenant?: { id: string; slug?: string; name?: string } | string | null
-  permissions: string[]
-}
+/** A page of a listing (pageOf): `nextCursor` goes back as `cursor` for the next one. */
+export type Page<T> = Json<ReturnType<typeof pageOf<z.ZodType<T>>>>
+/** A whole list (itemsOf). */
+export type Items<T> = Json<ReturnType<typeof itemsOf<z.ZodType<T>>>>
 
-export interface AuditEvent {
-  id: string
-  at: string
-  type: string
-  outcome: string
-  actor?: string | null
-  userId?: string | null
-  tenantId?: string | null
-  clientId?: string | null
-  ip?: string | null
-  userAgent?: string | null
-  requestId?: string | null
-  details?: unknown
-}
-
-export interface Stats {
-  users: number
-  clients: number
-  tenants: number
-  roles: number
-  recentSignIns: AuditEvent[]
-  recentFailures: AuditEvent[]
-}
-
-export interface RoleRef { id: string; name: string }
-
-export interface User {
-  id: string
-  tenantId: string | null
-  email: string
-  emailVerified: boolean
-  username: string | null
-  displayName: string | null
-  givenName: string | null
-  familyName: string | null
-  phone: string | null
-  status: 'active' | 'disabled' | string
-  locked: boolean
-  lockedUntil: string | null
-  failedLogins: number
-  lastLoginAt: string | null
-  createdAt: string
-  updatedAt: string
-  roles: RoleRef[]
-}
-
-export interface Session {
-  id: string
-  [key: string]: unknown
-}
-
-export interface Factor {
-  id: string
-  kind: string
-  label?: string | null
-  [key: string]: unknown
-}
-
-export interface Role {
-  id: string
-  tenantId: string | null
-  name: string
-  description: string | null
-  mfaRequired: boolean
-  permissions: string[]
-  userCount: number
-}
-
-export interface Tenant {
-  id: string
-  slug: string
-  name: string
-  registrationMode: string
-  userCount: number
-  createdAt: string
-}
-
-export interface Client {
-  id: string
-  name: string
-  kind: string
-  tenantId: string | null
-  redirectUris: string[]
-  postLogoutRedirectUris: string[]
-  grantTypes: string[]
-  /** Space-separated OpenID scopes the client may request (null: the kind's default). */
-  scope: string | null
-  /** Service clients: the admin API permissions its client-credentials tokens may hold. */
-  adminPermissions: string[]
-  firstParty: boolean
-  mfaPolicy: string
-  disabled: boolean
-  hasSecret: boolean
-  createdAt: string
-  updatedAt: string
-}
-
-export interface Permission { name: string; description?: string | null }
+export type Me = Json<typeof meJson>
+export type Stats = Json<typeof statsJson>
+export type AuditEvent = Json<typeof auditEventJson>
+export type User = Json<typeof userJson>
+export type Session = Json<typeof sessionJson>
+export type Factor = Json<typeof factorJson>
+export type Role = Json<typeof roleJson>
+export type Permission = Json<typeof permissionJson>
+export type Tenant = Json<typeof tenantJson>
+export type Client = Json<typeof clientJson>
+export type CreatedClient = Json<typeof createdClientJson>
+export type ClientSecret = Json<typeof clientSecretJson>

@@ -52,7 +52,7 @@ function Shell({ me }: { me: Me }): JSX.Element {
   const current = route(path)
   useEffect(() => setMenuOpen(false), [path])
   const sections = SECTIONS.filter((s) => !s.permission || me.permissions.includes(s.permission))
-  const tenantName = typeof me.tenant === 'string' ? me.tenant : me.tenant?.name ?? me.tenant?.slug
+  const tenantName = me.tenant?.name
   return (
     <MeContext.Provider value={me}>
       <a class="skip" href="#main">Skip to content</a>

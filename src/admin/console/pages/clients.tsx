@@ -1,6 +1,6 @@
 import type { JSX } from 'preact'
 import { useState } from 'preact/hooks'
-import { ApiProblem, apiGet, apiSend, type Client } from '../api.ts'
+import { ApiProblem, apiGet, apiSend, type Client, type ClientSecret, type CreatedClient } from '../api.ts'
 import { Link, navigate } from '../router.tsx'
 import { useCan, useMe } from '../me.ts'
 import { Field, Loading, Notice, PageHeading, Pager, ProblemBox, fieldAttrs, formValues, formatDate, lines, useLoad, usePagedList, useSubmit } from '../ui.tsx'
@@ -59,7 +59,7 @@ function AdminPermissionsField({ client, err }: { client?: Client; err: unknown 
 }
 
 function ClientFields({ client, err }: { client?: Client; err: unknown }): JSX.Element {
-  const [kind, setKind] = useState(client?.kind ?? 'web')
+  const [kind, setKind] = useState<string>(client?.kind ?? 'web')
   // First-party standing and admin permissions are a global administrator's to give (the API refuses others).
   const global = useMe().scope === 'global'
   return (
@@ -130,7 +130,7 @@ export function ClientList(): JSX.Element {
   const [creating, setCreating] = useState(false)
   const [created, setCreated] = useState<{ client: Client; clientSecret?: string } | undefined>()
   const submit = useSubmit(async (form: HTMLFormElement) => {
-    const result = await apiSend<{ client: Client; clientSecret?: string }>('POST', '/clients', bodyOf(form, true))
+    const result = await apiSend<CreatedClient>('POST', '/clients', bodyOf(form, true))
     setCreating(false)
     setCreated(result)
     list.reload()
@@ -188,7 +188,7 @@ export function ClientDetail({ id }: { id: string }): JSX.Element {
     client.reload()
   })
   const rotate = useSubmit(async () => {
-    const r = await apiSend<{ clientSecret: string }>('POST', `${path(id)}/secret`)
+    const r = await apiSend<ClientSecret>('POST', `${path(id)}/secret`)
     setSecret(r?.clientSecret)
   })
   const remove = useSubmit(async () => {

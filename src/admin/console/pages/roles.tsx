@@ -1,17 +1,13 @@
 import type { JSX } from 'preact'
 import { useState } from 'preact/hooks'
-import { apiGet, apiSend, type Permission, type Role } from '../api.ts'
+import { apiGet, apiSend, type Items, type Permission, type Role } from '../api.ts'
 import { Link, navigate } from '../router.tsx'
 import { useCan } from '../me.ts'
 import { Field, Loading, Notice, PageHeading, Pager, ProblemBox, fieldAttrs, formValues, useLoad, usePagedList, useSubmit } from '../ui.tsx'
 
-/** GET /permissions: a list of names or of { name, description }, bare or as { items }. */
+/** GET /permissions: every permission there is, with its description. */
 function usePermissions() {
-  return useLoad(async () => {
-    const r = await apiGet<unknown>('/permissions')
-    const list = (Array.isArray(r) ? r : (r as { items?: unknown[]; permissions?: unknown[] }).items ?? (r as { permissions?: unknown[] }).permissions ?? []) as (string | Permission)[]
-    return list.map((p) => (typeof p === 'string' ? { name: p } : p))
-  }, [])
+  return useLoad(async () => (await apiGet<Items<Permission>>('/permissions')).items, [])
 }
 
 function RoleForm({ role, onSaved, submitLabel }: { role?: Role; onSaved: (r: Role | undefined) => void; submitLabel: string }): JSX.Element {

@@ -1,6 +1,6 @@
 import type { JSX } from 'preact'
 import { useState } from 'preact/hooks'
-import { apiGet, apiSend, type Factor, type Session, type User } from '../api.ts'
+import { apiGet, apiSend, type Factor, type Items, type Session, type User } from '../api.ts'
 import { Link, navigate } from '../router.tsx'
 import { useCan } from '../me.ts'
 import { Field, Loading, Notice, PageHeading, ProblemBox, fieldAttrs, formValues, formatDate, useLoad, useSubmit } from '../ui.tsx'
@@ -128,12 +128,12 @@ function LockState({ user, canWrite, onSaved }: { user: User; canWrite: boolean;
 }
 
 function describeSession(s: Session): string {
-  const parts = [s['browser'], s['os'] ?? s['system'], s['ip']].filter((x) => typeof x === 'string' && x)
+  const parts = [s.browser, s.os, s.ip].filter((x) => typeof x === 'string' && x)
   return parts.join(' · ') || s.id
 }
 
 function Sessions({ id, canWrite }: { id: string; canWrite: boolean }): JSX.Element {
-  const sessions = useLoad(() => apiGet<Session[] | { items: Session[] }>(`${path(id)}/sessions`).then((r) => (Array.isArray(r) ? r : r.items)), [id])
+  const sessions = useLoad(() => apiGet<Items<Session>>(`${path(id)}/sessions`).then((r) => r.items), [id])
   const revoke = useSubmit(async (sessionId?: string) => {
     await apiSend('DELETE', sessionId ? `${path(id)}/sessions/${encodeURIComponent(sessionId)}` : `${path(id)}/sessions`)
     sessions.reload()
@@ -149,7 +149,7 @@ function Sessions({ id, canWrite }: { id: string; canWrite: boolean }): JSX.Elem
         <ul class="rows">
           {list.map((s) => (
             <li key={s.id}>
-              <span>{describeSession(s)}<br /><span class="muted">Signed in {formatDate((s['createdAt'] ?? s['signedInAt']) as string | undefined)}{s['lastSeenAt'] ? `, last active ${formatDate(s['lastSeenAt'] as string)}` : ''}</span></span>
+              <span>{describeSession(s)}<br /><span class="muted">Signed in {formatDate(s.createdAt)}{s.lastSeenAt ? `, last active ${formatDate(s.lastSeenAt)}` : ''}</span></span>
               {canWrite && <button type="button" class="secondary" disabled={revoke.busy} onClick={() => void revoke.run(s.id)}>Revoke</button>}
             </li>
           ))}
@@ -161,7 +161,7 @@ function Sessions({ id, canWrite }: { id: string; canWrite: boolean }): JSX.Elem
 }
 
 function Factors({ id, canWrite }: { id: string; canWrite: boolean }): JSX.Element {
-  const factors = useLoad(() => apiGet<Factor[] | { items: Factor[] }>(`${path(id)}/factors`).then((r) => (Array.isArray(r) ? r : r.items)), [id])
+  const factors = useLoad(() => apiGet<Items<Factor>>(`${path(id)}/factors`).then((r) => r.items), [id])
   const [confirming, setConfirming] = useState(false)
   const reset = useSubmit(async () => {
     await apiSend('DELETE', `${path(id)}/factors`)
@@ -177,7 +177,7 @@ function Factors({ id, canWrite }: { id: string; canWrite: boolean }): JSX.Eleme
       {factors.data && list.length === 0 && <p class="muted">No second factors enrolled.</p>}
       {list.length > 0 && (
         <ul class="rows">
-          {list.map((f) => <li key={f.id}><span>{f.label ?? f.kind} <span class="muted">({f.kind}{f['createdAt'] ? `, added ${formatDate(f['createdAt'] as string)}` : ''})</span></span></li>)}
+          {list.map((f) => <li key={f.id}><span>{f.label ?? f.kind} <span class="muted">({f.kind}{f.createdAt ? `, added ${formatDate(f.createdAt)}` : ''})</span></span></li>)}
         </ul>
       )}
       {canWrite && list.length > 0 && !confirming && <button type="button" class="danger" onClick={() => setConfirming(true)}>Reset second factors…</button>}
