@@ -132,7 +132,7 @@ export const configSchema = z.object({
   PASSWORD_MIN_LENGTH: z.coerce.number().int().min(8).max(128).default(12)
     .describe('Shortest new password, 8 to 128 (NIST SP 800-63B: 8 at least; 15 for single-factor); see docs/accounts.md#passwords.'),
   ARGON2_SIMD: z.enum(ARGON2_SIMD_CHOICES).default('auto')
-    .describe('Which argon2 build hashes passwords, the same argon2id in all: `auto` the widest SIMD build the CPU runs (AVX-512, AVX2, else the package\'s own binary), `avx2` never AVX-512 (Intel CPUs that slow the whole core under it), `off` the package\'s own binary. The start log names the build; docs/adr/ records how the builds are made and checked.'),
+    .describe('Which argon2 build hashes passwords, the same argon2id in all: `auto` the widest SIMD build the CPU runs (AVX-512, AVX2, else the package\'s own binary), `avx2` never AVX-512 (Intel CPUs that slow the whole core under it), `off` the package\'s own binary. The SIMD builds are made on request (`npm run build:argon2`, with a C/C++ toolchain; the image does it) and used only after a known-answer self-test at load; without them `auto` uses the package\'s own binary. The start log names the build (docs/adr/0261-argon2-builds.md).'),
   MAX_SESSIONS_PER_USER: z.coerce.number().int().min(1).max(100).default(5)
     .describe('Signed-in browsers per person; the sign-in that goes over it signs out the oldest.'),
   AUDIT_RETENTION_DAYS: z.coerce.number().int().min(0).default(365)
