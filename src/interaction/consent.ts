@@ -1,10 +1,36 @@
-// Consent: what a client asks for, in words a person understands, and recording the grant and
-// the person's decision.
+// The consent step: what a client asks for, in words a person understands, and recording the
+// grant and the person's decision.
+import type { Context } from 'koa'
 import type { default as Provider } from 'oidc-provider'
-import type { PrismaClient } from '../store/database.ts'
+import type { Db } from '../queries/db.ts'
 import { describeAllowed, rememberConsent } from '../identity/consents.ts'
+import { findEmailOfUser as emailOf } from '../queries/users.ts'
+import type { Details, InteractionKit } from './kit.ts'
+import type { InteractionStep } from './steps.ts'
 
-type Details = Awaited<ReturnType<Provider['interactionDetails']>>
+/** At the provider's consent prompt: the page, and Allow. */
+export function createConsentStep(kit: InteractionKit): InteractionStep {
+  const { provider, prisma, audit, page, finish, clientName } = kit
+  return {
+    name: 'consent',
+    applies: (details) => details.prompt.name === 'consent',
+    async render(ctx: Context, details: Details) {
+      const account = await emailOf(prisma, details.session!.accountId)
+      return page(ctx, 'consent', {
+        action: `/interaction/${details.uid}/consent`, abortAction: `/interaction/${details.uid}/abort`,
+        client: await clientName(details), account, items: await describeConsent(provider, details),
+      }, details.uid)
+    },
+    routes: [{
+      method: 'post', path: '/:uid/consent', when: 'step',
+      async handle(ctx, details) {
+        const grantId = await grantConsent(provider, prisma, details)
+        await audit.record(ctx, { type: 'consent', outcome: 'success', userId: details.session?.accountId, clientId: String(details.params.client_id), details: { scope: details.params.scope } })
+        return finish(ctx, { consent: { grantId } })
+      },
+    }],
+  }
+}
 
 interface ConsentDetails {
   missingOIDCScope?: string[]
@@ -63,7 +89,7 @@ export async function describeConsent(provider: Provider, details: Details): Pro
  * asked again; returns the grant id to finish with. API scopes the prompt found missing are only
  * those src/oidc/resource-access.ts let this client and person have.
  */
-export async function grantConsent(provider: Provider, prisma: PrismaClient, details: Details): Promise<string> {
+export async function grantConsent(provider: Provider, prisma: Db, details: Details): Promise<string> {
   const { accountId } = details.session!
   const clientId = String(details.params.client_id)
   // The grant may have gone meanwhile (revoked from the account area): start a new one.

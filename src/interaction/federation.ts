@@ -32,38 +32,18 @@ import { federationRedirectUri, type Upstream, type UpstreamIdentity } from '../
 import { formBody, type Details, type InteractionKit } from './kit.ts'
 import type { SecretBox } from '../security/encryption.ts'
 import { verifyTotp } from '../mfa/totp.ts'
+import { isUniqueViolation } from '../queries/errors.ts'
+import { findFederatedLink } from '../queries/federated-identities.ts'
+import { findVerifiedTotpFactor } from '../queries/mfa-factors.ts'
+import { findUserById, setLastLoginAt } from '../queries/users.ts'
+import { ofKind, stateOfResult, type FederationState, type InteractionState, type PendingAuthorization, type PendingLink } from './state.ts'
+import type { InteractionStep } from './steps.ts'
 
-export const FEDERATION_STATE = 'iam:federation'
 /** Wrong passwords on the link page before it closes (the person starts again). */
 const MAX_LINK_ATTEMPTS = 5
 /** The link page's answer to a wrong password and to a locked account alike. */
 const LINK_PASSWORD_REFUSED = 'That password is not correct, or the account is locked for a while after too many failed attempts. Check it and try again, or try again later.'
 const NO_RETRY = new Set(['no_account', 'account_disabled', 'tenant_not_allowed'])
-
-interface PendingAuthorization { upstream: string; state: string; nonce: string; codeVerifier: string }
-interface PendingLink {
-  upstream: string
-  subject: string
-  /** The local account's id and email (the one to prove). */
-  userId: string
-  email: string
-  /** What the upstream said, kept for after the proof. */
-  upstreamEmail?: string | undefined
-  roles: string[]
-  mfa: boolean
-  auditFacts: Record<string, string>
-  attempts: number
-  /** What proves the local account: its password, or (no password) its authenticator app. */
-  proof: 'password' | 'totp'
-}
-interface FederationState {
-  /** No automatic home-realm redirect (again) in this interaction. */
-  hintUsed?: boolean
-  /** The person chose "Use your password": typed emails are checked as passwords, not sent upstream. */
-  passwordChosen?: boolean
-  pending?: PendingAuthorization | undefined
-  link?: PendingLink | undefined
-}
 
 export interface FederationHooks {
   afterPrimary(ctx: Context, details: Details, accountId: string, amr: string[]): Promise<void>
@@ -111,17 +91,32 @@ function describeFailure(failure: FederationFailure, upstreamName: string): { st
   }
 }
 
-export function registerFederationRoutes(router: Router, kit: InteractionKit, federation: Federation, hooks: FederationHooks) {
-  const { provider, prisma, audit, page, load, readState, logger } = kit
+const atLogin = (details: Details) => details.prompt.name === 'login'
 
-  const stateOf = (details: Details): FederationState => readState<FederationState>(details, FEDERATION_STATE) ?? {}
+/**
+ * The federation step of the login prompt: its routes send the browser upstream and take the
+ * answer back; its page is the link page, while an upstream identity waits for the local
+ * account's proof.
+ */
+export function createFederationStep(kit: InteractionKit, federation: Federation, hooks: FederationHooks): InteractionStep & {
+  /** The buttons on the login page. */
+  buttons(details: Details): Array<{ label: string; action: string }>
+  /** Whether typing a work email leads to an upstream (the login page says so). */
+  homeRealmByEmail: boolean
+  /** A login_hint or domain_hint of an upstream's domain goes straight there, once per interaction. */
+  startFromHints(ctx: Context, details: Details): Promise<boolean>
+  /** An email typed on the login page whose domain belongs to an upstream goes there, not to the password check. */
+  startFromTypedLogin(ctx: Context, details: Details, login: string): Promise<boolean>
+} {
+  const { provider, prisma, audit, page, readState, logger } = kit
+
+  const stateOf = (details: Details): FederationState => ofKind(readState(details), 'federation') ?? { step: 'federation' }
+  const linkOf = (state: InteractionState | undefined) => ofKind(state, 'federation')?.link
   const clientIdOf = (details: Details) => String(details.params.client_id)
   const redirectUriOf = (upstream: Upstream) => federationRedirectUri(provider.issuer, upstream.settings.id)
 
   /** Stores the federation state in the interaction (server-side) without leaving this response. */
-  async function persist(ctx: Context, next: FederationState) {
-    await provider.interactionResult(ctx.req, ctx.res, { [FEDERATION_STATE]: next }, { mergeWithLastSubmission: false })
-  }
+  const persist = (ctx: Context, next: FederationState) => kit.keepState(ctx, next)
 
   /** Audits the failure and shows what happened, with Try again / Use your password / Cancel. */
   async function fail(ctx: Context, details: Details, upstream: Upstream | undefined, failure: FederationFailure, userId?: string) {
@@ -222,17 +217,13 @@ export function registerFederationRoutes(router: Router, kit: InteractionKit, fe
     }, details.uid)
   }
 
-  router.post('/:uid/federation/:id', load, async (ctx) => {
-    const details = ctx.state.interaction as Details
-    if (details.prompt.name !== 'login') return ctx.redirect(`/interaction/${details.uid}`)
+  async function startByButton(ctx: Context, details: Details) {
     const upstream = federation.get(ctx.params.id!)
     if (!upstream) return ctx.throw(404, 'That sign-in option does not exist.')
     return start(ctx, details, upstream, 'button')
-  })
+  }
 
-  router.get('/:uid/federation/callback', load, async (ctx) => {
-    const details = ctx.state.interaction as Details
-    if (details.prompt.name !== 'login') return ctx.redirect(`/interaction/${details.uid}`)
+  async function callback(ctx: Context, details: Details) {
     const saved = stateOf(details)
     const pending = saved.pending
     const upstream = pending ? federation.get(pending.upstream) : undefined
@@ -257,14 +248,13 @@ export function registerFederationRoutes(router: Router, kit: InteractionKit, fe
       return fail(ctx, details, upstream, err)
     }
     return continueWith(ctx, details, upstream, identity)
-  })
+  }
 
-  router.post('/:uid/federation/:id/link', load, async (ctx) => {
-    const details = ctx.state.interaction as Details
+  async function proveAndLink(ctx: Context, details: Details) {
     const saved = stateOf(details)
-    const link = saved.link
-    const upstream = link ? federation.get(link.upstream) : undefined
-    if (!link || !upstream || link.upstream !== ctx.params.id || details.prompt.name !== 'login') return ctx.redirect(`/interaction/${details.uid}`)
+    const link = saved.link!
+    const upstream = federation.get(link.upstream)
+    if (!upstream || link.upstream !== ctx.params.id) return ctx.redirect(`/interaction/${details.uid}`)
     const clientId = clientIdOf(details)
     const byCode = link.proof === 'totp'
     const parsed = byCode ? linkCodeForm.safeParse(formBody(ctx)) : linkForm.safeParse(formBody(ctx))
@@ -272,7 +262,7 @@ export function registerFederationRoutes(router: Router, kit: InteractionKit, fe
       ctx.status = 400
       return renderLink(ctx, details, link, parsed.error.issues[0]!.message)
     }
-    const user = await prisma.user.findUnique({ where: { id: link.userId } })
+    const user = await findUserById(prisma, link.userId)
     if (!user || user.status !== 'active') {
       await persist(ctx, { ...saved, link: undefined })
       return fail(ctx, details, upstream, new FederationFailure('account_disabled', 'account to link is disabled or gone'), link.userId)
@@ -299,15 +289,13 @@ export function registerFederationRoutes(router: Router, kit: InteractionKit, fe
       await createLink(prisma, { provider: link.upstream, subject: link.subject, userId: user.id, email: link.upstreamEmail })
     } catch (err) {
       // A double submit linked it already; anything else (linked to someone else meanwhile) is an error.
-      const existing = (err as { code?: string }).code === 'P2002'
-        ? await prisma.federatedIdentity.findUnique({ where: { provider_subject: { provider: link.upstream, subject: link.subject } } })
-        : null
+      const existing = isUniqueViolation(err) ? await findFederatedLink(prisma, link.upstream, link.subject) : null
       if (existing?.userId !== user.id) throw err
     }
     await audit.record(ctx, { type: 'federation_link_created', outcome: 'success', userId: user.id, clientId, details: { upstream: link.upstream, subject: link.subject, ...link.auditFacts } })
-    await prisma.user.update({ where: { id: user.id }, data: { lastLoginAt: new Date() } })
+    await setLastLoginAt(prisma, user.id, kit.clock.date())
     return complete(ctx, details, upstream, { userId: user.id, roles: link.roles, mfa: link.mfa, auditFacts: { ...link.auditFacts, subject: link.subject }, method: 'link', amr: byCode ? ['otp', 'mfa'] : ['pwd'] })
-  })
+  }
 
   /**
    * The password, or for an account without one its authenticator app's current code (accepted
@@ -319,26 +307,36 @@ export function registerFederationRoutes(router: Router, kit: InteractionKit, fe
       const result = await authenticateWithPassword(prisma, { userId: user.id }, form.password, passwordGuard(kit, ctx, clientId))
       return result.ok ? 'proven' : result.reason === 'locked' ? 'locked' : 'invalid_password'
     }
-    const factor = await prisma.mfaFactor.findFirst({ where: { userId: user.id, kind: 'totp', verified: true } })
+    const factor = await findVerifiedTotpFactor(prisma, user.id)
     return factor && form.code !== undefined && (await verifyTotp(prisma, hooks.box, factor, form.code)).ok ? 'proven' : 'invalid_code'
   }
 
-  router.post('/:uid/use-password', load, async (ctx) => {
-    const details = ctx.state.interaction as Details
-    if (details.prompt.name === 'login') await persist(ctx, { passwordChosen: true, hintUsed: true })
+  async function usePassword(ctx: Context, details: Details) {
+    if (atLogin(details)) await persist(ctx, { step: 'federation', passwordChosen: true, hintUsed: true })
     ctx.status = 303
     ctx.redirect(`/interaction/${details.uid}`)
-  })
+  }
 
   return {
-    /** The buttons on the login page. */
+    name: 'federation',
+    applies: (details, state) => atLogin(details) && linkOf(state) !== undefined,
+    /** The link page, while an upstream identity waits for the local account's proof. */
+    async render(ctx, details, state) {
+      renderLink(ctx, details, linkOf(state)!)
+    },
+    routes: [
+      { method: 'post', path: '/:uid/federation/:id', when: atLogin, handle: startByButton },
+      { method: 'get', path: '/:uid/federation/callback', when: atLogin, handle: callback },
+      { method: 'post', path: '/:uid/federation/:id/link', when: 'step', handle: proveAndLink },
+      // Always answers with the interaction; remembers the choice at the login prompt.
+      { method: 'post', path: '/:uid/use-password', when: () => true, handle: usePassword },
+    ],
+
     buttons(details: Details) {
       return federation.upstreams.map((u) => ({ label: `Sign in with ${u.settings.name}`, action: `/interaction/${details.uid}/federation/${u.settings.id}` }))
     },
-    /** Whether typing a work email leads to an upstream (the login page says so). */
     homeRealmByEmail: federation.upstreams.some((u) => u.settings.domains.length > 0),
 
-    /** A login_hint or domain_hint of an upstream's domain goes straight there, once per interaction. */
     async startFromHints(ctx: Context, details: Details): Promise<boolean> {
       const saved = stateOf(details)
       if (saved.hintUsed || saved.passwordChosen || details.prompt.name !== 'login') return false
@@ -354,7 +352,6 @@ export function registerFederationRoutes(router: Router, kit: InteractionKit, fe
       return true
     },
 
-    /** An email typed on the login page whose domain belongs to an upstream goes there, not to the password check. */
     async startFromTypedLogin(ctx: Context, details: Details, login: string): Promise<boolean> {
       if (stateOf(details).passwordChosen) return false
       const upstream = federation.forEmail(login)
@@ -363,13 +360,6 @@ export function registerFederationRoutes(router: Router, kit: InteractionKit, fe
       return true
     },
 
-    /** Renders the link step when the interaction is in it. */
-    async renderPending(ctx: Context, details: Details): Promise<boolean> {
-      const link = stateOf(details).link
-      if (!link || details.prompt.name !== 'login') return false
-      renderLink(ctx, details, link)
-      return true
-    },
   }
 }
 
@@ -411,7 +401,7 @@ export function createFederationReturnRouter(deps: FederationReturnDeps): Router
     const interaction = await provider.Interaction.find(uid)
     if (!interaction) return refuse('no_interaction')
     // Mix-up defence: the answer must come back through the upstream this sign-in was sent to.
-    const pending = (interaction.result?.[FEDERATION_STATE] as FederationState | undefined)?.pending
+    const pending = ofKind(stateOfResult(interaction.result), 'federation')?.pending
     if (pending && pending.upstream !== upstream.settings.id) return refuse('upstream_mismatch', String(interaction.params.client_id))
     ctx.status = 303
     ctx.redirect(`/interaction/${encodeURIComponent(uid)}/federation/callback?${ctx.querystring}`)

@@ -3,18 +3,19 @@
 // result back to the provider.
 import type { Context, Next } from 'koa'
 import { errors, type default as Provider, type InteractionResults } from 'oidc-provider'
-import type { PrismaClient } from '../store/database.ts'
+import type { Db } from '../queries/db.ts'
 import type { AuditWriter } from '../audit/audit.ts'
 import type { Csrf } from '../security/csrf.ts'
 import type { Logger } from '../observability/logger.ts'
 import type { Clock } from '../security/clock.ts'
 import type { RateLimits } from '../security/rate-limits.ts'
 import type { LockoutSettings } from '../security/lockout.ts'
-import { renderPage, type PageName } from '../pages/render.ts'
+import { pageContext, renderPage, type PageName } from '../pages/render.ts'
+import { stateOfResult, stateResult, type InteractionState } from './state.ts'
 
 export interface InteractionDeps {
   provider: Provider
-  prisma: PrismaClient
+  prisma: Db
   audit: AuditWriter
   csrf: Csrf
   logger: Logger
@@ -35,7 +36,8 @@ export function createInteractionKit(deps: InteractionDeps) {
   function page(ctx: Context, name: PageName, data: Record<string, unknown>, uid: string) {
     ctx.set('Cache-Control', 'no-store')
     ctx.type = 'html'
-    ctx.body = renderPage(name, { siteName, csrfToken: csrf.issue(ctx, uid), nonce: ctx.state.cspNonce as string | undefined }, data)
+    // The form token is for the area's scope, this interaction's uid (src/pages/render.ts).
+    ctx.body = renderPage(name, pageContext(ctx, siteName, csrf), data)
   }
 
   return {
@@ -49,23 +51,29 @@ export function createInteractionKit(deps: InteractionDeps) {
       ctx.redirect(to)
     },
 
+    /** Stores the interaction's state (server-side, expires with it) without leaving this response. */
+    async keepState(ctx: Context, state: InteractionState) {
+      await provider.interactionResult(ctx.req, ctx.res, stateResult(state), { mergeWithLastSubmission: false })
+    },
+
     /**
-     * Stores step state in the interaction itself (server-side, expires with it) and shows the
-     * interaction page again, which renders the step the state describes.
+     * Stores the interaction's state and shows the interaction page again, which renders the step
+     * the state describes.
      */
-    async saveState(ctx: Context, details: Details, key: string, value: unknown) {
-      await provider.interactionResult(ctx.req, ctx.res, { [key]: value }, { mergeWithLastSubmission: false })
+    async saveState(ctx: Context, details: Details, state: InteractionState) {
+      await provider.interactionResult(ctx.req, ctx.res, stateResult(state), { mergeWithLastSubmission: false })
       ctx.status = 303
       ctx.redirect(`/interaction/${details.uid}`)
     },
 
-    readState<T>(details: Details, key: string): T | undefined {
-      return (details.result as Record<string, T> | undefined)?.[key]
+    /** The state this interaction is in (src/interaction/state.ts), if any. */
+    readState(details: Details): InteractionState | undefined {
+      return stateOfResult(details.result)
     },
 
     /**
      * Loads the interaction this browser is in. (POSTs reach here only with this interaction's
-     * CSRF token: src/security/csrf-guard.ts checks it for every POST under /interaction/.)
+     * CSRF token: src/middleware/csrf-guard.ts checks it for every POST under /interaction/.)
      */
     async load(ctx: Context, next: Next) {
       const details = await provider.interactionDetails(ctx.req, ctx.res)

@@ -1,32 +1,19 @@
-// The password step: the login form, and the new-password form for one-time passwords.
-import type Router from '@koa/router'
+// The login step: the login form (password, home-realm discovery, links to registration and
+// federation), at the provider's login prompt.
 import type { Context } from 'koa'
-import { errors } from 'oidc-provider'
 import { z } from 'zod'
-import { authenticateWithPassword, MAX_PASSWORD_LENGTH, setPassword } from '../identity/users.ts'
-import { checkNewPassword, passwordHint } from '../identity/password-policy.ts'
-import { verifyPassword } from '../identity/passwords.ts'
+import { authenticateWithPassword, MAX_PASSWORD_LENGTH } from '../identity/users.ts'
 import type { UserMfaFacts } from '../mfa/factors.ts'
 import { passwordGuard, signInRefusedMessage } from '../security/lockout.ts'
 import { tooManyRequests } from '../security/rate-limits.ts'
 import { readDeviceCookie, writeDeviceCookie } from '../security/device-cookie.ts'
 import { formBody, type Details, type InteractionKit } from './kit.ts'
-import type { SelfServiceHooks } from './registration.ts'
+import type { InteractionStep } from './steps.ts'
 
 const loginForm = z.object({
   login: z.string().trim().min(1, 'Enter your email or username.').max(320),
   password: z.string().min(1, 'Enter your password.').max(MAX_PASSWORD_LENGTH),
 })
-
-// The password policy (identity/password-policy.ts) and the match are checked after parsing.
-const newPasswordForm = z.object({
-  password: z.string().min(1, 'Choose a new password.').max(MAX_PASSWORD_LENGTH, `Use at most ${MAX_PASSWORD_LENGTH} characters.`),
-  confirm: z.string().max(MAX_PASSWORD_LENGTH),
-})
-
-// Between the one-time password and the new one: the person proved the one-time password.
-const PASSWORD_CHANGE = 'iam:passwordChange'
-interface PasswordChangeState { accountId: string }
 
 export interface LoginHooks {
   /** Called once the password is proven: continues to MFA or finishes the login. */
@@ -35,15 +22,27 @@ export interface LoginHooks {
   federation: {
     buttons(details: Details): Array<{ label: string; action: string }>
     homeRealmByEmail: boolean
+    /** Starts the upstream a login_hint or domain_hint names and answers; false when there is none. */
+    startFromHints(ctx: Context, details: Details): Promise<boolean>
     /** Starts the upstream owning the typed email's domain and answers; false when there is none. */
     startFromTypedLogin(ctx: Context, details: Details, login: string): Promise<boolean>
   }
-  /** Registration, password reset links and the unverified-email hold (interaction/registration.ts). */
-  selfService: SelfServiceHooks
+  /** Registration and password reset links (interaction/registration.ts), the unverified-email hold (interaction/verify-hold.ts). */
+  selfService: {
+    passwordMinLength: number
+    /** The "Create an account" and "Forgot your password?" links of the login page, where offered. */
+    loginLinks(details: Details): Promise<{ registerHref?: string; forgotHref?: string }>
+    /**
+     * After a right password: holds an account whose email is not verified (and answers with the
+     * page saying so); false to go on signing in.
+     */
+    holdUnverified(ctx: Context, details: Details, user: { userId: string; email: string; emailVerified: boolean }): Promise<boolean>
+  }
 }
 
-export function registerLoginRoutes(router: Router, kit: InteractionKit, hooks: LoginHooks) {
-  const { prisma, audit, page, load, saveState, readState, clientName } = kit
+/** At the provider's login prompt (later steps of the same prompt come first in the table). */
+export function createLoginStep(kit: InteractionKit, hooks: LoginHooks): InteractionStep {
+  const { prisma, audit, page, saveState, clientName } = kit
 
   async function renderLogin(ctx: Context, details: Details, state: { login?: string; error?: string; errorField?: string }) {
     page(ctx, 'login', {
@@ -54,17 +53,7 @@ export function registerLoginRoutes(router: Router, kit: InteractionKit, hooks: 
     }, details.uid)
   }
 
-  async function renderChangePassword(ctx: Context, details: Details, accountId: string, state: { error?: string; errorField?: string }) {
-    const user = await prisma.user.findUnique({ where: { id: accountId } })
-    page(ctx, 'change-password', {
-      action: `/interaction/${details.uid}/password`, client: await clientName(details),
-      username: user?.username ?? user?.email ?? '', minLength: hooks.selfService.passwordMinLength, hint: passwordHint(hooks.selfService.passwordMinLength), ...state,
-    }, details.uid)
-  }
-
-  router.post('/:uid/login', load, async (ctx) => {
-    const details = ctx.state.interaction as Details
-    if (details.prompt.name !== 'login') return ctx.redirect(`/interaction/${details.uid}`)
+  async function handleLogin(ctx: Context, details: Details) {
     const clientId = String(details.params.client_id)
     const body = formBody(ctx)
     // Home-realm discovery: an email of an upstream's domain, typed without a password, signs in
@@ -107,46 +96,18 @@ export function registerLoginRoutes(router: Router, kit: InteractionKit, hooks: 
     // Only now, after the right password, may the answer depend on the account's state.
     if (await hooks.selfService.holdUnverified(ctx, details, result)) return
     await audit.record(ctx, { type: 'login', outcome: 'success', userId: result.userId, clientId, details: { method: 'pwd', passwordExpired: result.passwordExpired } })
-    if (result.passwordExpired) return saveState(ctx, details, PASSWORD_CHANGE, { accountId: result.userId } satisfies PasswordChangeState)
+    if (result.passwordExpired) return saveState(ctx, details, { step: 'password-change', accountId: result.userId })
     return hooks.afterPrimary(ctx, details, result.userId, ['pwd'], result.mfa)
-  })
-
-  router.post('/:uid/password', load, async (ctx) => {
-    const details = ctx.state.interaction as Details
-    const accountId = readState<PasswordChangeState>(details, PASSWORD_CHANGE)?.accountId
-    if (!accountId || details.prompt.name !== 'login') return ctx.redirect(`/interaction/${details.uid}`)
-    const parsed = newPasswordForm.safeParse(formBody(ctx))
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]!
-      ctx.status = 400
-      return renderChangePassword(ctx, details, accountId, { error: issue.message, errorField: issue.path[0] === 'confirm' ? 'confirm' : 'password' })
-    }
-    const user = await prisma.user.findUnique({ where: { id: accountId } })
-    if (!user || user.status !== 'active') throw new errors.SessionNotFound('account gone')
-    const policy = checkNewPassword(parsed.data.password, { minLength: hooks.selfService.passwordMinLength, userInputs: [user.email, user.username, user.displayName, user.givenName, user.familyName] })
-    const mismatch = policy.ok && parsed.data.password !== parsed.data.confirm
-    if (!policy.ok || mismatch) {
-      await audit.record(ctx, { type: 'password_change', outcome: 'failure', userId: accountId, clientId: String(details.params.client_id), details: { reason: policy.ok ? 'password_mismatch' : 'password_policy' } })
-      ctx.status = 400
-      return renderChangePassword(ctx, details, accountId, policy.ok ? { error: 'The two passwords do not match.', errorField: 'confirm' } : { error: policy.message, errorField: 'password' })
-    }
-    if (await verifyPassword(user.passwordHash, parsed.data.password)) {
-      ctx.status = 400
-      return renderChangePassword(ctx, details, accountId, { error: 'Choose a password different from the one-time password.', errorField: 'password' })
-    }
-    await setPassword(prisma, accountId, parsed.data.password)
-    await audit.record(ctx, { type: 'password_change', outcome: 'success', userId: accountId, clientId: String(details.params.client_id), details: { reason: 'one-time password replaced' } })
-    return hooks.afterPrimary(ctx, details, accountId, ['pwd'])
-  })
+  }
 
   return {
-    renderLogin,
-    /** Renders the new-password step when the interaction is in it. */
-    async renderPending(ctx: Context, details: Details): Promise<boolean> {
-      const pending = readState<PasswordChangeState>(details, PASSWORD_CHANGE)
-      if (!pending || details.prompt.name !== 'login') return false
-      await renderChangePassword(ctx, details, pending.accountId, {})
-      return true
+    name: 'login',
+    applies: (details) => details.prompt.name === 'login',
+    async render(ctx, details) {
+      // A login_hint or domain_hint of an upstream's domain goes straight there, once.
+      if (await hooks.federation.startFromHints(ctx, details)) return
+      return renderLogin(ctx, details, {})
     },
+    routes: [{ method: 'post', path: '/:uid/login', when: 'step', handle: handleLogin }],
   }
 }

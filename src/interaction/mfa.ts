@@ -8,7 +8,6 @@
 // an account with no second factor at all — no verified factor (usable here or not) and no
 // unused backup code — and that is checked again when the factor is stored: otherwise the
 // password alone would buy a new authenticator and the MFA acr.
-import type Router from '@koa/router'
 import type { Context } from 'koa'
 import { z } from 'zod'
 import type { SecretBox } from '../security/encryption.ts'
@@ -16,13 +15,16 @@ import type { EmailChannel } from '../mfa/channels/email.ts'
 import type { PhoneChannel } from '../mfa/channels/phone.ts'
 import { ACR_MFA, ACR_PASSWORD, amrWithSecondFactor, type SecondFactorMethod } from '../mfa/acr.ts'
 import { addVerifiedFactor, clientMfaFacts, listVerifiedFactors, maskDestination, userMfaFacts, type FactorView, type UserMfaFacts } from '../mfa/factors.ts'
+import { findVerifiedFactorOfUser, markFactorUsed } from '../queries/mfa-factors.ts'
+import { findUserById } from '../queries/users.ts'
 import { mfaReason } from '../mfa/requirement.ts'
 import { confirmTotpEnrolment, newTotpSecret, startTotpEnrolment, verifyTotp } from '../mfa/totp.ts'
 import { describeDuration, issueCode, verifyCode, type CodePurpose, type CodeSettings } from '../mfa/codes.ts'
 import { regenerateBackupCodes, remainingBackupCodes, useBackupCode } from '../mfa/backup-codes.ts'
 import { formBody, type Details, type InteractionKit } from './kit.ts'
 import { tooManyRequests } from '../security/rate-limits.ts'
-import { registerMfaWebauthnRoutes } from './mfa-webauthn.ts'
+import { ofKind, type InteractionState, type MfaState } from './state.ts'
+import type { InteractionStep, StepRoute } from './steps.ts'
 
 export interface MfaDeps {
   box: SecretBox
@@ -32,17 +34,32 @@ export interface MfaDeps {
   phone?: PhoneChannel | undefined
 }
 
-const MFA_STATE = 'iam:mfa'
-interface MfaState {
-  accountId: string
-  /** What the person proved so far (['pwd'], or the session's amr when stepping up). */
-  amr: string[]
-  /** The factor id being used, or 'backup'. */
-  method?: string | undefined
-  /** Enrolment in progress (MFA required, no factor yet). */
-  enrol?: { kind: 'totp'; sealedSecret: string } | { kind: 'email' } | undefined
-  /** Enrolled; the backup codes were shown; waiting for Continue. */
-  enrolled?: SecondFactorMethod | undefined
+export interface MfaStepHooks {
+  /** The passkey page (mfa-webauthn.ts), shown when the chosen factor is a passkey. */
+  passkeyPage(ctx: Context, details: Details, error?: string): Promise<unknown>
+}
+
+/**
+ * This interaction's second-factor state: the saved one, or at the provider's mfa prompt in an
+ * existing session (step-up) one made from the session, nothing saved yet.
+ */
+export function mfaStateOf(details: Details, state: InteractionState | undefined): MfaState | undefined {
+  const saved = ofKind(state, 'mfa')
+  if (saved) return saved
+  if (details.prompt.name === 'mfa' && details.session?.accountId) {
+    return { step: 'mfa', accountId: details.session.accountId, amr: (details.session as { amr?: string[] }).amr ?? ['pwd'] }
+  }
+  return undefined
+}
+
+/** Whether the second-factor step's routes apply: its state, at the login or mfa prompt. */
+export function atMfaStep(details: Details, state: InteractionState | undefined): boolean {
+  return (details.prompt.name === 'login' || details.prompt.name === 'mfa') && mfaStateOf(details, state) !== undefined
+}
+
+/** The login the second factor finishes with. */
+export function mfaLoginResult(state: Pick<MfaState, 'accountId' | 'amr'>, method: SecondFactorMethod) {
+  return { login: { accountId: state.accountId, acr: ACR_MFA, amr: amrWithSecondFactor(state.amr, method), remember: true } }
 }
 
 const codeForm = z.object({ code: z.string().trim().min(1, 'Enter the code.').max(32) })
@@ -73,43 +90,21 @@ const STEP_RULES = {
   enrolVerify: { at: ['enrol-confirm'] },
   continue: { at: ['enrolled'] },
 } as const satisfies Record<string, { at: readonly Step[]; refused?: string }>
-type StepRoute = keyof typeof STEP_RULES
+type MfaRoute = keyof typeof STEP_RULES
 
-export function registerMfaRoutes(router: Router, kit: InteractionKit, deps: MfaDeps) {
-  const { prisma, audit, page, load, finish, saveState, readState, clientName, siteName } = kit
+/**
+ * The second-factor step, after the password (or an upstream) when the policy asks for it, or at
+ * the provider's mfa prompt (step-up). Passkeys' page and JSON endpoints are their own step
+ * (mfa-webauthn.ts); this one decides when their page shows.
+ */
+export function createMfaStep(kit: InteractionKit, deps: MfaDeps, hooks: MfaStepHooks): InteractionStep & {
+  afterPrimaryAuthentication(ctx: Context, details: Details, accountId: string, amr: string[], userFacts?: UserMfaFacts): Promise<void>
+} {
+  const { prisma, audit, page, finish, saveState, keepState: persist, clientName, siteName } = kit
   const { box, settings } = deps
 
-  function currentState(details: Details): MfaState | undefined {
-    const saved = readState<MfaState>(details, MFA_STATE)
-    if (saved) return saved
-    // Step-up inside an existing session: the provider's mfa prompt, nothing saved yet.
-    if (details.prompt.name === 'mfa' && details.session?.accountId) {
-      return { accountId: details.session.accountId, amr: (details.session as { amr?: string[] }).amr ?? ['pwd'] }
-    }
-    return undefined
-  }
-
-  function mfaLogin(state: Pick<MfaState, 'accountId' | 'amr'>, method: SecondFactorMethod) {
-    return { login: { accountId: state.accountId, acr: ACR_MFA, amr: amrWithSecondFactor(state.amr, method), remember: true } }
-  }
-
   function finishWithMfa(ctx: Context, state: MfaState, method: SecondFactorMethod) {
-    return finish(ctx, mfaLogin(state, method))
-  }
-
-  // --- Passkeys / security keys: their page and JSON endpoints live in mfa-webauthn.ts; this step
-  // gives them its state and the login result, and shows their page when a passkey is chosen.
-  const webauthn = registerMfaWebauthnRoutes(router, kit, {
-    rpId: settings.webauthnRpId ?? new URL(kit.provider.issuer).hostname,
-    stateOf: (details) => currentState(details),
-    loginResult: (state) => mfaLogin(state, 'webauthn'),
-  })
-  // ---
-
-  /** Sends a code for an email/SMS/WhatsApp factor (or enrolment); answers with a page on failure. */
-  /** Keeps `next` as the interaction's MFA state without leaving the page being rendered. */
-  async function persist(ctx: Context, next: MfaState) {
-    await kit.provider.interactionResult(ctx.req, ctx.res, { [MFA_STATE]: next }, { mergeWithLastSubmission: false })
+    return finish(ctx, mfaLoginResult(state, method))
   }
 
   /**
@@ -190,7 +185,7 @@ export function registerMfaRoutes(router: Router, kit: InteractionKit, deps: Mfa
       case 'enrolled':
         return page(ctx, 'mfa-backup-codes', { ...base, codes: extra.codes, action: `/interaction/${details.uid}/mfa/continue` }, details.uid)
       case 'enrol-confirm': {
-        const user = await prisma.user.findUnique({ where: { id: state.accountId } })
+        const user = await findUserById(prisma, state.accountId)
         if (state.enrol?.kind === 'totp') {
           const enrolment = await startTotpEnrolment(siteName, user?.email ?? state.accountId, box.open(state.enrol.sealedSecret, `enrol:${state.accountId}`))
           return page(ctx, 'mfa-enrol-totp', { ...base, qrSvg: enrolment.qrSvg, secret: enrolment.secret.replace(/(.{4})/g, '$1 ').trim(), action: `/interaction/${details.uid}/mfa/enrol/verify` }, details.uid)
@@ -203,7 +198,7 @@ export function registerMfaRoutes(router: Router, kit: InteractionKit, deps: Mfa
       case 'enrol':
         return page(ctx, 'mfa-enrol', { ...base, action: `/interaction/${details.uid}/mfa/enrol`, emailAvailable: Boolean(deps.email) }, details.uid)
       case 'passkey':
-        return webauthn.render(ctx, details, extra.error)
+        return hooks.passkeyPage(ctx, details, extra.error)
       case 'code': {
         const isBackup = selected === 'backup'
         const factor = selected === 'backup' ? undefined : selected!
@@ -234,17 +229,16 @@ export function registerMfaRoutes(router: Router, kit: InteractionKit, deps: Mfa
     return false
   }
 
+  const routes: StepRoute[] = []
   /**
-   * Loads the MFA state of the interaction (else sends the browser back to the current step) and
-   * lets the handler run only at the steps STEP_RULES names for `route`: otherwise the person sees
-   * the step they are at, with why (409), and the refusal is audited.
+   * A POST of this step. It runs only where the step applies (else the browser goes back to the
+   * interaction's current step), and there only at the sub-steps STEP_RULES names for `route`:
+   * otherwise the person sees the step they are at, with why (409), and the refusal is audited.
    */
-  function withState(route: StepRoute, handler: (ctx: Context, details: Details, state: MfaState, now: Awaited<ReturnType<typeof stepOf>>) => Promise<unknown>) {
+  function post(path: string, route: MfaRoute, handler: (ctx: Context, details: Details, state: MfaState, now: Awaited<ReturnType<typeof stepOf>>) => Promise<unknown>) {
     const rule: { at: readonly Step[]; refused?: string } = STEP_RULES[route]
-    return async (ctx: Context) => {
-      const details = ctx.state.interaction as Details
-      const state = currentState(details)
-      if (!state || (details.prompt.name !== 'login' && details.prompt.name !== 'mfa')) return ctx.redirect(`/interaction/${details.uid}`)
+    routes.push({ method: 'post', path, when: 'step', async handle(ctx, details, saved) {
+      const state = mfaStateOf(details, saved)!
       const now = await stepOf(state)
       if (!rule.at.includes(now.step)) {
         await audit.record(ctx, { type: 'mfa_step_refused', outcome: 'failure', userId: state.accountId, clientId: String(details.params.client_id), details: { route, step: now.step } })
@@ -252,40 +246,40 @@ export function registerMfaRoutes(router: Router, kit: InteractionKit, deps: Mfa
         return render(ctx, details, state, { error: rule.refused ?? NOT_NOW })
       }
       await handler(ctx, details, state, now)
-    }
+    } })
   }
 
-  router.post('/:uid/mfa/select', load, withState('select', async (ctx, details, state, { factors, backupLeft }) => {
+  post('/:uid/mfa/select', 'select', async (ctx, details, state, { factors, backupLeft }) => {
     const parsed = selectForm.safeParse(formBody(ctx))
     const factor = factors.find((f) => f.id === parsed.data?.method)
-    if (parsed.data?.method === 'backup' && backupLeft > 0) return saveState(ctx, details, MFA_STATE, { ...state, method: 'backup' })
+    if (parsed.data?.method === 'backup' && backupLeft > 0) return saveState(ctx, details, { ...state, method: 'backup' })
     if (!factor) {
       ctx.status = 400
       return render(ctx, details, state, { error: 'Choose one of the methods below.' })
     }
     if (factor.kind === 'email' || factor.kind === 'sms' || factor.kind === 'whatsapp') {
-      const row = await prisma.mfaFactor.findUnique({ where: { id: factor.id } })
+      const row = await findVerifiedFactorOfUser(prisma, state.accountId, factor.id)
       if (!(await sendCode(ctx, details, state, { ...state, method: factor.id }, { purpose: factor.kind, destination: row!.destination!, factorId: factor.id, kind: factor.kind }))) return
     }
-    return saveState(ctx, details, MFA_STATE, { ...state, method: factor.id })
-  }))
+    return saveState(ctx, details, { ...state, method: factor.id })
+  })
 
-  router.post('/:uid/mfa/resend', load, withState('resend', async (ctx, details, state) => {
+  post('/:uid/mfa/resend', 'resend', async (ctx, details, state) => {
     if (state.enrol?.kind === 'email') {
-      const user = await prisma.user.findUnique({ where: { id: state.accountId } })
+      const user = await findUserById(prisma, state.accountId)
       if (!(await sendCode(ctx, details, state, state, { purpose: 'enrol-email', destination: user!.email, kind: 'email' }))) return
-      return saveState(ctx, details, MFA_STATE, state)
+      return saveState(ctx, details, state)
     }
-    const factor = state.method ? await prisma.mfaFactor.findFirst({ where: { id: state.method, userId: state.accountId, verified: true } }) : null
-    if (!factor || !(factor.kind === 'email' || factor.kind === 'sms' || factor.kind === 'whatsapp')) return saveState(ctx, details, MFA_STATE, state)
+    const factor = state.method ? await findVerifiedFactorOfUser(prisma, state.accountId, state.method) : null
+    if (!factor || !(factor.kind === 'email' || factor.kind === 'sms' || factor.kind === 'whatsapp')) return saveState(ctx, details, state)
     if (!(await sendCode(ctx, details, state, state, { purpose: factor.kind, destination: factor.destination!, factorId: factor.id, kind: factor.kind }))) return
-    return saveState(ctx, details, MFA_STATE, state)
-  }))
+    return saveState(ctx, details, state)
+  })
 
-  router.post('/:uid/mfa/another', load, withState('another', async (ctx, details, state) =>
-    saveState(ctx, details, MFA_STATE, { ...state, method: undefined, enrol: undefined })))
+  post('/:uid/mfa/another', 'another', async (ctx, details, state) =>
+    saveState(ctx, details, { ...state, method: undefined, enrol: undefined }))
 
-  router.post('/:uid/mfa/verify', load, withState('verify', async (ctx, details, state) => {
+  post('/:uid/mfa/verify', 'verify', async (ctx, details, state) => {
     const clientId = String(details.params.client_id)
     const parsed = codeForm.safeParse(formBody(ctx))
     if (!parsed.success) {
@@ -306,8 +300,8 @@ export function registerMfaRoutes(router: Router, kit: InteractionKit, deps: Mfa
       await kit.limits.succeeded('codeVerify', { ip: ctx.ip, account: state.accountId })
       return finishWithMfa(ctx, state, 'backup')
     }
-    const factor = state.method ? await prisma.mfaFactor.findFirst({ where: { id: state.method, userId: state.accountId, verified: true } }) : null
-    if (!factor || factor.kind === 'webauthn') return saveState(ctx, details, MFA_STATE, { ...state, method: undefined })
+    const factor = state.method ? await findVerifiedFactorOfUser(prisma, state.accountId, state.method) : null
+    if (!factor || factor.kind === 'webauthn') return saveState(ctx, details, { ...state, method: undefined })
     if (factor.kind === 'totp') {
       const result = await verifyTotp(prisma, box, factor, code)
       if (!result.ok) return fail('totp', result.reason, result.reason === 'replayed' ? 'That code was already used. Wait for the next code in your app.' : 'That code is not right. Check your app and try again.')
@@ -320,31 +314,31 @@ export function registerMfaRoutes(router: Router, kit: InteractionKit, deps: Mfa
           : 'There is no code waiting. Send a new code.'
         return fail(factor.kind, result.reason, message, result.reason === 'invalid' ? result.attemptsLeft : undefined)
       }
-      await prisma.mfaFactor.update({ where: { id: factor.id }, data: { lastUsedAt: new Date() } })
+      await markFactorUsed(prisma, factor.id, kit.clock.date())
     }
     await audit.record(ctx, { type: 'mfa_verify', outcome: 'success', userId: state.accountId, clientId, details: { method: factor.kind } })
     await kit.limits.succeeded('codeVerify', { ip: ctx.ip, account: state.accountId })
     return finishWithMfa(ctx, state, factor.kind)
-  }))
+  })
 
-  router.post('/:uid/mfa/enrol', load, withState('enrol', async (ctx, details, state) => {
+  post('/:uid/mfa/enrol', 'enrol', async (ctx, details, state) => {
     const parsed = enrolForm.safeParse(formBody(ctx))
     if (!parsed.success || (parsed.data.kind === 'email' && !deps.email)) {
       ctx.status = 400
       return render(ctx, details, state, { error: 'Choose how you want to receive codes.' })
     }
     if (parsed.data.kind === 'totp') {
-      return saveState(ctx, details, MFA_STATE, { ...state, enrol: { kind: 'totp', sealedSecret: box.seal(newTotpSecret(), `enrol:${state.accountId}`) } })
+      return saveState(ctx, details, { ...state, enrol: { kind: 'totp', sealedSecret: box.seal(newTotpSecret(), `enrol:${state.accountId}`) } })
     }
-    const user = await prisma.user.findUnique({ where: { id: state.accountId } })
+    const user = await findUserById(prisma, state.accountId)
     if (!(await sendCode(ctx, details, state, { ...state, enrol: { kind: 'email' } }, { purpose: 'enrol-email', destination: user!.email, kind: 'email' }))) return
-    return saveState(ctx, details, MFA_STATE, { ...state, enrol: { kind: 'email' } })
-  }))
+    return saveState(ctx, details, { ...state, enrol: { kind: 'email' } })
+  })
 
-  router.post('/:uid/mfa/enrol/verify', load, withState('enrolVerify', async (ctx, details, state) => {
+  post('/:uid/mfa/enrol/verify', 'enrolVerify', async (ctx, details, state) => {
     const clientId = String(details.params.client_id)
     const parsed = codeForm.safeParse(formBody(ctx))
-    if (!state.enrol) return saveState(ctx, details, MFA_STATE, state)
+    if (!state.enrol) return saveState(ctx, details, state)
     if (!parsed.success) {
       ctx.status = 400
       return render(ctx, details, state, { error: parsed.error.issues[0]!.message })
@@ -376,7 +370,7 @@ export function registerMfaRoutes(router: Router, kit: InteractionKit, deps: Mfa
           attemptsLeft: result.reason === 'invalid' ? result.attemptsLeft : undefined,
         })
       }
-      const factor = await addVerifiedFactor(prisma, { userId: state.accountId, kind: 'email', label: 'Email', destination: result.destination, lastUsedAt: new Date() }, { asFirst: true })
+      const factor = await addVerifiedFactor(prisma, { userId: state.accountId, kind: 'email', label: 'Email', destination: result.destination, lastUsedAt: kit.clock.date() }, { asFirst: true })
       if (!factor) return refuseNotFirst()
       method = 'email'
     }
@@ -385,14 +379,14 @@ export function registerMfaRoutes(router: Router, kit: InteractionKit, deps: Mfa
     const codes = await regenerateBackupCodes(prisma, box, state.accountId)
     await audit.record(ctx, { type: 'backup_codes_generated', outcome: 'success', userId: state.accountId, clientId })
     const next: MfaState = { ...state, enrol: undefined, enrolled: method }
-    await kit.provider.interactionResult(ctx.req, ctx.res, { [MFA_STATE]: next }, { mergeWithLastSubmission: false })
+    await persist(ctx, next)
     // Shown in this response only: the codes are stored as digests.
     return render(ctx, details, next, { codes })
-  }))
+  })
 
-  router.post('/:uid/mfa/continue', load, withState('continue', async (ctx, details, state) => {
+  post('/:uid/mfa/continue', 'continue', async (ctx, details, state) => {
     return finishWithMfa(ctx, state, state.enrolled!)
-  }))
+  })
 
   return {
     /** After the password (or an upstream): straight to the client, or on to the second factor when the policy says so. */
@@ -405,19 +399,12 @@ export function registerMfaRoutes(router: Router, kit: InteractionKit, deps: Mfa
       // The password check read the user's facts with the user; other ways in read them here.
       const facts = { ...(userFacts ?? await userMfaFacts(prisma, accountId)), ...clientMfaFacts(client), params: details.params }
       if (!mfaReason(facts)) return finish(ctx, { login: { accountId, acr: ACR_PASSWORD, amr, remember: true } })
-      return saveState(ctx, details, MFA_STATE, { accountId, amr } satisfies MfaState)
+      return saveState(ctx, details, { step: 'mfa', accountId, amr })
     },
-    /** The provider's mfa prompt in an existing session (step-up). */
-    async startStepUp(ctx: Context, details: Details) {
-      const state = currentState(details)
-      if (!state) throw new Error('mfa prompt without a session')
-      return render(ctx, details, state)
-    },
-    async renderPending(ctx: Context, details: Details): Promise<boolean> {
-      const state = readState<MfaState>(details, MFA_STATE)
-      if (!state || (details.prompt.name !== 'login' && details.prompt.name !== 'mfa')) return false
-      await render(ctx, details, state)
-      return true
-    },
+    name: 'mfa',
+    applies: atMfaStep,
+    /** The sub-step the person is at (stepOf); at the provider's mfa prompt, a step-up in the session. */
+    render: (ctx, details, saved) => render(ctx, details, mfaStateOf(details, saved)!),
+    routes,
   }
 }

@@ -1,19 +1,19 @@
-// Inside a sign-in: "Create an account" (open registration) and the hold of accounts whose email
-// is not verified yet (REQUIRE_VERIFIED_EMAIL), with its "send a new link" button. The links in
-// the emails lead to /self-service/ (src/self-service/routes.ts), which needs no interaction.
-import type Router from '@koa/router'
+// The registration step, inside a sign-in: "Create an account" (open registration), and the login
+// page's links to it and to "Forgot your password?". The links in the emails lead to
+// /self-service/ (src/self-service/routes.ts), which needs no interaction. The hold of accounts
+// whose email is not verified yet is its own step (verify-hold.ts).
 import type { Context } from 'koa'
 import { z } from 'zod'
 import type { Config } from '../config.ts'
 import type { Mailer } from '../mail/mailer.ts'
 import type { SecretBox } from '../security/encryption.ts'
 import { describeLifetime } from '../mail/link-mails.ts'
-import { maskDestination } from '../mfa/factors.ts'
 import { checkNewPassword, passwordHint } from '../identity/password-policy.ts'
 import { MAX_PASSWORD_LENGTH } from '../identity/users.ts'
-import { registerWithEmail, registrationForClient, resendVerification, type RegistrationDeps } from '../identity/registration.ts'
+import { registerWithEmail, registrationForClient, type RegistrationDeps } from '../identity/registration.ts'
 import { tooManyRequests } from '../security/rate-limits.ts'
 import { formBody, type Details, type InteractionKit } from './kit.ts'
+import type { InteractionStep } from './steps.ts'
 
 export interface RegistrationRouteDeps {
   config: Pick<Config, 'issuer' | 'siteName' | 'registration' | 'passwordMinLength'>
@@ -21,24 +21,14 @@ export interface RegistrationRouteDeps {
   box: SecretBox
 }
 
-/** What the password step asks of this module. */
-export interface SelfServiceHooks {
-  passwordMinLength: number
-  /** The "Create an account" and "Forgot your password?" links of the login page, where offered. */
-  loginLinks(details: Details): Promise<{ registerHref?: string; forgotHref?: string }>
-  /**
-   * After a right password: holds an account whose email is not verified (and answers with the
-   * page saying so); false to go on signing in.
-   */
-  holdUnverified(ctx: Context, details: Details, user: { userId: string; email: string; emailVerified: boolean }): Promise<boolean>
+/** What identity/registration.ts needs, from the interaction's dependencies. */
+export function registrationDepsOf(kit: InteractionKit, deps: RegistrationRouteDeps): RegistrationDeps {
+  const { config, mailer } = deps
+  return {
+    prisma: kit.prisma, box: deps.box, clock: kit.clock, mailer,
+    mail: { siteName: config.siteName, issuer: config.issuer }, settings: config.registration,
+  }
 }
-
-// The account held at sign-in, kept in the interaction (server-side) for the resend button.
-const HOLD = 'iam:verifyHold'
-interface HoldState { accountId: string }
-
-/** Between two verification mails to one account (a held person pressing "send" repeatedly). */
-export const VERIFICATION_RESEND_SECONDS = 60
 
 const registerForm = z.object({
   email: z.string().trim().min(1, 'Enter your email address.').max(254, 'That email address is too long.').pipe(z.email('Enter a valid email address, like name@example.com.')),
@@ -47,16 +37,17 @@ const registerForm = z.object({
   confirm: z.string().max(MAX_PASSWORD_LENGTH),
 })
 
-export function registerRegistrationRoutes(
-  router: Router, kit: InteractionKit, deps: RegistrationRouteDeps,
+/** At the login prompt: the registration form, at its own URL (GET/POST /interaction/:uid/register). */
+export function createRegistrationStep(
+  kit: InteractionKit, deps: RegistrationRouteDeps,
   hooks: { afterPrimary(ctx: Context, details: Details, accountId: string, amr: string[]): Promise<void> },
-): SelfServiceHooks {
-  const { prisma, audit, page, load, clientName } = kit
+): InteractionStep & {
+  /** The "Create an account" and "Forgot your password?" links of the login page, where offered. */
+  loginLinks(details: Details): Promise<{ registerHref?: string; forgotHref?: string }>
+} {
+  const { prisma, audit, page, clientName } = kit
   const { config, mailer } = deps
-  const registration: RegistrationDeps = {
-    prisma, box: deps.box, clock: kit.clock, mailer,
-    mail: { siteName: config.siteName, issuer: config.issuer }, settings: config.registration,
-  }
+  const registration = registrationDepsOf(kit, deps)
 
   /** Open registration is offered where the client's tenant is open and mail can be sent. */
   async function availability(details: Details) {
@@ -86,17 +77,13 @@ export function registerRegistrationRoutes(
     }, details.uid)
   }
 
-  router.get('/:uid/register', load, async (ctx) => {
-    const details = ctx.state.interaction as Details
-    if (details.prompt.name !== 'login') return ctx.redirect(`/interaction/${details.uid}`)
+  async function showForm(ctx: Context, details: Details) {
     const { mode, offered } = await availability(details)
     if (!offered) return refuseRegistration(ctx, details, mode)
     return renderForm(ctx, details, {})
-  })
+  }
 
-  router.post('/:uid/register', load, async (ctx) => {
-    const details = ctx.state.interaction as Details
-    if (details.prompt.name !== 'login') return ctx.redirect(`/interaction/${details.uid}`)
+  async function register(ctx: Context, details: Details) {
     const clientId = String(details.params.client_id)
     const { mode, offered, tenantId } = await availability(details)
     if (!offered) return refuseRegistration(ctx, details, mode)
@@ -145,39 +132,15 @@ export function registerRegistrationRoutes(
       detail: 'Once you have confirmed it, come back here and sign in. Nothing arrived? Check your spam folder.',
       backHref: `/interaction/${details.uid}`, backLabel: 'Continue to sign in',
     }, details.uid)
-  })
-
-  async function renderHold(ctx: Context, details: Details, email: string, extra: { notice?: string; error?: string } = {}) {
-    page(ctx, 'notice', {
-      title: 'Confirm your email address first',
-      message: `Your password is right, but your email address ${maskDestination('email', email)} is not confirmed yet. Open the link we emailed you, then sign in again.`,
-      detail: 'Cannot find the email, or the link has expired? We can send a new one.',
-      form: mailer ? { action: `/interaction/${details.uid}/verify-email/resend`, label: 'Send a new link' } : undefined,
-      backHref: `/interaction/${details.uid}`, backLabel: 'Back to sign in', ...extra,
-    }, details.uid)
   }
 
-  router.post('/:uid/verify-email/resend', load, async (ctx) => {
-    const details = ctx.state.interaction as Details
-    const accountId = kit.readState<HoldState>(details, HOLD)?.accountId
-    if (!accountId || details.prompt.name !== 'login') return ctx.redirect(`/interaction/${details.uid}`)
-    const clientId = String(details.params.client_id)
-    const user = await prisma.user.findUnique({ where: { id: accountId } })
-    if (!user || user.status !== 'active' || user.emailVerified) return ctx.redirect(`/interaction/${details.uid}`)
-    const limited = await kit.limits.consume('codeSend', { ip: ctx.ip, account: user.email }, { ctx, userId: user.id, clientId })
-    if (!limited.ok) return renderHold(ctx, details, user.email, { error: tooManyRequests(ctx, limited.retryAfter, 'Too many emails were asked for.') })
-    const sent = await resendVerification(registration, user, VERIFICATION_RESEND_SECONDS)
-    await audit.record(ctx, { type: 'email_verification_sent', outcome: sent.ok ? 'success' : 'failure', userId: user.id, clientId, details: sent.ok ? { reason: 'resend' } : { reason: sent.reason, ...(sent.reason === 'send_failed' ? { error: sent.error } : {}) } })
-    if (sent.ok) return renderHold(ctx, details, user.email, { notice: `We sent a new link to ${maskDestination('email', user.email)}. It works for ${describeLifetime(config.registration.verificationTtl)}; earlier links no longer do.` })
-    if (sent.reason === 'throttled') {
-      return renderHold(ctx, details, user.email, { error: tooManyRequests(ctx, sent.retryAfter, 'We sent you a link a moment ago: look for that one first.') })
-    }
-    ctx.status = 503
-    return renderHold(ctx, details, user.email, { error: 'We could not send the email just now. Please try again in a few minutes.' })
-  })
-
   return {
-    passwordMinLength: config.passwordMinLength,
+    name: 'registration',
+    applies: (details) => details.prompt.name === 'login',
+    routes: [
+      { method: 'get', path: '/:uid/register', when: 'step', handle: showForm },
+      { method: 'post', path: '/:uid/register', when: 'step', handle: register },
+    ],
 
     async loginLinks(details) {
       if (!mailer) return {}
@@ -188,14 +151,5 @@ export function registerRegistrationRoutes(
       }
     },
 
-    async holdUnverified(ctx, details, user) {
-      if (!config.registration.requireVerifiedEmail || user.emailVerified) return false
-      const { userId } = user
-      await audit.record(ctx, { type: 'login', outcome: 'failure', userId, clientId: String(details.params.client_id), details: { reason: 'email_unverified', method: 'pwd' } })
-      await kit.provider.interactionResult(ctx.req, ctx.res, { [HOLD]: { accountId: userId } satisfies HoldState }, { mergeWithLastSubmission: false })
-      ctx.status = 403
-      await renderHold(ctx, details, user.email)
-      return true
-    },
   }
 }

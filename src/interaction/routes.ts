@@ -1,60 +1,47 @@
-// The interaction pages. GET /interaction/:uid shows whichever step the interaction is at; each
-// step's POST handler lives with its step (login.ts, mfa.ts, consent below).
+// The interaction pages under /interaction. Each step (login, password change, second factor,
+// passkey, federation, registration, e-mail hold, consent) is one file exporting the same shape
+// (steps.ts); the table below dispatches to them: GET /interaction/:uid shows the first step that
+// applies, and each step's routes run only where their rule says (docs/adr/0220-interaction-steps.md).
 import Router from '@koa/router'
 import type { Context } from 'koa'
-import { describeConsent, grantConsent } from './consent.ts'
+import { createConsentStep } from './consent.ts'
 import { createInteractionKit, type Details, type InteractionDeps } from './kit.ts'
-import { registerLoginRoutes } from './login.ts'
-import { registerMfaRoutes, type MfaDeps } from './mfa.ts'
-import { registerFederationRoutes } from './federation.ts'
-import { registerRegistrationRoutes, type RegistrationRouteDeps } from './registration.ts'
+import { createLoginStep } from './login.ts'
+import { createPasswordChangeStep } from './password-change.ts'
+import { createMfaStep, type MfaDeps } from './mfa.ts'
+import { createWebauthnStep } from './mfa-webauthn.ts'
+import { createFederationStep } from './federation.ts'
+import { createRegistrationStep, type RegistrationRouteDeps } from './registration.ts'
+import { createVerifyHoldStep } from './verify-hold.ts'
+import { mountSteps, type InteractionStep } from './steps.ts'
 import type { Federation } from '../federation/upstreams.ts'
-import { emailOf } from '../identity/users.ts'
 
 export type { InteractionDeps }
 
 export function createInteractionRouter(deps: InteractionDeps & { mfa: MfaDeps; federation: Federation } & Omit<RegistrationRouteDeps, 'box'>): Router {
   const kit = createInteractionKit(deps)
-  const { provider, prisma, audit, page, load, finish, clientName } = kit
+  const { audit, load, finish } = kit
   const router = new Router({ prefix: '/interaction' })
 
-  const mfa = registerMfaRoutes(router, kit, deps.mfa)
-  const federation = registerFederationRoutes(router, kit, deps.federation, { afterPrimary: mfa.afterPrimaryAuthentication, box: deps.mfa.box })
-  const selfService = registerRegistrationRoutes(router, kit, { config: deps.config, mailer: deps.mailer, box: deps.mfa.box }, { afterPrimary: mfa.afterPrimaryAuthentication })
-  const login = registerLoginRoutes(router, kit, { afterPrimary: mfa.afterPrimaryAuthentication, federation, selfService })
-
-  router.get('/:uid', load, async (ctx: Context) => {
-    const details = ctx.state.interaction as Details
-    if (await login.renderPending(ctx, details)) return
-    if (await mfa.renderPending(ctx, details)) return
-    if (await federation.renderPending(ctx, details)) return
-    switch (details.prompt.name) {
-      case 'login':
-        if (await federation.startFromHints(ctx, details)) return
-        return login.renderLogin(ctx, details, {})
-      case 'mfa':
-        return mfa.startStepUp(ctx, details)
-      case 'consent': {
-        const account = await emailOf(prisma, details.session!.accountId)
-        return page(ctx, 'consent', {
-          action: `/interaction/${details.uid}/consent`, abortAction: `/interaction/${details.uid}/abort`,
-          client: await clientName(details), account, items: await describeConsent(provider, details),
-        }, details.uid)
-      }
-      default:
-        throw new Error(`unknown prompt ${details.prompt.name}`)
-    }
+  const selfServiceDeps = { config: deps.config, mailer: deps.mailer, box: deps.mfa.box }
+  const webauthn = createWebauthnStep(kit, deps.mfa.settings)
+  const mfa = createMfaStep(kit, deps.mfa, { passkeyPage: webauthn.renderPage })
+  const afterPrimary = mfa.afterPrimaryAuthentication
+  const federation = createFederationStep(kit, deps.federation, { afterPrimary, box: deps.mfa.box })
+  const registration = createRegistrationStep(kit, selfServiceDeps, { afterPrimary })
+  const hold = createVerifyHoldStep(kit, selfServiceDeps)
+  const passwordChange = createPasswordChangeStep(kit, { afterPrimary, passwordMinLength: deps.config.passwordMinLength })
+  const login = createLoginStep(kit, {
+    afterPrimary, federation,
+    selfService: { passwordMinLength: deps.config.passwordMinLength, loginLinks: registration.loginLinks, holdUnverified: hold.holdUnverified },
   })
+  const consent = createConsentStep(kit)
 
-  router.post('/:uid/consent', load, async (ctx) => {
-    const details = ctx.state.interaction as Details
-    if (details.prompt.name !== 'consent') return ctx.redirect(`/interaction/${details.uid}`)
-    const grantId = await grantConsent(provider, prisma, details)
-    await audit.record(ctx, { type: 'consent', outcome: 'success', userId: details.session?.accountId, clientId: String(details.params.client_id), details: { scope: details.params.scope } })
-    return finish(ctx, { consent: { grantId } })
-  })
+  // In order: GET /interaction/:uid shows the first of these that applies and has a page.
+  const steps: InteractionStep[] = [passwordChange, mfa, webauthn, federation, login, registration, hold, consent]
+  mountSteps(router, kit, steps)
 
-  router.post('/:uid/abort', load, async (ctx) => {
+  router.post('/:uid/abort', load, async (ctx: Context) => {
     const details = ctx.state.interaction as Details
     await audit.record(ctx, { type: 'interaction_aborted', outcome: 'failure', userId: details.session?.accountId, clientId: String(details.params.client_id), details: { prompt: details.prompt.name } })
     return finish(ctx, { error: 'access_denied', error_description: 'End-User aborted interaction' })

@@ -1,0 +1,76 @@
+// The e-mail hold step: after a right password, an account whose email is not verified yet
+// (REQUIRE_VERIFIED_EMAIL) is held with a page saying so and a "send a new link" button.
+import type { Context } from 'koa'
+import { describeLifetime } from '../mail/link-mails.ts'
+import { maskDestination } from '../mfa/factors.ts'
+import { resendVerification } from '../identity/registration.ts'
+import { findUserById } from '../queries/users.ts'
+import { tooManyRequests } from '../security/rate-limits.ts'
+import type { Details, InteractionKit } from './kit.ts'
+import { registrationDepsOf, type RegistrationRouteDeps } from './registration.ts'
+import { stateOfKindIn } from './state.ts'
+import type { InteractionStep } from './steps.ts'
+
+/** Between two verification mails to one account (a held person pressing "send" repeatedly). */
+export const VERIFICATION_RESEND_SECONDS = 60
+
+/**
+ * At the login prompt, once an unverified account was held (state 'verify-hold'). Its page is the
+ * answer to the password and to "send a new link"; reloading the interaction shows the login form.
+ */
+export function createVerifyHoldStep(kit: InteractionKit, deps: RegistrationRouteDeps): InteractionStep & {
+  /**
+   * After a right password: holds an account whose email is not verified (and answers with the
+   * page saying so); false to go on signing in.
+   */
+  holdUnverified(ctx: Context, details: Details, user: { userId: string; email: string; emailVerified: boolean }): Promise<boolean>
+} {
+  const { prisma, audit, page } = kit
+  const { config, mailer } = deps
+  const registration = registrationDepsOf(kit, deps)
+  const held = stateOfKindIn('verify-hold')
+
+  async function renderHold(ctx: Context, details: Details, email: string, extra: { notice?: string; error?: string } = {}) {
+    page(ctx, 'notice', {
+      title: 'Confirm your email address first',
+      message: `Your password is right, but your email address ${maskDestination('email', email)} is not confirmed yet. Open the link we emailed you, then sign in again.`,
+      detail: 'Cannot find the email, or the link has expired? We can send a new one.',
+      form: mailer ? { action: `/interaction/${details.uid}/verify-email/resend`, label: 'Send a new link' } : undefined,
+      backHref: `/interaction/${details.uid}`, backLabel: 'Back to sign in', ...extra,
+    }, details.uid)
+  }
+
+  return {
+    name: 'verify-hold',
+    applies: (details, state) => details.prompt.name === 'login' && held(state) !== undefined,
+    routes: [{
+      method: 'post', path: '/:uid/verify-email/resend', when: 'step',
+      async handle(ctx, details, state) {
+        const { accountId } = held(state)!
+        const clientId = String(details.params.client_id)
+        const user = await findUserById(prisma, accountId)
+        if (!user || user.status !== 'active' || user.emailVerified) return ctx.redirect(`/interaction/${details.uid}`)
+        const limited = await kit.limits.consume('codeSend', { ip: ctx.ip, account: user.email }, { ctx, userId: user.id, clientId })
+        if (!limited.ok) return renderHold(ctx, details, user.email, { error: tooManyRequests(ctx, limited.retryAfter, 'Too many emails were asked for.') })
+        const sent = await resendVerification(registration, user, VERIFICATION_RESEND_SECONDS)
+        await audit.record(ctx, { type: 'email_verification_sent', outcome: sent.ok ? 'success' : 'failure', userId: user.id, clientId, details: sent.ok ? { reason: 'resend' } : { reason: sent.reason, ...(sent.reason === 'send_failed' ? { error: sent.error } : {}) } })
+        if (sent.ok) return renderHold(ctx, details, user.email, { notice: `We sent a new link to ${maskDestination('email', user.email)}. It works for ${describeLifetime(config.registration.verificationTtl)}; earlier links no longer do.` })
+        if (sent.reason === 'throttled') {
+          return renderHold(ctx, details, user.email, { error: tooManyRequests(ctx, sent.retryAfter, 'We sent you a link a moment ago: look for that one first.') })
+        }
+        ctx.status = 503
+        return renderHold(ctx, details, user.email, { error: 'We could not send the email just now. Please try again in a few minutes.' })
+      },
+    }],
+
+    async holdUnverified(ctx, details, user) {
+      if (!config.registration.requireVerifiedEmail || user.emailVerified) return false
+      const { userId } = user
+      await audit.record(ctx, { type: 'login', outcome: 'failure', userId, clientId: String(details.params.client_id), details: { reason: 'email_unverified', method: 'pwd' } })
+      await kit.keepState(ctx, { step: 'verify-hold', accountId: userId })
+      ctx.status = 403
+      await renderHold(ctx, details, user.email)
+      return true
+    },
+  }
+}
