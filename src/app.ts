@@ -1,17 +1,26 @@
-// Composes the HTTP application: request id, access log, security headers, then our routes
-// (assets, health, interaction pages) and finally the OIDC provider itself.
-import { randomUUID } from 'node:crypto'
-import { readFileSync } from 'node:fs'
-import path from 'node:path'
+// Composes the HTTP application, read top to bottom: what every request gets (an id, the access
+// log and metrics, security headers), then one area per kind of caller, each its own stack with
+// ONE error handler that answers in that caller's format (docs/adr/0250-one-error-model.md):
+//
+//   health     /healthz /readyz /metrics, the pages' assets   plain answers
+//   admin API  /admin/api                                      RFC 9457 problem+json
+//   demo API   /api/demo                                       RFC 6750 JSON errors and challenges
+//   console    /admin                                          the admin console's page and assets
+//   pages      /interaction /federation /account /self-service the site's error page
+//   provider   everything else                                 OAuth JSON or redirect (oidc-provider's own)
+//
+// Which area a request belongs to is decided here, once (areaOf); no middleware looks at the path
+// to guess it.
 import Koa, { type Context, type Middleware, type Next } from 'koa'
 import type Router from '@koa/router'
 import mount from 'koa-mount'
-import { errors, type default as Provider } from 'oidc-provider'
+import type { default as Provider } from 'oidc-provider'
 import type { Config } from './config.ts'
-import { accessLogger, type Logger } from './observability/logger.ts'
-import { renderMetrics, UNMATCHED_ROUTE, type Metrics } from './observability/metrics.ts'
-import { VERSION, type Readiness } from './observability/health.ts'
+import type { Logger } from './observability/logger.ts'
+import type { Metrics } from './observability/metrics.ts'
+import { healthRoutes, type Readiness } from './observability/health.ts'
 import { renderPage } from './pages/render.ts'
+import { serveAssets } from './pages/assets.ts'
 import { createInteractionRouter, type InteractionDeps } from './interaction/routes.ts'
 import type { MfaDeps } from './interaction/mfa.ts'
 import { createAccountRouter } from './account/routes.ts'
@@ -19,16 +28,21 @@ import { createSelfServiceRouter } from './self-service/routes.ts'
 import type { Mailer } from './mail/mailer.ts'
 import { createFederationReturnRouter } from './interaction/federation.ts'
 import type { Federation } from './federation/upstreams.ts'
-import { createDemoApi } from './api/demo.ts'
+import { bearerApiErrors, createDemoApi } from './api/demo.ts'
 import { createAdminApi } from './admin/router.ts'
+import { problemErrors } from './admin/problem.ts'
 import { serveConsole } from './admin/console-assets.ts'
+import { isProviderUnsafeEndpoint } from './oidc/provider-internals.ts'
+import { publicOrigin } from './middleware/public-origin.ts'
+import { closeAfterUnreadBody, logUnhandled, requestContext } from './middleware/request-context.ts'
+import { securityHeaders } from './middleware/security-headers.ts'
+import { ACCOUNT_CSRF_SCOPE, CSRF_REFUSAL, csrfGuard, interactionScope, NO_FORMS, SELF_SERVICE_CSRF_SCOPE, type CsrfGuardDeps, type CsrfScope } from './middleware/csrf-guard.ts'
+import { pageErrors } from './middleware/page-errors.ts'
+import { providerErrors } from './middleware/provider-errors.ts'
 import { trackSessions } from './middleware/session-tracking.ts'
-import { createCsrfGuard, CSRF_REFUSAL } from './security/csrf-guard.ts'
-import { tokenRateLimit } from './security/token-rate-limit.ts'
-import { devicePolling } from './oidc/device-polling.ts'
-import { codeResourceCheck } from './oidc/code-resource-check.ts'
-import { cspNonce } from './security/nonce.ts'
-import { answerUnavailable, isStoreUnavailable, markStoreUnavailable, storeUnavailable } from './store/unavailable.ts'
+import { tokenRateLimit } from './middleware/token-rate-limit.ts'
+import { devicePolling } from './middleware/device-polling.ts'
+import { codeResourceCheck } from './middleware/code-resource-check.ts'
 import type { Configuration as RelyingPartyConfiguration } from 'openid-client'
 import { CookieSigner } from './security/cookie-signer.ts'
 
@@ -52,278 +66,129 @@ export interface AppDeps extends Omit<InteractionDeps, 'siteName'> {
   metrics?: Metrics | undefined
 }
 
-/** Paths this app answers itself outside any router: their own route label. */
-const STATIC_ROUTES = new Set(['/healthz', '/readyz', '/metrics', '/assets/style.css', '/assets/webauthn.js'])
+type AreaName = 'health' | 'adminApi' | 'demoApi' | 'console' | 'interaction' | 'federation' | 'account' | 'selfService' | 'provider'
 
-/**
- * The route a request matched, as a pattern (`/interaction/:uid/login`, the provider's `/auth/:uid`):
- * @koa/router and oidc-provider's router both leave it in ctx._matchedRoute. Low cardinality:
- * never a raw path with ids in it.
- */
-function matchedRoute(ctx: Context): string | undefined {
-  const matched = (ctx as { _matchedRoute?: unknown })._matchedRoute
-  if (typeof matched === 'string') return matched
-  return STATIC_ROUTES.has(ctx.path) ? ctx.path : undefined
-}
-
-const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/
-
-// Pages render no inline script or style. The one script (WebAuthn pages) runs only with this
-// response's nonce, so even an injected <script src="/assets/..."> of our own origin would not run.
-// connect-src: that script talks to this origin only. The provider's own pages (form_post,
-// logout) set their own CSP over this one.
-function contentSecurityPolicy(nonce: string): string {
-  return `default-src 'none'; script-src 'nonce-${nonce}'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; frame-ancestors 'none'`
-}
-
-/**
- * Every router of our pages. One list, so the CSRF test (test/integration/csrf.test.ts) walks
- * every POST route there is: a router added elsewhere would escape it.
- */
-export function createPageRouters(deps: AppDeps): Router[] {
-  const { config, provider } = deps
-  return [
-    createInteractionRouter({ ...deps, siteName: config.siteName }),
-    // The upstreams' redirect URI, /federation/:id/callback: it leads back into the interaction.
-    createFederationReturnRouter({ provider, federation: deps.federation, audit: deps.audit, siteName: config.siteName }),
-    createAccountRouter({ ...deps, siteName: config.siteName, issuer: config.issuer, relyingParty: deps.accountRelyingParty }),
-    // Pages the emailed links open (verify, reset, invitation) and "Forgot your password?".
-    createSelfServiceRouter(deps),
-  ]
-}
-
-/** A path's first segment, lower-cased as the routers match: "account" for /Account/sessions, "" for /. */
+/** The path itself or below it, letter case as written (the APIs' and the console's own gates). */
+const under = (prefix: string) => (path: string) => path === prefix || path.startsWith(`${prefix}/`)
+/** A path's first segment as our page routers match it (any letter case): "account" for /Account/sessions. */
 const firstSegment = (path: string) => (path.split('/', 2)[1] ?? '').toLowerCase()
+const HEALTH = new Set(['/healthz', '/readyz', '/metrics', '/assets/style.css', '/assets/webauthn.js'])
+const PAGE_AREAS: Record<string, AreaName> = { interaction: 'interaction', federation: 'federation', account: 'account', 'self-service': 'selfService' }
+
+/** The area that answers `path`: the one place that decides it. */
+export function areaOf(path: string): AreaName {
+  if (HEALTH.has(path)) return 'health'
+  if (under('/admin/api')(path)) return 'adminApi'
+  if (under('/api/demo')(path)) return 'demoApi'
+  if (under('/admin')(path)) return 'console'
+  return PAGE_AREAS[firstSegment(path)] ?? 'provider'
+}
 
 /**
- * A page router's routes and allowed methods, skipped for paths outside its routes' first segments:
- * each router otherwise tests every one of its route patterns on every provider request (/token,
- * /me, introspection), a few per cent of their cost.
+ * Each browser-facing area's CSRF scope (src/middleware/csrf-guard.ts). The bearer-token APIs and
+ * the probes have none: no cookie authenticates them. The provider takes unsafe requests at its own
+ * endpoints only (client credentials, codes and tokens; its logout and device forms carry their
+ * own xsrf field).
  */
-function onlyUnderItsRoutes(router: Router): Middleware {
-  const segments = new Set(router.stack.map((layer) => (typeof layer.path === 'string' ? firstSegment(layer.path) : '*')))
+const CSRF_SCOPES: Partial<Record<AreaName, CsrfScope>> = {
+  interaction: interactionScope,
+  federation: () => NO_FORMS,
+  account: () => ACCOUNT_CSRF_SCOPE,
+  selfService: () => SELF_SERVICE_CSRF_SCOPE,
+  console: () => NO_FORMS,
+  provider: (path) => (isProviderUnsafeEndpoint(path) ? undefined : NO_FORMS),
+}
+
+/** The CSRF scope an unsafe request to `path` must carry a token for; undefined when its area takes none. */
+export function csrfScopeOf(path: string): string | undefined {
+  return CSRF_SCOPES[areaOf(path)]?.(path)
+}
+
+/** A Koa sub-app of `stack`, mounted at "/" (koa-mount runs it on this request, no prefix stripped). */
+function subApp(stack: Middleware[]): Middleware {
+  const sub = new Koa()
+  for (const middleware of stack) sub.use(middleware)
+  return mount(sub)
+}
+
+/** One area: its sub-app (error handler first) runs for the paths areaOf gives it; the others pass it by. */
+function area(name: AreaName, stack: Middleware[]): Middleware {
+  const run = subApp(stack)
+  return function areaMiddleware(ctx: Context, next: Next) {
+    return areaOf(ctx.path) === name ? run(ctx, next) : next()
+  }
+}
+
+/** A router's routes and allowed methods as one middleware. */
+function routesOf(router: Router): Middleware {
   const routes = router.routes() as Middleware
   const allowed = router.allowedMethods() as Middleware
-  const handle: Middleware = (ctx, next) => routes(ctx, () => allowed(ctx, next))
-  // A pattern that starts with a parameter (/:x) or a regular expression could match any path.
-  if ([...segments].some((s) => /[:(*]/.test(s))) return handle
-  return (ctx, next) => (segments.has(firstSegment(ctx.path)) ? handle(ctx, next) : next())
+  return (ctx, next) => routes(ctx, () => allowed(ctx, next))
 }
 
 /**
- * Behind the trusted proxy, every URL built from the request names ISSUER's origin: oidc-provider
- * builds its endpoint URLs (discovery) and redirects from ctx.href, and Koa takes the host from
- * X-Forwarded-Host (or Host, or an absolute request target), which a client can write. Pinned
- * here, a forged header cannot put another host into discovery (and a cache in front of it) or a
- * redirect. The proxy's X-Forwarded-Proto still decides ctx.secure (Secure cookies, HSTS), as the
- * scheme the browser really used; docs/deploy.md says what the proxy must set.
+ * Every router of our pages, by area. One list, so the CSRF test (test/integration/csrf.test.ts)
+ * walks every POST route there is: a router added elsewhere would escape it.
  */
-function publicOrigin(issuer: string): Middleware {
-  const { origin, host, hostname } = new URL(issuer)
-  return async function pinPublicOrigin(ctx: Context, next: Next) {
-    const target = ctx.request.originalUrl
-    const absolute = target.startsWith('/') ? undefined : URL.parse(target)
-    const pathAndQuery = absolute ? `${absolute.pathname}${absolute.search}` : target
-    Object.defineProperties(ctx.request, {
-      origin: { value: origin, configurable: true },
-      host: { value: host, configurable: true },
-      hostname: { value: hostname, configurable: true },
-      href: { value: `${origin}${pathAndQuery}`, configurable: true },
-    })
-    await next()
+export function createPageRouters(deps: AppDeps): Partial<Record<AreaName, Router>> {
+  const { config, provider } = deps
+  return {
+    interaction: createInteractionRouter({ ...deps, siteName: config.siteName }),
+    // The upstreams' redirect URI, /federation/:id/callback: it leads back into the interaction.
+    federation: createFederationReturnRouter({ provider, federation: deps.federation, audit: deps.audit, siteName: config.siteName }),
+    account: createAccountRouter({ ...deps, siteName: config.siteName, issuer: config.issuer, relyingParty: deps.accountRelyingParty }),
+    // Pages the emailed links open (verify, reset, invitation) and "Forgot your password?".
+    selfService: createSelfServiceRouter(deps),
   }
 }
 
 export function createApp(deps: AppDeps): Koa {
   const { config, logger, provider } = deps
+  const siteName = config.siteName
   // maxIpsCount 1: ctx.ip is the address the trusted proxy saw (the last X-Forwarded-For entry),
   // not the first, which the client writes itself and would slip past the per-IP rate limits.
   const app = new Koa({ proxy: config.trustProxy, maxIpsCount: 1 })
   app.keys = new CookieSigner(deps.cookieKeys)
   app.silent = true // errors are logged by our middleware and provider events, once.
-  const access = accessLogger(logger)
+
+  // Every request.
   if (config.trustProxy) app.use(publicOrigin(config.issuer))
+  app.use(requestContext({ logger, metrics: deps.metrics }))
+  app.use(closeAfterUnreadBody)
+  app.use(logUnhandled(logger))
+  app.use(securityHeaders())
 
-  app.use(async function requestContext(ctx: Context, next: Next) {
-    const given = ctx.get('x-request-id')
-    ctx.state.requestId = REQUEST_ID.test(given) ? given : randomUUID()
-    ctx.set('X-Request-Id', ctx.state.requestId)
-    const started = performance.now()
-    try {
-      await next()
-    } finally {
-      const route = matchedRoute(ctx)
-      const seconds = (performance.now() - started) / 1000
-      // The route pattern, else the path: never the query string (it carries codes, tokens, state).
-      access.info({ reqId: ctx.state.requestId, method: ctx.method, route: route ?? ctx.path, status: ctx.status, ms: Math.round(seconds * 1000) }, 'request')
-      deps.metrics?.observeRequest(ctx.method, route ?? UNMATCHED_ROUTE, ctx.status, seconds)
-    }
-  })
-
-  // A response sent before the request's body was read to its end (a body over a parser's limit,
-  // a refusal before parsing) leaves the rest of that body on the connection, where Node would
-  // read it as the next request and the client's next request on it would be reset. Such a
-  // response closes the connection, and says so, so the client opens a new one.
-  app.use(async function closeAfterUnreadBody(ctx: Context, next: Next) {
-    try {
-      await next()
-    } finally {
-      if (!ctx.req.complete) ctx.set('Connection', 'close')
-    }
-  })
-
-  // Errors nothing else answered: logged here (the app is silent), then Koa's plain 500.
-  app.use(async function unhandledErrors(ctx: Context, next: Next) {
-    try {
-      await next()
-    } catch (err) {
-      const status = (err as { status?: unknown }).status
-      if (typeof status !== 'number' || status >= 500) logger.error({ err, reqId: ctx.state.requestId }, 'unhandled error')
-      throw err
-    }
-  })
-
-  app.use(async function securityHeaders(ctx: Context, next: Next) {
-    ctx.set('X-Content-Type-Options', 'nosniff')
-    ctx.set('Referrer-Policy', 'no-referrer')
-    ctx.set('X-Frame-Options', 'DENY')
-    ctx.state.cspNonce = cspNonce()
-    ctx.set('Content-Security-Policy', contentSecurityPolicy(ctx.state.cspNonce as string))
-    // ctx.secure honours X-Forwarded-Proto only with TRUST_PROXY: a client cannot turn this on.
-    if (ctx.secure) ctx.set('Strict-Transport-Security', 'max-age=31536000; includeSubDomains')
-    await next()
-  })
-
-  const page = { siteName: config.siteName }
-  // A store that is away (Redis, PostgreSQL): 503 + Retry-After, JSON or a page (src/store/unavailable.ts).
-  const unavailablePage = (ctx: Context) => renderPage('error', page, { title: 'Temporarily unavailable', message: 'This service is briefly unavailable. Please try again in a moment.', requestId: ctx.state.requestId })
-  app.use(storeUnavailable({
-    page: unavailablePage,
-    onUnavailable: (ctx, err) => { if (err) logger.warn({ err, reqId: ctx.state.requestId }, 'store unavailable') },
-  }))
-  app.use(async function pageErrors(ctx: Context, next: Next) {
-    if (!ctx.path.startsWith('/interaction/') && !ctx.path.startsWith('/account') && !ctx.path.startsWith('/federation/') && !ctx.path.startsWith('/self-service/')) return next()
-    try {
-      await next()
-    } catch (err) {
-      const e = err as { status?: number; expose?: boolean; message?: string }
-      ctx.set('Cache-Control', 'no-store')
-      ctx.type = 'html'
-      if (err instanceof errors.SessionNotFound || err instanceof errors.InvalidRequest) {
-        ctx.status = 400
-        ctx.body = renderPage('error', page, { title: 'Sign-in expired', message: 'This sign-in page has expired or was opened in another browser. Go back to the application and sign in again.', requestId: ctx.state.requestId })
-      } else if (isStoreUnavailable(err)) {
-        logger.warn({ err, reqId: ctx.state.requestId }, 'store unavailable')
-        answerUnavailable(ctx, { page: unavailablePage })
-      } else if (e.status && e.status < 500 && e.expose) {
-        ctx.status = e.status
-        ctx.body = renderPage('error', page, { title: 'Request not accepted', message: e.message, requestId: ctx.state.requestId })
-      } else {
-        logger.error({ err, reqId: ctx.state.requestId }, 'interaction failed')
-        ctx.status = 500
-        ctx.body = renderPage('error', page, { title: 'Something went wrong', message: 'We could not complete this step. Please try again in a moment.', requestId: ctx.state.requestId })
-      }
-    }
-  })
-
-  const stylesheet = readFileSync(path.resolve(import.meta.dirname, '../interactions/assets/style.css'))
-  const webauthnScript = readFileSync(path.resolve(import.meta.dirname, '../interactions/assets/webauthn.js'))
-  app.use(async function assets(ctx: Context, next: Next) {
-    if (ctx.path === '/assets/webauthn.js') {
-      ctx.type = 'text/javascript'
-      ctx.set('Cache-Control', 'public, max-age=3600')
-      ctx.body = webauthnScript
-      return
-    }
-    if (ctx.path !== '/assets/style.css') return next()
-    ctx.type = 'text/css'
-    ctx.set('Cache-Control', 'public, max-age=3600')
-    ctx.body = stylesheet
-  })
-
-  app.use(async function health(ctx: Context, next: Next) {
-    if (ctx.path === '/healthz') {
-      ctx.set('Cache-Control', 'no-store')
-      ctx.body = { status: 'ok', version: VERSION }
-      return
-    }
-    if (ctx.path === '/readyz') {
-      const readiness = await deps.ready()
-      ctx.set('Cache-Control', 'no-store')
-      ctx.status = readiness.status === 'ready' ? 200 : 503
-      ctx.body = readiness
-      return
-    }
-    if (ctx.path === '/metrics' && deps.metrics && config.metricsPort === undefined) {
-      ctx.set('Cache-Control', 'no-store')
-      const answer = await renderMetrics(deps.metrics, logger, ctx.state.requestId as string)
-      ctx.status = answer.status
-      ctx.type = answer.contentType
-      ctx.body = answer.body
-      return
-    }
-    return next()
-  })
-
-  // The admin console's single page and assets (/admin, /admin/*; not /admin/api/*).
-  app.use(serveConsole({ issuer: config.issuer }))
-
-  app.use(createCsrfGuard({
+  const csrf: CsrfGuardDeps = {
     csrf: deps.csrf, audit: deps.audit,
     refusalPage(ctx, back) {
       ctx.type = 'html'
-      ctx.body = renderPage('error', page, { ...CSRF_REFUSAL, requestId: ctx.state.requestId, ...(back ? { backHref: back.href, backLabel: back.label } : {}) })
+      ctx.body = renderPage('error', { siteName }, { ...CSRF_REFUSAL, requestId: ctx.state.requestId, ...(back ? { backHref: back.href, backLabel: back.label } : {}) })
     },
-  }))
+  }
+  const guard = (name: AreaName) => csrfGuard(csrf, CSRF_SCOPES[name]!)
+  const pages = pageErrors({ logger, siteName })
 
-  for (const router of createPageRouters(deps)) app.use(onlyUnderItsRoutes(router))
-
-  // This server's own API (RFC 9470 step-up), before the provider so /api/* never reaches it.
-  app.use(createDemoApi({ provider, prisma: deps.prisma, logger, issuer: config.issuer }))
-  // The admin REST API (/admin/api): bearer tokens only, problem+json errors; before the provider likewise.
-  app.use(createAdminApi({ provider, prisma: deps.prisma, audit: deps.audit, clock: deps.clock, logger, issuer: config.issuer, passwordMinLength: config.passwordMinLength, outboundAllowedHosts: config.outboundAllowedHosts }))
-
-  provider.on('server_error', (ctx: Context, err: Error) => {
-    // A store that is away is not a server bug: storeUnavailable() turns this 500 into a 503.
-    if (isStoreUnavailable(err)) {
-      markStoreUnavailable(ctx, err)
-      logger.warn({ err, reqId: ctx.state.requestId }, 'store unavailable')
-    } else logger.error({ err, reqId: ctx.state.requestId }, 'provider server error')
-  })
-  // Records each sign-in's device and the grants given in it (UserSession, /account/sessions).
-  app.use(trackSessions({ prisma: deps.prisma, provider, audit: deps.audit, clock: deps.clock, logger, maxSessionsPerUser: config.maxSessionsPerUser }))
-  // Per-client limit on POST /token (RATE_LIMIT_TOKEN_CLIENT): answers 429 before the provider.
-  app.use(tokenRateLimit(deps.limits))
-  app.use(devicePolling(deps.limits))
-  app.use(codeResourceCheck(provider))
-  // Two oidc-provider 9 errors that escape it as a bare 500, found by test/integration/fuzz.test.ts:
-  // - after its error handler has answered a 4xx (e.g. POST /device with a JSON body), its
-  //   ensureSessionSave persists the new session that request touched, which was never stored:
-  //   "persist can only be called on previously persisted Sessions". Nothing needs saving; the
-  //   4xx it already rendered stands.
-  // - its error handler at the device resume route (GET /device/:uid) reads
-  //   ctx.oidc.session.state, undefined without the resume cookie (a stale or made-up link), and
-  //   throws a TypeError itself. Answer what it meant: the device sign-in expired.
-  app.use(async function providerEscapes(ctx: Context, next: Next) {
-    try {
-      await next()
-    } catch (err) {
-      if (!(err instanceof TypeError)) throw err
-      if (err.message.startsWith('persist can only be called on previously persisted Sessions') && ctx.status >= 400 && ctx.status < 500 && ctx.body) {
-        logger.warn({ err, reqId: ctx.state.requestId, status: ctx.status }, 'provider error answer kept (unsaved session)')
-        return
-      }
-      if (ctx.method === 'GET' && /^\/device\/[^/]+$/.test(ctx.path)) {
-        logger.warn({ err, reqId: ctx.state.requestId }, 'device resume failed')
-        ctx.status = 400
-        ctx.type = 'html'
-        ctx.set('Cache-Control', 'no-store')
-        ctx.body = renderPage('error', page, { title: 'Sign-in expired', message: 'This device sign-in has expired or was opened in another browser. Start again on your device.', requestId: ctx.state.requestId })
-        return
-      }
-      throw err
-    }
-  })
-  app.use(mount(provider))
+  // The areas.
+  app.use(area('health', [healthRoutes({ ready: deps.ready, logger, metrics: config.metricsPort === undefined ? deps.metrics : undefined }), serveAssets()]))
+  app.use(area('adminApi', [problemErrors(logger), createAdminApi({ provider, prisma: deps.prisma, audit: deps.audit, clock: deps.clock, logger, issuer: config.issuer, passwordMinLength: config.passwordMinLength, outboundAllowedHosts: config.outboundAllowedHosts })]))
+  // This server's own API (RFC 9470 step-up).
+  app.use(area('demoApi', [bearerApiErrors(logger), createDemoApi({ provider, prisma: deps.prisma, logger, issuer: config.issuer })]))
+  // The admin console's single page and assets (/admin, /admin/*; not /admin/api/*).
+  app.use(area('console', [pages, guard('console'), serveConsole({ issuer: config.issuer })]))
+  for (const [name, router] of Object.entries(createPageRouters(deps)) as Array<[AreaName, Router]>) {
+    app.use(area(name, [pages, guard(name), routesOf(router)]))
+  }
+  // Everything else is the provider's, with what this server adds in front of it.
+  app.use(subApp([
+    providerErrors({ provider, logger, siteName }),
+    guard('provider'),
+    // Records each sign-in's device and the grants given in it (UserSession, /account/sessions).
+    trackSessions({ prisma: deps.prisma, provider, audit: deps.audit, clock: deps.clock, logger, maxSessionsPerUser: config.maxSessionsPerUser }),
+    // Per-client limit on POST /token (RATE_LIMIT_TOKEN_CLIENT): answers 429 before the provider.
+    tokenRateLimit(deps.limits),
+    devicePolling(deps.limits),
+    codeResourceCheck(provider),
+    mount(provider),
+  ]))
   return app
 }

@@ -2,12 +2,11 @@
 // never cached, and error pages that lead back to where the person was.
 import type { Context } from 'koa'
 import type { Csrf } from '../security/csrf.ts'
-import { ACCOUNT_CSRF_SCOPE } from '../security/csrf-guard.ts'
 import type { PrismaClient } from '../store/database.ts'
 import type Provider from 'oidc-provider'
 import type { AuditWriter } from '../audit/audit.ts'
 import type { Clock } from '../security/clock.ts'
-import { renderPage, type PageName } from '../pages/render.ts'
+import { pageContext, renderPage, type PageName } from '../pages/render.ts'
 
 /**
  * What the account area's signed cookie holds (the ID token was validated at sign-in), and the
@@ -57,7 +56,7 @@ export function createAccountPages(csrf: Csrf, siteName: string) {
   function page(ctx: Context, name: PageName, data: Record<string, unknown>) {
     ctx.set('Cache-Control', 'no-store')
     ctx.type = 'html'
-    ctx.body = renderPage(name, { siteName, csrfToken: csrf.issue(ctx, ACCOUNT_CSRF_SCOPE), nonce: ctx.state.cspNonce as string | undefined }, data)
+    ctx.body = renderPage(name, pageContext(ctx, siteName, csrf), data)
   }
   return {
     page,

@@ -201,7 +201,7 @@ export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void
     }
   }
 
-  /** POST (its CSRF token already checked by src/security/csrf-guard.ts): the person. */
+  /** POST (its CSRF token already checked by src/middleware/csrf-guard.ts): the person. */
   function signedInForm(ctx: Context): Promise<Person | undefined> {
     return signedIn(ctx, SECURITY)
   }

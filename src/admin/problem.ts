@@ -1,7 +1,10 @@
 // RFC 9457 problem details: the admin API's one error type. Handlers and the data layer throw
-// ProblemError; the router turns it (and zod and body-parser errors) into application/problem+json.
-import type { Context } from 'koa'
+// ProblemError; the area's one error handler (problemErrors) turns it, HTTP errors, a store that
+// is away and anything else into application/problem+json (docs/adr/0250-one-error-model.md).
+import type { Context, Middleware, Next } from 'koa'
 import { z } from 'zod'
+import type { Logger } from '../observability/logger.ts'
+import { answerUnavailableStatus, storeUnavailableOf } from '../store/unavailable.ts'
 
 const BASE = 'https://iam.dev/problems/'
 
@@ -53,6 +56,29 @@ export function writeProblem(ctx: Context, err: ProblemError): void {
   }
   // After the body: Koa sets application/json for an object body.
   ctx.type = 'application/problem+json'
+}
+
+/** The admin API's error handler: every error it meets, as a problem. */
+export function problemErrors(logger: Logger): Middleware {
+  return async function problemErrorsMiddleware(ctx: Context, next: Next) {
+    try {
+      await next()
+    } catch (err) {
+      if (err instanceof ProblemError) return writeProblem(ctx, err)
+      if (storeUnavailableOf(err)) {
+        logger.warn({ err, reqId: ctx.state.requestId }, 'store unavailable')
+        answerUnavailableStatus(ctx)
+        ctx.body = { type: 'about:blank', title: 'Service Unavailable', status: 503, detail: 'a store this server depends on is unavailable; retry shortly' }
+        ctx.type = 'application/problem+json'
+        return
+      }
+      const e = err as { status?: number; expose?: boolean; message?: string }
+      // allowedMethods throws 405 / 501 as HTTP errors.
+      if (e.status && e.status < 500 && e.expose) return writeProblem(ctx, new ProblemError(e.status, e.status === 405 ? 'method-not-allowed' : 'bad-request', e.status === 405 ? 'Method not allowed' : 'Bad request', e.message ?? 'bad request'))
+      logger.error({ err, reqId: ctx.state.requestId }, 'admin API request failed')
+      writeProblem(ctx, new ProblemError(500, 'server-error', 'Server error', `the request could not be completed (request id ${String(ctx.state.requestId)})`))
+    }
+  }
 }
 
 /** The problem shape, for the OpenAPI document. */

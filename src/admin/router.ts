@@ -1,18 +1,18 @@
-// The admin API as one Koa middleware, mounted before the provider (app.ts):
+// The admin API, its area's routes (src/app.ts mounts it at /admin/api behind problemErrors):
 //   /admin/api/openapi.json   the document (no token needed: it holds no data)
 //   /admin/api/v1/...         bearer token → principal → permission → validation → load → step-up → handler
 // Bearer-only: nothing here reads cookies, so cross-site requests carry no authority (no CSRF), and
 // no CORS headers are sent (the console is served from this origin).
 import Router from '@koa/router'
 import { bodyParser } from '@koa/bodyparser'
-import type { Context, Middleware, Next } from 'koa'
+import type { Context, Middleware } from 'koa'
 import type Provider from 'oidc-provider'
 import { z } from 'zod'
 import type { Logger } from '../observability/logger.ts'
-import { accessTokenVerifier, InvalidTokenError, type VerifiedAccessToken } from '../api/step-up.ts'
+import { accessTokenVerifier, bearerCredentials, InvalidTokenError, type VerifiedAccessToken } from '../middleware/bearer.ts'
 import { ACR_MFA, ACR_VALUES } from '../mfa/acr.ts'
 import { adminResource, isAdminPermission } from './permissions.ts'
-import { fieldErrors, ProblemError, problems, writeProblem } from './problem.ts'
+import { fieldErrors, ProblemError, problems } from './problem.ts'
 import { resolvePrincipal, PrincipalGoneError, type Principal } from './data/principal.ts'
 import { scopedData, type AdminDataDeps } from './data/index.ts'
 import { stepUpNeeded, type AdminRoute, type HandlerArgs } from './route.ts'
@@ -21,8 +21,6 @@ import { API_BASE, buildOpenApi } from './openapi.ts'
 
 /** Step-up: a second factor (acr) within this many seconds (auth_time). */
 export const STEP_UP_MAX_AGE = 600
-const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i
-const MAX_TOKEN_LENGTH = 8192
 
 export interface AdminApiDeps extends AdminDataDeps {
   logger: Logger
@@ -37,14 +35,12 @@ function invalidToken(description: string): ProblemError {
 }
 
 async function authenticate(ctx: Context, verify: ReturnType<typeof accessTokenVerifier>, resource: string): Promise<VerifiedAccessToken> {
-  const header = ctx.get('authorization')
+  const presented = bearerCredentials(ctx)
   // RFC 6750 §3.1: no error code when the request has no credentials at all.
-  if (!header) throw problems.unauthorized('a bearer access token for the admin API is required', 'Bearer')
-  const value = BEARER.exec(header)?.[1]
-  if (!value) throw invalidToken('the Authorization header is not a Bearer token')
-  if (value.length > MAX_TOKEN_LENGTH) throw invalidToken('the token is too long')
+  if (presented.kind === 'none') throw problems.unauthorized('a bearer access token for the admin API is required', 'Bearer')
+  if (presented.kind === 'invalid') throw invalidToken(presented.reason)
   try {
-    return await verify(value, resource)
+    return await verify(presented.value, resource)
   } catch (err) {
     if (err instanceof InvalidTokenError) throw invalidToken(err.message)
     throw err
@@ -133,39 +129,31 @@ export function createAdminApi(deps: AdminApiDeps) {
     onError: () => { throw problems.validation('the body is not valid JSON', [{ path: '', message: 'malformed JSON' }]) },
   }) as unknown as Middleware
 
-  return async function adminApi(ctx: Context, next: Next) {
+  // The area's error handler (problemErrors, problem.ts) answers every error thrown here.
+  return async function adminApi(ctx: Context) {
     if (ctx.path === '/admin/api/openapi.json' && ctx.method === 'GET') {
       ctx.set('Cache-Control', 'no-cache')
       ctx.body = document
       return
     }
-    if (ctx.path !== API_BASE && !ctx.path.startsWith(`${API_BASE}/`)) return next()
+    if (ctx.path !== API_BASE && !ctx.path.startsWith(`${API_BASE}/`)) throw new ProblemError(404, 'not-found', 'Not found', `no admin API route ${ctx.method} ${ctx.path}`)
+    const token = await authenticate(ctx, verify, resource)
     try {
-      const token = await authenticate(ctx, verify, resource)
-      try {
-        ctx.state.adminPrincipal = await resolvePrincipal(deps.prisma, token)
-      } catch (err) {
-        if (err instanceof PrincipalGoneError) throw invalidToken(err.message)
-        throw err
-      }
-      await parseBody(ctx, async () => {
-        await routes(ctx, async () => {
-          // A path the table has with other methods: 405 with Allow, not 404.
-          const allowed = ADMIN_ROUTES.filter((r) => router.match(ctx.path, r.method.toUpperCase()).pathAndMethod.some((l) => l.methods.includes(r.method.toUpperCase())))
-          if (allowed.length) {
-            ctx.set('Allow', [...new Set(allowed.map((r) => r.method.toUpperCase()))].join(', '))
-            throw new ProblemError(405, 'method-not-allowed', 'Method not allowed', `${ctx.method} is not allowed on ${ctx.path}`)
-          }
-          throw new ProblemError(404, 'not-found', 'Not found', `no admin API route ${ctx.method} ${ctx.path}`)
-        })
-      })
+      ctx.state.adminPrincipal = await resolvePrincipal(deps.prisma, token)
     } catch (err) {
-      if (err instanceof ProblemError) return writeProblem(ctx, err)
-      const e = err as { status?: number; expose?: boolean; message?: string }
-      // allowedMethods throws 405 / 501 as HTTP errors.
-      if (e.status && e.status < 500 && e.expose) return writeProblem(ctx, new ProblemError(e.status, e.status === 405 ? 'method-not-allowed' : 'bad-request', e.status === 405 ? 'Method not allowed' : 'Bad request', e.message ?? 'bad request'))
-      deps.logger.error({ err, reqId: ctx.state.requestId }, 'admin API request failed')
-      writeProblem(ctx, new ProblemError(500, 'server-error', 'Server error', `the request could not be completed (request id ${String(ctx.state.requestId)})`))
+      if (err instanceof PrincipalGoneError) throw invalidToken(err.message)
+      throw err
     }
+    await parseBody(ctx, async () => {
+      await routes(ctx, async () => {
+        // A path the table has with other methods: 405 with Allow, not 404.
+        const allowed = ADMIN_ROUTES.filter((r) => router.match(ctx.path, r.method.toUpperCase()).pathAndMethod.some((l) => l.methods.includes(r.method.toUpperCase())))
+        if (allowed.length) {
+          ctx.set('Allow', [...new Set(allowed.map((r) => r.method.toUpperCase()))].join(', '))
+          throw new ProblemError(405, 'method-not-allowed', 'Method not allowed', `${ctx.method} is not allowed on ${ctx.path}`)
+        }
+        throw new ProblemError(404, 'not-found', 'Not found', `no admin API route ${ctx.method} ${ctx.path}`)
+      })
+    })
   }
 }

@@ -8,7 +8,8 @@ import type { PrismaClient } from '../store/database.ts'
 import type { Logger } from '../observability/logger.ts'
 import { registerResourceServer } from '../oidc/resource-servers.ts'
 import { ACR_MFA } from '../mfa/acr.ts'
-import { requireBearer, type VerifiedAccessToken } from './step-up.ts'
+import { answerUnavailableStatus, storeUnavailableOf, TEMPORARILY_UNAVAILABLE } from '../store/unavailable.ts'
+import { requireBearer, type VerifiedAccessToken } from '../middleware/bearer.ts'
 
 /** The resource indicator of this server's own API. */
 export function apiResource(issuer: string): string {
@@ -35,8 +36,37 @@ function describe(token: VerifiedAccessToken) {
   return { sub: token.sub, client_id: token.clientId, scope: token.scopes.join(' '), acr: token.acr, amr: token.amr, auth_time: token.authTime }
 }
 
-/** The demo API as one Koa middleware, to mount before the provider (server.ts registers its resource server at start). */
-export function createDemoApi({ provider, logger, issuer }: DemoApiDeps) {
+/**
+ * The demo API's error handler (RFC 6750's JSON errors; its challenges are written by
+ * requireBearer): a refused request is invalid_request, a store that is away a 503
+ * temporarily_unavailable, anything else a logged 500 server_error.
+ */
+export function bearerApiErrors(logger: Logger): Middleware {
+  return async function bearerApiErrorsMiddleware(ctx: Context, next: Next) {
+    try {
+      await next()
+    } catch (err) {
+      if (storeUnavailableOf(err)) {
+        logger.warn({ err, reqId: ctx.state.requestId }, 'store unavailable')
+        answerUnavailableStatus(ctx)
+        ctx.body = { ...TEMPORARILY_UNAVAILABLE }
+        return
+      }
+      const e = err as { status?: number; expose?: boolean; message?: string }
+      if (e.status && e.status < 500 && e.expose) {
+        ctx.status = e.status
+        ctx.body = { error: 'invalid_request', error_description: e.message }
+        return
+      }
+      logger.error({ err, reqId: ctx.state.requestId }, 'api request failed')
+      ctx.status = 500
+      ctx.body = { error: 'server_error' }
+    }
+  }
+}
+
+/** The demo API's routes (under /api/demo; server.ts registers its resource server at start). */
+export function createDemoApi({ provider, issuer }: DemoApiDeps): Middleware {
   const resource = apiResource(issuer)
 
   const router = new Router({ prefix: '/api/demo' })
@@ -52,23 +82,10 @@ export function createDemoApi({ provider, logger, issuer }: DemoApiDeps) {
   const routes = router.routes() as unknown as Middleware
   const methods = router.allowedMethods() as unknown as Middleware
 
-  return async function demoApi(ctx: Context, next: Next) {
-    if (!ctx.path.startsWith('/api/demo/') && ctx.path !== '/api/demo') return next()
-    try {
-      await routes(ctx, async () => methods(ctx, async () => {
-        ctx.status = 404
-        ctx.body = { error: 'not_found' }
-      }))
-    } catch (err) {
-      const e = err as { status?: number; expose?: boolean; message?: string }
-      if (e.status && e.status < 500 && e.expose) {
-        ctx.status = e.status
-        ctx.body = { error: 'invalid_request', error_description: e.message }
-        return
-      }
-      logger.error({ err, reqId: ctx.state.requestId }, 'api request failed')
-      ctx.status = 500
-      ctx.body = { error: 'server_error' }
-    }
+  return async function demoApi(ctx: Context) {
+    await routes(ctx, async () => methods(ctx, async () => {
+      ctx.status = 404
+      ctx.body = { error: 'not_found' }
+    }))
   }
 }

@@ -6,19 +6,19 @@ import type { Context } from 'koa'
 import type Provider from 'oidc-provider'
 import type { AuditWriter } from './audit.ts'
 import type { Logger } from '../observability/logger.ts'
+import { providerBody, providerClientId, providerParams } from '../oidc/provider-internals.ts'
 
 interface OidcError { error?: string; error_description?: string; status?: number }
 
 export function auditProviderEvents(provider: Provider, audit: AuditWriter, logger?: Logger): void {
   provider.on('grant.error', (ctx: Context, err: OidcError) => {
-    const oidc = ctx.oidc as { client?: { clientId: string }; params?: Record<string, unknown>; body?: Record<string, unknown> } | undefined
-    const grantType = typeof oidc?.params?.grant_type === 'string' ? oidc.params.grant_type : undefined
+    const grantType = providerParams(ctx)?.grant_type
     // Emitted from the error handler: the response is already decided, the write must not throw.
     void audit.record(ctx, {
       type: 'token_request',
       outcome: 'failure',
-      clientId: oidc?.client?.clientId ?? clientIdOf(ctx, oidc?.body),
-      details: { grantType, error: err.error, description: err.error_description },
+      clientId: providerClientId(ctx) ?? clientIdOf(ctx, providerBody(ctx)),
+      details: { grantType: typeof grantType === 'string' ? grantType : undefined, error: err.error, description: err.error_description },
     })
   })
 

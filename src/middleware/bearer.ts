@@ -1,4 +1,5 @@
-// Bearer access tokens for this server's own APIs (RFC 6750), with RFC 9470 step-up challenges:
+// Bearer access tokens for this server's own APIs (RFC 6750): the one reader of `Authorization:
+// Bearer` (the demo API and the admin API both use it), the verifier, and RFC 9470 step-up challenges:
 // a route states the resource it is, and optionally how strong (acr) and how recent (max_age) the
 // person's authentication behind the token must be. A token that falls short is answered with
 // `insufficient_user_authentication` and the acr_values / max_age to ask the authorization server
@@ -53,6 +54,22 @@ const MAX_TOKEN_LENGTH = 8192
 /** How strong an acr is: its position in ACR_VALUES (-1: unknown or none). */
 function acrRank(acr: string | undefined): number {
   return acr ? (ACR_VALUES as readonly string[]).indexOf(acr) : -1
+}
+
+/**
+ * The bearer token a request presents, read the one way: `none` without an Authorization header
+ * (RFC 6750 §3.1: answered without an error code), `invalid` for anything but one well-formed
+ * Bearer token of a sane length, else the token.
+ */
+export type BearerCredentials = { kind: 'none' } | { kind: 'invalid'; reason: string } | { kind: 'token'; value: string }
+
+export function bearerCredentials(ctx: Context): BearerCredentials {
+  const header = ctx.get('authorization')
+  if (!header) return { kind: 'none' }
+  const value = BEARER.exec(header)?.[1]
+  if (!value) return { kind: 'invalid', reason: 'the Authorization header is not a Bearer token' }
+  if (value.length > MAX_TOKEN_LENGTH) return { kind: 'invalid', reason: 'the token is too long' }
+  return { kind: 'token', value }
 }
 
 /** `key="value"` with the value escaped as an RFC 9110 quoted-string. */
@@ -160,17 +177,15 @@ export function requireBearer(provider: Provider, requirement: BearerRequirement
   if (maxAge !== undefined && !(Number.isInteger(maxAge) && maxAge >= 0)) throw new Error('maxAge must be a whole number of seconds')
 
   return async function bearer(ctx: Context, next: Next) {
-    const header = ctx.get('authorization')
-    if (!header) {
+    const presented = bearerCredentials(ctx)
+    if (presented.kind === 'none') {
       // RFC 6750 §3.1: no error code when the request carries no credentials at all.
       return challenge(ctx, 401, [], { error: 'unauthorized', error_description: 'a bearer access token is required' })
     }
-    const value = BEARER.exec(header)?.[1]
     let token: VerifiedAccessToken
     try {
-      if (!value) throw new InvalidTokenError('the Authorization header is not a Bearer token')
-      if (value.length > MAX_TOKEN_LENGTH) throw new InvalidTokenError('the token is too long')
-      token = await verify(value, resource)
+      if (presented.kind === 'invalid') throw new InvalidTokenError(presented.reason)
+      token = await verify(presented.value, resource)
     } catch (err) {
       if (!(err instanceof InvalidTokenError)) throw err
       return challenge(ctx, 401, [quoted('error', 'invalid_token'), quoted('error_description', err.message)], { error: 'invalid_token', error_description: err.message })

@@ -6,7 +6,7 @@
 // rotateRefreshToken (oidc/provider.ts). RFC 8707 §2.2: one resource, one the grant covers.
 import type { Context, Next } from 'koa'
 import type Provider from 'oidc-provider'
-import { readForm } from '../security/token-rate-limit.ts'
+import { readForm } from './token-rate-limit.ts'
 
 export function codeResourceCheck(provider: Provider, tokenPath = '/token') {
   return async function codeResourceCheckMiddleware(ctx: Context, next: Next) {

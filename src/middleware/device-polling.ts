@@ -6,25 +6,24 @@
 import { createHash } from 'node:crypto'
 import type { Context, Next } from 'koa'
 import type { RateLimits } from '../security/rate-limits.ts'
+import { providerParams, providerRouteName } from '../oidc/provider-internals.ts'
 
 /** Seconds a device waits between polls. */
 export const DEVICE_POLL_INTERVAL = 5
 
 const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code'
 
-interface OidcParams { grant_type?: unknown; device_code?: unknown }
-
 export function devicePolling(limits: RateLimits) {
   return async function devicePollingMiddleware(ctx: Context, next: Next) {
     await next()
-    const route = (ctx.oidc as { route?: string } | undefined)?.route
+    const route = providerRouteName(ctx)
     const body = ctx.body as Record<string, unknown> | undefined
     if (route === 'device_authorization' && ctx.status === 200 && body && typeof body === 'object' && typeof body.device_code === 'string') {
       body.interval = DEVICE_POLL_INTERVAL
       return
     }
     if (route !== 'token' || body?.error !== 'authorization_pending') return
-    const params = (ctx.oidc as { params?: OidcParams } | undefined)?.params
+    const params = providerParams(ctx)
     if (params?.grant_type !== DEVICE_CODE_GRANT || typeof params.device_code !== 'string') return
     // One poll per interval and device code, counted where every worker and replica sees it (the
     // rate limits' store). The code is hashed: the store never holds a usable one.

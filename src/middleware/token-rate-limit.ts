@@ -8,10 +8,8 @@ import type { IncomingMessage } from 'node:http'
 import { Readable } from 'node:stream'
 import type { Context, Next } from 'koa'
 import { decodeJwt } from 'jose'
-import type { RateLimits } from './rate-limits.ts'
-
-// The provider's own limit for bodies it reads (oidc-provider lib/shared/selective_body.js).
-const BODY_LIMIT = 56 * 1024
+import type { RateLimits } from '../security/rate-limits.ts'
+import { PROVIDER_BODY_LIMIT } from '../oidc/provider-internals.ts'
 
 export function tokenRateLimit(limits: RateLimits, tokenPath = '/token') {
   return async function tokenRateLimitMiddleware(ctx: Context, next: Next) {
@@ -78,7 +76,7 @@ export async function readForm(ctx: Context): Promise<URLSearchParams | undefine
   try {
     for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
       received += chunk.length
-      if (received > BODY_LIMIT) return undefined
+      if (received > PROVIDER_BODY_LIMIT) return undefined
       chunks.push(chunk)
     }
   } catch {

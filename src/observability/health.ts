@@ -3,7 +3,9 @@
 // probe (Kubernetes would then count a timeout, not our answer).
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
-import type { Metrics } from './metrics.ts'
+import type { Context, Middleware, Next } from 'koa'
+import { renderMetrics, type Metrics } from './metrics.ts'
+import type { Logger } from './logger.ts'
 
 export const VERSION: string = (JSON.parse(readFileSync(path.resolve(import.meta.dirname, '../../package.json'), 'utf8')) as { version: string }).version
 
@@ -56,5 +58,42 @@ export function createReadiness(deps: ReadinessDeps): () => Promise<Readiness> {
     if (deps.isShuttingDown()) result.shuttingDown = true
     if (!database || redis === false || deps.signingKeys === 0 || result.shuttingDown) result.status = 'unready'
     return result
+  }
+}
+
+export interface HealthRoutesDeps {
+  ready: () => Promise<Readiness>
+  logger: Logger
+  /** Served here unless METRICS_PORT moves them to their own port. */
+  metrics?: Metrics | undefined
+}
+
+/** The probes' and the scraper's area: /healthz, /readyz and /metrics, answered outside any router. */
+export function healthRoutes(deps: HealthRoutesDeps): Middleware {
+  return async function health(ctx: Context, next: Next) {
+    if (ctx.path === '/healthz') {
+      ctx.state.route = ctx.path
+      ctx.set('Cache-Control', 'no-store')
+      ctx.body = { status: 'ok', version: VERSION }
+      return
+    }
+    if (ctx.path === '/readyz') {
+      ctx.state.route = ctx.path
+      const readiness = await deps.ready()
+      ctx.set('Cache-Control', 'no-store')
+      ctx.status = readiness.status === 'ready' ? 200 : 503
+      ctx.body = readiness
+      return
+    }
+    if (ctx.path === '/metrics' && deps.metrics) {
+      ctx.state.route = ctx.path
+      ctx.set('Cache-Control', 'no-store')
+      const answer = await renderMetrics(deps.metrics, deps.logger, ctx.state.requestId as string)
+      ctx.status = answer.status
+      ctx.type = answer.contentType
+      ctx.body = answer.body
+      return
+    }
+    return next()
   }
 }

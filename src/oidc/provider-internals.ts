@@ -1,6 +1,121 @@
+// Everything this server relies on in oidc-provider beyond its documented API, in one place, each
+// with a test that fails when an upgrade changes it (test/unit/provider-internals.test.ts). The
+// rest of the code calls the functions here and never reads the provider's private fields or
+// matches its messages itself (docs/adr/0251-provider-internals.md).
+import type { Context } from 'koa'
+
+// --- Its router --------------------------------------------------------------------------------
+
+/**
+ * The route pattern a request matched (`/token`, `/auth/:uid`): oidc-provider's router leaves it
+ * in ctx._matchedRoute, as @koa/router does for our page routers. Low cardinality (a metric
+ * label): never a raw path with ids in it.
+ */
+export function matchedRoute(ctx: Context): string | undefined {
+  const matched = (ctx as { _matchedRoute?: unknown })._matchedRoute
+  return typeof matched === 'string' ? matched : undefined
+}
+
+// The provider's routes that take unsafe requests (its default `routes`: src/oidc/provider.ts sets
+// none), as its router matches them: ASCII letters folded to one case, one trailing slash ignored.
+const UNSAFE_ENDPOINTS = new Set([
+  '/auth', '/token', '/token/introspection', '/token/revocation', '/me', '/request', '/session/end', '/session/end/confirm',
+  '/device', '/device/auth', '/backchannel', '/challenge', '/credential', '/reg',
+].map((p) => p.toUpperCase()))
+const CLIENT_MANAGEMENT = /^\/REG\/[^/]+$/ // /reg/:clientId (PUT, DELETE with a registration access token)
+
+/**
+ * Whether `path` is one of the provider's endpoints that take POST (or PUT, DELETE): protocol
+ * requests authenticated by client credentials, codes or tokens, and its own forms (logout,
+ * device) that carry their own xsrf field. Anything else gets no unsafe request without our CSRF
+ * token (src/middleware/csrf-guard.ts).
+ */
+export function isProviderUnsafeEndpoint(path: string): boolean {
+  // The provider folds ASCII letters only; anything else is not one of its static routes.
+  if (!/^[\x20-\x7e]*$/.test(path)) return false
+  const folded = (path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path).toUpperCase()
+  return UNSAFE_ENDPOINTS.has(folded) || CLIENT_MANAGEMENT.test(folded)
+}
+
+/** The largest body the provider reads (oidc-provider lib/shared/selective_body.js): larger is refused. */
+export const PROVIDER_BODY_LIMIT = 56 * 1024
+
+// --- Errors that escape it -------------------------------------------------------------------
+// Two oidc-provider 9 errors that escape it as a bare 500, found by test/integration/fuzz.test.ts.
+
+/**
+ * After its error handler has answered a 4xx (e.g. POST /device with a JSON body), its
+ * ensureSessionSave persists the new session that request touched, which was never stored:
+ * "persist can only be called on previously persisted Sessions". Nothing needs saving; the 4xx it
+ * already rendered stands.
+ */
+export function isUnsavedSessionAfterAnswer(err: unknown, ctx: Context): boolean {
+  return err instanceof TypeError
+    && err.message.startsWith('persist can only be called on previously persisted Sessions')
+    && ctx.status >= 400 && ctx.status < 500 && Boolean(ctx.body)
+}
+
+/**
+ * Its error handler at the device resume route (GET /device/:uid) reads ctx.oidc.session.state,
+ * undefined without the resume cookie (a stale or made-up link), and throws a TypeError itself.
+ * What it meant: the device sign-in expired.
+ */
+export function isDeviceResumeWithoutState(err: unknown, ctx: Context): boolean {
+  return err instanceof TypeError && ctx.method === 'GET' && /^\/device\/[^/]+$/.test(ctx.path)
+}
+
+// --- What it keeps on ctx.oidc ---------------------------------------------------------------
+
+/** What we read of oidc-provider's Session (lib/models/session.js). */
+export interface ProviderSession {
+  uid: string
+  jti: string
+  accountId?: string | undefined
+  destroyed?: boolean | undefined
+  authorizations?: Record<string, { grantId?: string | undefined }> | undefined
+}
+
+interface OidcView {
+  route?: string | undefined
+  params?: Record<string, unknown> | undefined
+  body?: Record<string, unknown> | undefined
+  client?: { clientId: string } | undefined
+  session?: ProviderSession | undefined
+  result?: { login?: { accountId?: unknown } } | undefined
+}
+
+/** ctx.oidc as far as we read it; undefined outside the provider's routes. */
+function oidcOf(ctx: Context): OidcView | undefined {
+  return (ctx as { oidc?: OidcView }).oidc
+}
+
+/** The provider's name for the route it ran ('token', 'device_authorization'…). */
+export const providerRouteName = (ctx: Context): string | undefined => oidcOf(ctx)?.route
+/** The request's parameters as the provider parsed them. */
+export const providerParams = (ctx: Context): Record<string, unknown> | undefined => oidcOf(ctx)?.params
+// Its routes that answer people with pages (its route names, lib/helpers/initialize_app.js).
+const PAGE_ROUTES = new Set(['authorization', 'resume', 'end_session', 'end_session_confirm', 'end_session_success', 'code_verification', 'device_resume'])
+
+/** Whether the provider ran one of its routes that people's browsers open (sign-in, logout, device code). */
+export const isProviderPageRoute = (ctx: Context): boolean => PAGE_ROUTES.has(oidcOf(ctx)?.route ?? '')
+/** The request body as the provider parsed it. */
+export const providerBody = (ctx: Context): Record<string, unknown> | undefined => oidcOf(ctx)?.body
+/** The client the provider resolved for this request. */
+export const providerClientId = (ctx: Context): string | undefined => oidcOf(ctx)?.client?.clientId
+
+/** The browser session the provider loaded (and saved) for this request; only on routes that load one. */
+export function providerSession(ctx: Context): ProviderSession | undefined {
+  const session = oidcOf(ctx)?.session
+  return session && typeof session.uid === 'string' ? session : undefined
+}
+
+/** The account an interaction's result signed in on this request (the resume after the login step). */
+export const providerLoginAccountId = (ctx: Context): unknown => oidcOf(ctx)?.result?.login?.accountId
+
+// --- Its page hooks' markup ------------------------------------------------------------------
 // oidc-provider hands its page hooks a ready-made <form> (action + hidden xsrf fields). Our pages
 // render their own accessible, script-free forms, so we read the action and hidden fields out of
-// the provider's markup (fixed by the pinned oidc-provider version; covered by the device tests).
+// the provider's markup.
 export interface ProviderForm {
   action: string
   hidden: Record<string, string>

@@ -14,7 +14,7 @@ import type { JWK } from 'jose'
 import { createInteractionPolicy } from './policy.ts'
 import { boundClientAssertion } from './client-assertion.ts'
 import { ACR_VALUES } from '../mfa/acr.ts'
-import { parseProviderForm } from './provider-forms.ts'
+import { parseProviderForm } from './provider-internals.ts'
 import { CookieSigner } from '../security/cookie-signer.ts'
 
 export interface ProviderDeps {

@@ -2,6 +2,8 @@
 // (`<%~ %>`) is used only for markup we build ourselves (the layout body, provider-made forms).
 import path from 'node:path'
 import { Eta } from 'eta'
+import type { Context } from 'koa'
+import type { Csrf } from '../security/csrf.ts'
 
 const templatesDir = path.resolve(import.meta.dirname, '../../interactions')
 
@@ -12,8 +14,21 @@ export interface PageContext {
   siteName: string
   /** Value for the hidden CSRF field of every form on the page. */
   csrfToken?: string
-  /** This response's CSP nonce, for the page's script tag (src/app.ts sets it per request). */
-  nonce?: string
+  /** This response's CSP nonce, for the page's script tag (src/middleware/security-headers.ts sets it per request). */
+  nonce?: string | undefined
+}
+
+/**
+ * The page context of this request: the site's name, this response's CSP nonce and, given the
+ * CSRF issuer, the form token for the area's scope. The scope is derived once, by the area's CSRF
+ * guard (src/middleware/csrf-guard.ts: the interaction's uid, the account area, self-service),
+ * so a page cannot carry a token for another scope than the one its form is checked against.
+ */
+export function pageContext(ctx: Context, siteName: string, csrf?: Csrf): PageContext {
+  const scope = ctx.state.csrfScope as string | undefined
+  const page: PageContext = { siteName, nonce: ctx.state.cspNonce as string | undefined }
+  if (csrf && scope) page.csrfToken = csrf.issue(ctx, scope)
+  return page
 }
 
 export type PageName =

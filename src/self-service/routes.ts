@@ -4,7 +4,7 @@
 //
 // Links are used only by a POST from their page: mail scanners fetch (GET) links to check them,
 // and must not spend them. Every form's CSRF token has the 'self-service' scope (checked by the
-// app-level guard, src/security/csrf-guard.ts).
+// area's guard, src/middleware/csrf-guard.ts).
 import Router from '@koa/router'
 import type { Context } from 'koa'
 import type Provider from 'oidc-provider'
@@ -19,8 +19,7 @@ import type { SecretBox } from '../security/encryption.ts'
 import type { Mailer } from '../mail/mailer.ts'
 import type { RateLimits } from '../security/rate-limits.ts'
 import { tooManyRequests } from '../security/rate-limits.ts'
-import { SELF_SERVICE_CSRF_SCOPE } from '../security/csrf-guard.ts'
-import { renderPage, type PageName } from '../pages/render.ts'
+import { pageContext, renderPage, type PageName } from '../pages/render.ts'
 import { describeLifetime } from '../mail/link-mails.ts'
 import { inspectLink, type LinkCheck, type LinkPurpose, type LinkStore } from '../identity/account-links.ts'
 import { checkNewPassword, passwordHint } from '../identity/password-policy.ts'
@@ -67,7 +66,7 @@ export function createSelfServiceRouter(deps: SelfServiceDeps): Router {
   function page(ctx: Context, name: PageName, data: Record<string, unknown>) {
     ctx.set('Cache-Control', 'no-store')
     ctx.type = 'html'
-    ctx.body = renderPage(name, { siteName: config.siteName, csrfToken: csrf.issue(ctx, SELF_SERVICE_CSRF_SCOPE), nonce: ctx.state.cspNonce as string | undefined }, data)
+    ctx.body = renderPage(name, pageContext(ctx, config.siteName, csrf), data)
   }
 
   function errorPage(ctx: Context, status: number, title: string, message: string, back: { href: string; label: string }) {

@@ -1,16 +1,9 @@
-// "A store is away" as an answer: while Redis or PostgreSQL cannot be reached, every request that
-// needs it gets a clear 503 with Retry-After (the OAuth JSON error `temporarily_unavailable` for
-// protocol and API callers, an HTML page for people), not a 500 and not a hang.
-//
-// The stores fail fast on their own (src/store/redis.ts: no offline queue, bounded commands;
-// src/store/database.ts: bounded connection attempts); this module only recognises their errors
-// and answers them. Three places use it:
-//   - storeUnavailable(), early in the app: errors thrown by our middleware and routers;
-//   - the interaction/account pages' error handler (src/app.ts pageErrors), for its pages;
-//   - the provider's `server_error` event: oidc-provider catches every error itself and answers
-//     500 server_error, so the event marks the request (markStoreUnavailable) and storeUnavailable()
-//     rewrites that 500 on the way out.
-import type { Context, Next } from 'koa'
+// "A store is away" as one error type: while Redis or PostgreSQL cannot be reached, a request that
+// needs it gets a clear 503 with Retry-After, not a 500 and not a hang. The stores fail fast on
+// their own (src/store/redis.ts: no offline queue, bounded commands; src/store/database.ts:
+// bounded connection attempts); this module recognises their errors as StoreUnavailable, and each
+// area's error handler answers that in its own format (docs/adr/0250-one-error-model.md).
+import type { Context } from 'koa'
 
 /** Seconds a client should wait before retrying: a restart of either store takes about this long. */
 export const RETRY_AFTER_SECONDS = 2
@@ -70,76 +63,27 @@ export function isStoreUnavailable(err: unknown): boolean {
   return false
 }
 
-/** For the provider's `server_error` event: this request failed because a store is away. */
-export function markStoreUnavailable(ctx: Context, err: unknown): void {
-  if (isStoreUnavailable(err)) ctx.state.storeUnavailable = true
+/** A request failed because Redis or the database cannot be reached; `cause` is the driver's error. */
+export class StoreUnavailable extends Error {
+  override name = 'StoreUnavailable'
+  constructor(cause: unknown) {
+    super('a store this server depends on is unavailable', { cause })
+  }
 }
 
-export interface StoreUnavailableOptions {
-  /** The HTML page for people (the site's error page). */
-  page(ctx: Context): string
-  /** Called for each thrown store error answered with 503 (logging). */
-  onUnavailable?(ctx: Context, err: unknown): void
+/** `err` as a StoreUnavailable when it is one or a store's driver says so; undefined otherwise. */
+export function storeUnavailableOf(err: unknown): StoreUnavailable | undefined {
+  if (err instanceof StoreUnavailable) return err
+  return isStoreUnavailable(err) ? new StoreUnavailable(err) : undefined
 }
 
-/** People's pages (HTML); everything else is a protocol endpoint or an API (JSON). */
-const PAGE_PREFIXES = ['/interaction/', '/account', '/self-service/', '/federation/', '/auth', '/session/end', '/device', '/admin']
-
-/** Whether the caller gets JSON: protocol endpoints and APIs, or a page's script that sent JSON. */
-function wantsJson(ctx: Context): boolean {
-  const p = ctx.path
-  if (p.startsWith('/admin/api/') || p === '/device/auth') return true
-  if (PAGE_PREFIXES.some((prefix) => p.startsWith(prefix))) return ctx.is('json') === 'json'
-  return true
-}
-
-/** Answers 503 + Retry-After in the caller's format. */
-export function answerUnavailable(ctx: Context, opts: StoreUnavailableOptions, json = wantsJson(ctx)): void {
+/** What every format's 503 shares: the status, Retry-After, no caching, no redirect. The handler writes the body. */
+export function answerUnavailableStatus(ctx: Context): void {
   ctx.status = 503
   ctx.set('Retry-After', String(RETRY_AFTER_SECONDS))
   ctx.set('Cache-Control', 'no-store')
   ctx.remove('Location')
-  if (json) {
-    if (ctx.path.startsWith('/admin/api/')) {
-      ctx.type = 'application/problem+json'
-      ctx.body = JSON.stringify({ type: 'about:blank', title: 'Service Unavailable', status: 503, detail: 'a store this server depends on is unavailable; retry shortly' })
-    } else {
-      ctx.body = { error: 'temporarily_unavailable', error_description: 'the service is temporarily unavailable; retry shortly' }
-    }
-  } else {
-    ctx.type = 'html'
-    ctx.body = opts.page(ctx)
-  }
 }
 
-/**
- * Early in the middleware chain: a thrown store error becomes a 503, and a response the provider
- * already rendered as 500 server_error for a store error (marked by markStoreUnavailable) is
- * rewritten to a 503 in the same format.
- */
-export function storeUnavailable(opts: StoreUnavailableOptions) {
-  return async function storeUnavailableMiddleware(ctx: Context, next: Next) {
-    try {
-      await next()
-    } catch (err) {
-      if (!isStoreUnavailable(err)) throw err
-      opts.onUnavailable?.(ctx, err)
-      answerUnavailable(ctx, opts)
-      return
-    }
-    if (!ctx.state.storeUnavailable) return
-    // The provider answered 500 (JSON or its error page) or, at the authorization endpoint, sent
-    // the browser back to the client with error=server_error: either way the store was the cause.
-    if (ctx.status === 500) {
-      const json = ctx.response.is('json') !== false
-      answerUnavailable(ctx, opts, json)
-    } else if (ctx.status >= 300 && ctx.status < 400) {
-      const location = ctx.response.get('Location')
-      if (location && /[?&#]error=server_error\b/.test(location)) {
-        // RFC 6749 §4.1.2.1: temporarily_unavailable is the authorization endpoint's code for this.
-        ctx.redirect(location.replace(/([?&#]error=)server_error\b/, '$1temporarily_unavailable').replace(/([?&#]error_description=)[^&#]*/, '$1the+service+is+temporarily+unavailable%3B+retry+shortly'))
-        ctx.set('Retry-After', String(RETRY_AFTER_SECONDS))
-      }
-    }
-  }
-}
+/** The OAuth error body for protocol and API callers (RFC 6749's temporarily_unavailable). */
+export const TEMPORARILY_UNAVAILABLE = { error: 'temporarily_unavailable', error_description: 'the service is temporarily unavailable; retry shortly' } as const

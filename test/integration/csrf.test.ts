@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import * as oidc from 'openid-client'
 import { pageRoutes } from '../support/page-routes.ts'
-import { csrfScopeOf } from '../../src/security/csrf-guard.ts'
+import { csrfScopeOf } from '../../src/app.ts'
 import { createIam, type IamInstance } from '../support/iam.ts'
 import { HttpBrowser, formWithAction, formsOf } from '../support/browser.ts'
 import { ALICE, SPA_REDIRECT, createFixtures } from '../support/fixtures.ts'

@@ -28,7 +28,7 @@ export function pageRoutes(): Array<{ method: string; path: string }> {
   // fails loudly rather than hiding routes.
   const names = ['config', 'logger', 'provider', 'cookieKeys', 'mfa', 'federation', 'accountRelyingParty', 'ready', 'prisma', 'audit', 'csrf', 'clock', 'limits', 'lockout', 'sessions', 'mailer']
   const deps = Object.fromEntries(names.map((name) => [name, inert()])) as unknown as AppDeps
-  const routers: Router[] = createPageRouters(deps)
+  const routers: Router[] = Object.values(createPageRouters(deps))
   const out = new Map<string, { method: string; path: string }>()
   for (const router of routers) {
     for (const layer of router.stack) {
