@@ -1,7 +1,10 @@
 // The admin API's permissions: the single list. Roles carry them (seed.ts gives the `admin` role
 // all of them), the admin API's resource server offers them as scopes, and every route names the
 // one it needs.
-import type { PrismaClient } from '../store/database.ts'
+import type { Db } from '../queries/db.ts'
+import { findClientById } from '../queries/clients.ts'
+import { setClientMetadata } from '../queries/admin-clients.ts'
+import { setResourceServerScopes } from '../queries/resource-servers.ts'
 import { registerResourceServer } from '../oidc/resource-servers.ts'
 
 export const ADMIN_PERMISSION_DESCRIPTIONS = {
@@ -32,12 +35,12 @@ export function adminResource(issuer: string): string {
 }
 
 /** Registers (once) the admin API as a resource server: JWT access tokens, scopes = permissions. */
-export async function ensureAdminResourceServer(prisma: PrismaClient, issuer: string): Promise<void> {
+export async function ensureAdminResourceServer(prisma: Db, issuer: string): Promise<void> {
   // registerResourceServer never updates an existing row; a permission added later must still
   // become a scope, so the scope list is brought up to date here.
   const row = await registerResourceServer(prisma, { identifier: adminResource(issuer), name: 'Admin API', scopes: [...ADMIN_PERMISSIONS], format: 'jwt', ttl: 900 })
   if (row.scopes !== ADMIN_PERMISSIONS.join(' ')) {
-    await prisma.resourceServer.update({ where: { id: row.id }, data: { scopes: ADMIN_PERMISSIONS.join(' ') } })
+    await setResourceServerScopes(prisma, row.id, ADMIN_PERMISSIONS.join(' '))
   }
 }
 
@@ -56,8 +59,9 @@ export function clientAdminPermissions(metadata: unknown): AdminPermission[] {
 }
 
 /** Sets a client's admin permissions (tests, bootstrap scripts; the admin API does it on create/patch). */
-export async function setClientAdminPermissions(prisma: PrismaClient, clientId: string, permissions: readonly string[]): Promise<void> {
-  const client = await prisma.client.findUniqueOrThrow({ where: { id: clientId } })
+export async function setClientAdminPermissions(prisma: Db, clientId: string, permissions: readonly string[]): Promise<void> {
+  const client = await findClientById(prisma, clientId)
+  if (!client) throw new Error(`no client ${clientId}`)
   const metadata = { ...(client.metadata as Record<string, unknown>), [CLIENT_ADMIN_PERMISSIONS_KEY]: [...new Set(permissions)].filter(isAdminPermission) }
-  await prisma.client.update({ where: { id: clientId }, data: { metadata } })
+  await setClientMetadata(prisma, clientId, metadata)
 }
