@@ -22,7 +22,7 @@ export function registerAppRoutes(router: Router, deps: AccountAreaDeps): void {
   const pages = createAccountPages(csrf, siteName)
 
   async function signedIn(ctx: Context) {
-    return (await signedInOrRedirect(ctx, prisma, deps.readSession(ctx), APPS))?.user
+    return (await signedInOrRedirect(ctx, deps, deps.readSession(ctx), APPS))?.user
   }
 
   router.get(APPS, async (ctx) => {

@@ -8,7 +8,9 @@
 import type Router from '@koa/router'
 import type { Context } from 'koa'
 import { z } from 'zod'
-import type { PrismaClient } from '../store/database.ts'
+import type { Db } from '../queries/db.ts'
+import { deleteFederatedLinkOfUser } from '../queries/federated-identities.ts'
+import type { Clock } from '../security/clock.ts'
 import type { Csrf } from '../security/csrf.ts'
 import type { AuditWriter } from '../audit/audit.ts'
 import { listVerifiedFactors } from '../mfa/factors.ts'
@@ -19,7 +21,8 @@ import { hasFreshSecondFactor } from './security.ts'
 import { createAccountPages, signedInOrRedirect, type AccountSession } from './pages.ts'
 
 export interface LinkedDeps {
-  prisma: PrismaClient
+  prisma: Db
+  clock: Clock
   csrf: Csrf
   audit: AuditWriter
   siteName: string
@@ -48,7 +51,7 @@ export function registerLinkedRoutes(router: Router, deps: LinkedDeps): void {
 
   /** The signed-in, active person with what removal rules need; otherwise off to sign in. */
   async function signedIn(ctx: Context) {
-    const signedIn = await signedInOrRedirect(ctx, prisma, deps.readSession(ctx), LINKED)
+    const signedIn = await signedInOrRedirect(ctx, deps, deps.readSession(ctx), LINKED)
     if (!signedIn) return undefined
     const { user, session } = signedIn
     const [links, factors] = await Promise.all([listLinks(prisma, user.id), listVerifiedFactors(prisma, user.id)])
@@ -93,8 +96,7 @@ export function registerLinkedRoutes(router: Router, deps: LinkedDeps): void {
       ctx.status = 303
       return ctx.redirect(`/account/login?stepup=1&return=${encodeURIComponent(`${LINKED}?done=confirmed`)}`)
     }
-    const { count } = await prisma.federatedIdentity.deleteMany({ where: { id: link.id, userId: person.id } })
-    if (count !== 1) return errorPage(ctx, 404, 'Not found', 'That linked sign-in does not exist, or it was already removed.')
+    if (!(await deleteFederatedLinkOfUser(prisma, link.id, person.id))) return errorPage(ctx, 404, 'Not found', 'That linked sign-in does not exist, or it was already removed.')
     const stillLinked = person.links.some((l) => l.id !== link.id && l.provider === link.provider)
     const rolesRemoved = stillLinked ? [] : await removeFederatedRoles(prisma, person.id, link.provider)
     await record('success', { upstream: link.provider, subject: link.subject, rolesRemoved })

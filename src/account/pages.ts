@@ -2,7 +2,8 @@
 // never cached, and error pages that lead back to where the person was.
 import type { Context } from 'koa'
 import type { Csrf } from '../security/csrf.ts'
-import type { PrismaClient } from '../store/database.ts'
+import type { Db } from '../queries/db.ts'
+import { findUserById } from '../queries/users.ts'
 import type Provider from 'oidc-provider'
 import type { AuditWriter } from '../audit/audit.ts'
 import type { Clock } from '../security/clock.ts'
@@ -16,7 +17,7 @@ export interface AccountSession { sub: string; idToken: string; exp: number; ses
 
 /** What every account-area route module that acts on the signed-in person works with. */
 export interface AccountAreaDeps {
-  prisma: PrismaClient
+  prisma: Db
   provider: Provider
   csrf: Csrf
   audit: AuditWriter
@@ -30,10 +31,13 @@ export interface AccountAreaDeps {
   readSession(ctx: Context): AccountSession | undefined
 }
 
+/** What finding the signed-in person needs. */
+export interface AccountUserDeps { prisma: Db; clock: Clock }
+
 /** The person behind an unexpired account session, if they still exist and are active. */
-export async function activeAccountUser(prisma: PrismaClient, session: AccountSession | undefined) {
-  if (!session || session.exp <= Date.now()) return undefined
-  const user = await prisma.user.findUnique({ where: { id: session.sub } })
+export async function activeAccountUser(deps: AccountUserDeps, session: AccountSession | undefined) {
+  if (!session || session.exp <= deps.clock.now()) return undefined
+  const user = await findUserById(deps.prisma, session.sub)
   return user?.status === 'active' ? user : undefined
 }
 
@@ -41,8 +45,8 @@ export async function activeAccountUser(prisma: PrismaClient, session: AccountSe
  * The signed-in, active person with their account session; otherwise the browser is sent to sign
  * in (and back to `returnTo`) and the result is undefined: the handler just returns.
  */
-export async function signedInOrRedirect(ctx: Context, prisma: PrismaClient, session: AccountSession | undefined, returnTo: string) {
-  const user = await activeAccountUser(prisma, session)
+export async function signedInOrRedirect(ctx: Context, deps: AccountUserDeps, session: AccountSession | undefined, returnTo: string) {
+  const user = await activeAccountUser(deps, session)
   if (!session || !user) {
     ctx.status = 303
     ctx.redirect(`/account/login?return=${encodeURIComponent(returnTo)}`)

@@ -22,7 +22,8 @@ import { regenerateBackupCodes, remainingBackupCodes } from '../mfa/backup-codes
 import { hasSecondFactor } from '../mfa/factors.ts'
 import { describeWebauthnFailure, registrationOptions, verifyRegistration } from '../mfa/webauthn.ts'
 import { ACCOUNT_CLIENT_ID } from './relying-party.ts'
-import type { PrismaClient } from '../store/database.ts'
+import type { Db } from '../queries/db.ts'
+import type { Clock } from '../security/clock.ts'
 import type { Csrf } from '../security/csrf.ts'
 import type { SecretBox } from '../security/encryption.ts'
 import type { AuditWriter } from '../audit/audit.ts'
@@ -31,7 +32,8 @@ import { activeAccountUser, createAccountPages, type AccountSession } from './pa
 
 // What this needs from the account router (its deps, plus the session reader).
 export interface PasskeyDeps {
-  prisma: PrismaClient
+  prisma: Db
+  clock: Clock
   csrf: Csrf
   audit: AuditWriter
   siteName: string
@@ -70,7 +72,7 @@ export function registerPasskeyRoutes(router: Router, deps: PasskeyDeps): void {
   /** The signed-in, active person, and whether they may add a passkey now. */
   async function person(ctx: Context) {
     const session = deps.readSession(ctx)
-    const user = await activeAccountUser(prisma, session)
+    const user = await activeAccountUser(deps, session)
     if (!session || !user) return undefined
     const fresh = hasFreshSecondFactor(session.idToken)
     const first = !(await hasSecondFactor(prisma, user.id))

@@ -33,11 +33,11 @@ const passwordForm = z.object({
 type FieldName = 'current' | 'password' | 'confirm'
 
 export function registerPasswordRoutes(router: Router, deps: AccountPasswordDeps): void {
-  const { prisma, csrf, siteName } = deps
+  const { csrf, siteName } = deps
   const pages = createAccountPages(csrf, siteName)
 
   async function signedIn(ctx: Context) {
-    return (await signedInOrRedirect(ctx, prisma, deps.readSession(ctx), PASSWORD))?.user
+    return (await signedInOrRedirect(ctx, deps, deps.readSession(ctx), PASSWORD))?.user
   }
 
   function form(ctx: Context, user: { email: string; username: string | null; passwordHash: string | null }, extra: Record<string, unknown> = {}) {

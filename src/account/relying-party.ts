@@ -2,7 +2,8 @@
 // other application. Its back-channel requests (token, JWKS) go to this process's own listener,
 // so they work wherever the public ISSUER points (a proxy, an ingress) without leaving the host.
 import * as oidc from 'openid-client'
-import type { PrismaClient } from '../store/database.ts'
+import type { Db } from '../queries/db.ts'
+import { ensureFirstPartyClient } from '../clients/first-party.ts'
 
 export const ACCOUNT_CLIENT_ID = 'iam-account'
 
@@ -14,21 +15,8 @@ export function accountSignedOutUri(issuer: string): string {
 }
 
 /** Registers (or refreshes, when ISSUER changed) the account area's client. */
-export async function ensureAccountClient(prisma: PrismaClient, issuer: string): Promise<void> {
-  const metadata = {
-    client_name: 'Your account',
-    application_type: 'web',
-    grant_types: ['authorization_code'],
-    response_types: ['code'],
-    redirect_uris: [accountRedirectUri(issuer)],
-    post_logout_redirect_uris: [accountSignedOutUri(issuer)],
-    token_endpoint_auth_method: 'none',
-  }
-  await prisma.client.upsert({
-    where: { id: ACCOUNT_CLIENT_ID },
-    update: { metadata, firstParty: true },
-    create: { id: ACCOUNT_CLIENT_ID, name: 'Your account', metadata, firstParty: true },
-  })
+export async function ensureAccountClient(prisma: Db, issuer: string): Promise<void> {
+  await ensureFirstPartyClient(prisma, { id: ACCOUNT_CLIENT_ID, name: 'Your account', redirectUri: accountRedirectUri(issuer), postLogoutRedirectUri: accountSignedOutUri(issuer) })
 }
 
 export function createAccountRelyingParty(issuer: string, localOrigin: () => string): oidc.Configuration {

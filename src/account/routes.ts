@@ -4,7 +4,8 @@ import Router from '@koa/router'
 import type { Context } from 'koa'
 import * as oidc from 'openid-client'
 import { z } from 'zod'
-import type { PrismaClient } from '../store/database.ts'
+import type { Db } from '../queries/db.ts'
+import { findUserStatus, findUserWithTenantAndRoles } from '../queries/users.ts'
 import type { Csrf } from '../security/csrf.ts'
 import type { Logger } from '../observability/logger.ts'
 import { bindToBrowserSession, isBindingLive } from '../identity/sessions.ts'
@@ -19,7 +20,7 @@ import { createAccountPages, type AccountSession } from './pages.ts'
 import { secureCookieName } from '../security/cookie-names.ts'
 
 export interface AccountDeps {
-  prisma: PrismaClient
+  prisma: Db
   csrf: Csrf
   logger: Logger
   siteName: string
@@ -72,10 +73,9 @@ export function createAccountRouter(deps: AccountDeps & SecurityExtras & Session
   const live = new WeakMap<Context, AccountSession>()
   async function liveSession(ctx: Context): Promise<AccountSession | undefined> {
     const session = readCookie(ctx, SESSION_COOKIE, accountSession)
-    if (!session || session.exp <= Date.now()) return undefined
+    if (!session || session.exp <= deps.clock.now()) return undefined
     if (!await isBindingLive(deps.provider, session, session.sub, ACCOUNT_CLIENT_ID)) return undefined
-    const user = await prisma.user.findUnique({ where: { id: session.sub }, select: { status: true } })
-    return user?.status === 'active' ? session : undefined
+    return await findUserStatus(prisma, session.sub) === 'active' ? session : undefined
   }
   // Before every route under /account (registered first, so it runs first): the only way a route
   // learns who is signed in is readSession, which answers what this check let through.
@@ -95,7 +95,7 @@ export function createAccountRouter(deps: AccountDeps & SecurityExtras & Session
   router.get('/account', async (ctx) => {
     const session = readSession(ctx)
     if (!session) return ctx.redirect('/account/login')
-    const user = await prisma.user.findUnique({ where: { id: session.sub }, include: { tenant: true, roles: { include: { role: true } } } })
+    const user = await findUserWithTenantAndRoles(prisma, session.sub)
     if (!user || user.status !== 'active') {
       clearCookie(ctx, SESSION_COOKIE)
       return ctx.redirect('/account/login')
@@ -154,7 +154,7 @@ export function createAccountRouter(deps: AccountDeps & SecurityExtras & Session
       ctx.status = 400
       return page(ctx, 'error', { title: 'Not signed in', message: 'This sign-in does not belong to this browser.', ...retry })
     }
-    writeCookie(ctx, SESSION_COOKIE, { sub: claims.sub, idToken: tokens.id_token!, exp: Date.now() + SESSION_HOURS * 3600_000, ...binding }, SESSION_HOURS * 3600_000)
+    writeCookie(ctx, SESSION_COOKIE, { sub: claims.sub, idToken: tokens.id_token!, exp: deps.clock.now() + SESSION_HOURS * 3600_000, ...binding }, SESSION_HOURS * 3600_000)
     ctx.redirect(safeReturnPath(tx.returnTo) ?? '/account')
   })
 

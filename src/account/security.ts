@@ -22,7 +22,11 @@ import type { Context } from 'koa'
 import { randomBytes } from 'node:crypto'
 import { decodeJwt } from 'jose'
 import { z } from 'zod'
-import type { PrismaClient } from '../store/database.ts'
+import type { Db } from '../queries/db.ts'
+import { countVerifiedFactors, deleteFactorOfUser, hasVerifiedFactorAt, listVerifiedFactorsOfKind } from '../queries/mfa-factors.ts'
+import { createSingleUseForm, deleteMfaChallengesOfFactor, useSingleUseForm } from '../queries/mfa-challenges.ts'
+import { deleteBackupCodes } from '../queries/backup-codes.ts'
+import type { Clock } from '../security/clock.ts'
 import type { Csrf } from '../security/csrf.ts'
 import type { AuditWriter } from '../audit/audit.ts'
 import type { SecretBox } from '../security/encryption.ts'
@@ -62,7 +66,8 @@ export interface SecurityExtras {
 
 
 export interface SecurityDeps {
-  prisma: PrismaClient
+  prisma: Db
+  clock: Clock
   csrf: Csrf
   audit: AuditWriter
   siteName: string
@@ -99,7 +104,8 @@ export function stepUpParameters(): Record<string, string> {
 
 /**
  * Whether the account session holds a fresh second factor. The ID token was validated when the
- * session was made (signature, issuer, audience, nonce); here we only read its claims.
+ * session was made (signature, issuer, audience, nonce); here we only read its claims. `now` is
+ * the system clock, not the injected Clock: auth_time was stamped by oidc-provider, which reads it.
  */
 export function hasFreshSecondFactor(idToken: string, now = Math.floor(Date.now() / 1000)): boolean {
   try {
@@ -173,7 +179,7 @@ function body(ctx: Context): Record<string, unknown> {
 }
 
 export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void {
-  const { prisma, csrf, audit, siteName, mfa, limits } = deps
+  const { prisma, clock, csrf, audit, siteName, mfa, limits } = deps
   const { box, settings } = mfa
 
   const pages = createAccountPages(csrf, siteName)
@@ -192,7 +198,7 @@ export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void
 
   /** The signed-in, active person; otherwise sends the browser to sign in (and back to `returnTo`). */
   async function signedIn(ctx: Context, returnTo: string): Promise<Person | undefined> {
-    const signedIn = await signedInOrRedirect(ctx, prisma, deps.readSession(ctx), returnTo)
+    const signedIn = await signedInOrRedirect(ctx, deps, deps.readSession(ctx), returnTo)
     if (!signedIn) return undefined
     const { user, session } = signedIn
     return {
@@ -220,12 +226,9 @@ export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void
 
   async function sealEnrolment(person: Person, token: Omit<EnrolmentToken, 'issuedAt' | 'stepUp' | 'nonce'>): Promise<string> {
     const nonce = randomBytes(18).toString('base64url')
-    const full: EnrolmentToken = { ...token, stepUp: person.hasSecondFactor && person.fresh, issuedAt: Date.now(), nonce }
-    await prisma.$transaction([
-      // Forms past their time (or used) go; a used form then finds nothing, which refuses it the same.
-      prisma.mfaChallenge.deleteMany({ where: { userId: person.id, purpose: ENROLMENT_FORM, OR: [{ expiresAt: { lt: new Date() } }, { consumedAt: { not: null } }] } }),
-      prisma.mfaChallenge.create({ data: { userId: person.id, purpose: ENROLMENT_FORM, codeHash: box.digest(ENROLMENT_FORM, nonce), maxAttempts: 1, expiresAt: new Date(full.issuedAt + ENROLMENT_TTL_MS) } }),
-    ])
+    const full: EnrolmentToken = { ...token, stepUp: person.hasSecondFactor && person.fresh, issuedAt: clock.now(), nonce }
+    // Forms past their time (or used) go; a used form then finds nothing, which refuses it the same.
+    await createSingleUseForm(prisma, { userId: person.id, purpose: ENROLMENT_FORM, codeHash: box.digest(ENROLMENT_FORM, nonce), expiresAt: new Date(full.issuedAt + ENROLMENT_TTL_MS) }, clock.date())
     return box.seal(JSON.stringify(full), `account-enrol:${person.id}`)
   }
 
@@ -233,7 +236,7 @@ export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void
     try {
       const token = enrolmentToken.safeParse(JSON.parse(box.open(sealed, `account-enrol:${person.id}`)))
       if (!token.success || !kinds.includes(token.data.kind)) return undefined
-      const age = Date.now() - token.data.issuedAt
+      const age = clock.now() - token.data.issuedAt
       return age >= 0 && age <= ENROLMENT_TTL_MS ? token.data : undefined
     } catch {
       return undefined
@@ -242,11 +245,7 @@ export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void
 
   /** Uses the form up (once its code is proven): false when it was used already or has expired. */
   async function consumeEnrolment(person: Person, token: EnrolmentToken): Promise<boolean> {
-    const { count } = await prisma.mfaChallenge.updateMany({
-      where: { userId: person.id, purpose: ENROLMENT_FORM, codeHash: box.digest(ENROLMENT_FORM, token.nonce), consumedAt: null, expiresAt: { gt: new Date() } },
-      data: { consumedAt: new Date(), attempts: { increment: 1 } },
-    })
-    return count === 1
+    return useSingleUseForm(prisma, { userId: person.id, purpose: ENROLMENT_FORM, codeHash: box.digest(ENROLMENT_FORM, token.nonce) }, clock.date())
   }
 
   /** After a new factor: the first one also gets backup codes (shown once); otherwise back to the list. */
@@ -331,7 +330,7 @@ export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void
       return errorPage(ctx, 400, 'Setup expired', 'This setup page has expired or was changed. Start adding the authenticator app again.')
     }
     // A second press of the button (or a reload) must not add the same app twice.
-    for (const existing of await prisma.mfaFactor.findMany({ where: { userId: person.id, kind: 'totp', verified: true } })) {
+    for (const existing of await listVerifiedFactorsOfKind(prisma, person.id, 'totp')) {
       let same = false
       try {
         same = existing.secret !== null && box.open(existing.secret, `totp:${person.id}`) === token.secret
@@ -472,14 +471,14 @@ export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void
     await limits.succeeded('codeVerify', { ip: ctx.ip, account: person.id })
     // The challenge remembers where its code went: that is the destination proven.
     const destination = result.destination ?? token.destination
-    if (await prisma.mfaFactor.findFirst({ where: { userId: person.id, kind, destination, verified: true } })) {
+    if (await hasVerifiedFactorAt(prisma, person.id, kind, destination)) {
       ctx.status = 303
       return ctx.redirect(`${SECURITY}?done=exists`)
     }
     const returnTo = kind === 'email' ? `${SECURITY}/email` : `${SECURITY}/phone?kind=${kind}`
     if (!(await consumeEnrolment(person, token))) return formUsed(ctx, person, kind)
     const factor = await addVerifiedFactor(prisma, {
-      userId: person.id, kind, label: kind === 'email' ? 'Email' : PHONE_LABELS[kind], destination, lastUsedAt: new Date(),
+      userId: person.id, kind, label: kind === 'email' ? 'Email' : PHONE_LABELS[kind], destination, lastUsedAt: clock.date(),
     }, { asFirst: onlyAsFirst(person, token) })
     if (!factor) return notFirstAnyMore(ctx, person, kind, returnTo)
     return afterEnrolment(ctx, person, kind, factor.id)
@@ -501,7 +500,7 @@ export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void
       await record(ctx, person.id, 'mfa_enrol', 'failure', { method: 'email', reason: 'step_up_required' })
       return stepUp(ctx, `${SECURITY}/email`)
     }
-    if (await prisma.mfaFactor.findFirst({ where: { userId: person.id, kind: 'email', destination: person.email, verified: true } })) {
+    if (await hasVerifiedFactorAt(prisma, person.id, 'email', person.email)) {
       ctx.status = 303
       return ctx.redirect(`${SECURITY}?done=exists`)
     }
@@ -542,7 +541,7 @@ export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void
         error: typed.trim() ? 'Enter the number in international format: a + then the country code and number, like +44 7700 900123.' : 'Enter your mobile number.',
       })
     }
-    if (await prisma.mfaFactor.findFirst({ where: { userId: person.id, kind, destination: phone, verified: true } })) {
+    if (await hasVerifiedFactorAt(prisma, person.id, kind, phone)) {
       ctx.status = 303
       return ctx.redirect(`${SECURITY}?done=exists`)
     }
@@ -567,13 +566,12 @@ export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void
       await record(ctx, person.id, 'mfa_remove', 'failure', { method: factor.kind, factorId: factor.id, reason: 'step_up_required' })
       return stepUp(ctx, `${SECURITY}?done=confirmed`)
     }
-    const { count } = await prisma.mfaFactor.deleteMany({ where: { id: factor.id, userId: person.id } })
-    if (count !== 1) return errorPage(ctx, 404, 'Not found', 'That second step does not exist, or it was already removed.')
-    await prisma.mfaChallenge.deleteMany({ where: { userId: person.id, factorId: factor.id } })
+    if (!(await deleteFactorOfUser(prisma, factor.id, person.id))) return errorPage(ctx, 404, 'Not found', 'That second step does not exist, or it was already removed.')
+    await deleteMfaChallengesOfFactor(prisma, person.id, factor.id)
     await record(ctx, person.id, 'mfa_remove', 'success', { method: factor.kind, factorId: factor.id })
     // With no second step left, leftover backup codes would be a way in that nothing else backs.
-    if ((await prisma.mfaFactor.count({ where: { userId: person.id, verified: true } })) === 0) {
-      const { count: voided } = await prisma.backupCode.deleteMany({ where: { userId: person.id } })
+    if ((await countVerifiedFactors(prisma, person.id)) === 0) {
+      const voided = await deleteBackupCodes(prisma, person.id)
       if (voided) await record(ctx, person.id, 'backup_codes_deleted', 'success', { reason: 'last_factor_removed', count: voided })
     }
     ctx.status = 303

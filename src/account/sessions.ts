@@ -11,6 +11,7 @@ import type { Context } from 'koa'
 import type Provider from 'oidc-provider'
 import { z } from 'zod'
 import type { Clock } from '../security/clock.ts'
+import { findLiveSessionOfUser } from '../queries/user-sessions.ts'
 import { currentSessionUid, endAllSessionsOf, endSession, listActiveSessions } from '../identity/sessions.ts'
 import { ACCOUNT_CLIENT_ID } from './relying-party.ts'
 import { signedInOrRedirect, createAccountPages, type AccountAreaDeps } from './pages.ts'
@@ -44,7 +45,7 @@ export function registerSessionRoutes(router: Router, deps: AccountSessionsDeps)
 
   /** The signed-in, active person and this browser's session uid; otherwise off to sign in. */
   async function signedIn(ctx: Context) {
-    const user = (await signedInOrRedirect(ctx, prisma, deps.readSession(ctx), SESSIONS))?.user
+    const user = (await signedInOrRedirect(ctx, deps, deps.readSession(ctx), SESSIONS))?.user
     if (!user) return undefined
     return { id: user.id, current: await currentSessionUid(provider, ctx, user.id) }
   }
@@ -81,7 +82,7 @@ export function registerSessionRoutes(router: Router, deps: AccountSessionsDeps)
     const person = await signedIn(ctx)
     if (!person) return
     const id = rowId.safeParse(ctx.params.id)
-    const row = id.success ? await prisma.userSession.findFirst({ where: { id: id.data, userId: person.id, endedAt: null } }) : null
+    const row = id.success ? await findLiveSessionOfUser(prisma, id.data, person.id) : null
     if (!row) {
       await audit.record(ctx, { type: 'session_ended', outcome: 'failure', userId: person.id, clientId: ACCOUNT_CLIENT_ID, details: { reason: 'not_found' } })
       return errorPage(ctx, 404, 'Session not found', 'That session has already ended, or it is not one of yours.')

@@ -3,14 +3,15 @@
 // database reader cannot use a pending link, and a token of one purpose is worthless for another.
 // Redemption is one conditional update (unused and unexpired), so two concurrent uses of one
 // link cannot both succeed.
-import type { PrismaClient } from '../store/database.ts'
+import type { Db } from '../queries/db.ts'
+import { deleteAccountToken, deleteUnusedAccountTokens, findAccountTokenByDigest, findLatestAccountTokenIssuedAt, insertAccountTokenPruningOld, useAccountToken } from '../queries/account-tokens.ts'
 import type { SecretBox } from '../security/encryption.ts'
 import type { Clock } from '../security/clock.ts'
 import { randomSecret } from '../security/secrets.ts'
 
 export type LinkPurpose = 'verify_email' | 'reset_password' | 'invite'
 
-export interface LinkStore { prisma: PrismaClient; box: SecretBox; clock: Clock }
+export interface LinkStore { prisma: Db; box: SecretBox; clock: Clock }
 
 /** What a redeemed (or inspected) link is about. */
 export interface LinkRecord { id: string; purpose: LinkPurpose; userId: string | null; tenantId: string | null; email: string; expiresAt: Date }
@@ -34,17 +35,11 @@ export async function issueLink(
   const token = randomSecret(32)
   const now = clock.now()
   const expiresAt = new Date(now + input.ttlSeconds * 1000)
-  const create = prisma.accountToken.create({
-    data: {
-      purpose: input.purpose, digest: box.digest(digestPurpose(input.purpose), token),
-      userId: input.userId ?? null, tenantId: input.tenantId ?? null, email: input.email, expiresAt, createdAt: new Date(now),
-    },
-  })
-  // Rows long past their expiry go on the way (the expiry index makes this cheap).
-  const [, created] = await prisma.$transaction([
-    prisma.accountToken.deleteMany({ where: { expiresAt: { lt: new Date(now - KEEP_DAYS * 86_400_000) } } }),
-    create,
-  ])
+  // Rows long past their expiry go on the way.
+  const created = await insertAccountTokenPruningOld(prisma, {
+    purpose: input.purpose, digest: box.digest(digestPurpose(input.purpose), token),
+    userId: input.userId ?? null, tenantId: input.tenantId ?? null, email: input.email, expiresAt, createdAt: new Date(now),
+  }, new Date(now - KEEP_DAYS * 86_400_000))
   return { token, id: created.id, expiresAt }
 }
 
@@ -62,12 +57,8 @@ export async function redeemLink(store: LinkStore, purpose: LinkPurpose, token: 
   const checked = await inspectLink(store, purpose, token)
   if (!checked.ok) return checked
   const now = store.clock.date()
-  const used = await store.prisma.accountToken.updateMany({
-    where: { id: checked.link.id, usedAt: null, expiresAt: { gt: now } },
-    data: { usedAt: now },
-  })
   // Lost the race to a concurrent use (or expired in between).
-  if (used.count !== 1) return { ok: false, reason: 'used', link: checked.link }
+  if (!(await useAccountToken(store.prisma, checked.link.id, now))) return { ok: false, reason: 'used', link: checked.link }
   return checked
 }
 
@@ -75,25 +66,24 @@ export async function redeemLink(store: LinkStore, purpose: LinkPurpose, token: 
  * Once a new link was sent, the earlier unused ones of the same purpose (for the person, or for the
  * address when there is no account yet) stop working: only the newest link in the inbox counts.
  */
-export async function voidOtherLinks(prisma: PrismaClient, input: { purpose: LinkPurpose; keepId: string; userId?: string; email?: string }): Promise<void> {
+export async function voidOtherLinks(prisma: Db, input: { purpose: LinkPurpose; keepId: string; userId?: string; email?: string }): Promise<void> {
   const owner = input.userId ? { userId: input.userId } : input.email ? { email: input.email, userId: null } : undefined
   if (!owner) return
-  await prisma.accountToken.deleteMany({ where: { ...owner, purpose: input.purpose, usedAt: null, id: { not: input.keepId } } })
+  await deleteUnusedAccountTokens(prisma, { owner, purpose: input.purpose, exceptId: input.keepId })
 }
 
 /** Removes a link that was never delivered (the mail could not be sent). */
-export async function discardLink(prisma: PrismaClient, id: string): Promise<void> {
-  await prisma.accountToken.deleteMany({ where: { id } })
+export async function discardLink(prisma: Db, id: string): Promise<void> {
+  await deleteAccountToken(prisma, id)
 }
 
 /** When the newest link of this purpose was issued to the person (resends are throttled on it). */
-export async function lastLinkIssuedAt(prisma: PrismaClient, userId: string, purpose: LinkPurpose): Promise<Date | undefined> {
-  const last = await prisma.accountToken.findFirst({ where: { userId, purpose }, orderBy: { createdAt: 'desc' }, select: { createdAt: true } })
-  return last?.createdAt
+export function lastLinkIssuedAt(prisma: Db, userId: string, purpose: LinkPurpose): Promise<Date | undefined> {
+  return findLatestAccountTokenIssuedAt(prisma, userId, purpose)
 }
 
 async function find(store: LinkStore, purpose: LinkPurpose, token: unknown) {
   if (typeof token !== 'string' || !TOKEN.test(token)) return undefined
-  const row = await store.prisma.accountToken.findFirst({ where: { purpose, digest: { in: store.box.digestCandidates(digestPurpose(purpose), token) } } })
+  const row = await findAccountTokenByDigest(store.prisma, purpose, store.box.digestCandidates(digestPurpose(purpose), token))
   return row ? { ...row, purpose } : undefined
 }

@@ -5,7 +5,9 @@
 // grant (and so every token) the application holds for the person.
 import type { Context } from 'koa'
 import type Provider from 'oidc-provider'
-import type { PrismaClient } from '../store/database.ts'
+import type { Db } from '../queries/db.ts'
+import { deleteConsent, findConsentOf, listConsentsWithClientName, upsertConsent } from '../queries/consents.ts'
+import { listGrantIdsOfUserForClient } from '../queries/user-grants.ts'
 import type { AuditWriter } from '../audit/audit.ts'
 import { revokeGrant } from './sessions.ts'
 
@@ -56,13 +58,13 @@ function allowedOf(row: { scopes: string; claims: string; resources: unknown }):
 }
 
 /** What the person allowed the client, or undefined when they did not (or revoked it). */
-export async function findConsent(prisma: PrismaClient, userId: string, clientId: string): Promise<Allowed | undefined> {
-  const row = await prisma.consent.findUnique({ where: { userId_clientId: { userId, clientId } }, select: { scopes: true, claims: true, resources: true } })
+export async function findConsent(prisma: Db, userId: string, clientId: string): Promise<Allowed | undefined> {
+  const row = await findConsentOf(prisma, userId, clientId)
   return row ? allowedOf(row) : undefined
 }
 
 /** Adds what the person allowed now to what they allowed the client before. */
-export async function rememberConsent(prisma: PrismaClient, userId: string, clientId: string, allowed: Allowed): Promise<void> {
+export async function rememberConsent(prisma: Db, userId: string, clientId: string, allowed: Allowed): Promise<void> {
   const before = await findConsent(prisma, userId, clientId)
   const union = (a: Set<string> | undefined, b: Set<string>) => [...new Set([...(a ?? []), ...b])].sort().join(' ')
   const indicators = new Set([...(before?.resources.keys() ?? []), ...allowed.resources.keys()])
@@ -71,20 +73,12 @@ export async function rememberConsent(prisma: PrismaClient, userId: string, clie
     claims: union(before?.claims, allowed.claims),
     resources: Object.fromEntries([...indicators].sort().map((i) => [i, union(before?.resources.get(i), allowed.resources.get(i) ?? new Set())])),
   }
-  await prisma.consent.upsert({
-    where: { userId_clientId: { userId, clientId } },
-    update: data,
-    create: { userId, clientId, ...data },
-  })
+  await upsertConsent(prisma, userId, clientId, data)
 }
 
 /** The applications the person allowed something, most recently allowed first. */
-export async function listConsents(prisma: PrismaClient, userId: string): Promise<RememberedConsent[]> {
-  const rows = await prisma.consent.findMany({
-    where: { userId },
-    include: { client: { select: { name: true } } },
-    orderBy: { updatedAt: 'desc' },
-  })
+export async function listConsents(prisma: Db, userId: string): Promise<RememberedConsent[]> {
+  const rows = await listConsentsWithClientName(prisma, userId)
   return rows.map((row) => ({ clientId: row.clientId, clientName: row.client.name, grantedAt: row.grantedAt, updatedAt: row.updatedAt, ...allowedOf(row) }))
 }
 
@@ -94,15 +88,14 @@ export async function listConsents(prisma: PrismaClient, userId: string): Promis
  * this person for this client (nothing is changed then).
  */
 export async function revokeConsent(
-  deps: { prisma: PrismaClient; provider: Provider; audit: AuditWriter },
+  deps: { prisma: Db; provider: Provider; audit: AuditWriter },
   userId: string,
   clientId: string,
   ctx?: Context,
 ): Promise<boolean> {
-  const { count } = await deps.prisma.consent.deleteMany({ where: { userId, clientId } })
-  if (count === 0) return false
-  const grants = await deps.prisma.userGrant.findMany({ where: { userId, clientId }, select: { grantId: true } })
-  for (const { grantId } of grants) await revokeGrant(deps.provider, grantId)
+  if (!(await deleteConsent(deps.prisma, userId, clientId))) return false
+  const grants = await listGrantIdsOfUserForClient(deps.prisma, userId, clientId)
+  for (const grantId of grants) await revokeGrant(deps.provider, grantId)
   await deps.audit.record(ctx, { type: 'consent_revoked', outcome: 'success', userId, actor: userId, clientId, details: { grantsRevoked: grants.length } })
   return true
 }

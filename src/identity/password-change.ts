@@ -5,7 +5,8 @@
 // is signed out everywhere, applications' refresh tokens included.
 import type { Context } from 'koa'
 import type Provider from 'oidc-provider'
-import type { PrismaClient } from '../store/database.ts'
+import type { Db } from '../queries/db.ts'
+import { findUserById, replacePasswordIfUnchanged } from '../queries/users.ts'
 import type { AuditWriter } from '../audit/audit.ts'
 import type { Clock } from '../security/clock.ts'
 import { tooManyAttemptsMessage } from '../security/rate-limits.ts'
@@ -16,7 +17,7 @@ import { checkNewPassword } from './password-policy.ts'
 import { endAllSessionsOf } from './sessions.ts'
 
 export interface PasswordChangeDeps {
-  prisma: PrismaClient
+  prisma: Db
   provider: Provider
   audit: AuditWriter
   clock: Clock
@@ -40,7 +41,7 @@ export async function changePassword(
     return { ok: false, reason, message, ...(retryAfter ? { retryAfter } : {}) }
   }
 
-  const user = await prisma.user.findUnique({ where: { id: userId } })
+  const user = await findUserById(prisma, userId)
   if (!user?.passwordHash) return refuse('no_password', 'Your account has no password: you sign in another way.')
   // The sign-in check: a wrong password counts towards the lockout, a locked account is refused.
   const proof = await authenticateWithPassword(prisma, { userId }, input.current, passwordGuard(deps, ctx, opts.clientId))
@@ -54,11 +55,7 @@ export async function changePassword(
   if (!policy.ok) return refuse('policy', policy.message)
 
   // Only if nobody changed it meanwhile: two tabs submitting at once cannot both win.
-  const { count } = await prisma.user.updateMany({
-    where: { id: userId, passwordHash: user.passwordHash },
-    data: { passwordHash: await hashPassword(input.next), passwordExpired: false, passwordChangedAt: clock.date() },
-  })
-  if (count !== 1) return refuse('wrong_current_password', 'Your password was changed meanwhile. Type your current password again.')
+  if (!(await replacePasswordIfUnchanged(prisma, userId, user.passwordHash, await hashPassword(input.next), clock.date()))) return refuse('wrong_current_password', 'Your password was changed meanwhile. Type your current password again.')
 
   const ended = await endAllSessionsOf(deps, userId, { reason: 'password_changed', exceptSessionUid: opts.keepSessionUid, ctx })
   await audit.record(ctx, {

@@ -12,6 +12,9 @@ import { hashPassword } from './passwords.ts'
 import { endAllSessionsOf } from './sessions.ts'
 import { failureAccount } from '../security/lockout.ts'
 import { emailSchema } from './users.ts'
+import { findUserByEmail, markEmailVerified, setPasswordOfActiveUserAfterReset, userExists } from '../queries/users.ts'
+import { deleteSignInFailures } from '../queries/sign-in-failures.ts'
+import { deleteUnusedAccountTokens } from '../queries/account-tokens.ts'
 
 export type ResetRequestResult =
   | { outcome: 'sent'; userId: string }
@@ -30,7 +33,7 @@ export async function requestPasswordReset(
 ): Promise<ResetRequestResult> {
   const { prisma, mailer } = deps
   const parsed = emailSchema.safeParse(typedEmail.normalize('NFKC'))
-  const user = parsed.success ? await prisma.user.findUnique({ where: { email: parsed.data } }) : null
+  const user = parsed.success ? await findUserByEmail(prisma, parsed.data) : null
   if (!user) return { outcome: 'not_sent', reason: 'no_account' }
   if (user.status !== 'active') return { outcome: 'not_sent', reason: 'disabled', userId: user.id }
   if (!user.passwordHash) return { outcome: 'not_sent', reason: 'no_password', userId: user.id }
@@ -66,21 +69,16 @@ export async function completePasswordReset(
   if (!redeemed.ok) return { ok: false, reason: redeemed.reason }
   const passwordHash = await hashPassword(password)
   const userId = redeemed.link.userId ?? ''
-  const { count } = await prisma.user.updateMany({
-    where: { id: userId, status: 'active' },
-    data: {
-      passwordHash, passwordExpired: false, passwordChangedAt: clock.date(),
-      // Whoever locked the account by guessing is irrelevant now: the owner proved their address.
-      failedLogins: 0, failedLoginsSince: null, lockedUntil: null,
-    },
-  })
-  if (count !== 1) return { ok: false, reason: (await prisma.user.findUnique({ where: { id: userId }, select: { id: true } })) ? 'disabled' : 'unknown' }
+  // Whoever locked the account by guessing is irrelevant now: the owner proved their address.
+  if (!(await setPasswordOfActiveUserAfterReset(prisma, userId, passwordHash, clock.date()))) {
+    return { ok: false, reason: (await userExists(prisma, userId)) ? 'disabled' : 'unknown' }
+  }
   // The per-address and account-wide failure counts too (src/security/lockout.ts): every lock ends.
-  await prisma.signInFailure.deleteMany({ where: { account: failureAccount({ userId }) } })
+  await deleteSignInFailures(prisma, failureAccount({ userId }))
   // The link reached this address: it is verified (unless the account's address changed since).
-  await prisma.user.updateMany({ where: { id: userId, email: redeemed.link.email }, data: { emailVerified: true } })
+  await markEmailVerified(prisma, userId, redeemed.link.email)
   // Any other pending reset link is void too: it was sent for the password that is gone.
-  await prisma.accountToken.deleteMany({ where: { userId, purpose: 'reset_password', usedAt: null } })
+  await deleteUnusedAccountTokens(prisma, { owner: { userId }, purpose: 'reset_password' })
   const ended = await endAllSessionsOf(deps, userId, { reason: 'password_reset', ctx })
   return { ok: true, userId, sessionsEnded: ended.sessions, grantsRevoked: ended.grants }
 }

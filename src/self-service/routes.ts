@@ -10,7 +10,8 @@ import type { Context } from 'koa'
 import type Provider from 'oidc-provider'
 import { z } from 'zod'
 import type { Config } from '../config.ts'
-import type { PrismaClient } from '../store/database.ts'
+import type { Db } from '../queries/db.ts'
+import { findUserNames } from '../queries/users.ts'
 import type { AuditWriter } from '../audit/audit.ts'
 import type { Csrf } from '../security/csrf.ts'
 import type { Clock } from '../security/clock.ts'
@@ -29,7 +30,7 @@ import { MAX_PASSWORD_LENGTH } from '../identity/users.ts'
 
 export interface SelfServiceDeps {
   config: Pick<Config, 'issuer' | 'siteName' | 'registration' | 'passwordMinLength'>
-  prisma: PrismaClient
+  prisma: Db
   provider: Provider
   audit: AuditWriter
   csrf: Csrf
@@ -225,7 +226,7 @@ export function createSelfServiceRouter(deps: SelfServiceDeps): Router {
       return resetForm(ctx, token!, link.email, { error, errorField })
     }
     if (!parsed.success) return refuse('invalid_form', parsed.error.issues[0]!.message, 'password')
-    const user = await prisma.user.findUnique({ where: { id: link.userId ?? '' }, select: { username: true, displayName: true, givenName: true, familyName: true } })
+    const user = await findUserNames(prisma, link.userId ?? '')
     const policy = checkNewPassword(parsed.data.password, { minLength: config.passwordMinLength, userInputs: [link.email, user?.username, user?.displayName, user?.givenName, user?.familyName] })
     if (!policy.ok) return refuse('password_policy', policy.message, 'password')
     if (parsed.data.password !== parsed.data.confirm) return refuse('password_mismatch', 'The two passwords do not match.', 'confirm')

@@ -1,0 +1,55 @@
+// Client rows: the OIDC client registry the provider reads at runtime.
+import type { DbOrTx } from './db.ts'
+
+export type { Client } from '../generated/prisma/client.ts'
+
+/**
+ * Registers a built-in first-party client, or refreshes its metadata (when ISSUER changed); its
+ * name is set only when it is created.
+ */
+export async function upsertFirstPartyClient(db: DbOrTx, input: { id: string; name: string; metadata: object }): Promise<void> {
+  const { metadata } = input
+  await db.client.upsert({
+    where: { id: input.id },
+    update: { metadata, firstParty: true },
+    create: { id: input.id, name: input.name, metadata, firstParty: true },
+  })
+}
+
+export interface NewClientRow {
+  id: string
+  name: string
+  metadata: object
+  secretHash: string | null
+  firstParty: boolean
+  mfaPolicy: string
+  mfaMaxAge: number | null
+  tenantId: string | null
+}
+
+export async function insertClient(db: DbOrTx, row: NewClientRow): Promise<void> {
+  await db.client.create({ data: row })
+}
+
+export async function setClientSecretHash(db: DbOrTx, id: string, secretHash: string): Promise<void> {
+  await db.client.update({ where: { id }, data: { secretHash } })
+}
+
+export function findClientById(db: DbOrTx, id: string) {
+  return db.client.findUnique({ where: { id } })
+}
+
+/** What decides whether the client's tokens still count: enabled, when registered, when last disabled. */
+export function findClientTokenWindow(db: DbOrTx, id: string) {
+  return db.client.findUnique({ where: { id }, select: { disabled: true, disabledAt: true, createdAt: true } })
+}
+
+/** Records `at` as the moment before which the client's tokens no longer count (no error when it is gone). */
+export async function markClientTokensEnded(db: DbOrTx, id: string, at: Date): Promise<void> {
+  await db.client.updateMany({ where: { id }, data: { disabledAt: at } })
+}
+
+/** The tenant the client belongs to (its id and own registration mode), or null (no such client, or no tenant). */
+export async function findClientTenantRegistration(db: DbOrTx, id: string) {
+  return (await db.client.findUnique({ where: { id }, select: { tenant: { select: { id: true, registrationMode: true } } } }))?.tenant ?? null
+}
