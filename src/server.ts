@@ -5,15 +5,14 @@ import type { Config } from './config.ts'
 import { createLogger, type Logger } from './observability/logger.ts'
 import { migrateDatabase, openDatabase } from './store/database.ts'
 import { describeRedis, openRedis } from './store/redis.ts'
-import { queryRows } from './store/raw-sql.ts'
-import { Prisma } from './generated/prisma/client.ts'
+import { pingDatabase } from './queries/health.ts'
 import { loadCookieKeys, loadSigningKeys } from './oidc/keys.ts'
 import { createAdapterFactory } from './oidc/adapters/index.ts'
 import { purgeExpiredArtifacts } from './oidc/adapters/database.ts'
 import { createProvider } from './oidc/provider.ts'
 import { createAuditWriter } from './audit/audit.ts'
 import { auditProviderEvents } from './audit/provider-events.ts'
-import { deleteExpiredRecords } from './store/retention.ts'
+import { deleteExpiredRecords } from './queries/retention.ts'
 import { createCsrf } from './security/csrf.ts'
 import { createClock } from './security/clock.ts'
 import { createRateLimits } from './security/rate-limits.ts'
@@ -116,15 +115,15 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   const phone = config.vonage ? (await import('./mfa/channels/vonage.ts')).createPhoneChannel(config.vonage, config.siteName, config.mfa.codeTtl) : undefined
   const provider = createProvider({ config, prisma: db.prisma, jwks, cookieKeys, adapter: createAdapterFactory(db.prisma, redis) })
   const metrics = createMetrics(VERSION)
+  const clock = createClock(config.clockOffsetFile)
   // Every audit event (sign-in, MFA, federation, lockout… outcomes) is also counted.
-  const audit = createAuditWriter(db.prisma, logger, (event) => metrics.auditEvent(event.type, event.outcome))
+  const audit = createAuditWriter(db.prisma, logger, (event) => metrics.auditEvent(event.type, event.outcome), clock)
   auditProviderEvents(provider, audit, logger)
   provider.on('grant.success', (ctx: { oidc?: { params?: Record<string, unknown> } }) => {
     const grantType = ctx.oidc?.params?.grant_type
     if (typeof grantType === 'string') metrics.tokenIssued(grantType)
   })
   let shuttingDown = false
-  const clock = createClock(config.clockOffsetFile)
   const limits = createRateLimits(config.rateLimits, { redis, logger, audit })
   logger.info({ store: limits.store }, `rate limits: counters in ${limits.store === 'redis' ? 'Redis' : 'this process'}`)
   const app = createApp({
@@ -146,7 +145,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     federation: createFederation(config.federation),
     metrics,
     ready: createReadiness({
-      pingDatabase: () => queryRows(db.prisma, Prisma.sql`SELECT 1`),
+      pingDatabase: () => pingDatabase(db.prisma),
       pingRedis: redis ? () => redis.ping() : undefined,
       signingKeys: jwks.keys.length,
       metrics,

@@ -1,11 +1,10 @@
 // The one audit writer. Every authentication event goes through `record`; a failure to write is
 // logged and never breaks the user's request.
 import type { Context } from 'koa'
-import type { PrismaClient } from '../store/database.ts'
+import type { Db } from '../queries/db.ts'
 import type { Logger } from '../observability/logger.ts'
-import { newRowId } from '../store/row-id.ts'
-import { executeSql } from '../store/raw-sql.ts'
-import { Prisma } from '../generated/prisma/client.ts'
+import { insertAuditEvent } from '../queries/audit-events.ts'
+import type { Clock } from '../security/clock.ts'
 
 export interface AuditEventInput {
   type: string
@@ -31,8 +30,11 @@ function storable<T>(value: T): T {
   return value
 }
 
-/** `observe` sees every event as it is recorded (metrics count them by type and outcome). */
-export function createAuditWriter(prisma: PrismaClient, logger: Logger, observe?: (event: AuditEventInput) => void) {
+/**
+ * `observe` sees every event as it is recorded (metrics count them by type and outcome); `clock`
+ * gives each event its time (this process's, in UTC).
+ */
+export function createAuditWriter(prisma: Db, logger: Logger, observe?: (event: AuditEventInput) => void, clock?: Clock) {
   return {
     async record(ctx: Context | undefined, event: AuditEventInput): Promise<void> {
       observe?.(event)
@@ -49,14 +51,7 @@ export function createAuditWriter(prisma: PrismaClient, logger: Logger, observe?
           requestId: (ctx?.state.requestId as string | undefined) ?? null,
         })
         const details = event.details === undefined ? null : JSON.stringify(storable(event.details))
-        // One statement written out: every sign-in writes two events (see findActiveAccount in
-        // identity/users.ts for why not Prisma's create). The time is this process's, in UTC, as
-        // Prisma's @default(now()) gave it (the column's SQL default would be the database
-        // session's local time).
-        await executeSql(prisma, Prisma.sql`
-          INSERT INTO "AuditEvent" (id, at, type, outcome, actor, "userId", "tenantId", "clientId", ip, "userAgent", "requestId", details)
-          VALUES (${newRowId()}, ${new Date()}, ${row.type}, ${row.outcome}, ${row.actor}, ${row.userId}, ${row.tenantId}, ${row.clientId}, ${row.ip},
-            ${row.userAgent}, ${row.requestId}, ${details}::jsonb)`)
+        await insertAuditEvent(prisma, { at: clock?.date() ?? new Date(), ...row, details })
       } catch (err) {
         logger.error({ err, auditType: event.type }, 'audit event could not be written')
       }

@@ -7,14 +7,15 @@
 // session has gone (expired) is marked ended when it is next looked at.
 import type { Context } from 'koa'
 import type Provider from 'oidc-provider'
-import type { PrismaClient } from '../store/database.ts'
+import type { Db } from '../queries/db.ts'
 import type { AuditWriter } from '../audit/audit.ts'
 import type { Clock } from '../security/clock.ts'
-import { executeSql, queryRows } from '../store/raw-sql.ts'
-import { Prisma } from '../generated/prisma/client.ts'
+import { countOpenSessionsOfUser, listOpenSessionUidsOfUser, listOpenSessionsOfUser, markSessionRowEnded } from '../queries/user-sessions.ts'
+import { listGrantIdsOfSession, listGrantIdsOfUserOutsideSession } from '../queries/user-grants.ts'
+import { GRANT_ARTIFACT_MODELS, grantIdsOf } from '../oidc/adapters/shared.ts'
 
 export interface SessionDeps {
-  prisma: PrismaClient
+  prisma: Db
   provider: Provider
   audit?: AuditWriter | undefined
   clock?: Clock | undefined
@@ -40,20 +41,12 @@ export interface ActiveSession {
   lastSeenAt: Date
 }
 
-// Token models that belong to a grant (as oidc-provider's own revoke helper lists them).
-const GRANT_ARTIFACTS = ['AccessToken', 'RefreshToken', 'AuthorizationCode', 'DeviceCode', 'BackchannelAuthenticationRequest'] as const
-
 const now = (deps: SessionDeps) => deps.clock?.date() ?? new Date()
 
 /** Deletes every token and code of the grant, then the grant (its UserGrant row goes with it). */
 export async function revokeGrant(provider: Provider, grantId: string): Promise<void> {
-  await Promise.all(GRANT_ARTIFACTS.map((model) => provider[model].adapter.revokeByGrantId(grantId)))
+  await Promise.all(GRANT_ARTIFACT_MODELS.map((model) => provider[model].adapter.revokeByGrantId(grantId)))
   await provider.Grant.adapter.destroy(grantId)
-}
-
-/** The grant ids the provider session holds, one per client it signed in to. */
-function grantIdsOf(session: { authorizations?: Record<string, { grantId?: string }> | undefined } | undefined): string[] {
-  return Object.values(session?.authorizations ?? {}).flatMap((a) => (typeof a.grantId === 'string' ? [a.grantId] : []))
 }
 
 /**
@@ -104,11 +97,7 @@ export async function isBindingLive(provider: Provider, binding: SessionBinding,
  * gone are marked ended ('expired') on the way.
  */
 export async function listActiveSessions(deps: SessionDeps, userId: string): Promise<ActiveSession[]> {
-  // Written out, as are endSession's two statements: a sign-in over MAX_SESSIONS_PER_USER runs
-  // all three (see findActiveAccount in users.ts).
-  const rows = await queryRows<ActiveSession>(deps.prisma, Prisma.sql`
-    SELECT id, "sessionUid", browser, os, ip, "createdAt", "lastSeenAt" FROM "UserSession"
-    WHERE "userId" = ${userId} AND "endedAt" IS NULL ORDER BY "createdAt" ASC`)
+  const rows: ActiveSession[] = await listOpenSessionsOfUser(deps.prisma, userId)
   const alive = await Promise.all(rows.map(async (row) => {
     const session = await deps.provider.Session.findByUid(row.sessionUid)
     if (session?.accountId === userId) return row
@@ -120,8 +109,7 @@ export async function listActiveSessions(deps: SessionDeps, userId: string): Pro
 
 /** Marks a session's row ended (by its id, or by its sessionUid and userId), if it was not; how many rows it marked. */
 export function markSessionEnded(deps: SessionDeps, row: { id: string } | { sessionUid: string; userId: string }, reason: string): Promise<number> {
-  const which = 'id' in row ? Prisma.sql`id = ${row.id}` : Prisma.sql`"sessionUid" = ${row.sessionUid} AND "userId" = ${row.userId}`
-  return executeSql(deps.prisma, Prisma.sql`UPDATE "UserSession" SET "endedAt" = ${now(deps)}, "endReason" = ${reason} WHERE ${which} AND "endedAt" IS NULL`)
+  return markSessionRowEnded(deps.prisma, row, reason, now(deps))
 }
 
 type ProviderSession = NonNullable<Awaited<ReturnType<Provider['Session']['findByUid']>>>
@@ -162,9 +150,8 @@ export async function endSession(
 ): Promise<{ wasAlive: boolean; grantIds: string[] }> {
   const { prisma, provider } = deps
   const session = await provider.Session.findByUid(row.sessionUid)
-  const linked = await queryRows<{ grantId: string }>(prisma, Prisma.sql`
-    SELECT "grantId" FROM "UserGrant" WHERE "userId" = ${row.userId} AND "sessionUid" = ${row.sessionUid}`)
-  const grantIds = [...new Set([...grantIdsOf(session?.accountId === row.userId ? session : undefined), ...linked.map((g) => g.grantId)])]
+  const linked = await listGrantIdsOfSession(prisma, row.userId, row.sessionUid)
+  const grantIds = [...new Set([...grantIdsOf(session?.accountId === row.userId ? session : undefined), ...linked])]
   // Applications signed in with this session and listening hear of it (OIDC Back-Channel Logout),
   // as they would from the provider's own logout endpoint; then the browser (it can do no more
   // from now on), then what applications hold.
@@ -188,16 +175,13 @@ export async function endSession(
  * given in it. Call it after a password reset or change, or for "sign out everywhere".
  */
 export async function endAllSessionsOf(
-  deps: { prisma: PrismaClient; provider: Provider; audit?: AuditWriter | undefined; clock?: Clock | undefined },
+  deps: { prisma: Db; provider: Provider; audit?: AuditWriter | undefined; clock?: Clock | undefined },
   userId: string,
   opts: { reason: string; exceptSessionUid?: string | undefined; ctx?: Context | undefined; actor?: string | undefined },
 ): Promise<{ sessions: number; grants: number }> {
   const { prisma, provider } = deps
   const { exceptSessionUid } = opts
-  const rows = await prisma.userSession.findMany({
-    where: { userId, endedAt: null, ...(exceptSessionUid ? { sessionUid: { not: exceptSessionUid } } : {}) },
-    select: { userId: true, sessionUid: true },
-  })
+  const rows = await listOpenSessionUidsOfUser(prisma, userId, exceptSessionUid)
   const revoked = new Set<string>()
   let sessions = 0
   for (const row of rows) {
@@ -213,14 +197,8 @@ export async function endAllSessionsOf(
     const current = await provider.Session.findByUid(exceptSessionUid)
     if (current?.accountId === userId) for (const grantId of grantIdsOf(current)) kept.add(grantId)
   }
-  const grants = await prisma.userGrant.findMany({
-    where: {
-      userId,
-      ...(exceptSessionUid ? { OR: [{ sessionUid: null }, { sessionUid: { not: exceptSessionUid } }] } : {}),
-    },
-    select: { grantId: true },
-  })
-  for (const { grantId } of grants) {
+  const grants = await listGrantIdsOfUserOutsideSession(prisma, userId, exceptSessionUid)
+  for (const grantId of grants) {
     if (kept.has(grantId) || revoked.has(grantId)) continue
     await revokeGrant(provider, grantId)
     revoked.add(grantId)
@@ -239,9 +217,7 @@ export async function endAllSessionsOf(
  * sign-in time) until the person has at most `max`.
  */
 export async function enforceSessionLimit(deps: SessionDeps, userId: string, newSessionUid: string, max: number, ctx?: Context): Promise<number> {
-  // Every sign-in runs this count: one statement written out (see findActiveAccount in users.ts).
-  const [counted] = await queryRows<{ count: number }>(deps.prisma, Prisma.sql`SELECT count(*)::int AS count FROM "UserSession" WHERE "userId" = ${userId} AND "endedAt" IS NULL`)
-  if (counted!.count <= max) return 0
+  if (await countOpenSessionsOfUser(deps.prisma, userId) <= max) return 0
   // Only now pay for the liveness check: expired sessions do not count against the limit.
   const active = await listActiveSessions(deps, userId)
   const excess = active.length - max

@@ -1,6 +1,8 @@
 // A person's second factors: what they can use to sign in, and the facts the MFA policy needs.
-import type { PrismaClient } from '../store/database.ts'
-import type { MfaFactor, Prisma } from '../generated/prisma/client.ts'
+import { inTransaction, type Db, type DbOrTx } from '../queries/db.ts'
+import { countVerifiedFactors, findMfaFactsSourceOfUser, insertVerifiedFactor, listVerifiedFactorsOfUser, type MfaFactor } from '../queries/mfa-factors.ts'
+import { countUnusedBackupCodes } from '../queries/backup-codes.ts'
+import { lockUserRow } from '../queries/users.ts'
 import type { MfaFacts } from './requirement.ts'
 
 export type FactorKind = 'totp' | 'email' | 'sms' | 'whatsapp' | 'webauthn'
@@ -24,8 +26,8 @@ export function maskDestination(kind: FactorKind, destination: string | null): s
   return `${'•'.repeat(Math.max(0, destination.length - 2))}${destination.slice(-2)}`
 }
 
-export async function listVerifiedFactors(prisma: PrismaClient, userId: string): Promise<FactorView[]> {
-  const rows = await prisma.mfaFactor.findMany({ where: { userId, verified: true }, orderBy: { createdAt: 'asc' } })
+export async function listVerifiedFactors(prisma: Db, userId: string): Promise<FactorView[]> {
+  const rows = await listVerifiedFactorsOfUser(prisma, userId)
   return rows.map((f) => ({ id: f.id, kind: f.kind, label: f.label, hint: maskDestination(f.kind, f.destination), createdAt: f.createdAt, lastUsedAt: f.lastUsedAt }))
 }
 
@@ -41,14 +43,9 @@ export interface MfaFactsSource {
   _count: { mfaFactors: number }
 }
 
-const MFA_FACTS_SELECT = {
-  roles: { select: { role: { select: { mfaRequired: true } } } },
-  _count: { select: { mfaFactors: { where: { verified: true } } } },
-} as const
-
 /** The user-side facts of the MFA policy (the request side comes from the client and params). */
-export async function userMfaFacts(prisma: PrismaClient, userId: string): Promise<UserMfaFacts> {
-  const user = await prisma.user.findUnique({ where: { id: userId }, select: MFA_FACTS_SELECT })
+export async function userMfaFacts(prisma: Db, userId: string): Promise<UserMfaFacts> {
+  const user = await findMfaFactsSourceOfUser(prisma, userId)
   return user ? userMfaFactsOf(user) : { hasVerifiedFactor: false, roleRequiresMfa: false }
 }
 
@@ -66,9 +63,6 @@ export function clientMfaFacts(client: unknown): Pick<MfaFacts, 'clientRequiresM
   return { clientRequiresMfa: c?.['urn:iam:mfa_policy'] === 'required', clientMaxAge: typeof maxAge === 'number' ? maxAge : undefined }
 }
 
-/** What the checks below read: the client, or a transaction's client. */
-type FactorReader = Pick<PrismaClient, 'mfaFactor' | 'backupCode'>
-
 /**
  * Whether something already stands for a second factor: a verified factor — usable on this server
  * or not (an SMS factor while SMS is not configured still belongs to the person, who signs in with
@@ -76,12 +70,12 @@ type FactorReader = Pick<PrismaClient, 'mfaFactor' | 'backupCode'>
  * password (or the account session) is all the account has, so a first factor may be added on its
  * strength alone; after, only on the strength of a fresh second factor.
  */
-export async function hasSecondFactor(prisma: FactorReader, userId: string): Promise<boolean> {
-  if (await prisma.mfaFactor.count({ where: { userId, verified: true } })) return true
-  return (await prisma.backupCode.count({ where: { userId, usedAt: null } })) > 0
+export async function hasSecondFactor(prisma: DbOrTx, userId: string): Promise<boolean> {
+  if (await countVerifiedFactors(prisma, userId)) return true
+  return (await countUnusedBackupCodes(prisma, userId)) > 0
 }
 
-export type NewVerifiedFactor = Omit<Prisma.MfaFactorUncheckedCreateInput, 'verified' | 'id'>
+export type NewVerifiedFactor = Parameters<typeof insertVerifiedFactor>[1]
 
 /**
  * Stores a verified factor. `asFirst`: the caller allowed it on the strength of the password (or
@@ -90,11 +84,11 @@ export type NewVerifiedFactor = Omit<Prisma.MfaFactorUncheckedCreateInput, 'veri
  * transaction holding the user's row, so two enrolments racing cannot both be "the first".
  * Returns null when the account has a second factor by now.
  */
-export async function addVerifiedFactor(prisma: PrismaClient, data: NewVerifiedFactor, opts: { asFirst: boolean }): Promise<MfaFactor | null> {
-  if (!opts.asFirst) return prisma.mfaFactor.create({ data: { ...data, verified: true } })
-  return prisma.$transaction(async (tx) => {
-    await tx.$queryRaw`SELECT "id" FROM "User" WHERE "id" = ${data.userId} FOR UPDATE`
+export async function addVerifiedFactor(prisma: Db, data: NewVerifiedFactor, opts: { asFirst: boolean }): Promise<MfaFactor | null> {
+  if (!opts.asFirst) return insertVerifiedFactor(prisma, data)
+  return inTransaction(prisma, async (tx) => {
+    await lockUserRow(tx, data.userId)
     if (await hasSecondFactor(tx, data.userId)) return null
-    return tx.mfaFactor.create({ data: { ...data, verified: true } })
+    return insertVerifiedFactor(tx, data)
   })
 }

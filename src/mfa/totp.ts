@@ -3,9 +3,9 @@
 // update, so a replay in the same window (or a race of two requests) is refused.
 import { generateSecret, generateURI, verify } from 'otplib'
 import QRCode from 'qrcode'
-import type { PrismaClient } from '../store/database.ts'
+import type { Db } from '../queries/db.ts'
 import type { SecretBox } from '../security/encryption.ts'
-import type { MfaFactor } from '../generated/prisma/client.ts'
+import { advanceTotpStep, type MfaFactor } from '../queries/mfa-factors.ts'
 import { addVerifiedFactor } from './factors.ts'
 
 const PERIOD = 30
@@ -51,7 +51,7 @@ export async function checkTotpCode(secret: string, code: string): Promise<boole
  * addVerifiedFactor (stored only while the account still has no second factor).
  */
 export async function confirmTotpEnrolment(
-  prisma: PrismaClient, box: SecretBox, userId: string, secret: string, code: string,
+  prisma: Db, box: SecretBox, userId: string, secret: string, code: string,
   opts: { label?: string | undefined; asFirst: boolean },
 ): Promise<{ ok: true; factor: MfaFactor } | { ok: false; reason: 'invalid' | 'not_first' }> {
   const result = await check(secret, code, null)
@@ -63,14 +63,10 @@ export async function confirmTotpEnrolment(
 }
 
 /** Verifies a code for an enrolled factor and records its time step (once only). */
-export async function verifyTotp(prisma: PrismaClient, box: SecretBox, factor: { id: string; userId: string; secret: string | null; lastUsedStep: number | null }, code: string): Promise<TotpCheck> {
+export async function verifyTotp(prisma: Db, box: SecretBox, factor: { id: string; userId: string; secret: string | null; lastUsedStep: number | null }, code: string): Promise<TotpCheck> {
   if (!factor.secret) return { ok: false, reason: 'invalid' }
   const result = await check(box.open(factor.secret, `totp:${factor.userId}`), code, factor.lastUsedStep)
   if (!result.ok) return result
   // Whoever moves lastUsedStep forward first wins; a concurrent replay updates nothing.
-  const { count } = await prisma.mfaFactor.updateMany({
-    where: { id: factor.id, OR: [{ lastUsedStep: null }, { lastUsedStep: { lt: result.step } }] },
-    data: { lastUsedStep: result.step, lastUsedAt: new Date() },
-  })
-  return count === 1 ? result : { ok: false, reason: 'replayed' }
+  return await advanceTotpStep(prisma, factor.id, result.step, new Date()) ? result : { ok: false, reason: 'replayed' }
 }

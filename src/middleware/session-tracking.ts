@@ -8,34 +8,20 @@
 // A session oidc-provider destroyed (RP-initiated logout) is marked ended.
 import type { Context, Middleware, Next } from 'koa'
 import Bowser from 'bowser'
-import { Prisma } from '../generated/prisma/client.ts'
-import { newRowId } from '../store/row-id.ts'
+import { newRowId } from '../queries/row-id.ts'
+import { findSessionRowByUid, insertSessionRow, refreshLiveSessionRow, refreshSessionRow } from '../queries/user-sessions.ts'
+import { linkGrantsToSession } from '../queries/user-grants.ts'
+import { grantIdsOf } from '../oidc/adapters/shared.ts'
 import type { Logger } from '../observability/logger.ts'
+import { providerClientId, providerLoginAccountId, providerSession, type ProviderSession } from '../oidc/provider-internals.ts'
 import { endSession, enforceSessionLimit, markSessionEnded, type SessionDeps } from '../identity/sessions.ts'
-import { executeSql } from '../store/raw-sql.ts'
 
 export interface SessionTrackingDeps extends SessionDeps {
   logger: Logger
   maxSessionsPerUser: number
 }
 
-/** What we read of oidc-provider's Session (lib/models/session.js). */
-interface ProviderSession {
-  uid: string
-  jti: string
-  accountId?: string | undefined
-  destroyed?: boolean | undefined
-  authorizations?: Record<string, { grantId?: string | undefined }> | undefined
-}
-
 const MAX_USER_AGENT = 512
-
-function sessionOf(ctx: Context): ProviderSession | undefined {
-  // ctx.oidc exists only on the provider's own routes, and holds a session only on those that load it.
-  const oidc = (ctx as { oidc?: { session?: ProviderSession } }).oidc
-  const session = oidc?.session
-  return session && typeof session.uid === 'string' ? session : undefined
-}
 
 /** Browser and operating system names from a User-Agent, as people know them ("Firefox 128", "Windows 10"). */
 export function describeDevice(userAgent: string | undefined): { browser: string | null; os: string | null } {
@@ -53,10 +39,10 @@ export function trackSessions(deps: SessionTrackingDeps): Middleware {
   const { prisma, logger } = deps
 
   async function signedOut(ctx: Context, session: ProviderSession): Promise<void> {
-    const row = await prisma.userSession.findUnique({ where: { sessionUid: session.uid } })
+    const row = await findSessionRowByUid(prisma, session.uid)
     if (!row || row.endedAt) return
     if (await markSessionEnded(deps, { id: row.id }, 'signed_out') === 1) {
-      const clientId = (ctx as { oidc?: { client?: { clientId: string } } }).oidc?.client?.clientId
+      const clientId = providerClientId(ctx)
       await deps.audit?.record(ctx, { type: 'session_ended', outcome: 'success', userId: row.userId, clientId, details: { reason: 'signed_out', session: row.id } })
     }
   }
@@ -65,47 +51,39 @@ export function trackSessions(deps: SessionTrackingDeps): Middleware {
   async function createRow(ctx: Context, session: ProviderSession, accountId: string, at: Date): Promise<boolean> {
     const userAgent = ctx.get('user-agent').slice(0, MAX_USER_AGENT) || null
     const { browser, os } = describeDevice(userAgent ?? undefined)
-    // One statement written out (every sign-in runs it; see findActiveAccount in identity/users.ts).
-    const inserted = await executeSql(prisma, Prisma.sql`
-      INSERT INTO "UserSession" (id, "userId", "sessionUid", "sessionId", "userAgent", browser, os, ip, "createdAt", "lastSeenAt")
-      VALUES (${newRowId()}, ${accountId}, ${session.uid}, ${session.jti}, ${userAgent}, ${browser}, ${os}, ${ctx.ip || null}, ${at}, ${at})
-      ON CONFLICT ("sessionUid") DO NOTHING`)
-    return inserted === 1
+    return insertSessionRow(prisma, { id: newRowId(), userId: accountId, sessionUid: session.uid, sessionId: session.jti, userAgent, browser, os, ip: ctx.ip || null, at })
   }
 
   async function seen(ctx: Context, session: ProviderSession, accountId: string): Promise<void> {
     const at = deps.clock?.date() ?? new Date()
-    const grantIds = Object.values(session.authorizations ?? {}).flatMap((a) => (typeof a.grantId === 'string' ? [a.grantId] : []))
+    const grantIds = grantIdsOf(session)
     // The two common cases take one statement each (every sign-in passes both): the resume right
     // after the login interaction creates the row; a later request of a live session of the same
     // account refreshes it. Anything else (a row of another account or an ended one, a sign-in
     // again in the same session) goes the long way below.
-    const justSignedIn = (ctx as { oidc?: { result?: { login?: { accountId?: unknown } } } }).oidc?.result?.login?.accountId === accountId
+    const justSignedIn = providerLoginAccountId(ctx) === accountId
     let created = justSignedIn && await createRow(ctx, session, accountId, at)
-    // The two statements every sign-in runs are written out (Prisma compiles each query anew: see
-    // findActiveAccount in identity/users.ts); the rare paths below stay Prisma queries.
-    const refreshed = !justSignedIn && await executeSql(prisma, Prisma.sql`
-      UPDATE "UserSession" SET "sessionId" = ${session.jti}, "lastSeenAt" = ${at}
-      WHERE "sessionUid" = ${session.uid} AND "userId" = ${accountId} AND "endedAt" IS NULL`) === 1
+    const refreshed = !justSignedIn && await refreshLiveSessionRow(prisma, session.uid, accountId, session.jti, at)
     if (!created && !refreshed) {
-      const existing = await prisma.userSession.findUnique({ where: { sessionUid: session.uid } })
+      const existing = await findSessionRowByUid(prisma, session.uid)
       if (existing?.endedAt || (existing && existing.userId !== accountId)) {
         // A request that was under way when the session was ended saved it again: end it for good.
         await endSession(deps, existing, { reason: existing.endReason ?? 'signed_out', ctx })
         return
       }
       created = !existing && await createRow(ctx, session, accountId, at)
-      if (!created) await prisma.userSession.update({ where: { sessionUid: session.uid }, data: { sessionId: session.jti, lastSeenAt: at } })
+      if (!created) await refreshSessionRow(prisma, session.uid, session.jti, at)
     }
     if (grantIds.length) {
-      await executeSql(prisma, Prisma.sql`UPDATE "UserGrant" SET "sessionUid" = ${session.uid} WHERE "grantId" IN (${Prisma.join(grantIds)}) AND "userId" = ${accountId}`)
+      await linkGrantsToSession(prisma, accountId, grantIds, session.uid)
     }
     if (created) await enforceSessionLimit(deps, accountId, session.uid, deps.maxSessionsPerUser, ctx)
   }
 
   return async function sessionTracking(ctx: Context, next: Next) {
     await next()
-    const session = sessionOf(ctx)
+    // Only the provider's routes that load a session have one (src/oidc/provider-internals.ts).
+    const session = providerSession(ctx)
     if (!session) return
     try {
       if (session.destroyed) await signedOut(ctx, session)

@@ -1,8 +1,8 @@
 // findAccount for oidc-provider: the claims each scope releases, read from the user record.
 import type { Account, AccountClaims, KoaContextWithOIDC } from 'oidc-provider'
-import type { PrismaClient } from '../store/database.ts'
+import type { Db } from '../queries/db.ts'
 import { createRecentReads } from '../store/recent-reads.ts'
-import { findActiveAccount, type ActiveAccountRow } from '../identity/users.ts'
+import { findActiveAccount, type ActiveAccountRow } from '../queries/users.ts'
 import { userMfaFactsOf, type UserMfaFacts } from '../mfa/factors.ts'
 
 /**
@@ -17,7 +17,7 @@ export const USERINFO_ACCOUNT_TTL_MS = 2_000
 const USERINFO_CACHE_MAX = 10_000
 
 /** oidc-provider's findAccount: the database, except for userinfo (see USERINFO_ACCOUNT_TTL_MS). */
-export function createAccountFinder(prisma: PrismaClient) {
+export function createAccountFinder(prisma: Db) {
   const recent = createRecentReads<ActiveAccountRow>({ ttlMs: USERINFO_ACCOUNT_TTL_MS, maxEntries: USERINFO_CACHE_MAX })
   return async function findAccountFor(ctx: KoaContextWithOIDC, id: string, token?: { jti?: string }): Promise<Account | undefined> {
     if (ctx.oidc?.route !== 'userinfo' || !token?.jti) return findAccount(prisma, id)
@@ -32,7 +32,7 @@ export function createAccountFinder(prisma: PrismaClient) {
 }
 
 /** Unknown or disabled users have no account: their sessions stop being valid. */
-async function findAccount(prisma: PrismaClient, id: string): Promise<Account | undefined> {
+async function findAccount(prisma: Db, id: string): Promise<Account | undefined> {
   const user = await findActiveAccount(prisma, id)
   return user ? accountOf(user) : undefined
 }

@@ -1,11 +1,52 @@
 // The handle every query function takes. Only src/queries/ reaches PostgreSQL: areas and domain
 // modules hold a `Db` (or a `Tx` inside a transaction) and pass it to named functions here; they
-// never call the Prisma client or run SQL themselves. See docs/adr (data path).
+// never call the Prisma client or run SQL themselves.
+//
+// Two tools, one per job (docs/adr/0200-one-data-path.md): Prisma's client for CRUD, and Kysely,
+// typed from prisma/schema.prisma, for the statements written out by hand where a hot path pays
+// for it. Kysely runs on the same connections as Prisma (the pg.Pool, or the embedded PGlite).
+import type { Compilable, Kysely } from 'kysely'
+import { Kysely as KyselyInstance } from 'kysely'
 import type { Prisma, PrismaClient } from '../generated/prisma/client.ts'
+import type { DB } from '../generated/kysely/database.ts'
+import { typedSqlOf } from '../store/database.ts'
+import { compileOnlyDialect } from '../store/sql-dialects.ts'
 
-/** The database: the Prisma client (CRUD) with its typed hand-written SQL attached. */
+export type { DB } from '../generated/kysely/database.ts'
+
+/** The database: the Prisma client (CRUD) with its typed hand-written SQL attached (sqlOf). */
 export type Db = PrismaClient
 /** The same inside a transaction. */
 export type Tx = Prisma.TransactionClient
 /** Either: a query function that may run inside a caller's transaction takes this. */
 export type DbOrTx = Db | Tx
+
+export interface TransactionOptions {
+  maxWait?: number | undefined
+  timeout?: number | undefined
+  isolationLevel?: Prisma.TransactionIsolationLevel | undefined
+}
+
+/** Runs `fn` in one transaction: every query function given `tx` runs in it; it rolls back if `fn` throws. */
+export function inTransaction<T>(db: Db, fn: (tx: Tx) => Promise<T>, options?: TransactionOptions): Promise<T> {
+  return db.$transaction(fn, options)
+}
+
+/** The Kysely instance on `db`'s connections, for the hand-written statements of src/queries. */
+export function sqlOf(db: Db): Kysely<DB> {
+  const sql = typedSqlOf(db)
+  if (!sql) throw new Error('the database was not opened with openDatabase (src/store/database.ts)')
+  return sql
+}
+
+const compileOnly = new KyselyInstance<DB>({ dialect: compileOnlyDialect() })
+
+/**
+ * The rows of a hand-written statement run inside a Prisma transaction. A transaction holds one
+ * connection (on the embedded database, the only session: a statement sent beside it would wait
+ * for it to end), so the statement Kysely compiles is run through the transaction itself.
+ */
+export async function rowsInTransaction<R>(tx: Tx, build: (sql: Kysely<DB>) => Compilable<R>): Promise<R[]> {
+  const { sql, parameters } = build(compileOnly).compile()
+  return tx.$queryRawUnsafe<R[]>(sql, ...parameters)
+}

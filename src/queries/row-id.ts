@@ -1,7 +1,6 @@
-// Ids for the rows we insert with a written-out statement (the audit trail, session rows: see
-// findActiveAccount in identity/users.ts for why those skip Prisma's query API), where Prisma's
-// @default(cuid()) does not run. The same shape as its cuids, so ids in one table look alike:
-// "c", 8 characters of time, a 4-character counter, 12 random ones (base 36, 25 in all).
+// Ids for the rows the hand-written statements insert (the audit trail, session rows), where
+// Prisma's @default(cuid()) does not run. The same shape as its cuids, so ids in one table look
+// alike: "c", 8 characters of time, a 4-character counter, 12 random ones (base 36, 25 in all).
 import { randomBytes } from 'node:crypto'
 
 const COUNTER_SPACE = 36 ** 4

@@ -23,12 +23,12 @@
 import { createHash } from 'node:crypto'
 import { isIP } from 'node:net'
 import type { Context } from 'koa'
-import type { PrismaClient } from '../store/database.ts'
+import type { Db } from '../queries/db.ts'
+import { clearSignInFailures, countSignInFailure, deleteSignInFailures, listLiveLocksOfAccount, listLockedSources, lockSignInFailure } from '../queries/sign-in-failures.ts'
+import { clearUserLock, findUserLock, recordUserSignIn, setUserLockedUntil } from '../queries/users.ts'
 import type { AuditWriter } from '../audit/audit.ts'
 import { systemClock, type Clock } from './clock.ts'
-import { executeSql, queryRows } from '../store/raw-sql.ts'
 import type { KnownDevice } from './device-cookie.ts'
-import { Prisma } from '../generated/prisma/client.ts'
 
 /** config.lockout: counts and seconds; how many days a device cookie is honoured (security/device-cookie.ts). */
 export interface LockoutSettings { threshold: number; window: number; duration: number; deviceCookieDays?: number | undefined }
@@ -106,14 +106,12 @@ export function failureAccount(who: { userId: string } | { login: string }): str
  * Which locks hold now for `account` at `guard.source` and, for a known device, at `device`
  * (`device:<id>`): one statement, known and unknown accounts alike.
  */
-export async function readLocks(prisma: PrismaClient, account: string, guard: PasswordGuard, device?: string): Promise<Record<LockScope, boolean>> {
-  const rows = await queryRows<{ source: string }>(prisma, Prisma.sql`
-    SELECT source FROM "SignInFailure"
-    WHERE account = ${account} AND source IN (${guard.source}, '', ${device ?? ''}) AND "lockedUntil" > ${guard.clock.date()}`)
+export async function readLocks(prisma: Db, account: string, guard: PasswordGuard, device?: string): Promise<Record<LockScope, boolean>> {
+  const locked = await listLockedSources(prisma, account, [guard.source, '', device ?? ''], guard.clock.date())
   return {
-    address: rows.some((r) => r.source === guard.source),
-    device: device !== undefined && rows.some((r) => r.source === device),
-    account: rows.some((r) => r.source === ''),
+    address: locked.includes(guard.source),
+    device: device !== undefined && locked.includes(device),
+    account: locked.includes(''),
   }
 }
 
@@ -123,23 +121,12 @@ export async function readLocks(prisma: PrismaClient, account: string, guard: Pa
  * account when this failure brings a count to its threshold. `userId`: the known account (its
  * account-wide lock is written to User.lockedUntil too).
  */
-export async function recordFailedSignIn(prisma: PrismaClient, account: string, guard: PasswordGuard, userId?: string, device?: string): Promise<void> {
+export async function recordFailedSignIn(prisma: Db, account: string, guard: PasswordGuard, userId?: string, device?: string): Promise<void> {
   const { clock, lockout } = guard
   const now = clock.date()
   const windowStart = new Date(now.getTime() - lockout.window * 1000)
-  const rows = device
-    ? Prisma.sql`(${account}, ${device}, 1, ${now}, ${now})`
-    : Prisma.sql`(${account}, ${guard.source}, 1, ${now}, ${now}), (${account}, '', 1, ${now}, ${now})`
   // A window that ran out (or none: after a lock) starts again at one.
-  const counted = await queryRows<{ source: string; failures: number; locks: number }>(prisma, Prisma.sql`
-    INSERT INTO "SignInFailure" AS f (account, source, failures, since, "updatedAt")
-    VALUES ${rows}
-    ON CONFLICT (account, source) DO UPDATE SET
-      failures = CASE WHEN f.since > ${windowStart} THEN f.failures + 1 ELSE 1 END,
-      since = CASE WHEN f.since > ${windowStart} THEN f.since ELSE ${now} END,
-      "updatedAt" = ${now}
-    WHERE f."lockedUntil" IS NULL OR f."lockedUntil" <= ${now}
-    RETURNING source, failures, locks`)
+  const counted = await countSignInFailure(prisma, account, device ? [device] : [guard.source, ''], windowStart, now)
   for (const row of counted) {
     const scope: LockScope = row.source === '' ? 'account' : row.source === device ? 'device' : 'address'
     const threshold = scope === 'account' ? lockout.threshold * ACCOUNT_WIDE_FACTOR : lockout.threshold
@@ -148,15 +135,8 @@ export async function recordFailedSignIn(prisma: PrismaClient, account: string, 
     const lockedUntil = new Date(now.getTime() + lockout.duration * factor * 1000)
     // The lock resets the count, so the address starts afresh when the lock ends; only the one
     // update that finds the count at the threshold locks (and audits).
-    const locked = await executeSql(prisma, Prisma.sql`
-      UPDATE "SignInFailure" SET "lockedUntil" = ${lockedUntil}, failures = 0, since = NULL,
-        locks = locks + ${scope === 'account' ? 1 : 0}, "updatedAt" = ${now}
-      WHERE account = ${account} AND source = ${row.source} AND failures >= ${threshold}
-        AND ("lockedUntil" IS NULL OR "lockedUntil" <= ${now})`)
-    if (!locked) continue
-    if (scope === 'account' && userId) {
-      await executeSql(prisma, Prisma.sql`UPDATE "User" SET "lockedUntil" = ${lockedUntil}, "updatedAt" = ${now} WHERE id = ${userId}`)
-    }
+    if (!await lockSignInFailure(prisma, account, row.source, threshold, lockedUntil, scope === 'account' ? 1 : 0, now)) continue
+    if (scope === 'account' && userId) await setUserLockedUntil(prisma, userId, lockedUntil, now)
     await guard.onLocked({ userId, scope, failures: threshold, lockedUntil })
   }
 }
@@ -167,26 +147,18 @@ export async function recordFailedSignIn(prisma: PrismaClient, account: string, 
  * cookie's, if it carries one for the account); a known device only its own, so the owner
  * signing in does not give a stranger's guessing a fresh allowance.
  */
-export async function clearFailedSignIns(prisma: PrismaClient, account: string, sources: string[]): Promise<void> {
-  await executeSql(prisma, Prisma.sql`DELETE FROM "SignInFailure" WHERE account = ${account} AND source IN (${Prisma.join(sources)})`)
+export async function clearFailedSignIns(prisma: Db, account: string, sources: string[]): Promise<void> {
+  await clearSignInFailures(prisma, account, sources)
 }
 
-/** The fields an unlock writes: the count starts again. */
-export const clearedFailures = { failedLogins: 0, failedLoginsSince: null, lockedUntil: null } as const
-
 /**
- * The write of a successful sign-in: its time, the failure count cleared as `clearedFailures`
- * clears it, and a rehashed password when the hash was upgraded. One statement written out (every
- * sign-in runs it; see findActiveAccount in identity/users.ts for why not a Prisma update), which
- * sets updatedAt as Prisma's @updatedAt would. `keepLock`: a known device signed in past an
- * account-wide lock, which goes on holding everyone else.
+ * The write of a successful sign-in: its time, the failure count cleared (as an unlock clears it),
+ * and a rehashed password when the hash was upgraded; one hand-written statement (every sign-in
+ * runs it). `keepLock`: a known device signed in past an account-wide lock, which goes on holding
+ * everyone else.
  */
-export async function recordSignIn(prisma: PrismaClient, userId: string, at: Date, rehashed?: string, keepLock = false): Promise<void> {
-  const lockedUntil = keepLock ? Prisma.sql`"lockedUntil"` : Prisma.sql`NULL`
-  await executeSql(prisma, Prisma.sql`
-    UPDATE "User" SET "lastLoginAt" = ${at}, "failedLogins" = 0, "failedLoginsSince" = NULL, "lockedUntil" = ${lockedUntil},
-      "passwordHash" = COALESCE(${rehashed ?? null}::text, "passwordHash"), "updatedAt" = ${at}
-    WHERE id = ${userId}`)
+export async function recordSignIn(prisma: Db, userId: string, at: Date, rehashed?: string, keepLock = false): Promise<void> {
+  await recordUserSignIn(prisma, userId, at, rehashed, keepLock)
 }
 
 /**
@@ -195,16 +167,16 @@ export async function recordSignIn(prisma: PrismaClient, userId: string, at: Dat
  * `account_unlocked` whether or not a lock was running (the count is cleared either way).
  */
 export async function unlockAccount(
-  prisma: PrismaClient, audit: AuditWriter, userId: string, actor: string,
+  prisma: Db, audit: AuditWriter, userId: string, actor: string,
   opts: { ctx?: Context | undefined; clock?: Clock | undefined } = {},
 ): Promise<{ found: boolean; wasLocked: boolean }> {
-  const user = await prisma.user.findUnique({ where: { id: userId }, select: { lockedUntil: true } })
+  const user = await findUserLock(prisma, userId)
   if (!user) return { found: false, wasLocked: false }
   const now = (opts.clock ?? systemClock).now()
   const account = failureAccount({ userId })
-  const addressLocks = await prisma.signInFailure.findMany({ where: { account, lockedUntil: { gt: new Date(now) } }, select: { lockedUntil: true } })
-  await prisma.user.update({ where: { id: userId }, data: clearedFailures })
-  await prisma.signInFailure.deleteMany({ where: { account } })
+  const addressLocks = await listLiveLocksOfAccount(prisma, account, new Date(now))
+  await clearUserLock(prisma, userId)
+  await deleteSignInFailures(prisma, account)
   const until = [user.lockedUntil, ...addressLocks.map((l) => l.lockedUntil)].filter((d): d is Date => d !== null && d.getTime() > now)
   const wasLocked = until.length > 0
   const lockedUntil = wasLocked ? new Date(Math.max(...until.map((d) => d.getTime()))).toISOString() : null

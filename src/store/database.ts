@@ -1,14 +1,17 @@
-// The Prisma client factory: PostgreSQL when DATABASE_URL is set, otherwise the embedded PGlite
-// database in DATA_DIR/db. Both use the one schema and migration history in prisma/.
+// The database factory: PostgreSQL when DATABASE_URL is set, otherwise the embedded PGlite
+// database in DATA_DIR/db. Both use the one schema and migration history in prisma/. Each opens
+// a Prisma client (CRUD) and a Kysely instance on the same connections (the hand-written
+// statements): docs/adr/0200-one-data-path.md.
 import { spawn } from 'node:child_process'
 import { createRequire } from 'node:module'
 import path from 'node:path'
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { PrismaPg } from '@prisma/adapter-pg'
+import { Kysely } from 'kysely'
 import pg from 'pg'
-import { PreparingClient } from './prepared-statements.ts'
-import { runWrittenOutSqlOn } from './raw-sql.ts'
+import { poolDialect } from './sql-dialects.ts'
 import { PrismaClient } from '../generated/prisma/client.ts'
+import type { DB } from '../generated/kysely/database.ts'
 import { PROJECT_ROOT } from '../project-root.ts'
 import { makeOwnerOnly } from '../security/key-files.ts'
 
@@ -19,7 +22,7 @@ export interface DatabaseTarget {
   databaseUrl?: string | undefined
   /** folder that holds the embedded database (DATA_DIR) */
   dataDir: string
-  /** PostgreSQL: keep statements prepared per connection (src/store/prepared-statements.ts); default on */
+  /** PostgreSQL: run the hand-written statements as named prepared statements (src/store/sql-dialects.ts); default on */
   preparedStatements?: boolean | undefined
 }
 
@@ -27,6 +30,13 @@ export interface Database {
   prisma: PrismaClient
   kind: 'postgres' | 'embedded'
   close(): Promise<void>
+}
+
+const typedSql = new WeakMap<PrismaClient, Kysely<DB>>()
+
+/** The Kysely instance on the connections of `client` (a client openDatabase opened), else undefined. */
+export function typedSqlOf(client: PrismaClient): Kysely<DB> | undefined {
+  return typedSql.get(client)
 }
 
 export function embeddedDatabaseDir(dataDir: string): string {
@@ -120,25 +130,24 @@ export async function openDatabase(target: DatabaseTarget): Promise<Database> {
   if (target.databaseUrl) {
     // A connection attempt to an unreachable or hung server gives up after 5 s (pg waits forever
     // by default), so requests fail with a 503 instead of queueing (src/store/unavailable.ts).
-    const pool = new pg.Pool({
-      connectionString: target.databaseUrl, max: 20, connectionTimeoutMillis: 5_000,
-      ...(target.preparedStatements === false ? {} : { Client: PreparingClient }),
-    })
+    const pool = new pg.Pool({ connectionString: target.databaseUrl, max: 20, connectionTimeoutMillis: 5_000 })
     const adapter = new PrismaPg(pool, { disposeExternalPool: true })
     const prisma = new PrismaClient({ adapter })
-    runWrittenOutSqlOn(prisma, pool)
+    typedSql.set(prisma, new Kysely<DB>({ dialect: poolDialect(pool, { preparedStatements: target.preparedStatements !== false }) }))
     await prisma.$connect()
     return { prisma, kind: 'postgres', close: () => prisma.$disconnect() }
   }
   // Loaded only here: PGlite is ~4 MB of heap that a PostgreSQL deployment never uses.
-  const [{ PGlite }, { pgliteAdapter }] = await Promise.all([import('@electric-sql/pglite'), import('./pglite-adapter.ts')])
+  const [{ PGlite }, { pgliteAdapter }, { pgliteDialect }] = await Promise.all([
+    import('@electric-sql/pglite'), import('./pglite-adapter.ts'), import('./sql-dialects.ts'),
+  ])
   keepEmbeddedFilesPrivate()
   const unlock = lockEmbeddedDatabase(target.dataDir)
   try {
     const pglite = await PGlite.create(embeddedDatabaseDir(target.dataDir))
     makeOwnerOnly(target.dataDir) // a database created just now (without migrations) came from initdb
-    // pglite-prisma-adapter carries its own copy of the driver-adapter types (same shape).
-    const prisma = new PrismaClient({ adapter: (await pgliteAdapter(pglite)) as unknown as PrismaPg })
+    const prisma = new PrismaClient({ adapter: pgliteAdapter(pglite) })
+    typedSql.set(prisma, new Kysely<DB>({ dialect: pgliteDialect(pglite) }))
     return {
       prisma,
       kind: 'embedded',

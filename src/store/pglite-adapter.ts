@@ -1,27 +1,64 @@
-// Two gaps of pglite-prisma-adapter 0.6.1, filled the way @prisma/adapter-pg does it, once per
-// process on the adapter's shared prototype:
-// - Postgres errors are not mapped to Prisma's driver-adapter error kinds, so a duplicate email
-//   would surface as a bare DriverAdapterError instead of P2002;
-// - Bytes arguments reach PGlite as Prisma's base64 strings, which bytea refuses;
+// Prisma's driver adapter for the embedded database: pglite-prisma-adapter 0.6.1, wrapped (its
+// public SqlDriverAdapterFactory interface, delegated to) to fill three gaps the way
+// @prisma/adapter-pg fills them (docs/adr/0200-one-data-path.md):
+// - Postgres errors reach Prisma as the bare kind 'postgres', so a duplicate email would surface
+//   as a DriverAdapterError instead of P2002: they are mapped to Prisma's error kinds;
+// - Bytes arguments reach PGlite as Prisma's base64 strings, which bytea refuses: they are sent
+//   as bytes;
 // - timestamps come back without a zone ("2026-01-02 03:04:05.678"), which Prisma's query API
-//   reads as UTC but its raw queries ($queryRaw) read as the process's local time: a server whose
-//   TZ is not UTC would see every raw-read time shifted. They are given the zone as adapter-pg
-//   gives it ("2026-01-02T03:04:05.678+00:00"). (Scalars only: no column of ours is a
+//   reads as UTC but its raw queries read as the process's local time: they are given the zone as
+//   adapter-pg gives it ("2026-01-02T03:04:05.678+00:00"). (Scalars only: no column of ours is a
 //   timestamp array.)
-import { PGlite, messages } from '@electric-sql/pglite'
+import type { PGlite } from '@electric-sql/pglite'
 import { PrismaPGlite } from 'pglite-prisma-adapter'
-import { DriverAdapterError } from '@prisma/driver-adapter-utils'
+import {
+  ColumnTypeEnum, DriverAdapterError,
+  type SqlDriverAdapter, type SqlDriverAdapterFactory, type SqlQuery, type SqlQueryable, type SqlResultSet, type Transaction,
+} from '@prisma/driver-adapter-utils'
 
-interface Query { sql: string; args: unknown[]; argTypes?: Array<{ scalarType?: string } | undefined> }
-interface Results { rows: unknown[][]; fields: Array<{ dataTypeID: number }> }
+/** What pglite-prisma-adapter reports for an error PostgreSQL raised (its kind 'postgres'). */
+interface PostgresFailure { kind: 'postgres'; code: string; severity: string; message: string; detail?: string | undefined; column?: string | undefined; hint?: string | undefined }
 
-const TIMESTAMP = 1114
-const TIMESTAMPTZ = 1184
+function postgresFailureOf(err: unknown): PostgresFailure | undefined {
+  if (!(err instanceof Error) || err.name !== 'DriverAdapterError') return undefined
+  const cause = (err as { cause?: { kind?: unknown } }).cause
+  return cause?.kind === 'postgres' ? cause as PostgresFailure : undefined
+}
+
+/** The error kind adapter-pg gives for a SQLSTATE (its fields from the detail, as it reads them). */
+function toAdapterKind(e: PostgresFailure): Record<string, unknown> {
+  const fields = e.detail?.match(/Key \(([^)]+)\)/)?.at(1)?.split(', ')
+  const constraint = e.message.match(/constraint "([^"]+)"/)?.at(1)
+  switch (e.code) {
+    case '23505': return { kind: 'UniqueConstraintViolation', constraint: fields ? { fields } : undefined }
+    case '23502': return { kind: 'NullConstraintViolation', constraint: fields ? { fields } : undefined }
+    case '23503': return { kind: 'ForeignKeyConstraintViolation', constraint: e.column ? { fields: [e.column] } : constraint ? { index: constraint } : undefined }
+    case '22001': return { kind: 'LengthMismatch', column: e.column }
+    case '22003': return { kind: 'ValueOutOfRange', cause: e.message }
+    case '40001': return { kind: 'TransactionWriteConflict' }
+    default: return { ...e }
+  }
+}
+
+async function mappingErrors<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run()
+  } catch (err) {
+    const failure = postgresFailureOf(err)
+    if (failure) throw new DriverAdapterError({ originalCode: failure.code, originalMessage: failure.message, ...toAdapterKind(failure) } as never)
+    throw err
+  }
+}
+
+function withBytes(query: SqlQuery): SqlQuery {
+  const args = query.args.map((arg, i) => (typeof arg === 'string' && query.argTypes[i]?.scalarType === 'bytes' ? Buffer.from(arg, 'base64') : arg))
+  return { ...query, args }
+}
 
 /** Timestamps as adapter-pg gives them: ISO 8601 in UTC (Prisma stores and PGlite answers UTC). */
-function withUtcTimestamps(results: Results | undefined): Results | undefined {
-  const columns = results?.fields.flatMap((f, i) => (f.dataTypeID === TIMESTAMP || f.dataTypeID === TIMESTAMPTZ ? [i] : [])) ?? []
-  if (!results || !columns.length) return results
+function withUtcTimestamps(results: SqlResultSet): SqlResultSet {
+  const columns = results.columnTypes.flatMap((type, i) => (type === ColumnTypeEnum.DateTime ? [i] : []))
+  if (!columns.length) return results
   for (const row of results.rows) {
     for (const i of columns) {
       const value = row[i]
@@ -30,38 +67,42 @@ function withUtcTimestamps(results: Results | undefined): Results | undefined {
   }
   return results
 }
-interface PgError { code?: string; message: string; detail?: string; column?: string; constraint?: string; severity?: string; hint?: string }
 
-function toAdapterKind(e: PgError): Record<string, unknown> {
-  const fields = e.detail?.match(/Key \(([^)]+)\)/)?.at(1)?.split(', ')
-  switch (e.code) {
-    case '23505': return { kind: 'UniqueConstraintViolation', constraint: fields ? { fields } : undefined }
-    case '23502': return { kind: 'NullConstraintViolation', constraint: fields ? { fields } : undefined }
-    case '23503': return { kind: 'ForeignKeyConstraintViolation', constraint: e.column ? { fields: [e.column] } : e.constraint ? { index: e.constraint } : undefined }
-    case '22001': return { kind: 'LengthMismatch', column: e.column }
-    case '22003': return { kind: 'ValueOutOfRange', cause: e.message }
-    case '40001': return { kind: 'TransactionWriteConflict' }
-    default: return { kind: 'postgres', code: e.code ?? 'UNKNOWN', severity: e.severity ?? 'UNKNOWN', message: e.message, detail: e.detail, column: e.column, hint: e.hint }
+function filled<Q extends SqlQueryable>(inner: Q): Pick<SqlQueryable, 'provider' | 'adapterName' | 'queryRaw' | 'executeRaw'> {
+  return {
+    provider: inner.provider,
+    adapterName: inner.adapterName,
+    queryRaw: (query) => mappingErrors(async () => withUtcTimestamps(await inner.queryRaw(withBytes(query)))),
+    executeRaw: (query) => mappingErrors(() => inner.executeRaw(withBytes(query))),
   }
 }
 
-let patched = false
-export async function pgliteAdapter(db: PGlite): Promise<PrismaPGlite> {
-  const factory = new PrismaPGlite(db)
-  if (!patched) {
-    const queryable = Object.getPrototypeOf(Object.getPrototypeOf(await factory.connect()))
-    const performIO = queryable.performIO as (query: Query) => Promise<Results | undefined>
-    queryable.performIO = async function performIOFilled(this: unknown, query: Query) {
-      const args = query.args.map((arg, i) => typeof arg === 'string' && query.argTypes?.[i]?.scalarType === 'bytes' ? Buffer.from(arg, 'base64') : arg)
-      return withUtcTimestamps(await performIO.call(this, { ...query, args }))
-    }
-    queryable.onError = function onError(e: unknown) {
-      if (e instanceof messages.DatabaseError) {
-        throw new DriverAdapterError({ originalCode: e.code, originalMessage: e.message, ...toAdapterKind(e) } as never)
-      }
-      throw e
-    }
-    patched = true
+function filledTransaction(inner: Transaction): Transaction {
+  return {
+    ...filled(inner),
+    options: inner.options,
+    commit: () => mappingErrors(() => inner.commit()),
+    rollback: () => mappingErrors(() => inner.rollback()),
   }
-  return factory
+}
+
+function filledAdapter(inner: SqlDriverAdapter): SqlDriverAdapter {
+  return {
+    ...filled(inner),
+    executeScript: (script) => mappingErrors(() => inner.executeScript(script)),
+    startTransaction: async (isolationLevel) => filledTransaction(await mappingErrors(() => inner.startTransaction(isolationLevel))),
+    ...(inner.getConnectionInfo ? { getConnectionInfo: () => inner.getConnectionInfo!() } : {}),
+    dispose: () => inner.dispose(),
+  }
+}
+
+/** Prisma's adapter for `pglite`, with the gaps above filled. */
+export function pgliteAdapter(pglite: PGlite): SqlDriverAdapterFactory {
+  // pglite-prisma-adapter carries its own copy of the driver-adapter types (same shape).
+  const factory = new PrismaPGlite(pglite) as unknown as SqlDriverAdapterFactory
+  return {
+    provider: factory.provider,
+    adapterName: factory.adapterName,
+    connect: async () => filledAdapter(await factory.connect()),
+  }
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { newRowId } from '../../src/store/row-id.ts'
+import { newRowId } from '../../src/queries/row-id.ts'
 
 describe('newRowId', () => {
   it('gives cuid-shaped ids (c + 24 base-36 characters) that do not repeat and sort by time', async () => {

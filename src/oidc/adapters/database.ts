@@ -14,10 +14,12 @@
 //     the other's committed row: no token of a revoked grant survives;
 //   - a payload that jsonb cannot hold is stored in a wrapper and read back unchanged (storable).
 import type { Adapter, AdapterPayload } from 'oidc-provider'
-import type { PrismaClient } from '../../store/database.ts'
-import { Prisma } from '../../generated/prisma/client.ts'
+import type { Db } from '../../queries/db.ts'
+import {
+  consumeArtifact, deleteArtifact, deleteArtifactIfExpired, deleteArtifactsOfGrant, deleteExpiredArtifacts, findArtifact,
+  findArtifactExpiry, findArtifactState, findLiveArtifactBy, upsertArtifact, upsertMarker, type ArtifactFields, type JsonValue,
+} from '../../queries/oidc-artifacts.ts'
 import { GRANTABLE_MODELS, GRANT_TOMBSTONE_SECONDS, consumeRefused } from './shared.ts'
-import { executeSql } from '../../store/raw-sql.ts'
 
 function isPayload(value: unknown): value is AdapterPayload {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
@@ -25,10 +27,6 @@ function isPayload(value: unknown): value is AdapterPayload {
 
 function isLive(expiresAt: Date | null, now: number): boolean {
   return expiresAt === null || expiresAt.getTime() > now
-}
-
-function notExpired(now: Date): Prisma.OidcArtifactWhereInput {
-  return { OR: [{ expiresAt: null }, { expiresAt: { gt: now } }] }
 }
 
 /**
@@ -44,10 +42,10 @@ const WRAPPED = '__iam_base64url_json'
  * payload is kept as base64url of its JSON, so the artifact is saved (not a 500) and read back
  * exactly; RFC 6749's grammar never allows these characters, so this is rare and only hostile.
  */
-function storable(payload: AdapterPayload): Prisma.InputJsonObject {
+function storable(payload: AdapterPayload): ArtifactFields['payload'] {
   const json = JSON.stringify(payload)
   // a JSON round trip also drops `undefined` members, which the Json column would reject
-  if (!/\\u(0000|d[89a-f])/i.test(json)) return JSON.parse(json) as Prisma.InputJsonObject
+  if (!/\\u(0000|d[89a-f])/i.test(json)) return JSON.parse(json) as ArtifactFields['payload']
   return { [WRAPPED]: Buffer.from(json).toString('base64url') }
 }
 
@@ -55,10 +53,10 @@ function storable(payload: AdapterPayload): Prisma.InputJsonObject {
 const TOMBSTONE = 'RevokedGrant'
 
 class DatabaseAdapter implements Adapter {
-  private readonly prisma: PrismaClient
+  private readonly prisma: Db
   private readonly model: string
 
-  constructor(prisma: PrismaClient, model: string) {
+  constructor(prisma: Db, model: string) {
     this.prisma = prisma
     this.model = model
   }
@@ -73,43 +71,32 @@ class DatabaseAdapter implements Adapter {
       expiresAt: typeof expiresIn === 'number' ? new Date(now + expiresIn * 1000) : null,
       consumedAt: payload.consumed ? new Date(Number(payload.consumed) * 1000) : null,
     }
-    await this.prisma.oidcArtifact.upsert({
-      where: { model_id: { model: this.model, id } },
-      create: { model: this.model, id, ...data },
-      update: data,
-    })
+    await upsertArtifact(this.prisma, this.model, id, data)
     const grantId = this.model === 'Grant' ? id : data.grantId
     // The grant was revoked while this was being issued: it must never work. The response that
     // carries it may still go out (the winner of a raced replay), with a dead token.
-    if (grantId && await this.isRevoked(grantId)) await this.prisma.oidcArtifact.deleteMany({ where: { model: this.model, id } })
+    if (grantId && await this.isRevoked(grantId)) await deleteArtifact(this.prisma, this.model, id)
   }
 
   private async isRevoked(grantId: string): Promise<boolean> {
-    const row = await this.prisma.oidcArtifact.findUnique({ where: { model_id: { model: TOMBSTONE, id: grantId } }, select: { expiresAt: true } })
+    const row = await findArtifactExpiry(this.prisma, TOMBSTONE, grantId)
     return row !== null && isLive(row.expiresAt, Date.now())
   }
 
   private async leaveTombstone(grantId: string): Promise<void> {
     const expiresAt = new Date(Date.now() + GRANT_TOMBSTONE_SECONDS * 1000)
-    await this.prisma.oidcArtifact.upsert({
-      where: { model_id: { model: TOMBSTONE, id: grantId } },
-      create: { model: TOMBSTONE, id: grantId, payload: {}, expiresAt },
-      update: { expiresAt },
-    })
+    await upsertMarker(this.prisma, TOMBSTONE, grantId, expiresAt)
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {
     // PostgreSQL text cannot hold NUL: no stored id has one, and the query would fail (a 500).
     if (id.includes('\u0000')) return undefined
-    const row = await this.prisma.oidcArtifact.findUnique({
-      where: { model_id: { model: this.model, id } },
-      select: { payload: true, expiresAt: true, consumedAt: true },
-    })
+    const row = await findArtifact(this.prisma, this.model, id)
     if (!row) return undefined
     const now = Date.now()
     if (!isLive(row.expiresAt, now)) {
       // lazy purge; the condition keeps a row that was re-upserted meanwhile
-      await this.prisma.oidcArtifact.deleteMany({ where: { model: this.model, id, expiresAt: { lte: new Date(now) } } })
+      await deleteArtifactIfExpired(this.prisma, this.model, id, new Date(now))
       return undefined
     }
     return toPayload(row.payload, row.consumedAt)
@@ -117,45 +104,26 @@ class DatabaseAdapter implements Adapter {
 
   async findByUid(uid: string): Promise<AdapterPayload | undefined> {
     if (uid.includes('\u0000')) return undefined
-    const row = await this.prisma.oidcArtifact.findFirst({
-      where: { model: this.model, uid, ...notExpired(new Date()) },
-      select: { payload: true, consumedAt: true },
-    })
+    const row = await findLiveArtifactBy(this.prisma, this.model, { uid }, new Date())
     return row ? toPayload(row.payload, row.consumedAt) : undefined
   }
 
   async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
     if (userCode.includes('\u0000')) return undefined
-    const row = await this.prisma.oidcArtifact.findFirst({
-      where: { model: this.model, userCode, ...notExpired(new Date()) },
-      select: { payload: true, consumedAt: true },
-    })
+    const row = await findLiveArtifactBy(this.prisma, this.model, { userCode }, new Date())
     return row ? toPayload(row.payload, row.consumedAt) : undefined
   }
 
   async consume(id: string): Promise<void> {
     const now = new Date()
-    const epoch = Math.floor(now.getTime() / 1000)
-    // Parameters go as text with explicit casts: no driver guesses about number widths or time
-    // zones ("expiresAt"/"consumedAt" are UTC timestamps without zone, as Prisma writes them).
-    const changed = await executeSql(this.prisma, Prisma.sql`
-      UPDATE "OidcArtifact"
-      SET "consumedAt" = (${now.toISOString()}::timestamptz AT TIME ZONE 'UTC'),
-          "payload" = jsonb_set("payload", '{consumed}', to_jsonb(${String(epoch)}::bigint))
-      WHERE "model" = ${this.model} AND "id" = ${id}
-        AND "consumedAt" IS NULL
-        AND ("expiresAt" IS NULL OR "expiresAt" > (${now.toISOString()}::timestamptz AT TIME ZONE 'UTC'))`)
-    if (changed === 1) return
-    const row = await this.prisma.oidcArtifact.findUnique({
-      where: { model_id: { model: this.model, id } },
-      select: { expiresAt: true, consumedAt: true, grantId: true },
-    })
+    if (await consumeArtifact(this.prisma, this.model, id, now)) return
+    const row = await findArtifactState(this.prisma, this.model, id)
     const missing = !row || !isLive(row.expiresAt, now.getTime())
     // A replay that raced the first redemption: it ends the grant, as the provider does for a
     // replay it sees in `find` (shared.ts, "Replays").
     if (!missing && row.grantId && GRANTABLE_MODELS.has(this.model)) {
       await this.revokeByGrantId(row.grantId)
-      await this.prisma.oidcArtifact.deleteMany({ where: { model: 'Grant', id: row.grantId } })
+      await deleteArtifact(this.prisma, 'Grant', row.grantId)
     }
     throw consumeRefused(this.model, missing ? 'missing' : 'consumed')
   }
@@ -163,17 +131,17 @@ class DatabaseAdapter implements Adapter {
   async destroy(id: string): Promise<void> {
     // A destroyed Grant is revoked: nothing may be issued from it any more, nor the Grant saved again.
     if (this.model === 'Grant') await this.leaveTombstone(id)
-    await this.prisma.oidcArtifact.deleteMany({ where: { model: this.model, id } })
+    await deleteArtifact(this.prisma, this.model, id)
   }
 
   async revokeByGrantId(grantId: string): Promise<void> {
     // First the tombstone, then the deletion (see the header).
     await this.leaveTombstone(grantId)
-    await this.prisma.oidcArtifact.deleteMany({ where: { grantId } })
+    await deleteArtifactsOfGrant(this.prisma, grantId)
   }
 }
 
-function toPayload(stored: Prisma.JsonValue, consumedAt: Date | null): AdapterPayload | undefined {
+function toPayload(stored: JsonValue, consumedAt: Date | null): AdapterPayload | undefined {
   if (!isPayload(stored)) return undefined
   const payload = typeof stored[WRAPPED] === 'string' ? unwrap(stored[WRAPPED]) : stored
   if (!payload) return undefined
@@ -187,7 +155,7 @@ function unwrap(encoded: string): AdapterPayload | undefined {
 }
 
 /** The `adapter` for oidc-provider's configuration when artifacts live in the database. */
-export function createDatabaseAdapterFactory(prisma: PrismaClient): (name: string) => Adapter {
+export function createDatabaseAdapterFactory(prisma: Db): (name: string) => Adapter {
   const adapters = new Map<string, DatabaseAdapter>()
   return (name: string) => {
     let adapter = adapters.get(name)
@@ -200,7 +168,6 @@ export function createDatabaseAdapterFactory(prisma: PrismaClient): (name: strin
 }
 
 /** Deletes every artifact whose expiry has passed; returns how many. Run it periodically. */
-export async function purgeExpiredArtifacts(prisma: PrismaClient): Promise<number> {
-  const { count } = await prisma.oidcArtifact.deleteMany({ where: { expiresAt: { lt: new Date() } } })
-  return count
+export function purgeExpiredArtifacts(prisma: Db): Promise<number> {
+  return deleteExpiredArtifacts(prisma, new Date())
 }

@@ -7,11 +7,10 @@
 // fails the upsert and the provider issues nothing); it is deleted after the grant, so at worst a
 // row outlives its grant, and revoking a grant that is gone does nothing.
 import type { Adapter, AdapterPayload } from 'oidc-provider'
-import type { PrismaClient } from '../../store/database.ts'
-import { executeSql } from '../../store/raw-sql.ts'
-import { Prisma } from '../../generated/prisma/client.ts'
+import type { Db } from '../../queries/db.ts'
+import { indexGrant, unindexGrant } from '../../queries/user-grants.ts'
 
-export function withGrantIndex(prisma: PrismaClient, grants: Adapter): Adapter {
+export function withGrantIndex(prisma: Db, grants: Adapter): Adapter {
   return {
     find: (id) => grants.find(id),
     findByUid: (uid) => grants.findByUid(uid),
@@ -22,23 +21,17 @@ export function withGrantIndex(prisma: PrismaClient, grants: Adapter): Adapter {
       const userId = typeof payload.accountId === 'string' ? payload.accountId : undefined
       const clientId = typeof payload.clientId === 'string' ? payload.clientId : undefined
       if (userId && clientId) {
-        const expiresAt = typeof expiresIn === 'number' ? new Date(Date.now() + expiresIn * 1000) : null
-        // One statement written out (every consent runs it; see findActiveAccount in
-        // identity/users.ts for why). A grant for an account that is not a user row (deleted
-        // meanwhile) has nothing to index: the SELECT finds no user and nothing is written, and
-        // the provider must still work. Times are this process's, in UTC, as Prisma writes them
-        // (the column's SQL default would be the database session's local time).
-        await executeSql(prisma, Prisma.sql`
-          INSERT INTO "UserGrant" ("grantId", "userId", "clientId", "expiresAt", "createdAt")
-          SELECT ${id}, u.id, ${clientId}, ${expiresAt}::timestamp, ${new Date()} FROM "User" u WHERE u.id = ${userId}
-          ON CONFLICT ("grantId") DO UPDATE SET "expiresAt" = EXCLUDED."expiresAt"`)
+        const at = new Date()
+        const expiresAt = typeof expiresIn === 'number' ? new Date(at.getTime() + expiresIn * 1000) : null
+        // A grant for an account that is not a user row (deleted meanwhile) is not indexed, and
+        // the provider must still work.
+        await indexGrant(prisma, { grantId: id, userId, clientId, expiresAt, at })
       }
       await grants.upsert(id, payload, expiresIn)
     },
     async destroy(id: string): Promise<void> {
       await grants.destroy(id)
-      // Written out too: every session-limit eviction revokes the grants given in the session.
-      await executeSql(prisma, Prisma.sql`DELETE FROM "UserGrant" WHERE "grantId" = ${id}`)
+      await unindexGrant(prisma, id)
     },
   }
 }

@@ -14,15 +14,22 @@
 // redemptions always did, but what it carries is inactive everywhere.
 import { errors } from 'oidc-provider'
 
-/** Models whose artifacts belong to a grant (same list as oidc-provider's memory adapter). */
-export const GRANTABLE_MODELS: ReadonlySet<string> = new Set([
+/** Models whose artifacts belong to a grant (tokens, codes; as oidc-provider's revoke helper lists them). */
+export const GRANT_ARTIFACT_MODELS = [
   'AccessToken',
   'AuthorizationCode',
   'RefreshToken',
   'DeviceCode',
   'BackchannelAuthenticationRequest',
   'PreAuthorizedCode',
-])
+] as const
+
+export const GRANTABLE_MODELS: ReadonlySet<string> = new Set(GRANT_ARTIFACT_MODELS)
+
+/** The grant ids a provider session holds, one per client it signed in to. */
+export function grantIdsOf(session: { authorizations?: Record<string, { grantId?: string | undefined }> | undefined } | undefined): string[] {
+  return Object.values(session?.authorizations ?? {}).flatMap((a) => (typeof a.grantId === 'string' ? [a.grantId] : []))
+}
 
 /** How long a revoked grant's tombstone refuses writes for it. */
 export const GRANT_TOMBSTONE_SECONDS = 600
