@@ -8,7 +8,8 @@ import type { clientJson, clientPatchBody, newClientBody } from '../schemas.ts'
 import { tenantForNewRow, type TenantScope } from '../../queries/admin-scope.ts'
 import { clientIdTaken, deleteClient, findClientInScope, listClientsInScope, setClientMetadata, updateClientRegistration, type Client } from '../../queries/admin-clients.ts'
 import { tenantExists } from '../../queries/admin-tenants.ts'
-import { uniqueViolation, type AdminDataDeps } from './deps.ts'
+import { isUniqueViolation } from '../../queries/errors.ts'
+import type { AdminDataDeps } from './deps.ts'
 import { CLIENT_ADMIN_PERMISSIONS_KEY, clientAdminPermissions } from '../permissions.ts'
 import { endClientTokens } from '../../oidc/client-metadata.ts'
 
@@ -104,7 +105,7 @@ export function clientsData(deps: AdminDataDeps, scope: TenantScope) {
       try {
         created = await createClient(prisma, c)
       } catch (err) {
-        if (uniqueViolation(err)) conflict()
+        if (isUniqueViolation(err)) conflict()
         throw err
       }
       if (input.grantTypes || input.adminPermissions) await setClientMetadata(prisma, created.clientId, metadata)

@@ -16,12 +16,4 @@ export interface AdminDataDeps {
   outboundAllowedHosts?: readonly string[] | undefined
 }
 
-/** Prisma's unique-constraint violation, with the fields it names. */
-export function uniqueViolation(err: unknown): string[] | undefined {
-  const e = err as { code?: string; meta?: { target?: unknown } }
-  if (e?.code !== 'P2002') return undefined
-  const target = e.meta?.target
-  return Array.isArray(target) ? target.map(String) : typeof target === 'string' ? [target] : []
-}
-
 export const iso = (d: Date | null): string | null => (d ? d.toISOString() : null)

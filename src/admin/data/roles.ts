@@ -11,7 +11,8 @@ import {
   roleWritableInScope, setRolePermissions, updateRole, userHoldsRole, type RoleWithPermissions,
 } from '../../queries/admin-roles.ts'
 import { tenantExists } from '../../queries/admin-tenants.ts'
-import { uniqueViolation, type AdminDataDeps } from './deps.ts'
+import { isUniqueViolation } from '../../queries/errors.ts'
+import type { AdminDataDeps } from './deps.ts'
 
 export type RoleJson = z.output<typeof roleJson>
 type RoleRow = RoleWithPermissions
@@ -46,7 +47,7 @@ export function rolesData(deps: AdminDataDeps, scope: TenantScope) {
 
   const nameTaken = () => problems.conflict('a role with this name already exists here', [{ path: 'name', message: 'already taken' }])
   function conflict(err: unknown): never {
-    if (uniqueViolation(err)) throw nameTaken()
+    if (isUniqueViolation(err)) throw nameTaken()
     throw err
   }
 

@@ -6,7 +6,8 @@ import { decodeCursor, toPage, type Page } from '../page.ts'
 import type { newTenantBody, tenantJson, tenantPatchBody } from '../schemas.ts'
 import type { TenantScope } from '../../queries/admin-scope.ts'
 import { countUsersOfTenant, createTenant, deleteTenant, findTenantInScope, listTenantsInScope, updateTenant, type Tenant } from '../../queries/admin-tenants.ts'
-import { uniqueViolation, type AdminDataDeps } from './deps.ts'
+import { isUniqueViolation } from '../../queries/errors.ts'
+import type { AdminDataDeps } from './deps.ts'
 
 export type TenantJson = z.output<typeof tenantJson>
 const MODES = new Set(['closed', 'invite', 'open'])
@@ -71,7 +72,7 @@ export function tenantsData(deps: AdminDataDeps, scope: TenantScope) {
       try {
         return await toJson(await createTenant(prisma, { slug: input.slug, name: input.name, registrationMode: input.registrationMode ?? null }))
       } catch (err) {
-        if (uniqueViolation(err)) throw problems.conflict('a tenant with this slug already exists', [{ path: 'slug', message: 'already taken' }])
+        if (isUniqueViolation(err)) throw problems.conflict('a tenant with this slug already exists', [{ path: 'slug', message: 'already taken' }])
         throw err
       }
     },

@@ -16,7 +16,8 @@ import {
 } from '../../queries/admin-users.ts'
 import { findRolesInScope, permissionNamesOfRoles } from '../../queries/admin-roles.ts'
 import { tenantExists } from '../../queries/admin-tenants.ts'
-import { iso, uniqueViolation, type AdminDataDeps } from './deps.ts'
+import { uniqueViolationFields } from '../../queries/errors.ts'
+import { iso, type AdminDataDeps } from './deps.ts'
 
 export type UserJson = z.output<typeof userJson>
 type UserRow = UserWithRoles
@@ -58,7 +59,7 @@ export function usersData(deps: AdminDataDeps, scope: TenantScope) {
    * unavailable.
    */
   function conflict(err: unknown): never {
-    const fields = uniqueViolation(err)
+    const fields = uniqueViolationFields(err)
     if (fields) {
       const field = fields.find((f) => f === 'email' || f === 'username') ?? 'email'
       throw problems.conflict('this email address or username cannot be used: choose another', [{ path: field, message: 'cannot be used: choose another' }])
