@@ -9,17 +9,27 @@
 // Quiet when there is nothing to do; its messages go to stderr (the CLI's stdout stays its own).
 // The container image runs `node src/main.ts` directly: the Dockerfile did all of this at build.
 import { spawnSync } from 'node:child_process'
-import { statSync } from 'node:fs'
+import { readdirSync, readFileSync, statSync } from 'node:fs'
 import path from 'node:path'
 
 const root = path.resolve(import.meta.dirname, '..')
-const mtime = (file: string): number | undefined => {
-  try { return statSync(path.join(root, file)).mtimeMs } catch { return undefined }
+const schemaFile = path.join(root, 'prisma', 'schema.prisma')
+const schemaTime = statSync(schemaFile).mtimeMs
+
+/** When the files of a generator's output directory were last written (undefined: none there). */
+function writtenAt(dir: string): number | undefined {
+  let newest: number | undefined
+  try {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      if (entry.isFile()) newest = Math.max(newest ?? 0, statSync(path.join(dir, entry.name)).mtimeMs)
+    }
+  } catch { return undefined }
+  return newest
 }
 
-const schema = mtime('prisma/schema.prisma') ?? 0
-const generated = ['src/generated/prisma/client.ts', 'src/generated/kysely/database.ts'].map(mtime)
-if (generated.some((t) => t === undefined || t < schema)) {
+// Every generator's `output` (relative to prisma/): the Prisma client, the Kysely types.
+const outputs = [...readFileSync(schemaFile, 'utf8').matchAll(/^\s*output\s*=\s*"([^"]+)"/gm)].map((m) => path.resolve(root, 'prisma', m[1]!))
+if (outputs.some((dir) => (writtenAt(dir) ?? -1) < schemaTime)) {
   console.error('prepare: generating the Prisma client and the Kysely types (npm run generate)')
   const run = spawnSync('npm', ['run', '--silent', 'generate'], { cwd: root, stdio: ['ignore', process.stderr, process.stderr], shell: process.platform === 'win32' })
   if (run.status !== 0) process.exit(run.status ?? 1)

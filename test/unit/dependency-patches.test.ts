@@ -183,7 +183,7 @@ describe('dependency patches', () => {
       expect(patchPackage(copy).status, packageName).toBe(0)
       for (const file of files) expect(readFileSync(path.join(copy, 'node_modules', packageName, file), 'utf8'), `${packageName}/${file}`).toBe(readFileSync(path.join(installed(packageName), file), 'utf8'))
     }
-  })
+  }, 60_000)
 
   it('patch a released package once, and fail the install, leaving the file alone, when a release rewrote a patched file', () => {
     for (const { packageName, files } of PATCHES) {
@@ -205,7 +205,7 @@ describe('dependency patches', () => {
       expect(run.output).toMatch(new RegExp(`Failed to apply patch for package ${packageName}`))
       expect(readFileSync(target, 'utf8')).toBe('// a release that rewrote this file\n')
     }
-  })
+  }, 60_000)
 
   it('ioredis: a dropped pipeline is not promoted to old space (as released, each one is)', () => {
     // 10,000 pipelines holding ~2 KB each: ~19 MB as released
