@@ -50,7 +50,7 @@ export const configSchema = z.object({
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgresql:// URL').optional()
     .meta({ section: 'Storage', description: '`postgresql://…`. Unset: the embedded database (PGlite) in `$DATA_DIR/db`, one process only (docs/adr/0270-embedded-database.md).' }),
   DATABASE_PREPARED_STATEMENTS: bool.default(true)
-    .describe('PostgreSQL: each connection keeps the statements it runs prepared (parsed and planned once; the 100 most recently used). `false` behind a pooler in transaction mode that cannot carry them (PgBouncer before 1.21).'),
+    .describe('PostgreSQL: the hand-written statements (the sign-in path) run as named prepared statements, parsed and planned once per connection (docs/adr/0200-one-data-path.md). `false` behind a pooler in transaction mode that cannot carry them (PgBouncer before 1.21).'),
   DATA_DIR: z.string().default('./data')
     .describe('Folder of the embedded database (`db/`) and of the first-start credentials file; created with mode 0700.'),
   REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional()
