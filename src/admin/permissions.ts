@@ -2,8 +2,7 @@
 // all of them), the admin API's resource server offers them as scopes, and every route names the
 // one it needs.
 import type { Db } from '../queries/db.ts'
-import { findClientById } from '../queries/clients.ts'
-import { setClientMetadata } from '../queries/admin-clients.ts'
+import { findClientById, setClientMetadata } from '../queries/clients.ts'
 import { setResourceServerScopes } from '../queries/resource-servers.ts'
 import { registerResourceServer } from '../oidc/resource-servers.ts'
 

@@ -19,25 +19,8 @@ export function findClientWithTenant(db: DbOrTx, id: string) {
   return db.client.findUnique({ where: { id }, include: { tenant: true } })
 }
 
-export async function clientIdTaken(db: DbOrTx, id: string): Promise<boolean> {
-  return (await db.client.count({ where: { id } })) > 0
-}
-
-/** The stored metadata, or undefined when there is no such client. */
-export async function findClientMetadataColumn(db: DbOrTx, id: string): Promise<Client['metadata'] | undefined> {
-  return (await db.client.findUnique({ where: { id }, select: { metadata: true } }))?.metadata
-}
-
-export async function setClientMetadata(db: DbOrTx, id: string, metadata: object): Promise<void> {
-  await db.client.update({ where: { id }, data: { metadata } })
-}
-
 /** A change of registration: its derived metadata and the columns beside it. */
 export async function updateClientRegistration(db: DbOrTx, id: string, columns: Pick<Client, 'name' | 'firstParty' | 'mfaPolicy'> & { metadata: object; disabled?: boolean | undefined }): Promise<void> {
   const { disabled, ...rest } = columns
   await db.client.update({ where: { id }, data: { ...rest, ...(disabled !== undefined ? { disabled } : {}) } })
-}
-
-export async function deleteClient(db: DbOrTx, id: string): Promise<void> {
-  await db.client.delete({ where: { id } })
 }

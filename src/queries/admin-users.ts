@@ -56,10 +56,6 @@ export async function updateUserColumns(db: DbOrTx, id: string, columns: UserCol
   await db.user.update({ where: { id }, data: columns })
 }
 
-export async function deleteUser(db: DbOrTx, id: string): Promise<void> {
-  await db.user.delete({ where: { id } })
-}
-
 /** Gives roles (already held ones are left as they are); `source` says who gave them. */
 export async function addUserRoles(db: DbOrTx, userId: string, roleIds: string[], source: string): Promise<void> {
   await db.userRole.createMany({ data: roleIds.map((roleId) => ({ userId, roleId, source })), skipDuplicates: true })

@@ -1,4 +1,5 @@
 // Client rows: the OIDC client registry the provider reads at runtime.
+import type { Prisma } from '../generated/prisma/client.ts'
 import type { DbOrTx } from './db.ts'
 
 export type { Client } from '../generated/prisma/client.ts'
@@ -52,4 +53,21 @@ export async function markClientTokensEnded(db: DbOrTx, id: string, at: Date): P
 /** The tenant the client belongs to (its id and own registration mode), or null (no such client, or no tenant). */
 export async function findClientTenantRegistration(db: DbOrTx, id: string) {
   return (await db.client.findUnique({ where: { id }, select: { tenant: { select: { id: true, registrationMode: true } } } }))?.tenant ?? null
+}
+
+export async function clientIdTaken(db: DbOrTx, id: string): Promise<boolean> {
+  return (await db.client.count({ where: { id } })) > 0
+}
+
+/** The stored metadata, or undefined when there is no such client. */
+export async function findClientMetadataColumn(db: DbOrTx, id: string): Promise<Prisma.JsonValue | undefined> {
+  return (await db.client.findUnique({ where: { id }, select: { metadata: true } }))?.metadata
+}
+
+export async function setClientMetadata(db: DbOrTx, id: string, metadata: object): Promise<void> {
+  await db.client.update({ where: { id }, data: { metadata } })
+}
+
+export async function deleteClient(db: DbOrTx, id: string): Promise<void> {
+  await db.client.delete({ where: { id } })
 }

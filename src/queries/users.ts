@@ -173,3 +173,7 @@ export async function setUserPasswordHash(db: DbOrTx, id: string, passwordHash: 
 export async function lockUserRow(tx: Tx, userId: string): Promise<void> {
   await rowsInTransaction(tx, (sql) => sql.selectFrom('User').select('id').where('id', '=', userId).forUpdate())
 }
+
+export async function deleteUser(db: DbOrTx, id: string): Promise<void> {
+  await db.user.delete({ where: { id } })
+}

@@ -11,11 +11,12 @@ import { decodeCursor, toPage, type Page } from '../page.ts'
 import type { newUserBody, userJson, userListQuery, userPatchBody, sessionJson, factorJson } from '../schemas.ts'
 import { tenantForNewRow, type TenantScope } from '../../queries/admin-scope.ts'
 import {
-  addUserRoles, changeUserRoles, deleteSecondFactorsOf, deleteUser, findOpenSessionOfUser, findUserInScope, listUsersInScope,
+  addUserRoles, changeUserRoles, deleteSecondFactorsOf, findOpenSessionOfUser, findUserInScope, listUsersInScope,
   listVerifiedFactorSummaries, updateUserColumns, type UserColumns, type UserWithRoles,
 } from '../../queries/admin-users.ts'
 import { findRolesInScope, permissionNamesOfRoles } from '../../queries/admin-roles.ts'
 import { tenantExists } from '../../queries/admin-tenants.ts'
+import { deleteUser } from '../../queries/users.ts'
 import { uniqueViolationFields } from '../../queries/errors.ts'
 import { iso, type AdminDataDeps } from './deps.ts'
 
