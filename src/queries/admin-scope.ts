@@ -2,6 +2,7 @@
 // from one of these filters, so a tenant administrator's view of another tenant's row is exactly
 // that of a missing row (404, not counted, not listed). Combine them with AND, never by spreading
 // into a where object: `{ id, ...tenantWhere }` would let the scope's `id` replace the asked one.
+// See docs/adr/0240-admin-scope-in-queries.md.
 import type { Prisma } from '../generated/prisma/client.ts'
 
 export type TenantScope = { kind: 'global' } | { kind: 'tenant'; tenantId: string }

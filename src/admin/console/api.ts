@@ -117,7 +117,7 @@ export async function apiDownload(path: string, query: Query, fallbackName: stri
 
 // ---- the API's resources: the types of the admin API's own schemas (src/admin/schemas.ts), so
 // the console and the API cannot disagree. Type-only imports: nothing of zod or the server reaches
-// the bundle (verbatimModuleSyntax erases them).
+// the bundle (verbatimModuleSyntax erases them). See docs/adr/0241-console-types-from-api-schemas.md.
 
 type Json<S extends z.ZodType> = z.output<S>
 
