@@ -30,7 +30,7 @@ interface Seen {
   deviceResume?: boolean
 }
 
-const CLIENT = { client_id: 'client', client_secret: 'a-secret-long-enough-for-the-provider', redirect_uris: ['https://client.test/cb'], grant_types: ['authorization_code', 'urn:ietf:params:oauth:grant-type:device_code'], response_types: ['code'] }
+const CLIENT = { client_id: 'client', client_secret: 'a-secret-long-enough-for-the-provider', redirect_uris: ['https://client.test/cb'], grant_types: ['authorization_code', 'urn:ietf:params:oauth:grant-type:device_code'], response_types: ['code' as const] }
 
 let server: http.Server
 let base: string
