@@ -314,7 +314,10 @@ async function main(): Promise<void> {
       // under the benchmark's load, or --max-old-space-size=256 to bound its memory further.
       NODE_OPTIONS: [imageNodeOptions(), process.env.BENCH_SERVER_NODE_OPTIONS ?? ''].join(' ').trim(),
     }
-    const child = spawnWithParentDeath(process.execPath, ['--import', 'tsx', 'src/main.ts', 'serve'], { cwd, env, stdio: ['ignore', fd, fd] })
+    // As `npm start` and the image run it: Node strips the types itself. A baseline checkout whose
+    // sources are not erasable-only (older commits) runs through tsx, the loader it was made for.
+    const loader = cwd !== root && !/"erasableSyntaxOnly":\s*true/.test(readFileSync(path.join(cwd, 'tsconfig.json'), 'utf8')) ? ['--import', 'tsx'] : []
+    const child = spawnWithParentDeath(process.execPath, [...loader, 'src/main.ts', 'serve'], { cwd, env, stdio: ['ignore', fd, fd] })
     closeSync(fd)
     await waitHealthy(base, child, () => readFileSync(logFile, 'utf8').slice(-4000))
     // A cluster answers /healthz as soon as one worker listens: wait until all are up.

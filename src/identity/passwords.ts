@@ -18,7 +18,7 @@ export function selectArgon2Build(choice: Argon2Simd): Promise<Argon2Build> {
   return chosen
 }
 
-/** The parameters every password hash is made with (argon2-simd-build.ts checks its builds at them). */
+/** The parameters every password hash is made with (argon2-builds.ts' known answer is one hash at them). */
 export const HASH_OPTIONS = { type: 2 /* argon2id */, memoryCost: 19 * 1024, timeCost: 2, parallelism: 1 } as const
 
 export async function hashPassword(password: string): Promise<string> {

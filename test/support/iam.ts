@@ -106,7 +106,7 @@ export async function createIam(mode: StorageMode, opts: CreateIamOptions = {}):
     process: () => child,
     async start() {
       if (child) return
-      const proc = spawnWithParentDeath(process.execPath, ['--import', 'tsx', 'src/main.ts', 'serve'], {
+      const proc = spawnWithParentDeath(process.execPath, ['src/main.ts', 'serve'], {
         cwd: root,
         env: { ...process.env, ...env },
       })
