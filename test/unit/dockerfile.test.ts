@@ -242,10 +242,12 @@ describe('Dockerfile runtime', () => {
     expect(env.PORT).toBe(String(port))
   })
 
-  it('HEALTHCHECK fetches /healthz with node (no curl in slim), a path src/app.ts serves', () => {
+  it('HEALTHCHECK fetches /healthz with node (no curl in slim), a path the server answers', () => {
     const check = instructions.find((i) => i.op === 'HEALTHCHECK')!.args
     expect(check).toMatch(/CMD \["node", "-e", ".*fetch\(.*\/healthz/)
-    expect(read('src/app.ts')).toContain(`ctx.path === '/healthz'`)
+    // the health area (src/observability/health.ts), which src/app.ts mounts
+    expect(read('src/observability/health.ts')).toContain(`ctx.path === '/healthz'`)
+    expect(read('src/app.ts')).toContain(`'/healthz'`)
   })
 
   it('runs as uid 10001, production, state only under /var/lib/iam', () => {
