@@ -1,6 +1,6 @@
 // MfaFactor rows: a person's second factors.
 import type { Prisma } from '../generated/prisma/client.ts'
-import type { DbOrTx } from './db.ts'
+import type { Db, DbOrTx } from './db.ts'
 
 export type { MfaFactor } from '../generated/prisma/client.ts'
 
@@ -97,4 +97,19 @@ export async function advanceTotpStep(db: DbOrTx, id: string, step: number, at: 
     data: { lastUsedStep: step, lastUsedAt: at },
   })
   return count === 1
+}
+
+/** The user's enrolled second factors: what and when, never the secret, destination or credential. */
+export function listVerifiedFactorSummaries(db: DbOrTx, userId: string) {
+  return db.mfaFactor.findMany({ where: { userId, verified: true }, orderBy: { createdAt: 'asc' }, select: { id: true, kind: true, label: true, createdAt: true, lastUsedAt: true } })
+}
+
+/** Deletes every second factor, backup code and open challenge of the user, in one transaction. */
+export async function deleteSecondFactorsOf(db: Db, userId: string): Promise<{ factors: number; backupCodes: number }> {
+  const [factors, backupCodes] = await db.$transaction([
+    db.mfaFactor.deleteMany({ where: { userId } }),
+    db.backupCode.deleteMany({ where: { userId } }),
+    db.mfaChallenge.deleteMany({ where: { userId } }),
+  ])
+  return { factors: factors.count, backupCodes: backupCodes.count }
 }

@@ -1,7 +1,7 @@
 // User rows: who a person is, their status and password. The rules are in src/identity/.
 import type { ExpressionBuilder } from 'kysely'
 import { jsonArrayFrom, jsonBuildObject } from 'kysely/helpers/postgres'
-import type { Prisma } from '../generated/prisma/client.ts'
+import type { Prisma, User } from '../generated/prisma/client.ts'
 import { rowsInTransaction, sqlOf, type DB, type Db, type DbOrTx, type Tx } from './db.ts'
 
 export type { User } from '../generated/prisma/client.ts'
@@ -176,4 +176,22 @@ export async function lockUserRow(tx: Tx, userId: string): Promise<void> {
 
 export async function deleteUser(db: DbOrTx, id: string): Promise<void> {
   await db.user.delete({ where: { id } })
+}
+
+/**
+ * The person behind an admin API token, with their tenant and the permissions of every role they
+ * hold (read on each request, so a removed role counts at once).
+ */
+export function findUserWithTenantAndPermissions(db: DbOrTx, id: string) {
+  return db.user.findUnique({
+    where: { id },
+    include: { tenant: true, roles: { include: { role: { include: { permissions: { include: { permission: true } } } } } } },
+  })
+}
+
+/** The columns an administrator changes directly (password and roles have their own ways). */
+export type UserColumns = Partial<Pick<User, 'email' | 'emailVerified' | 'username' | 'displayName' | 'givenName' | 'familyName' | 'phone' | 'status'>>
+
+export async function updateUserColumns(db: DbOrTx, id: string, columns: UserColumns): Promise<void> {
+  await db.user.update({ where: { id }, data: columns })
 }

@@ -3,7 +3,7 @@
 // disabled user or a disabled client takes effect at once, not when the token expires.
 import type { Db } from '../../queries/db.ts'
 import { findClientWithTenant } from '../../queries/admin-clients.ts'
-import { findUserWithTenantAndPermissions } from '../../queries/admin-users.ts'
+import { findUserWithTenantAndPermissions } from '../../queries/users.ts'
 import type { VerifiedAccessToken } from '../../middleware/bearer.ts'
 import { clientStillHonours } from '../../oidc/client-metadata.ts'
 import { DEFAULT_TENANT_SLUG } from '../../identity/tenants.ts'

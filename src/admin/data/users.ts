@@ -10,13 +10,12 @@ import { problems } from '../problem.ts'
 import { decodeCursor, toPage, type Page } from '../page.ts'
 import type { newUserBody, userJson, userListQuery, userPatchBody, sessionJson, factorJson } from '../schemas.ts'
 import { tenantForNewRow, type TenantScope } from '../../queries/admin-scope.ts'
-import {
-  addUserRoles, changeUserRoles, deleteSecondFactorsOf, findOpenSessionOfUser, findUserInScope, listUsersInScope,
-  listVerifiedFactorSummaries, updateUserColumns, type UserColumns, type UserWithRoles,
-} from '../../queries/admin-users.ts'
+import { addUserRoles, changeUserRoles, findUserInScope, listUsersInScope, type UserWithRoles } from '../../queries/admin-users.ts'
 import { findRolesInScope, permissionNamesOfRoles } from '../../queries/admin-roles.ts'
 import { tenantExists } from '../../queries/admin-tenants.ts'
-import { deleteUser } from '../../queries/users.ts'
+import { deleteUser, updateUserColumns, type UserColumns } from '../../queries/users.ts'
+import { deleteSecondFactorsOf, listVerifiedFactorSummaries } from '../../queries/mfa-factors.ts'
+import { findLiveSessionOfUser } from '../../queries/user-sessions.ts'
 import { uniqueViolationFields } from '../../queries/errors.ts'
 import { iso, type AdminDataDeps } from './deps.ts'
 
@@ -185,7 +184,7 @@ export function usersData(deps: AdminDataDeps, scope: TenantScope) {
 
     async endSession(id: string, sessionId: string, ctx: Context, actor: string): Promise<{ tenantId: string }> {
       const user = await row(id)
-      const session = await findOpenSessionOfUser(prisma, user.id, sessionId)
+      const session = await findLiveSessionOfUser(prisma, sessionId, user.id)
       if (!session) throw problems.notFound('the session')
       await endSession(deps, session, { reason: 'admin', ctx, actor })
       return { tenantId: user.tenantId }
