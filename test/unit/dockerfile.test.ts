@@ -102,6 +102,9 @@ describe('Dockerfile base image and Node', () => {
     const engines = /^>=\s*(\d+)(?:\.(\d+))?/.exec(pkg.engines.node)
     expect(engines, `engines.node ${pkg.engines.node} is of the form >=X.Y`).not.toBeNull()
     expect(major).toBeGreaterThanOrEqual(Number(engines![1]))
+    // iam.sh's minimum is the engines' (the first Node that strips types without a flag: 22.18)
+    const minMinor = Number(/^MIN_NODE_MINOR=(\d+)/m.exec(iamSh)![1])
+    expect(pkg.engines.node).toBe(`>=${minMajor}.${minMinor}`)
   })
 })
 
