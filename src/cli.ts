@@ -3,7 +3,10 @@
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import type { Config } from './config.ts'
-import { migrateDatabase, openDatabase, type PrismaClient } from './store/database.ts'
+import { migrateDatabase, openDatabase } from './store/database.ts'
+import type { Db } from './queries/db.ts'
+import { findRoleByName } from './queries/roles.ts'
+import { findUserByLogin } from './queries/users.ts'
 import { createLogger } from './observability/logger.ts'
 import { createUser, normalizeLogin } from './identity/users.ts'
 import { unlockAccount } from './security/lockout.ts'
@@ -57,7 +60,7 @@ export const USAGE = `usage: iam <command>
                              they signed may still be valid)
 `
 
-async function withDatabase<T>(config: Config, run: (prisma: PrismaClient) => Promise<T>): Promise<T> {
+async function withDatabase<T>(config: Config, run: (prisma: Db) => Promise<T>): Promise<T> {
   await migrateDatabase(config)
   const db = await openDatabase(config)
   try {
@@ -115,7 +118,7 @@ async function run(argv: string[], config: Config): Promise<number> {
         if (!login) throw new UsageError('usage: user unlock <email or username>')
         const result = await withDatabase(config, async (prisma) => {
           const name = normalizeLogin(login)
-          const user = await prisma.user.findFirst({ where: { OR: [{ email: name }, { username: name }] }, select: { id: true, email: true } })
+          const user = await findUserByLogin(prisma, name)
           if (!user) return undefined
           const audit = createAuditWriter(prisma, createLogger(config.logLevel))
           return { email: user.email, ...(await unlockAccount(prisma, audit, user.id, 'cli', { clock: createClock(config.clockOffsetFile) })) }
@@ -165,7 +168,7 @@ async function run(argv: string[], config: Config): Promise<number> {
         // The administrator vouches for the address, so the account is not held for verification.
         const u = await createUser(prisma, { email: values.email!, username: values.username, displayName: values.name, password, emailVerified: true })
         for (const name of values.role ?? []) {
-          const role = await prisma.role.findFirst({ where: { name } })
+          const role = await findRoleByName(prisma, name)
           if (!role) throw new UsageError(`no role named ${name}`)
           await assignRole(prisma, u.id, role.id)
         }

@@ -1,5 +1,7 @@
 // First-run data: the admin role and user, and one example client of each kind.
-import type { PrismaClient } from './store/database.ts'
+import type { Db } from './queries/db.ts'
+import { clientIdTaken } from './queries/clients.ts'
+import { findUserByEmail } from './queries/users.ts'
 import { createUser } from './identity/users.ts'
 import { assignRole, ensureRole } from './identity/roles.ts'
 import { ensureDefaultTenant } from './identity/tenants.ts'
@@ -16,7 +18,7 @@ export const EXAMPLE_API = 'https://api.example.com'
 /** What seeding did, line by line; `secret` lines carry a one-time password or a client secret. */
 export type SeedReport = Array<{ text: string; secret?: true }>
 
-export async function seed(prisma: PrismaClient, opts: { issuer: string; adminEmail?: string | undefined }): Promise<SeedReport> {
+export async function seed(prisma: Db, opts: { issuer: string; adminEmail?: string | undefined }): Promise<SeedReport> {
   const lines: SeedReport = []
   const say = (text: string) => lines.push({ text })
   await ensureDefaultTenant(prisma)
@@ -25,7 +27,7 @@ export async function seed(prisma: PrismaClient, opts: { issuer: string; adminEm
   await registerResourceServer(prisma, { identifier: EXAMPLE_API, name: 'Example API', scopes: ['read', 'write'] })
 
   const email = (opts.adminEmail ?? 'admin@example.com').toLowerCase()
-  if (await prisma.user.findUnique({ where: { email } })) {
+  if (await findUserByEmail(prisma, email)) {
     say(`admin ${email} already exists (password unchanged)`)
   } else {
     const password = randomSecret(15)
@@ -42,7 +44,7 @@ export async function seed(prisma: PrismaClient, opts: { issuer: string; adminEm
     { clientId: 'example-service', name: 'Example service', kind: 'service' },
   ]
   for (const example of examples) {
-    if (await prisma.client.findUnique({ where: { id: example.clientId! } })) {
+    if (await clientIdTaken(prisma, example.clientId!)) {
       say(`client ${example.clientId} already exists`)
       continue
     }

@@ -3,7 +3,8 @@
 import { BlockList, isIP } from 'node:net'
 import { lookup } from 'node:dns/promises'
 import { z } from 'zod'
-import type { PrismaClient } from '../store/database.ts'
+import type { Db } from '../queries/db.ts'
+import { findClientById, insertClient, setClientSecretHash } from '../queries/clients.ts'
 import { hashClientSecret, randomSecret } from '../security/secrets.ts'
 
 // oidc-provider refuses fragments and script-capable schemes in client URIs; refuse them here so
@@ -90,31 +91,29 @@ export interface CreatedClient {
   clientSecret?: string
 }
 
-export async function createClient(prisma: PrismaClient, input: NewClient): Promise<CreatedClient> {
+export async function createClient(prisma: Db, input: NewClient): Promise<CreatedClient> {
   const c = newClientSchema.parse(input)
   const metadata = metadataFor(c)
   const confidential = metadata.token_endpoint_auth_method !== 'none' && metadata.token_endpoint_auth_method !== 'private_key_jwt'
   const clientId = c.clientId ?? randomSecret(16)
   const clientSecret = confidential ? (c.secret ?? randomSecret(32)) : undefined
-  await prisma.client.create({
-    data: {
-      id: clientId,
-      name: c.name,
-      metadata: metadata as object,
-      secretHash: clientSecret ? hashClientSecret(clientSecret) : null,
-      firstParty: c.firstParty,
-      mfaPolicy: c.mfaPolicy,
-      mfaMaxAge: c.mfaMaxAge ?? null,
-      tenantId: c.tenantId ?? null,
-    },
+  await insertClient(prisma, {
+    id: clientId,
+    name: c.name,
+    metadata: metadata as object,
+    secretHash: clientSecret ? hashClientSecret(clientSecret) : null,
+    firstParty: c.firstParty,
+    mfaPolicy: c.mfaPolicy,
+    mfaMaxAge: c.mfaMaxAge ?? null,
+    tenantId: c.tenantId ?? null,
   })
   return clientSecret ? { clientId, clientSecret } : { clientId }
 }
 
 /** Replaces the secret; the new one is returned once. */
-export async function rotateClientSecret(prisma: PrismaClient, clientId: string): Promise<string> {
+export async function rotateClientSecret(prisma: Db, clientId: string): Promise<string> {
   const secret = randomSecret(32)
-  await prisma.client.update({ where: { id: clientId }, data: { secretHash: hashClientSecret(secret) } })
+  await setClientSecretHash(prisma, clientId, hashClientSecret(secret))
   return secret
 }
 
@@ -123,10 +122,10 @@ export async function rotateClientSecret(prisma: PrismaClient, clientId: string)
  * configured to compare presented secrets against it (see oidc/provider.ts) and has every
  * symmetric algorithm that would need the plaintext disabled.
  */
-export async function findClientMetadata(prisma: PrismaClient, clientId: string): Promise<Record<string, unknown> | undefined> {
+export async function findClientMetadata(prisma: Db, clientId: string): Promise<Record<string, unknown> | undefined> {
   // PostgreSQL text cannot hold NUL: no client id has one, and the query would fail (found by the fuzz test).
   if (clientId.includes('\u0000')) return undefined
-  const row = await prisma.client.findUnique({ where: { id: clientId } })
+  const row = await findClientById(prisma, clientId)
   if (!row || row.disabled) return undefined
   return {
     ...(row.metadata as Record<string, unknown>),

@@ -2,7 +2,12 @@
 // account with the same email — never linked silently: the person proves that account first (its
 // password), because an upstream's email claim is not proof of owning our account; or a new
 // account (just-in-time provisioning, when the upstream allows it).
-import type { PrismaClient } from '../store/database.ts'
+import type { Db } from '../queries/db.ts'
+import { isUniqueViolation } from '../queries/errors.ts'
+import { createFederatedLink, createUserWithFederatedLink, findFederatedLink, listFederatedLinksOfUser, recordFederatedSignInAt } from '../queries/federated-identities.ts'
+import { hasVerifiedTotp } from '../queries/mfa-factors.ts'
+import { findUserByEmail } from '../queries/users.ts'
+import { systemClock, type Clock } from '../security/clock.ts'
 import { emailSchema } from '../identity/users.ts'
 import { ensureRole } from '../identity/roles.ts'
 import { DEFAULT_TENANT_SLUG, ensureDefaultTenant, findTenantBySlug } from '../identity/tenants.ts'
@@ -17,18 +22,19 @@ export type AccountResolution =
   | { kind: 'link_required'; userId: string; email: string; proof: 'password' | 'totp' | 'none' }
   | { kind: 'no_account'; why: 'jit_disabled' | 'no_email' | 'email_unverified' | 'jit_tenant_missing' }
 
-export async function resolveAccount(prisma: PrismaClient, settings: UpstreamSettings, identity: UpstreamIdentity, retried = false): Promise<AccountResolution> {
-  const link = await prisma.federatedIdentity.findUnique({
-    where: { provider_subject: { provider: settings.id, subject: identity.subject } },
-    include: { user: true },
-  })
+export async function resolveAccount(prisma: Db, settings: UpstreamSettings, identity: UpstreamIdentity, clock: Clock = systemClock): Promise<AccountResolution> {
+  return resolve(prisma, settings, identity, clock, false)
+}
+
+async function resolve(prisma: Db, settings: UpstreamSettings, identity: UpstreamIdentity, clock: Clock, retried: boolean): Promise<AccountResolution> {
+  const link = await findFederatedLink(prisma, settings.id, identity.subject)
   if (link) return link.user.status === 'active' ? { kind: 'linked', userId: link.userId, linkId: link.id } : { kind: 'disabled', userId: link.userId }
 
   if (identity.email) {
-    const local = await prisma.user.findUnique({ where: { email: identity.email } })
+    const local = await findUserByEmail(prisma, identity.email)
     if (local) {
       // The account's password, or else its authenticator app (an account with no password).
-      const totp = local.passwordHash ? null : await prisma.mfaFactor.findFirst({ where: { userId: local.id, kind: 'totp', verified: true }, select: { id: true } })
+      const totp = local.passwordHash ? false : await hasVerifiedTotp(prisma, local.id)
       return { kind: 'link_required', userId: local.id, email: local.email, proof: local.passwordHash ? 'password' : totp ? 'totp' : 'none' }
     }
   }
@@ -42,39 +48,32 @@ export async function resolveAccount(prisma: PrismaClient, settings: UpstreamSet
   const roles = await Promise.all(settings.jit.roles.map((name) => ensureRole(prisma, name)))
   try {
     // One nested write: the user, the link and the default roles exist together or not at all.
-    const user = await prisma.user.create({
-      data: {
-        tenantId: tenant.id, email: email.data, emailVerified: identity.emailVerified,
-        displayName: identity.name ?? null, givenName: identity.givenName ?? null, familyName: identity.familyName ?? null,
-        lastLoginAt: new Date(),
-        federatedIdentities: { create: { provider: settings.id, subject: identity.subject, email: identity.email ?? null } },
-        // Default roles are the person's own from now on (source null): the upstream's mapping does not remove them.
-        roles: { create: roles.map((r) => ({ roleId: r.id })) },
-      },
-      include: { federatedIdentities: true },
+    const { userId, linkId } = await createUserWithFederatedLink(prisma, {
+      tenantId: tenant.id, email: email.data, emailVerified: identity.emailVerified,
+      displayName: identity.name ?? null, givenName: identity.givenName ?? null, familyName: identity.familyName ?? null,
+      lastLoginAt: clock.date(),
+      link: { provider: settings.id, subject: identity.subject, email: identity.email ?? null },
+      // Default roles are the person's own from now on (source null): the upstream's mapping does not remove them.
+      roleIds: roles.map((r) => r.id),
     })
-    return { kind: 'provisioned', userId: user.id, linkId: user.federatedIdentities[0]!.id, tenant: tenant.slug, roles: roles.map((r) => r.name) }
+    return { kind: 'provisioned', userId, linkId, tenant: tenant.slug, roles: roles.map((r) => r.name) }
   } catch (err) {
     // Another sign-in created the link or the email in between: resolve again, once.
-    if (!retried && (err as { code?: string }).code === 'P2002') return resolveAccount(prisma, settings, identity, true)
+    if (!retried && isUniqueViolation(err)) return resolve(prisma, settings, identity, clock, true)
     throw err
   }
 }
 
 /** Links an upstream subject to a local user (after the person proved that account). */
-export async function createLink(prisma: PrismaClient, input: { provider: string; subject: string; userId: string; email?: string | undefined }) {
-  return prisma.federatedIdentity.create({ data: { provider: input.provider, subject: input.subject, userId: input.userId, email: input.email ?? null } })
+export async function createLink(prisma: Db, input: { provider: string; subject: string; userId: string; email?: string | undefined }) {
+  return createFederatedLink(prisma, { provider: input.provider, subject: input.subject, userId: input.userId, email: input.email ?? null })
 }
 
 /** Notes the sign-in on the link and the user (the upstream's current email is kept for display). */
-export async function recordFederatedSignIn(prisma: PrismaClient, linkId: string, userId: string, email: string | undefined): Promise<void> {
-  const now = new Date()
-  await prisma.$transaction([
-    prisma.federatedIdentity.update({ where: { id: linkId }, data: { lastLoginAt: now, ...(email ? { email } : {}) } }),
-    prisma.user.update({ where: { id: userId }, data: { lastLoginAt: now } }),
-  ])
+export async function recordFederatedSignIn(prisma: Db, linkId: string, userId: string, email: string | undefined, clock: Clock = systemClock): Promise<void> {
+  await recordFederatedSignInAt(prisma, linkId, userId, email, clock.date())
 }
 
-export async function listLinks(prisma: PrismaClient, userId: string) {
-  return prisma.federatedIdentity.findMany({ where: { userId }, orderBy: { createdAt: 'asc' } })
+export async function listLinks(prisma: Db, userId: string) {
+  return listFederatedLinksOfUser(prisma, userId)
 }

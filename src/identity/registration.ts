@@ -5,7 +5,11 @@
 // ("check your email") and mails that address instead, so the form cannot be used to find out
 // who has an account. When the mail cannot be sent, nothing is kept: the new account and its link
 // are deleted again, and the person may simply try later.
-import type { PrismaClient } from '../store/database.ts'
+import type { Db } from '../queries/db.ts'
+import { isUniqueViolation } from '../queries/errors.ts'
+import { findClientTenantRegistration } from '../queries/clients.ts'
+import { findTenantRegistration } from '../queries/tenants.ts'
+import { deleteUser, findUserByEmail, markEmailVerified } from '../queries/users.ts'
 import type { Config } from '../config.ts'
 import type { Mailer } from '../mail/mailer.ts'
 import { alreadyRegisteredMail, invitationMail, selfServiceUrl, verificationMail, type LinkMailContext } from '../mail/link-mails.ts'
@@ -28,16 +32,13 @@ export interface RegistrationDeps extends LinkStore {
  * The registration mode where a client's users live: the client's tenant, or the default tenant
  * for clients without one; a tenant without its own mode follows REGISTRATION_MODE.
  */
-export async function registrationForClient(prisma: PrismaClient, clientId: string, defaultMode: RegistrationMode): Promise<{ mode: RegistrationMode; tenantId?: string | undefined }> {
-  const client = await prisma.client.findUnique({ where: { id: clientId }, select: { tenant: { select: { id: true, registrationMode: true } } } })
-  const tenant = client?.tenant ?? await prisma.tenant.findUnique({ where: { slug: DEFAULT_TENANT_SLUG }, select: { id: true, registrationMode: true } })
+export async function registrationForClient(prisma: Db, clientId: string, defaultMode: RegistrationMode): Promise<{ mode: RegistrationMode; tenantId?: string | undefined }> {
+  const tenant = await findClientTenantRegistration(prisma, clientId) ?? await findTenantRegistration(prisma, { slug: DEFAULT_TENANT_SLUG })
   return { mode: modeOf(tenant?.registrationMode, defaultMode), tenantId: tenant?.id }
 }
 
-export async function registrationForTenant(prisma: PrismaClient, tenantId: string | null, defaultMode: RegistrationMode): Promise<RegistrationMode> {
-  const tenant = tenantId
-    ? await prisma.tenant.findUnique({ where: { id: tenantId }, select: { registrationMode: true } })
-    : await prisma.tenant.findUnique({ where: { slug: DEFAULT_TENANT_SLUG }, select: { registrationMode: true } })
+export async function registrationForTenant(prisma: Db, tenantId: string | null, defaultMode: RegistrationMode): Promise<RegistrationMode> {
+  const tenant = await findTenantRegistration(prisma, tenantId ? { id: tenantId } : { slug: DEFAULT_TENANT_SLUG })
   return modeOf(tenant?.registrationMode, defaultMode)
 }
 
@@ -60,7 +61,7 @@ export async function registerWithEmail(
   const { prisma, mailer } = deps
   if (!mailer) throw new Error('registration by email needs SMTP')
   const email = emailSchema.parse(input.email.normalize('NFKC'))
-  const existing = await prisma.user.findUnique({ where: { email }, select: { id: true } })
+  const existing = await findUserByEmail(prisma, email)
   if (existing) return tellExistingAccount(deps, mailer, existing.id, email, input.password)
 
   let user
@@ -68,8 +69,8 @@ export async function registerWithEmail(
     user = await createUser(prisma, { email, displayName: input.displayName, password: input.password, tenantId: input.tenantId, emailVerified: false })
   } catch (err) {
     // Registered a moment ago by a concurrent request: the same answer as any existing account.
-    if ((err as { code?: string }).code === 'P2002') {
-      const raced = await prisma.user.findUnique({ where: { email }, select: { id: true } })
+    if (isUniqueViolation(err)) {
+      const raced = await findUserByEmail(prisma, email)
       if (raced) return tellExistingAccount(deps, mailer, raced.id, email, undefined)
     }
     throw err
@@ -79,7 +80,7 @@ export async function registerWithEmail(
     await mailer.send(verificationMail(deps.mail, email, link.token, deps.settings.verificationTtl))
   } catch (err) {
     // Nothing half-done: an account nobody can confirm would only block the address.
-    await prisma.user.delete({ where: { id: user.id } })
+    await deleteUser(prisma, user.id)
     return { outcome: 'mail_failed', existing: false, error: errorText(err) }
   }
   return { outcome: 'created', userId: user.id }
@@ -127,9 +128,8 @@ export async function resendVerification(deps: RegistrationDeps, user: { id: str
 export async function verifyEmailWithLink(deps: LinkStore, token: unknown): Promise<LinkCheck> {
   const redeemed = await redeemLink(deps, 'verify_email', token)
   if (!redeemed.ok) return redeemed
-  const { count } = await deps.prisma.user.updateMany({ where: { id: redeemed.link.userId ?? '', email: redeemed.link.email }, data: { emailVerified: true } })
   // The account is gone or its address changed since: the link proves nothing any more.
-  if (count !== 1) return { ok: false, reason: 'unknown', link: redeemed.link }
+  if (!await markEmailVerified(deps.prisma, redeemed.link.userId ?? '', redeemed.link.email)) return { ok: false, reason: 'unknown', link: redeemed.link }
   return redeemed
 }
 
@@ -150,10 +150,10 @@ export async function createInvitation(
   const parsed = emailSchema.safeParse(input.email.normalize('NFKC'))
   if (!parsed.success) throw new InvitationError(`${input.email} is not a valid email address`)
   const email = parsed.data
-  if (await prisma.user.findUnique({ where: { email }, select: { id: true } })) throw new InvitationError(`${email} already has an account`)
+  if (await findUserByEmail(prisma, email)) throw new InvitationError(`${email} already has an account`)
   const mode = await registrationForTenant(prisma, input.tenantId ?? null, deps.settings.mode)
   if (mode === 'closed') throw new InvitationError('registration is closed for this tenant: set its registration mode (or REGISTRATION_MODE) to invite or open first')
-  const tenantId = input.tenantId ?? (await prisma.tenant.findUnique({ where: { slug: DEFAULT_TENANT_SLUG }, select: { id: true } }))?.id
+  const tenantId = input.tenantId ?? (await findTenantRegistration(prisma, { slug: DEFAULT_TENANT_SLUG }))?.id
   const ttl = deps.settings.invitationTtl
   const link = await issueLink(deps, { purpose: 'invite', email, tenantId, ttlSeconds: ttl })
   if (input.send) {
@@ -190,7 +190,7 @@ export async function acceptInvitation(
     const user = await createUser(prisma, { email, displayName: input.displayName, password: input.password, tenantId: tenantId ?? undefined, emailVerified: true })
     return { ok: true, userId: user.id, tenantId: user.tenantId }
   } catch (err) {
-    if ((err as { code?: string }).code === 'P2002') return { ok: false, reason: 'exists' }
+    if (isUniqueViolation(err)) return { ok: false, reason: 'exists' }
     throw err
   }
 }

@@ -1,17 +1,12 @@
 // Tenants: every user belongs to one. The default tenant is created on demand so a fresh
 // installation works without any tenant setup.
-import type { PrismaClient } from '../store/database.ts'
+import type { Db } from '../queries/db.ts'
+import { ensureTenant } from '../queries/tenants.ts'
+
+export { findTenantBySlug } from '../queries/tenants.ts'
 
 export const DEFAULT_TENANT_SLUG = 'default'
 
-export async function ensureDefaultTenant(prisma: PrismaClient) {
-  return prisma.tenant.upsert({
-    where: { slug: DEFAULT_TENANT_SLUG },
-    update: {},
-    create: { slug: DEFAULT_TENANT_SLUG, name: 'Default' },
-  })
-}
-
-export async function findTenantBySlug(prisma: PrismaClient, slug: string) {
-  return prisma.tenant.findUnique({ where: { slug } })
+export async function ensureDefaultTenant(prisma: Db) {
+  return ensureTenant(prisma, DEFAULT_TENANT_SLUG, 'Default')
 }

@@ -1,8 +1,10 @@
 // Backup codes: 10 single-use codes, shown once, stored as keyed digests. Regenerating replaces
 // the whole set. A code is spent with a conditional update, so it works exactly once.
 import { randomInt } from 'node:crypto'
-import type { PrismaClient } from '../store/database.ts'
+import type { Db } from '../queries/db.ts'
+import { countUnusedBackupCodes, findBackupCode, replaceBackupCodes, spendBackupCode } from '../queries/backup-codes.ts'
 import type { SecretBox } from '../security/encryption.ts'
+import { systemClock, type Clock } from '../security/clock.ts'
 
 export const BACKUP_CODE_COUNT = 10
 const ALPHABET = 'abcdefghjkmnpqrstuvwxyz23456789' // no 0/o, 1/l/i
@@ -20,27 +22,22 @@ export function normalizeBackupCode(input: string): string {
 }
 
 /** Creates a new set (voiding the old one) and returns the codes: the only time they are seen. */
-export async function regenerateBackupCodes(prisma: PrismaClient, box: SecretBox, userId: string): Promise<string[]> {
+export async function regenerateBackupCodes(prisma: Db, box: SecretBox, userId: string): Promise<string[]> {
   const codes = Array.from({ length: BACKUP_CODE_COUNT }, newCode)
-  await prisma.$transaction([
-    prisma.backupCode.deleteMany({ where: { userId } }),
-    prisma.backupCode.createMany({ data: codes.map((code) => ({ userId, hash: box.digest(PURPOSE, code) })) }),
-  ])
+  await replaceBackupCodes(prisma, userId, codes.map((code) => box.digest(PURPOSE, code)))
   return codes
 }
 
 export type BackupCodeCheck = { ok: true; remaining: number } | { ok: false; reason: 'invalid' | 'used' }
 
-export async function useBackupCode(prisma: PrismaClient, box: SecretBox, userId: string, input: string): Promise<BackupCodeCheck> {
+export async function useBackupCode(prisma: Db, box: SecretBox, userId: string, input: string, clock: Clock = systemClock): Promise<BackupCodeCheck> {
   const candidates = box.digestCandidates(PURPOSE, normalizeBackupCode(input))
-  const row = await prisma.backupCode.findFirst({ where: { userId, hash: { in: candidates } } })
+  const row = await findBackupCode(prisma, userId, candidates)
   if (!row) return { ok: false, reason: 'invalid' }
-  const { count } = await prisma.backupCode.updateMany({ where: { id: row.id, usedAt: null }, data: { usedAt: new Date() } })
-  if (count !== 1) return { ok: false, reason: 'used' }
-  const remaining = await prisma.backupCode.count({ where: { userId, usedAt: null } })
-  return { ok: true, remaining }
+  if (!await spendBackupCode(prisma, row.id, clock.date())) return { ok: false, reason: 'used' }
+  return { ok: true, remaining: await countUnusedBackupCodes(prisma, userId) }
 }
 
-export async function remainingBackupCodes(prisma: PrismaClient, userId: string): Promise<number> {
-  return prisma.backupCode.count({ where: { userId, usedAt: null } })
+export async function remainingBackupCodes(prisma: Db, userId: string): Promise<number> {
+  return countUnusedBackupCodes(prisma, userId)
 }

@@ -3,8 +3,10 @@
 // new code replaces the old. The code is sent before anything is stored: when sending fails,
 // nothing is left behind.
 import { randomInt } from 'node:crypto'
-import type { PrismaClient } from '../store/database.ts'
+import type { Db } from '../queries/db.ts'
+import { consumeMfaChallenge, countMfaChallengeAttempt, findLatestMfaChallenge, findLatestOpenMfaChallenge, mfaChallengeAttempts, replaceMfaChallenge } from '../queries/mfa-challenges.ts'
 import type { SecretBox } from '../security/encryption.ts'
+import { systemClock, type Clock } from '../security/clock.ts'
 
 export interface CodeSettings { codeTtl: number; maxAttempts: number; resendSeconds: number }
 
@@ -26,12 +28,13 @@ export type IssueResult =
   | { ok: false; reason: 'send_failed'; error: string }
 
 export async function issueCode(
-  prisma: PrismaClient, box: SecretBox, settings: CodeSettings,
+  prisma: Db, box: SecretBox, settings: CodeSettings,
   input: { userId: string; purpose: CodePurpose; destination: string; factorId?: string | undefined; send: (code: string) => Promise<void> },
+  clock: Clock = systemClock,
 ): Promise<IssueResult> {
-  const last = await prisma.mfaChallenge.findFirst({ where: { userId: input.userId, purpose: input.purpose }, orderBy: { createdAt: 'desc' } })
+  const last = await findLatestMfaChallenge(prisma, input.userId, input.purpose)
   if (last && settings.resendSeconds > 0) {
-    const wait = Math.ceil((last.createdAt.getTime() + settings.resendSeconds * 1000 - Date.now()) / 1000)
+    const wait = Math.ceil((last.createdAt.getTime() + settings.resendSeconds * 1000 - clock.now()) / 1000)
     if (wait > 0) return { ok: false, reason: 'throttled', retryAfter: wait }
   }
   const code = String(randomInt(0, 1_000_000)).padStart(6, '0')
@@ -40,17 +43,12 @@ export async function issueCode(
   } catch (err) {
     return { ok: false, reason: 'send_failed', error: err instanceof Error ? err.message : String(err) }
   }
-  const expiresAt = new Date(Date.now() + settings.codeTtl * 1000)
-  await prisma.$transaction([
-    // A new code makes every earlier one for this purpose useless.
-    prisma.mfaChallenge.deleteMany({ where: { userId: input.userId, purpose: input.purpose } }),
-    prisma.mfaChallenge.create({
-      data: {
-        userId: input.userId, purpose: input.purpose, factorId: input.factorId ?? null, destination: input.destination,
-        codeHash: box.digest(digestPurpose(input.purpose, input.userId), code), maxAttempts: settings.maxAttempts, expiresAt,
-      },
-    }),
-  ])
+  const expiresAt = new Date(clock.now() + settings.codeTtl * 1000)
+  // A new code makes every earlier one for this purpose useless.
+  await replaceMfaChallenge(prisma, {
+    userId: input.userId, purpose: input.purpose, factorId: input.factorId ?? null, destination: input.destination,
+    codeHash: box.digest(digestPurpose(input.purpose, input.userId), code), maxAttempts: settings.maxAttempts, expiresAt,
+  })
   return { ok: true, expiresAt }
 }
 
@@ -59,23 +57,20 @@ export type CodeCheck =
   | { ok: false; reason: 'invalid'; attemptsLeft: number }
   | { ok: false; reason: 'exhausted' | 'expired' | 'missing' }
 
-export async function verifyCode(prisma: PrismaClient, box: SecretBox, input: { userId: string; purpose: CodePurpose; code: string }): Promise<CodeCheck> {
-  const challenge = await prisma.mfaChallenge.findFirst({ where: { userId: input.userId, purpose: input.purpose, consumedAt: null }, orderBy: { createdAt: 'desc' } })
+export async function verifyCode(
+  prisma: Db, box: SecretBox, input: { userId: string; purpose: CodePurpose; code: string }, clock: Clock = systemClock,
+): Promise<CodeCheck> {
+  const challenge = await findLatestOpenMfaChallenge(prisma, input.userId, input.purpose)
   if (!challenge) return { ok: false, reason: 'missing' }
-  if (challenge.expiresAt.getTime() <= Date.now()) return { ok: false, reason: 'expired' }
+  if (challenge.expiresAt.getTime() <= clock.now()) return { ok: false, reason: 'expired' }
   // Count the guess before judging it, atomically: concurrent guesses cannot exceed the limit.
-  const counted = await prisma.mfaChallenge.updateMany({
-    where: { id: challenge.id, consumedAt: null, attempts: { lt: challenge.maxAttempts } },
-    data: { attempts: { increment: 1 } },
-  })
-  if (counted.count !== 1) return { ok: false, reason: 'exhausted' }
-  const attempts = (await prisma.mfaChallenge.findUnique({ where: { id: challenge.id }, select: { attempts: true } }))?.attempts ?? challenge.maxAttempts
+  if (!await countMfaChallengeAttempt(prisma, challenge.id, challenge.maxAttempts)) return { ok: false, reason: 'exhausted' }
+  const attempts = (await mfaChallengeAttempts(prisma, challenge.id)) ?? challenge.maxAttempts
   const code = input.code.replace(/\s/g, '')
   if (!/^\d{6}$/.test(code) || !box.matchesDigest(challenge.codeHash, digestPurpose(input.purpose, input.userId), code)) {
     const attemptsLeft = challenge.maxAttempts - attempts
     return attemptsLeft > 0 ? { ok: false, reason: 'invalid', attemptsLeft } : { ok: false, reason: 'exhausted' }
   }
-  const consumed = await prisma.mfaChallenge.updateMany({ where: { id: challenge.id, consumedAt: null }, data: { consumedAt: new Date() } })
-  if (consumed.count !== 1) return { ok: false, reason: 'missing' }
+  if (!await consumeMfaChallenge(prisma, challenge.id, clock.date())) return { ok: false, reason: 'missing' }
   return { ok: true, factorId: challenge.factorId, destination: challenge.destination }
 }

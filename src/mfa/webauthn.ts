@@ -9,7 +9,11 @@ import type {
   PublicKeyCredentialRequestOptionsJSON, RegistrationResponseJSON,
 } from '@simplewebauthn/server'
 import { z } from 'zod'
-import type { PrismaClient } from '../store/database.ts'
+import type { Db } from '../queries/db.ts'
+import { consumeMfaChallenge, findMfaChallengeByCode, replaceMfaChallenge } from '../queries/mfa-challenges.ts'
+import { credentialIdTaken, findFactorByCredentialId, listWebauthnCredentials, recordWebauthnUse } from '../queries/mfa-factors.ts'
+import { isUniqueViolation } from '../queries/errors.ts'
+import { systemClock, type Clock } from '../security/clock.ts'
 import { addVerifiedFactor } from './factors.ts'
 
 export type WebauthnPurpose = 'webauthn' | 'enrol-webauthn'
@@ -95,23 +99,19 @@ function clientChallenge(clientDataJSON: string): string | undefined {
 }
 
 /** Stores `challenge` as the one outstanding challenge of this person for `purpose`. */
-async function storeChallenge(prisma: PrismaClient, userId: string, purpose: WebauthnPurpose, challenge: string): Promise<void> {
-  await prisma.$transaction([
-    // A new ceremony replaces the previous one (also the consumed one: replays then read 'unknown').
-    prisma.mfaChallenge.deleteMany({ where: { userId, purpose } }),
-    prisma.mfaChallenge.create({ data: { userId, purpose, codeHash: challenge, maxAttempts: 1, expiresAt: new Date(Date.now() + CHALLENGE_TTL_MS) } }),
-  ])
+async function storeChallenge(prisma: Db, clock: Clock, userId: string, purpose: WebauthnPurpose, challenge: string): Promise<void> {
+  // A new ceremony replaces the previous one (also the consumed one: replays then read 'unknown').
+  await replaceMfaChallenge(prisma, { userId, purpose, codeHash: challenge, maxAttempts: 1, expiresAt: new Date(clock.now() + CHALLENGE_TTL_MS) })
 }
 
 /** Finds and consumes the challenge the response answers; exactly one caller can win it. */
-async function consumeChallenge(prisma: PrismaClient, userId: string, purpose: WebauthnPurpose, challenge: string | undefined): Promise<WebauthnResult<{ challenge: string }>> {
+async function consumeChallenge(prisma: Db, clock: Clock, userId: string, purpose: WebauthnPurpose, challenge: string | undefined): Promise<WebauthnResult<{ challenge: string }>> {
   if (!challenge) return { ok: false, reason: 'malformed', detail: 'no challenge in clientDataJSON' }
-  const row = await prisma.mfaChallenge.findFirst({ where: { userId, purpose, codeHash: challenge }, orderBy: { createdAt: 'desc' } })
+  const row = await findMfaChallengeByCode(prisma, userId, purpose, challenge)
   if (!row) return { ok: false, reason: 'challenge_unknown' }
   if (row.consumedAt) return { ok: false, reason: 'challenge_used' }
-  if (row.expiresAt.getTime() <= Date.now()) return { ok: false, reason: 'challenge_expired' }
-  const { count } = await prisma.mfaChallenge.updateMany({ where: { id: row.id, consumedAt: null }, data: { consumedAt: new Date(), attempts: { increment: 1 } } })
-  if (count !== 1) return { ok: false, reason: 'challenge_used' }
+  if (row.expiresAt.getTime() <= clock.now()) return { ok: false, reason: 'challenge_expired' }
+  if (!await consumeMfaChallenge(prisma, row.id, clock.date(), { countAttempt: true })) return { ok: false, reason: 'challenge_used' }
   return { ok: true, challenge }
 }
 
@@ -120,15 +120,16 @@ function transportsOf(stored: string | null): string[] | undefined {
   return list?.length ? list : undefined
 }
 
-async function credentialsOf(prisma: PrismaClient, userId: string) {
-  const rows = await prisma.mfaFactor.findMany({ where: { userId, kind: 'webauthn', verified: true, credentialId: { not: null } }, orderBy: { createdAt: 'asc' } })
+async function credentialsOf(prisma: Db, userId: string) {
+  const rows = await listWebauthnCredentials(prisma, userId)
   return rows.map((f) => ({ id: f.credentialId!, transports: transportsOf(f.transports) }))
 }
 
 /** Options for navigator.credentials.create(): registers a new passkey or security key for the person. */
 export async function registrationOptions(
-  prisma: PrismaClient,
+  prisma: Db,
   input: { userId: string; userName: string; userDisplayName?: string | undefined; rpId: string; rpName: string },
+  clock: Clock = systemClock,
 ): Promise<PublicKeyCredentialCreationOptionsJSON> {
   const options = await (await webauthn()).generateRegistrationOptions({
     rpName: input.rpName,
@@ -143,19 +144,20 @@ export async function registrationOptions(
     excludeCredentials: await credentialsOf(prisma, input.userId),
     authenticatorSelection: { residentKey: 'preferred', userVerification: 'preferred' },
   })
-  await storeChallenge(prisma, input.userId, 'enrol-webauthn', options.challenge)
+  await storeChallenge(prisma, clock, input.userId, 'enrol-webauthn', options.challenge)
   return options
 }
 
 /** Checks the browser's answer to registrationOptions() and stores the credential as a verified factor. */
 export async function verifyRegistration(
-  prisma: PrismaClient,
+  prisma: Db,
   input: RelyingParty & { userId: string; response: unknown; label?: string | undefined; asFirst: boolean },
+  clock: Clock = systemClock,
 ): Promise<WebauthnResult<{ factorId: string; label: string }>> {
   const parsed = registrationSchema.safeParse(input.response)
   if (!parsed.success) return { ok: false, reason: 'malformed', detail: parsed.error.issues[0]?.message }
   const response = parsed.data as RegistrationResponseJSON
-  const consumed = await consumeChallenge(prisma, input.userId, 'enrol-webauthn', clientChallenge(response.response.clientDataJSON))
+  const consumed = await consumeChallenge(prisma, clock, input.userId, 'enrol-webauthn', clientChallenge(response.response.clientDataJSON))
   if (!consumed.ok) return consumed
   let verification: Awaited<ReturnType<typeof verifyRegistrationResponse>>
   try {
@@ -169,8 +171,7 @@ export async function verifyRegistration(
   }
   if (!verification.verified) return { ok: false, reason: 'not_verified' }
   const { credential } = verification.registrationInfo
-  const existing = await prisma.mfaFactor.findUnique({ where: { credentialId: credential.id }, select: { id: true } })
-  if (existing) return { ok: false, reason: 'already_registered' }
+  if (await credentialIdTaken(prisma, credential.id)) return { ok: false, reason: 'already_registered' }
   const label = input.label?.trim().slice(0, 64) || DEFAULT_LABEL
   const transports = (credential.transports ?? response.response.transports ?? []).filter((t) => TRANSPORTS.has(t))
   try {
@@ -184,20 +185,20 @@ export async function verifyRegistration(
     return { ok: true, factorId: factor.id, label }
   } catch (err) {
     // Two registrations of one authenticator racing: the unique credentialId lets one through.
-    if ((err as { code?: string }).code === 'P2002') return { ok: false, reason: 'already_registered' }
+    if (isUniqueViolation(err)) return { ok: false, reason: 'already_registered' }
     throw err
   }
 }
 
 /** Options for navigator.credentials.get(): any of the person's registered credentials will do. */
-export async function authenticationOptions(prisma: PrismaClient, input: { userId: string; rpId: string }): Promise<PublicKeyCredentialRequestOptionsJSON> {
+export async function authenticationOptions(prisma: Db, input: { userId: string; rpId: string }, clock: Clock = systemClock): Promise<PublicKeyCredentialRequestOptionsJSON> {
   const options = await (await webauthn()).generateAuthenticationOptions({
     rpID: input.rpId,
     allowCredentials: await credentialsOf(prisma, input.userId),
     userVerification: 'preferred',
     timeout: CEREMONY_TIMEOUT_MS,
   })
-  await storeChallenge(prisma, input.userId, 'webauthn', options.challenge)
+  await storeChallenge(prisma, clock, input.userId, 'webauthn', options.challenge)
   return options
 }
 
@@ -207,16 +208,17 @@ export async function authenticationOptions(prisma: PrismaClient, input: { userI
  * check out. Records the new counter and the time of use.
  */
 export async function verifyAuthentication(
-  prisma: PrismaClient,
+  prisma: Db,
   input: RelyingParty & { userId: string; response: unknown },
+  clock: Clock = systemClock,
 ): Promise<WebauthnResult<{ factorId: string; label: string }>> {
   const parsed = authenticationSchema.safeParse(input.response)
   if (!parsed.success) return { ok: false, reason: 'malformed', detail: parsed.error.issues[0]?.message }
   const response = parsed.data as AuthenticationResponseJSON
   // The challenge goes first: every answer, good or bad, uses it up.
-  const consumed = await consumeChallenge(prisma, input.userId, 'webauthn', clientChallenge(response.response.clientDataJSON))
+  const consumed = await consumeChallenge(prisma, clock, input.userId, 'webauthn', clientChallenge(response.response.clientDataJSON))
   if (!consumed.ok) return consumed
-  const factor = await prisma.mfaFactor.findUnique({ where: { credentialId: response.id } })
+  const factor = await findFactorByCredentialId(prisma, response.id)
   if (!factor || factor.userId !== input.userId || factor.kind !== 'webauthn' || !factor.verified || !factor.publicKey) {
     return { ok: false, reason: 'unknown_credential' }
   }
@@ -232,11 +234,7 @@ export async function verifyAuthentication(
   }
   if (!verification.verified) return { ok: false, reason: 'not_verified' }
   // Conditional on the counter we checked against, so two uses cannot both move it.
-  const { count } = await prisma.mfaFactor.updateMany({
-    where: { id: factor.id, signCount: factor.signCount },
-    data: { signCount: verification.authenticationInfo.newCounter, lastUsedAt: new Date() },
-  })
-  if (count !== 1) return { ok: false, reason: 'not_verified', detail: 'counter moved concurrently' }
+  if (!await recordWebauthnUse(prisma, factor.id, factor.signCount, verification.authenticationInfo.newCounter, clock.date())) return { ok: false, reason: 'not_verified', detail: 'counter moved concurrently' }
   return { ok: true, factorId: factor.id, label: factor.label }
 }
 

@@ -3,7 +3,9 @@
 // deleted client's tokens are worth.
 import type Provider from 'oidc-provider'
 import type { Adapter } from 'oidc-provider'
-import type { PrismaClient } from '../store/database.ts'
+import type { Db } from '../queries/db.ts'
+import { findClientTokenWindow, markClientTokensEnded } from '../queries/clients.ts'
+import { listGrantIdsOfClient } from '../queries/user-grants.ts'
 import { revokeGrant } from '../identity/sessions.ts'
 
 export type AdapterFactory = (name: string) => Adapter
@@ -23,9 +25,9 @@ export function isFirstParty(client: unknown): boolean {
  * the provider's copy of a client may be a second old (oidc/adapters/client-registry.ts), and a
  * disable must count at once on every worker and instance.
  */
-export async function clientStillHonours(prisma: PrismaClient, clientId: string | undefined, iat: number | undefined): Promise<boolean> {
+export async function clientStillHonours(prisma: Db, clientId: string | undefined, iat: number | undefined): Promise<boolean> {
   if (typeof iat !== 'number' || !clientId || clientId.includes('\u0000')) return false
-  const client = await prisma.client.findUnique({ where: { id: clientId }, select: { disabled: true, disabledAt: true, createdAt: true } })
+  const client = await findClientTokenWindow(prisma, clientId)
   if (!client || client.disabled) return false
   // iat has whole seconds: a token of the second the client was created in stands, one of the
   // second it was disabled in does not.
@@ -39,8 +41,8 @@ export async function clientStillHonours(prisma: PrismaClient, clientId: string 
  * access tokens, in the shared store (so userinfo and refresh refuse them on every instance).
  * Client-credentials tokens belong to no grant: introspection refuses them by the recorded moment.
  */
-export async function endClientTokens(prisma: PrismaClient, provider: Provider, clientId: string): Promise<void> {
-  await prisma.client.updateMany({ where: { id: clientId }, data: { disabledAt: new Date() } })
-  const grants = await prisma.userGrant.findMany({ where: { clientId }, select: { grantId: true } })
-  for (const { grantId } of grants) await revokeGrant(provider, grantId)
+export async function endClientTokens(prisma: Db, provider: Provider, clientId: string): Promise<void> {
+  // The system clock, not the injected one: the moment is compared with tokens' iat, which the provider stamps from it.
+  await markClientTokensEnded(prisma, clientId, new Date())
+  for (const grantId of await listGrantIdsOfClient(prisma, clientId)) await revokeGrant(provider, grantId)
 }

@@ -7,7 +7,7 @@
 // Either way, API scopes come from ctx.oidc.resourceServers, which src/oidc/resource-access.ts has
 // already narrowed to what this client and person may hold: neither path can add more.
 import type { KoaContextWithOIDC } from 'oidc-provider'
-import type { PrismaClient } from '../store/database.ts'
+import type { Db } from '../queries/db.ts'
 import { isFirstParty } from './client-metadata.ts'
 import { findConsent, type Allowed } from '../identity/consents.ts'
 
@@ -40,7 +40,7 @@ function grantRequested(ctx: KoaContextWithOIDC, grant: Grant, allowed: Allowed 
   return added
 }
 
-export function createExistingGrantLoader(prisma: PrismaClient) {
+export function createExistingGrantLoader(prisma: Db) {
   return async function loadExistingGrant(ctx: KoaContextWithOIDC) {
     const { oidc } = ctx
     const client = oidc.client!

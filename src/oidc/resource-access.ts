@@ -16,7 +16,8 @@
 //   more is not an error: the token holds the intersection and its `scope` says so (RFC 6749 §3.3).
 // Why these rules and their costs: docs/adr/0110-admin-api-tokens-at-issuance.md.
 import { errors, type KoaContextWithOIDC, type ResourceServer } from 'oidc-provider'
-import type { PrismaClient } from '../store/database.ts'
+import type { Db } from '../queries/db.ts'
+import { findClientMetadataColumn } from '../queries/clients.ts'
 import { registeredResourceServer } from './resource-servers.ts'
 import { permissionsOf } from '../identity/roles.ts'
 import { adminResource, clientAdminPermissions, isAdminPermission } from '../admin/permissions.ts'
@@ -50,7 +51,7 @@ function personOf(ctx: KoaContextWithOIDC): string | undefined {
 const denied = () => new errors.InvalidTarget('this client may not obtain access tokens for this resource')
 
 /** getResourceServerInfo: the registered resource server, its scopes narrowed to what this client and person may hold. */
-export async function resourceServerFor(prisma: PrismaClient, ctx: KoaContextWithOIDC, indicator: string, client: ClientLike): Promise<ResourceServer> {
+export async function resourceServerFor(prisma: Db, ctx: KoaContextWithOIDC, indicator: string, client: ClientLike): Promise<ResourceServer> {
   const { info, permissionScopes } = await registeredResourceServer(prisma, indicator)
   let scopes = info.scope.split(' ').filter(Boolean)
   let gated = permissionScopes
@@ -59,8 +60,7 @@ export async function resourceServerFor(prisma: PrismaClient, ctx: KoaContextWit
   if (indicator === adminResource(issuer)) {
     gated = new Set(scopes.filter(isAdminPermission))
     if (isClientCredentials(ctx)) {
-      const row = await prisma.client.findUnique({ where: { id: client.clientId }, select: { metadata: true } })
-      const registered = new Set<string>(clientAdminPermissions(row?.metadata))
+      const registered = new Set<string>(clientAdminPermissions(await findClientMetadataColumn(prisma, client.clientId)))
       if (registered.size === 0) throw denied()
       scopes = scopes.filter((s) => registered.has(s))
     } else if (!isAdminConsole(client, issuer)) {

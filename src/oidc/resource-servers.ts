@@ -1,7 +1,8 @@
 // RFC 8707 resource indicators: registered APIs get JWT (or opaque) access tokens with their
 // audience and scopes; anything else is `invalid_target`.
 import { errors, type ResourceServer } from 'oidc-provider'
-import type { PrismaClient } from '../store/database.ts'
+import type { Db } from '../queries/db.ts'
+import { ensureResourceServer, findResourceServer } from '../queries/resource-servers.ts'
 import { createRecentReads } from '../store/recent-reads.ts'
 import { permissionsAmong } from '../identity/roles.ts'
 
@@ -17,10 +18,10 @@ export interface RegisteredResourceServer {
 const cache = createRecentReads<RegisteredResourceServer | null>({ ttlMs: 5_000, maxEntries: 1_000 })
 
 /** The resource server `indicator` names, as registered; `invalid_target` when it is not. */
-export async function registeredResourceServer(prisma: PrismaClient, indicator: string): Promise<RegisteredResourceServer> {
+export async function registeredResourceServer(prisma: Db, indicator: string): Promise<RegisteredResourceServer> {
   let registered = cache.get(indicator)?.value
   if (registered === undefined) {
-    const row = await prisma.resourceServer.findUnique({ where: { identifier: indicator } })
+    const row = await findResourceServer(prisma, indicator)
     registered = row
       ? {
           info: {
@@ -39,17 +40,13 @@ export async function registeredResourceServer(prisma: PrismaClient, indicator: 
   return registered
 }
 
-export async function registerResourceServer(prisma: PrismaClient, input: { identifier: string; name: string; scopes?: string[]; format?: 'jwt' | 'opaque'; ttl?: number }) {
+export async function registerResourceServer(prisma: Db, input: { identifier: string; name: string; scopes?: string[]; format?: 'jwt' | 'opaque'; ttl?: number }) {
   cache.delete(input.identifier)
-  return prisma.resourceServer.upsert({
-    where: { identifier: input.identifier },
-    update: {},
-    create: {
-      identifier: input.identifier,
-      name: input.name,
-      scopes: (input.scopes ?? []).join(' '),
-      accessTokenFormat: input.format ?? 'jwt',
-      accessTokenTtl: input.ttl ?? 3600,
-    },
+  return ensureResourceServer(prisma, {
+    identifier: input.identifier,
+    name: input.name,
+    scopes: (input.scopes ?? []).join(' '),
+    accessTokenFormat: input.format ?? 'jwt',
+    accessTokenTtl: input.ttl ?? 3600,
   })
 }

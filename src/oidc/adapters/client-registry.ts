@@ -1,7 +1,7 @@
 // The provider's Client model reads the client registry in the database. Clients are managed
 // through our CLI and admin API, never through the provider (dynamic registration is off).
 import type { Adapter, AdapterPayload } from 'oidc-provider'
-import type { PrismaClient } from '../../store/database.ts'
+import type { Db } from '../../queries/db.ts'
 import { findClientMetadata } from '../../clients/registry.ts'
 import { createRecentReads } from '../../store/recent-reads.ts'
 
@@ -9,7 +9,7 @@ import { createRecentReads } from '../../store/recent-reads.ts'
 // registry changes visible within a second.
 const CACHE_MS = 1_000
 
-export function createClientRegistryAdapter(prisma: PrismaClient): Adapter {
+export function createClientRegistryAdapter(prisma: Db): Adapter {
   const cache = createRecentReads<AdapterPayload | undefined>({ ttlMs: CACHE_MS, maxEntries: 10_000 })
   const readOnly = async () => { throw new Error('the client registry is read-only to the provider') }
   return {
