@@ -64,6 +64,17 @@ export function isDeviceResumeWithoutState(err: unknown, ctx: Context): boolean 
   return err instanceof TypeError && ctx.method === 'GET' && /^\/device\/[^/]+$/.test(ctx.path)
 }
 
+/** Why the device-code page is shown again, from oidc-provider's re-render errors (lib/helpers/re_render_errors.js, not exported: known by name). */
+export type DeviceCodeFailure = 'no_code' | 'not_found' | 'expired' | 'already_used' | 'aborted'
+
+const DEVICE_CODE_FAILURES: Record<string, DeviceCodeFailure> = {
+  NoCodeError: 'no_code', NotFoundError: 'not_found', ExpiredError: 'expired', AlreadyUsedError: 'already_used', AbortedError: 'aborted',
+}
+
+export function deviceCodeFailure(err: Error): DeviceCodeFailure | undefined {
+  return Object.hasOwn(DEVICE_CODE_FAILURES, err.name) ? DEVICE_CODE_FAILURES[err.name] : undefined
+}
+
 // --- What it keeps on ctx.oidc ---------------------------------------------------------------
 
 /** What we read of oidc-provider's Session (lib/models/session.js). */

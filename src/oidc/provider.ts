@@ -14,7 +14,7 @@ import type { JWK } from 'jose'
 import { createInteractionPolicy } from './policy.ts'
 import { boundClientAssertion } from './client-assertion.ts'
 import { ACR_VALUES } from '../mfa/acr.ts'
-import { parseProviderForm } from './provider-internals.ts'
+import { deviceCodeFailure, parseProviderForm } from './provider-internals.ts'
 import { CookieSigner } from '../security/cookie-signer.ts'
 
 export interface ProviderDeps {
@@ -274,14 +274,14 @@ function refuseUngrantedResource(requested: unknown, granted: string | string[] 
   if (typeof requested !== 'string' || !covered.includes(requested)) throw new errors.InvalidTarget()
 }
 
-/** What the device-code page says after a failed attempt (oidc-provider's re-render errors by name). */
+/** What the device-code page says after a failed attempt. */
 function deviceCodeError(err: Error): string {
-  switch (err.name) {
-    case 'NoCodeError': return 'Enter the code shown on your device.'
-    case 'NotFoundError': return 'That code is not valid. Check it and try again.'
-    case 'ExpiredError': return 'That code has expired. Start again on your device to get a new one.'
-    case 'AlreadyUsedError': return 'That code has already been used. Start again on your device to get a new one.'
-    case 'AbortedError': return 'The device was not connected. Enter a code to connect a device.'
+  switch (deviceCodeFailure(err)) {
+    case 'no_code': return 'Enter the code shown on your device.'
+    case 'not_found': return 'That code is not valid. Check it and try again.'
+    case 'expired': return 'That code has expired. Start again on your device to get a new one.'
+    case 'already_used': return 'That code has already been used. Start again on your device to get a new one.'
+    case 'aborted': return 'The device was not connected. Enter a code to connect a device.'
     default: return 'The code could not be checked. Reload this page and try again.'
   }
 }

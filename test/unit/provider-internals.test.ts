@@ -7,7 +7,7 @@ import mount from 'koa-mount'
 import Provider, { type Configuration } from 'oidc-provider'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
-  PROVIDER_BODY_LIMIT, isDeviceResumeWithoutState, isProviderPageRoute, isProviderUnsafeEndpoint, isUnsavedSessionAfterAnswer,
+  PROVIDER_BODY_LIMIT, deviceCodeFailure, isDeviceResumeWithoutState, isProviderPageRoute, isProviderUnsafeEndpoint, isUnsavedSessionAfterAnswer,
   matchedRoute, parseProviderForm, providerBody, providerClientId, providerLoginAccountId, providerParams, providerRouteName, providerSession,
   type ProviderSession,
 } from '../../src/oidc/provider-internals.ts'
@@ -36,6 +36,7 @@ let server: http.Server
 let base: string
 const seen: Seen[] = []
 const forms: string[] = []
+const formErrors: Array<Error | undefined> = []
 
 async function request(path: string, init: RequestInit = {}): Promise<{ res: Response; text: string; seen: Seen }> {
   const before = seen.length
@@ -58,8 +59,9 @@ beforeAll(async () => {
       devInteractions: { enabled: true },
       deviceFlow: {
         enabled: true,
-        userCodeInputSource: async (ctx, html) => {
+        userCodeInputSource: async (ctx, html, _out, err) => {
           forms.push(html)
+          formErrors.push(err)
           ctx.body = `<!doctype html>${html}`
         },
       },
@@ -229,5 +231,24 @@ describe('oidc-provider internals this server relies on', () => {
     expect(parsed.action).toMatch(/\/device$/)
     expect(Object.keys(parsed.hidden)).toContain('xsrf')
     expect(parsed.hidden.xsrf).toMatch(/^\S+$/)
+  })
+
+  it('re-renders its device page with errors deviceCodeFailure knows by name', async () => {
+    const attempt = async (userCode: string) => {
+      forms.length = 0
+      formErrors.length = 0
+      const cookies: string[] = []
+      const page = await fetch(`${base}/device`)
+      for (const c of page.headers.getSetCookie()) cookies.push(c.split(';')[0]!)
+      await page.text()
+      const { hidden, action } = parseProviderForm(forms[0]!)
+      const res = await fetch(new URL(action, base), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: cookies.join('; ') }, body: new URLSearchParams({ ...hidden, user_code: userCode }).toString() })
+      await res.text()
+      return formErrors.at(-1)
+    }
+    expect(deviceCodeFailure((await attempt(''))!)).toBe('no_code')
+    expect(deviceCodeFailure((await attempt('BCDF-GHJK'))!)).toBe('not_found')
+    expect(deviceCodeFailure(new Error('other'))).toBeUndefined()
+    seen.length = 0
   })
 })
