@@ -123,11 +123,11 @@ export function createAdminApi(deps: AdminApiDeps) {
 
   const router = new Router({ prefix: API_BASE })
   for (const route of ADMIN_ROUTES) router[route.method](route.path, handlerFor(route, deps))
-  const routes = router.routes() as unknown as Middleware
+  const routes = router.routes() as Middleware
   const parseBody = bodyParser({
     enableTypes: ['json'], jsonLimit: '256kb', encoding: 'utf-8',
     onError: () => { throw problems.validation('the body is not valid JSON', [{ path: '', message: 'malformed JSON' }]) },
-  }) as unknown as Middleware
+  }) as Middleware
 
   // The area's error handler (problemErrors, problem.ts) answers every error thrown here.
   return async function adminApi(ctx: Context) {

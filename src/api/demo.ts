@@ -79,8 +79,8 @@ export function createDemoApi({ provider, issuer }: DemoApiDeps): Middleware {
     ctx.body = { sensitive: true, ...describe(ctx.state.accessToken as VerifiedAccessToken) }
   })
   // Plain Koa middleware: the router's context types are its own business.
-  const routes = router.routes() as unknown as Middleware
-  const methods = router.allowedMethods() as unknown as Middleware
+  const routes = router.routes() as Middleware
+  const methods = router.allowedMethods() as Middleware
 
   return async function demoApi(ctx: Context) {
     await routes(ctx, async () => methods(ctx, async () => {
