@@ -1,5 +1,5 @@
-// Tenants as the admin API reads and changes them: a tenant administrator sees their own only
-// (admin-scope.ts); only global administrators change them (the admin area decides).
+// Tenants as the admin API finds and lists them: a tenant administrator sees their own only
+// (admin-scope.ts). Only global administrators change them (the admin area decides), by id (tenants.ts).
 import type { Tenant } from '../generated/prisma/client.ts'
 import type { DbOrTx } from './db.ts'
 import { afterKey, newestFirst, tenantWhere, type Keyset, type TenantScope } from './admin-scope.ts'
@@ -12,24 +12,4 @@ export function findTenantInScope(db: DbOrTx, scope: TenantScope, id: string): P
 
 export function listTenantsInScope(db: DbOrTx, scope: TenantScope, page: Keyset): Promise<Tenant[]> {
   return db.tenant.findMany({ where: { AND: [tenantWhere(scope), afterKey('createdAt', page.after)] }, orderBy: newestFirst('createdAt'), take: page.take })
-}
-
-export async function tenantExists(db: DbOrTx, id: string): Promise<boolean> {
-  return (await db.tenant.findUnique({ where: { id } })) !== null
-}
-
-export function countUsersOfTenant(db: DbOrTx, tenantId: string): Promise<number> {
-  return db.user.count({ where: { tenantId } })
-}
-
-export function createTenant(db: DbOrTx, tenant: Pick<Tenant, 'slug' | 'name' | 'registrationMode'>): Promise<Tenant> {
-  return db.tenant.create({ data: tenant })
-}
-
-export function updateTenant(db: DbOrTx, id: string, columns: Partial<Pick<Tenant, 'name' | 'registrationMode'>>): Promise<Tenant> {
-  return db.tenant.update({ where: { id }, data: columns })
-}
-
-export async function deleteTenant(db: DbOrTx, id: string): Promise<void> {
-  await db.tenant.delete({ where: { id } })
 }

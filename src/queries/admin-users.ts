@@ -1,8 +1,8 @@
-// Users as the admin API finds and lists them, and the roles it gives them. Every read names the
+// Users as the admin API finds and lists them. Every read names the
 // caller's tenant scope (admin-scope.ts): a user of another tenant is, to a tenant administrator,
-// a missing row. A user already found in scope is changed by id (users.ts, mfa-factors.ts).
+// a missing row. A user already found in scope is changed by id (users.ts, roles.ts, mfa-factors.ts).
 import type { Prisma, User } from '../generated/prisma/client.ts'
-import type { Db, DbOrTx } from './db.ts'
+import type { DbOrTx } from './db.ts'
 import { afterKey, newestFirst, roleReadWhere, userWhere, type Keyset, type TenantScope } from './admin-scope.ts'
 
 const withRoles = { roles: { include: { role: { select: { id: true, name: true } } }, orderBy: { createdAt: 'asc' } } } satisfies Prisma.UserInclude
@@ -37,17 +37,4 @@ export function listUsersInScope(db: DbOrTx, scope: TenantScope, filters: UserLi
     ],
   }
   return db.user.findMany({ where, include: withRoles, orderBy: newestFirst('createdAt'), take: page.take })
-}
-
-/** Gives roles (already held ones are left as they are); `source` says who gave them. */
-export async function addUserRoles(db: DbOrTx, userId: string, roleIds: string[], source: string): Promise<void> {
-  await db.userRole.createMany({ data: roleIds.map((roleId) => ({ userId, roleId, source })), skipDuplicates: true })
-}
-
-/** Removes and gives roles in one transaction, whoever gave the removed ones (roles.ts changeUserRolesFromSource keeps to one source). */
-export async function changeUserRoles(db: Db, userId: string, change: { add: string[]; remove: string[] }, source: string): Promise<void> {
-  await db.$transaction([
-    db.userRole.deleteMany({ where: { userId, roleId: { in: change.remove } } }),
-    db.userRole.createMany({ data: change.add.map((roleId) => ({ userId, roleId, source })), skipDuplicates: true }),
-  ])
 }

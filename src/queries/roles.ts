@@ -1,6 +1,7 @@
 // Roles, the permissions they carry, and who holds them (Role, Permission, RolePermission,
 // UserRole). Global roles have tenantId null. A UserRole's `source` says who granted it: null for
 // roles assigned here, "federation:{id}" for an upstream's mapping.
+import type { Role } from '../generated/prisma/client.ts'
 import type { Db, DbOrTx } from './db.ts'
 
 export type { Role } from '../generated/prisma/client.ts'
@@ -72,4 +73,60 @@ export async function changeUserRolesFromSource(db: Db, userId: string, source: 
 /** Removes every role the person holds from `source`. */
 export async function deleteUserRolesFromSource(db: DbOrTx, userId: string, source: string): Promise<void> {
   await db.userRole.deleteMany({ where: { userId, source } })
+}
+
+/** @@unique([tenantId, name]) does not hold for a NULL tenantId in PostgreSQL: global names are checked here. */
+export async function globalRoleNameTaken(db: DbOrTx, name: string): Promise<boolean> {
+  return (await db.role.count({ where: { tenantId: null, name } })) > 0
+}
+
+export function createRole(db: DbOrTx, role: Pick<Role, 'name' | 'description' | 'mfaRequired' | 'tenantId'>): Promise<Role> {
+  return db.role.create({ data: role })
+}
+
+export async function updateRole(db: DbOrTx, id: string, columns: Partial<Pick<Role, 'name' | 'description' | 'mfaRequired'>>): Promise<void> {
+  await db.role.update({ where: { id }, data: columns })
+}
+
+export async function deleteRole(db: DbOrTx, id: string): Promise<void> {
+  await db.role.delete({ where: { id } })
+}
+
+/**
+ * Makes the role carry exactly these permissions. A permission not known yet is created with its
+ * description; a known one keeps its own.
+ */
+export async function setRolePermissions(db: Db, roleId: string, permissions: Array<{ name: string; description: string | null }>): Promise<void> {
+  const ids = []
+  for (const { name, description } of permissions) {
+    const p = await db.permission.upsert({ where: { name }, update: {}, create: { name, description } })
+    ids.push(p.id)
+  }
+  await db.$transaction([
+    db.rolePermission.deleteMany({ where: { roleId, permissionId: { notIn: ids } } }),
+    db.rolePermission.createMany({ data: ids.map((permissionId) => ({ roleId, permissionId })), skipDuplicates: true }),
+  ])
+}
+
+export async function userHoldsRole(db: DbOrTx, roleId: string, userId: string): Promise<boolean> {
+  return (await db.userRole.count({ where: { roleId, userId } })) > 0
+}
+
+/** The names of the permissions the roles carry (a name once per role that carries it). */
+export async function permissionNamesOfRoles(db: DbOrTx, roleIds: string[]): Promise<string[]> {
+  const rows = await db.rolePermission.findMany({ where: { roleId: { in: roleIds } }, include: { permission: true } })
+  return rows.map((r) => r.permission.name)
+}
+
+/** Gives roles (already held ones are left as they are); `source` says who gave them. */
+export async function addUserRoles(db: DbOrTx, userId: string, roleIds: string[], source: string): Promise<void> {
+  await db.userRole.createMany({ data: roleIds.map((roleId) => ({ userId, roleId, source })), skipDuplicates: true })
+}
+
+/** Removes and gives roles in one transaction, whoever gave the removed ones (roles.ts changeUserRolesFromSource keeps to one source). */
+export async function changeUserRoles(db: Db, userId: string, change: { add: string[]; remove: string[] }, source: string): Promise<void> {
+  await db.$transaction([
+    db.userRole.deleteMany({ where: { userId, roleId: { in: change.remove } } }),
+    db.userRole.createMany({ data: change.add.map((roleId) => ({ userId, roleId, source })), skipDuplicates: true }),
+  ])
 }

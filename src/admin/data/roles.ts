@@ -6,11 +6,9 @@ import { decodeCursor, toPage, type Page } from '../page.ts'
 import { ADMIN_PERMISSION_DESCRIPTIONS, ADMIN_PERMISSIONS } from '../permissions.ts'
 import type { newRoleBody, roleJson, rolePatchBody } from '../schemas.ts'
 import { tenantForNewRow, type TenantScope } from '../../queries/admin-scope.ts'
-import {
-  countRoleMembersInScope, createRole, deleteRole, findRoleInScope, globalRoleNameTaken, listPermissionsInScope, listRolesInScope,
-  roleWritableInScope, setRolePermissions, updateRole, userHoldsRole, type RoleWithPermissions,
-} from '../../queries/admin-roles.ts'
-import { tenantExists } from '../../queries/admin-tenants.ts'
+import { countRoleMembersInScope, findRoleInScope, listPermissionsInScope, listRolesInScope, roleWritableInScope, type RoleWithPermissions } from '../../queries/admin-roles.ts'
+import { createRole, deleteRole, globalRoleNameTaken, setRolePermissions, updateRole, userHoldsRole } from '../../queries/roles.ts'
+import { tenantExists } from '../../queries/tenants.ts'
 import { isUniqueViolation } from '../../queries/errors.ts'
 import type { AdminDataDeps } from './deps.ts'
 
