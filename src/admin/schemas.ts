@@ -1,5 +1,6 @@
-// The admin API's request and response shapes. The same schemas validate requests (router.ts)
-// and describe them in the OpenAPI document (openapi.ts).
+// The admin API's request and response shapes. The same schemas validate requests (router.ts),
+// describe them in the OpenAPI document (openapi.ts) and are the console's types (console/api.ts,
+// type-only: ADR 0241).
 import { z } from 'zod'
 import { emailSchema, usernameSchema, MAX_PASSWORD_LENGTH } from '../identity/users.ts'
 import { clientKinds } from '../clients/registry.ts'
@@ -35,7 +36,7 @@ export const userListQuery = z.object({
 
 // Fields a user is created with and changed by alike. The password's length here only bounds the
 // request; the password policy (PASSWORD_MIN_LENGTH, breached list, not the person's own name or
-// address) is checked by the data layer, as for every other way a password is set.
+// address) is checked by the admin repositories (data/users.ts), as for every other way a password is set.
 const userFields = {
   displayName: nullableText(200).optional(),
   givenName: nullableText(100).optional(),
