@@ -6,7 +6,7 @@
 //   admin API  /admin/api                                      RFC 9457 problem+json
 //   demo API   /api/demo                                       RFC 6750 JSON errors and challenges
 //   console    /admin                                          the admin console's page and assets
-//   pages      /interaction /federation /account /self-service the site's error page
+//   pages      /interaction /federation /account (and /) /self-service   the site's error page
 //   provider   everything else                                 OAuth JSON or redirect (oidc-provider's own)
 //
 // Which area a request belongs to is decided here, once (areaOf); no middleware looks at the path
@@ -81,6 +81,7 @@ export function areaOf(path: string): AreaName {
   if (under('/admin/api')(path)) return 'adminApi'
   if (under('/api/demo')(path)) return 'demoApi'
   if (under('/admin')(path)) return 'console'
+  if (path === '/') return 'account' // the front door: the account area sends people to /account
   return PAGE_AREAS[firstSegment(path)] ?? 'provider'
 }
 
@@ -93,7 +94,7 @@ export function areaOf(path: string): AreaName {
 const CSRF_SCOPES: Partial<Record<AreaName, CsrfScope>> = {
   interaction: interactionScope,
   federation: () => NO_FORMS,
-  account: () => ACCOUNT_CSRF_SCOPE,
+  account: (path) => (firstSegment(path) === 'account' ? ACCOUNT_CSRF_SCOPE : NO_FORMS),
   selfService: () => SELF_SERVICE_CSRF_SCOPE,
   console: () => NO_FORMS,
   provider: (path) => (isProviderUnsafeEndpoint(path) ? undefined : NO_FORMS),
