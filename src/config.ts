@@ -287,7 +287,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       registration: { ip: rate(c.RATE_LIMIT_REGISTRATION_IP), account: rate(c.RATE_LIMIT_REGISTRATION_ACCOUNT) },
       resetRequest: { ip: rate(c.RATE_LIMIT_RESET_IP), account: rate(c.RATE_LIMIT_RESET_ACCOUNT) },
       token: { client: rate(c.RATE_LIMIT_TOKEN_CLIENT) },
-      // Device-code polls of a pending code (oidc/device-polling.ts): faster than one per 4 s is
+      // Device-code polls of a pending code (middleware/device-polling.ts): faster than one per 4 s is
       // answered slow_down; devices are told 5 s, so one that keeps to it is never refused.
       devicePoll: { client: { points: 1, duration: 4 } },
     },
