@@ -328,7 +328,7 @@ async function main(): Promise<void> {
       if (children.length >= workers && listening >= workers) break
       await sleep(200)
     }
-    // The argon2 build the server hashes with (its start log; servers before session 7 do not say).
+    // The argon2 build the server hashes with (its start log; older servers may not say).
     const argon2 = /password hashing: argon2 (\w+) build/.exec(readFileSync(logFile, 'utf8'))?.[1] ?? 'not logged'
     return { child, issuer, base, logFile, argon2 }
   }

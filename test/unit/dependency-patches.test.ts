@@ -187,8 +187,9 @@ describe('dependency patches', () => {
 
   it('patch a released package once, and fail the install, leaving the file alone, when a release rewrote a patched file', () => {
     for (const { packageName, files } of PATCHES) {
+      const releasedApp = path.dirname(path.dirname(released(packageName)))
       const app = mkdtempSync(path.join(releasedRoot, 'once-'))
-      cpSync(path.dirname(path.dirname(released(packageName))), app, { recursive: true })
+      cpSync(releasedApp, app, { recursive: true })
       const file = path.join(app, 'node_modules', packageName, files[0]!)
       expect(patchPackage(app).status, packageName).toBe(0)
       const patched = readFileSync(file, 'utf8')
@@ -197,7 +198,7 @@ describe('dependency patches', () => {
       expect(readFileSync(file, 'utf8')).toBe(patched)
 
       const rewritten = mkdtempSync(path.join(releasedRoot, 'rewritten-'))
-      cpSync(path.dirname(path.dirname(released(packageName))), rewritten, { recursive: true })
+      cpSync(releasedApp, rewritten, { recursive: true })
       const target = path.join(rewritten, 'node_modules', packageName, files[0]!)
       writeFileSync(target, '// a release that rewrote this file\n')
       const run = patchPackage(rewritten)
