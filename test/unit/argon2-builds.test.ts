@@ -8,7 +8,7 @@ import path from 'node:path'
 import argon2 from 'argon2'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ARGON2_VARIANTS, cpuFlags, KNOWN_ANSWERS, knownAnswerFailure, loadArgon2, nativeDir, packageVersion, type Argon2 } from '../../src/identity/argon2-builds.ts'
-import { hashPassword, selectArgon2Build, verifyPassword } from '../../src/identity/passwords.ts'
+import { HASH_OPTIONS, hashPassword, selectArgon2Build, verifyPassword } from '../../src/identity/passwords.ts'
 
 const flags = cpuFlags()
 const runnable = process.platform === 'linux' && process.arch === 'x64' ? ARGON2_VARIANTS.filter((v) => flags.has(v.cpuFlag)) : []
@@ -70,6 +70,8 @@ describe('loadArgon2', () => {
 describe('known-answer self-test', () => {
   it('the package\'s own binary gives the known answers (RFC 9106\'s argon2id vector among them)', async () => {
     expect(KNOWN_ANSWERS[0].hex).toBe('0d640df58d78766c08c037a34a8b53c9d01ef0452d75b65eb52520e96b01e659')
+    // the second is a hash at the parameters every password is hashed with
+    expect(KNOWN_ANSWERS[1].options).toMatchObject(HASH_OPTIONS)
     expect(await knownAnswerFailure(argon2)).toBeUndefined()
     for (const known of KNOWN_ANSWERS) expect((await argon2.hash(known.password, { ...known.options, raw: true })).toString('hex'), known.name).toBe(known.hex)
   })
