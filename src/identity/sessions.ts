@@ -13,6 +13,7 @@ import type { Clock } from '../security/clock.ts'
 import { countOpenSessionsOfUser, listOpenSessionUidsOfUser, listOpenSessionsOfUser, markSessionRowEnded } from '../queries/user-sessions.ts'
 import { listGrantIdsOfSession, listGrantIdsOfUserOutsideSession } from '../queries/user-grants.ts'
 import { GRANT_ARTIFACT_MODELS, grantIdsOf } from '../oidc/adapters/shared.ts'
+import { sendBackchannelLogout } from '../oidc/provider-internals.ts'
 
 export interface SessionDeps {
   prisma: Db
@@ -127,7 +128,7 @@ async function notifyBackchannelLogout(deps: SessionDeps, session: ProviderSessi
     if (!client?.backchannelLogoutUri || !sid || !session.accountId) return
     try {
       // A Client method of oidc-provider 9 (lib/models/client.js) its type definitions omit.
-      await (client as unknown as { backchannelLogout(sub: string, sid: string): Promise<void> }).backchannelLogout(session.accountId, sid)
+      await sendBackchannelLogout(client, session.accountId, sid)
     } catch (err) {
       await deps.audit?.record(ctx, {
         type: 'backchannel_logout', outcome: 'failure', userId: session.accountId, clientId,

@@ -123,6 +123,17 @@ export function providerSession(ctx: Context): ProviderSession | undefined {
 /** The account an interaction's result signed in on this request (the resume after the login step). */
 export const providerLoginAccountId = (ctx: Context): unknown => oidcOf(ctx)?.result?.login?.accountId
 
+// --- Its models ----------------------------------------------------------------------------
+
+/**
+ * Tells a client that a session ended (OpenID Connect Back-Channel Logout): the Client model's
+ * backchannelLogout(sub, sid), which the provider calls itself at RP-initiated logout and which
+ * its typings do not declare. Sessions ended here (sign out elsewhere, eviction, an admin) use it too.
+ */
+export async function sendBackchannelLogout(client: object, accountId: string, sid: string): Promise<void> {
+  await (client as { backchannelLogout(sub: string, sid: string): Promise<void> }).backchannelLogout(accountId, sid)
+}
+
 // --- Its page hooks' markup ------------------------------------------------------------------
 // oidc-provider hands its page hooks a ready-made <form> (action + hidden xsrf fields). Our pages
 // render their own accessible, script-free forms, so we read the action and hidden fields out of

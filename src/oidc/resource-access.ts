@@ -19,6 +19,7 @@ import { errors, type KoaContextWithOIDC, type ResourceServer } from 'oidc-provi
 import type { Db } from '../queries/db.ts'
 import { findClientMetadataColumn } from '../queries/clients.ts'
 import { registeredResourceServer } from './resource-servers.ts'
+import { providerSession } from './provider-internals.ts'
 import { permissionsOf } from '../identity/roles.ts'
 import { adminResource, clientAdminPermissions, isAdminPermission } from '../admin/permissions.ts'
 import { ADMIN_CONSOLE_CLIENT_ID, adminConsoleRedirectUri } from '../admin/console-client.ts'
@@ -45,7 +46,7 @@ function personOf(ctx: KoaContextWithOIDC): string | undefined {
   const { RefreshToken, AuthorizationCode, DeviceCode } = ctx.oidc.entities
   const source = RefreshToken ?? AuthorizationCode ?? DeviceCode
   if (source) return source.accountId
-  return (ctx.oidc as { session?: { accountId?: string | undefined } }).session?.accountId
+  return providerSession(ctx)?.accountId
 }
 
 const denied = () => new errors.InvalidTarget('this client may not obtain access tokens for this resource')

@@ -8,7 +8,7 @@ import Provider, { type Configuration } from 'oidc-provider'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   PROVIDER_BODY_LIMIT, deviceCodeFailure, isDeviceResumeWithoutState, isProviderPageRoute, isProviderUnsafeEndpoint, isUnsavedSessionAfterAnswer,
-  matchedRoute, parseProviderForm, providerBody, providerClientId, providerLoginAccountId, providerParams, providerRouteName, providerSession,
+  matchedRoute, parseProviderForm, sendBackchannelLogout, providerBody, providerClientId, providerLoginAccountId, providerParams, providerRouteName, providerSession,
   type ProviderSession,
 } from '../../src/oidc/provider-internals.ts'
 
@@ -30,9 +30,12 @@ interface Seen {
   deviceResume?: boolean
 }
 
+let logoutTokens: string[] = []
+let receiver: http.Server
 const CLIENT = { client_id: 'client', client_secret: 'a-secret-long-enough-for-the-provider', redirect_uris: ['https://client.test/cb'], grant_types: ['authorization_code', 'urn:ietf:params:oauth:grant-type:device_code'], response_types: ['code' as const] }
 
 let server: http.Server
+let provider: Provider
 let base: string
 const seen: Seen[] = []
 const forms: string[] = []
@@ -49,11 +52,27 @@ async function request(path: string, init: RequestInit = {}): Promise<{ res: Res
 const form = (fields: Record<string, string>) => ({ method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields).toString() })
 
 beforeAll(async () => {
+  // The client's back-channel logout endpoint: records the logout tokens it is sent.
+  receiver = http.createServer((req, res) => {
+    let body = ''
+    req.on('data', (d: Buffer) => { body += d.toString() })
+    req.on('end', () => {
+      logoutTokens.push(new URLSearchParams(body).get('logout_token') ?? '')
+      res.end()
+    })
+  })
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve))
+  const logoutUri = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/backchannel`
   server = http.createServer()
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
   const configuration: Configuration = {
-    clients: [CLIENT],
+    clients: [CLIENT, { ...CLIENT, client_id: 'backchannel-client', backchannel_logout_uri: logoutUri, backchannel_logout_session_required: true }],
+    // Loopback is refused by default (SSRF); this receiver is the test's own.
+    fetch: (url, options) => {
+      delete (options as { dispatcher?: unknown }).dispatcher
+      return globalThis.fetch(url, options)
+    },
     cookies: { keys: ['provider-internals-test-cookie-key'] },
     features: {
       devInteractions: { enabled: true },
@@ -70,12 +89,13 @@ beforeAll(async () => {
       registration: { enabled: true },
       registrationManagement: { enabled: true },
       rpInitiatedLogout: { enabled: true },
+      backchannelLogout: { enabled: true },
       pushedAuthorizationRequests: { enabled: true },
     },
     pkce: { required: () => false },
     findAccount: async (_ctx, sub) => ({ accountId: sub, claims: async () => ({ sub }) }),
   }
-  const provider = new Provider(base, configuration)
+  provider = new Provider(base, configuration)
   const app = new Koa()
   app.keys = ['provider-internals-test-cookie-key'] // mounted, the provider signs cookies with the app's keys
   app.silent = true
@@ -103,6 +123,8 @@ beforeAll(async () => {
 })
 
 afterAll(async () => {
+  receiver.closeAllConnections()
+  await new Promise((resolve) => receiver.close(resolve))
   server.closeAllConnections()
   await new Promise((resolve) => server.close(resolve))
 })
@@ -250,5 +272,15 @@ describe('oidc-provider internals this server relies on', () => {
     expect(deviceCodeFailure((await attempt('BCDF-GHJK'))!)).toBe('not_found')
     expect(deviceCodeFailure(new Error('other'))).toBeUndefined()
     seen.length = 0
+  })
+
+  it('sends a back-channel logout token through the Client model’s backchannelLogout(sub, sid)', async () => {
+    logoutTokens = []
+    const client = await provider.Client.find('backchannel-client')
+    expect(client).toBeDefined()
+    await sendBackchannelLogout(client!, 'alice', 'a-session-id')
+    expect(logoutTokens).toHaveLength(1)
+    const claims = JSON.parse(Buffer.from(logoutTokens[0]!.split('.')[1]!, 'base64url').toString('utf8')) as Record<string, unknown>
+    expect(claims).toMatchObject({ sub: 'alice', sid: 'a-session-id', aud: 'backchannel-client' })
   })
 })
