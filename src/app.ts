@@ -116,7 +116,9 @@ function subApp(stack: Middleware[]): Middleware {
 function area(name: AreaName, stack: Middleware[]): Middleware {
   const run = subApp(stack)
   return function areaMiddleware(ctx: Context, next: Next) {
-    return areaOf(ctx.path) === name ? run(ctx, next) : next()
+    // Decided once per request; each area only compares.
+    ctx.state.area ??= areaOf(ctx.path)
+    return ctx.state.area === name ? run(ctx, next) : next()
   }
 }
 
