@@ -19,7 +19,7 @@ export function createConsentStep(kit: InteractionKit): InteractionStep {
       return page(ctx, 'consent', {
         action: `/interaction/${details.uid}/consent`, abortAction: `/interaction/${details.uid}/abort`,
         client: await clientName(details), account, items: await describeConsent(provider, details),
-      }, details.uid)
+      })
     },
     routes: [{
       method: 'post', path: '/:uid/consent', when: 'step',

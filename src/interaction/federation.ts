@@ -137,7 +137,7 @@ export function createFederationStep(kit: InteractionKit, federation: Federation
         ? `/interaction/${details.uid}/federation/${upstream.settings.id}` : undefined,
       passwordAction: `/interaction/${details.uid}/use-password`,
       abortAction: `/interaction/${details.uid}/abort`,
-    }, details.uid)
+    })
   }
 
   function wantsFreshLogin(details: Details): boolean {
@@ -214,7 +214,7 @@ export function createFederationStep(kit: InteractionKit, federation: Federation
       action: `/interaction/${details.uid}/federation/${link.upstream}/link`,
       passwordAction: `/interaction/${details.uid}/use-password`,
       abortAction: `/interaction/${details.uid}/abort`,
-    }, details.uid)
+    })
   }
 
   async function startByButton(ctx: Context, details: Details) {

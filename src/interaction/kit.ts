@@ -33,7 +33,7 @@ export type Details = Awaited<ReturnType<Provider['interactionDetails']>>
 export function createInteractionKit(deps: InteractionDeps) {
   const { provider, csrf, siteName } = deps
 
-  function page(ctx: Context, name: PageName, data: Record<string, unknown>, uid: string) {
+  function page(ctx: Context, name: PageName, data: Record<string, unknown>) {
     ctx.set('Cache-Control', 'no-store')
     ctx.type = 'html'
     // The form token is for the area's scope, this interaction's uid (src/pages/render.ts).

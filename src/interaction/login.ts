@@ -50,7 +50,7 @@ export function createLoginStep(kit: InteractionKit, hooks: LoginHooks): Interac
       client: await clientName(details), login: state.login ?? details.params.login_hint, error: state.error, errorField: state.errorField,
       upstreams: hooks.federation.buttons(details), homeRealmByEmail: hooks.federation.homeRealmByEmail,
       ...(await hooks.selfService.loginLinks(details)),
-    }, details.uid)
+    })
   }
 
   async function handleLogin(ctx: Context, details: Details) {

@@ -46,7 +46,7 @@ export function createWebauthnStep(kit: InteractionKit, settings: { webauthnRpId
       client: await clientName(details), error,
       optionsAction: `/interaction/${uid}/mfa/webauthn/options`, action: `/interaction/${uid}/mfa/webauthn/verify`,
       otherAction: `/interaction/${uid}/mfa/another`, abortAction: `/interaction/${uid}/abort`,
-    }, uid)
+    })
   }
 
   function stepOver(ctx: Context, details: Details) {

@@ -183,20 +183,20 @@ export function createMfaStep(kit: InteractionKit, deps: MfaDeps, hooks: MfaStep
     const { step, selected, factors, backupLeft } = await stepOf(state)
     switch (step) {
       case 'enrolled':
-        return page(ctx, 'mfa-backup-codes', { ...base, codes: extra.codes, action: `/interaction/${details.uid}/mfa/continue` }, details.uid)
+        return page(ctx, 'mfa-backup-codes', { ...base, codes: extra.codes, action: `/interaction/${details.uid}/mfa/continue` })
       case 'enrol-confirm': {
         const user = await findUserById(prisma, state.accountId)
         if (state.enrol?.kind === 'totp') {
           const enrolment = await startTotpEnrolment(siteName, user?.email ?? state.accountId, box.open(state.enrol.sealedSecret, `enrol:${state.accountId}`))
-          return page(ctx, 'mfa-enrol-totp', { ...base, qrSvg: enrolment.qrSvg, secret: enrolment.secret.replace(/(.{4})/g, '$1 ').trim(), action: `/interaction/${details.uid}/mfa/enrol/verify` }, details.uid)
+          return page(ctx, 'mfa-enrol-totp', { ...base, qrSvg: enrolment.qrSvg, secret: enrolment.secret.replace(/(.{4})/g, '$1 ').trim(), action: `/interaction/${details.uid}/mfa/enrol/verify` })
         }
         return page(ctx, 'mfa-code', {
           ...base, title: 'Confirm your email', prompt: `We sent a code to ${maskDestination('email', user?.email ?? '')}. Enter it to turn on sign-in codes by email.`,
           action: `/interaction/${details.uid}/mfa/enrol/verify`, resendAction: `/interaction/${details.uid}/mfa/resend`, otherAction: `/interaction/${details.uid}/mfa/another`, attemptsLeft: extra.attemptsLeft,
-        }, details.uid)
+        })
       }
       case 'enrol':
-        return page(ctx, 'mfa-enrol', { ...base, action: `/interaction/${details.uid}/mfa/enrol`, emailAvailable: Boolean(deps.email) }, details.uid)
+        return page(ctx, 'mfa-enrol', { ...base, action: `/interaction/${details.uid}/mfa/enrol`, emailAvailable: Boolean(deps.email) })
       case 'passkey':
         return hooks.passkeyPage(ctx, details, extra.error)
       case 'code': {
@@ -210,13 +210,13 @@ export function createMfaStep(kit: InteractionKit, deps: MfaDeps, hooks: MfaStep
           action: `/interaction/${details.uid}/mfa/verify`, otherAction: `/interaction/${details.uid}/mfa/another`,
           resendAction: factor && CODE_KINDS.has(factor.kind) ? `/interaction/${details.uid}/mfa/resend` : undefined,
           attemptsLeft: extra.attemptsLeft,
-        }, details.uid)
+        })
       }
       case 'unavailable':
       case 'choose': {
         const options = factors.map((f) => ({ value: f.id, label: describe(f) }))
         if (backupLeft > 0) options.push({ value: 'backup', label: `Use a backup code (${backupLeft} left)` })
-        return page(ctx, 'mfa-choose', { ...base, error: base.error ?? (step === 'unavailable' ? NOTHING_USABLE : undefined), options, action: `/interaction/${details.uid}/mfa/select` }, details.uid)
+        return page(ctx, 'mfa-choose', { ...base, error: base.error ?? (step === 'unavailable' ? NOTHING_USABLE : undefined), options, action: `/interaction/${details.uid}/mfa/select` })
       }
     }
   }

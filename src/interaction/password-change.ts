@@ -32,7 +32,7 @@ export function createPasswordChangeStep(kit: InteractionKit, hooks: PasswordCha
     page(ctx, 'change-password', {
       action: `/interaction/${details.uid}/password`, client: await clientName(details),
       username: user?.username ?? user?.email ?? '', minLength: hooks.passwordMinLength, hint: passwordHint(hooks.passwordMinLength), ...state,
-    }, details.uid)
+    })
   }
 
   const pending = stateOfKindIn('password-change')

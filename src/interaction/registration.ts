@@ -60,13 +60,13 @@ export function createRegistrationStep(
     const back = { backHref: `/interaction/${details.uid}`, backLabel: 'Back to sign in' }
     if (mode === 'open') {
       ctx.status = 404
-      return page(ctx, 'error', { title: 'Registration is not available', message: 'New accounts cannot be created on this server right now. Contact your administrator.', ...back }, details.uid)
+      return page(ctx, 'error', { title: 'Registration is not available', message: 'New accounts cannot be created on this server right now. Contact your administrator.', ...back })
     }
     ctx.status = 403
     const message = mode === 'invite'
       ? 'Accounts here are created by invitation only. Ask your administrator for an invitation: it comes by email with a link to set up your account.'
       : 'New accounts cannot be created here. If you need one, ask your administrator.'
-    return page(ctx, 'error', { title: 'Registration is closed', message, ...back }, details.uid)
+    return page(ctx, 'error', { title: 'Registration is closed', message, ...back })
   }
 
   async function renderForm(ctx: Context, details: Details, state: { email?: string; name?: string; error?: string; errorField?: string }) {
@@ -74,7 +74,7 @@ export function createRegistrationStep(
       action: `/interaction/${details.uid}/register`, client: await clientName(details),
       hint: passwordHint(config.passwordMinLength), minLength: config.passwordMinLength,
       backHref: `/interaction/${details.uid}`, backLabel: 'I already have an account: sign in', ...state,
-    }, details.uid)
+    })
   }
 
   async function showForm(ctx: Context, details: Details) {
@@ -115,7 +115,7 @@ export function createRegistrationStep(
         title: 'We could not send the email',
         message: 'Creating an account needs an email to confirm your address, and our mail server did not accept it just now. Nothing was saved. Please try again in a few minutes.',
         backHref: `/interaction/${details.uid}/register`, backLabel: 'Try again',
-      }, details.uid)
+      })
     }
     if (result.outcome === 'exists') {
       await audit.record(ctx, { type: 'registration', outcome: 'failure', userId: result.userId, clientId, details: { reason: 'email_taken' } })
@@ -131,7 +131,7 @@ export function createRegistrationStep(
       message: `We sent an email to ${email}. Open the link in it to confirm your address and finish creating your account; it works for ${describeLifetime(config.registration.verificationTtl)}.`,
       detail: 'Once you have confirmed it, come back here and sign in. Nothing arrived? Check your spam folder.',
       backHref: `/interaction/${details.uid}`, backLabel: 'Continue to sign in',
-    }, details.uid)
+    })
   }
 
   return {

@@ -37,7 +37,7 @@ export function createVerifyHoldStep(kit: InteractionKit, deps: RegistrationRout
       detail: 'Cannot find the email, or the link has expired? We can send a new one.',
       form: mailer ? { action: `/interaction/${details.uid}/verify-email/resend`, label: 'Send a new link' } : undefined,
       backHref: `/interaction/${details.uid}`, backLabel: 'Back to sign in', ...extra,
-    }, details.uid)
+    })
   }
 
   return {
