@@ -5,8 +5,7 @@
 // Two tools, one per job (docs/adr/0200-one-data-path.md): Prisma's client for CRUD, and Kysely,
 // typed from prisma/schema.prisma, for the statements written out by hand where a hot path pays
 // for it. Kysely runs on the same connections as Prisma (the pg.Pool, or the embedded PGlite).
-import type { Compilable, Kysely } from 'kysely'
-import { Kysely as KyselyInstance } from 'kysely'
+import { Kysely, type Compilable } from 'kysely'
 import type { Prisma, PrismaClient } from '../generated/prisma/client.ts'
 import type { DB } from '../generated/kysely/database.ts'
 import { typedSqlOf } from '../store/database.ts'
@@ -39,7 +38,7 @@ export function sqlOf(db: Db): Kysely<DB> {
   return sql
 }
 
-const compileOnly = new KyselyInstance<DB>({ dialect: compileOnlyDialect() })
+const compileOnly = new Kysely<DB>({ dialect: compileOnlyDialect() })
 
 /**
  * The rows of a hand-written statement run inside a Prisma transaction. A transaction holds one
