@@ -68,6 +68,8 @@ describe('hand-written statements (Kysely)', () => {
         json: { slug: 'default', count: 2 }, jsonb: { b: [2, null] }, nothing: null, list: ['a', 'b'],
       }]
       expect(await postgres.prisma.$queryRaw(TYPES)).toEqual(expected)
+      // Prisma on the embedded database, through its composed adapter (src/store/pglite-adapter.ts).
+      expect(await embedded.prisma.$queryRaw(TYPES)).toEqual(expected)
       expect((await typesQuery.execute(sqlOf(postgres.prisma))).rows).toEqual(expected)
       expect((await typesQuery.execute(sqlOf(embedded.prisma))).rows).toEqual(expected)
     })
@@ -94,6 +96,14 @@ describe('hand-written statements (Kysely)', () => {
     await expect(duplicate.execute(sqlOf(postgres.prisma))).rejects.toMatchObject({ code: '23505', constraint: expect.stringContaining('slug') })
     // The connection that failed is not reused broken: the next statement answers.
     expect((await sql`SELECT count(*)::int AS n FROM "Tenant"`.execute(sqlOf(postgres.prisma))).rows).toEqual([{ n: 1 }])
+  })
+
+  it('Prisma on the embedded database: a duplicate is P2002, bytes are stored as bytes', async () => {
+    const user = await createUser(embedded.prisma, { email: 'bytes@example.test', password: 'correct horse battery staple' })
+    await expect(createUser(embedded.prisma, { email: 'bytes@example.test', password: 'correct horse battery staple' })).rejects.toMatchObject({ code: 'P2002' })
+    const publicKey = Buffer.from([0, 1, 2, 250, 255])
+    const factor = await embedded.prisma.mfaFactor.create({ data: { userId: user.id, kind: 'webauthn', label: 'Key', credentialId: 'cred-bytes', publicKey } })
+    expect(Buffer.from((await embedded.prisma.mfaFactor.findUniqueOrThrow({ where: { id: factor.id } })).publicKey!)).toEqual(publicKey)
   })
 
   it('a column the schema does not have fails the type check (tsc), and the database', async () => {
