@@ -7,20 +7,21 @@
 // and is refused at any other, whatever a page offered. Enrolment in particular applies only to
 // an account with no second factor at all — no verified factor (usable here or not) and no
 // unused backup code — and that is checked again when the factor is stored: otherwise the
-// password alone would buy a new authenticator and the MFA acr.
+// password alone would buy a new authenticator and the MFA acr. The enrolment routes are in
+// mfa-enrol.ts and the passkey page's in mfa-webauthn.ts; both run on this file's state machine.
 import type { Context } from 'koa'
 import { z } from 'zod'
 import type { SecretBox } from '../security/encryption.ts'
 import type { EmailChannel } from '../mfa/channels/email.ts'
 import type { PhoneChannel } from '../mfa/channels/phone.ts'
 import { ACR_MFA, ACR_PASSWORD, amrWithSecondFactor, type SecondFactorMethod } from '../mfa/acr.ts'
-import { addVerifiedFactor, clientMfaFacts, listVerifiedFactors, maskDestination, userMfaFacts, type FactorView, type UserMfaFacts } from '../mfa/factors.ts'
+import { clientMfaFacts, listVerifiedFactors, maskDestination, userMfaFacts, type FactorView, type UserMfaFacts } from '../mfa/factors.ts'
 import { findVerifiedFactorOfUser, markFactorUsed } from '../queries/mfa-factors.ts'
 import { findUserById } from '../queries/users.ts'
 import { mfaReason } from '../mfa/requirement.ts'
-import { confirmTotpEnrolment, newTotpSecret, startTotpEnrolment, verifyTotp } from '../mfa/totp.ts'
+import { startTotpEnrolment, verifyTotp } from '../mfa/totp.ts'
 import { describeDuration, issueCode, verifyCode, type CodePurpose, type CodeSettings } from '../mfa/codes.ts'
-import { regenerateBackupCodes, remainingBackupCodes, useBackupCode } from '../mfa/backup-codes.ts'
+import { remainingBackupCodes, useBackupCode } from '../mfa/backup-codes.ts'
 import { formBody, type Details, type InteractionKit } from './kit.ts'
 import { tooManyRequests } from '../security/rate-limits.ts'
 import { ofKind, type InteractionState, type MfaState } from './state.ts'
@@ -62,9 +63,8 @@ export function mfaLoginResult(state: Pick<MfaState, 'accountId' | 'amr'>, metho
   return { login: { accountId: state.accountId, acr: ACR_MFA, amr: amrWithSecondFactor(state.amr, method), remember: true } }
 }
 
-const codeForm = z.object({ code: z.string().trim().min(1, 'Enter the code.').max(32) })
+export const codeForm = z.object({ code: z.string().trim().min(1, 'Enter the code.').max(32) })
 const selectForm = z.object({ method: z.string().min(1).max(64) })
-const enrolForm = z.object({ kind: z.enum(['totp', 'email']) })
 
 const CODE_KINDS = new Set(['email', 'sms', 'whatsapp'])
 
@@ -77,7 +77,7 @@ const CODE_KINDS = new Set(['email', 'sms', 'whatsapp'])
 type Step = 'choose' | 'code' | 'passkey' | 'enrol' | 'enrol-confirm' | 'enrolled' | 'unavailable'
 
 const NOT_NOW = 'That step does not apply now. Continue with the step below.'
-const ENROL_REFUSED = 'You already have a second step: confirm it’s you with it below. If you can no longer use any of them, ask your administrator to reset your second step.'
+export const ENROL_REFUSED = 'You already have a second step: confirm it’s you with it below. If you can no longer use any of them, ask your administrator to reset your second step.'
 const NOTHING_USABLE = 'None of your second steps can be used on this server right now, and you have no backup codes left. Ask your administrator to reset your second step.'
 
 /** The steps each POST of this step applies at; at any other it is refused (409) and the current step shown. */
@@ -92,6 +92,28 @@ const STEP_RULES = {
 } as const satisfies Record<string, { at: readonly Step[]; refused?: string }>
 type MfaRoute = keyof typeof STEP_RULES
 
+/** The sub-step the person is at, with what it was worked out from (stepOf). */
+export interface MfaNow {
+  step: Step
+  /** The chosen method, if it is still one the person can use. */
+  selected: FactorView | 'backup' | undefined
+  factors: FactorView[]
+  backupLeft: number
+  hasSecondFactor: boolean
+}
+type MfaHandler = (ctx: Context, details: Details, state: MfaState, now: MfaNow) => Promise<unknown>
+
+/** What the MFA step's enrolment routes (mfa-enrol.ts) use of it: one state machine for both. */
+export interface MfaMachine {
+  /** A route of the second factor, run only at the sub-steps STEP_RULES names for `rule`. */
+  route(path: string, rule: MfaRoute, handler: MfaHandler): StepRoute
+  /** Renders the sub-step the person is at. */
+  render(ctx: Context, details: Details, state: MfaState, extra?: { error?: string; attemptsLeft?: number; codes?: string[] }): Promise<unknown>
+  sendCode(ctx: Context, details: Details, state: MfaState, next: MfaState, input: { purpose: CodePurpose; destination: string; factorId?: string; kind: 'email' | 'sms' | 'whatsapp' }): Promise<boolean>
+  withinCodeVerifyLimit(ctx: Context, details: Details, state: MfaState): Promise<boolean>
+  finishWithMfa(ctx: Context, state: MfaState, method: SecondFactorMethod): Promise<void>
+}
+
 /**
  * The second-factor step, after the password (or an upstream) when the policy asks for it, or at
  * the provider's mfa prompt (step-up). Passkeys' page and JSON endpoints are their own step
@@ -99,6 +121,7 @@ type MfaRoute = keyof typeof STEP_RULES
  */
 export function createMfaStep(kit: InteractionKit, deps: MfaDeps, hooks: MfaStepHooks): InteractionStep & {
   afterPrimaryAuthentication(ctx: Context, details: Details, accountId: string, amr: string[], userFacts?: UserMfaFacts): Promise<void>
+  machine: MfaMachine
 } {
   const { prisma, audit, page, finish, saveState, keepState: persist, clientName, siteName } = kit
   const { box, settings } = deps
@@ -156,7 +179,7 @@ export function createMfaStep(kit: InteractionKit, deps: MfaDeps, hooks: MfaStep
   }
 
   /** The step the person is at now: the state, checked against what the account has at this moment. */
-  async function stepOf(state: MfaState) {
+  async function stepOf(state: MfaState): Promise<MfaNow> {
     const methods = await methodsFor(state.accountId)
     const selected = state.method === 'backup' ? (methods.backupLeft > 0 ? 'backup' as const : undefined) : methods.factors.find((f) => f.id === state.method)
     const step: Step = state.enrolled ? 'enrolled'
@@ -229,15 +252,15 @@ export function createMfaStep(kit: InteractionKit, deps: MfaDeps, hooks: MfaStep
     return false
   }
 
-  const routes: StepRoute[] = []
   /**
-   * A POST of this step. It runs only where the step applies (else the browser goes back to the
-   * interaction's current step), and there only at the sub-steps STEP_RULES names for `route`:
-   * otherwise the person sees the step they are at, with why (409), and the refusal is audited.
+   * A POST of the second factor. It runs only where the step applies (else the browser goes back
+   * to the interaction's current step), and there only at the sub-steps STEP_RULES names for
+   * `route`: otherwise the person sees the step they are at, with why (409), and the refusal is
+   * audited.
    */
-  function post(path: string, route: MfaRoute, handler: (ctx: Context, details: Details, state: MfaState, now: Awaited<ReturnType<typeof stepOf>>) => Promise<unknown>) {
+  function stepRoute(path: string, route: MfaRoute, handler: MfaHandler): StepRoute {
     const rule: { at: readonly Step[]; refused?: string } = STEP_RULES[route]
-    routes.push({ method: 'post', path, when: 'step', async handle(ctx, details, saved) {
+    return { method: 'post', path, when: 'step', async handle(ctx, details, saved) {
       const state = mfaStateOf(details, saved)!
       const now = await stepOf(state)
       if (!rule.at.includes(now.step)) {
@@ -246,8 +269,10 @@ export function createMfaStep(kit: InteractionKit, deps: MfaDeps, hooks: MfaStep
         return render(ctx, details, state, { error: rule.refused ?? NOT_NOW })
       }
       await handler(ctx, details, state, now)
-    } })
+    } }
   }
+  const routes: StepRoute[] = []
+  const post = (...args: Parameters<typeof stepRoute>) => { routes.push(stepRoute(...args)) }
 
   post('/:uid/mfa/select', 'select', async (ctx, details, state, { factors, backupLeft }) => {
     const parsed = selectForm.safeParse(formBody(ctx))
@@ -321,73 +346,6 @@ export function createMfaStep(kit: InteractionKit, deps: MfaDeps, hooks: MfaStep
     return finishWithMfa(ctx, state, factor.kind)
   })
 
-  post('/:uid/mfa/enrol', 'enrol', async (ctx, details, state) => {
-    const parsed = enrolForm.safeParse(formBody(ctx))
-    if (!parsed.success || (parsed.data.kind === 'email' && !deps.email)) {
-      ctx.status = 400
-      return render(ctx, details, state, { error: 'Choose how you want to receive codes.' })
-    }
-    if (parsed.data.kind === 'totp') {
-      return saveState(ctx, details, { ...state, enrol: { kind: 'totp', sealedSecret: box.seal(newTotpSecret(), `enrol:${state.accountId}`) } })
-    }
-    const user = await findUserById(prisma, state.accountId)
-    if (!(await sendCode(ctx, details, state, { ...state, enrol: { kind: 'email' } }, { purpose: 'enrol-email', destination: user!.email, kind: 'email' }))) return
-    return saveState(ctx, details, { ...state, enrol: { kind: 'email' } })
-  })
-
-  post('/:uid/mfa/enrol/verify', 'enrolVerify', async (ctx, details, state) => {
-    const clientId = String(details.params.client_id)
-    const parsed = codeForm.safeParse(formBody(ctx))
-    if (!state.enrol) return saveState(ctx, details, state)
-    if (!parsed.success) {
-      ctx.status = 400
-      return render(ctx, details, state, { error: parsed.error.issues[0]!.message })
-    }
-    if (!(await withinCodeVerifyLimit(ctx, details, state))) return
-    let method: SecondFactorMethod
-    // Stored only if the account still has no second factor (one may have been added meanwhile).
-    const refuseNotFirst = async () => {
-      await audit.record(ctx, { type: 'mfa_enrol', outcome: 'failure', userId: state.accountId, clientId, details: { method: state.enrol!.kind, reason: 'has_second_factor' } })
-      ctx.status = 409
-      return render(ctx, details, { ...state, enrol: undefined }, { error: ENROL_REFUSED })
-    }
-    if (state.enrol.kind === 'totp') {
-      const confirmed = await confirmTotpEnrolment(prisma, box, state.accountId, box.open(state.enrol.sealedSecret, `enrol:${state.accountId}`), parsed.data.code, { asFirst: true })
-      if (!confirmed.ok && confirmed.reason === 'not_first') return refuseNotFirst()
-      if (!confirmed.ok) {
-        await audit.record(ctx, { type: 'mfa_enrol', outcome: 'failure', userId: state.accountId, clientId, details: { method: 'totp', reason: 'invalid' } })
-        ctx.status = 400
-        return render(ctx, details, state, { error: 'That code is not right. Check that your app shows this account, and enter its current code.' })
-      }
-      method = 'totp'
-    } else {
-      const result = await verifyCode(prisma, box, { userId: state.accountId, purpose: 'enrol-email', code: parsed.data.code })
-      if (!result.ok) {
-        await audit.record(ctx, { type: 'mfa_enrol', outcome: 'failure', userId: state.accountId, clientId, details: { method: 'email', reason: result.reason } })
-        ctx.status = 400
-        return render(ctx, details, state, {
-          error: result.reason === 'invalid' ? `That code is not right. ${result.attemptsLeft} ${result.attemptsLeft === 1 ? 'attempt' : 'attempts'} left.` : 'That code no longer works. Send a new code.',
-          attemptsLeft: result.reason === 'invalid' ? result.attemptsLeft : undefined,
-        })
-      }
-      const factor = await addVerifiedFactor(prisma, { userId: state.accountId, kind: 'email', label: 'Email', destination: result.destination, lastUsedAt: kit.clock.date() }, { asFirst: true })
-      if (!factor) return refuseNotFirst()
-      method = 'email'
-    }
-    await audit.record(ctx, { type: 'mfa_enrol', outcome: 'success', userId: state.accountId, clientId, details: { method } })
-    await kit.limits.succeeded('codeVerify', { ip: ctx.ip, account: state.accountId })
-    const codes = await regenerateBackupCodes(prisma, box, state.accountId)
-    await audit.record(ctx, { type: 'backup_codes_generated', outcome: 'success', userId: state.accountId, clientId })
-    const next: MfaState = { ...state, enrol: undefined, enrolled: method }
-    await persist(ctx, next)
-    // Shown in this response only: the codes are stored as digests.
-    return render(ctx, details, next, { codes })
-  })
-
-  post('/:uid/mfa/continue', 'continue', async (ctx, details, state) => {
-    return finishWithMfa(ctx, state, state.enrolled!)
-  })
-
   return {
     /** After the password (or an upstream): straight to the client, or on to the second factor when the policy says so. */
     async afterPrimaryAuthentication(ctx: Context, details: Details, accountId: string, amr: string[], userFacts?: UserMfaFacts) {
@@ -401,6 +359,7 @@ export function createMfaStep(kit: InteractionKit, deps: MfaDeps, hooks: MfaStep
       if (!mfaReason(facts)) return finish(ctx, { login: { accountId, acr: ACR_PASSWORD, amr, remember: true } })
       return saveState(ctx, details, { step: 'mfa', accountId, amr })
     },
+    machine: { route: stepRoute, render, sendCode, withinCodeVerifyLimit, finishWithMfa },
     name: 'mfa',
     applies: atMfaStep,
     /** The sub-step the person is at (stepOf); at the provider's mfa prompt, a step-up in the session. */

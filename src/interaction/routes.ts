@@ -1,7 +1,8 @@
 // The interaction pages under /interaction. Each step (login, password change, second factor,
-// passkey, federation, registration, e-mail hold, consent) is one file exporting the same shape
-// (steps.ts); the table below dispatches to them: GET /interaction/:uid shows the first step that
-// applies, and each step's routes run only where their rule says (docs/adr/0220-interaction-steps.md).
+// its enrolment, passkey, federation, registration, e-mail hold, consent) is one file exporting
+// the same shape (steps.ts); the table below dispatches to them: GET /interaction/:uid shows the
+// first step that applies, and each step's routes run only where their rule says
+// (docs/adr/0220-interaction-steps.md).
 import Router from '@koa/router'
 import type { Context } from 'koa'
 import { createConsentStep } from './consent.ts'
@@ -9,6 +10,7 @@ import { createInteractionKit, type Details, type InteractionDeps } from './kit.
 import { createLoginStep } from './login.ts'
 import { createPasswordChangeStep } from './password-change.ts'
 import { createMfaStep, type MfaDeps } from './mfa.ts'
+import { createMfaEnrolStep } from './mfa-enrol.ts'
 import { createWebauthnStep } from './mfa-webauthn.ts'
 import { createFederationStep } from './federation.ts'
 import { createRegistrationStep, type RegistrationRouteDeps } from './registration.ts'
@@ -26,6 +28,7 @@ export function createInteractionRouter(deps: InteractionDeps & { mfa: MfaDeps; 
   const selfServiceDeps = { config: deps.config, mailer: deps.mailer, box: deps.mfa.box }
   const webauthn = createWebauthnStep(kit, deps.mfa.settings)
   const mfa = createMfaStep(kit, deps.mfa, { passkeyPage: webauthn.renderPage })
+  const mfaEnrol = createMfaEnrolStep(kit, deps.mfa, mfa.machine)
   const afterPrimary = mfa.afterPrimaryAuthentication
   const federation = createFederationStep(kit, deps.federation, { afterPrimary, box: deps.mfa.box })
   const registration = createRegistrationStep(kit, selfServiceDeps, { afterPrimary })
@@ -38,7 +41,7 @@ export function createInteractionRouter(deps: InteractionDeps & { mfa: MfaDeps; 
   const consent = createConsentStep(kit)
 
   // In order: GET /interaction/:uid shows the first of these that applies and has a page.
-  const steps: InteractionStep[] = [passwordChange, mfa, webauthn, federation, login, registration, hold, consent]
+  const steps: InteractionStep[] = [passwordChange, mfa, mfaEnrol, webauthn, federation, login, registration, hold, consent]
   mountSteps(router, kit, steps)
 
   router.post('/:uid/abort', load, async (ctx: Context) => {
