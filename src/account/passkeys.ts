@@ -101,7 +101,7 @@ export function registerPasskeyRoutes(router: Router, deps: PasskeyDeps): void {
       await audit.record(ctx, { type: 'mfa_enrol', outcome: 'failure', userId: who.user.id, clientId: ACCOUNT_CLIENT_ID, details: { method: 'webauthn', reason: 'step_up_required' } })
       return json(ctx, 403, { error: 'Confirm it’s you first.', redirect: STEP_UP })
     }
-    const options = await registrationOptions(prisma, { userId: who.user.id, userName: who.user.email, userDisplayName: who.user.displayName ?? who.user.email, rpId, rpName: siteName })
+    const options = await registrationOptions(prisma, { userId: who.user.id, userName: who.user.email, userDisplayName: who.user.displayName ?? who.user.email, rpId, rpName: siteName }, deps.clock)
     json(ctx, 200, options as unknown as Record<string, unknown>)
   })
 
@@ -132,7 +132,7 @@ export function registerPasskeyRoutes(router: Router, deps: PasskeyDeps): void {
     } catch {
       response = undefined // verifyRegistration answers 'malformed'
     }
-    const result = await verifyRegistration(prisma, { userId: who.user.id, response, rpId, origin, label, asFirst: who.onlyAsFirst })
+    const result = await verifyRegistration(prisma, { userId: who.user.id, response, rpId, origin, label, asFirst: who.onlyAsFirst }, deps.clock)
     if (!result.ok && result.reason === 'not_first') {
       await audit.record(ctx, { type: 'mfa_enrol', outcome: 'failure', userId: who.user.id, clientId: ACCOUNT_CLIENT_ID, details: { method: 'webauthn', reason: 'step_up_required' } })
       ctx.status = 303

@@ -421,7 +421,7 @@ export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void
           await mfa.phone.sendCode(kind, destination, code)
         }
       },
-    })
+    }, clock)
     await record(ctx, person.id, 'mfa_challenge', result.ok ? 'success' : 'failure', {
       method: kind, purpose: `enrol-${kind}`, ...(result.ok ? {} : { reason: result.reason, ...('error' in result ? { error: result.error } : {}) }),
     })
@@ -462,7 +462,7 @@ export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void
     if (!limited.ok) {
       return renderCode(ctx, { kind, destination: token.destination, sealed, error: tooManyRequests(ctx, limited.retryAfter, 'Too many codes were tried.') })
     }
-    const result = await verifyCode(prisma, box, { userId: person.id, purpose: `enrol-${kind}`, code: parsed.data.code })
+    const result = await verifyCode(prisma, box, { userId: person.id, purpose: `enrol-${kind}`, code: parsed.data.code }, clock)
     if (!result.ok) {
       await record(ctx, person.id, 'mfa_enrol', 'failure', { method: kind, reason: result.reason })
       ctx.status = 400
