@@ -4,7 +4,7 @@
 import Router from '@koa/router'
 import type { Context, Middleware, Next } from 'koa'
 import type { default as Provider } from 'oidc-provider'
-import type { PrismaClient } from '../store/database.ts'
+import type { Db } from '../queries/db.ts'
 import type { Logger } from '../observability/logger.ts'
 import { registerResourceServer } from '../oidc/resource-servers.ts'
 import { ACR_MFA } from '../mfa/acr.ts'
@@ -21,13 +21,13 @@ export const DEMO_SCOPES = ['demo'] as const
 export const SENSITIVE_MAX_AGE = 300
 
 /** Registers (once) the API as a resource server: JWT access tokens with the demo scope. */
-export async function ensureApiResourceServer(prisma: PrismaClient, issuer: string): Promise<void> {
+export async function ensureApiResourceServer(prisma: Db, issuer: string): Promise<void> {
   await registerResourceServer(prisma, { identifier: apiResource(issuer), name: 'This server’s API', scopes: [...DEMO_SCOPES], format: 'jwt' })
 }
 
 export interface DemoApiDeps {
   provider: Provider
-  prisma: PrismaClient
+  prisma: Db
   logger: Logger
   issuer: string
 }

@@ -3,7 +3,7 @@
 // inside an existing session (a password-only session steps up when a client asks for MFA), and
 // prompt=none answers interaction_required when a second factor is missing.
 import { errors, interactionPolicy, type KoaContextWithOIDC } from 'oidc-provider'
-import type { PrismaClient } from '../store/database.ts'
+import type { Db } from '../queries/db.ts'
 import { clientMfaFacts, userMfaFacts } from '../mfa/factors.ts'
 import { mfaFactsOfAccount } from './account.ts'
 import { mfaMaxAge, mfaReason, sessionSatisfiesMfa } from '../mfa/requirement.ts'
@@ -11,7 +11,7 @@ import { ACR_VALUES } from '../mfa/acr.ts'
 
 const { Check, Prompt, base } = interactionPolicy
 
-export async function mfaNeeded(prisma: PrismaClient, ctx: KoaContextWithOIDC): Promise<boolean> {
+export async function mfaNeeded(prisma: Db, ctx: KoaContextWithOIDC): Promise<boolean> {
   const { session, client, params } = ctx.oidc
   if (!session?.accountId || !client) return false // the login prompt comes first
   const user = mfaFactsOfAccount(ctx.oidc.account, session.accountId) ?? await userMfaFacts(prisma, session.accountId)
@@ -49,7 +49,7 @@ function loginPromptPending(ctx: KoaContextWithOIDC): boolean {
   return Check.REQUEST_PROMPT
 }
 
-export function createInteractionPolicy(prisma: PrismaClient) {
+export function createInteractionPolicy(prisma: Db) {
   const policy = base()
   policy.get('login')!.checks.remove('login_prompt')
   policy.get('login')!.checks.unshift(new Check('login_prompt', 'login prompt was not resolved', 'login_required', loginPromptPending))

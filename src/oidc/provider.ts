@@ -2,7 +2,7 @@
 // node-oidc-provider's configuration. Nothing in this file re-implements the protocol.
 import Provider, { errors, type AsymmetricSigningAlgorithm, type Configuration } from 'oidc-provider'
 import type { Config } from '../config.ts'
-import type { PrismaClient } from '../store/database.ts'
+import type { Db } from '../queries/db.ts'
 import { renderPage } from '../pages/render.ts'
 import { verifyClientSecret } from '../security/secrets.ts'
 import { createAccountFinder } from './account.ts'
@@ -19,7 +19,7 @@ import { CookieSigner } from '../security/cookie-signer.ts'
 
 export interface ProviderDeps {
   config: Config
-  prisma: PrismaClient
+  prisma: Db
   jwks: PrivateJwks
   cookieKeys: string[]
   adapter: AdapterFactory

@@ -6,9 +6,9 @@
 // typed from prisma/schema.prisma, for the statements written out by hand where a hot path pays
 // for it. Kysely runs on the same connections as Prisma (the pg.Pool, or the embedded PGlite).
 import { Kysely, type Compilable } from 'kysely'
-import type { Prisma, PrismaClient } from '../generated/prisma/client.ts'
+import { PrismaClient, type Prisma } from '../generated/prisma/client.ts'
 import type { DB } from '../generated/kysely/database.ts'
-import { typedSqlOf } from '../store/database.ts'
+import { openConnections, type DatabaseTarget } from '../store/database.ts'
 import { compileOnlyDialect } from '../store/sql-dialects.ts'
 
 export type { DB } from '../generated/kysely/database.ts'
@@ -19,6 +19,36 @@ export type Db = PrismaClient
 export type Tx = Prisma.TransactionClient
 /** Either: a query function that may run inside a caller's transaction takes this. */
 export type DbOrTx = Db | Tx
+
+export interface Database {
+  prisma: Db
+  kind: 'postgres' | 'embedded'
+  close(): Promise<void>
+}
+
+const typedSql = new WeakMap<Db, Kysely<DB>>()
+
+/**
+ * Opens the database `target` names (src/store/database.ts): Prisma's client and Kysely on the
+ * same connections, Kysely reachable from the client through sqlOf.
+ */
+export async function openDatabase(target: DatabaseTarget): Promise<Database> {
+  const connections = await openConnections(target)
+  try {
+    const prisma = new PrismaClient({ adapter: connections.adapter })
+    typedSql.set(prisma, new Kysely<DB>({ dialect: connections.dialect }))
+    // The pool connects now, so a wrong DATABASE_URL fails the start, not the first request.
+    if (connections.kind === 'postgres') await prisma.$connect()
+    return {
+      prisma,
+      kind: connections.kind,
+      async close() { await prisma.$disconnect(); await connections.release() },
+    }
+  } catch (err) {
+    await connections.release()
+    throw err
+  }
+}
 
 export interface TransactionOptions {
   maxWait?: number | undefined
@@ -33,8 +63,8 @@ export function inTransaction<T>(db: Db, fn: (tx: Tx) => Promise<T>, options?: T
 
 /** The Kysely instance on `db`'s connections, for the hand-written statements of src/queries. */
 export function sqlOf(db: Db): Kysely<DB> {
-  const sql = typedSqlOf(db)
-  if (!sql) throw new Error('the database was not opened with openDatabase (src/store/database.ts)')
+  const sql = typedSql.get(db)
+  if (!sql) throw new Error('the database was not opened with openDatabase')
   return sql
 }
 

@@ -1,21 +1,19 @@
-// The database factory: PostgreSQL when DATABASE_URL is set, otherwise the embedded PGlite
-// database in DATA_DIR/db. Both use the one schema and migration history in prisma/. Each opens
-// a Prisma client (CRUD) and a Kysely instance on the same connections (the hand-written
-// statements): docs/adr/0200-one-data-path.md.
+// The database's connections: PostgreSQL when DATABASE_URL is set, otherwise the embedded PGlite
+// database in DATA_DIR/db. Both use the one schema and migration history in prisma/. What opens
+// here is a driver adapter (for Prisma's client) and a Kysely dialect (for the hand-written
+// statements) on the same connections; src/queries/db.ts builds the clients on them
+// (docs/adr/0200-one-data-path.md).
 import { spawn } from 'node:child_process'
 import { createRequire } from 'node:module'
 import path from 'node:path'
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { PrismaPg } from '@prisma/adapter-pg'
-import { Kysely } from 'kysely'
+import type { Dialect } from 'kysely'
+import type { SqlDriverAdapterFactory } from '@prisma/driver-adapter-utils'
 import pg from 'pg'
 import { poolDialect } from './sql-dialects.ts'
-import { PrismaClient } from '../generated/prisma/client.ts'
-import type { DB } from '../generated/kysely/database.ts'
 import { PROJECT_ROOT } from '../project-root.ts'
 import { makeOwnerOnly } from '../security/key-files.ts'
-
-export type { PrismaClient }
 
 export interface DatabaseTarget {
   /** postgresql://… or undefined for the embedded database */
@@ -26,17 +24,13 @@ export interface DatabaseTarget {
   preparedStatements?: boolean | undefined
 }
 
-export interface Database {
-  prisma: PrismaClient
+/** One database's connections, for Prisma's client (adapter) and Kysely (dialect) alike. */
+export interface Connections {
   kind: 'postgres' | 'embedded'
-  close(): Promise<void>
-}
-
-const typedSql = new WeakMap<PrismaClient, Kysely<DB>>()
-
-/** The Kysely instance on the connections of `client` (a client openDatabase opened), else undefined. */
-export function typedSqlOf(client: PrismaClient): Kysely<DB> | undefined {
-  return typedSql.get(client)
+  adapter: SqlDriverAdapterFactory
+  dialect: Dialect
+  /** After the clients on these connections are closed: releases what the adapter does not (PGlite, its lock). */
+  release(): Promise<void>
 }
 
 export function embeddedDatabaseDir(dataDir: string): string {
@@ -126,16 +120,18 @@ function isAlive(pid: number): boolean {
   }
 }
 
-export async function openDatabase(target: DatabaseTarget): Promise<Database> {
+export async function openConnections(target: DatabaseTarget): Promise<Connections> {
   if (target.databaseUrl) {
     // A connection attempt to an unreachable or hung server gives up after 5 s (pg waits forever
     // by default), so requests fail with a 503 instead of queueing (src/store/unavailable.ts).
     const pool = new pg.Pool({ connectionString: target.databaseUrl, max: 20, connectionTimeoutMillis: 5_000 })
-    const adapter = new PrismaPg(pool, { disposeExternalPool: true })
-    const prisma = new PrismaClient({ adapter })
-    typedSql.set(prisma, new Kysely<DB>({ dialect: poolDialect(pool, { preparedStatements: target.preparedStatements !== false }) }))
-    await prisma.$connect()
-    return { prisma, kind: 'postgres', close: () => prisma.$disconnect() }
+    return {
+      kind: 'postgres',
+      // The adapter ends the pool when Prisma's client disconnects.
+      adapter: new PrismaPg(pool, { disposeExternalPool: true }),
+      dialect: poolDialect(pool, { preparedStatements: target.preparedStatements !== false }),
+      release: async () => undefined,
+    }
   }
   // Loaded only here: PGlite is ~4 MB of heap that a PostgreSQL deployment never uses.
   const [{ PGlite }, { pgliteAdapter }, { pgliteDialect }] = await Promise.all([
@@ -146,12 +142,11 @@ export async function openDatabase(target: DatabaseTarget): Promise<Database> {
   try {
     const pglite = await PGlite.create(embeddedDatabaseDir(target.dataDir))
     makeOwnerOnly(target.dataDir) // a database created just now (without migrations) came from initdb
-    const prisma = new PrismaClient({ adapter: pgliteAdapter(pglite) })
-    typedSql.set(prisma, new Kysely<DB>({ dialect: pgliteDialect(pglite) }))
     return {
-      prisma,
       kind: 'embedded',
-      async close() { await prisma.$disconnect(); await pglite.close(); unlock() },
+      adapter: pgliteAdapter(pglite),
+      dialect: pgliteDialect(pglite),
+      async release() { await pglite.close(); unlock() },
     }
   } catch (err) {
     unlock()

@@ -18,7 +18,7 @@ import { startFakeEntra, CONTOSO_TID, FABRIKAM_TID, type FakeEntra, type Upstrea
 import { createUser } from '../../src/identity/users.ts'
 import { assignRole, ensureRole } from '../../src/identity/roles.ts'
 import { createClient } from '../../src/clients/registry.ts'
-import type { PrismaClient } from '../../src/store/database.ts'
+import type { PrismaClient } from '../../src/generated/prisma/client.ts'
 import { addTotpFactor, totpCode } from '../support/mfa-fixtures.ts'
 
 const insecure = { execute: [oidc.allowInsecureRequests] }

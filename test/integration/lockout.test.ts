@@ -16,7 +16,7 @@ import { createMovableClock } from '../support/movable-clock.ts'
 import { HttpBrowser, formWithAction, type PageResponse } from '../support/browser.ts'
 import { SPA_REDIRECT, createFixtures } from '../support/fixtures.ts'
 import { createUser } from '../../src/identity/users.ts'
-import type { PrismaClient } from '../../src/store/database.ts'
+import type { PrismaClient } from '../../src/generated/prisma/client.ts'
 
 const run = promisify(execFile)
 const root = path.resolve(import.meta.dirname, '../..')

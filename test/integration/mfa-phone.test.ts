@@ -12,7 +12,7 @@ import { FAKE_SMS_FROM, FAKE_VONAGE_KEY, FAKE_VONAGE_SECRET, FAKE_WHATSAPP_FROM,
 import { sleep } from '../support/processes.ts'
 import { createUser } from '../../src/identity/users.ts'
 import { createSecretBox, loadEncryptionKeys } from '../../src/security/encryption.ts'
-import type { PrismaClient } from '../../src/store/database.ts'
+import type { PrismaClient } from '../../src/generated/prisma/client.ts'
 
 const insecure = { execute: [oidc.allowInsecureRequests] }
 const CALLBACK = 'http://localhost:4000/callback'

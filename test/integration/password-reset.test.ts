@@ -14,7 +14,7 @@ import { DISABLED, WEB_REDIRECT, WEB_SECRET, createFixtures } from '../support/f
 import { startMailCatcher, type MailCatcher } from '../support/smtp.ts'
 import { sleep } from '../support/processes.ts'
 import { createUser } from '../../src/identity/users.ts'
-import type { PrismaClient } from '../../src/store/database.ts'
+import type { PrismaClient } from '../../src/generated/prisma/client.ts'
 
 const insecure = { execute: [oidc.allowInsecureRequests] }
 const MINUTE = 60_000

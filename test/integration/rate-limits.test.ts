@@ -13,7 +13,7 @@ import { addCodeFactor, addTotpFactor, totpCode } from '../support/mfa-fixtures.
 import { startMailCatcher, type MailCatcher } from '../support/smtp.ts'
 import { createUser } from '../../src/identity/users.ts'
 import { createClient } from '../../src/clients/registry.ts'
-import type { PrismaClient } from '../../src/store/database.ts'
+import type { PrismaClient } from '../../src/generated/prisma/client.ts'
 
 const insecure = { execute: [oidc.allowInsecureRequests] }
 const RITA = { email: 'rita@example.test', password: 'rita has a long passphrase' }

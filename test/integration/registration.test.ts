@@ -14,7 +14,7 @@ import { HttpBrowser, formWithAction, formsOf, type PageResponse } from '../supp
 import { ALICE, SPA_REDIRECT, createFixtures } from '../support/fixtures.ts'
 import { startMailCatcher, type MailCatcher } from '../support/smtp.ts'
 import { createClient } from '../../src/clients/registry.ts'
-import type { PrismaClient } from '../../src/store/database.ts'
+import type { PrismaClient } from '../../src/generated/prisma/client.ts'
 
 const insecure = { execute: [oidc.allowInsecureRequests] }
 const root = path.resolve(import.meta.dirname, '../..')

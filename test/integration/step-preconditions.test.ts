@@ -17,7 +17,7 @@ import { SPA_REDIRECT, WEB_REDIRECT, WEB_SECRET, createFixtures } from '../suppo
 import { addBackupCodes, addCodeFactor, addTotpFactor } from '../support/mfa-fixtures.ts'
 import { startFakeEntra, type FakeEntra, type UpstreamUser } from '../support/fake-entra.ts'
 import { createUser } from '../../src/identity/users.ts'
-import type { PrismaClient } from '../../src/store/database.ts'
+import type { PrismaClient } from '../../src/generated/prisma/client.ts'
 import { addVerifiedFactor } from '../../src/mfa/factors.ts'
 
 const insecure = { execute: [oidc.allowInsecureRequests] }

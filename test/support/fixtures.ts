@@ -1,6 +1,6 @@
 // The people, clients and APIs the integration tests use, created through the same domain
 // functions the CLI uses.
-import type { PrismaClient } from '../../src/store/database.ts'
+import type { PrismaClient } from '../../src/generated/prisma/client.ts'
 import { createUser } from '../../src/identity/users.ts'
 import { assignRole, ensureRole } from '../../src/identity/roles.ts'
 import { createClient } from '../../src/clients/registry.ts'

@@ -1,7 +1,7 @@
 // Second factors for test users, written with the same keys the server under test uses
 // (createIam passes TEST_ENCRYPTION_KEYS as ENCRYPTION_KEYS).
 import { generate } from 'otplib'
-import type { PrismaClient } from '../../src/store/database.ts'
+import type { PrismaClient } from '../../src/generated/prisma/client.ts'
 import { createSecretBox, loadEncryptionKeys } from '../../src/security/encryption.ts'
 import { newTotpSecret } from '../../src/mfa/totp.ts'
 import { regenerateBackupCodes } from '../../src/mfa/backup-codes.ts'
