@@ -105,7 +105,7 @@ export function stepUpParameters(): Record<string, string> {
 /**
  * Whether the account session holds a fresh second factor. The ID token was validated when the
  * session was made (signature, issuer, audience, nonce); here we only read its claims. `now` is
- * the system clock, not the injected Clock: auth_time was stamped by oidc-provider, which reads it.
+ * the system clock, not the injected Clock: oidc-provider stamped auth_time with it (docs/adr/0210).
  */
 export function hasFreshSecondFactor(idToken: string, now = Math.floor(Date.now() / 1000)): boolean {
   try {
