@@ -182,7 +182,7 @@ export function createFederationStep(kit: InteractionKit, federation: Federation
   async function continueWith(ctx: Context, details: Details, upstream: Upstream, identity: UpstreamIdentity) {
     const roles = mappedRoleNames(upstream.settings.roleMapping, identity)
     const facts = { ...identity.auditFacts, subject: identity.subject }
-    const resolution = await resolveAccount(prisma, upstream.settings, identity)
+    const resolution = await resolveAccount(prisma, upstream.settings, identity, kit.clock)
     switch (resolution.kind) {
       case 'disabled':
         return fail(ctx, details, upstream, new FederationFailure('account_disabled', 'linked account is disabled', facts), resolution.userId)
@@ -203,7 +203,7 @@ export function createFederationStep(kit: InteractionKit, federation: Federation
         await audit.record(ctx, { type: 'federation_jit_created', outcome: 'success', userId: resolution.userId, clientId: clientIdOf(details), details: { upstream: upstream.settings.id, tenant: resolution.tenant, roles: resolution.roles, emailVerified: identity.emailVerified, ...facts } })
         return complete(ctx, details, upstream, { userId: resolution.userId, roles, mfa: identity.mfa, auditFacts: facts, method: 'provisioned', amr: [] })
       case 'linked':
-        await recordFederatedSignIn(prisma, resolution.linkId, resolution.userId, identity.email)
+        await recordFederatedSignIn(prisma, resolution.linkId, resolution.userId, identity.email, kit.clock)
         return complete(ctx, details, upstream, { userId: resolution.userId, roles, mfa: identity.mfa, auditFacts: facts, method: 'linked', amr: [] })
     }
   }

@@ -62,7 +62,7 @@ export function createMfaEnrolStep(kit: InteractionKit, deps: MfaDeps, machine: 
       }
       method = 'totp'
     } else {
-      const result = await verifyCode(prisma, box, { userId: state.accountId, purpose: 'enrol-email', code: parsed.data.code })
+      const result = await verifyCode(prisma, box, { userId: state.accountId, purpose: 'enrol-email', code: parsed.data.code }, kit.clock)
       if (!result.ok) {
         await audit.record(ctx, { type: 'mfa_enrol', outcome: 'failure', userId: state.accountId, clientId, details: { method: 'email', reason: result.reason } })
         ctx.status = 400

@@ -58,7 +58,7 @@ export function createWebauthnStep(kit: InteractionKit, settings: { webauthnRpId
   const options = async (ctx: Context, details: Details, saved: InteractionState | undefined) => {
     ctx.set('Cache-Control', 'no-store')
     const state = (await passkeyStep(details, saved))!
-    ctx.body = await authenticationOptions(prisma, { userId: state.accountId, rpId })
+    ctx.body = await authenticationOptions(prisma, { userId: state.accountId, rpId }, kit.clock)
   }
 
   const verify = async (ctx: Context, details: Details, saved: InteractionState | undefined) => {
@@ -70,7 +70,7 @@ export function createWebauthnStep(kit: InteractionKit, settings: { webauthnRpId
     }
     const clientId = String(details.params.client_id)
     // The response's shape is checked by verifyAuthentication (zod), which answers 'malformed'.
-    const result = await verifyAuthentication(prisma, { userId: state.accountId, response: formBody(ctx).response, rpId, origin })
+    const result = await verifyAuthentication(prisma, { userId: state.accountId, response: formBody(ctx).response, rpId, origin }, kit.clock)
     if (!result.ok) {
       await audit.record(ctx, { type: 'mfa_verify', outcome: 'failure', userId: state.accountId, clientId, details: { method: 'webauthn', reason: result.reason, ...(result.detail ? { detail: result.detail.slice(0, 200) } : {}) } })
       ctx.status = 400

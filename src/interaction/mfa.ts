@@ -153,7 +153,7 @@ export function createMfaStep(kit: InteractionKit, deps: MfaDeps, hooks: MfaStep
           await deps.phone.sendCode(input.kind, input.destination, code)
         }
       },
-    })
+    }, kit.clock)
     await audit.record(ctx, { type: 'mfa_challenge', outcome: result.ok ? 'success' : 'failure', userId: state.accountId, clientId: String(details.params.client_id), details: { method: input.kind, purpose: input.purpose, ...(result.ok ? {} : result.reason === 'send_failed' ? { reason: result.reason, error: result.error } : { reason: result.reason }) } })
     if (result.ok) return true
     if (result.reason === 'send_failed') {
@@ -319,7 +319,7 @@ export function createMfaStep(kit: InteractionKit, deps: MfaDeps, hooks: MfaStep
       return render(ctx, details, state, { error: message, attemptsLeft })
     }
     if (state.method === 'backup') {
-      const result = await useBackupCode(prisma, box, state.accountId, code)
+      const result = await useBackupCode(prisma, box, state.accountId, code, kit.clock)
       if (!result.ok) return fail('backup', result.reason, result.reason === 'used' ? 'That backup code has already been used. Each code works once.' : 'That is not one of your backup codes.')
       await audit.record(ctx, { type: 'mfa_verify', outcome: 'success', userId: state.accountId, clientId, details: { method: 'backup', remaining: result.remaining } })
       await kit.limits.succeeded('codeVerify', { ip: ctx.ip, account: state.accountId })
@@ -331,7 +331,7 @@ export function createMfaStep(kit: InteractionKit, deps: MfaDeps, hooks: MfaStep
       const result = await verifyTotp(prisma, box, factor, code)
       if (!result.ok) return fail('totp', result.reason, result.reason === 'replayed' ? 'That code was already used. Wait for the next code in your app.' : 'That code is not right. Check your app and try again.')
     } else {
-      const result = await verifyCode(prisma, box, { userId: state.accountId, purpose: factor.kind, code })
+      const result = await verifyCode(prisma, box, { userId: state.accountId, purpose: factor.kind, code }, kit.clock)
       if (!result.ok) {
         const message = result.reason === 'invalid' ? `That code is not right. ${result.attemptsLeft} ${result.attemptsLeft === 1 ? 'attempt' : 'attempts'} left.`
           : result.reason === 'expired' ? 'That code has expired. Send a new code.'
