@@ -29,7 +29,7 @@ import { listKeys, promoteKey, readJwksFile, retireKey, stageKeys, writeJwksFile
 
 export const USAGE = `usage: iam <command>
 
-  serve                      start the server (see README for settings)
+  serve                      start the server (settings: docs/configuration.md)
   migrate                    apply database migrations
   seed [--admin-email E] [--credentials-file F]
                              first admin user and example clients; their one-time password and
@@ -50,7 +50,7 @@ export const USAGE = `usage: iam <command>
   resource create --identifier URI --name N [--scope S]... [--format jwt|opaque]
                              register an API (resource indicator) that gets access tokens
   keys list|stage|promote|retire [--file F]
-                             signing-key rotation on JWKS_FILE, else KEYS_DIR/jwks.json (README:
+                             signing-key rotation on JWKS_FILE, else KEYS_DIR/jwks.json (docs/operations.md,
                              "Rotating signing keys"); restart (roll out) after each step:
     keys list                every key: kid, alg, state (signing | staged | previous), since
     keys stage               add a new ES256 + RS256 pair, published but not signing yet

@@ -123,7 +123,7 @@ export function createRegistrationStep(
       await audit.record(ctx, { type: 'registration', outcome: 'success', userId: result.userId, tenantId, clientId, details: { method: 'open' } })
       await audit.record(ctx, { type: 'email_verification_sent', outcome: 'success', userId: result.userId, clientId, details: { reason: 'registration' } })
       // Verification not required: the new account signs in right away (the link still verifies
-      // the address later). This path tells a new address from a taken one; see README.
+      // the address later). This path tells a new address from a taken one; see docs/accounts.md#registration.
       if (!config.registration.requireVerifiedEmail) return hooks.afterPrimary(ctx, details, result.userId, ['pwd'])
     }
     return page(ctx, 'notice', {
