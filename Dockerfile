@@ -41,9 +41,9 @@
 #                                           file; Node strips the types itself (tsconfig's
 #                                           erasableSyntaxOnly keeps the sources strippable), no
 #                                           loader, and SIGTERM reaches the server [checked]
-#   README "Production": migrate, serve   `migrate` / `serve` as arguments [checked: both exist]
+#   docs/operations.md: migrate, serve    `migrate` / `serve` as arguments [checked: both exist]
 #   PORT default 3000                     EXPOSE 3000 [checked against src/config.ts]
-#   /healthz (src/app.ts)                 HEALTHCHECK [checked: the path exists in src/app.ts]
+#   /healthz (observability/health.ts)    HEALTHCHECK [checked: the path exists there]
 
 ARG NODE_IMAGE=node:24.21.0-bookworm-slim
 
