@@ -7,6 +7,7 @@ import type Provider from 'oidc-provider'
 import type { AuditWriter } from './audit.ts'
 import type { Logger } from '../observability/logger.ts'
 import { providerBody, providerClientId, providerParams } from '../oidc/provider-internals.ts'
+import { basicClientId } from '../oidc/basic-client-id.ts'
 
 interface OidcError { error?: string; error_description?: string; status?: number }
 
@@ -47,12 +48,5 @@ function withoutUrls(message: string): string {
 /** The client a refused request claimed to be (its authentication may be what failed). */
 function clientIdOf(ctx: Context, body: Record<string, unknown> | undefined): string | undefined {
   if (typeof body?.client_id === 'string') return body.client_id.slice(0, 200)
-  const basic = /^Basic ([A-Za-z0-9+/=]+)$/i.exec(ctx.get('authorization'))
-  if (!basic) return undefined
-  const user = Buffer.from(basic[1]!, 'base64').toString('utf8').split(':')[0]
-  try {
-    return user ? decodeURIComponent(user).slice(0, 200) : undefined
-  } catch {
-    return undefined
-  }
+  return basicClientId(ctx.get('authorization'))?.slice(0, 200)
 }

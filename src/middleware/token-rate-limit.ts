@@ -10,6 +10,7 @@ import type { Context, Next } from 'koa'
 import { decodeJwt } from 'jose'
 import type { RateLimits } from '../security/rate-limits.ts'
 import { PROVIDER_BODY_LIMIT } from '../oidc/provider-internals.ts'
+import { basicClientId } from '../oidc/basic-client-id.ts'
 
 export function tokenRateLimit(limits: RateLimits, tokenPath = '/token') {
   return async function tokenRateLimitMiddleware(ctx: Context, next: Next) {
@@ -37,20 +38,6 @@ export function tokenRateLimit(limits: RateLimits, tokenPath = '/token') {
     await next()
     const error = (ctx.body as { error?: unknown } | undefined)?.error
     if (ctx.status === 401 || error === 'invalid_client') await limits.refund('token', keys)
-  }
-}
-
-/** The client id of an `Authorization: Basic` header (form-urlencoded, RFC 6749 §2.3.1). */
-function basicClientId(header: string): string | undefined {
-  const match = /^basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header)
-  if (!match) return undefined
-  const decoded = Buffer.from(match[1]!, 'base64').toString('utf8')
-  const colon = decoded.indexOf(':')
-  if (colon < 1) return undefined
-  try {
-    return decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, '%20'))
-  } catch {
-    return undefined
   }
 }
 
