@@ -8,7 +8,7 @@ import type { Db } from '../queries/db.ts'
 import type { Logger } from '../observability/logger.ts'
 import { registerResourceServer } from '../oidc/resource-servers.ts'
 import { ACR_MFA } from '../mfa/acr.ts'
-import { answerUnavailableStatus, storeUnavailableOf, TEMPORARILY_UNAVAILABLE } from '../store/unavailable.ts'
+import { answerUnavailableJson, storeUnavailableOf } from '../store/unavailable.ts'
 import { requireBearer, type VerifiedAccessToken } from '../middleware/bearer.ts'
 
 /** The resource indicator of this server's own API. */
@@ -48,8 +48,7 @@ export function bearerApiErrors(logger: Logger): Middleware {
     } catch (err) {
       if (storeUnavailableOf(err)) {
         logger.warn({ err, reqId: ctx.state.requestId }, 'store unavailable')
-        answerUnavailableStatus(ctx)
-        ctx.body = { ...TEMPORARILY_UNAVAILABLE }
+        answerUnavailableJson(ctx)
         return
       }
       const e = err as { status?: number; expose?: boolean; message?: string }

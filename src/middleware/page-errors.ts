@@ -6,7 +6,7 @@ import type { Context, Middleware, Next } from 'koa'
 import { errors } from 'oidc-provider'
 import type { Logger } from '../observability/logger.ts'
 import { renderPage } from '../pages/render.ts'
-import { answerUnavailableStatus, storeUnavailableOf, TEMPORARILY_UNAVAILABLE } from '../store/unavailable.ts'
+import { answerUnavailableJson, answerUnavailableStatus, storeUnavailableOf } from '../store/unavailable.ts'
 
 export interface PageErrorDeps {
   logger: Logger
@@ -42,8 +42,7 @@ export function pageErrors({ logger, siteName }: PageErrorDeps): Middleware {
         logger.warn({ err, reqId: ctx.state.requestId }, 'store unavailable')
         // A page's script (WebAuthn) sent JSON and reads JSON back.
         if (ctx.is('json') === 'json') {
-          answerUnavailableStatus(ctx)
-          ctx.body = { ...TEMPORARILY_UNAVAILABLE }
+          answerUnavailableJson(ctx)
         } else unavailablePage(ctx, siteName)
       } else if (e.status && e.status < 500 && e.expose) {
         errorPage(ctx, siteName, { title: 'Request not accepted', message: e.message ?? '' })

@@ -11,7 +11,7 @@ import type { Context, Middleware, Next } from 'koa'
 import type Provider from 'oidc-provider'
 import type { Logger } from '../observability/logger.ts'
 import { isDeviceResumeWithoutState, isProviderPageRoute, isUnsavedSessionAfterAnswer } from '../oidc/provider-internals.ts'
-import { answerUnavailableStatus, RETRY_AFTER_SECONDS, storeUnavailableOf, TEMPORARILY_UNAVAILABLE } from '../store/unavailable.ts'
+import { answerUnavailableJson, RETRY_AFTER_SECONDS, storeUnavailableOf } from '../store/unavailable.ts'
 import { errorPage, unavailablePage } from './page-errors.ts'
 
 export interface ProviderErrorDeps {
@@ -42,8 +42,7 @@ export function providerErrors(deps: ProviderErrorDeps): Middleware {
         logger.warn({ err, reqId: ctx.state.requestId }, 'store unavailable')
         // OAuth JSON, but a page for a person's browser at the provider's pages (a session save that failed after the route).
         if (isProviderPageRoute(ctx) && ctx.is('json') !== 'json') return unavailablePage(ctx, siteName)
-        answerUnavailableStatus(ctx)
-        ctx.body = { ...TEMPORARILY_UNAVAILABLE }
+        answerUnavailableJson(ctx)
         return
       }
       if (isUnsavedSessionAfterAnswer(err, ctx)) {
@@ -70,8 +69,7 @@ export function providerErrors(deps: ProviderErrorDeps): Middleware {
 function answerProviderUnavailable(ctx: Context, siteName: string): void {
   if (ctx.status === 500) {
     if (ctx.response.is('json') !== false) {
-      answerUnavailableStatus(ctx)
-      ctx.body = { ...TEMPORARILY_UNAVAILABLE }
+      answerUnavailableJson(ctx)
     } else unavailablePage(ctx, siteName)
   } else if (ctx.status >= 300 && ctx.status < 400) {
     const location = ctx.response.get('Location')

@@ -32,12 +32,11 @@ function parameters(values: readonly unknown[]): unknown[] {
   return values.map((value) => (value instanceof Date ? value.toISOString() : value))
 }
 
+/** The column types both drivers read differently from their defaults (text form in, value out). */
+const PARSERS: Record<number, (text: string) => unknown> = { [TIMESTAMP]: utcTimestamp, [INT8]: (text) => BigInt(text) }
+
 const pgTypes: pg.CustomTypesConfig = {
-  getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
-    if (oid === TIMESTAMP) return utcTimestamp
-    if (oid === INT8) return (text: string) => BigInt(text)
-    return pg.types.getTypeParser(oid, format)
-  }) as pg.CustomTypesConfig['getTypeParser'],
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') => PARSERS[oid] ?? pg.types.getTypeParser(oid, format)) as pg.CustomTypesConfig['getTypeParser'],
 }
 
 /**
@@ -117,9 +116,7 @@ class PGliteConnection implements DatabaseConnection {
   readonly #pglite: PGlite
   constructor(pglite: PGlite) { this.#pglite = pglite }
   async executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
-    const result = await this.#pglite.query<R>(compiled.sql, parameters(compiled.parameters), {
-      parsers: { [TIMESTAMP]: utcTimestamp, [INT8]: (text: string) => BigInt(text) },
-    })
+    const result = await this.#pglite.query<R>(compiled.sql, parameters(compiled.parameters), { parsers: PARSERS })
     return { rows: result.rows, numAffectedRows: result.affectedRows === undefined ? undefined : BigInt(result.affectedRows) }
   }
 

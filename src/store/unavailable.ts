@@ -87,3 +87,9 @@ export function answerUnavailableStatus(ctx: Context): void {
 
 /** The OAuth error body for protocol and API callers (RFC 6749's temporarily_unavailable). */
 export const TEMPORARILY_UNAVAILABLE = { error: 'temporarily_unavailable', error_description: 'the service is temporarily unavailable; retry shortly' } as const
+
+/** The 503 for protocol and API callers, and a page's script: the shared status and the OAuth JSON body. */
+export function answerUnavailableJson(ctx: Context): void {
+  answerUnavailableStatus(ctx)
+  ctx.body = { ...TEMPORARILY_UNAVAILABLE }
+}
