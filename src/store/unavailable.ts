@@ -40,7 +40,7 @@ const PG_MESSAGES = [
 ]
 
 /** True when `err` (or anything in its cause chain) says Redis or the database cannot be reached. */
-export function isStoreUnavailable(err: unknown): boolean {
+function isStoreUnavailable(err: unknown): boolean {
   const seen = new Set<unknown>()
   const queue: unknown[] = [err]
   while (queue.length) {
