@@ -19,6 +19,7 @@ export interface FormState {
   authMethod: string
   requirePkce: boolean
   requireSignedRequestObject: boolean
+  requestObjectSigningAlg: string
   keySource: 'jwks' | 'jwksUri'
 }
 
@@ -30,6 +31,7 @@ export function initialState(client?: Client): FormState {
     authMethod: client?.tokenEndpointAuthMethod ?? (isConfidential(kind) ? 'client_secret_basic' : 'none'),
     requirePkce: client?.requirePkce ?? true,
     requireSignedRequestObject: client?.requireSignedRequestObject ?? false,
+    requestObjectSigningAlg: client?.requestObjectSigningAlg ?? '',
     keySource: client?.jwksUri ? 'jwksUri' : 'jwks',
   }
 }
@@ -46,7 +48,9 @@ function applies(s: FormState, client: Client | undefined, global: boolean) {
     refresh: s.grants.includes(REFRESH_TOKEN),
     confidential,
     secretMethod: confidential && s.authMethod !== 'private_key_jwt',
-    keys: s.authMethod === 'private_key_jwt' || s.requireSignedRequestObject || Boolean(client?.jwks || client?.jwksUri),
+    // Only a confidential client has keys of its own (a public one could not keep the private key).
+    keys: confidential && (s.authMethod === 'private_key_jwt' || s.requireSignedRequestObject || s.requestObjectSigningAlg !== '' || Boolean(client?.jwks || client?.jwksUri)),
+    requestObjects: confidential && code,
     // PKCE can be turned off only by a confidential client that signs people in with a code.
     pkceChoice: confidential && code,
     adminPermissions: global && (s.grants.includes(CLIENT_CREDENTIALS) || (client?.adminPermissions?.length ?? 0) > 0),
@@ -220,14 +224,18 @@ export function ClientFields({ client, err, state, setState }: { client?: Client
           ) : (
             <p class="hint">PKCE is always required for a public client.</p>
           )}
-          <Field label="Request object signing algorithm (optional)" name="requestObjectSigningAlg" error={err} hint="The algorithm the client signs request objects (JAR, RFC 9101) with. Empty: any this server accepts.">
-            <select defaultValue={client?.requestObjectSigningAlg ?? ''} {...fieldAttrs('requestObjectSigningAlg', err)}>
-              <option value="">Not set</option>
-              {REQUEST_OBJECT_ALGS.map((alg) => <option key={alg} value={alg}>{alg}</option>)}
-            </select>
-          </Field>
-          <Check name="requireSignedRequestObject" label="Require signed request objects" hint="Every sign-in request must come as a request object signed with the client’s keys (set its public keys above)." checked={state.requireSignedRequestObject} onChange={(on) => setState({ ...state, requireSignedRequestObject: on })} />
-          {fieldMessage(err, 'requireSignedRequestObject') && <p class="field-error">{fieldMessage(err, 'requireSignedRequestObject')}</p>}
+          {a.requestObjects && (
+            <>
+              <Field label="Request object signing algorithm (optional)" name="requestObjectSigningAlg" error={err} hint="The algorithm the client signs request objects (JAR, RFC 9101) with; checked with its public keys. Not set: request objects are not expected.">
+                <select {...fieldAttrs('requestObjectSigningAlg', err)} value={state.requestObjectSigningAlg} onChange={(e) => setState({ ...state, requestObjectSigningAlg: e.currentTarget.value })}>
+                  <option value="">Not set</option>
+                  {REQUEST_OBJECT_ALGS.map((alg) => <option key={alg} value={alg}>{alg}</option>)}
+                </select>
+              </Field>
+              <Check name="requireSignedRequestObject" label="Require signed request objects" hint="Every sign-in request must come as a request object signed with the client’s keys (give its public keys above)." checked={state.requireSignedRequestObject} onChange={(on) => setState({ ...state, requireSignedRequestObject: on })} />
+              {fieldMessage(err, 'requireSignedRequestObject') && <p class="field-error">{fieldMessage(err, 'requireSignedRequestObject')}</p>}
+            </>
+          )}
           <Check name="requirePushedAuthorizationRequests" label="Require pushed authorization requests (PAR)" hint="The client first posts its request to the PAR endpoint, so its parameters never travel in the browser’s address bar." checked={client?.requirePushedAuthorizationRequests ?? false} />
         </Group>
       )}
@@ -278,12 +286,17 @@ export function ClientFields({ client, err, state, setState }: { client?: Client
           <input type="text" defaultValue={client?.scope ?? ''} {...fieldAttrs('scope', err)} />
         </Field>
         {a.people && (
-          <Field label="Second factor" name="mfaPolicy" error={err}>
-            <select defaultValue={client?.mfaPolicy ?? 'none'} {...fieldAttrs('mfaPolicy', err)}>
-              <option value="none">As the person’s roles and factors say</option>
-              <option value="required">Always required for this client</option>
-            </select>
-          </Field>
+          <div class="grid">
+            <Field label="Second factor" name="mfaPolicy" error={err}>
+              <select defaultValue={client?.mfaPolicy ?? 'none'} {...fieldAttrs('mfaPolicy', err)}>
+                <option value="none">As the person’s roles and factors say</option>
+                <option value="required">Always required for this client</option>
+              </select>
+            </Field>
+            <Field label="Ask for the second factor again after (seconds, optional)" name="mfaMaxAge" error={err} hint="Empty: a second factor used once counts for the whole session.">
+              <input type="number" inputMode="numeric" min={0} step={1} defaultValue={client?.mfaMaxAge != null ? String(client.mfaMaxAge) : ''} {...fieldAttrs('mfaMaxAge', err)} />
+            </Field>
+          </div>
         )}
         {a.adminPermissions && <AdminPermissionsField client={client} err={err} />}
         {a.firstParty && a.people && (
@@ -344,8 +357,10 @@ export function bodyOf(form: HTMLFormElement, s: FormState, client: Client | und
   }
   body.requirePkce = a.pkceChoice ? s.requirePkce : true
   if (a.code) {
-    optional('requestObjectSigningAlg', v.requestObjectSigningAlg)
-    body.requireSignedRequestObject = s.requireSignedRequestObject
+    if (a.requestObjects) {
+      optional('requestObjectSigningAlg', s.requestObjectSigningAlg)
+      body.requireSignedRequestObject = s.requireSignedRequestObject
+    }
     body.requirePushedAuthorizationRequests = v.requirePushedAuthorizationRequests === 'on'
     body.postLogoutRedirectUris = lines(v.postLogoutRedirectUris)
     optional('backchannelLogoutUri', v.backchannelLogoutUri?.trim())
@@ -359,6 +374,7 @@ export function bodyOf(form: HTMLFormElement, s: FormState, client: Client | und
     for (const key of ['clientUri', 'logoUri', 'policyUri', 'tosUri'] as const) optional(key, v[key]?.trim())
     body.contacts = lines(v.contacts)
     body.mfaPolicy = v.mfaPolicy
+    optional('mfaMaxAge', num(v.mfaMaxAge))
   }
   optional('accessTokenTtl', num(v.accessTokenTtl))
   if (a.people) optional('idTokenTtl', num(v.idTokenTtl))

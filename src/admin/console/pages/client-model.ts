@@ -49,7 +49,8 @@ export interface Client {
 }
 export interface Warning { path: string; message: string }
 export interface CreatedClient { client: Client; clientSecret?: string; warnings?: Warning[] }
-export interface ChangedClient extends Client { warnings?: Warning[] }
+/** A change that made the client use a secret it did not have (e.g. from private_key_jwt) carries the new one, once. */
+export interface ChangedClient extends Client { warnings?: Warning[]; clientSecret?: string }
 export interface RotatedSecret { clientSecret: string; previousExpiresAt?: string | null }
 
 export type Kind = Client['kind']

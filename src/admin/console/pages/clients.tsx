@@ -218,7 +218,7 @@ function Confirmed({ label, question, confirmLabel, busy, onConfirm }: { label: 
 export function ClientDetail({ id }: { id: string }): JSX.Element {
   const can = useCan()
   const client = useLoad(() => apiGet<Client>(path(id)), [id])
-  const [saved, setSaved] = useState<{ message: string; warnings?: Warning[] | undefined } | undefined>()
+  const [saved, setSaved] = useState<{ message: string; warnings?: Warning[] | undefined; clientSecret?: string | undefined } | undefined>()
   const enable = useSubmit(async (disabled: boolean) => {
     await apiSend('PATCH', path(id), { disabled })
     setSaved({ message: disabled ? 'Client disabled. Its tokens and grants were revoked.' : 'Client enabled.' })
@@ -236,11 +236,13 @@ export function ClientDetail({ id }: { id: string }): JSX.Element {
       <PageHeading>{c.name}</PageHeading>
       <p><Link to="/clients">Back to clients</Link></p>
       {saved && <Notice>{saved.message}</Notice>}
-      <Warnings warnings={saved?.warnings ?? c.warnings} />
+      {/* The PKCE warning has its own banner below. */}
+      <Warnings warnings={(saved?.warnings ?? c.warnings)?.filter((w) => !(pkceOff(c) && w.path === 'requirePkce'))} />
+      {saved?.clientSecret && <SecretOnce secret={saved.clientSecret} />}
       {c.builtIn && <p class="notice-protected" role="note"><strong>Built-in client, protected.</strong> The server itself depends on it: it cannot be changed, disabled or deleted here or anywhere else.</p>}
       {pkceOff(c) && <PkceOffBanner />}
       <ClientFacts c={c} />
-      {writable && <EditClient key={c.updatedAt} c={c} onSaved={(r) => { setSaved({ message: 'Client saved.', warnings: r?.warnings }); client.reload() }} />}
+      {writable && <EditClient key={c.updatedAt} c={c} onSaved={(r) => { setSaved({ message: 'Client saved.', warnings: r?.warnings, clientSecret: r?.clientSecret }); client.reload() }} />}
       {writable && c.hasSecret && <RotateSecret c={c} onRotated={() => client.reload()} />}
       {writable && (
         <section class="panel" aria-labelledby="state-h">
