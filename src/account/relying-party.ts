@@ -3,9 +3,9 @@
 // so they work wherever the public ISSUER points (a proxy, an ingress) without leaving the host.
 import * as oidc from 'openid-client'
 import type { Db } from '../queries/db.ts'
-import { ensureFirstPartyClient } from '../clients/first-party.ts'
+import { BUILT_IN_CLIENTS, ensureFirstPartyClient } from '../clients/first-party.ts'
 
-export const ACCOUNT_CLIENT_ID = 'iam-account'
+export const ACCOUNT_CLIENT_ID = BUILT_IN_CLIENTS.account
 
 export function accountRedirectUri(issuer: string): string {
   return `${issuer}/account/callback`

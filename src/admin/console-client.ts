@@ -3,9 +3,9 @@
 // API resource. Registered (or refreshed, when ISSUER changed) at every start, as the account
 // area's client is (clients/first-party.ts).
 import type { Db } from '../queries/db.ts'
-import { ensureFirstPartyClient } from '../clients/first-party.ts'
+import { BUILT_IN_CLIENTS, ensureFirstPartyClient } from '../clients/first-party.ts'
 
-export const ADMIN_CONSOLE_CLIENT_ID = 'admin-console'
+export const ADMIN_CONSOLE_CLIENT_ID = BUILT_IN_CLIENTS.adminConsole
 
 export function adminConsoleRedirectUri(issuer: string): string {
   return `${issuer}/admin/callback`

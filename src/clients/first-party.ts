@@ -5,6 +5,9 @@
 import type { Db } from '../queries/db.ts'
 import { upsertFirstPartyClient } from '../queries/clients.ts'
 
+/** The ids of the server's own applications (src/admin/console-client.ts, src/account/relying-party.ts). */
+export const BUILT_IN_CLIENTS = { adminConsole: 'admin-console', account: 'iam-account' } as const
+
 export interface FirstPartyClient {
   id: string
   /** Shown on the sign-in page; stored as the client's name when it is first registered. */

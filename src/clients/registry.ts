@@ -1,120 +1,120 @@
 // The OIDC client registry: clients live in the database and are read by the provider at runtime,
 // so a client can be added or changed without a restart. Secrets are shown once and stored hashed.
+// The settings a client can have and their rules are in settings.ts (one model for every door).
 import { BlockList, isIP } from 'node:net'
 import { lookup } from 'node:dns/promises'
-import { z } from 'zod'
 import type { Db } from '../queries/db.ts'
-import { findClientById, insertClient, setClientSecretHash } from '../queries/clients.ts'
-import { hashClientSecret, randomSecret } from '../security/secrets.ts'
+import { findClientById, findPreviousClientSecret, insertClient, replaceClientSecret, updateClientSettings } from '../queries/clients.ts'
+import { hashClientSecret, hashImportedClientSecret, randomSecret, verifyClientSecret } from '../security/secrets.ts'
+import { clientSettingsSchema, metadataFor, settingsOf, settingsWarnings, type ClientSettings, type ClientSettingsInput, type ClientSettingsPatch, type RegistrationWarning } from './settings.ts'
+import { BUILT_IN_CLIENTS } from './first-party.ts'
 
-// oidc-provider refuses fragments and script-capable schemes in client URIs; refuse them here so
-// a client that could never be used is not stored.
-const uri = z.url().refine((u) => !u.includes('#'), 'must not contain a fragment')
-  .refine((u) => !/^(javascript|data|vbscript|file):/i.test(u), 'this scheme is not allowed')
-export const clientKinds = ['web', 'spa', 'native', 'service'] as const
-export type ClientKind = (typeof clientKinds)[number]
+export { clientKinds, clientSettingsSchema, clientSettingsPatchSchema, metadataFor, settingsOf, settingsWarnings, kindOf, KIND_RULES, DEVICE_CODE, EXTRA } from './settings.ts'
+export type { ClientKind, ClientSettings, ClientSettingsInput, ClientSettingsPatch, GrantType, RegistrationWarning } from './settings.ts'
+/** The settings a registration is given in (CLI, admin API, console, seed). */
+export type NewClient = ClientSettingsInput
 
-export const newClientSchema = z.object({
-  clientId: z.string().regex(/^[A-Za-z0-9._~-]{3,128}$/, 'letters, digits and . _ ~ - (3 to 128)').optional(),
-  name: z.string().trim().min(1).max(200),
-  kind: z.enum(clientKinds),
-  redirectUris: z.array(uri).default([]),
-  postLogoutRedirectUris: z.array(uri).default([]),
-  backchannelLogoutUri: uri.optional(),
-  /** Confidential clients: client_secret_basic (default), client_secret_post or private_key_jwt. */
-  tokenEndpointAuthMethod: z.enum(['client_secret_basic', 'client_secret_post', 'private_key_jwt']).optional(),
-  jwksUri: uri.optional(),
-  /** Restricts the OpenID scopes the client may request (space-separated; API scopes belong to resource servers). */
-  scope: z.string().optional(),
-  firstParty: z.boolean().default(false),
-  mfaPolicy: z.enum(['none', 'required']).default('none'),
-  /** Step-up age: ask for the second factor again when the last one is older (seconds). */
-  mfaMaxAge: z.number().int().min(0).optional(),
-  tenantId: z.string().optional(),
-  /** Use this secret instead of generating one (imports from another system). At least 32 characters. */
-  secret: z.string().min(32).max(512).optional(),
-}).superRefine((c, ctx) => {
-  // Only native apps may use private-use schemes (com.example.app:/callback).
-  if (c.kind === 'native') return
-  c.redirectUris.forEach((u, i) => {
-    if (URL.canParse(u) && /^[a-z][a-z0-9+.-]*:/i.test(u) && !/^(https?|javascript|data|vbscript|file):/i.test(u)) ctx.addIssue({ code: 'custom', path: ['redirectUris', i], message: 'must be an http(s) URL for this kind of client' })
-  })
-})
-export type NewClient = z.input<typeof newClientSchema>
-
-/** oidc-provider metadata (RFC 7591 names) for each kind of client (also used by the admin API to re-derive it on change). */
-export function metadataFor(c: z.output<typeof newClientSchema>): Record<string, unknown> {
-  const common = {
-    client_name: c.name,
-    ...(c.scope ? { scope: c.scope } : {}),
+export class ClientNotFound extends Error {
+  readonly clientId: string
+  constructor(clientId: string) {
+    super(`no client ${clientId}`)
+    this.clientId = clientId
   }
-  switch (c.kind) {
-    case 'web':
-      return {
-        ...common,
-        application_type: 'web',
-        grant_types: ['authorization_code', 'refresh_token'],
-        response_types: ['code'],
-        redirect_uris: c.redirectUris,
-        post_logout_redirect_uris: c.postLogoutRedirectUris,
-        token_endpoint_auth_method: c.tokenEndpointAuthMethod ?? 'client_secret_basic',
-        ...(c.jwksUri ? { jwks_uri: c.jwksUri } : {}),
-        ...(c.backchannelLogoutUri ? { backchannel_logout_uri: c.backchannelLogoutUri, backchannel_logout_session_required: true } : {}),
-      }
-    case 'spa':
-    case 'native':
-      return {
-        ...common,
-        application_type: c.kind === 'spa' ? 'web' : 'native',
-        grant_types: ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code'].slice(0, c.kind === 'spa' ? 2 : 3),
-        response_types: ['code'],
-        redirect_uris: c.redirectUris,
-        post_logout_redirect_uris: c.postLogoutRedirectUris,
-        token_endpoint_auth_method: 'none',
-        ...(c.backchannelLogoutUri ? { backchannel_logout_uri: c.backchannelLogoutUri, backchannel_logout_session_required: true } : {}),
-      }
-    case 'service':
-      return {
-        ...common,
-        grant_types: ['client_credentials'],
-        response_types: [],
-        redirect_uris: [],
-        token_endpoint_auth_method: c.tokenEndpointAuthMethod ?? 'client_secret_basic',
-        ...(c.jwksUri ? { jwks_uri: c.jwksUri } : {}),
-      }
-  }
+}
+
+/** The server's own applications (src/clients/first-party.ts): no door may change, disable or delete them. */
+export function isBuiltInClient(clientId: string): boolean {
+  return (Object.values(BUILT_IN_CLIENTS) as string[]).includes(clientId)
 }
 
 export interface CreatedClient {
   clientId: string
-  /** Present only for confidential clients, and only here: it is stored hashed. */
+  /** Present only when the server generated it, and only here: it is stored hashed. */
   clientSecret?: string
+  warnings: RegistrationWarning[]
 }
 
+/** Registers a client (throws the schema's ZodError when the settings are not valid). */
 export async function createClient(prisma: Db, input: NewClient): Promise<CreatedClient> {
-  const c = newClientSchema.parse(input)
+  const c = clientSettingsSchema.parse(input)
   const metadata = metadataFor(c)
-  const confidential = metadata.token_endpoint_auth_method !== 'none' && metadata.token_endpoint_auth_method !== 'private_key_jwt'
+  const method = metadata.token_endpoint_auth_method
+  const usesSecret = method === 'client_secret_basic' || method === 'client_secret_post'
   const clientId = c.clientId ?? randomSecret(16)
-  const clientSecret = confidential ? (c.secret ?? randomSecret(32)) : undefined
+  const generated = usesSecret && c.secret === undefined ? randomSecret(32) : undefined
+  const secretHash = generated ? hashClientSecret(generated) : usesSecret && c.secret !== undefined ? await hashImportedClientSecret(c.secret) : null
   await insertClient(prisma, {
     id: clientId,
     name: c.name,
     metadata: metadata as object,
-    secretHash: clientSecret ? hashClientSecret(clientSecret) : null,
+    secretHash,
     firstParty: c.firstParty,
     mfaPolicy: c.mfaPolicy,
     mfaMaxAge: c.mfaMaxAge ?? null,
     tenantId: c.tenantId ?? null,
   })
-  return clientSecret ? { clientId, clientSecret } : { clientId }
+  return { clientId, ...(generated ? { clientSecret: generated } : {}), warnings: settingsWarnings(c) }
 }
 
-/** Replaces the secret; the new one is returned once. */
-export async function rotateClientSecret(prisma: Db, clientId: string): Promise<string> {
-  const secret = randomSecret(32)
-  await setClientSecretHash(prisma, clientId, hashClientSecret(secret))
-  return secret
+/**
+ * Changes a client: the patch is laid over its settings as they are and the whole is validated as a
+ * new registration would be. A change that makes a confidential client need a secret it lacks
+ * (private_key_jwt → client_secret_basic) generates one, returned once.
+ */
+export async function changeClient(prisma: Db, clientId: string, patch: ClientSettingsPatch): Promise<{ settings: ClientSettings; clientSecret?: string; warnings: RegistrationWarning[] }> {
+  const row = await findClientById(prisma, clientId)
+  if (!row) throw new ClientNotFound(clientId)
+  const merged: Record<string, unknown> = { ...settingsOf(row) }
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete merged[key]
+    else if (value !== undefined) merged[key] = value
+  }
+  const c = clientSettingsSchema.parse(merged)
+  const metadata = metadataFor(c)
+  const method = metadata.token_endpoint_auth_method
+  const usesSecret = method === 'client_secret_basic' || method === 'client_secret_post'
+  const generated = usesSecret && !row.secretHash ? randomSecret(32) : undefined
+  await updateClientSettings(prisma, clientId, {
+    name: c.name,
+    metadata: metadata as object,
+    firstParty: c.firstParty,
+    mfaPolicy: c.mfaPolicy,
+    mfaMaxAge: c.mfaMaxAge ?? null,
+    // A client that no longer uses a secret must not keep one that still works.
+    ...(usesSecret ? (generated ? { secretHash: hashClientSecret(generated) } : {}) : { secretHash: null, previousSecretHash: null, previousSecretExpiresAt: null }),
+  })
+  return { settings: c, ...(generated ? { clientSecret: generated } : {}), warnings: settingsWarnings(c) }
+}
+
+/** Longest time a replaced secret may keep working: long enough for any planned roll-out. */
+export const MAX_KEEP_PREVIOUS_SECONDS = 30 * 24 * 3600
+
+/**
+ * Replaces the secret; the new one is returned once. With keepPreviousFor the replaced secret keeps
+ * working that many seconds (both are accepted meanwhile), so a relying party can be moved to the
+ * new one without downtime; without it the old one stops at once (a leaked secret).
+ */
+export async function rotateClientSecret(prisma: Db, clientId: string, options: { keepPreviousFor?: number; now?: Date } = {}): Promise<{ clientSecret: string; previousExpiresAt: Date | null }> {
+  const keep = options.keepPreviousFor ?? 0
+  if (!Number.isInteger(keep) || keep < 0 || keep > MAX_KEEP_PREVIOUS_SECONDS) throw new RangeError(`keepPreviousFor must be 0 to ${MAX_KEEP_PREVIOUS_SECONDS} seconds`)
+  const row = await findClientById(prisma, clientId)
+  if (!row) throw new ClientNotFound(clientId)
+  if (!row.secretHash) throw new RangeError('this client authenticates without a secret (public client or private_key_jwt)')
+  const clientSecret = randomSecret(32)
+  const previousExpiresAt = keep > 0 ? new Date((options.now ?? new Date()).getTime() + keep * 1000) : null
+  await replaceClientSecret(prisma, clientId, {
+    secretHash: hashClientSecret(clientSecret),
+    previousSecretHash: previousExpiresAt ? row.secretHash : null,
+    previousSecretExpiresAt: previousExpiresAt,
+  })
+  return { clientSecret, previousExpiresAt }
+}
+
+/** Whether `presented` is the client's secret that a rotation replaced and that still works now. */
+export async function isPreviousClientSecret(prisma: Db, clientId: string, presented: string, now = new Date()): Promise<boolean> {
+  const previous = await findPreviousClientSecret(prisma, clientId)
+  if (!previous?.previousSecretHash || !previous.previousSecretExpiresAt || previous.previousSecretExpiresAt <= now) return false
+  return verifyClientSecret(previous.previousSecretHash, presented)
 }
 
 /**
@@ -166,8 +166,6 @@ async function addressesOf(host: string): Promise<string[]> {
     return []
   }
 }
-
-export interface RegistrationWarning { path: string; message: string }
 
 /**
  * URIs this server will call for the client (back-channel logout, its JWKS) that the outbound

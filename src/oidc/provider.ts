@@ -5,6 +5,8 @@ import type { Config } from '../config.ts'
 import type { Db } from '../queries/db.ts'
 import { renderPage } from '../pages/render.ts'
 import { verifyClientSecret } from '../security/secrets.ts'
+import { EXTRA } from '../clients/settings.ts'
+import { isPreviousClientSecret } from '../clients/registry.ts'
 import { createAccountFinder } from './account.ts'
 import { resourceServerFor } from './resource-access.ts'
 import { createExistingGrantLoader } from './first-party-grant.ts'
@@ -66,7 +68,8 @@ export function createProvider({ config, prisma, jwks, cookieKeys, adapter }: Pr
     claims: Object.fromEntries(Object.entries(CLAIMS).map(([scope, claims]) => [scope, [...claims]])),
     scopes: ['openid', 'offline_access', ...Object.keys(CLAIMS).filter((s) => s !== 'openid')],
     conformIdTokenClaims: true,
-    extraClientMetadata: { properties: ['urn:iam:first_party', 'urn:iam:mfa_policy', 'urn:iam:mfa_max_age', 'urn:iam:tenant_id'] },
+    // Our per-client settings (src/clients/settings.ts, registry.ts); read below and by the interaction policy.
+    extraClientMetadata: { properties: ['urn:iam:first_party', 'urn:iam:mfa_policy', 'urn:iam:mfa_max_age', 'urn:iam:tenant_id', ...Object.values(EXTRA)] },
     acrValues: [...ACR_VALUES],
     // Home-realm discovery (src/interaction/federation.ts): a domain_hint naming an upstream's domain
     // goes straight there. Unknown parameters are otherwise dropped from the interaction's params.
@@ -93,9 +96,10 @@ export function createProvider({ config, prisma, jwks, cookieKeys, adapter }: Pr
       dPoPSigningAlgValues: ['ES256', 'EdDSA', 'RS256', 'PS256'],
     },
 
-    // PKCE with S256 (the only method oidc-provider 9 offers): required for public clients and
-    // for every authorization-code flow; confidential clients gain from it too (RFC 9700 §2.1.1).
-    pkce: { required: () => true },
+    // PKCE with S256 (the only method oidc-provider 9 offers): always required for public clients;
+    // for confidential ones too (RFC 9700 §2.1.1) unless their registration opts out, for
+    // applications that cannot send it (docs/adr/0292-pkce-opt-out.md).
+    pkce: { required: (ctx, client) => client.clientAuthMethod === 'none' || client[EXTRA.pkceOptional] !== true },
 
     responseTypes: ['code', 'none'],
 
@@ -169,19 +173,20 @@ export function createProvider({ config, prisma, jwks, cookieKeys, adapter }: Pr
     },
 
     // A token for a resource server lives as long as that server says (the admin API: 15 minutes);
-    // the configured lifetimes apply to tokens without one (userinfo). A number here would
-    // override every resource server's accessTokenTTL.
+    // the configured lifetimes apply to tokens without one (userinfo). A client's own lifetimes
+    // (its registration) replace the configured ones and may shorten, never lengthen, a resource
+    // server's. A number here would override every resource server's accessTokenTTL.
     ttl: {
-      AccessToken: (ctx, token) => token.resourceServer?.accessTokenTTL ?? config.ttl.accessToken,
+      AccessToken: (ctx, token, client) => accessTokenTtl(token.resourceServer?.accessTokenTTL, client[EXTRA.accessTokenTtl], config.ttl.accessToken),
       AuthorizationCode: config.ttl.authorizationCode,
       BackchannelAuthenticationRequest: 600,
-      ClientCredentials: (ctx, token) => token.resourceServer?.accessTokenTTL ?? config.ttl.clientCredentials,
+      ClientCredentials: (ctx, token, client) => accessTokenTtl(token.resourceServer?.accessTokenTTL, client[EXTRA.accessTokenTtl], config.ttl.clientCredentials),
       DeviceCode: config.ttl.deviceCode,
       Grant: config.ttl.grant,
-      IdToken: config.ttl.idToken,
+      IdToken: (ctx, token, client) => clientTtl(client[EXTRA.idTokenTtl]) ?? config.ttl.idToken,
       Interaction: config.ttl.interaction,
       PreAuthorizedCode: 600,
-      RefreshToken: config.ttl.refreshToken,
+      RefreshToken: (ctx, token, client) => clientTtl(client[EXTRA.refreshTokenTtl]) ?? config.ttl.refreshToken,
       Session: config.ttl.session,
     },
 
@@ -238,10 +243,11 @@ export function createProvider({ config, prisma, jwks, cookieKeys, adapter }: Pr
   publicKeys.set(provider, { keys: jwks.keys.map(publicJwk) })
   provider.proxy = config.trustProxy
 
-  // Stored client secrets are salted hashes: compare presented secrets against the hash.
+  // Stored client secrets are salted hashes: compare presented secrets against the hash, then
+  // (during a rotation, read only when the current one does not match) against the replaced one.
   // (panva/node-oidc-provider#631: the Client prototype is the supported extension point.)
-  provider.Client.prototype.compareClientSecret = function compareClientSecret(this: { clientSecret?: string }, presented: string) {
-    return verifyClientSecret(this.clientSecret, presented)
+  provider.Client.prototype.compareClientSecret = async function compareClientSecret(this: { clientId: string; clientSecret?: string }, presented: string) {
+    return await verifyClientSecret(this.clientSecret, presented) || isPreviousClientSecret(prisma, this.clientId, presented)
   }
 
   return provider
@@ -261,6 +267,22 @@ export function publicSigningKeys(provider: Provider): { keys: JWK[] } {
   const jwks = publicKeys.get(provider)
   if (!jwks) throw new Error('not a provider made by createProvider')
   return jwks
+}
+
+/** A client's lifetime setting, when it has one (settings.ts bounds it). */
+function clientTtl(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isInteger(value) && value > 0 ? value : undefined
+}
+
+/**
+ * An access token's lifetime. A resource server's own lifetime is the most its tokens get (the admin
+ * API's 15 minutes): the client's setting can only shorten it. A token without one (userinfo) gets
+ * the client's setting, else the configured default.
+ */
+function accessTokenTtl(resourceServerTtl: number | undefined, clientValue: unknown, configured: number): number {
+  const own = clientTtl(clientValue)
+  if (resourceServerTtl !== undefined) return own === undefined ? resourceServerTtl : Math.min(resourceServerTtl, own)
+  return own ?? configured
 }
 
 /**

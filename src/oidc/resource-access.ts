@@ -19,12 +19,13 @@ import { errors, type KoaContextWithOIDC, type ResourceServer } from 'oidc-provi
 import type { Db } from '../queries/db.ts'
 import { findClientMetadataColumn } from '../queries/clients.ts'
 import { registeredResourceServer } from './resource-servers.ts'
+import { EXTRA } from '../clients/settings.ts'
 import { providerSession } from './provider-internals.ts'
 import { permissionsOf } from '../identity/roles.ts'
 import { adminResource, clientAdminPermissions, isAdminPermission } from '../admin/permissions.ts'
 import { ADMIN_CONSOLE_CLIENT_ID, adminConsoleRedirectUri } from '../admin/console-client.ts'
 
-interface ClientLike { clientId: string; redirectUris?: readonly string[] | undefined }
+interface ClientLike { clientId: string; redirectUris?: readonly string[] | undefined; [metadata: string]: unknown }
 
 /** The client is the admin console as it registers itself at start (src/admin/console-client.ts). */
 function isAdminConsole(client: ClientLike, issuer: string): boolean {
@@ -74,5 +75,9 @@ export async function resourceServerFor(prisma: Db, ctx: KoaContextWithOIDC, ind
     const held = await permissionsOf(prisma, person)
     scopes = scopes.filter((s) => !gated.has(s) || held.has(s))
   }
-  return { ...info, scope: scopes.join(' ') }
+  // A client may ask for its tokens in one format (its registration, src/clients/settings.ts), for
+  // every resource server but the admin API, which verifies its JWTs itself.
+  const format = client[EXTRA.accessTokenFormat]
+  const accessTokenFormat = (format === 'jwt' || format === 'opaque') && indicator !== adminResource(issuer) ? format : info.accessTokenFormat
+  return { ...info, accessTokenFormat, ...(accessTokenFormat === 'jwt' && !info.jwt ? { jwt: { sign: { alg: 'ES256' } } } : {}), scope: scopes.join(' ') }
 }

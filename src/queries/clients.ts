@@ -32,8 +32,21 @@ export async function insertClient(db: DbOrTx, row: NewClientRow): Promise<void>
   await db.client.create({ data: row })
 }
 
-export async function setClientSecretHash(db: DbOrTx, id: string, secretHash: string): Promise<void> {
-  await db.client.update({ where: { id }, data: { secretHash } })
+/** A change of settings (and, when the client starts or stops using a secret, of its hashes). */
+export async function updateClientSettings(db: DbOrTx, id: string, data: {
+  name: string; metadata: object; firstParty: boolean; mfaPolicy: string; mfaMaxAge: number | null
+  secretHash?: string | null; previousSecretHash?: null; previousSecretExpiresAt?: null
+}): Promise<void> {
+  await db.client.update({ where: { id }, data })
+}
+
+/** A rotation: the new secret's hash, and the replaced one while it keeps working (or null). */
+export async function replaceClientSecret(db: DbOrTx, id: string, data: { secretHash: string; previousSecretHash: string | null; previousSecretExpiresAt: Date | null }): Promise<void> {
+  await db.client.update({ where: { id }, data })
+}
+
+export function findPreviousClientSecret(db: DbOrTx, id: string) {
+  return db.client.findUnique({ where: { id }, select: { previousSecretHash: true, previousSecretExpiresAt: true } })
 }
 
 export function findClientById(db: DbOrTx, id: string) {

@@ -112,10 +112,8 @@ describe.each(STORAGE_MODES)('protocol correctness (%s)', (mode) => {
       })
       const keys = await generateKeyPair('ES256')
       svcJwtKey = keys.privateKey
-      await createClient(prisma, { clientId: SVC_JWT.clientId, name: 'Key-holding service', kind: 'service', tokenEndpointAuthMethod: 'private_key_jwt' })
-      const registered = await prisma.client.findUniqueOrThrow({ where: { id: SVC_JWT.clientId } })
-      const jwk = { ...(await exportJWK(keys.publicKey)), alg: 'ES256', use: 'sig', kid: 'svc-jwt-1' }
-      await prisma.client.update({ where: { id: SVC_JWT.clientId }, data: { metadata: { ...(registered.metadata as object), jwks: { keys: [jwk] } } } })
+      const jwk = { ...(await exportJWK(keys.publicKey)), alg: 'ES256', use: 'sig', kid: 'svc-jwt-1' } as const
+      await createClient(prisma, { clientId: SVC_JWT.clientId, name: 'Key-holding service', kind: 'service', tokenEndpointAuthMethod: 'private_key_jwt', jwks: { keys: [jwk as { kty: 'EC' }] } })
       await createClient(prisma, { clientId: TV.clientId, name: TV.name, kind: 'native', redirectUris: [TV.redirect] })
       await createClient(prisma, { clientId: SVC_SHORT.clientId, name: 'Short API automation', kind: 'service', secret: SVC_SHORT.secret })
     })
