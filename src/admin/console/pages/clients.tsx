@@ -174,8 +174,7 @@ function RotateSecret({ c, onRotated }: { c: Client; onRotated: () => void }): J
   const [keep, setKeep] = useState(0)
   const [result, setResult] = useState<RotatedSecret | undefined>()
   const rotate = useSubmit(async () => {
-    // Without a grace period the body stays empty, as an API without rotation periods expects.
-    const r = await apiSend<RotatedSecret>('POST', `${path(c.id)}/secret`, keep > 0 ? { keepPreviousFor: keep } : undefined)
+    const r = await apiSend<RotatedSecret>('POST', `${path(c.id)}/secret`, { keepPreviousFor: keep })
     setResult(r)
     onRotated()
   })
