@@ -7,6 +7,7 @@ import { describeAllowed, rememberConsent } from '../identity/consents.ts'
 import { findEmailOfUser as emailOf } from '../queries/users.ts'
 import type { Details, InteractionKit } from './kit.ts'
 import type { InteractionStep } from './steps.ts'
+import { allowImagesFrom } from '../middleware/security-headers.ts'
 
 /** At the provider's consent prompt: the page, and Allow. */
 export function createConsentStep(kit: InteractionKit): InteractionStep {
@@ -16,9 +17,12 @@ export function createConsentStep(kit: InteractionKit): InteractionStep {
     applies: (details) => details.prompt.name === 'consent',
     async render(ctx: Context, details: Details) {
       const account = await emailOf(prisma, details.session!.accountId)
+      const about = await presentClient(provider, details)
+      // The logo is the one thing on our pages fetched from elsewhere: its origin only, this page only.
+      if (about.logoUri) allowImagesFrom(ctx, [new URL(about.logoUri).origin])
       return page(ctx, 'consent', {
         action: `/interaction/${details.uid}/consent`, abortAction: `/interaction/${details.uid}/abort`,
-        client: await clientName(details), account, items: await describeConsent(provider, details),
+        client: await clientName(details), account, items: await describeConsent(provider, details), ...about,
       })
     },
     routes: [{
@@ -29,6 +33,47 @@ export function createConsentStep(kit: InteractionKit): InteractionStep {
         return finish(ctx, { consent: { grantId } })
       },
     }],
+  }
+}
+
+/** What the consent page says about the application besides its name (its registration). */
+export interface ClientPresentation {
+  logoUri?: string
+  /** Where the application lives: the host of its client_uri, else of the redirect URI in use. */
+  domain?: string
+  clientUri?: string
+  policyUri?: string
+  tosUri?: string
+}
+
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]'])
+
+/**
+ * A registered URL a page may show or load: https, or http on the machine itself (the registry's
+ * rule, src/clients/settings.ts; checked again here because a registration made before that rule,
+ * or by another door, may carry anything, and a javascript: link must never reach a page).
+ */
+function pageUrl(value: unknown): URL | undefined {
+  const url = typeof value === 'string' ? URL.parse(value) : null
+  if (!url) return undefined
+  return url.protocol === 'https:' || (url.protocol === 'http:' && LOOPBACK.has(url.hostname)) ? url : undefined
+}
+
+/**
+ * The logo, domain and policy links of the client the person is asked about. The domain is the
+ * URL parser's hostname: an internationalised name is shown in its ASCII (punycode) form, so a
+ * look-alike of a well-known name does not read as that name.
+ */
+export async function presentClient(provider: Provider, details: Details): Promise<ClientPresentation> {
+  const client = await provider.Client.find(String(details.params.client_id))
+  if (!client) return {}
+  const clientUri = pageUrl(client.clientUri)
+  const redirect = typeof details.params.redirect_uri === 'string' ? URL.parse(details.params.redirect_uri) : null
+  const domain = clientUri?.hostname || (redirect && /^https?:$/.test(redirect.protocol) ? redirect.hostname : undefined)
+  const links = { clientUri, logoUri: pageUrl(client.logoUri), policyUri: pageUrl(client.policyUri), tosUri: pageUrl(client.tosUri) }
+  return {
+    ...Object.fromEntries(Object.entries(links).filter(([, url]) => url).map(([key, url]) => [key, url!.href])),
+    ...(domain ? { domain } : {}),
   }
 }
 

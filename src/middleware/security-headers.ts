@@ -25,8 +25,19 @@ export function cspNonce(): string {
 // response's nonce, so even an injected <script src="/assets/..."> of our own origin would not run.
 // connect-src: that script talks to this origin only. The provider's own pages (form_post,
 // logout) set their own CSP over this one.
-function contentSecurityPolicy(nonce: string): string {
-  return `default-src 'none'; script-src 'nonce-${nonce}'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; frame-ancestors 'none'`
+// img-src: our own images; a page showing a client's logo (the consent page) adds that logo's
+// origin for that response only (allowImagesFrom), rather than every https origin for every page.
+function contentSecurityPolicy(nonce: string, imageOrigins: readonly string[] = []): string {
+  return `default-src 'none'; script-src 'nonce-${nonce}'; style-src 'self'; img-src ${["'self'", 'data:', ...imageOrigins].join(' ')}; connect-src 'self'; base-uri 'none'; frame-ancestors 'none'`
+}
+
+/**
+ * Lets this response's page load images from `origins` (URL origins: scheme://host[:port], which
+ * cannot carry the spaces or semicolons that would end the source list).
+ */
+export function allowImagesFrom(ctx: Context, origins: readonly string[]): void {
+  const safe = origins.filter((o) => /^https?:\/\/[^\s;,']+$/.test(o))
+  ctx.set('Content-Security-Policy', contentSecurityPolicy(ctx.state.cspNonce as string, safe))
 }
 
 export function securityHeaders() {

@@ -4,14 +4,45 @@
 // also uses client credentials, a legacy confidential client without PKCE (and a public client
 // refused without it), signed request objects (JAR) at /auth and through PAR, and a client that
 // must use PAR refused without it. One client per setting, registered through the registry.
-// Both storage modes.
+// The consent page shows what the registration says about the application: logo, domain, policy
+// and terms (HTML, and the logo loaded by Chromium under the page's CSP). Both storage modes.
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import * as oidc from 'openid-client'
+import type { Browser } from 'playwright-core'
+import { HttpBrowser, formWithAction, type PageResponse } from '../support/browser.ts'
+import { launchChromium, openSession } from '../support/chromium.ts'
 import { createIam, STORAGE_MODES, type IamInstance } from '../support/iam.ts'
 import { clientKey, runClientFlow, type ClientKey, serveJwks, type FlowClient, type FlowOutcome } from '../support/client-flows.ts'
 import { ALICE, createFixtures } from '../support/fixtures.ts'
 import { createClient, type ClientSettingsInput } from '../../src/clients/registry.ts'
 
 const REDIRECT = 'http://localhost:8080/callback'
+const BRAND = { name: 'Brand <b>&</b> "Co"', clientUri: 'https://app.example.test/home', policyUri: 'https://app.example.test/privacy?a=1&b=2', tosUri: 'https://app.example.test/terms' }
+// A 1×1 transparent PNG.
+const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==', 'base64')
+
+/** Serves the logo at /logo.png (404 elsewhere) and remembers the Referer of each request. */
+async function serveLogo() {
+  const referers: Array<string | undefined> = []
+  const server = http.createServer((req, res) => {
+    referers.push(req.headers.referer)
+    if (req.url === '/logo.png') {
+      res.writeHead(200, { 'content-type': 'image/png' })
+      res.end(PNG)
+    } else {
+      res.writeHead(404)
+      res.end()
+    }
+  })
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve))
+  return {
+    origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    referers,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  }
+}
 const SECRET = (name: string) => `${name}-secret-0123456789-0123456789-abcdef`
 
 function expectOk(outcome: FlowOutcome): asserts outcome is Extract<FlowOutcome, { ok: true }> {
@@ -21,12 +52,14 @@ function expectOk(outcome: FlowOutcome): asserts outcome is Extract<FlowOutcome,
 describe.each(STORAGE_MODES)('every kind of client runs its flow (%s)', (mode) => {
   let iam: IamInstance
   let jwksServer: Awaited<ReturnType<typeof serveJwks>>
+  let logo: Awaited<ReturnType<typeof serveLogo>>
   const keys: Record<string, ClientKey> = {}
   const clients: Record<string, FlowClient> = {}
 
   beforeAll(async () => {
     for (const name of ['jwks', 'uri', 'jar', 'jarRs']) keys[name] = await clientKey(name === 'jarRs' ? 'RS256' : 'ES256')
     jwksServer = await serveJwks(keys.uri!.publicJwks)
+    logo = await serveLogo()
     iam = await createIam(mode)
     await iam.withDatabase(async (prisma) => {
       await createFixtures(prisma)
@@ -41,6 +74,8 @@ describe.each(STORAGE_MODES)('every kind of client runs its flow (%s)', (mode) =
       await register({ clientId: 'public-app', name: 'Public app', kind: 'spa', redirectUris: [REDIRECT] })
       await register({ clientId: 'jar', name: 'Signed requests', kind: 'web', secret: SECRET('jar'), jwks: keys.jar!.publicJwks, requestObjectSigningAlg: 'ES256', requireSignedRequestObject: true, redirectUris: [REDIRECT] })
       await register({ clientId: 'jar-pkj', name: 'Signed requests, key auth', kind: 'web', tokenEndpointAuthMethod: 'private_key_jwt', jwks: keys.jarRs!.publicJwks, requestObjectSigningAlg: 'RS256', redirectUris: [REDIRECT] })
+      await register({ clientId: 'branded', name: BRAND.name, kind: 'web', secret: SECRET('branded'), redirectUris: [REDIRECT], clientUri: BRAND.clientUri, logoUri: `${logo.origin}/logo.png`, policyUri: BRAND.policyUri, tosUri: BRAND.tosUri })
+      await register({ clientId: 'plain', name: 'Plain app', kind: 'web', secret: SECRET('plain'), redirectUris: [REDIRECT], logoUri: `${logo.origin}/missing.png`, tosUri: BRAND.tosUri })
       await register({ clientId: 'par-only', name: 'Pushed requests only', kind: 'web', secret: SECRET('par-only'), requirePushedAuthorizationRequests: true, redirectUris: [REDIRECT] })
     })
     await iam.start()
@@ -62,6 +97,7 @@ describe.each(STORAGE_MODES)('every kind of client runs its flow (%s)', (mode) =
   afterAll(async () => {
     await iam?.close()
     await jwksServer?.close()
+    await logo?.close()
   })
 
   it('private_key_jwt with a registered jwks: sign-in, code redeemed with a signed assertion, refresh', async () => {
@@ -82,10 +118,11 @@ describe.each(STORAGE_MODES)('every kind of client runs its flow (%s)', (mode) =
     expect(refused).toMatchObject({ ok: false, error: 'invalid_client' })
   })
 
-  it('client_secret_post: the secret in the body is accepted, in a Basic header it is not', async () => {
+  it('client_secret_post: the secret in the body is accepted, another one is not', async () => {
     expectOk(await runClientFlow(iam.issuer, clients.post!, 'code'))
-    const asBasic = await runClientFlow(iam.issuer, { ...clients.post!, authMethod: 'client_secret_basic' }, 'code')
-    expect(asBasic).toMatchObject({ ok: false, error: 'invalid_client' })
+    // (oidc-provider takes client_secret_basic and client_secret_post as one method: either works.)
+    const wrong = await runClientFlow(iam.issuer, { ...clients.post!, secret: 'not-the-secret-0123456789-0123456789' }, 'code')
+    expect(wrong).toMatchObject({ ok: false, error: 'invalid_client' })
   })
 
   it('a device-only native client (no redirect URI) signs a person in by device code, and refreshes', async () => {
@@ -115,7 +152,7 @@ describe.each(STORAGE_MODES)('every kind of client runs its flow (%s)', (mode) =
     expect(machine.tokens.refresh_token).toBeUndefined()
     // A web app without that grant is refused it.
     const post = await runClientFlow(iam.issuer, clients.post!, 'client-credentials')
-    expect(post).toMatchObject({ ok: false, error: 'unauthorized_client' })
+    expect(post).toMatchObject({ ok: false, error: 'invalid_request', errorDescription: 'requested grant type is not allowed for this client' })
   })
 
   it('a legacy confidential client may leave PKCE out; a public client, and a confidential one by default, may not', async () => {
@@ -169,4 +206,84 @@ describe.each(STORAGE_MODES)('every kind of client runs its flow (%s)', (mode) =
     expect(meta.require_signed_request_object).toBeUndefined()
     expect(meta.pushed_authorization_request_endpoint).toBe(`${iam.issuer}/request`)
   })
+
+  /** The authorization request of `clientId` (PKCE, a consent prompt). */
+  async function authorizationUrl(clientId: string): Promise<string> {
+    const config = await oidc.discovery(new URL(iam.issuer), clientId, undefined, oidc.ClientSecretBasic(SECRET(clientId)), { execute: [oidc.allowInsecureRequests] })
+    return oidc.buildAuthorizationUrl(config, {
+      redirect_uri: REDIRECT, scope: 'openid profile', prompt: 'consent',
+      code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()), code_challenge_method: 'S256',
+    }).href
+  }
+
+  /** Signs Alice in over HTTP and returns the consent page. */
+  async function consentPage(clientId: string): Promise<PageResponse> {
+    const browser = new HttpBrowser(iam.issuer)
+    const login = await browser.navigate(await authorizationUrl(clientId))
+    const form = formWithAction(login.body, '/login')
+    const consent = await browser.navigate(new URL(form.action, iam.issuer).href, { form: { ...form.fields, login: ALICE.email, password: ALICE.password } })
+    expect(consent.body).toContain('Allow access?')
+    return consent
+  }
+
+  it('the consent page shows the logo, the domain, and the policy and terms links, escaped', async () => {
+    const page = await consentPage('branded')
+    const img = /<img\b[^>]*>/.exec(page.body)?.[0] ?? ''
+    expect(img).toContain(`src="${logo.origin}/logo.png"`)
+    expect(img).toContain('alt="Logo of Brand &lt;b&gt;&amp;&lt;/b&gt; &quot;Co&quot;"')
+    expect(img).toMatch(/width="64" height="64"/)
+    expect(img).toContain('referrerpolicy="no-referrer"')
+    expect(page.body).toContain('<strong>Brand &lt;b&gt;&amp;&lt;/b&gt; &quot;Co&quot;</strong> is asking to:')
+    expect(page.body).not.toContain('<b>&</b>')
+    // The domain is the client_uri's host (not the redirect URI's).
+    expect(page.body).toContain('Application at <strong>app.example.test</strong>')
+    expect(page.body).toContain('<a href="https://app.example.test/privacy?a=1&amp;b=2" rel="noopener noreferrer" target="_blank">privacy policy</a>')
+    expect(page.body).toContain('<a href="https://app.example.test/terms" rel="noopener noreferrer" target="_blank">terms of service</a>')
+    expect(page.body).toContain('<a href="https://app.example.test/home" rel="noopener noreferrer" target="_blank">About this application</a>')
+    // The page may load images from the logo's origin, and only this page.
+    const csp = page.headers.get('content-security-policy') ?? ''
+    expect(csp).toContain(`img-src 'self' data: ${logo.origin};`)
+    expect(csp).not.toMatch(/img-src[^;]*https:/)
+    const login = await new HttpBrowser(iam.issuer).navigate(await authorizationUrl('branded'))
+    expect(login.headers.get('content-security-policy')).toContain("img-src 'self' data:;")
+  })
+
+  it('without a client_uri the domain is the redirect URI’s; without a policy only the terms are linked', async () => {
+    const page = await consentPage('plain')
+    expect(page.body).toContain('Application at <strong>localhost</strong>')
+    expect(page.body).not.toContain('About this application')
+    expect(page.body).not.toContain('privacy policy')
+    expect(page.body).toContain('terms of service</a> before you allow it.')
+    // A client registered without any of these shows none of them.
+    const bare = await consentPage('legacy')
+    expect(bare.body).not.toContain('<img')
+    expect(bare.body).not.toContain('terms of service')
+  })
+
+  it('in Chromium the logo loads under the page’s CSP without a referrer, and a broken logo does not stop the page', async () => {
+    let browser: Browser | undefined
+    try {
+      browser = await launchChromium()
+      for (const [clientId, loads] of [['branded', true], ['plain', false]] as const) {
+        const { page, context, problems } = await openSession(browser)
+        const seen = logo.referers.length
+        await page.goto(await authorizationUrl(clientId))
+        await page.getByLabel('Email or username', { exact: true }).fill(ALICE.email)
+        await page.getByLabel('Password', { exact: true }).fill(ALICE.password)
+        await page.getByRole('button', { name: 'Sign in', exact: true }).click()
+        await page.getByRole('heading', { name: 'Allow access?' }).waitFor()
+        const image = page.locator('img.client-logo')
+        await image.waitFor()
+        await page.waitForFunction(() => (document.querySelector('img.client-logo') as HTMLImageElement | null)?.complete === true)
+        expect(await image.evaluate((el: HTMLImageElement) => el.naturalWidth), clientId).toBe(loads ? 1 : 0)
+        await page.getByRole('button', { name: 'Allow', exact: true }).waitFor()
+        expect(logo.referers.length, clientId).toBeGreaterThan(seen)
+        expect(logo.referers.slice(seen).filter(Boolean), clientId).toEqual([])
+        expect(problems.filter((p) => p.includes('CSP')), clientId).toEqual([])
+        await context.close()
+      }
+    } finally {
+      await browser?.close()
+    }
+  }, 120_000)
 })

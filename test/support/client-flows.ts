@@ -130,6 +130,11 @@ function refusal(err: unknown): FlowOutcome {
   if (err instanceof oidc.ResponseBodyError || err instanceof oidc.AuthorizationResponseError) {
     return { ok: false, error: err.error, ...(err.error_description ? { errorDescription: err.error_description } : {}), at: 'endpoint' }
   }
+  // A 401 with its error in WWW-Authenticate (invalid_client at the device authorization endpoint).
+  if (err instanceof oidc.WWWAuthenticateChallengeError) {
+    const { error, error_description: description } = err.cause[0]?.parameters ?? {}
+    if (error) return { ok: false, error, ...(description ? { errorDescription: description } : {}), at: 'endpoint' }
+  }
   throw err
 }
 
