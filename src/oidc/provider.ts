@@ -142,7 +142,15 @@ export function createProvider({ config, prisma, jwks, cookieKeys, adapter }: Pr
         useGrantedResource: async () => true,
         getResourceServerInfo: (ctx, indicator, client) => resourceServerFor(prisma, ctx, indicator, client),
       },
+      // PAR (RFC 9126) for every client; a client registered with require_pushed_authorization_requests
+      // is refused at /auth without a request_uri from /request (ADR 0340).
       pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: false },
+      // Signed request objects (JAR, RFC 9101) at /auth and inside PAR, verified with the client's
+      // jwks or jwks_uri; only the asymmetric SIGNING_ALGS (enabledJWA), so never `none` or HS*.
+      // Per client: request_object_signing_alg pins one, require_signed_request_object makes the
+      // request object mandatory. Discovery then says request_parameter_supported and lists the
+      // algorithms. request_uri by reference (fetched from the client's server) stays off (ADR 0340).
+      requestObjects: { enabled: true, requireSignedRequestObject: false },
       dPoP: { enabled: true },
       deviceFlow: {
         enabled: true,
