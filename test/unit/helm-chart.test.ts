@@ -308,7 +308,7 @@ describe('helm/iam pods', () => {
     expect(templates.get('service.yaml')).toContain('include "iam.serverSelectorLabels"')
     expect(templates.get('deployment.yaml')).toContain('include "iam.serverSelectorLabels"')
     expect(read(path.join(root, 'src/main.ts'))).toContain(`argv[0] === 'serve'`)
-    expect(read(path.join(root, 'src/cli.ts'))).toContain(`case 'migrate':`)
+    expect(read(path.join(root, 'src/cli/migrate.ts'))).toContain(`name: 'migrate'`)
   })
 
   it('writable places are emptyDirs at /var/lib/iam (DATA_DIR, KEYS_DIR) and /tmp', () => {

@@ -1,0 +1,17 @@
+// `iam migrate`: applies the database migrations (the image's and the Helm chart's migration step).
+import { migrateDatabase } from '../store/database.ts'
+import { defineCommand, type CommandGroup } from './command.ts'
+
+export const migrateCommands: CommandGroup = {
+  name: 'migrate',
+  commands: [defineCommand({
+    name: 'migrate',
+    summary: 'apply database migrations',
+    options: {},
+    async run({ config }) {
+      await migrateDatabase(config)
+      console.log('migrations applied')
+      return 0
+    },
+  })],
+}
