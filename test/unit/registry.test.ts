@@ -4,8 +4,8 @@ import { describe, expect, it } from 'vitest'
 import { clientKinds, clientSettingsPatchSchema, clientSettingsSchema, DEVICE_CODE, metadataFor, settingsOf, settingsWarnings, type ClientSettingsInput } from '../../src/clients/registry.ts'
 import { isBuiltInClient } from '../../src/clients/registry.ts'
 
-const valid = { name: 'Example', kind: 'web', redirectUris: ['https://app.example.com/callback'] } as const
-const publicKey = { kty: 'EC', crv: 'P-256', x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0', kid: 'k1', use: 'sig', alg: 'ES256' }
+const valid = { name: 'Example', kind: 'web' as const, redirectUris: ['https://app.example.com/callback'] }
+const publicKey = { kty: 'EC', crv: 'P-256', x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0', kid: 'k1', use: 'sig', alg: 'ES256' } as const
 
 const ok = (input: Record<string, unknown>) => clientSettingsSchema.safeParse({ ...valid, ...input }).success
 function issuePaths(input: Record<string, unknown>): string[] {
@@ -118,7 +118,7 @@ describe('clientSettingsSchema', () => {
 describe('metadataFor and settingsOf', () => {
   const row = (input: ClientSettingsInput) => {
     const c = clientSettingsSchema.parse(input)
-    return { id: c.clientId ?? 'id', name: c.name, metadata: metadataFor(c), firstParty: c.firstParty, mfaPolicy: c.mfaPolicy, mfaMaxAge: c.mfaMaxAge ?? null, tenantId: c.tenantId ?? null }
+    return { id: c.clientId ?? 'id', name: c.name, metadata: metadataFor(c) as Record<string, never>, firstParty: c.firstParty, mfaPolicy: c.mfaPolicy, mfaMaxAge: c.mfaMaxAge ?? null, tenantId: c.tenantId ?? null }
   }
 
   it('writes RFC 7591 names for oidc-provider', () => {
