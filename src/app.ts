@@ -4,7 +4,7 @@
 //
 //   health     /healthz /readyz /metrics, the pages' assets   plain answers
 //   admin API  /admin/api                                      RFC 9457 problem+json
-//   demo API   /api/demo                                       RFC 6750 JSON errors and challenges
+//   demo API   /api/demo, /.well-known/oauth-protected-resource/…   RFC 6750 JSON errors and challenges
 //   console    /admin                                          the admin console's page and assets
 //   pages      /interaction /federation /account (and /) /self-service   the site's error page
 //   provider   everything else                                 OAuth JSON or redirect (oidc-provider's own)
@@ -28,7 +28,7 @@ import { createSelfServiceRouter } from './self-service/routes.ts'
 import type { Mailer } from './mail/mailer.ts'
 import { createFederationReturnRouter } from './interaction/federation.ts'
 import type { Federation } from './federation/upstreams.ts'
-import { bearerApiErrors, createDemoApi } from './api/demo.ts'
+import { bearerApiErrors, createDemoApi, PROTECTED_RESOURCE_METADATA_PATH } from './api/demo.ts'
 import { createAdminApi } from './admin/router.ts'
 import { problemErrors } from './admin/problem.ts'
 import { serveConsole } from './admin/console-assets.ts'
@@ -79,7 +79,7 @@ const PAGE_AREAS: Record<string, AreaName> = { interaction: 'interaction', feder
 export function areaOf(path: string): AreaName {
   if (HEALTH.has(path)) return 'health'
   if (under('/admin/api')(path)) return 'adminApi'
-  if (under('/api/demo')(path)) return 'demoApi'
+  if (under('/api/demo')(path) || under(PROTECTED_RESOURCE_METADATA_PATH)(path)) return 'demoApi'
   if (under('/admin')(path)) return 'console'
   if (path === '/') return 'account' // the front door: the account area sends people to /account
   return PAGE_AREAS[firstSegment(path)] ?? 'provider'

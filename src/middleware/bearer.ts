@@ -23,6 +23,11 @@ export interface BearerRequirement {
   maxAge?: number | undefined
   /** Scopes the token must carry, all of them. */
   scopes?: string[] | undefined
+  /**
+   * The URL of the resource's Protected Resource Metadata (RFC 9728), named in every challenge as
+   * `resource_metadata` (§5.1) so a client that meets the resource first can find out how to get a token.
+   */
+  resourceMetadata?: string | undefined
 }
 
 /** What a verified token says; handlers find it on `ctx.state.accessToken`. */
@@ -75,7 +80,7 @@ export function bearerCredentials(ctx: Context): BearerCredentials {
 /** `key="value"` with the value escaped as an RFC 9110 quoted-string. */
 const quoted = (key: string, value: string) => `${key}="${value.replace(/["\\]/g, '\\$&')}"`
 
-function challenge(ctx: Context, status: number, params: string[], body: Record<string, unknown>) {
+function answerChallenge(ctx: Context, status: number, params: string[], body: Record<string, unknown>) {
   ctx.status = status
   ctx.set('WWW-Authenticate', params.length ? `Bearer ${params.join(', ')}` : 'Bearer')
   ctx.set('Cache-Control', 'no-store')
@@ -168,13 +173,17 @@ export function accessTokenVerifier(provider: Provider) {
  * Koa middleware: lets the request through only with a bearer access token for `resource` that
  * meets the requirement, and puts the token on `ctx.state.accessToken`. Otherwise answers:
  *   401 `Bearer` (no token), 401 `invalid_token`, 403 `insufficient_scope`,
- *   401 `insufficient_user_authentication` with acr_values and max_age (RFC 9470 §3).
+ *   401 `insufficient_user_authentication` with acr_values and max_age (RFC 9470 §3);
+ * each with `resource_metadata` (RFC 9728 §5.1) when the requirement names the metadata's URL.
  */
 export function requireBearer(provider: Provider, requirement: BearerRequirement) {
   const verify = accessTokenVerifier(provider)
-  const { resource, acr, maxAge, scopes = [] } = requirement
+  const { resource, acr, maxAge, scopes = [], resourceMetadata } = requirement
   if (acr !== undefined && acrRank(acr) < 0) throw new Error(`unknown acr ${acr}: expected one of ${ACR_VALUES.join(', ')}`)
   if (maxAge !== undefined && !(Number.isInteger(maxAge) && maxAge >= 0)) throw new Error('maxAge must be a whole number of seconds')
+  const metadataParams = resourceMetadata === undefined ? [] : [quoted('resource_metadata', resourceMetadata)]
+  const challenge = (ctx: Context, status: number, params: string[], body: Record<string, unknown>) =>
+    answerChallenge(ctx, status, [...params, ...metadataParams], body)
 
   return async function bearer(ctx: Context, next: Next) {
     const presented = bearerCredentials(ctx)

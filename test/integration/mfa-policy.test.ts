@@ -463,7 +463,7 @@ describe.each(STORAGE_MODES)('MFA policy and step-up (%s)', (mode) => {
       // …not for the sensitive route: the RP gets the challenge.
       const raw = await call('sensitive', first.tokens.access_token)
       expect(raw.status).toBe(401)
-      expect(raw.headers.get('www-authenticate')).toMatch(/^Bearer error="insufficient_user_authentication", error_description="[^"]+", acr_values="urn:iam:acr:mfa", max_age=300$/)
+      expect(raw.headers.get('www-authenticate')).toMatch(/^Bearer error="insufficient_user_authentication", error_description="[^"]+", acr_values="urn:iam:acr:mfa", max_age=300, resource_metadata="[^"]+"$/)
       const refused = await oidc.fetchProtectedResource(web, first.tokens.access_token, new URL(`${apiResource}/demo/sensitive`), 'GET').catch((e: unknown) => e)
       expect(refused).toBeInstanceOf(oidc.WWWAuthenticateChallengeError)
       const [challenge] = (refused as oidc.WWWAuthenticateChallengeError).cause
@@ -504,12 +504,12 @@ describe.each(STORAGE_MODES)('MFA policy and step-up (%s)', (mode) => {
     it('refuses missing, malformed, foreign and wrong-audience tokens', async () => {
       const none = await call('profile')
       expect(none.status).toBe(401)
-      expect(none.headers.get('www-authenticate')).toBe('Bearer')
+      expect(none.headers.get('www-authenticate')).toBe(`Bearer resource_metadata="${iam.issuer}/.well-known/oauth-protected-resource/api"`)
 
       const invalid = async (token: string) => {
         const res = await call('profile', token)
         expect(res.status, token.slice(0, 40)).toBe(401)
-        expect(res.headers.get('www-authenticate')).toMatch(/^Bearer error="invalid_token", error_description="[^"]+"$/)
+        expect(res.headers.get('www-authenticate')).toMatch(/^Bearer error="invalid_token", error_description="[^"]+", resource_metadata="[^"]+"$/)
       }
       await invalid('not-a-token')
       await invalid('a.b.c')
