@@ -151,6 +151,9 @@ ensure_test_packages() {
   command -v redis-sentinel >/dev/null 2>&1 || missing+=(redis-sentinel)
   compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
   [[ -x /usr/bin/chromium ]] || missing+=(chromium)
+  # The Python examples run with Debian's interpreter and packages (test/integration/python-examples.test.ts).
+  [[ -x /usr/bin/python3 ]] && /usr/bin/python3 -c 'import authlib, flask, fastapi, uvicorn, requests' >/dev/null 2>&1 \
+    || missing+=(python3 python3-authlib python3-flask python3-fastapi python3-uvicorn python3-requests)
   if (( ${#missing[@]} > 0 )); then
     apt_install "${missing[@]}"
   fi
