@@ -124,8 +124,9 @@ def login():
 @app.get("/callback")
 def callback():
     # RFC 9207: the authorization server names itself in its response; a response from another
-    # one (a mix-up attack) is refused before the code goes anywhere.
-    if request.args.get("iss") != oauth.iam.load_server_metadata()["issuer"]:
+    # one (a mix-up attack) is refused before the code goes anywhere. (Authlib 1.2 does not check it.)
+    metadata = oauth.iam.load_server_metadata()
+    if metadata.get("authorization_response_iss_parameter_supported") and request.args.get("iss") != metadata["issuer"]:
         return page("Sign-in failed", "The response did not come from the expected identity provider.", status=400)
     try:
         # Checks state, redeems the code with the PKCE verifier and the client's credentials, and
