@@ -9,7 +9,9 @@
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createHmac, randomUUID } from 'node:crypto'
 import * as oidc from 'openid-client'
+import { importJWK, SignJWT, type JWTPayload } from 'jose'
 import type { Browser } from 'playwright-core'
 import { HttpBrowser, formWithAction, type PageResponse } from '../support/browser.ts'
 import { launchChromium, openSession } from '../support/chromium.ts'
@@ -179,6 +181,52 @@ describe.each(STORAGE_MODES)('every kind of client runs its flow (%s)', (mode) =
     const stranger = await clientKey('ES256')
     const forged = await runClientFlow(iam.issuer, { ...clients.jar!, key: { ...stranger.privateJwk, kid: keys.jar!.privateJwk.kid! } }, 'code-jar')
     expect(forged).toMatchObject({ ok: false, error: 'invalid_request_object' })
+  })
+
+  it('refuses request objects that are unsigned, HMAC-signed, for another audience or issuer, expired, or for another client, and ignores parameters outside them', async () => {
+    const now = Math.floor(Date.now() / 1000)
+    const challenge = await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier())
+    const claims = (over: JWTPayload = {}): JWTPayload => ({
+      iss: 'jar', aud: iam.issuer, client_id: 'jar', response_type: 'code', redirect_uri: REDIRECT, scope: 'openid',
+      state: 'st', code_challenge: challenge, code_challenge_method: 'S256', iat: now, exp: now + 60, jti: randomUUID(), ...over,
+    })
+    const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url')
+    const key = await importJWK(keys.jar!.privateJwk, 'ES256') as CryptoKey
+    const signed = (payload: JWTPayload) => new SignJWT(payload).setProtectedHeader({ alg: 'ES256', kid: keys.jar!.privateJwk.kid! }).sign(key)
+    const hs256 = (payload: JWTPayload) => {
+      const input = `${b64({ alg: 'HS256' })}.${b64(payload)}`
+      return `${input}.${createHmac('sha256', SECRET('jar')).update(input).digest('base64url')}`
+    }
+    /** The error /auth answers (by redirect to the registered URI, or on a page), or the redirect's code. */
+    const authorize = async (request: string, outer: Record<string, string> = {}) => {
+      const res = await fetch(`${iam.issuer}/auth?${new URLSearchParams({ client_id: 'jar', request, ...outer })}`, { redirect: 'manual' })
+      const location = res.headers.get('location')
+      if (location && !location.startsWith(iam.issuer) && !location.startsWith('/')) {
+        expect(location.startsWith(`${REDIRECT}?`), location).toBe(true)
+        return new URL(location).searchParams.get('error') ?? 'redirected without error'
+      }
+      if (location) return 'sign-in started'
+      expect(res.status).toBe(400)
+      return /invalid_[a-z_]+/.exec(await res.text())?.[0] ?? 'page'
+    }
+    // Control: a good one starts the sign-in.
+    expect(await authorize(await signed(claims()))).toBe('sign-in started')
+    for (const [label, request] of [
+      ['unsigned (alg none)', `${b64({ alg: 'none' })}.${b64(claims())}.`],
+      ['HS256 keyed with the client secret', hs256(claims())],
+      ['another audience', await signed(claims({ aud: 'https://other.example' }))],
+      ['another issuer', await signed(claims({ iss: 'pkj-jwks' }))],
+      ['expired', await signed(claims({ iat: now - 600, exp: now - 300 }))],
+      ['another client id inside', await signed(claims({ client_id: 'pkj-jwks' }))],
+    ] as const) {
+      expect(await authorize(request), label).toBe('invalid_request_object')
+    }
+    // A redirect URI inside that is not registered: never sent there.
+    const evil = await fetch(`${iam.issuer}/auth?${new URLSearchParams({ client_id: 'jar', request: await signed(claims({ redirect_uri: 'https://evil.example/cb' })) })}`, { redirect: 'manual' })
+    expect(evil.headers.get('location') ?? '').not.toContain('evil.example')
+    // Parameters outside the object are not used: an outer redirect_uri or scope changes nothing.
+    const outer = await fetch(`${iam.issuer}/auth?${new URLSearchParams({ client_id: 'jar', request: await signed(claims()), redirect_uri: 'https://evil.example/cb', scope: 'openid email' })}`, { redirect: 'manual' })
+    expect(outer.headers.get('location') ?? '').not.toContain('evil.example')
   })
 
   it('a private_key_jwt client signs its request objects with its registered algorithm (RS256)', async () => {
