@@ -88,7 +88,7 @@ const fieldMessage = (err: unknown, name: string) => (err instanceof ApiProblem 
 /** The admin API permissions a client-credentials client's tokens may hold; offered: what the admin holds, plus what the client has. */
 function AdminPermissionsField({ client, err }: { client?: Client | undefined; err: unknown }): JSX.Element {
   const me = useMe()
-  const current = client?.adminPermissions ?? []
+  const current: string[] = client?.adminPermissions ?? []
   const offered = [...me.permissions, ...current.filter((p) => !me.permissions.includes(p))]
   const message = fieldMessage(err, 'adminPermissions')
   return (

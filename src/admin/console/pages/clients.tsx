@@ -116,7 +116,7 @@ export function ClientList(): JSX.Element {
               <tr key={c.id}>
                 <td data-label="Client"><Link to={path(c.id)}>{c.name}</Link> <ClientBadges c={c} /></td>
                 <td data-label="Kind">{c.kind}</td>
-                <td data-label="Grants">{c.grantTypes.map(grantShort).join(', ') || '—'}</td>
+                <td data-label="Grants">{(c.grantTypes ?? []).map(grantShort).join(', ') || '—'}</td>
                 <td data-label="Id"><code>{c.id}</code></td>
                 <td data-label="State"><StateBadges c={c} /></td>
               </tr>
@@ -135,7 +135,7 @@ function ClientFacts({ c }: { c: Client }): JSX.Element {
     <dl class="facts panel">
       <div><dt>Client id</dt><dd><code>{c.id}</code></dd></div>
       <div><dt>Kind</dt><dd>{kindLabel(c.kind)}</dd></div>
-      <div><dt>Grant types</dt><dd>{c.grantTypes.map((g) => GRANTS.find((x) => x.value === g)?.label ?? g).join(', ') || '—'}</dd></div>
+      <div><dt>Grant types</dt><dd>{(c.grantTypes ?? []).map((g) => GRANTS.find((x) => x.value === g)?.label ?? g).join(', ') || '—'}</dd></div>
       <div><dt>Authentication</dt><dd>{method ? method.label : c.tokenEndpointAuthMethod === 'none' ? 'None (public client, PKCE)' : c.tokenEndpointAuthMethod}</dd></div>
       <div><dt>PKCE</dt><dd>{pkceOff(c) ? <span class="badge warn">⚠ off</span> : 'required'}</dd></div>
       <div><dt>OpenID scopes</dt><dd>{c.scope || '—'}</dd></div>
