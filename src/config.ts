@@ -171,6 +171,9 @@ export const configSchema = z.object({
   CLOCK_OFFSET_FILE: optionalString
     .describe('Tests only, refused in production: a file holding milliseconds added to the clock that lockout, links, sessions and rate-limit windows read, so tests need not wait.'),
 
+  DYNAMIC_CLIENT_REGISTRATION: bool.default(false)
+    .meta({ section: 'Client registration', description: 'Dynamic client registration (RFC 7591) at `/reg` and its management API (RFC 7592), for tools that register themselves. Each registration needs an initial access token an administrator issues (`iam registration-token create`, the admin API or the console) with its own policy (docs/administration.md#dynamic-client-registration). Off: `/reg` answers 404 and discovery names no `registration_endpoint`.' }),
+
   // An access token for a registered API lives as long as that API says
   // (ResourceServer.accessTokenTtl); the two access-token settings apply to tokens without one.
   ACCESS_TOKEN_TTL: seconds.default(3600)
@@ -296,6 +299,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     clockOffsetFile: c.CLOCK_OFFSET_FILE,
     federation,
     outboundAllowedHosts: c.OUTBOUND_ALLOWED_HOSTS.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean),
+    /** RFC 7591/7592 at /reg, with initial access tokens only (src/oidc/dynamic-registration.ts). */
+    dynamicClientRegistration: c.DYNAMIC_CLIENT_REGISTRATION,
     ttl: {
       accessToken: c.ACCESS_TOKEN_TTL,
       clientCredentials: c.CLIENT_CREDENTIALS_TTL,

@@ -13,6 +13,7 @@ import { purgeExpiredArtifacts } from './oidc/adapters/database.ts'
 import { createProvider } from './oidc/provider.ts'
 import { createAuditWriter } from './audit/audit.ts'
 import { auditProviderEvents } from './audit/provider-events.ts'
+import { attachDynamicRegistration } from './oidc/dynamic-registration.ts'
 import { deleteExpiredRecords } from './queries/retention.ts'
 import { createCsrf } from './security/csrf.ts'
 import { createClock } from './security/clock.ts'
@@ -120,6 +121,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   // Every audit event (sign-in, MFA, federation, lockout… outcomes) is also counted.
   const audit = createAuditWriter(db.prisma, logger, (event) => metrics.auditEvent(event.type, event.outcome), clock)
   auditProviderEvents(provider, audit, logger)
+  attachDynamicRegistration(provider, { prisma: db.prisma, audit })
   provider.on('grant.success', (ctx: { oidc?: { params?: Record<string, unknown> } }) => {
     const grantType = ctx.oidc?.params?.grant_type
     if (typeof grantType === 'string') metrics.tokenIssued(grantType)

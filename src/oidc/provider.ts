@@ -18,6 +18,7 @@ import { boundClientAssertion } from './client-assertion.ts'
 import { ACR_VALUES } from '../mfa/acr.ts'
 import { deviceCodeFailure, parseProviderForm } from './provider-internals.ts'
 import { CookieSigner } from '../security/cookie-signer.ts'
+import { registrationFeatures } from './dynamic-registration.ts'
 
 export interface ProviderDeps {
   config: Config
@@ -142,6 +143,8 @@ export function createProvider({ config, prisma, jwks, cookieKeys, adapter }: Pr
         useGrantedResource: async () => true,
         getResourceServerInfo: (ctx, indicator, client) => resourceServerFor(prisma, ctx, indicator, client),
       },
+      // RFC 7591/7592 with administrator-issued initial access tokens (off by default).
+      ...registrationFeatures(config.dynamicClientRegistration, prisma),
       // PAR (RFC 9126) for every client; a client registered with require_pushed_authorization_requests
       // is refused at /auth without a request_uri from /request (ADR 0340).
       pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: false },

@@ -8,6 +8,7 @@ import { rolesData } from './roles.ts'
 import { tenantsData } from './tenants.ts'
 import { clientsData } from './clients.ts'
 import { auditData } from './audit.ts'
+import { registrationTokensData } from './registration-tokens.ts'
 
 export function scopedData(deps: AdminDataDeps, scope: TenantScope) {
   return {
@@ -17,6 +18,7 @@ export function scopedData(deps: AdminDataDeps, scope: TenantScope) {
     tenants: tenantsData(deps, scope),
     clients: clientsData(deps, scope),
     audit: auditData(deps, scope),
+    registrationTokens: registrationTokensData(deps, scope),
   }
 }
 export type ScopedData = ReturnType<typeof scopedData>

@@ -6,5 +6,6 @@ import { roleRoutes } from './roles.ts'
 import { tenantRoutes } from './tenants.ts'
 import { clientRoutes } from './clients.ts'
 import { auditRoutes } from './audit.ts'
+import { registrationTokenRoutes } from './registration-tokens.ts'
 
-export const ADMIN_ROUTES: AdminRoute[] = [...meRoutes, ...userRoutes, ...roleRoutes, ...tenantRoutes, ...clientRoutes, ...auditRoutes]
+export const ADMIN_ROUTES: AdminRoute[] = [...meRoutes, ...userRoutes, ...roleRoutes, ...tenantRoutes, ...clientRoutes, ...registrationTokenRoutes, ...auditRoutes]

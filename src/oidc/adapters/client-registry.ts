@@ -1,9 +1,12 @@
 // The provider's Client model reads the client registry in the database. Clients are managed
-// through our CLI and admin API, never through the provider (dynamic registration is off).
+// through our CLI, admin API and console; the provider writes only through its dynamic
+// registration endpoints (RFC 7591/7592, when DYNAMIC_CLIENT_REGISTRATION is on), and only after
+// their registration policy ran (src/oidc/dynamic-registration.ts).
 import type { Adapter, AdapterPayload } from 'oidc-provider'
 import type { Db } from '../../queries/db.ts'
 import { findClientMetadata } from '../../clients/registry.ts'
 import { createRecentReads } from '../../store/recent-reads.ts'
+import { removeRegisteredClient, storeRegisteredClient } from '../dynamic-registration.ts'
 
 // Every token request looks its client up; a short cache saves a query per request while keeping
 // registry changes visible within a second.
@@ -20,8 +23,18 @@ export function createClientRegistryAdapter(prisma: Db): Adapter {
       cache.set(id, value)
       return value
     },
-    upsert: readOnly,
-    destroy: readOnly,
+    // A registration (RFC 7591) or an update (RFC 7592): the secret is stored hashed.
+    async upsert(id, payload) {
+      cache.delete(id)
+      await storeRegisteredClient(prisma, id, payload as Record<string, unknown>)
+      cache.delete(id)
+    },
+    // A registrant deleting its client (RFC 7592): its grants and tokens end with it.
+    async destroy(id) {
+      cache.delete(id)
+      await removeRegisteredClient(prisma, id)
+      cache.delete(id)
+    },
     consume: readOnly,
     revokeByGrantId: readOnly,
     findByUid: async () => undefined,
