@@ -6,10 +6,10 @@ import { lookup } from 'node:dns/promises'
 import type { Db } from '../queries/db.ts'
 import { findClientById, findPreviousClientSecret, insertClient, replaceClientSecret, updateClientSettings } from '../queries/clients.ts'
 import { hashClientSecret, hashImportedClientSecret, randomSecret, verifyClientSecret } from '../security/secrets.ts'
-import { clientSettingsSchema, metadataFor, settingsOf, settingsWarnings, type ClientSettings, type ClientSettingsInput, type ClientSettingsPatch, type RegistrationWarning } from './settings.ts'
+import { clientSettingsSchema, mergeClientPatch, metadataFor, settingsOf, settingsWarnings, type ClientSettings, type ClientSettingsInput, type ClientSettingsPatch, type RegistrationWarning } from './settings.ts'
 import { BUILT_IN_CLIENTS } from './first-party.ts'
 
-export { clientKinds, clientSettingsSchema, clientSettingsPatchSchema, metadataFor, settingsOf, settingsWarnings, kindOf, KIND_RULES, DEVICE_CODE, EXTRA } from './settings.ts'
+export { clientKinds, clientSettingsSchema, clientSettingsPatchSchema, mergeClientPatch, metadataFor, settingsOf, settingsWarnings, kindOf, KIND_RULES, DEVICE_CODE, EXTRA } from './settings.ts'
 export type { ClientKind, ClientSettings, ClientSettingsInput, ClientSettingsPatch, GrantType, RegistrationWarning } from './settings.ts'
 /** The settings a registration is given in (CLI, admin API, console, seed). */
 export type NewClient = ClientSettingsInput
@@ -64,12 +64,7 @@ export async function createClient(prisma: Db, input: NewClient): Promise<Create
 export async function changeClient(prisma: Db, clientId: string, patch: ClientSettingsPatch): Promise<{ settings: ClientSettings; clientSecret?: string; warnings: RegistrationWarning[] }> {
   const row = await findClientById(prisma, clientId)
   if (!row) throw new ClientNotFound(clientId)
-  const merged: Record<string, unknown> = { ...settingsOf(row) }
-  for (const [key, value] of Object.entries(patch)) {
-    if (value === null) delete merged[key]
-    else if (value !== undefined) merged[key] = value
-  }
-  const c = clientSettingsSchema.parse(merged)
+  const c = clientSettingsSchema.parse(mergeClientPatch(settingsOf(row), patch))
   const metadata = metadataFor(c)
   const method = metadata.token_endpoint_auth_method
   const usesSecret = method === 'client_secret_basic' || method === 'client_secret_post'

@@ -68,41 +68,37 @@ const jwks = z.object({ keys: z.array(jwk).min(1).max(20) })
 const seconds = (min: number, max: number) => z.number().int().min(min).max(max)
 
 const fields = {
-  /** Chosen by the operator (e.g. kept from another system); generated when absent. */
-  clientId: vschar(200).optional(),
-  name: z.string().trim().min(1).max(200),
-  kind: z.enum(clientKinds),
-  grantTypes: z.array(z.enum(grantTypes)).min(1).max(4).optional(),
-  tokenEndpointAuthMethod: z.enum(authMethods).optional(),
-  jwks: jwks.optional(),
-  jwksUri: uri.optional(),
-  requirePkce: z.boolean().default(true),
-  requestObjectSigningAlg: z.enum(signingAlgs).optional(),
-  requireSignedRequestObject: z.boolean().default(false),
-  requirePushedAuthorizationRequests: z.boolean().default(false),
-  redirectUris: z.array(uri).max(50).default([]),
-  postLogoutRedirectUris: z.array(uri).max(50).default([]),
-  backchannelLogoutUri: uri.optional(),
-  backchannelLogoutSessionRequired: z.boolean().default(true),
-  clientUri: webPage.optional(),
-  logoUri: webPage.optional(),
-  policyUri: webPage.optional(),
-  tosUri: webPage.optional(),
-  contacts: z.array(z.email().max(320)).max(10).default([]),
-  accessTokenTtl: seconds(60, 86_400).optional(),
-  idTokenTtl: seconds(60, 86_400).optional(),
-  refreshTokenTtl: seconds(300, 31_536_000).optional(),
-  accessTokenFormat: z.enum(['opaque', 'jwt']).optional(),
-  /** Restricts the OpenID scopes the client may request (space-separated; API scopes belong to resource servers). */
-  scope: z.string().max(2000).optional(),
-  firstParty: z.boolean().default(false),
-  mfaPolicy: z.enum(['none', 'required']).default('none'),
-  /** Step-up age: ask for the second factor again when the last one is older (seconds). */
-  mfaMaxAge: z.number().int().min(0).optional(),
-  tenantId: z.string().optional(),
-  adminPermissions: z.array(z.enum(ADMIN_PERMISSIONS)).default([]),
-  /** An existing secret brought from another system (stored hashed, never shown again). */
-  secret: vschar(512).optional(),
+  clientId: vschar(200).optional().describe('The client_id; give one to keep the id the application already has (bringing it over), else one is generated'),
+  name: z.string().trim().min(1).max(200).describe('Shown to people on the sign-in and consent pages'),
+  kind: z.enum(clientKinds).describe('web: a server-side app or confidential device client (has a secret or keys); spa: a browser app (public); native: a mobile, desktop, CLI or TV app (public); service: a machine acting for itself (client credentials only)'),
+  grantTypes: z.array(z.enum(grantTypes)).min(1).max(4).optional().describe('How the client gets tokens; default: what its kind usually uses. Device code needs no redirect URI; refresh_token needs authorization_code or device code'),
+  tokenEndpointAuthMethod: z.enum(authMethods).optional().describe('How a confidential client proves itself at the token endpoint: client_secret_basic (default), client_secret_post, private_key_jwt (with jwks or jwksUri); public clients: none'),
+  jwks: jwks.optional().describe('The client’s public keys (private_key_jwt, signed request objects), inline'),
+  jwksUri: uri.optional().describe('Where the client publishes its public keys (instead of jwks)'),
+  requirePkce: z.boolean().default(true).describe('PKCE on authorization requests; only a confidential client may turn it off, for an application that cannot send it'),
+  requestObjectSigningAlg: z.enum(signingAlgs).optional().describe('The one algorithm the client signs request objects (JAR) with'),
+  requireSignedRequestObject: z.boolean().default(false).describe('Authorization requests must come as a signed request object (RFC 9101)'),
+  requirePushedAuthorizationRequests: z.boolean().default(false).describe('Authorization requests must be pushed first (PAR, RFC 9126)'),
+  redirectUris: z.array(uri).max(50).default([]).describe('Where people are sent back after signing in; required with authorization_code, none otherwise'),
+  postLogoutRedirectUris: z.array(uri).max(50).default([]).describe('Where people may be sent after signing out'),
+  backchannelLogoutUri: uri.optional().describe('Where this server posts a logout token when a person’s session ends'),
+  backchannelLogoutSessionRequired: z.boolean().default(true).describe('Logout tokens name the session (sid)'),
+  clientUri: webPage.optional().describe('The application’s home page; its domain is shown on the consent page'),
+  logoUri: webPage.optional().describe('The logo shown on the consent page'),
+  policyUri: webPage.optional().describe('The application’s privacy policy, linked from the consent page'),
+  tosUri: webPage.optional().describe('The application’s terms of service, linked from the consent page'),
+  contacts: z.array(z.email().max(320)).max(10).default([]).describe('Email addresses of the people responsible for the application'),
+  accessTokenTtl: seconds(60, 86_400).optional().describe('Access token lifetime in seconds (never longer than a resource server’s own)'),
+  idTokenTtl: seconds(60, 86_400).optional().describe('ID token lifetime in seconds'),
+  refreshTokenTtl: seconds(300, 31_536_000).optional().describe('Refresh token lifetime in seconds'),
+  accessTokenFormat: z.enum(['opaque', 'jwt']).optional().describe('Format of its access tokens for resource servers (not the admin API); default: the resource server’s'),
+  scope: z.string().max(2000).optional().describe('Space-separated OpenID scopes the client may request (API scopes belong to resource servers)'),
+  firstParty: z.boolean().default(false).describe('One of your own applications: no consent page (global administrators only)'),
+  mfaPolicy: z.enum(['none', 'required']).default('none').describe('required: people need a second factor to sign in to this client'),
+  mfaMaxAge: z.number().int().min(0).optional().describe('Ask for the second factor again when the last one is older than this many seconds'),
+  tenantId: z.string().optional().describe('The tenant the client belongs to (fixed at registration)'),
+  adminPermissions: z.array(z.enum(ADMIN_PERMISSIONS)).default([]).describe('Admin API permissions its client-credentials tokens may hold (global administrators only)'),
+  secret: vschar(512).optional().describe('An existing secret to keep (bringing a client over); stored hashed, never shown again; a warning when shorter than 32 characters'),
 }
 
 type Fields = z.output<z.ZodObject<typeof fields>>
@@ -157,15 +153,26 @@ export type ClientSettings = z.output<typeof clientSettingsSchema>
 export type ClientSettingsInput = z.input<typeof clientSettingsSchema>
 
 /**
- * A change: any setting but the client id and kind (a new kind is a new client) and the secret
- * (rotated, not set). A setting that has no default can be removed with null.
+ * A change: any setting but the client id and kind (a new kind is a new client), the tenant (fixed
+ * at registration) and the secret (rotated, not set). A setting without a default is removed with null.
  */
-type Changeable = Exclude<keyof typeof fields, 'clientId' | 'kind' | 'secret'>
-const changeable = Object.entries(fields).filter(([k]) => k !== 'clientId' && k !== 'kind' && k !== 'secret') as [Changeable, z.ZodType][]
+type Changeable = Exclude<keyof typeof fields, 'clientId' | 'kind' | 'secret' | 'tenantId'>
+const FIXED = new Set(['clientId', 'kind', 'secret', 'tenantId'])
+const changeable = Object.entries(fields).filter(([k]) => !FIXED.has(k)) as [Changeable, z.ZodType][]
 export const clientSettingsPatchSchema = z.strictObject(Object.fromEntries(
   changeable.map(([k, v]) => [k, v instanceof z.ZodOptional ? v.nullable() : v instanceof z.ZodDefault ? (v.unwrap() as z.ZodType).optional() : v.optional()]),
 ) as { [K in Changeable]: (typeof fields)[K] extends z.ZodOptional<infer T> ? z.ZodOptional<z.ZodNullable<T>> : (typeof fields)[K] extends z.ZodDefault<infer T> ? z.ZodOptional<T> : z.ZodOptional<(typeof fields)[K]> })
 export type ClientSettingsPatch = z.output<typeof clientSettingsPatchSchema>
+
+/** The settings a change asks for, before validation: the patch over the current ones (null removes, undefined keeps). */
+export function mergeClientPatch(current: ClientSettings, patch: ClientSettingsPatch): Record<string, unknown> {
+  const merged: Record<string, unknown> = { ...current }
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete merged[key]
+    else if (value !== undefined) merged[key] = value
+  }
+  return merged
+}
 
 /** oidc-provider metadata (RFC 7591 names, plus ours under urn:iam:) for a validated client. */
 export function metadataFor(c: ClientSettings): Record<string, unknown> {
