@@ -33,6 +33,9 @@
 //     with a refresh token also refresh once (`refreshed: true`), and read userinfo when `openid`
 //     was granted.
 //
+//   const config = await configure(issuer, client) → the client's openid-client Configuration
+//     (discovered, with its client authentication), for steps of your own
+//
 //   const key = await clientKey('ES256')        → { privateJwk, publicJwks } (kid set)
 //   const jwks = await serveJwks(key.publicJwks) → { url, close() } on 127.0.0.1 (the test servers'
 //     OUTBOUND_ALLOWED_HOSTS names 127.0.0.1: test/support/iam.ts), for clients with a jwks_uri
