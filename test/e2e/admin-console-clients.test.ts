@@ -10,6 +10,8 @@
 //     a logo on plain http) shown next to their fields;
 //   - a secret rotation that keeps the old secret working for a day: both secrets work;
 //   - disabling and deleting ask first, saying that tokens are revoked at once;
+//   - registering asks for a recent second factor (RFC 9470 step-up): the console re-authorizes,
+//     the person confirms and repeats the action;
 //   - a built-in client (the console's own) is shown as protected, with nothing to change it.
 // Assertions are on what a person sees (text, labels, roles). Screenshots go to test-results/.
 import { mkdirSync } from 'node:fs'
@@ -29,6 +31,7 @@ import { ADMIN_PERMISSIONS } from '../../src/seed.ts'
 const ROOT = path.resolve(import.meta.dirname, '../..')
 const RESULTS = path.join(ROOT, 'test-results')
 const DESKTOP = { width: 1280, height: 1000 }
+const LIN = { email: 'lin@example.test', displayName: 'Lin Admin' }
 const ADA = { email: 'ada@example.test', password: 'admin console passphrase 42', displayName: 'Ada Admin' }
 const LEDGER_REDIRECT = 'http://localhost:8080/ledger/callback'
 const KEY_REDIRECT = 'http://localhost:8080/keys/callback'
@@ -55,6 +58,8 @@ describe('admin console in Chromium: registering every kind of client (postgres-
       await assignRole(prisma, ada.id, admin.id)
       // Registering a client asks for a recent second factor: Ada signs in with one.
       totpSecret = await addTotpFactor(prisma, ada.id)
+      const lin = await createUser(prisma, { email: LIN.email, password: ADA.password, displayName: LIN.displayName, emailVerified: true })
+      await assignRole(prisma, lin.id, admin.id)
     })
     await iam.start()
     browser = await launchChromium()
@@ -282,6 +287,43 @@ describe('admin console in Chromium: registering every kind of client (postgres-
     await page.getByRole('heading', { name: 'Clients', level: 1 }).waitFor()
     await row('Ledger').waitFor()
     expect(await row('Living-room TV').count()).toBe(0)
+  })
+
+  it('asks an administrator who signed in with a password alone to confirm a registration with their second factor', async () => {
+    const lin = await openSession(browser, { viewport: DESKTOP })
+    try {
+      const p = lin.page
+      await p.goto(`${iam.issuer}/admin/`)
+      await p.getByLabel('Email or username', { exact: true }).fill(LIN.email)
+      await p.getByLabel('Password', { exact: true }).fill(ADA.password)
+      await p.getByRole('button', { name: 'Sign in', exact: true }).click()
+      await p.getByRole('heading', { name: 'Overview', level: 1 }).waitFor()
+      // Lin sets up an authenticator app after signing in: the registration asks for it.
+      const secret = await iam.databaseNow(async (prisma) => addTotpFactor(prisma, (await prisma.user.findFirstOrThrow({ where: { email: LIN.email } })).id))
+      await p.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: 'Clients', exact: true }).click()
+      const register = async () => {
+        await p.getByRole('button', { name: 'New client' }).click()
+        const form = p.locator('form[aria-labelledby="new-client-h"]')
+        await form.getByLabel('Name', { exact: true }).fill('Nightly export')
+        await form.getByLabel('Kind').selectOption('service')
+        await form.getByRole('button', { name: 'Create client' }).click()
+      }
+      await register()
+      await p.getByRole('heading', { name: 'Verify it’s you', level: 1 }).waitFor()
+      await p.getByRole('button', { name: 'Code from Authenticator app' }).click()
+      await p.getByLabel('Code', { exact: true }).fill(await totpCode(secret))
+      await p.getByRole('button', { name: 'Verify', exact: true }).click()
+      await p.getByRole('heading', { name: 'Clients', level: 1 }).waitFor()
+      await p.getByRole('status').filter({ hasText: 'Repeat the action to complete it.' }).waitFor()
+      expect(await iam.withDatabase((prisma) => prisma.client.count({ where: { name: 'Nightly export' } }))).toBe(0)
+      await register()
+      await p.getByRole('status').filter({ hasText: 'Client Nightly export created' }).waitFor()
+      await p.getByRole('alert').filter({ hasText: 'Copy this client secret now.' }).waitFor()
+      // Chromium logs the step-up answer (401) the console handled.
+      expect(lin.problems.filter((m) => !(m.startsWith('console: Failed to load resource: the server responded with a status of 401 ') && m.endsWith(`${iam.issuer}/admin/api/v1/clients)`)))).toEqual([])
+    } finally {
+      await lin.context.close()
+    }
   })
 
   it('shows a built-in client as protected, with nothing to change, disable or delete it', async () => {
