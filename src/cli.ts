@@ -3,7 +3,6 @@
 // this file is only the table and the dispatcher: the overview, `--help`, and the answer to a bad
 // invocation (one line and the command's usage on stderr, exit code 2) all come from the table.
 import type { Config } from './config.ts'
-import { KeyError } from './oidc/keys.ts'
 import { CommandError, commandUsage, HELP_FLAGS, parseCommandArgs, synopsis, UsageError, type Command, type CommandGroup } from './cli/command.ts'
 import { migrateCommands } from './cli/migrate.ts'
 import { seedCommands } from './cli/seed.ts'
@@ -96,7 +95,8 @@ export async function runCommand(argv: string[], config: Config): Promise<number
       console.error([`iam ${command.name}: ${err.message}`, ...err.lines.map((l) => `  ${l}`), '', commandUsage(command, { details: false })].join('\n'))
       return 2
     }
-    if (err instanceof CommandError || err instanceof KeyError) {
+    // A key file that cannot be used (oidc/keys.ts KeyError, loaded only by the keys commands).
+    if (err instanceof CommandError || (err instanceof Error && err.name === 'KeyError')) {
       console.error(`iam ${command.name}: ${err.message}`)
       return 1
     }

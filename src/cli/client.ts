@@ -6,16 +6,7 @@ import { readFileSync } from 'node:fs'
 import type { z } from 'zod'
 import type { Config } from '../config.ts'
 import type { Db } from '../queries/db.ts'
-import { deleteClient, findClientById } from '../queries/clients.ts'
-import { listClientsInScope, setClientDisabled } from '../queries/admin-clients.ts'
-import { GLOBAL } from '../queries/admin-scope.ts'
-import { findTenantBySlug } from '../identity/tenants.ts'
-import { createAuditWriter } from '../audit/audit.ts'
-import { createLogger } from '../observability/logger.ts'
-import {
-  clientKinds, clientSettingsSchema, createClient, DEVICE_CODE, isBuiltInClient, kindOf, MAX_KEEP_PREVIOUS_SECONDS, metadataFor,
-  outboundPolicyWarnings, rotateClientSecret, settingsOf, type ClientSettingsInput, type RegistrationWarning,
-} from '../clients/registry.ts'
+import type { ClientSettingsInput, RegistrationWarning } from '../clients/registry.ts'
 import { CommandError, defineCommand, parseDuration, UsageError, withDatabase, type CommandGroup } from './command.ts'
 
 /** Each setting's flag, for saying which flag an error or warning is about. */
@@ -49,6 +40,9 @@ function flagOf(path: readonly PropertyKey[], input: Record<string, unknown>): s
 
 const say = (flag: string, message: string) => `${flag}: ${inFlags(message)}`
 
+// The client model (clients/registry.ts) and the queries are loaded by `run`, not for --help.
+const registry = () => import('../clients/registry.ts')
+const DEVICE_CODE = 'urn:ietf:params:oauth:grant-type:device_code'
 const GRANT_NAMES: Record<string, string> = { device_code: DEVICE_CODE, device: DEVICE_CODE }
 const shortGrant = (g: string) => (g === DEVICE_CODE ? 'device_code' : g)
 
@@ -95,7 +89,10 @@ function plain(issue: z.core.$ZodIssue, flag: string): string {
   return issue.message
 }
 
-const audit = (config: Config, prisma: Db) => createAuditWriter(prisma, createLogger(config.logLevel))
+async function audit(config: Config, prisma: Db) {
+  const [{ createAuditWriter }, { createLogger }] = await Promise.all([import('../audit/audit.ts'), import('../observability/logger.ts')])
+  return createAuditWriter(prisma, createLogger(config.logLevel))
+}
 
 const create = defineCommand({
   name: 'client create',
@@ -110,7 +107,7 @@ admin API's and the console's: docs/clients.md)`,
       --jwks-uri https://reports.example/jwks.json --redirect-uri https://reports.example/cb
 durations: seconds, or 90s, 15m, 12h, 30d`,
   options: {
-    kind: { type: 'string', value: clientKinds.join('|'), required: true, help: 'web: confidential, acts for people; spa, native: public;\nservice: confidential machine client (client_credentials only)' },
+    kind: { type: 'string', value: 'web|spa|native|service', required: true, help: 'web: confidential, acts for people; spa, native: public;\nservice: confidential machine client (client_credentials only)' },
     name: { type: 'string', value: 'NAME', required: true, help: 'shown to people on the consent page' },
     id: { type: 'string', value: 'ID', help: 'the client_id (printable ASCII, up to 200; default: generated)' },
     'grant-type': { type: 'string', value: 'GRANT', multiple: true, help: 'authorization_code, refresh_token, client_credentials, device_code\n(default: per kind)' },
@@ -144,6 +141,7 @@ durations: seconds, or 90s, 15m, 12h, 30d`,
     'secret-stdin': { type: 'boolean', help: 'import an existing secret from standard input' },
   },
   async run({ values, config }) {
+    const { clientSettingsSchema, createClient, metadataFor, outboundPolicyWarnings } = await registry()
     if (values['secret-file'] && values['secret-stdin']) throw new UsageError('give --secret-file or --secret-stdin, not both')
     const duration = (option: 'access-token-ttl' | 'id-token-ttl' | 'refresh-token-ttl' | 'mfa-max-age') => parseDuration(option, values[option])
     let secret: string | undefined
@@ -195,6 +193,7 @@ durations: seconds, or 90s, 15m, 12h, 30d`,
       const lines = parsed.error.issues.map((i) => say(where(i.path), plain(i, where(i.path))))
       throw new UsageError(lines.length === 1 ? lines[0]! : `${lines.length} settings are not valid:`, lines.length === 1 ? [] : lines)
     }
+    const [{ findTenantBySlug }, { findClientById }] = await Promise.all([import('../identity/tenants.ts'), import('../queries/clients.ts')])
     const created = await withDatabase(config, async (prisma) => {
       let tenantId: string | undefined
       if (values.tenant) {
@@ -206,7 +205,7 @@ durations: seconds, or 90s, 15m, 12h, 30d`,
       const settings = { ...input, ...(tenantId ? { tenantId } : {}) } as ClientSettingsInput
       const result = await createClient(prisma, settings)
       const c = clientSettingsSchema.parse(settings)
-      await audit(config, prisma).record(undefined, {
+      await (await audit(config, prisma)).record(undefined, {
         type: 'admin_client_create', outcome: 'success', actor: 'cli', clientId: result.clientId, tenantId,
         details: { name: c.name, kind: c.kind, redirectUris: c.redirectUris, grantTypes: metadataFor(c).grant_types, tokenEndpointAuthMethod: metadataFor(c).token_endpoint_auth_method, scope: c.scope, adminPermissions: c.adminPermissions, firstParty: c.firstParty, mfaPolicy: c.mfaPolicy, requirePkce: c.requirePkce, secretIssued: Boolean(result.clientSecret), secretImported: c.secret !== undefined },
       })
@@ -226,6 +225,7 @@ const list = defineCommand({
   summary: 'every client: id, name, kind, grant types, disabled',
   options: {},
   async run({ config }) {
+    const [{ kindOf }, { listClientsInScope }, { GLOBAL }] = await Promise.all([registry(), import('../queries/admin-clients.ts'), import('../queries/admin-scope.ts')])
     const rows = await withDatabase(config, async (prisma) => {
       const all = []
       let after: { at: Date; id: string } | undefined
@@ -251,12 +251,14 @@ const list = defineCommand({
 const clientId = { usage: '<client-id>', min: 1, max: 1 }
 
 async function existing(prisma: Db, id: string) {
+  const { findClientById } = await import('../queries/clients.ts')
   const row = await findClientById(prisma, id)
   if (!row) throw new CommandError(`no client ${id}`)
   return row
 }
 
-function refuseBuiltIn(id: string, what: string): void {
+async function refuseBuiltIn(id: string, what: string): Promise<void> {
+  const { isBuiltInClient } = await registry()
   if (isBuiltInClient(id)) throw new CommandError(`${id} is one of this server's own applications: it cannot be ${what}`)
 }
 
@@ -266,6 +268,7 @@ const show = defineCommand({
   positionals: clientId,
   options: {},
   async run({ positionals, config }) {
+    const { isBuiltInClient, settingsOf } = await registry()
     const row = await withDatabase(config, (prisma) => existing(prisma, positionals[0]!))
     const extra = row as typeof row & { registeredBy?: string; previousSecretExpiresAt?: Date | null }
     const rotation = extra.previousSecretExpiresAt && extra.previousSecretExpiresAt > new Date() ? { previousExpiresAt: extra.previousSecretExpiresAt.toISOString() } : null
@@ -290,18 +293,19 @@ const rotate = defineCommand({
 meanwhile (both accepted), for a roll-out without downtime`,
   positionals: clientId,
   options: {
-    'keep-previous-for': { type: 'string', value: 'DURATION', help: `how long the replaced secret keeps working (up to ${MAX_KEEP_PREVIOUS_SECONDS / 86400}d;\ndefault 0: it stops at once, as for a leaked secret)` },
+    'keep-previous-for': { type: 'string', value: 'DURATION', help: 'how long the replaced secret keeps working (up to 30d;\ndefault 0: it stops at once, as for a leaked secret)' },
   },
   async run({ values, positionals, config }) {
     const id = positionals[0]!
+    const { MAX_KEEP_PREVIOUS_SECONDS, rotateClientSecret } = await registry()
     const keep = parseDuration('keep-previous-for', values['keep-previous-for']) ?? 0
     if (keep > MAX_KEEP_PREVIOUS_SECONDS) throw new UsageError(`--keep-previous-for: at most ${MAX_KEEP_PREVIOUS_SECONDS / 86400}d`)
-    refuseBuiltIn(id, 'changed')
+    await refuseBuiltIn(id, 'changed')
     const rotated = await withDatabase(config, async (prisma) => {
       const row = await existing(prisma, id)
       if (!row.secretHash) throw new CommandError(`${id} authenticates without a secret (public client or private_key_jwt)`)
       const result = await rotateClientSecret(prisma, id, { keepPreviousFor: keep })
-      await audit(config, prisma).record(undefined, {
+      await (await audit(config, prisma)).record(undefined, {
         type: 'admin_client_secret_rotate', outcome: 'success', actor: 'cli', clientId: id, tenantId: row.tenantId ?? undefined,
         details: { previousExpiresAt: result.previousExpiresAt?.toISOString() ?? null },
       })
@@ -342,12 +346,13 @@ function setDisabled(disabled: boolean) {
     options: {},
     async run({ positionals, config }) {
       const id = positionals[0]!
-      refuseBuiltIn(id, disabled ? 'disabled' : 'changed')
+      await refuseBuiltIn(id, disabled ? 'disabled' : 'changed')
+      const { setClientDisabled } = await import('../queries/admin-clients.ts')
       const was = await withDatabase(config, async (prisma) => {
         const row = await existing(prisma, id)
         await setClientDisabled(prisma, id, disabled)
         if (disabled) await endTokens(config, prisma, id)
-        await audit(config, prisma).record(undefined, {
+        await (await audit(config, prisma)).record(undefined, {
           type: 'admin_client_update', outcome: 'success', actor: 'cli', clientId: id, tenantId: row.tenantId ?? undefined, details: { changed: ['disabled'], disabled },
         })
         return row.disabled
@@ -366,12 +371,13 @@ const remove = defineCommand({
   options: {},
   async run({ positionals, config }) {
     const id = positionals[0]!
-    refuseBuiltIn(id, 'deleted')
+    await refuseBuiltIn(id, 'deleted')
+    const { deleteClient } = await import('../queries/clients.ts')
     await withDatabase(config, async (prisma) => {
       const row = await existing(prisma, id)
       await endTokens(config, prisma, id)
       await deleteClient(prisma, id)
-      await audit(config, prisma).record(undefined, {
+      await (await audit(config, prisma)).record(undefined, {
         type: 'admin_client_delete', outcome: 'success', actor: 'cli', clientId: id, tenantId: row.tenantId ?? undefined, details: { name: row.name },
       })
     })

@@ -1,11 +1,10 @@
 // The shape of a command-line command, declared once: its name, what it does, its options (the
 // parseArgs declaration plus a line of help each) and what it runs. The dispatcher (src/cli.ts)
 // derives the overview, `--help`, and the answer to a bad invocation (one line + usage, exit 2)
-// from the same declaration, so a usage text cannot drift from what is parsed.
+// from the same declaration, so a usage text cannot drift from what is parsed. Command modules
+// import what they run inside `run`, so that --help and a bad invocation load nothing else.
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util'
 import type { Config } from '../config.ts'
-import { migrateDatabase } from '../store/database.ts'
-import { openDatabase } from '../queries/db.ts'
 import type { Db } from '../queries/db.ts'
 
 export interface OptionSpec {
@@ -178,6 +177,7 @@ function parseArgsMessage(err: unknown): string {
 
 /** Opens the database (migrated first) for one command and closes it after. */
 export async function withDatabase<T>(config: Config, run: (prisma: Db) => Promise<T>): Promise<T> {
+  const [{ migrateDatabase }, { openDatabase }] = await Promise.all([import('../store/database.ts'), import('../queries/db.ts')])
   await migrateDatabase(config)
   const db = await openDatabase(config)
   try {

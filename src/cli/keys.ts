@@ -1,17 +1,18 @@
 // `iam keys list|stage|promote|retire`: signing-key rotation on the JWKS file (docs/operations.md,
 // "Rotating signing keys"); the server reads the file at start, so each step is followed by a restart.
 import type { Config } from '../config.ts'
-import { jwksFile, KeyError } from '../oidc/keys.ts'
-import { listKeys, promoteKey, readJwksFile, retireKey, stageKeys, writeJwksFile } from '../oidc/key-rotation.ts'
+import type { listKeys } from '../oidc/key-rotation.ts'
 import { CommandError, defineCommand, UsageError, type CommandGroup } from './command.ts'
 
 const file = { type: 'string', value: 'F', help: 'the JWKS file (default JWKS_FILE, else KEYS_DIR/jwks.json)' } as const
 
-function keysFile(config: Config, given: string | undefined): string {
+/** The key file and the rotation functions (loaded only to run). */
+async function keysFile(config: Config, given: string | undefined) {
   if (config.jwks && !given) {
     throw new CommandError('the keys come from the JWKS variable: write it to a file, run `keys … --file F` on that file, and put the file back into the secret')
   }
-  return given ?? config.jwksFile ?? jwksFile(config)
+  const [keys, rotation] = await Promise.all([import('../oidc/keys.ts'), import('../oidc/key-rotation.ts')])
+  return { path: given ?? config.jwksFile ?? keys.jwksFile(config), KeyError: keys.KeyError, ...rotation }
 }
 
 const show = (keys: ReturnType<typeof listKeys>) => keys.forEach((k) => console.log(`${k.kid}  ${k.alg.padEnd(6)} ${k.state.padEnd(8)} ${k.since ?? ''}`.trimEnd()))
@@ -21,7 +22,8 @@ const list = defineCommand({
   summary: 'every key: kid, alg, state (signing | staged | previous), since',
   options: { file },
   async run({ values, config }) {
-    show(listKeys(readJwksFile(keysFile(config, values.file))))
+    const { path, listKeys, readJwksFile } = await keysFile(config, values.file)
+    show(listKeys(readJwksFile(path)))
     return 0
   },
 })
@@ -31,7 +33,7 @@ const stage = defineCommand({
   summary: 'add a new ES256 + RS256 pair, published but not signing yet',
   options: { file },
   async run({ values, config }) {
-    const path = keysFile(config, values.file)
+    const { path, readJwksFile, stageKeys, writeJwksFile } = await keysFile(config, values.file)
     const staged = await stageKeys(readJwksFile(path), new Date())
     writeJwksFile(path, staged.jwks)
     console.log(`staged in ${path} (published after a restart, not signing):`)
@@ -47,7 +49,7 @@ const promote = defineCommand({
   positionals: { usage: '<kid>...', min: 0, max: Infinity },
   options: { file, staged: { type: 'boolean', help: 'promote every staged key (instead of naming them)' } },
   async run({ values, positionals, config }) {
-    const path = keysFile(config, values.file)
+    const { path, listKeys, promoteKey, readJwksFile, writeJwksFile } = await keysFile(config, values.file)
     const jwks = readJwksFile(path)
     if (values.staged && positionals.length) throw new UsageError('name keys or pass --staged, not both')
     const kids = values.staged ? listKeys(jwks).filter((k) => k.state === 'staged').map((k) => k.kid) : positionals
@@ -71,7 +73,7 @@ they signed may still be valid)`,
   positionals: { usage: '<kid>...', min: 1, max: Infinity },
   options: { file, force: { type: 'boolean', help: 'retire even though tokens they signed may still be valid' } },
   async run({ values, positionals, config }) {
-    const path = keysFile(config, values.file)
+    const { path, readJwksFile, retireKey, writeJwksFile, KeyError } = await keysFile(config, values.file)
     const maxTokenLifetime = Math.max(config.ttl.idToken, config.ttl.accessToken, config.ttl.clientCredentials)
     const now = new Date()
     let next = readJwksFile(path)

@@ -1,5 +1,4 @@
 // `iam migrate`: applies the database migrations (the image's and the Helm chart's migration step).
-import { migrateDatabase } from '../store/database.ts'
 import { defineCommand, type CommandGroup } from './command.ts'
 
 export const migrateCommands: CommandGroup = {
@@ -9,6 +8,7 @@ export const migrateCommands: CommandGroup = {
     summary: 'apply database migrations',
     options: {},
     async run({ config }) {
+      const { migrateDatabase } = await import('../store/database.ts')
       await migrateDatabase(config)
       console.log('migrations applied')
       return 0

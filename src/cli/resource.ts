@@ -1,5 +1,4 @@
 // `iam resource create`: registers an API (a resource indicator) that gets access tokens.
-import { registerResourceServer } from '../oidc/resource-servers.ts'
 import { defineCommand, oneOf, UsageError, withDatabase, type CommandGroup } from './command.ts'
 
 export const resourceCommands: CommandGroup = {
@@ -17,6 +16,7 @@ export const resourceCommands: CommandGroup = {
       const identifier = values.identifier!
       if (!URL.canParse(identifier)) throw new UsageError(`--identifier must be an absolute URI (got '${identifier}')`)
       const format = oneOf('format', values.format, ['jwt', 'opaque'] as const)
+      const { registerResourceServer } = await import('../oidc/resource-servers.ts')
       await withDatabase(config, (prisma) => registerResourceServer(prisma, {
         identifier, name: values.name ?? identifier, scopes: values.scope ?? [], format,
       }))

@@ -1,7 +1,5 @@
 // `iam seed`: the first admin user and the example clients (src/seed.ts).
 import path from 'node:path'
-import { seed } from '../seed.ts'
-import { appendPrivateFile } from '../security/key-files.ts'
 import { defineCommand, withDatabase, type CommandGroup } from './command.ts'
 
 export const seedCommands: CommandGroup = {
@@ -16,6 +14,7 @@ default DATA_DIR/initial-credentials.txt) and only its path printed`,
       'credentials-file': { type: 'string', value: 'F', help: 'where secrets go when the output is not a terminal' },
     },
     async run({ values, config }) {
+      const [{ seed }, { appendPrivateFile }] = await Promise.all([import('../seed.ts'), import('../security/key-files.ts')])
       const report = await withDatabase(config, (prisma) => seed(prisma, { issuer: config.issuer, adminEmail: values['admin-email'] }))
       // Secrets go to a terminal only: output that is not one (a service manager, `… > log`, CI)
       // is kept and read by others, so they go to an owner-only file instead, and the output says where.

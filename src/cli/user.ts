@@ -1,19 +1,5 @@
 // `iam user create|invite|unlock`: people, from the command line (whoever runs it holds the
 // database, so acts as a global administrator; audited with actor 'cli').
-import { findRoleByName } from '../queries/roles.ts'
-import { findUserByLogin } from '../queries/users.ts'
-import { createLogger } from '../observability/logger.ts'
-import { createUser, normalizeLogin } from '../identity/users.ts'
-import { unlockAccount } from '../security/lockout.ts'
-import { createClock } from '../security/clock.ts'
-import { createAuditWriter } from '../audit/audit.ts'
-import { assignRole } from '../identity/roles.ts'
-import { checkNewPassword } from '../identity/password-policy.ts'
-import { createInvitation, InvitationError } from '../identity/registration.ts'
-import { findTenantBySlug } from '../identity/tenants.ts'
-import { createSecretBox, loadEncryptionKeys } from '../security/encryption.ts'
-import { createMailer } from '../mail/mailer.ts'
-import { randomSecret } from '../security/secrets.ts'
 import { defineCommand, UsageError, withDatabase, type CommandGroup } from './command.ts'
 
 const create = defineCommand({
@@ -28,6 +14,9 @@ the administrator vouches for the address: it counts as verified`,
     role: { type: 'string', value: 'R', multiple: true, help: 'a role to assign' },
   },
   async run({ values, config }) {
+    const [{ findRoleByName }, { createUser }, { assignRole }, { checkNewPassword }, { randomSecret }] = await Promise.all([
+      import('../queries/roles.ts'), import('../identity/users.ts'), import('../identity/roles.ts'), import('../identity/password-policy.ts'), import('../security/secrets.ts'),
+    ])
     const email = values.email!
     if (values.password) {
       const policy = checkNewPassword(values.password, { minLength: config.passwordMinLength, userInputs: [email, values.username, values.name] })
@@ -62,6 +51,10 @@ const invite = defineCommand({
   async run({ values, positionals, config }) {
     const email = positionals[0]!
     if (values.send && !config.smtp) throw new UsageError('--send needs SMTP_HOST')
+    const [{ createLogger }, { createClock }, { createAuditWriter }, { createInvitation, InvitationError }, { findTenantBySlug }, { createSecretBox, loadEncryptionKeys }, { createMailer }] = await Promise.all([
+      import('../observability/logger.ts'), import('../security/clock.ts'), import('../audit/audit.ts'), import('../identity/registration.ts'),
+      import('../identity/tenants.ts'), import('../security/encryption.ts'), import('../mail/mailer.ts'),
+    ])
     const box = createSecretBox(await loadEncryptionKeys(config))
     const invitation = await withDatabase(config, async (prisma) => {
       const tenant = values.tenant ? await findTenantBySlug(prisma, values.tenant) : undefined
@@ -91,6 +84,9 @@ const unlock = defineCommand({
   options: {},
   async run({ positionals, config }) {
     const login = positionals[0]!
+    const [{ findUserByLogin }, { createLogger }, { normalizeLogin }, { unlockAccount }, { createClock }, { createAuditWriter }] = await Promise.all([
+      import('../queries/users.ts'), import('../observability/logger.ts'), import('../identity/users.ts'), import('../security/lockout.ts'), import('../security/clock.ts'), import('../audit/audit.ts'),
+    ])
     const result = await withDatabase(config, async (prisma) => {
       const user = await findUserByLogin(prisma, normalizeLogin(login))
       if (!user) return undefined
