@@ -35,9 +35,12 @@ export const problems = {
   conflict: (detail: string, errors: FieldError[] = []) => new ProblemError(409, 'conflict', 'Conflict', detail, { errors }),
 }
 
-/** zod issues as field errors: `roleIds.2`, `email`; the root is ''. */
+/** zod issues as field errors: `roleIds.2`, `email`; the root is ''. An unknown field is named by its own path. */
 export function fieldErrors(error: z.ZodError): FieldError[] {
-  return error.issues.map((issue) => ({ path: issue.path.map(String).join('.'), message: issue.message }))
+  const join = (path: PropertyKey[]) => path.map(String).join('.')
+  return error.issues.flatMap((issue) => issue.code === 'unrecognized_keys'
+    ? issue.keys.map((key) => ({ path: join([...issue.path, key]), message: 'is not a field of this request' }))
+    : [{ path: join(issue.path), message: issue.message }])
 }
 
 export function writeProblem(ctx: Context, err: ProblemError): void {

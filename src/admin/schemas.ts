@@ -3,9 +3,8 @@
 // type-only: ADR 0241).
 import { z } from 'zod'
 import { emailSchema, usernameSchema, MAX_PASSWORD_LENGTH } from '../identity/users.ts'
-import { clientKinds } from '../clients/registry.ts'
+import { clientSettingsPatchSchema, clientSettingsSchema, MAX_KEEP_PREVIOUS_SECONDS } from '../clients/registry.ts'
 import { pageQuery } from './page.ts'
-import { ADMIN_PERMISSIONS } from './permissions.ts'
 
 const id = z.string().min(1).max(128)
 export const idParams = z.object({ id })
@@ -103,45 +102,63 @@ export const newTenantBody = z.object({ slug, name: z.string().trim().min(1).max
 export const tenantPatchBody = z.object({ name: z.string().trim().min(1).max(200).optional(), registrationMode: registrationMode.nullable().optional() }).strict()
 
 // ---- clients
-const uri = z.string().max(2000)
-export const grantType = z.enum(['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:device_code'])
+// The one client model (src/clients/settings.ts) is the request: its schema, rules, messages and the
+// plain-language description of each setting, which the OpenAPI document shows. Nothing here adds a
+// rule of its own.
+type SettingName = keyof typeof clientSettingsSchema.shape
+
+/** Each field of `shape` carrying the model's description of that setting (a patch's wrappers drop it). */
+function describedSettings<S extends Partial<Record<SettingName, z.ZodType>>>(shape: S): S {
+  return Object.fromEntries(Object.entries(shape).map(([key, field]) => {
+    const description = clientSettingsSchema.shape[key as SettingName].description
+    return [key, description ? (field as z.ZodType).describe(description) : field]
+  })) as S
+}
+
+/** POST /clients: the model's settings, validated by its schema (the rules between settings included). */
+export const newClientBody = clientSettingsSchema
+
+/** PATCH /clients/:id: any setting but the id, kind, tenant and secret (null removes one without a default), and disabled. */
+export const clientPatchBody = z.strictObject({
+  ...describedSettings(clientSettingsPatchSchema.shape),
+  disabled: z.boolean().optional().describe('true: the client can no longer sign anyone in or get tokens, and every grant and token it holds ends at once; false: enabled again (its old tokens stay ended)'),
+})
+
+/** Advice that did not stop the change: PKCE off, a short imported secret, URIs the outbound policy will not reach. */
+const warnings = z.array(z.object({ path: z.string().describe('The setting it is about'), message: z.string() })).optional()
+  .describe('Advice that did not stop the registration or change')
+
+const { secret: _neverShown, ...settingsShape } = clientSettingsSchema.shape
 export const clientJson = z.object({
-  id: z.string(), name: z.string(), kind: z.enum(clientKinds), tenantId: z.string().nullable(),
-  redirectUris: z.array(z.string()), postLogoutRedirectUris: z.array(z.string()), backchannelLogoutUri: z.string().nullable(), grantTypes: z.array(z.string()),
-  scope: z.string().nullable(), adminPermissions: z.array(z.string()), firstParty: z.boolean(), mfaPolicy: z.string(), disabled: z.boolean(), hasSecret: z.boolean(),
-  createdAt: z.string(), updatedAt: z.string(),
+  ...settingsShape,
+  id: z.string().describe('The client_id'),
+  disabled: z.boolean(),
+  hasSecret: z.boolean().describe('Whether it authenticates with a client secret (which is never shown again)'),
+  secretRotation: z.object({ previousExpiresAt: z.string().describe('Until when the replaced secret still works') }).nullable()
+    .describe('A rotation in progress: the previous secret still works beside the new one; null when none'),
+  builtIn: z.boolean().describe('One of the server’s own applications (the admin console, the account area): cannot be changed, disabled or deleted'),
+  registeredBy: z.enum(['admin', 'dynamic']).describe('admin: registered by an administrator (API, console, command line); dynamic: registered itself through RFC 7591'),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  warnings,
 }).meta({ id: 'Client' })
-export const newClientBody = z.object({
-  clientId: z.string().optional(),
-  name: z.string(),
-  kind: z.enum(clientKinds),
-  redirectUris: z.array(uri).max(50).optional(),
-  postLogoutRedirectUris: z.array(uri).max(50).optional(),
-  backchannelLogoutUri: uri.optional().describe('Web, SPA and native clients: where this server posts logout tokens'),
-  grantTypes: z.array(grantType).max(4).optional().describe('A subset of what the kind allows; default: all of them'),
-  scope: z.string().max(2000).optional().describe('Space-separated OpenID scopes the client may request'),
-  adminPermissions: z.array(z.enum(ADMIN_PERMISSIONS)).optional().describe('Service clients: the admin API permissions its client-credentials tokens may hold (global administrators only)'),
-  firstParty: z.boolean().optional().describe('No consent page (global administrators only)'),
-  mfaPolicy: z.enum(['none', 'required']).optional(),
-  tenantId: id.optional(),
-}).strict()
-export const clientPatchBody = z.object({
-  name: z.string().optional(),
-  redirectUris: z.array(uri).max(50).optional(),
-  postLogoutRedirectUris: z.array(uri).max(50).optional(),
-  backchannelLogoutUri: uri.nullable().optional(),
-  grantTypes: z.array(grantType).max(4).optional(),
-  scope: z.string().max(2000).nullable().optional(),
-  adminPermissions: z.array(z.enum(ADMIN_PERMISSIONS)).optional(),
-  firstParty: z.boolean().optional(),
-  mfaPolicy: z.enum(['none', 'required']).optional(),
-  disabled: z.boolean().optional(),
-}).strict()
-/** Advice that did not stop the change: URIs this server will be refused to call (outbound policy). */
-const warnings = z.array(z.object({ path: z.string(), message: z.string() })).optional()
-export const createdClientJson = z.object({ client: clientJson, clientSecret: z.string().optional(), warnings })
-export const changedClientJson = z.object({ ...clientJson.shape, warnings })
-export const clientSecretJson = z.object({ clientSecret: z.string() })
+export const createdClientJson = z.object({
+  client: clientJson,
+  clientSecret: z.string().optional().describe('The generated secret, shown this once (absent for public and private_key_jwt clients, and when a secret was imported)'),
+  warnings,
+})
+export const changedClientJson = z.object({
+  ...clientJson.shape,
+  clientSecret: z.string().optional().describe('Generated when the change makes the client use a secret it did not have; shown this once'),
+})
+export const rotateSecretBody = z.strictObject({
+  keepPreviousFor: z.number().int().min(0).max(MAX_KEEP_PREVIOUS_SECONDS).optional()
+    .describe(`Seconds the replaced secret keeps working beside the new one (0 to ${MAX_KEEP_PREVIOUS_SECONDS}, 30 days), so the application can be moved to the new one without downtime. Default 0: the old secret stops at once (for a leaked secret)`),
+})
+export const clientSecretJson = z.object({
+  clientSecret: z.string().describe('The new secret, shown this once'),
+  previousExpiresAt: z.string().nullable().describe('Until when the replaced secret still works; null: it stopped at once'),
+})
 
 // ---- audit
 export const auditEventJson = z.object({

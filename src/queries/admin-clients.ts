@@ -19,8 +19,7 @@ export function findClientWithTenant(db: DbOrTx, id: string) {
   return db.client.findUnique({ where: { id }, include: { tenant: true } })
 }
 
-/** A change of registration: its derived metadata and the columns beside it. */
-export async function updateClientRegistration(db: DbOrTx, id: string, columns: Pick<Client, 'name' | 'firstParty' | 'mfaPolicy'> & { metadata: object; disabled?: boolean | undefined }): Promise<void> {
-  const { disabled, ...rest } = columns
-  await db.client.update({ where: { id }, data: { ...rest, ...(disabled !== undefined ? { disabled } : {}) } })
+/** Disables or enables a client (its settings are the registry's: clients/registry.ts changeClient). */
+export async function setClientDisabled(db: DbOrTx, id: string, disabled: boolean): Promise<void> {
+  await db.client.update({ where: { id }, data: { disabled } })
 }

@@ -1,73 +1,63 @@
-// The client registry within a tenant scope. Metadata is validated and derived by
-// clients/registry.ts, the same code the CLI and seed use; secrets are shown once and stored hashed.
-import type { z } from 'zod'
-import { createClient, metadataFor, newClientSchema, outboundPolicyWarnings, rotateClientSecret, type ClientKind, type NewClient, type RegistrationWarning } from '../../clients/registry.ts'
+// The client registry within a tenant scope, over the one client model (clients/registry.ts): a
+// client reads as settingsOf(row), and registrations, changes and rotations are the registry's
+// createClient, changeClient and rotateClientSecret, so nothing here validates or derives metadata
+// a second time. Secrets are shown once and stored hashed.
+import { ZodError, type z } from 'zod'
+import {
+  changeClient, ClientNotFound, clientSettingsSchema, createClient, isBuiltInClient, mergeClientPatch, metadataFor, outboundPolicyWarnings, rotateClientSecret,
+  settingsOf, settingsWarnings, type ClientSettings, type ClientSettingsPatch, type RegistrationWarning,
+} from '../../clients/registry.ts'
 import { fieldErrors, problems } from '../problem.ts'
 import { decodeCursor, toPage, type Page } from '../page.ts'
 import type { clientJson, clientPatchBody, newClientBody } from '../schemas.ts'
 import { tenantForNewRow, type TenantScope } from '../../queries/admin-scope.ts'
-import { findClientInScope, listClientsInScope, updateClientRegistration, type Client } from '../../queries/admin-clients.ts'
-import { clientIdTaken, deleteClient, setClientMetadata } from '../../queries/clients.ts'
+import { findClientInScope, listClientsInScope, setClientDisabled, type Client } from '../../queries/admin-clients.ts'
+import { clientIdTaken, deleteClient } from '../../queries/clients.ts'
 import { tenantExists } from '../../queries/tenants.ts'
 import { isUniqueViolation } from '../../queries/errors.ts'
 import type { AdminDataDeps } from './deps.ts'
-import { CLIENT_ADMIN_PERMISSIONS_KEY, clientAdminPermissions } from '../permissions.ts'
 import { endClientTokens } from '../../oidc/client-metadata.ts'
 
 export type ClientJson = z.output<typeof clientJson>
-type Metadata = Record<string, unknown>
+type NewClientBody = z.output<typeof newClientBody>
+type ClientPatchBody = z.output<typeof clientPatchBody>
 
-const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [])
-
-export function kindOf(metadata: Metadata): ClientKind {
-  const grants = strings(metadata.grant_types)
-  if (grants.includes('client_credentials') && !grants.includes('authorization_code')) return 'service'
-  if (metadata.token_endpoint_auth_method === 'none') return metadata.application_type === 'native' ? 'native' : 'spa'
-  return 'web'
-}
-
-export function toClientJson(c: Client): ClientJson {
-  const m = c.metadata as Metadata
+/**
+ * The client as the API shows it: its settings (never its secret) and its state. `now` is the
+ * system clock's, as the token endpoint's when it accepts a replaced secret (clients/registry.ts).
+ */
+export function toClientJson(row: Client, now = new Date()): ClientJson {
+  const settings = settingsOf(row)
+  const warnings = settingsWarnings(settings)
+  const rotating = row.previousSecretHash !== null && row.previousSecretExpiresAt !== null && row.previousSecretExpiresAt > now
   return {
-    id: c.id, name: c.name, kind: kindOf(m), tenantId: c.tenantId,
-    redirectUris: strings(m.redirect_uris), postLogoutRedirectUris: strings(m.post_logout_redirect_uris),
-    backchannelLogoutUri: typeof m.backchannel_logout_uri === 'string' ? m.backchannel_logout_uri : null, grantTypes: strings(m.grant_types),
-    scope: typeof m.scope === 'string' ? m.scope : null,
-    adminPermissions: clientAdminPermissions(m),
-    firstParty: c.firstParty, mfaPolicy: c.mfaPolicy, disabled: c.disabled, hasSecret: c.secretHash !== null,
-    createdAt: c.createdAt.toISOString(), updatedAt: c.updatedAt.toISOString(),
+    ...settings,
+    id: row.id,
+    disabled: row.disabled,
+    hasSecret: row.secretHash !== null,
+    secretRotation: rotating ? { previousExpiresAt: row.previousSecretExpiresAt!.toISOString() } : null,
+    builtIn: isBuiltInClient(row.id),
+    registeredBy: row.registeredBy === 'dynamic' ? 'dynamic' : 'admin',
+    createdAt: row.createdAt.toISOString(),
+    updatedAt: row.updatedAt.toISOString(),
+    ...(warnings.length ? { warnings } : {}),
   }
 }
 
-/** Validates with the registry's schema; its issues become field errors. */
-function validated(input: NewClient) {
-  const parsed = newClientSchema.safeParse(input)
-  if (!parsed.success) throw problems.validation('the client registration is not valid', fieldErrors(parsed.error))
-  return parsed.data
-}
-
-/** The kind's grant types narrowed to `wanted` (which must be a subset). */
-function narrowGrants(metadata: Metadata, wanted: string[] | undefined): Metadata {
-  if (!wanted) return metadata
-  const allowed = strings(metadata.grant_types)
-  const errors = wanted.flatMap((g, i) => (allowed.includes(g) ? [] : [{ path: `grantTypes.${i}`, message: `not available to this kind of client (allowed: ${allowed.join(', ')})` }]))
-  if (errors.length) throw problems.validation('some grant types are not available to this kind of client', errors)
-  if (allowed.includes('authorization_code') && !wanted.includes('authorization_code')) throw problems.validation('this kind of client needs authorization_code', [{ path: 'grantTypes', message: 'must include authorization_code' }])
-  if (!wanted.length) throw problems.validation('at least one grant type is needed', [{ path: 'grantTypes', message: 'must not be empty' }])
-  return { ...metadata, grant_types: [...new Set(wanted)] }
-}
+const invalid = (error: ZodError) => problems.validation('the client’s settings are not valid: errors names each setting and what is wrong', fieldErrors(error))
 
 function conflict(): never {
-  throw problems.conflict('a client with this id already exists', [{ path: 'clientId', message: 'already taken' }])
+  throw problems.conflict('a client with this id already exists', [{ path: 'clientId', message: 'this client id is already taken: choose another, or change the existing client' }])
 }
 
-/** A registration or change checked in full, not stored yet (route `load` → handler). */
-type Registration = z.output<typeof newClientSchema>
-export interface PreparedClient { input: z.output<typeof newClientBody>; c: Registration; metadata: Metadata }
-export interface PreparedChange { current: Client; patch: z.output<typeof clientPatchBody>; c: Registration; metadata: Metadata }
+/** A registration checked in full (scope, tenant, id), nothing stored yet (route `load` → handler). */
+export interface PreparedClient { settings: NewClientBody }
+/** A change checked in full against the client as it is, nothing stored yet. */
+export interface PreparedChange { current: Client; patch: ClientSettingsPatch; disabled: boolean | undefined; settings: ClientSettings }
 
 export function clientsData(deps: AdminDataDeps, scope: TenantScope) {
   const { prisma } = deps
+  const outbound = (settings: ClientSettings) => outboundPolicyWarnings(metadataFor(settings), deps.outboundAllowedHosts ?? [])
 
   async function row(id: string): Promise<Client> {
     const client = await findClientInScope(prisma, scope, id)
@@ -78,76 +68,84 @@ export function clientsData(deps: AdminDataDeps, scope: TenantScope) {
   return {
     async list(query: { limit: number; cursor?: string | undefined }): Promise<Page<ClientJson>> {
       const rows = await listClientsInScope(prisma, scope, { take: query.limit + 1, after: decodeCursor(query.cursor) })
-      return toPage(rows, query.limit, (r) => r.createdAt, toClientJson)
+      const now = new Date()
+      return toPage(rows, query.limit, (r) => r.createdAt, (r) => toClientJson(r, now))
     },
 
     async get(id: string): Promise<ClientJson> {
       return toClientJson(await row(id))
     },
 
-    /** A new registration checked in full (scope, tenant, metadata), nothing stored yet. */
-    async prepareCreate(input: z.output<typeof newClientBody>): Promise<PreparedClient> {
-      const decided = tenantForNewRow(scope, input.tenantId)
-      if (!decided.ok) throw problems.forbidden('a tenant administrator registers clients in their own tenant only')
-      if (decided.tenantId && !(await tenantExists(prisma, decided.tenantId))) throw problems.validation('no such tenant', [{ path: 'tenantId', message: 'no such tenant' }])
-      const c = validated({
-        clientId: input.clientId, name: input.name, kind: input.kind, redirectUris: input.redirectUris ?? [], postLogoutRedirectUris: input.postLogoutRedirectUris ?? [],
-        backchannelLogoutUri: input.backchannelLogoutUri ?? undefined,
-        scope: input.scope, firstParty: input.firstParty ?? false, mfaPolicy: input.mfaPolicy ?? 'none', tenantId: decided.tenantId ?? undefined,
-      })
-      // Checked before anything is stored: a bad grant type must not leave a half-made client.
-      const metadata = { ...narrowGrants(metadataFor(c), input.grantTypes), ...(input.adminPermissions ? { [CLIENT_ADMIN_PERMISSIONS_KEY]: [...new Set(input.adminPermissions)] } : {}) }
-      if (c.clientId && (await clientIdTaken(prisma, c.clientId))) conflict()
-      return { input, c, metadata }
+    /** The server's own applications are the same for every door: not changed, disabled, rotated or deleted. */
+    refuseBuiltIn(client: ClientJson, action: string): void {
+      if (client.builtIn) throw problems.conflict(`${client.id} is one of this server’s own applications (${client.name}): it cannot be ${action}, or the server itself would stop working as shipped`)
     },
 
-    async create({ input, c, metadata }: PreparedClient): Promise<{ client: ClientJson; clientSecret?: string; warnings: RegistrationWarning[] }> {
+    /** A new registration checked in full (scope, tenant, id), nothing stored yet. The body is the model's schema already. */
+    async prepareCreate(input: NewClientBody): Promise<PreparedClient> {
+      const decided = tenantForNewRow(scope, input.tenantId)
+      if (!decided.ok) throw problems.forbidden('a tenant administrator registers clients in their own tenant only', { errors: [{ path: 'tenantId', message: 'must be your own tenant (or left out)' }] })
+      if (decided.tenantId && !(await tenantExists(prisma, decided.tenantId))) throw problems.validation('no such tenant', [{ path: 'tenantId', message: 'no such tenant' }])
+      if (input.clientId !== undefined && (await clientIdTaken(prisma, input.clientId))) conflict()
+      const { tenantId: _asked, ...rest } = input
+      return { settings: { ...rest, ...(decided.tenantId ? { tenantId: decided.tenantId } : {}) } }
+    },
+
+    async create({ settings }: PreparedClient): Promise<{ client: ClientJson; clientSecret?: string; warnings: RegistrationWarning[] }> {
       let created
       try {
-        created = await createClient(prisma, c)
+        created = await createClient(prisma, settings)
       } catch (err) {
         if (isUniqueViolation(err)) conflict()
+        if (err instanceof ZodError) throw invalid(err)
         throw err
       }
-      if (input.grantTypes || input.adminPermissions) await setClientMetadata(prisma, created.clientId, metadata)
       const client = toClientJson(await row(created.clientId))
-      const warnings = await outboundPolicyWarnings(metadata, deps.outboundAllowedHosts ?? [])
+      // The client's own warnings (PKCE off) are on it; the registration's add the imported secret's and the outbound policy's.
+      const warnings = [...created.warnings, ...(await outbound(settings as ClientSettings))]
       return { client, ...(created.clientSecret ? { clientSecret: created.clientSecret } : {}), warnings }
     },
 
-    /** A change checked in full against the registration as it is, nothing stored yet. */
-    async prepareUpdate(id: string, patch: z.output<typeof clientPatchBody>): Promise<PreparedChange> {
+    /** A change checked in full against the client as it is, nothing stored yet. */
+    async prepareUpdate(id: string, body: ClientPatchBody): Promise<PreparedChange> {
       const current = await row(id)
-      const m = current.metadata as Metadata
-      const auth = m.token_endpoint_auth_method
-      // Re-derive the metadata from the merged registration, so a change is validated exactly as a new client would be.
-      const c = validated({
-        name: patch.name ?? current.name,
-        kind: kindOf(m),
-        redirectUris: patch.redirectUris ?? strings(m.redirect_uris),
-        postLogoutRedirectUris: patch.postLogoutRedirectUris ?? strings(m.post_logout_redirect_uris),
-        backchannelLogoutUri: patch.backchannelLogoutUri === null ? undefined : (patch.backchannelLogoutUri ?? (typeof m.backchannel_logout_uri === 'string' ? m.backchannel_logout_uri : undefined)),
-        tokenEndpointAuthMethod: auth === 'client_secret_basic' || auth === 'client_secret_post' || auth === 'private_key_jwt' ? auth : undefined,
-        jwksUri: typeof m.jwks_uri === 'string' ? m.jwks_uri : undefined,
-        scope: patch.scope === null ? undefined : (patch.scope ?? (typeof m.scope === 'string' ? m.scope : undefined)),
-        firstParty: patch.firstParty ?? current.firstParty,
-        mfaPolicy: patch.mfaPolicy ?? (current.mfaPolicy === 'required' ? 'required' : 'none'),
-        mfaMaxAge: current.mfaMaxAge ?? undefined,
-      })
-      const derived = metadataFor(c)
-      const keptGrants = strings(m.grant_types).filter((g) => strings(derived.grant_types).includes(g))
-      const metadata = { ...narrowGrants(derived, patch.grantTypes ?? keptGrants), [CLIENT_ADMIN_PERMISSIONS_KEY]: patch.adminPermissions ? [...new Set(patch.adminPermissions)] : clientAdminPermissions(m) }
-      return { current, patch, c, metadata }
+      const { disabled, ...patch } = body
+      const settings = settingsOf(current)
+      // Disabling or enabling alone changes no setting: it must work even for a registration that
+      // today's rules would not accept as it stands (one made by an older version, or by RFC 7591).
+      if (!Object.values(patch).some((v) => v !== undefined)) return { current, patch, disabled, settings }
+      // Judged as changeClient will judge it, here in `load`: a change that breaks a rule is refused
+      // before the step-up is asked for, whatever the caller's token.
+      const parsed = clientSettingsSchema.safeParse(mergeClientPatch(settings, patch))
+      if (!parsed.success) throw invalid(parsed.error)
+      return { current, patch, disabled, settings: parsed.data }
     },
 
-    async update({ current, patch, c, metadata }: PreparedChange): Promise<{ client: ClientJson; changed: string[]; warnings: RegistrationWarning[] }> {
-      const id = current.id
-      await updateClientRegistration(prisma, current.id, { name: c.name, metadata, firstParty: c.firstParty, mfaPolicy: c.mfaPolicy, disabled: patch.disabled })
-      if (patch.disabled === true) await endClientTokens(prisma, deps.provider, current.id)
+    async update({ current, patch, disabled, settings }: PreparedChange): Promise<{ client: ClientJson; clientSecret?: string; changed: string[]; warnings: RegistrationWarning[] }> {
       const changed = Object.entries(patch).filter(([, v]) => v !== undefined).map(([k]) => k)
-      return { client: toClientJson(await row(id)), changed, warnings: await outboundPolicyWarnings(metadata, deps.outboundAllowedHosts ?? []) }
+      const patchesSettings = changed.length > 0
+      let clientSecret: string | undefined
+      if (patchesSettings) {
+        try {
+          clientSecret = (await changeClient(prisma, current.id, patch)).clientSecret
+        } catch (err) {
+          if (err instanceof ClientNotFound) throw problems.notFound('the client')
+          if (err instanceof ZodError) throw invalid(err)
+          throw err
+        }
+      }
+      if (disabled !== undefined && disabled !== current.disabled) {
+        await setClientDisabled(prisma, current.id, disabled)
+        // Disabled first (the provider no longer finds it on any worker or instance), then its grants and tokens end.
+        if (disabled) await endClientTokens(prisma, deps.provider, current.id)
+        changed.push('disabled')
+      }
+      const client = toClientJson(await row(current.id))
+      const warnings = [...(client.warnings ?? []), ...(patchesSettings ? await outbound(settings) : [])]
+      return { client, ...(clientSecret ? { clientSecret } : {}), changed, warnings }
     },
 
+    /** Ends every grant and token of the client, then deletes it. */
     async remove(id: string): Promise<ClientJson> {
       const client = await row(id)
       await endClientTokens(prisma, deps.provider, client.id)
@@ -155,11 +153,15 @@ export function clientsData(deps: AdminDataDeps, scope: TenantScope) {
       return toClientJson(client)
     },
 
-    async rotateSecret(id: string): Promise<{ client: ClientJson; clientSecret: string }> {
+    /** Whether the client has a secret to rotate (a public or private_key_jwt client has none). */
+    refuseWithoutSecret(client: ClientJson): void {
+      if (!client.hasSecret) throw problems.conflict(`this client authenticates without a secret (${client.tokenEndpointAuthMethod ?? 'none'}): there is nothing to rotate`)
+    },
+
+    async rotateSecret(id: string, keepPreviousFor: number | undefined): Promise<{ client: ClientJson; clientSecret: string; previousExpiresAt: string | null }> {
       const client = await row(id)
-      if (client.secretHash === null) throw problems.conflict('this client authenticates without a secret (public client or private_key_jwt)')
-      const clientSecret = await rotateClientSecret(prisma, client.id)
-      return { client: toClientJson(await row(id)), clientSecret }
+      const { clientSecret, previousExpiresAt } = await rotateClientSecret(prisma, client.id, keepPreviousFor !== undefined ? { keepPreviousFor } : {})
+      return { client: toClientJson(await row(id)), clientSecret, previousExpiresAt: previousExpiresAt ? previousExpiresAt.toISOString() : null }
     },
   }
 }
