@@ -3,7 +3,7 @@
 import type { z } from 'zod'
 import type { problemSchema } from '../problem.ts'
 import type {
-  auditEventJson, clientJson, clientSecretJson, createdClientJson, factorJson, itemsOf, meJson, pageOf, permissionJson, roleJson,
+  auditEventJson, changedClientJson, clientJson, clientSecretJson, createdClientJson, factorJson, itemsOf, meJson, pageOf, permissionJson, roleJson,
   sessionJson, statsJson, tenantJson, userJson,
 } from '../schemas.ts'
 import { authorize, basePath, issuer, oauth, resourceRequest } from './auth.ts'
@@ -137,4 +137,5 @@ export type Permission = Json<typeof permissionJson>
 export type Tenant = Json<typeof tenantJson>
 export type Client = Json<typeof clientJson>
 export type CreatedClient = Json<typeof createdClientJson>
+export type ChangedClient = Json<typeof changedClientJson>
 export type ClientSecret = Json<typeof clientSecretJson>

@@ -3,55 +3,13 @@
 // (src/clients/registry.ts, clientSettingsSchema); the console offers only what they allow so a
 // form cannot be filled in a way the API will refuse for a reason the person never saw.
 
-/**
- * A client as GET /clients/:id answers (the spec of the one client model: settings in camelCase
- * plus what the server keeps about it).
- */
-export interface Client {
-  id: string
-  name: string
-  kind: 'web' | 'spa' | 'native' | 'service'
-  grantTypes: string[]
-  tokenEndpointAuthMethod: string
-  jwks?: { keys: unknown[] } | null
-  jwksUri?: string | null
-  requirePkce: boolean
-  requestObjectSigningAlg?: string | null
-  requireSignedRequestObject: boolean
-  requirePushedAuthorizationRequests: boolean
-  redirectUris: string[]
-  postLogoutRedirectUris: string[]
-  backchannelLogoutUri?: string | null
-  backchannelLogoutSessionRequired?: boolean
-  clientUri?: string | null
-  logoUri?: string | null
-  policyUri?: string | null
-  tosUri?: string | null
-  contacts?: string[]
-  accessTokenTtl?: number | null
-  idTokenTtl?: number | null
-  refreshTokenTtl?: number | null
-  accessTokenFormat?: 'opaque' | 'jwt' | null
-  scope?: string | null
-  firstParty: boolean
-  mfaPolicy: string
-  mfaMaxAge?: number | null
-  tenantId?: string | null
-  adminPermissions?: string[]
-  disabled: boolean
-  hasSecret: boolean
-  secretRotation?: { previousExpiresAt: string } | null
-  builtIn?: boolean
-  registeredBy?: 'admin' | 'dynamic'
-  warnings?: Warning[]
-  createdAt: string
-  updatedAt: string
-}
-export interface Warning { path: string; message: string }
-export interface CreatedClient { client: Client; clientSecret?: string; warnings?: Warning[] }
-/** A change that made the client use a secret it did not have (e.g. from private_key_jwt) carries the new one, once. */
-export interface ChangedClient extends Client { warnings?: Warning[]; clientSecret?: string }
-export interface RotatedSecret { clientSecret: string; previousExpiresAt?: string | null }
+// A client as the admin API answers (the one client model's settings plus what the server keeps
+// about it): the API's own schemas, as every console type is (ADR 0241).
+import type { ChangedClient, Client, ClientSecret, CreatedClient } from '../api.ts'
+
+export type { ChangedClient, Client, CreatedClient }
+export type RotatedSecret = ClientSecret
+export type Warning = NonNullable<CreatedClient['warnings']>[number]
 
 export type Kind = Client['kind']
 
