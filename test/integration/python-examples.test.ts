@@ -115,7 +115,9 @@ describe('the Python examples (embedded)', () => {
       }),
     ]))
     browser = await launchChromium({ hostRules: [port.flaskPost, port.flaskBasic].map((p) => `MAP localhost:${p} 127.0.0.1:${p}`) })
-  })
+    // The server, four Python processes and Chromium: more to start than the suites' default allows
+    // on a busy machine.
+  }, 240_000)
 
   afterAll(async () => {
     await browser?.close()
