@@ -10,9 +10,10 @@ import { userCommands } from './cli/user.ts'
 import { clientCommands } from './cli/client.ts'
 import { resourceCommands } from './cli/resource.ts'
 import { keysCommands } from './cli/keys.ts'
+import { registrationTokenCommands } from './cli/registration-token.ts'
 
 /** Every command, in the order the overview lists them. */
-export const COMMANDS: CommandGroup[] = [migrateCommands, seedCommands, userCommands, clientCommands, resourceCommands, keysCommands]
+export const COMMANDS: CommandGroup[] = [migrateCommands, seedCommands, userCommands, clientCommands, registrationTokenCommands, resourceCommands, keysCommands]
 
 const COLUMN = 29
 

@@ -17,6 +17,7 @@ import { errors, type Configuration } from 'oidc-provider'
 import type { Db } from '../queries/db.ts'
 import type { AuditWriter } from '../audit/audit.ts'
 import { findClientById } from '../queries/clients.ts'
+import { clientSettingsSchema, settingsOf } from '../clients/registry.ts'
 import { deleteDynamicClient, findRegistrationToken, findRegistrationTokenOfClient, insertDynamicClientSpendingToken, updateDynamicClient } from '../queries/registration-tokens.ts'
 import { judgeRegistration, registrationTokenIdOf, registrationTokenState, type SaveInitialAccessToken } from '../clients/registration-tokens.ts'
 import { hashClientSecret, randomSecret, verifyClientSecret } from '../security/secrets.ts'
@@ -59,6 +60,25 @@ type Decision =
   | { kind: 'update'; tokenId: string; tenantId: string | null; requested: string[] }
 const decisions = new WeakMap<object, Decision>()
 
+// RFC 7591 §2 defaults, for judging a registration that leaves them out as the provider will read it.
+const RFC7591_DEFAULTS = { grant_types: ['authorization_code'], response_types: ['code'], token_endpoint_auth_method: 'client_secret_basic' }
+
+/**
+ * The rules of the one client model (src/clients/settings.ts), as for a client an administrator
+ * registers: the metadata read as settings must pass clientSettingsSchema (kinds and their grant
+ * types, redirect URIs per kind, jwks, URIs shown to people…). A refusal names the setting.
+ */
+function refuseOutsideModel(clientId: string, properties: Record<string, unknown>): void {
+  const metadata = { ...RFC7591_DEFAULTS, ...properties }
+  const name = typeof properties.client_name === 'string' && properties.client_name.trim() ? properties.client_name : clientId
+  const parsed = clientSettingsSchema.safeParse(settingsOf({ id: clientId, name, metadata: metadata as object, firstParty: false, mfaPolicy: 'none', mfaMaxAge: null, tenantId: null }))
+  if (parsed.success) return
+  const issue = parsed.error.issues[0]!
+  const path = issue.path.map(String).join('.')
+  const description = `${path ? `${path}: ` : ''}${issue.message}`
+  throw /^(redirectUris|postLogoutRedirectUris)\b/.test(path) ? new errors.InvalidRedirectUri(description) : new errors.InvalidClientMetadata(description)
+}
+
 function refuseOutsidePolicy(refusal: ReturnType<typeof judgeRegistration>): void {
   if (!refusal) return
   throw refusal.error === 'invalid_redirect_uri' ? new errors.InvalidRedirectUri(refusal.description) : new errors.InvalidClientMetadata(refusal.description)
@@ -77,6 +97,7 @@ function createRegistrationPolicy(prisma: Db) {
       const state = registrationTokenState(token)
       if (state !== 'active') throw new errors.InvalidToken(`initial access token ${state}`)
       refuseOutsidePolicy(judgeRegistration(token, properties))
+      refuseOutsideModel(String(properties.client_id), properties)
       decisions.set(ctx, { kind: 'create', tokenId: token.id, tenantId: token.tenantId, requested })
       return
     }
@@ -86,6 +107,7 @@ function createRegistrationPolicy(prisma: Db) {
       const token = clientId ? await findRegistrationTokenOfClient(prisma, clientId) : null
       if (!token) throw new errors.InvalidToken('this client was not registered with an initial access token')
       refuseOutsidePolicy(judgeRegistration(token, properties))
+      refuseOutsideModel(clientId!, properties)
       decisions.set(ctx, { kind: 'update', tokenId: token.id, tenantId: token.tenantId, requested })
       return
     }

@@ -14,6 +14,7 @@ import { RoleDetail, RoleList } from './pages/roles.tsx'
 import { ClientDetail, ClientList } from './pages/clients.tsx'
 import { TenantDetail, TenantList } from './pages/tenants.tsx'
 import { AuditPage } from './pages/audit.tsx'
+import { RegistrationTokensPage } from './pages/registration-tokens.tsx'
 
 
 const SECTIONS = [
@@ -21,6 +22,7 @@ const SECTIONS = [
   { to: '/users', label: 'Users', permission: 'users:read' },
   { to: '/roles', label: 'Roles', permission: 'roles:read' },
   { to: '/clients', label: 'Clients', permission: 'clients:read' },
+  { to: '/registration-tokens', label: 'Registration tokens', permission: 'clients:read' },
   { to: '/tenants', label: 'Tenants', permission: 'tenants:read' },
   { to: '/audit', label: 'Audit', permission: 'audit:read' },
 ] as const
@@ -37,6 +39,7 @@ function route(path: string): { section: string; page: () => JSX.Element } {
     case 'clients': return { section: '/clients', page: () => (id ? <ClientDetail id={decodeURIComponent(id)} /> : <ClientList />) }
     case 'tenants': return { section: '/tenants', page: () => (id ? <TenantDetail id={decodeURIComponent(id)} /> : <TenantList />) }
     case 'audit': return { section: '/audit', page: () => <AuditPage /> }
+    case 'registration-tokens': return { section: '/registration-tokens', page: () => <RegistrationTokensPage /> }
     default: return { section: '', page: () => <NotFound /> }
   }
 }
