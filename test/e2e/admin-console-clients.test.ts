@@ -12,6 +12,7 @@
 //   - disabling and deleting ask first, saying that tokens are revoked at once;
 //   - registering asks for a recent second factor (RFC 9470 step-up): the console re-authorizes,
 //     the person confirms and repeats the action;
+//   - a client that registered itself is marked so in the list;
 //   - a built-in client (the console's own) is shown as protected, with nothing to change it.
 // Assertions are on what a person sees (text, labels, roles). Screenshots go to test-results/.
 import { mkdirSync } from 'node:fs'
@@ -27,6 +28,7 @@ import { clientKey, runClientFlow } from '../support/client-flows.ts'
 import { createUser } from '../../src/identity/users.ts'
 import { assignRole, ensureRole } from '../../src/identity/roles.ts'
 import { ADMIN_PERMISSIONS } from '../../src/seed.ts'
+import { createClient } from '../../src/clients/registry.ts'
 
 const ROOT = path.resolve(import.meta.dirname, '../..')
 const RESULTS = path.join(ROOT, 'test-results')
@@ -60,6 +62,9 @@ describe('admin console in Chromium: registering every kind of client (postgres-
       totpSecret = await addTotpFactor(prisma, ada.id)
       const lin = await createUser(prisma, { email: LIN.email, password: ADA.password, displayName: LIN.displayName, emailVerified: true })
       await assignRole(prisma, lin.id, admin.id)
+      // A tool that registered itself (RFC 7591): its row says so.
+      await createClient(prisma, { clientId: 'mcp-tool-7f3a', name: 'Notes assistant', kind: 'native', redirectUris: ['http://127.0.0.1:33418/callback'] })
+      await prisma.client.update({ where: { id: 'mcp-tool-7f3a' }, data: { registeredBy: 'dynamic' } })
     })
     await iam.start()
     browser = await launchChromium()
@@ -328,6 +333,8 @@ describe('admin console in Chromium: registering every kind of client (postgres-
 
   it('shows a built-in client as protected, with nothing to change, disable or delete it', async () => {
     await openClients()
+    await row('Notes assistant').getByText('registered dynamically').waitFor()
+    expect(await row('Ledger').getByText('registered dynamically').count()).toBe(0)
     const consoleRow = row('Admin console')
     await consoleRow.getByText('built-in, protected').waitFor()
     await consoleRow.getByRole('link', { name: 'Admin console' }).click()
