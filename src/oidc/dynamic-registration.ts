@@ -12,7 +12,7 @@
 //   update is checked against the hash here, before the provider compares it.
 import type { Context, Next } from 'koa'
 import type Provider from 'oidc-provider'
-import type { Client, KoaContextWithOIDC } from 'oidc-provider'
+import type { Client, ClientMetadata, KoaContextWithOIDC } from 'oidc-provider'
 import { errors, type Configuration } from 'oidc-provider'
 import type { Db } from '../queries/db.ts'
 import type { AuditWriter } from '../audit/audit.ts'
@@ -84,9 +84,43 @@ function refuseOutsidePolicy(refusal: ReturnType<typeof judgeRegistration>): voi
   throw refusal.error === 'invalid_redirect_uri' ? new errors.InvalidRedirectUri(refusal.description) : new errors.InvalidClientMetadata(refusal.description)
 }
 
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]'])
+const stringsOf = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [])
+
+/**
+ * What a token's host list means for the URIs a registrant names, beyond the host itself:
+ * - redirect and post-logout URIs are https, or http on the machine itself (RFC 8252 §7.3). A
+ *   private-use scheme names no host anyone owns (`com.evil.app://allowed.example.com/` is
+ *   delivered to whichever app claims the scheme), and plain http on the network hands codes
+ *   to anyone on the path: both would empty the host policy.
+ * - the URIs this server itself calls (jwks_uri, backchannel_logout_uri) name an allowed host too:
+ *   otherwise a registrant points the server at any host, including those OUTBOUND_ALLOWED_HOSTS
+ *   exempts from the provider's SSRF guard (internal services the operator trusts).
+ */
+function refuseOutsideHosts(token: { allowedRedirectHosts: string[] }, properties: Record<string, unknown>): void {
+  for (const key of ['redirect_uris', 'post_logout_redirect_uris'] as const) {
+    for (const uri of stringsOf(properties[key])) {
+      const url = URL.parse(uri)
+      if (url?.protocol === 'https:' || (url?.protocol === 'http:' && LOOPBACK.has(url.hostname))) continue
+      throw new errors.InvalidRedirectUri(`${key} must be https URLs (http only on localhost, 127.0.0.1 or [::1]) on the hosts this initial access token allows`)
+    }
+  }
+  const hosts = new Set(token.allowedRedirectHosts)
+  for (const key of ['jwks_uri', 'backchannel_logout_uri'] as const) {
+    const value = properties[key]
+    if (value === undefined) continue
+    const host = typeof value === 'string' ? URL.parse(value)?.hostname.toLowerCase() : undefined
+    if (!host || !hosts.has(host)) {
+      throw new errors.InvalidClientMetadata(`${key} may name only the hosts this initial access token allows (${[...hosts].join(', ') || 'none'})`)
+    }
+  }
+}
+
 /** The policy of features.registration.policies: runs on POST /reg and PUT /reg/:id, before the provider validates and stores. */
 function createRegistrationPolicy(prisma: Db) {
-  return async function registrationPolicy(ctx: Context, properties: Record<string, unknown>): Promise<void> {
+  return async function registrationPolicy(oidcCtx: KoaContextWithOIDC, metadata: ClientMetadata): Promise<void> {
+    const ctx = oidcCtx as unknown as Context
+    const properties = metadata as Record<string, unknown>
     dropUnregistrable(properties)
     const requested = Object.keys(properties).filter((k) => REGISTRABLE.has(k))
     const route = registrationRouteOf(ctx)
@@ -97,6 +131,7 @@ function createRegistrationPolicy(prisma: Db) {
       const state = registrationTokenState(token)
       if (state !== 'active') throw new errors.InvalidToken(`initial access token ${state}`)
       refuseOutsidePolicy(judgeRegistration(token, properties))
+      refuseOutsideHosts(token, properties)
       refuseOutsideModel(String(properties.client_id), properties)
       decisions.set(ctx, { kind: 'create', tokenId: token.id, tenantId: token.tenantId, requested })
       return
@@ -107,6 +142,7 @@ function createRegistrationPolicy(prisma: Db) {
       const token = clientId ? await findRegistrationTokenOfClient(prisma, clientId) : null
       if (!token) throw new errors.InvalidToken('this client was not registered with an initial access token')
       refuseOutsidePolicy(judgeRegistration(token, properties))
+      refuseOutsideHosts(token, properties)
       refuseOutsideModel(clientId!, properties)
       decisions.set(ctx, { kind: 'update', tokenId: token.id, tenantId: token.tenantId, requested })
       return
@@ -121,7 +157,7 @@ export function registrationFeatures(enabled: boolean, prisma: Db) {
     enabled,
     // Adapter-backed initial access tokens only (administrators issue them): no open registration.
     initialAccessToken: true,
-    policies: { [REGISTRATION_POLICY]: createRegistrationPolicy(prisma) as never },
+    policies: { [REGISTRATION_POLICY]: createRegistrationPolicy(prisma) },
     issueRegistrationAccessToken: true,
     // The same strength as the secrets the admin doors generate (stored as a salted SHA-256).
     secretFactory: async () => randomSecret(32),
@@ -147,7 +183,7 @@ export function initialAccessTokenSaver(provider: Provider): SaveInitialAccessTo
 /** What the Client row keeps of the provider's metadata: the registrant's (cleaned) keys and the essentials, never a secret or ours. */
 function storableMetadata(payload: Record<string, unknown>, requested: string[]): Record<string, unknown> {
   const keep = new Set([...requested, ...ESSENTIAL])
-  return Object.fromEntries(Object.entries(payload).filter(([k, v]) => keep.has(k) && REGISTRABLE.has(k) || (k === 'client_id_issued_at' && v !== undefined)))
+  return Object.fromEntries(Object.entries(payload).filter(([k, v]) => (keep.has(k) && REGISTRABLE.has(k)) || (k === 'client_id_issued_at' && v !== undefined)))
 }
 
 /**
