@@ -67,8 +67,8 @@ interface World {
   issue(policy: Json, token?: string): Promise<{ token: string; id: string }>
 }
 
-async function startWorld(mode: StorageMode): Promise<World> {
-  const iam = await createIam(mode, { env: { DYNAMIC_CLIENT_REGISTRATION: 'true' } })
+async function startWorld(mode: StorageMode, env: Record<string, string> = {}): Promise<World> {
+  const iam = await createIam(mode, { env: { DYNAMIC_CLIENT_REGISTRATION: 'true', ...env } })
   const totp = {} as Record<'root' | 'acme', string>
   let acmeId = ''
   await iam.withDatabase(async (prisma) => {
@@ -435,9 +435,10 @@ describe('client registry attacks (postgres-redis)', () => {
   })
 })
 
-describe.each(['embedded', 'postgres-redis'] as const)('initial access token race (%s)', (mode) => {
+describe.each(['embedded', 'postgres-redis'] as const)('initial access token race, failed secret checks (%s)', (mode) => {
   let w: World
-  beforeAll(async () => { w = await startWorld(mode) }, 240_000)
+  // A small per-client limit at the token endpoint (the two admin sign-ins use the console's client twice).
+  beforeAll(async () => { w = await startWorld(mode, { RATE_LIMIT_TOKEN_CLIENT: '20/60' }) }, 240_000)
   afterAll(async () => { await w?.iam.close() })
 
   it('a one-use token fired ten times at once registers exactly one client', async () => {
@@ -452,4 +453,25 @@ describe.each(['embedded', 'postgres-redis'] as const)('initial access token rac
     const listed = await w.call(w.rootToken, 'GET', '/clients?limit=100')
     expect(listed.json.items.filter((c: Json) => String(c.name).startsWith('racer '))).toHaveLength(1)
   })
+
+  // An imported short secret is checked with scrypt (16 MiB, tens of milliseconds, on libuv's four
+  // threads): wrong guesses must be bounded per client, at every endpoint that authenticates clients,
+  // or anyone who knows such a client's (public) id can keep the pool busy and guess without limit.
+  it('wrong-secret guesses against a client with a scrypt secret are limited at the token and introspection endpoints', async () => {
+    const created = await w.call(w.rootToken, 'POST', '/clients', { name: 'legacy', kind: 'web', redirectUris: [SPA_REDIRECT], secret: 'legacy-short-pw' })
+    expect(created.status, created.text).toBe(201)
+    const id = created.json.client.id as string
+    for (const path of ['/token', '/token/introspection']) {
+      const statuses: number[] = []
+      for (let i = 0; i < 40; i++) {
+        const res = await fetch(`${w.iam.issuer}${path}`, {
+          method: 'POST', headers: { authorization: basic(id, `guess-${i}`), 'content-type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams(path === '/token' ? { grant_type: 'client_credentials' } : { token: 'x' }),
+        })
+        await res.arrayBuffer()
+        statuses.push(res.status)
+      }
+      expect(statuses, `${path}: ${[...new Set(statuses)].join(',')}`).toContain(429)
+    }
+  }, 60_000)
 })
