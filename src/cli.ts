@@ -67,8 +67,12 @@ export async function runCommand(argv: string[], config: Config): Promise<number
   if (HELP_FLAGS.includes(first) || first === 'help') {
     // `iam help client create` is `iam client create --help`.
     const asked = first === 'help' && argv.length > 1 ? find(argv.slice(1)) : undefined
+    if (asked && !asked.group) {
+      console.error(`iam: unknown command '${argv[1]}'\n\n${USAGE}`)
+      return 2
+    }
     console.log(asked?.command ? commandUsage(asked.command) : asked?.group ? groupUsage(asked.group) : USAGE)
-    return asked && !asked.group ? 2 : 0
+    return 0
   }
   const { group, command, args } = find(argv)
   if (!group) {
@@ -96,8 +100,9 @@ export async function runCommand(argv: string[], config: Config): Promise<number
       console.error([`iam ${command.name}: ${err.message}`, ...err.lines.map((l) => `  ${l}`), '', commandUsage(command, { details: false })].join('\n'))
       return 2
     }
-    // A key file that cannot be used (oidc/keys.ts KeyError, loaded only by the keys commands).
-    if (err instanceof CommandError || (err instanceof Error && err.name === 'KeyError')) {
+    // A key file that cannot be used (oidc/keys.ts), the embedded database held by the server
+    // (store/database.ts): said in one line. Named, not imported: those modules load only to run.
+    if (err instanceof CommandError || (err instanceof Error && ['KeyError', 'DatabaseBusyError'].includes(err.name))) {
       console.error(`iam ${command.name}: ${err.message}`)
       return 1
     }
