@@ -3,6 +3,9 @@
 // admin API, within that token's policy. And as an attacker would try them: without a token, with
 // one spent, revoked or expired, outside its policy, reaching for our own settings (first-party,
 // admin permissions, no PKCE), for a symmetric algorithm, or for the stored secret hash.
+import { execFile } from 'node:child_process'
+import path from 'node:path'
+import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import * as oidc from 'openid-client'
 import { createIam, STORAGE_MODES, type IamInstance } from '../support/iam.ts'
@@ -18,6 +21,8 @@ const ROOT = { login: 'reg-root@example.test', password: 'registration root long
 const ACME_ADMIN = { login: 'reg-admin@acme.test', password: 'acme registration admin passphrase' }
 const SCOPES = ['clients:read', 'clients:write', 'audit:read']
 const insecure = { execute: [oidc.allowInsecureRequests] }
+const root = path.resolve(import.meta.dirname, '../..')
+const run = promisify(execFile)
 
 type Json = Record<string, any>
 interface Answer { status: number; json: Json; headers: Headers }
@@ -97,6 +102,8 @@ describe.each(STORAGE_MODES)('dynamic client registration (%s)', (mode) => {
   }
 
   it('registers a client with an initial access token, signs a person in with it, reads, updates and deletes it (RFC 7592)', async () => {
+    const discovery = await (await fetch(`${iam.issuer}/.well-known/openid-configuration`)).json() as Json
+    expect(discovery.registration_endpoint).toBe(`${iam.issuer}/reg`)
     const iat = await issue({ description: 'a tool', allowedRedirectHosts: ['localhost'], maxUses: 1 })
     const created = await reg.register(iat.token, webApp())
     expect(created.status, JSON.stringify(created.json)).toBe(201)
@@ -259,6 +266,34 @@ describe.each(STORAGE_MODES)('dynamic client registration (%s)', (mode) => {
     // No admin permissions: its client-credentials requests for the admin API are refused.
     expect(await secretWorks(iam.issuer, clientId, secret)).toBe(true)
   })
+
+  it('issues, lists and revokes initial access tokens from the CLI', async () => {
+    const cli = (...args: string[]) => run(process.execPath, ['src/main.ts', ...args], { cwd: root, env: { ...process.env, ...iam.env, LOG_LEVEL: 'warn' } })
+    // The CLI against this server's stores: embedded, only while the server is stopped.
+    const stopped = async <T>(fn: () => Promise<T>): Promise<T> => {
+      if (mode !== 'embedded') return fn()
+      await iam.stop()
+      try {
+        return await fn()
+      } finally {
+        await iam.start()
+      }
+    }
+    const created = await stopped(() => cli('registration-token', 'create', '--host', 'localhost', '--uses', '2', '--description', 'from the CLI'))
+    const token = /initial access token \(shown once\): (\S+)/.exec(created.stdout)?.[1]
+    const id = /^id: (\S+)/m.exec(created.stdout)?.[1]
+    expect(token && id, created.stdout).toBeTruthy()
+    expect((await reg.register(token, webApp())).status).toBe(201)
+    const listed = await stopped(async () => {
+      const list = await cli('registration-token', 'list')
+      await cli('registration-token', 'revoke', id!)
+      return list
+    })
+    expect(listed.stdout).toMatch(new RegExp(`^${id}  active   1/2 .* from the CLI$`, 'm'))
+    expect((await reg.register(token, webApp())).json.error).toBe('invalid_token')
+    // Bad usage is answered before any store is opened.
+    await expect(cli('registration-token', 'create', '--grant-type', 'password')).rejects.toMatchObject({ code: 2 })
+  }, 400_000)
 
   it('a tenant administrator issues tokens for their own tenant only, and sees and revokes only those', async () => {
     const global = await issue({ allowedRedirectHosts: ['localhost'] })
