@@ -17,6 +17,7 @@ import { clientKey, configure, runClientFlow, serveJwks, type ClientKey, type Fl
 import { createFixtures } from '../support/fixtures.ts'
 import { COMMANDS } from '../../src/cli.ts'
 import { settingsOf } from '../../src/clients/registry.ts'
+import type { PrismaClient } from '../../src/generated/prisma/client.ts'
 
 const root = path.resolve(import.meta.dirname, '../..')
 const REDIRECT = 'http://localhost:8080/callback'
@@ -188,27 +189,31 @@ describe.each(STORAGE_MODES)('client commands register every kind of client, who
   const IMPORTED = 'imported secret with spaces ~ and punctuation! 0123456789'
   const SHORT = 'short-s3cret'
 
-  /** The CLI against this server's database: embedded, only while the server is stopped. */
-  async function cli(args: string[], input?: string): Promise<Run> {
+  /**
+   * Runs `fn` (CLI runs, database reads) against this server's database: embedded, while the server
+   * is stopped (once for the lot: a restart is the slow part); on PostgreSQL beside it, then waits
+   * out the running server's one-second client cache (oidc/adapters/client-registry.ts).
+   */
+  async function offline<T>(fn: () => Promise<T>): Promise<T> {
     if (mode === 'postgres-redis') {
-      const run = await runCli(iam.env, args, input)
-      // The running server reads a client through a one-second cache (oidc/adapters/client-registry.ts).
-      if (args[0] === 'client' && !['list', 'show'].includes(args[1]!)) await sleep(1_100)
-      return run
+      const result = await fn()
+      await sleep(1_100)
+      return result
     }
     const running = Boolean(iam.process())
     if (running) await iam.stop()
     try {
-      return await runCli(iam.env, args, input)
+      return await fn()
     } finally {
       if (running) await iam.start()
     }
   }
+  const cli = (args: string[], input?: string) => runCli(iam.env, args, input)
   const secretOf = (run: Run) => /^client_secret \(shown once, stored hashed\): (\S+)$/m.exec(run.stdout)?.[1]
-  const stored = (id: string) => iam.databaseNow(async (prisma) => {
+  const storedIn = (prisma: PrismaClient) => async (id: string) => {
     const row = await prisma.client.findUnique({ where: { id } })
     return row && { ...settingsOf(row), disabled: row.disabled, hasSecret: row.secretHash !== null, registeredBy: row.registeredBy }
-  })
+  }
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'iam-cli-'))
@@ -243,7 +248,7 @@ describe.each(STORAGE_MODES)('client commands register every kind of client, who
       legacy: { clientId: 'cli-legacy', authMethod: 'client_secret_basic', secret: secretOf(created.legacy)!, redirectUri: REDIRECT },
       imported: { clientId: 'legacy app/1', authMethod: 'client_secret_basic', secret: IMPORTED, redirectUri: REDIRECT },
     } satisfies Record<string, FlowClient>)
-  })
+  }, 600_000)
 
   afterAll(async () => {
     await iam?.close()
@@ -262,15 +267,18 @@ describe.each(STORAGE_MODES)('client commands register every kind of client, who
     expect(created.imported!.stdout).toContain('client_secret: the imported one (stored hashed)')
     for (const name of ['post', 'deviceWeb', 'webCc', 'legacy']) expect(secretOf(created[name]!)!.length, name).toBeGreaterThanOrEqual(32)
 
-    expect(await stored('cli-pkj-jwks')).toMatchObject({ kind: 'web', tokenEndpointAuthMethod: 'private_key_jwt', jwks: keys.jwks!.publicJwks, redirectUris: [REDIRECT], hasSecret: false, registeredBy: 'admin' })
-    expect(await stored('cli-pkj-uri')).toMatchObject({ tokenEndpointAuthMethod: 'private_key_jwt', jwksUri: jwksServer.url, hasSecret: false })
-    expect(await stored('cli-post')).toMatchObject({ tokenEndpointAuthMethod: 'client_secret_post', grantTypes: ['authorization_code', 'refresh_token'], requirePkce: true, hasSecret: true })
-    expect(await stored('cli-device-native')).toMatchObject({ kind: 'native', tokenEndpointAuthMethod: 'none', grantTypes: [DEVICE_CODE, 'refresh_token'], redirectUris: [], hasSecret: false })
-    expect(await stored('cli-device-web')).toMatchObject({ kind: 'web', tokenEndpointAuthMethod: 'client_secret_basic', grantTypes: [DEVICE_CODE, 'refresh_token'], redirectUris: [], hasSecret: true })
-    expect(await stored('cli-web-cc')).toMatchObject({ grantTypes: ['authorization_code', 'refresh_token', 'client_credentials'], accessTokenTtl: 900, contacts: ['ops@example.test'] })
-    expect(await stored('cli-legacy')).toMatchObject({ requirePkce: false, hasSecret: true })
-    expect(await stored('legacy app/1')).toMatchObject({ name: 'Brought over', hasSecret: true, logoUri: 'https://app.example.test/logo.png', policyUri: 'https://app.example.test/privacy' })
-    expect(await stored('cli-short')).toMatchObject({ kind: 'service', grantTypes: ['client_credentials'], hasSecret: true })
+    await iam.databaseNow(async (prisma) => {
+      const stored = storedIn(prisma)
+      expect(await stored('cli-pkj-jwks')).toMatchObject({ kind: 'web', tokenEndpointAuthMethod: 'private_key_jwt', jwks: keys.jwks!.publicJwks, redirectUris: [REDIRECT], hasSecret: false, registeredBy: 'admin' })
+      expect(await stored('cli-pkj-uri')).toMatchObject({ tokenEndpointAuthMethod: 'private_key_jwt', jwksUri: jwksServer.url, hasSecret: false })
+      expect(await stored('cli-post')).toMatchObject({ tokenEndpointAuthMethod: 'client_secret_post', grantTypes: ['authorization_code', 'refresh_token'], requirePkce: true, hasSecret: true })
+      expect(await stored('cli-device-native')).toMatchObject({ kind: 'native', tokenEndpointAuthMethod: 'none', grantTypes: [DEVICE_CODE, 'refresh_token'], redirectUris: [], hasSecret: false })
+      expect(await stored('cli-device-web')).toMatchObject({ kind: 'web', tokenEndpointAuthMethod: 'client_secret_basic', grantTypes: [DEVICE_CODE, 'refresh_token'], redirectUris: [], hasSecret: true })
+      expect(await stored('cli-web-cc')).toMatchObject({ grantTypes: ['authorization_code', 'refresh_token', 'client_credentials'], accessTokenTtl: 900, contacts: ['ops@example.test'] })
+      expect(await stored('cli-legacy')).toMatchObject({ requirePkce: false, hasSecret: true })
+      expect(await stored('legacy app/1')).toMatchObject({ name: 'Brought over', hasSecret: true, logoUri: 'https://app.example.test/logo.png', policyUri: 'https://app.example.test/privacy' })
+      expect(await stored('cli-short')).toMatchObject({ kind: 'service', grantTypes: ['client_credentials'], hasSecret: true })
+    })
   })
 
   it('warns on stderr, without refusing: PKCE off, a short imported secret (which then works)', async () => {
@@ -313,44 +321,42 @@ describe.each(STORAGE_MODES)('client commands register every kind of client, who
   })
 
   it('client list and client show say what is registered', async () => {
-    const list = await cli(['client', 'list'])
+    const [list, show, missing] = await offline(async () => [await cli(['client', 'list']), await cli(['client', 'show', 'legacy app/1']), await cli(['client', 'show', 'nope'])])
     expect(list.code, list.stderr).toBe(0)
     expect(list.stdout.split('\n')[0]).toMatch(/^ID\s+NAME\s+KIND\s+GRANT TYPES\s+DISABLED$/)
     expect(list.stdout).toMatch(/^cli-device-native\s+Device CLI\s+native\s+device_code,refresh_token$/m)
     expect(list.stdout).toMatch(/^cli-web-cc\s+Web app with client credentials\s+web\s+authorization_code,refresh_token,client_credentials$/m)
-    const show = await cli(['client', 'show', 'legacy app/1'])
     expect(show.code, show.stderr).toBe(0)
     expect(JSON.parse(show.stdout)).toMatchObject({ id: 'legacy app/1', kind: 'web', hasSecret: true, disabled: false, builtIn: false, secretRotation: null })
-    const missing = await cli(['client', 'show', 'nope'])
     expect(missing).toMatchObject({ code: 1, stderr: 'iam client show: no client nope\n' })
   })
 
   it('rotate-secret --keep-previous-for: the new secret is printed once and both work meanwhile; without it the old one stops', async () => {
     const old = clients.post!.secret!
-    const rotated = await cli(['client', 'rotate-secret', 'cli-post', '--keep-previous-for', '1h'])
+    const rotated = await offline(() => cli(['client', 'rotate-secret', 'cli-post', '--keep-previous-for', '1h']))
     expect(rotated.code, rotated.stderr).toBe(0)
     const fresh = secretOf(rotated)!
     expect(fresh).not.toBe(old)
     expect(rotated.stdout).toMatch(/the previous secret keeps working until \d{4}-/)
     expectOk(await runClientFlow(iam.issuer, { ...clients.post!, secret: fresh }, 'code'))
     expectOk(await runClientFlow(iam.issuer, clients.post!, 'code'))
-    const again = await cli(['client', 'rotate-secret', 'cli-post'])
+    // A client without a secret has none to rotate.
+    const [again, keyClient] = await offline(async () => [await cli(['client', 'rotate-secret', 'cli-post']), await cli(['client', 'rotate-secret', 'cli-pkj-jwks'])])
+    expect(keyClient).toMatchObject({ code: 1, stderr: expect.stringContaining('authenticates without a secret') })
     expect(again.stdout).toContain('the previous secret no longer works')
     const newest = secretOf(again)!
     expect(await runClientFlow(iam.issuer, { ...clients.post!, secret: fresh }, 'code')).toMatchObject({ ok: false, error: 'invalid_client' })
     expectOk(await runClientFlow(iam.issuer, { ...clients.post!, secret: newest }, 'code'))
-    // A client without a secret has none to rotate.
-    expect(await cli(['client', 'rotate-secret', 'cli-pkj-jwks'])).toMatchObject({ code: 1, stderr: expect.stringContaining('authenticates without a secret') })
   })
 
   it('disable ends the client’s tokens and refuses it; enable accepts it again without reviving old tokens; audited as the CLI', async () => {
     const before = await runClientFlow(iam.issuer, clients.webCc!, 'code')
     expectOk(before)
-    const disabled = await cli(['client', 'disable', 'cli-web-cc'])
+    const disabled = await offline(() => cli(['client', 'disable', 'cli-web-cc']))
     expect(disabled.code, disabled.stderr).toBe(0)
     expect(disabled.stdout).toContain('disabled')
     expect(await runClientFlow(iam.issuer, clients.webCc!, 'client-credentials')).toMatchObject({ ok: false, error: 'invalid_client' })
-    const enabled = await cli(['client', 'enable', 'cli-web-cc'])
+    const enabled = await offline(() => cli(['client', 'enable', 'cli-web-cc']))
     expect(enabled.code, enabled.stderr).toBe(0)
     expectOk(await runClientFlow(iam.issuer, clients.webCc!, 'client-credentials'))
     // The refresh token from before the disable was revoked with its grant.
@@ -360,10 +366,10 @@ describe.each(STORAGE_MODES)('client commands register every kind of client, who
   })
 
   it('delete removes the client and its tokens; the built-in clients cannot be deleted or disabled', async () => {
-    const deleted = await cli(['client', 'delete', 'cli-legacy'])
+    const deleted = await offline(() => cli(['client', 'delete', 'cli-legacy']))
     expect(deleted.code, deleted.stderr).toBe(0)
-    expect(await stored('cli-legacy')).toBeNull()
     expect(await runClientFlow(iam.issuer, clients.legacy!, 'code-without-pkce')).toMatchObject({ ok: false })
+    // Refused before the database is opened.
     for (const id of ['admin-console', 'iam-account']) {
       for (const command of ['delete', 'disable']) {
         const refused = await cli(['client', command, id])
@@ -371,7 +377,11 @@ describe.each(STORAGE_MODES)('client commands register every kind of client, who
         expect(refused.stderr).toMatch(/one of this server's own applications/)
         expect(refused.stderr).not.toMatch(STACK_LINE)
       }
-      expect(await stored(id)).toMatchObject({ disabled: false })
     }
+    await iam.databaseNow(async (prisma) => {
+      const stored = storedIn(prisma)
+      expect(await stored('cli-legacy')).toBeNull()
+      for (const id of ['admin-console', 'iam-account']) expect(await stored(id)).toMatchObject({ disabled: false })
+    })
   })
 })
