@@ -68,7 +68,7 @@ function IssueForm({ onIssued }: { onIssued: (issued: Issued) => void }): JSX.El
       <ProblemBox error={err} />
       <Field label="What it is for" name="description" error={err}><input type="text" maxLength={200} {...fieldAttrs('description', err)} /></Field>
       <Field label="Allowed redirect hosts" name="allowedRedirectHosts" error={err} hint="One host per line, e.g. localhost or app.example.com. Redirect and post-logout URIs must name one of them.">
-        <textarea rows={3} {...fieldAttrs('allowedRedirectHosts', err)}>localhost{'\n'}127.0.0.1</textarea>
+        <textarea rows={3} defaultValue={'localhost\n127.0.0.1'} {...fieldAttrs('allowedRedirectHosts', err)} />
       </Field>
       <fieldset>
         <legend>Grant types a registration may ask for</legend>
@@ -151,7 +151,7 @@ export function RegistrationTokensPage(): JSX.Element {
                   {t.clientIds.length > 0 && <div>{t.clientIds.map((id) => <div key={id}><Link to={`/clients/${encodeURIComponent(id)}`}>{id}</Link></div>)}</div>}
                 </td>
                 <td data-label="Expires">{formatDate(t.expiresAt)}</td>
-                <td data-label="State">{STATE_LABEL[t.state]}{t.revokedAt && <div class="muted">{formatDate(t.revokedAt)}</div>}</td>
+                <td data-label="State"><span>{STATE_LABEL[t.state]}</span>{t.revokedAt && <div class="muted">{formatDate(t.revokedAt)}</div>}</td>
                 <td data-label="Actions">{can('clients:write') && t.state === 'active' && <RevokeButton t={t} onRevoked={list.reload} />}</td>
               </tr>
             ))}
