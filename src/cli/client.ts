@@ -75,7 +75,8 @@ async function readStdin(): Promise<string> {
 }
 
 function printWarnings(warnings: RegistrationWarning[], where: (path: readonly PropertyKey[]) => string): void {
-  for (const w of warnings) console.error(`warning: ${say(where([w.path]), w.message)}`)
+  // The message first (it names what it is about), then the flag it comes from.
+  for (const w of warnings) console.error(`warning: ${inFlags(w.message)} (${where([w.path])})`)
 }
 
 /** Zod's own messages (type, range, enum) in plain words; the model's rules already are. */

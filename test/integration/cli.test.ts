@@ -282,8 +282,8 @@ describe.each(STORAGE_MODES)('client commands register every kind of client, who
   })
 
   it('warns on stderr, without refusing: PKCE off, a short imported secret (which then works)', async () => {
-    expect(created.legacy!.stderr).toMatch(/^warning: --no-pkce: PKCE is off/m)
-    expect(created.importedShort!.stderr).toMatch(/^warning: --secret-stdin: the imported secret has 12 characters/m)
+    expect(created.legacy!.stderr).toMatch(/^warning: PKCE is off for this client: .* \(--no-pkce\)$/m)
+    expect(created.importedShort!.stderr).toMatch(/^warning: the imported secret has 12 characters: .* \(--secret-stdin\)$/m)
     expect(created.post!.stderr).toBe('')
     expectOk(await runClientFlow(iam.issuer, { clientId: 'cli-short', authMethod: 'client_secret_basic', secret: SHORT }, 'client-credentials'))
   })
