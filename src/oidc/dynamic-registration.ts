@@ -17,6 +17,7 @@ import { errors, type Configuration } from 'oidc-provider'
 import type { Db } from '../queries/db.ts'
 import type { AuditWriter } from '../audit/audit.ts'
 import { findClientById } from '../queries/clients.ts'
+import { tenantExists } from '../queries/tenants.ts'
 import { clientSettingsSchema, settingsOf } from '../clients/registry.ts'
 import { deleteDynamicClient, findRegistrationToken, findRegistrationTokenOfClient, insertDynamicClientSpendingToken, updateDynamicClient } from '../queries/registration-tokens.ts'
 import { judgeRegistration, registrationTokenIdOf, registrationTokenState, type SaveInitialAccessToken } from '../clients/registration-tokens.ts'
@@ -130,6 +131,8 @@ function createRegistrationPolicy(prisma: Db) {
       if (!token) throw new errors.InvalidToken('initial access token not found')
       const state = registrationTokenState(token)
       if (state !== 'active') throw new errors.InvalidToken(`initial access token ${state}`)
+      // A tenant deleted since the token was issued takes the token's power with it.
+      if (token.tenantId && !(await tenantExists(prisma, token.tenantId))) throw new errors.InvalidToken('the tenant of this initial access token no longer exists')
       refuseOutsidePolicy(judgeRegistration(token, properties))
       refuseOutsideHosts(token, properties)
       refuseOutsideModel(String(properties.client_id), properties)
