@@ -168,6 +168,8 @@ export const configSchema = z.object({
     .describe('Password-reset requests per email address.'),
   RATE_LIMIT_TOKEN_CLIENT: z.string().regex(/^\d+\/\d+$/).default('600/60')
     .describe('Token-endpoint requests per authenticated client.'),
+  RATE_LIMIT_CLIENT_AUTH_FAILURE: z.string().regex(/^\d+\/\d+$/).default('20/300')
+    .describe('Failed client authentications (wrong secret or assertion) per client id and IP address, at the token, introspection, revocation, PAR and device-authorization endpoints; only failures count.'),
   CLOCK_OFFSET_FILE: optionalString
     .describe('Tests only, refused in production: a file holding milliseconds added to the clock that lockout, links, sessions and rate-limit windows read, so tests need not wait.'),
 
@@ -290,6 +292,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       registration: { ip: rate(c.RATE_LIMIT_REGISTRATION_IP), account: rate(c.RATE_LIMIT_REGISTRATION_ACCOUNT) },
       resetRequest: { ip: rate(c.RATE_LIMIT_RESET_IP), account: rate(c.RATE_LIMIT_RESET_ACCOUNT) },
       token: { client: rate(c.RATE_LIMIT_TOKEN_CLIENT) },
+      // Counted per client id and address together (middleware/token-rate-limit.ts): guessing a
+      // client's secret is bounded per address, and no address can lock a client out for others.
+      clientAuthFailure: { client: rate(c.RATE_LIMIT_CLIENT_AUTH_FAILURE) },
       // Device-code polls of a pending code (middleware/device-polling.ts): faster than one per 4 s is
       // answered slow_down; devices are told 5 s, so one that keeps to it is never refused.
       devicePoll: { client: { points: 1, duration: 4 } },

@@ -40,6 +40,11 @@ export interface RateLimits {
   succeeded(name: LimitName, keys: LimitKeys): Promise<void>
   /** Gives back the point an attempt took on each dimension (it turned out not to count). */
   refund(name: LimitName, keys: LimitKeys): Promise<void>
+  /**
+   * Whether a limit is exhausted now, without counting anything: for limits that count only
+   * failures (consumed after the fact), so that successes never take a point.
+   */
+  peek(name: LimitName, keys: LimitKeys): Promise<LimitResult>
 }
 
 type Limiter = RateLimiterAbstract
@@ -126,6 +131,18 @@ export function createRateLimits(settings: Config['rateLimits'], deps: { redis?:
 
     async refund(name, keys) {
       await credit(name, keys, () => 'reward')
+    },
+
+    async peek(name, keys) {
+      for (const { dimension, key, limiter, points } of entries(name, keys)) {
+        try {
+          const state = await limiter.get(key)
+          if (state && state.consumedPoints >= points) return { ok: false, retryAfter: Math.max(1, Math.ceil(state.msBeforeNext / 1000)), dimension }
+        } catch (err) {
+          logger.warn({ err, limit: name, dimension }, 'rate limit could not be checked; allowing the request')
+        }
+      }
+      return { ok: true }
     },
   }
 }

@@ -54,8 +54,23 @@ function digest(salt: string, secret: string): string {
   return createHash('sha256').update(salt).update('\0').update(secret, 'utf8').digest('base64url')
 }
 
-function scryptKey(secret: string, salt: string, N: number, r: number, p: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    scrypt(secret.normalize('NFC'), salt, 32, { N, r, p, maxmem: 64 * 1024 * 1024 }, (err, key) => (err ? reject(err) : resolve(key.toString('base64url'))))
-  })
+// At most two scrypt checks at once: they run on libuv's thread pool (four threads), which
+// password hashing (argon2) and file reads share; a flood of wrong guesses for a client with a short
+// imported secret then waits here instead of holding up sign-ins.
+const SCRYPT_CONCURRENCY = 2
+let scryptRunning = 0
+const scryptWaiting: Array<() => void> = []
+
+async function scryptKey(secret: string, salt: string, N: number, r: number, p: number): Promise<string> {
+  if (scryptRunning < SCRYPT_CONCURRENCY) scryptRunning++
+  else await new Promise<void>((resolve) => scryptWaiting.push(resolve)) // the slot is handed over
+  try {
+    return await new Promise((resolve, reject) => {
+      scrypt(secret.normalize('NFC'), salt, 32, { N, r, p, maxmem: 64 * 1024 * 1024 }, (err, key) => (err ? reject(err) : resolve(key.toString('base64url'))))
+    })
+  } finally {
+    const next = scryptWaiting.shift()
+    if (next) next()
+    else scryptRunning--
+  }
 }

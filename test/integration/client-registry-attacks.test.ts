@@ -438,7 +438,7 @@ describe('client registry attacks (postgres-redis)', () => {
 describe.each(['embedded', 'postgres-redis'] as const)('initial access token race, failed secret checks (%s)', (mode) => {
   let w: World
   // A small per-client limit at the token endpoint (the two admin sign-ins use the console's client twice).
-  beforeAll(async () => { w = await startWorld(mode, { RATE_LIMIT_TOKEN_CLIENT: '20/60' }) }, 240_000)
+  beforeAll(async () => { w = await startWorld(mode, { RATE_LIMIT_TOKEN_CLIENT: '20/60', RATE_LIMIT_CLIENT_AUTH_FAILURE: '20/300' }) }, 240_000)
   afterAll(async () => { await w?.iam.close() })
 
   it('a one-use token fired ten times at once registers exactly one client', async () => {

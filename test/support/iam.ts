@@ -50,7 +50,7 @@ export async function createTestDatabase(): Promise<string> {
 
 const RELAXED_RATE_LIMITS = Object.fromEntries([
   'SIGN_IN_IP', 'SIGN_IN_ACCOUNT', 'CODE_VERIFY_IP', 'CODE_VERIFY_ACCOUNT', 'CODE_SEND_IP', 'CODE_SEND_ACCOUNT',
-  'REGISTRATION_IP', 'REGISTRATION_ACCOUNT', 'RESET_IP', 'RESET_ACCOUNT', 'TOKEN_CLIENT',
+  'REGISTRATION_IP', 'REGISTRATION_ACCOUNT', 'RESET_IP', 'RESET_ACCOUNT', 'TOKEN_CLIENT', 'CLIENT_AUTH_FAILURE',
 ].map((name) => [`RATE_LIMIT_${name}`, '10000/60']))
 
 export interface CreateIamOptions {

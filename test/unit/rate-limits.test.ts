@@ -13,6 +13,7 @@ const settings = {
   registration: { ip: rate(100), account: rate(100) },
   resetRequest: { ip: rate(100), account: rate(100) },
   token: { client: rate(2) },
+  clientAuthFailure: { client: rate(2) },
   devicePoll: { client: rate(100) },
 }
 
@@ -23,6 +24,17 @@ function limitsWithAudit() {
 }
 
 describe('rate limits in the process', () => {
+  it('peeks without counting: a limit that counts only failures refuses once they are used up', async () => {
+    const { limits } = limitsWithAudit()
+    const keys = { client: 'legacy 10.0.0.1' }
+    for (let i = 0; i < 5; i++) expect(await limits.peek('clientAuthFailure', keys)).toEqual({ ok: true })
+    await limits.consume('clientAuthFailure', keys)
+    expect(await limits.peek('clientAuthFailure', keys)).toEqual({ ok: true })
+    await limits.consume('clientAuthFailure', keys)
+    expect(await limits.peek('clientAuthFailure', keys)).toMatchObject({ ok: false, dimension: 'client' })
+    expect(await limits.peek('clientAuthFailure', { client: 'legacy 10.0.0.2' })).toEqual({ ok: true })
+  })
+
   it('refuses once a dimension is used up, saying which and for how long', async () => {
     const { limits } = limitsWithAudit()
     expect(limits.store).toBe('memory')
