@@ -214,7 +214,7 @@ describe.each(STORAGE_MODES)('dynamic client registration (%s)', (mode) => {
     const expired = await reg.register(expiring.token, webApp())
     expect(expired.status).toBe(401)
     expect(expired.json.error).toBe('invalid_token')
-  })
+   }, 240_000) // embedded: databaseNow stops and starts the server
 
   it('refuses a registration outside the token’s policy, without spending it', async () => {
     const iat = await issue({ allowedRedirectHosts: ['localhost'], allowedGrantTypes: ['authorization_code', 'refresh_token'], clientType: 'confidential', maxUses: 1 })
@@ -265,7 +265,7 @@ describe.each(STORAGE_MODES)('dynamic client registration (%s)', (mode) => {
     expect(location.searchParams.get('error_description')).toMatch(/PKCE/)
     // No admin permissions: its client-credentials requests for the admin API are refused.
     expect(await secretWorks(iam.issuer, clientId, secret)).toBe(true)
-  })
+   }, 240_000) // embedded: databaseNow stops and starts the server
 
   it('issues, lists and revokes initial access tokens from the CLI', async () => {
     const cli = (...args: string[]) => run(process.execPath, ['src/main.ts', ...args], { cwd: root, env: { ...process.env, ...iam.env, LOG_LEVEL: 'warn' } })
