@@ -25,7 +25,7 @@ import { hashClientSecret, randomSecret, verifyClientSecret } from '../security/
 import { endClientTokens } from './client-metadata.ts'
 import {
   currentProviderRequest, initialAccessTokenJti, managedClient, managementClientId, providerOf, readJsonBodyForProvider, registrationRouteOf,
-} from './registration-internals.ts'
+} from './provider-internals.ts'
 
 /** The one registration policy every initial access token carries (its parameters are in its row). */
 export const REGISTRATION_POLICY = 'iam-registration-token'

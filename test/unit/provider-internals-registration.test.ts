@@ -1,4 +1,4 @@
-// One test per coupling in src/oidc/registration-internals.ts: each runs the installed
+// One test per registration coupling in src/oidc/provider-internals.ts: each runs the installed
 // oidc-provider's registration endpoints (in memory, no stores) and fails when an upgrade changes
 // what dynamic registration (src/oidc/dynamic-registration.ts) relies on.
 import http from 'node:http'
@@ -9,7 +9,7 @@ import Provider from 'oidc-provider'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   currentProviderRequest, handOverBody, initialAccessTokenJti, managedClient, managementClientId, providerOf, readJsonBodyForProvider, registrationRouteOf,
-} from '../../src/oidc/registration-internals.ts'
+} from '../../src/oidc/provider-internals.ts'
 
 interface Seen { route?: string | undefined; jti?: string | undefined; sameContext: boolean; provider: boolean; clientSecret?: string | undefined }
 
