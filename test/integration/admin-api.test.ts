@@ -348,7 +348,11 @@ describe.each(STORAGE_MODES)('admin API (%s)', (mode) => {
     for (const route of ADMIN_ROUTES) {
       const op = doc.paths[`/admin/api/v1${openApiPath(route.path)}`]?.[route.method]
       expect(op, `${route.method} ${route.path}`).toBeTruthy()
-      if (route.body) expect(op.requestBody.content['application/json'].schema.type).toBe('object')
+      if (route.body) {
+        // A body schema with an id is a $ref to its $defs entry.
+        const body = op.requestBody.content['application/json'].schema
+        expect((body.$ref ? body.$defs[body.$ref.split('/').pop()] : body).type, `${route.method} ${route.path}`).toBe('object')
+      }
       if (route.permission) expect(op['x-permission']).toBe(route.permission)
       // Served: with a token, never the router's 404 for an unknown route.
       const res = await call(svcToken, route.method.toUpperCase(), route.path.replace(':sessionId', 'x').replace(':id', 'x'), route.body ? {} : undefined)

@@ -181,6 +181,7 @@ describe('admin API privilege boundaries (postgres-redis)', () => {
       'patch /clients/:id': { path: '/clients/victim-web', body: { redirectUris: ['https://attacker.example/cb'] } },
       'delete /clients/:id': { path: '/clients/victim-web' },
       'post /clients/:id/secret': { path: '/clients/victim-web/secret' },
+      'post /registration-tokens': { path: '/registration-tokens', body: { description: 'Anyone may register', allowedRedirectHosts: ['attacker.example'] } },
     }
     const mutating = ADMIN_ROUTES.filter((r) => r.method !== 'get')
     expect(mutating.length).toBeGreaterThanOrEqual(18)
