@@ -4,7 +4,7 @@
 import { BlockList, isIP } from 'node:net'
 import { lookup } from 'node:dns/promises'
 import type { Db } from '../queries/db.ts'
-import { findClientById, findPreviousClientSecret, insertClient, replaceClientSecret, updateClientSettings } from '../queries/clients.ts'
+import { findClientById, findClientSecretHashes, insertClient, replaceClientSecret, updateClientSettings } from '../queries/clients.ts'
 import { hashClientSecret, hashImportedClientSecret, randomSecret, verifyClientSecret } from '../security/secrets.ts'
 import { clientSettingsSchema, mergeClientPatch, metadataFor, settingsOf, settingsWarnings, type ClientSettings, type ClientSettingsInput, type ClientSettingsPatch, type RegistrationWarning } from './settings.ts'
 import { BUILT_IN_CLIENTS } from './first-party.ts'
@@ -105,11 +105,18 @@ export async function rotateClientSecret(prisma: Db, clientId: string, options: 
   return { clientSecret, previousExpiresAt }
 }
 
-/** Whether `presented` is the client's secret that a rotation replaced and that still works now. */
-export async function isPreviousClientSecret(prisma: Db, clientId: string, presented: string, now = new Date()): Promise<boolean> {
-  const previous = await findPreviousClientSecret(prisma, clientId)
-  if (!previous?.previousSecretHash || !previous.previousSecretExpiresAt || previous.previousSecretExpiresAt <= now) return false
-  return verifyClientSecret(previous.previousSecretHash, presented)
+/**
+ * Whether `presented` is one of the client's secrets as stored now: the current one, or the one a
+ * rotation replaced while it still works. Asked only when the provider's copy of the client (up to
+ * a second old: oidc/adapters/client-registry.ts) did not match, so a secret rotated a moment ago
+ * works at once.
+ */
+export async function matchesStoredClientSecret(prisma: Db, clientId: string, presented: string, now = new Date()): Promise<boolean> {
+  const stored = await findClientSecretHashes(prisma, clientId)
+  if (!stored) return false
+  if (await verifyClientSecret(stored.secretHash, presented)) return true
+  if (!stored.previousSecretHash || !stored.previousSecretExpiresAt || stored.previousSecretExpiresAt <= now) return false
+  return verifyClientSecret(stored.previousSecretHash, presented)
 }
 
 /**

@@ -6,7 +6,7 @@ import type { Db } from '../queries/db.ts'
 import { renderPage } from '../pages/render.ts'
 import { verifyClientSecret } from '../security/secrets.ts'
 import { EXTRA } from '../clients/settings.ts'
-import { isPreviousClientSecret } from '../clients/registry.ts'
+import { matchesStoredClientSecret } from '../clients/registry.ts'
 import { createAccountFinder } from './account.ts'
 import { resourceServerFor } from './resource-access.ts'
 import { createExistingGrantLoader } from './first-party-grant.ts'
@@ -254,11 +254,14 @@ export function createProvider({ config, prisma, jwks, cookieKeys, adapter }: Pr
   publicKeys.set(provider, { keys: jwks.keys.map(publicJwk) })
   provider.proxy = config.trustProxy
 
-  // Stored client secrets are salted hashes: compare presented secrets against the hash, then
-  // (during a rotation, read only when the current one does not match) against the replaced one.
+  // Stored client secrets are salted hashes: compare presented secrets against the hash of the
+  // provider's copy of the client; only when that does not match, against the hashes stored now
+  // (a secret rotated within the last second, or the replaced one while it still works). A secret
+  // replaced without a grace period may so work for up to a second after the rotation, the age of
+  // the provider's copy (oidc/adapters/client-registry.ts).
   // (panva/node-oidc-provider#631: the Client prototype is the supported extension point.)
   provider.Client.prototype.compareClientSecret = async function compareClientSecret(this: { clientId: string; clientSecret?: string }, presented: string) {
-    return await verifyClientSecret(this.clientSecret, presented) || isPreviousClientSecret(prisma, this.clientId, presented)
+    return await verifyClientSecret(this.clientSecret, presented) || matchesStoredClientSecret(prisma, this.clientId, presented)
   }
 
   return provider

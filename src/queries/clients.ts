@@ -45,8 +45,9 @@ export async function replaceClientSecret(db: DbOrTx, id: string, data: { secret
   await db.client.update({ where: { id }, data })
 }
 
-export function findPreviousClientSecret(db: DbOrTx, id: string) {
-  return db.client.findUnique({ where: { id }, select: { previousSecretHash: true, previousSecretExpiresAt: true } })
+/** The client's secret hashes as stored now: the current one, and the one a rotation replaced with its expiry. */
+export function findClientSecretHashes(db: DbOrTx, id: string) {
+  return db.client.findUnique({ where: { id }, select: { secretHash: true, previousSecretHash: true, previousSecretExpiresAt: true } })
 }
 
 export function findClientById(db: DbOrTx, id: string) {
