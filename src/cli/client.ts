@@ -318,6 +318,68 @@ meanwhile (both accepted), for a roll-out without downtime`,
   },
 })
 
+const update = defineCommand({
+  name: 'client update',
+  summary: `change a client's settings: a JSON object of the settings to change, in the names of
+the admin API and \`client show\` (null removes one; the id, kind, tenant and secret stay)`,
+  details: `examples:
+  echo '{"requirePkce": true, "logoUri": "https://wiki.example/logo.png"}' | iam client update wiki --settings -
+  iam client show wiki > wiki.json   # edit it, then:
+  iam client update wiki --settings wiki.json`,
+  positionals: clientId,
+  options: {
+    settings: { type: 'string', value: 'FILE', required: true, help: 'the settings to change, as JSON (- for standard input)' },
+  },
+  async run({ values, positionals, config }) {
+    const id = positionals[0]!
+    const { changeClient, clientSettingsPatchSchema, ClientNotFound } = await registry()
+    const file = values.settings!
+    let text: string
+    try {
+      text = file === '-' ? await readStdin() : readFileSync(file, 'utf8')
+    } catch (err) {
+      throw new UsageError(`--settings: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)})`)
+    }
+    let json: unknown
+    try {
+      json = JSON.parse(text)
+    } catch {
+      throw new UsageError('--settings: not JSON')
+    }
+    // `client show` prints what cannot be changed too: those are dropped when they are as stored.
+    const { id: _id, clientId: _clientId, kind: _kind, tenantId: _tenant, disabled: _disabled, hasSecret: _hasSecret, secretRotation: _rotation, builtIn: _builtIn, registeredBy: _by, createdAt: _c, updatedAt: _u, ...wanted } = (json && typeof json === 'object' && !Array.isArray(json) ? json : { notAnObject: json }) as Record<string, unknown>
+    const parsed = clientSettingsPatchSchema.safeParse(wanted)
+    if (!parsed.success) {
+      const lines = parsed.error.issues.map((i) => `${i.path.join('.') || 'settings'}: ${i.message}`)
+      throw new UsageError(lines.length === 1 ? lines[0]! : `${lines.length} settings are not valid:`, lines.length === 1 ? [] : lines)
+    }
+    await refuseBuiltIn(id, 'changed')
+    const changed = await withDatabase(config, async (prisma) => {
+      const row = await existing(prisma, id)
+      let result
+      try {
+        result = await changeClient(prisma, id, parsed.data)
+      } catch (err) {
+        if (err instanceof ClientNotFound) throw new CommandError(`no client ${id}`)
+        if (err && typeof err === 'object' && 'issues' in err) {
+          const lines = (err as z.ZodError).issues.map((i) => `${i.path.join('.') || 'settings'}: ${i.message}`)
+          throw new UsageError(lines.length === 1 ? lines[0]! : `${lines.length} settings are not valid:`, lines.length === 1 ? [] : lines)
+        }
+        throw err
+      }
+      await (await audit(config, prisma)).record(undefined, {
+        type: 'admin_client_update', outcome: 'success', actor: 'cli', clientId: id, tenantId: row.tenantId ?? undefined,
+        details: { changed: Object.keys(parsed.data), ...parsed.data },
+      })
+      return result
+    })
+    console.log(`client ${id} changed (${Object.keys(parsed.data).join(', ') || 'nothing'}); it counts within a second`)
+    if (changed.clientSecret) console.log(`client_secret (shown once, stored hashed): ${changed.clientSecret}`)
+    for (const w of changed.warnings) console.error(`warning: ${w.message} (${w.path})`)
+    return 0
+  },
+})
+
 /**
  * Ends what the client holds (client-metadata.ts endClientTokens): records the moment, so that no
  * token issued before it counts anywhere (introspection, userinfo, the admin API read it from the
@@ -390,5 +452,5 @@ const remove = defineCommand({
 export const clientCommands: CommandGroup = {
   name: 'client',
   summary: 'the client registry (the settings: docs/clients.md)',
-  commands: [create, list, show, rotate, setDisabled(true), setDisabled(false), remove],
+  commands: [create, list, show, update, rotate, setDisabled(true), setDisabled(false), remove],
 }

@@ -331,6 +331,26 @@ describe.each(STORAGE_MODES)('client commands register every kind of client, who
     expect(missing).toMatchObject({ code: 1, stderr: 'iam client show: no client nope\n' })
   })
 
+  it('client update changes settings with the same schema (JSON in the admin API\'s names), audited; bad settings and built-in clients refused', async () => {
+    const turnedOn = await offline(() => cli(['client', 'update', 'cli-legacy', '--settings', '-'], JSON.stringify({ requirePkce: true, logoUri: 'https://legacy.example/logo.png' })))
+    expect(turnedOn.code, turnedOn.stderr).toBe(0)
+    expect(turnedOn.stdout).toContain('client cli-legacy changed (requirePkce, logoUri)')
+    await expect.poll(async () => (await runClientFlow(iam.issuer, clients.legacy!, 'code-without-pkce')).ok, { timeout: 5_000, interval: 250 }).toBe(false)
+    expectOk(await runClientFlow(iam.issuer, clients.legacy!, 'code'))
+    const [bad, noRedirect, builtIn, back] = await offline(async () => [
+      await cli(['client', 'update', 'cli-legacy', '--settings', '-'], '{"requirePkce": "no"}'),
+      await cli(['client', 'update', 'cli-legacy', '--settings', '-'], '{"redirectUris": []}'),
+      await cli(['client', 'update', 'admin-console', '--settings', '-'], '{"name": "Mine"}'),
+      await cli(['client', 'update', 'cli-legacy', '--settings', '-'], '{"requirePkce": false, "logoUri": null}'),
+    ])
+    expect(bad).toMatchObject({ code: 2, stderr: expect.stringContaining('requirePkce:') })
+    expect(noRedirect).toMatchObject({ code: 2, stderr: expect.stringContaining('redirectUris: required when the client uses authorization_code') })
+    expect(builtIn).toMatchObject({ code: 1, stderr: expect.stringContaining('cannot be changed') })
+    expect(back.code, back.stderr).toBe(0)
+    expect(back.stderr).toMatch(/^warning: PKCE is off/m)
+    expect(JSON.parse((await offline(() => cli(['client', 'show', 'cli-legacy']))).stdout)).toMatchObject({ requirePkce: false })
+  })
+
   it('rotate-secret --keep-previous-for: the new secret is printed once and both work meanwhile; without it the old one stops', async () => {
     const old = clients.post!.secret!
     const rotated = await offline(() => cli(['client', 'rotate-secret', 'cli-post', '--keep-previous-for', '1h']))
