@@ -203,7 +203,7 @@ describe('admin console in Chromium: clients, step-up, users, roles, tenants (po
       await signIn(page, KEEPER)
       // Only the sections Kim may read.
       const links = await nav(page).getByRole('link').allTextContents()
-      expect(links).toEqual(['Overview', 'Clients'])
+      expect(links).toEqual(['Overview', 'Clients', 'Registration tokens'])
       await nav(page).getByRole('link', { name: 'Clients', exact: true }).click()
       await page.getByRole('button', { name: 'New client' }).click()
       const form = page.locator('form[aria-labelledby="new-client-h"]')

@@ -320,7 +320,11 @@ describe.each(STORAGE_MODES)('client commands register every kind of client, who
     expect(await runClientFlow(iam.issuer, clients.post!, 'code-without-pkce')).toMatchObject({ ok: false })
   })
 
-  it('client list and client show say what is registered', async () => {
+  // list/show, update and rotate-secret touch only the database through the registry, the same in
+  // both modes: embedded, each CLI run stops and starts the server, so they run on PostgreSQL only.
+  // Embedded mode keeps create (every kind, with its flow), disable and delete, which reach the
+  // store where the provider keeps tokens.
+  it.skipIf(mode === 'embedded')('client list and client show say what is registered', async () => {
     const [list, show, missing] = await offline(async () => [await cli(['client', 'list']), await cli(['client', 'show', 'legacy app/1']), await cli(['client', 'show', 'nope'])])
     expect(list.code, list.stderr).toBe(0)
     expect(list.stdout.split('\n')[0]).toMatch(/^ID\s+NAME\s+KIND\s+GRANT TYPES\s+DISABLED$/)
@@ -331,7 +335,7 @@ describe.each(STORAGE_MODES)('client commands register every kind of client, who
     expect(missing).toMatchObject({ code: 1, stderr: 'iam client show: no client nope\n' })
   })
 
-  it('client update changes settings with the same schema (JSON in the admin API\'s names), audited; bad settings and built-in clients refused', async () => {
+  it.skipIf(mode === 'embedded')('client update changes settings with the same schema (JSON in the admin API\'s names), audited; bad settings and built-in clients refused', async () => {
     const turnedOn = await offline(() => cli(['client', 'update', 'cli-legacy', '--settings', '-'], JSON.stringify({ requirePkce: true, logoUri: 'https://legacy.example/logo.png' })))
     expect(turnedOn.code, turnedOn.stderr).toBe(0)
     expect(turnedOn.stdout).toContain('client cli-legacy changed (requirePkce, logoUri)')
@@ -351,7 +355,7 @@ describe.each(STORAGE_MODES)('client commands register every kind of client, who
     expect(JSON.parse((await offline(() => cli(['client', 'show', 'cli-legacy']))).stdout)).toMatchObject({ requirePkce: false })
   })
 
-  it('rotate-secret --keep-previous-for: the new secret is printed once and both work meanwhile; without it the old one stops', async () => {
+  it.skipIf(mode === 'embedded')('rotate-secret --keep-previous-for: the new secret is printed once and both work meanwhile; without it the old one stops', async () => {
     const old = clients.post!.secret!
     const rotated = await offline(() => cli(['client', 'rotate-secret', 'cli-post', '--keep-previous-for', '1h']))
     expect(rotated.code, rotated.stderr).toBe(0)
