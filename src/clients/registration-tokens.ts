@@ -8,8 +8,8 @@ import { z } from 'zod'
 import type { Db } from '../queries/db.ts'
 import { insertRegistrationToken, type RegistrationToken } from '../queries/registration-tokens.ts'
 import { tenantExists } from '../queries/tenants.ts'
+import { grantTypes } from './settings.ts'
 
-export const REGISTRATION_GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:device_code'] as const
 export const REGISTRATION_CLIENT_TYPES = ['public', 'confidential', 'any'] as const
 export type RegistrationClientType = (typeof REGISTRATION_CLIENT_TYPES)[number]
 
@@ -24,7 +24,7 @@ export const registrationTokenPolicySchema = z.strictObject({
   /** Hosts the registered clients' redirect and post-logout URIs may name (exact host names). */
   allowedRedirectHosts: z.array(host).max(50).default([]),
   /** Grant types a registration may ask for. */
-  allowedGrantTypes: z.array(z.enum(REGISTRATION_GRANT_TYPES)).min(1).default(['authorization_code', 'refresh_token']),
+  allowedGrantTypes: z.array(z.enum(grantTypes)).min(1).default(['authorization_code', 'refresh_token']),
   /** public: token_endpoint_auth_method none only; confidential: a secret or private_key_jwt; any: either. */
   clientType: z.enum(REGISTRATION_CLIENT_TYPES).default('any'),
   /** Seconds the token may be used for (1 minute to 90 days; default a day). */

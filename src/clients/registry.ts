@@ -27,6 +27,12 @@ export function isBuiltInClient(clientId: string): boolean {
   return (Object.values(BUILT_IN_CLIENTS) as string[]).includes(clientId)
 }
 
+/** Whether the client authenticates with a secret (client_secret_basic or client_secret_post). */
+function usesSecret(metadata: Record<string, unknown>): boolean {
+  const method = metadata.token_endpoint_auth_method
+  return method === 'client_secret_basic' || method === 'client_secret_post'
+}
+
 export interface CreatedClient {
   clientId: string
   /** Present only when the server generated it, and only here: it is stored hashed. */
@@ -38,11 +44,10 @@ export interface CreatedClient {
 export async function createClient(prisma: Db, input: NewClient): Promise<CreatedClient> {
   const c = clientSettingsSchema.parse(input)
   const metadata = metadataFor(c)
-  const method = metadata.token_endpoint_auth_method
-  const usesSecret = method === 'client_secret_basic' || method === 'client_secret_post'
+  const secretful = usesSecret(metadata)
   const clientId = c.clientId ?? randomSecret(16)
-  const generated = usesSecret && c.secret === undefined ? randomSecret(32) : undefined
-  const secretHash = generated ? hashClientSecret(generated) : usesSecret && c.secret !== undefined ? await hashImportedClientSecret(c.secret) : null
+  const generated = secretful && c.secret === undefined ? randomSecret(32) : undefined
+  const secretHash = generated ? hashClientSecret(generated) : secretful && c.secret !== undefined ? await hashImportedClientSecret(c.secret) : null
   await insertClient(prisma, {
     id: clientId,
     name: c.name,
@@ -66,9 +71,8 @@ export async function changeClient(prisma: Db, clientId: string, patch: ClientSe
   if (!row) throw new ClientNotFound(clientId)
   const c = clientSettingsSchema.parse(mergeClientPatch(settingsOf(row), patch))
   const metadata = metadataFor(c)
-  const method = metadata.token_endpoint_auth_method
-  const usesSecret = method === 'client_secret_basic' || method === 'client_secret_post'
-  const generated = usesSecret && !row.secretHash ? randomSecret(32) : undefined
+  const secretful = usesSecret(metadata)
+  const generated = secretful && !row.secretHash ? randomSecret(32) : undefined
   await updateClientSettings(prisma, clientId, {
     name: c.name,
     metadata: metadata as object,
@@ -76,7 +80,7 @@ export async function changeClient(prisma: Db, clientId: string, patch: ClientSe
     mfaPolicy: c.mfaPolicy,
     mfaMaxAge: c.mfaMaxAge ?? null,
     // A client that no longer uses a secret must not keep one that still works.
-    ...(usesSecret ? (generated ? { secretHash: hashClientSecret(generated) } : {}) : { secretHash: null, previousSecretHash: null, previousSecretExpiresAt: null }),
+    ...(secretful ? (generated ? { secretHash: hashClientSecret(generated) } : {}) : { secretHash: null, previousSecretHash: null, previousSecretExpiresAt: null }),
   })
   return { settings: c, ...(generated ? { clientSecret: generated } : {}), warnings: settingsWarnings(c) }
 }
