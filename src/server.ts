@@ -3,8 +3,8 @@ import http from 'node:http'
 import { setFlagsFromString } from 'node:v8'
 import type { Config } from './config.ts'
 import { createLogger, type Logger } from './observability/logger.ts'
-import { migrateDatabase } from './store/database.ts'
 import { openDatabase } from './queries/db.ts'
+import { openMigratedDatabase } from './queries/migrations.ts'
 import { describeRedis, openRedis } from './store/redis.ts'
 import { pingDatabase } from './queries/health.ts'
 import { loadCookieKeys, loadSigningKeys } from './oidc/keys.ts'
@@ -51,12 +51,11 @@ export interface RunningServer {
  * and the built-in clients and resource servers. startServer({ prepared: true }) then skips them.
  */
 export async function prepareServer(config: Config): Promise<void> {
-  await migrateDatabase(config)
-  await loadSigningKeys(config)
-  await loadCookieKeys(config)
-  await loadEncryptionKeys(config)
-  const db = await openDatabase(config)
+  const db = await openMigratedDatabase(config)
   try {
+    await loadSigningKeys(config)
+    await loadCookieKeys(config)
+    await loadEncryptionKeys(config)
     await ensureBuiltIns(db.prisma, config.issuer)
   } finally {
     await db.close()
@@ -104,8 +103,8 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   const hashingLog = { argon2: hashing.name, ...(hashing.passedOver.length ? { passedOver: hashing.passedOver } : {}) }
   if (hashing.failed.length) logger.warn(hashingLog, `password hashing: argon2 ${hashing.name} build; a faster build failed its check`)
   else logger.info(hashingLog, `password hashing: argon2 ${hashing.name} build`)
-  if (!options.prepared) await migrateDatabase(config)
-  const db = await openDatabase(config)
+  const db = options.prepared ? await openDatabase(config) : await openMigratedDatabase(config)
+  if ('migrated' in db) logger.info({ migrations: db.migrated ? 'applied' : 'current' }, db.migrated ? 'database: migrations applied (prisma migrate deploy)' : 'database: every migration already applied')
   const redis = config.redis ? await openRedis(config.redis) : undefined
   const [jwks, cookieKeys] = [await loadSigningKeys(config), await loadCookieKeys(config)]
 

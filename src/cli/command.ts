@@ -177,9 +177,8 @@ function parseArgsMessage(err: unknown): string {
 
 /** Opens the database (migrated first) for one command and closes it after. */
 export async function withDatabase<T>(config: Config, run: (prisma: Db) => Promise<T>): Promise<T> {
-  const [{ migrateDatabase }, { openDatabase }] = await Promise.all([import('../store/database.ts'), import('../queries/db.ts')])
-  await migrateDatabase(config)
-  const db = await openDatabase(config)
+  const { openMigratedDatabase } = await import('../queries/migrations.ts')
+  const db = await openMigratedDatabase(config)
   try {
     return await run(db.prisma)
   } finally {

@@ -6,7 +6,8 @@
 import { spawn } from 'node:child_process'
 import { createRequire } from 'node:module'
 import path from 'node:path'
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { PrismaPg } from '@prisma/adapter-pg'
 import type { Dialect } from 'kysely'
 import type { SqlDriverAdapterFactory } from '@prisma/driver-adapter-utils'
@@ -35,6 +36,16 @@ export interface Connections {
 
 export function embeddedDatabaseDir(dataDir: string): string {
   return path.resolve(dataDir, 'db')
+}
+
+/**
+ * The migrations in prisma/migrations by folder name, each with the checksum Prisma records when it
+ * applies one (the SHA-256 of its migration.sql, hex).
+ */
+export function localMigrations(): Map<string, string> {
+  const dir = path.join(PROJECT_ROOT, 'prisma/migrations')
+  const names = readdirSync(dir, { withFileTypes: true }).filter((entry) => entry.isDirectory()).map((entry) => entry.name)
+  return new Map(names.map((name) => [name, createHash('sha256').update(readFileSync(path.join(dir, name, 'migration.sql'))).digest('hex')]))
 }
 
 /**

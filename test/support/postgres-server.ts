@@ -14,9 +14,9 @@ export interface PostgresServer {
   port: number;
   /** superuser URL: postgresql://postgres:secret@127.0.0.1:PORT/postgres */
   adminUrl: string;
-  /** Create a uniquely named (or the given) database owned by `iam`; returns
-   *  postgresql://iam:secret@127.0.0.1:PORT/<name>. */
-  createDatabase(name?: string): Promise<string>;
+  /** Create a uniquely named (or the given) database owned by `iam`, empty or a copy of `template`;
+   *  returns postgresql://iam:secret@127.0.0.1:PORT/<name>. */
+  createDatabase(name?: string, opts?: { template?: string }): Promise<string>;
   /** Fast shutdown (SIGINT, SIGKILL after 10 s), then remove the cluster directory. */
   stop(): Promise<void>;
   /** Fast shutdown keeping the cluster, until up(): for tests of what the server does while PostgreSQL is away. */
@@ -76,10 +76,20 @@ export async function startPostgres(): Promise<PostgresServer> {
     return {
       port,
       adminUrl,
-      async createDatabase(name) {
+      async createDatabase(name, opts = {}) {
         const db = name ?? `iam_test_${randomBytes(6).toString('hex')}`;
-        if (!/^[a-z_][a-z0-9_]{0,62}$/.test(db)) throw new Error(`invalid database name: ${db}`);
-        await withClient(adminUrl, (c) => c.query(`CREATE DATABASE "${db}" OWNER ${APP_ROLE}`));
+        for (const n of [db, opts.template ?? db]) if (!/^[a-z_][a-z0-9_]{0,62}$/.test(n)) throw new Error(`invalid database name: ${n}`);
+        const create = `CREATE DATABASE "${db}" OWNER ${APP_ROLE}${opts.template ? ` TEMPLATE "${opts.template}"` : ''}`;
+        // A template's last client may still be leaving (its backend exits after the pool ends).
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await withClient(adminUrl, (c) => c.query(create));
+            break;
+          } catch (err) {
+            if (attempt >= 50 || !/is being accessed by other users/.test(String(err))) throw err;
+            await sleep(100);
+          }
+        }
         return `postgresql://${APP_ROLE}:${POSTGRES_PASSWORD}@127.0.0.1:${port}/${db}`;
       },
       async stop() {
