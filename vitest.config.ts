@@ -23,6 +23,8 @@ export default defineConfig({
           maxWorkers: 2,
           // its own group, after unit: vitest requires a separate group when maxWorkers differs
           sequence: { groupOrder: 1 },
+          // one PostgreSQL and migrated databases to copy, for every file (test/support/iam.ts)
+          globalSetup: ['test/support/global-setup.ts'],
           testTimeout: 60_000,
           hookTimeout: 120_000,
         },

@@ -316,7 +316,7 @@ describe('admin API privilege boundaries (postgres-redis)', () => {
     expect(patched.status, patched.text).toBe(200)
     expect(patched.json.warnings).toEqual([{ path: 'backchannelLogoutUri', message: expect.stringMatching(/OUTBOUND_ALLOWED_HOSTS/) }])
     // The command line says so too, and still registers the client.
-    const cli = await run(process.execPath, ['--import', 'tsx', 'src/main.ts', 'client', 'create', '--kind', 'web', '--name', 'Branch office', '--id', 'branch-office',
+    const cli = await run(process.execPath, ['src/main.ts', 'client', 'create', '--kind', 'web', '--name', 'Branch office', '--id', 'branch-office',
       '--redirect-uri', 'https://branch.example/cb', '--backchannel-logout-uri', 'https://192.168.7.7/logout'], { cwd: root, env: { ...process.env, ...iam.env } })
     expect(cli.stdout).toContain('client_id: branch-office')
     expect(cli.stderr).toMatch(/^warning: 192\.168\.7\.7 is a loopback or private address .*OUTBOUND_ALLOWED_HOSTS/m)

@@ -111,7 +111,7 @@ describe('seed keeps the first credentials out of logs', () => {
 
   it('without a terminal: prints no secret, writes them to DATA_DIR/initial-credentials.txt (0600) and says where', async () => {
     // execFile's stdout is a pipe, as under a service manager or `scripts/iam.sh start > log`.
-    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'src/main.ts', 'seed'], { cwd: root, env: { ...process.env, ...iam.env } })
+    const { stdout, stderr } = await run(process.execPath, ['src/main.ts', 'seed'], { cwd: root, env: { ...process.env, ...iam.env } })
     const file = path.join(iam.env.DATA_DIR!, 'initial-credentials.txt')
     expect(existsSync(file)).toBe(true)
     expect(statSync(file).mode & 0o777).toBe(0o600)
@@ -148,7 +148,7 @@ describe('seed keeps the first credentials out of logs', () => {
     await iam.stop()
 
     // A second seed creates nothing and writes no secret.
-    const again = await run(process.execPath, ['--import', 'tsx', 'src/main.ts', 'seed'], { cwd: root, env: { ...process.env, ...iam.env } })
+    const again = await run(process.execPath, ['src/main.ts', 'seed'], { cwd: root, env: { ...process.env, ...iam.env } })
     expect(again.stdout).toContain('already exists')
     expect(readFileSync(file, 'utf8')).toBe(saved)
   })
@@ -157,7 +157,7 @@ describe('seed keeps the first credentials out of logs', () => {
     const fresh = await createIam('embedded')
     try {
       // script(1) gives the command a pseudo-terminal as its stdout.
-      const command = `${JSON.stringify(process.execPath)} --import tsx src/main.ts seed`
+      const command = `${JSON.stringify(process.execPath)} src/main.ts seed`
       const { stdout } = await run('script', ['-qec', command, '/dev/null'], { cwd: root, env: { ...process.env, ...fresh.env } })
       expect(stdout).toMatch(/admin one-time password \(shown once[^)]*\): \S{10,}/)
       expect(stdout).toMatch(/client example-web secret \(shown once\): \S{20,}/)

@@ -18,7 +18,7 @@ const insecure = { execute: [oidc.allowInsecureRequests] }
 
 describe('signing-key rotation (embedded)', () => {
   let iam: IamInstance
-  const cli = (...args: string[]) => run(process.execPath, ['--import', 'tsx', 'src/main.ts', 'keys', ...args], { cwd: root, env: { ...process.env, ...iam.env } })
+  const cli = (...args: string[]) => run(process.execPath, ['src/main.ts', 'keys', ...args], { cwd: root, env: { ...process.env, ...iam.env } })
   const listed = async () => (await cli('list')).stdout.trim().split('\n').map((l) => {
     const [kid, alg, state] = l.split(/\s+/)
     return { kid: kid!, alg: alg!, state: state! }

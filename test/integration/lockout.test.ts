@@ -273,7 +273,7 @@ describe.each(STORAGE_MODES)('brute-force lockout (%s)', (mode) => {
 
     // The embedded database belongs to one process at a time: the server pauses meanwhile.
     if (mode === 'embedded') await iam.stop()
-    const cli = (login: string) => run(process.execPath, ['--import', 'tsx', 'src/main.ts', 'user', 'unlock', login], { cwd: root, env: { ...process.env, ...iam.env } })
+    const cli = (login: string) => run(process.execPath, ['src/main.ts', 'user', 'unlock', login], { cwd: root, env: { ...process.env, ...iam.env } })
     const { stdout } = await cli('ULLA@example.test')
     expect(stdout.trim()).toBe('user ulla@example.test unlocked')
     await expect(cli('nobody-here@example.test')).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('no user nobody-here@example.test') })

@@ -70,7 +70,7 @@ describe.each(STORAGE_MODES)('registration (%s)', (mode) => {
   /** Runs the command line (`iam …`) against this server's database. */
   async function cli(args: string[]): Promise<{ code: number; out: string }> {
     const run = () => new Promise<{ code: number; out: string }>((resolve) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], { cwd: root, env: { ...process.env, ...iam.env } })
+      const child = spawn(process.execPath, ['src/main.ts', ...args], { cwd: root, env: { ...process.env, ...iam.env } })
       let out = ''
       child.stdout.on('data', (d: Buffer) => { out += d })
       child.stderr.on('data', (d: Buffer) => { out += d })

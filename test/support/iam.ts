@@ -9,7 +9,8 @@ import { openMigratedDatabase } from '../../src/queries/migrations.ts'
 import { embeddedDatabaseDir } from '../../src/store/database.ts'
 import { openDatabase } from '../../src/queries/db.ts'
 import type { PrismaClient } from '../../src/generated/prisma/client.ts'
-import { startPostgres, type PostgresServer } from './postgres-server.ts'
+import { databasesOn, startPostgres, type PostgresDatabases, type PostgresServer } from './postgres-server.ts'
+import { createEmbeddedTemplate, createPostgresTemplate } from './global-setup.ts'
 import { startRedis, type RedisServer } from './redis-server.ts'
 import { exited, freePort, sleep, spawnWithParentDeath, trackTempDir } from './processes.ts'
 import { TEST_ENCRYPTION_KEYS } from './mfa-fixtures.ts'
@@ -41,39 +42,35 @@ export interface IamInstance {
   close(): Promise<void>
 }
 
-let sharedPostgres: Promise<PostgresServer> | undefined
+// The run's PostgreSQL and the migrated databases to copy (test/support/global-setup.ts). A process
+// the integration project did not set up (a unit test, bench/) starts and makes its own, on first use.
+const provided = process.env.VITEST ? (await import('vitest')).inject('testDatabases') : undefined
+let ownPostgres: Promise<PostgresServer> | undefined
+let postgresTemplate: Promise<string> | undefined = provided && Promise.resolve(provided.postgresTemplate)
+let embeddedTemplate: Promise<string> | undefined = provided && Promise.resolve(provided.embeddedTemplateDir)
 
-/** A fresh, empty database on this test process's shared PostgreSQL (e.g. for instances that share one). */
+async function postgresDatabases(): Promise<PostgresDatabases> {
+  if (provided) return databasesOn(provided.postgresAdminUrl)
+  ownPostgres ??= startPostgres()
+  return ownPostgres
+}
+
+/** A fresh, empty database on the run's PostgreSQL (e.g. for instances that share one). */
 export async function createTestDatabase(): Promise<string> {
-  sharedPostgres ??= startPostgres()
-  return (await sharedPostgres).createDatabase()
+  return (await postgresDatabases()).createDatabase()
 }
 
-// Most suites need a database with the schema, not the first migration itself (tests of that ask
-// for `freshDatabase`): each instance gets a copy of one migrated once per test process, so Prisma's
-// migrate (3 to 8 s) runs once per file rather than once per instance.
-let migratedPostgresTemplate: Promise<string> | undefined
-let migratedEmbeddedTemplate: Promise<string> | undefined
-
+/** A new database on the run's PostgreSQL with every migration applied (a copy). */
 async function createMigratedTestDatabase(): Promise<string> {
-  sharedPostgres ??= startPostgres()
-  const postgres = await sharedPostgres
-  migratedPostgresTemplate ??= (async () => {
-    const url = await postgres.createDatabase('iam_migrated_template')
-    await (await openMigratedDatabase({ databaseUrl: url, dataDir: '' })).close()
-    return 'iam_migrated_template'
-  })()
-  return postgres.createDatabase(undefined, { template: await migratedPostgresTemplate })
+  const postgres = await postgresDatabases()
+  postgresTemplate ??= createPostgresTemplate(postgres)
+  return postgres.createDatabase(undefined, { template: await postgresTemplate })
 }
 
+/** Puts a copy of a migrated embedded database into `dataDir`. */
 async function copyMigratedEmbeddedDatabase(dataDir: string): Promise<void> {
-  migratedEmbeddedTemplate ??= (async () => {
-    const templateDir = mkdtempSync(path.join(tmpdir(), 'iam-template-'))
-    trackTempDir(templateDir)
-    await (await openMigratedDatabase({ dataDir: templateDir })).close()
-    return templateDir
-  })()
-  cpSync(embeddedDatabaseDir(await migratedEmbeddedTemplate), embeddedDatabaseDir(dataDir), { recursive: true })
+  embeddedTemplate ??= createEmbeddedTemplate().then((dir) => { trackTempDir(dir); return dir })
+  cpSync(embeddedDatabaseDir(await embeddedTemplate), embeddedDatabaseDir(dataDir), { recursive: true })
 }
 
 const RELAXED_RATE_LIMITS = Object.fromEntries([
@@ -115,10 +112,12 @@ export async function createIam(mode: StorageMode, opts: CreateIamOptions = {}):
     ...opts.env,
   }
   let redis: RedisServer | undefined
+  let ownDatabase: string | undefined
   if (mode === 'postgres-redis') {
     // A test may bring its own database (e.g. on a PostgreSQL of its own that it stops).
     if (!opts.env?.DATABASE_URL) {
       env.DATABASE_URL = opts.freshDatabase ? await createTestDatabase() : await createMigratedTestDatabase()
+      ownDatabase = env.DATABASE_URL
     }
     // … and its own Redis (a Cluster, a Sentinel set, one shared with another instance).
     if (!['REDIS_URL', 'REDIS_SENTINELS', 'REDIS_CLUSTER_NODES'].some((name) => opts.env?.[name])) {
@@ -202,6 +201,8 @@ export async function createIam(mode: StorageMode, opts: CreateIamOptions = {}):
       mkdirSync(path.join(root, 'test-results'), { recursive: true })
       writeFileSync(path.join(root, 'test-results', `server-${mode}-${port}.log`), output)
       await redis?.stop()
+      // The run's PostgreSQL serves every file: its disk holds only the databases in use.
+      if (ownDatabase) await (await postgresDatabases()).dropDatabase(ownDatabase)
       rmSync(dir, { recursive: true, force: true })
     },
   }

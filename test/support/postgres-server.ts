@@ -10,13 +10,10 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { exited, freePort, sleep, spawnWithParentDeath, trackTempDir, untrack, untrackTempDir } from './processes.ts';
 
-export interface PostgresServer {
+export interface PostgresServer extends PostgresDatabases {
   port: number;
   /** superuser URL: postgresql://postgres:secret@127.0.0.1:PORT/postgres */
   adminUrl: string;
-  /** Create a uniquely named (or the given) database owned by `iam`, empty or a copy of `template`;
-   *  returns postgresql://iam:secret@127.0.0.1:PORT/<name>. */
-  createDatabase(name?: string, opts?: { template?: string }): Promise<string>;
   /** Fast shutdown (SIGINT, SIGKILL after 10 s), then remove the cluster directory. */
   stop(): Promise<void>;
   /** Fast shutdown keeping the cluster, until up(): for tests of what the server does while PostgreSQL is away. */
@@ -25,7 +22,44 @@ export interface PostgresServer {
   up(): Promise<void>;
 }
 
+/** Databases on a running server (this process's or one another process started), by its superuser URL. */
+export interface PostgresDatabases {
+  /** Create a uniquely named (or the given) database owned by `iam`, empty or a copy of `template`;
+   *  returns postgresql://iam:secret@127.0.0.1:PORT/<name>. */
+  createDatabase(name?: string, opts?: { template?: string }): Promise<string>;
+  /** Drops the database a createDatabase URL names, closing its connections. */
+  dropDatabase(url: string): Promise<void>;
+}
+
 export const POSTGRES_PASSWORD = 'secret';
+
+export function databasesOn(adminUrl: string): PostgresDatabases {
+  const port = new URL(adminUrl).port;
+  const checked = (name: string) => {
+    if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name)) throw new Error(`invalid database name: ${name}`);
+    return name;
+  };
+  return {
+    async createDatabase(name, opts = {}) {
+      const db = checked(name ?? `iam_test_${randomBytes(6).toString('hex')}`);
+      const create = `CREATE DATABASE "${db}" OWNER ${APP_ROLE}${opts.template ? ` TEMPLATE "${checked(opts.template)}"` : ''}`;
+      // A template's last client may still be leaving (its backend exits after the pool ends).
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await withClient(adminUrl, (c) => c.query(create));
+          break;
+        } catch (err) {
+          if (attempt >= 50 || !/is being accessed by other users/.test(String(err))) throw err;
+          await sleep(100);
+        }
+      }
+      return `postgresql://${APP_ROLE}:${POSTGRES_PASSWORD}@127.0.0.1:${port}/${db}`;
+    },
+    async dropDatabase(url) {
+      await withClient(adminUrl, (c) => c.query(`DROP DATABASE IF EXISTS "${checked(decodeURIComponent(new URL(url).pathname.slice(1)))}" WITH (FORCE)`));
+    },
+  };
+}
 export const APP_ROLE = 'iam';
 
 const START_TIMEOUT_MS = 30_000;
@@ -76,22 +110,7 @@ export async function startPostgres(): Promise<PostgresServer> {
     return {
       port,
       adminUrl,
-      async createDatabase(name, opts = {}) {
-        const db = name ?? `iam_test_${randomBytes(6).toString('hex')}`;
-        for (const n of [db, opts.template ?? db]) if (!/^[a-z_][a-z0-9_]{0,62}$/.test(n)) throw new Error(`invalid database name: ${n}`);
-        const create = `CREATE DATABASE "${db}" OWNER ${APP_ROLE}${opts.template ? ` TEMPLATE "${opts.template}"` : ''}`;
-        // A template's last client may still be leaving (its backend exits after the pool ends).
-        for (let attempt = 1; ; attempt++) {
-          try {
-            await withClient(adminUrl, (c) => c.query(create));
-            break;
-          } catch (err) {
-            if (attempt >= 50 || !/is being accessed by other users/.test(String(err))) throw err;
-            await sleep(100);
-          }
-        }
-        return `postgresql://${APP_ROLE}:${POSTGRES_PASSWORD}@127.0.0.1:${port}/${db}`;
-      },
+      ...databasesOn(adminUrl),
       async stop() {
         await shutdown(child);
         rmSync(base, { recursive: true, force: true });
@@ -155,7 +174,7 @@ async function launch(
     '-D', dataDir, '-p', String(port), '-k', socketDir,
     '-c', 'listen_addresses=127.0.0.1',
     '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off',
-    '-c', 'max_connections=200', '-c', 'shared_buffers=32MB',
+    '-c', 'max_connections=400', '-c', 'shared_buffers=32MB',
     '-c', 'logging_collector=off', '-c', 'log_min_messages=warning',
   ];
   // postgres runs in the foreground as our direct child (setpriv execs, no intermediate process),
