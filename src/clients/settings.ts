@@ -6,23 +6,8 @@ import { z } from 'zod'
 import type { Client } from '../queries/clients.ts'
 import { ADMIN_PERMISSIONS, CLIENT_ADMIN_PERMISSIONS_KEY, clientAdminPermissions } from '../admin/permissions.ts'
 
-export const clientKinds = ['web', 'spa', 'native', 'service'] as const
-export type ClientKind = (typeof clientKinds)[number]
-
-export const DEVICE_CODE = 'urn:ietf:params:oauth:grant-type:device_code'
-export const grantTypes = ['authorization_code', 'refresh_token', 'client_credentials', DEVICE_CODE] as const
-export type GrantType = (typeof grantTypes)[number]
-
-export const authMethods = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'] as const
-export const signingAlgs = ['ES256', 'RS256', 'PS256', 'EdDSA'] as const
-
-/** What each kind may use and gets by default. `public` kinds authenticate with `none` only. */
-export const KIND_RULES: Record<ClientKind, { public: boolean; grants: readonly GrantType[]; defaultGrants: readonly GrantType[] }> = {
-  web: { public: false, grants: grantTypes, defaultGrants: ['authorization_code', 'refresh_token'] },
-  spa: { public: true, grants: ['authorization_code', 'refresh_token'], defaultGrants: ['authorization_code', 'refresh_token'] },
-  native: { public: true, grants: ['authorization_code', 'refresh_token', DEVICE_CODE], defaultGrants: ['authorization_code', 'refresh_token', DEVICE_CODE] },
-  service: { public: false, grants: ['client_credentials'], defaultGrants: ['client_credentials'] },
-}
+export { authMethods, clientKinds, DEVICE_CODE, grantTypes, KIND_RULES, signingAlgs, type ClientKind, type GrantType } from './kinds.ts'
+import { authMethods, clientKinds, DEVICE_CODE, grantTypes, KIND_RULES, signingAlgs, type ClientKind, type GrantType } from './kinds.ts'
 
 // Our settings that oidc-provider has no standard name for (extraClientMetadata in oidc/provider.ts).
 export const EXTRA = {

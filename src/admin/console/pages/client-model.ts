@@ -1,13 +1,16 @@
 // The client settings as the console shows them: which grants and authentication methods a kind
-// allows, and the words a newcomer reads next to each. The rules are the server's
-// (src/clients/registry.ts, clientSettingsSchema); the console offers only what they allow so a
-// form cannot be filled in a way the API will refuse for a reason the person never saw.
+// allows, and the words a newcomer reads next to each. The rules are the server's own table
+// (src/clients/kinds.ts, which clientSettingsSchema enforces); the console offers only what they
+// allow so a form cannot be filled in a way the API will refuse for a reason the person never saw.
 
 // A client as the admin API answers (the one client model's settings plus what the server keeps
 // about it): the API's own schemas, as every console type is (ADR 0241).
 import type { ChangedClient, Client, ClientSecret, CreatedClient } from '../api.ts'
 
+import { DEVICE_CODE, KIND_RULES } from '../../../clients/kinds.ts'
+
 export type { ChangedClient, Client, CreatedClient }
+export { DEVICE_CODE }
 export type RotatedSecret = ClientSecret
 export type Warning = NonNullable<CreatedClient['warnings']>[number]
 
@@ -16,7 +19,6 @@ export type Kind = Client['kind']
 export const AUTHORIZATION_CODE = 'authorization_code'
 export const REFRESH_TOKEN = 'refresh_token'
 export const CLIENT_CREDENTIALS = 'client_credentials'
-export const DEVICE_CODE = 'urn:ietf:params:oauth:grant-type:device_code'
 export type Grant = typeof AUTHORIZATION_CODE | typeof REFRESH_TOKEN | typeof CLIENT_CREDENTIALS | typeof DEVICE_CODE
 
 export const KINDS: ReadonlyArray<{ value: Kind; label: string; hint: string }> = [
@@ -39,15 +41,11 @@ export const GRANTS: ReadonlyArray<{ value: Grant; label: string; short: string;
 export const grantShort = (g: string) => GRANTS.find((x) => x.value === g)?.short ?? g
 
 /** The grants a kind allows, and the ones a new client of that kind starts with. */
-export const KIND_GRANTS: Record<Kind, { allowed: Grant[]; initial: Grant[] }> = {
-  web: { allowed: [AUTHORIZATION_CODE, REFRESH_TOKEN, CLIENT_CREDENTIALS, DEVICE_CODE], initial: [AUTHORIZATION_CODE, REFRESH_TOKEN] },
-  spa: { allowed: [AUTHORIZATION_CODE, REFRESH_TOKEN], initial: [AUTHORIZATION_CODE, REFRESH_TOKEN] },
-  native: { allowed: [AUTHORIZATION_CODE, REFRESH_TOKEN, DEVICE_CODE], initial: [AUTHORIZATION_CODE, REFRESH_TOKEN, DEVICE_CODE] },
-  service: { allowed: [CLIENT_CREDENTIALS], initial: [CLIENT_CREDENTIALS] },
-}
+export const KIND_GRANTS = Object.fromEntries(Object.entries(KIND_RULES).map(([kind, rules]) =>
+  [kind, { allowed: [...rules.grants], initial: [...rules.defaultGrants] }])) as Record<Kind, { allowed: Grant[]; initial: Grant[] }>
 
 /** Confidential kinds authenticate at the token endpoint; public ones use `none`. */
-export const isConfidential = (kind: Kind) => kind === 'web' || kind === 'service'
+export const isConfidential = (kind: Kind) => !KIND_RULES[kind].public
 
 export const AUTH_METHODS = [
   { value: 'client_secret_basic', label: 'Client secret in the Authorization header (client_secret_basic)', hint: 'The usual choice; most libraries do this by default.' },
