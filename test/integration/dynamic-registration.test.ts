@@ -16,6 +16,7 @@ import { adminApi, personToken } from '../support/admin.ts'
 import { createUser } from '../../src/identity/users.ts'
 import { assignRole, ensureRole } from '../../src/identity/roles.ts'
 import { ADMIN_PERMISSIONS } from '../../src/admin/permissions.ts'
+import { bearer, registrationEndpoint, secretWorks, type Json } from '../support/registration-endpoint.ts'
 
 const ROOT = { login: 'reg-root@example.test', password: 'registration root long passphrase' }
 const ACME_ADMIN = { login: 'reg-admin@acme.test', password: 'acme registration admin passphrase' }
@@ -24,42 +25,10 @@ const insecure = { execute: [oidc.allowInsecureRequests] }
 const root = path.resolve(import.meta.dirname, '../..')
 const run = promisify(execFile)
 
-type Json = Record<string, any>
-interface Answer { status: number; json: Json; headers: Headers }
-
-async function answer(res: Response): Promise<Answer> {
-  const text = await res.text()
-  let json: Json = {}
-  try { json = text ? JSON.parse(text) : {} } catch { json = { text } }
-  return { status: res.status, json, headers: res.headers }
-}
-
-const bearer = (token: string | undefined): Record<string, string> => (token ? { authorization: `Bearer ${token}` } : {})
-
-function registrationEndpoint(issuer: string) {
-  return {
-    register: async (token: string | undefined, body: Json) => answer(await fetch(`${issuer}/reg`, { method: 'POST', headers: { ...bearer(token), 'content-type': 'application/json' }, body: JSON.stringify(body) })),
-    read: async (uri: string, token: string) => answer(await fetch(uri, { headers: bearer(token) })),
-    update: async (uri: string, token: string, body: Json) => answer(await fetch(uri, { method: 'PUT', headers: { ...bearer(token), 'content-type': 'application/json' }, body: JSON.stringify(body) })),
-    remove: async (uri: string, token: string) => answer(await fetch(uri, { method: 'DELETE', headers: bearer(token) })),
-  }
-}
-
 const webApp = (extra: Json = {}) => ({
   client_name: 'Self-registered tool', redirect_uris: [SPA_REDIRECT], grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'],
   token_endpoint_auth_method: 'client_secret_basic', ...extra,
 })
-
-/** A confidential client's secret works at the introspection endpoint (401 when it does not). */
-async function secretWorks(issuer: string, clientId: string, secret: string): Promise<boolean> {
-  const res = await fetch(`${issuer}/token/introspection`, {
-    method: 'POST',
-    headers: { authorization: `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(secret)}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ token: 'not-a-token' }),
-  })
-  await res.arrayBuffer()
-  return res.status === 200
-}
 
 describe.each(STORAGE_MODES)('dynamic client registration (%s)', (mode) => {
   let iam: IamInstance
