@@ -7,16 +7,7 @@ import * as oidc from 'openid-client'
 import { createIam, type IamInstance } from '../support/iam.ts'
 import { SERVICE_SECRET, createFixtures } from '../support/fixtures.ts'
 import { insecure } from '../support/code-flow.ts'
-
-/** The parameters of a `Bearer` challenge (quoted strings unescaped). */
-function challengeParams(header: string | null): Record<string, string> {
-  expect(header).toMatch(/^Bearer( |$)/)
-  const params: Record<string, string> = {}
-  for (const m of header!.slice('Bearer'.length).matchAll(/\s*([a-z_]+)=(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))\s*,?/g)) {
-    params[m[1]!] = m[2] !== undefined ? m[2].replace(/\\(.)/g, '$1') : m[3]!
-  }
-  return params
-}
+import { challengeParams } from '../support/bearer-challenge.ts'
 
 describe('Protected Resource Metadata for the demo API (RFC 9728, embedded)', () => {
   let iam: IamInstance

@@ -17,6 +17,7 @@ import { authorizeAndSignIn, discoverSpa, insecure } from '../support/code-flow.
 import { exited, freePort, sleep, spawnWithParentDeath } from '../support/processes.ts'
 import { createClient } from '../../src/clients/registry.ts'
 import { registerResourceServer } from '../../src/oidc/resource-servers.ts'
+import { challengeParams } from '../support/bearer-challenge.ts'
 
 const root = path.resolve(import.meta.dirname, '../..')
 /** Debian's interpreter: the packages the examples need are installed for it, not for a python3 earlier on PATH. */
@@ -49,16 +50,6 @@ async function startPython(name: string, args: string[], cwd: string, env: Recor
     await sleep(100)
   }
   throw new Error(`${name} did not start within 30 s:\n${output}`)
-}
-
-/** The parameters of a `Bearer` challenge (quoted strings unescaped, tokens as they are). */
-function challengeParams(header: string | null): Record<string, string> {
-  expect(header).toMatch(/^Bearer( |$)/)
-  const params: Record<string, string> = {}
-  for (const m of header!.slice('Bearer'.length).matchAll(/\s*([a-z_]+)=(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))\s*,?/g)) {
-    params[m[1]!] = m[2] !== undefined ? m[2].replace(/\\(.)/g, '$1') : m[3]!
-  }
-  return params
 }
 
 describe('the Python examples (embedded)', () => {
