@@ -79,6 +79,7 @@ RUN npm ci --ignore-scripts \
 COPY tsconfig.json ./
 COPY src ./src
 COPY interactions ./interactions
+COPY locales ./locales
 COPY scripts/build-argon2.ts ./scripts/
 
 # argon2's SIMD builds into native/ (this CPU need not run them: the runtime picks what its CPU can,
@@ -113,6 +114,7 @@ COPY --from=build /app/native ./native
 COPY --from=build /app/prisma ./prisma
 COPY --from=build /app/src ./src
 COPY --from=build /app/interactions ./interactions
+COPY --from=build /app/locales ./locales
 COPY --from=build /app/dist/console ./dist/console
 
 # Nothing is written under /app at runtime. The only writable place the server needs is

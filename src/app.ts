@@ -16,6 +16,7 @@ import type Router from '@koa/router'
 import mount from 'koa-mount'
 import type { default as Provider } from 'oidc-provider'
 import type { Config } from './config.ts'
+import { setDefaultLocale } from './i18n/catalogs.ts'
 import type { Logger } from './observability/logger.ts'
 import type { Metrics } from './observability/metrics.ts'
 import { healthRoutes, type Readiness } from './observability/health.ts'
@@ -148,6 +149,7 @@ export function createPageRouters(deps: AppDeps): Partial<Record<AreaName, Route
 export function createApp(deps: AppDeps): Koa {
   const { config, logger, provider } = deps
   const siteName = config.siteName
+  setDefaultLocale(config.defaultLocale)
   // maxIpsCount 1: ctx.ip is the address the trusted proxy saw (the last X-Forwarded-For entry),
   // not the first, which the client writes itself and would slip past the per-IP rate limits.
   const app = new Koa({ proxy: config.trustProxy, maxIpsCount: 1 })

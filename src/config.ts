@@ -8,6 +8,7 @@ import path from 'node:path'
 import { z } from 'zod'
 import { parseFederation, type UpstreamSettings } from './federation/config.ts'
 import { usableCpus } from './cpu-limit.ts'
+import { LOCALES } from './i18n/locales.ts'
 import { ARGON2_SIMD_CHOICES } from './identity/argon2-builds.ts'
 
 const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => ['true', '1', 'yes'].includes(v))
@@ -44,6 +45,8 @@ export const configSchema = z.object({
     .describe('pino log level.'),
   SITE_NAME: z.string().default('Identity')
     .describe('Name shown on the pages.'),
+  DEFAULT_LOCALE: z.enum(LOCALES).default('en')
+    .describe('Language of the pages when neither the authorization request (`ui_locales`), the person, the language switcher nor the browser (`Accept-Language`) names one the server has (docs/adr/0390-message-catalogs.md).'),
   OUTBOUND_ALLOWED_HOSTS: z.string().default('')
     .describe('Hosts that back-channel requests (back-channel logout, `jwks_uri`) may reach on loopback or private addresses, comma-separated; the SSRF protection blocks them otherwise.'),
 
@@ -243,6 +246,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     host: c.HOST,
     issuer,
     siteName: c.SITE_NAME,
+    defaultLocale: c.DEFAULT_LOCALE,
     trustProxy: c.TRUST_PROXY,
     metricsPort: c.METRICS_PORT,
     shutdownTimeout: c.SHUTDOWN_TIMEOUT,

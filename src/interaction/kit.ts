@@ -12,6 +12,7 @@ import type { RateLimits } from '../security/rate-limits.ts'
 import type { LockoutSettings } from '../security/lockout.ts'
 import { pageContext, renderPage, type PageName } from '../pages/render.ts'
 import { stateOfResult, stateResult, type InteractionState } from './state.ts'
+import { findUserLocale } from '../queries/users.ts'
 
 export interface InteractionDeps {
   provider: Provider
@@ -79,6 +80,9 @@ export function createInteractionKit(deps: InteractionDeps) {
       const details = await provider.interactionDetails(ctx.req, ctx.res)
       if (details.uid !== ctx.params.uid) throw new errors.SessionNotFound('interaction mismatch')
       ctx.state.interaction = details
+      // The signed-in person's saved language, one of the sources of the page's (src/i18n/negotiate.ts).
+      const accountId = details.session?.accountId
+      if (accountId) ctx.state.savedLocale = await findUserLocale(deps.prisma, accountId)
       await next()
     },
 

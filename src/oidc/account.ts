@@ -57,6 +57,7 @@ function accountOf(user: ActiveAccountRow): Account {
         email_verified: user.emailVerified,
         phone_number: user.phone ?? undefined,
         phone_number_verified: user.phone ? user.phoneVerified : undefined,
+        locale: user.locale ?? undefined,
         roles: user.roles.map((r) => r.role.name).sort(),
         tenant: user.tenant.slug,
       }

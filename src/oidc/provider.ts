@@ -19,6 +19,7 @@ import { ACR_VALUES } from '../mfa/acr.ts'
 import { deviceCodeFailure, parseProviderForm } from './provider-internals.ts'
 import { CookieSigner } from '../security/cookie-signer.ts'
 import { registrationFeatures } from './dynamic-registration.ts'
+import { LOCALES } from '../i18n/locales.ts'
 
 export interface ProviderDeps {
   config: Config
@@ -33,7 +34,7 @@ export const CLAIMS = {
   // acr, amr and auth_time tell relying parties how and when the person authenticated: always
   // released in ID tokens (they are session facts, not profile data).
   openid: ['sub', 'acr', 'amr', 'auth_time'],
-  profile: ['name', 'given_name', 'family_name', 'preferred_username', 'updated_at'],
+  profile: ['name', 'given_name', 'family_name', 'preferred_username', 'locale', 'updated_at'],
   email: ['email', 'email_verified'],
   phone: ['phone_number', 'phone_number_verified'],
   roles: ['roles'],
@@ -86,6 +87,8 @@ export function createProvider({ config, prisma, jwks, cookieKeys, adapter }: Pr
       revocation_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
       introspection_endpoint_auth_signing_alg_values_supported: SIGNING_ALGS,
       revocation_endpoint_auth_signing_alg_values_supported: SIGNING_ALGS,
+      // The languages the pages speak (src/i18n/locales.ts); ui_locales picks among them.
+      ui_locales_supported: [...LOCALES],
     },
     enabledJWA: {
       clientAuthSigningAlgValues: SIGNING_ALGS,

@@ -4,6 +4,9 @@ import path from 'node:path'
 import { Eta } from 'eta'
 import type { Context } from 'koa'
 import type { Csrf } from '../security/csrf.ts'
+import { defaultLocale, linkTag, strongTag, translator } from '../i18n/catalogs.ts'
+import type { Locale } from '../i18n/locales.ts'
+import { languageLinks, localeOfRequest, type LanguageLink } from '../i18n/request.ts'
 
 const templatesDir = path.resolve(import.meta.dirname, '../../interactions')
 
@@ -16,6 +19,10 @@ export interface PageContext {
   csrfToken?: string
   /** This response's CSP nonce, for the page's script tag (src/middleware/security-headers.ts sets it per request). */
   nonce?: string | undefined
+  /** The page's language (src/i18n/request.ts); the server default when absent. */
+  locale?: Locale
+  /** The language switcher's links; none, no switcher. */
+  languages?: LanguageLink[]
 }
 
 /**
@@ -26,7 +33,8 @@ export interface PageContext {
  */
 export function pageContext(ctx: Context, siteName: string, csrf?: Csrf): PageContext {
   const scope = ctx.state.csrfScope as string | undefined
-  const page: PageContext = { siteName, nonce: ctx.state.cspNonce as string | undefined }
+  const locale = localeOfRequest(ctx)
+  const page: PageContext = { siteName, nonce: ctx.state.cspNonce as string | undefined, locale, languages: languageLinks(ctx, locale) }
   if (csrf && scope) page.csrfToken = csrf.issue(ctx, scope)
   return page
 }
@@ -42,6 +50,15 @@ export type PageName =
   | 'account-sessions' | 'account-password' | 'account-apps'
   | 'register' | 'forgot-password' | 'reset-password' | 'verify-email' | 'notice'
 
+/**
+ * Every template gets, besides its data and `page`, the page's language: `t(key, values)` (a
+ * catalog message as text, for `<%= %>`), `html(key, values, tags)` (a message with rich-text
+ * tags as markup, for `<%~ %>`), `strong` and `link(href)` (tags for html()), `i18n` (the
+ * translator: dates and numbers with Intl), `locale` and `dir`.
+ */
 export function renderPage(name: PageName, page: PageContext, data: Record<string, unknown> = {}): string {
-  return eta.render(name, { ...data, page })
+  const i18n = translator(page.locale ?? defaultLocale())
+  return eta.render(name, {
+    ...data, page, i18n, t: i18n.t, html: i18n.html, strong: strongTag, link: linkTag, locale: i18n.locale, dir: i18n.dir,
+  })
 }

@@ -114,7 +114,7 @@ export async function findUserForPasswordCheck(db: Db, who: string | { userId: s
  */
 export async function findActiveAccount(db: Db, id: string) {
   const row = await sqlOf(db).selectFrom('User as u').innerJoin('Tenant as t', 't.id', 'u.tenantId')
-    .select(['u.id', 'u.email', 'u.emailVerified', 'u.username', 'u.displayName', 'u.givenName', 'u.familyName', 'u.phone', 'u.phoneVerified', 'u.updatedAt'])
+    .select(['u.id', 'u.email', 'u.emailVerified', 'u.username', 'u.displayName', 'u.givenName', 'u.familyName', 'u.phone', 'u.phoneVerified', 'u.locale', 'u.updatedAt'])
     .select((eb) => [jsonBuildObject({ slug: eb.ref('t.slug') }).as('tenant'), ...rolesAndFactorCount(eb)])
     .where('u.id', '=', id).where('u.status', '=', 'active')
     .executeTakeFirst()
@@ -127,6 +127,11 @@ export type ActiveAccountRow = NonNullable<Awaited<ReturnType<typeof findActiveA
 /** A user's email (every consent page shows it: hand-written, as above). */
 export async function findEmailOfUser(db: Db, id: string): Promise<string | undefined> {
   return (await sqlOf(db).selectFrom('User').select('email').where('id', '=', id).executeTakeFirst())?.email
+}
+
+/** The language a person chose for the pages, if any (src/i18n/negotiate.ts). */
+export async function findUserLocale(db: Db, id: string): Promise<string | undefined> {
+  return (await sqlOf(db).selectFrom('User').select('locale').where('id', '=', id).executeTakeFirst())?.locale ?? undefined
 }
 
 /**
