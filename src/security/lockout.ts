@@ -186,9 +186,11 @@ export async function unlockAccount(
 
 /**
  * What a sign-in page says for a wrong password, an unknown login and a locked account alike (the
- * lock must not reveal that the account exists).
+ * lock must not reveal that the account exists). Short, so people read it; the last sentence is
+ * the lockout's hint, in every case ("at least": account-wide locks grow when they repeat), so a
+ * locked person learns to wait without the page saying that this account is the one locked.
  */
 export function signInRefusedMessage(lockout: LockoutSettings): string {
   const minutes = Math.max(1, Math.ceil(lockout.duration / 60))
-  return `The email, username or password is not correct, or the account is locked for a while after too many failed attempts. Check what you typed and try again, or reset your password. A locked account opens again after ${minutes} ${minutes === 1 ? 'minute' : 'minutes'}.`
+  return `Wrong email, username or password. Try again or reset your password. After too many tries, sign-in pauses for at least ${minutes} ${minutes === 1 ? 'minute' : 'minutes'}.`
 }

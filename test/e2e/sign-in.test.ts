@@ -13,7 +13,7 @@ import { ALICE, SPA_REDIRECT, createFixtures } from '../support/fixtures.ts'
 import { callbackOf, launchChromium, openSession, startCallbackApp, type CallbackApp, type Session } from '../support/chromium.ts'
 
 const RESULTS = path.resolve(import.meta.dirname, '../../test-results')
-const SAME_FAILURE = 'The email, username or password is not correct, or the account is locked for a while after too many failed attempts. Check what you typed and try again, or reset your password. A locked account opens again after 15 minutes.'
+const SAME_FAILURE = 'Wrong email, username or password. Try again or reset your password. After too many tries, sign-in pauses for at least 15 minutes.'
 
 describe('signing in through the pages in Chromium (embedded)', () => {
   let iam: IamInstance

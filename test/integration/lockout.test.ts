@@ -35,7 +35,7 @@ const PIA = { email: 'pia@example.test', password: 'pia has a long passphrase' }
 const KAI = { email: 'kai@example.test', password: 'kai has a long passphrase' }
 /** Sign-in attempts per typed account within ten minutes (real time): roomy for the tests that count to a lock. */
 const ACCOUNT_LIMIT = 50
-const SAME_REFUSAL = 'The email, username or password is not correct, or the account is locked for a while after too many failed attempts. Check what you typed and try again, or reset your password. A locked account opens again after 15 minutes.'
+const SAME_REFUSAL = 'Wrong email, username or password. Try again or reset your password. After too many tries, sign-in pauses for at least 15 minutes.'
 
 describe.each(STORAGE_MODES)('brute-force lockout (%s)', (mode) => {
   let iam: IamInstance

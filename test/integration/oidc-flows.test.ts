@@ -252,7 +252,7 @@ describe.each(STORAGE_MODES)('OIDC flows (%s)', (mode) => {
     expect(unknown.status).toBe(400)
     expect(wrong.status).toBe(400)
     const message = (body: string) => /role="alert"[^>]*>([^<]*)</.exec(body)?.[1]
-    expect(message(unknown.body)).toBe('The email, username or password is not correct, or the account is locked for a while after too many failed attempts. Check what you typed and try again, or reset your password. A locked account opens again after 15 minutes.')
+    expect(message(unknown.body)).toBe('Wrong email, username or password. Try again or reset your password. After too many tries, sign-in pauses for at least 15 minutes.')
     expect(message(wrong.body)).toBe(message(unknown.body))
     const disabled = await post(DISABLED.email, DISABLED.password)
     expect(disabled.status).toBe(403)
