@@ -51,14 +51,21 @@ export type PageName =
   | 'register' | 'forgot-password' | 'reset-password' | 'verify-email' | 'notice'
 
 /**
+ * The pages whose every string comes from the catalogs. The others are still written in English:
+ * they say so (`lang="en"`) whatever the request asked for, and offer no language switcher.
+ */
+const TRANSLATED: ReadonlySet<PageName> = new Set<PageName>(['login', 'consent'])
+
+/**
  * Every template gets, besides its data and `page`, the page's language: `t(key, values)` (a
  * catalog message as text, for `<%= %>`), `html(key, values, tags)` (a message with rich-text
  * tags as markup, for `<%~ %>`), `strong` and `link(href)` (tags for html()), `i18n` (the
  * translator: dates and numbers with Intl), `locale` and `dir`.
  */
 export function renderPage(name: PageName, page: PageContext, data: Record<string, unknown> = {}): string {
-  const i18n = translator(page.locale ?? defaultLocale())
+  const translated = TRANSLATED.has(name)
+  const i18n = translator(translated ? page.locale ?? defaultLocale() : 'en')
   return eta.render(name, {
-    ...data, page, i18n, t: i18n.t, html: i18n.html, strong: strongTag, link: linkTag, locale: i18n.locale, dir: i18n.dir,
+    ...data, page: translated ? page : { ...page, languages: [] }, i18n, t: i18n.t, html: i18n.html, strong: strongTag, link: linkTag, locale: i18n.locale, dir: i18n.dir,
   })
 }

@@ -142,6 +142,13 @@ describe('languages (embedded)', () => {
     expect(heading(german.body)).toBe('Zugriff erlauben?')
   })
 
+  it('keeps a page not yet in the catalogs in English, saying so, without a switcher', async () => {
+    const page = await visit(new HttpBrowser(iam.issuer), `${iam.issuer}/account/signed-out?lang=de`, { 'accept-language': 'de' })
+    expect(page.status).toBe(200)
+    expect(htmlTag(page.body)).toBe('<html lang="en" dir="ltr">')
+    expect(page.body).not.toContain('class="languages"')
+  })
+
   it('lists the languages in discovery and the locale claim among the claims', async () => {
     const metadata = web.serverMetadata()
     expect(metadata.ui_locales_supported).toEqual(['en', 'de', 'fr', 'es', 'nl', 'vi', 'ar'])
