@@ -177,7 +177,9 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   const port = typeof address === 'object' && address ? address.port : config.port
   const host = typeof address === 'object' && address && !['0.0.0.0', '::'].includes(address.address) ? address.address : '127.0.0.1'
   localOrigin = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
-  logger.info({ port, issuer: config.issuer }, `listening; discovery at ${config.issuer}/.well-known/openid-configuration`)
+  // The operator's first question after a start: where to administer it (the console's mount, src/app.ts).
+  const adminConsole = `${config.issuer}${(await import('./admin/console-assets.ts')).CONSOLE_PATH}`
+  logger.info({ port, issuer: config.issuer, adminConsole }, `listening; discovery at ${config.issuer}/.well-known/openid-configuration; admin console at ${adminConsole}`)
 
   // METRICS_PORT: /metrics alone on its own listener, to keep it off the public ingress.
   let metricsServer: http.Server | undefined

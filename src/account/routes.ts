@@ -133,9 +133,19 @@ export function createAccountRouter(deps: AccountDeps & SecurityExtras & Session
       ctx.status = 400
       return page(ctx, 'error', { title: 'Sign-in expired', message: 'This sign-in took too long or was started in another browser.', ...retry })
     }
+    // "Cancel" on the sign-in page comes back as access_denied: the person chose not to sign in,
+    // which is no error of theirs or ours, so a plain page with the way back in (not the error page).
+    if (ctx.query.error === 'access_denied') {
+      const again = tx.stepUp ? retry : { backHref: tx.returnTo ? `/account/login?return=${encodeURIComponent(tx.returnTo)}` : '/account/login', backLabel: 'Try again' }
+      return page(ctx, 'notice', {
+        title: 'Not signed in',
+        message: tx.stepUp ? 'You cancelled the check, so nothing was changed.' : 'You did not sign in: the sign-in was cancelled.',
+        ...again,
+      })
+    }
     if (ctx.query.error) {
       ctx.status = 400
-      return page(ctx, 'error', { title: 'Not signed in', message: ctx.query.error === 'access_denied' ? 'You cancelled the sign-in.' : 'The sign-in did not complete.', detail: String(ctx.query.error), ...retry })
+      return page(ctx, 'error', { title: 'Not signed in', message: 'The sign-in did not complete.', detail: String(ctx.query.error), ...retry })
     }
     const callbackUrl = new URL(ctx.originalUrl, accountRedirectUri(issuer))
     let tokens: Awaited<ReturnType<typeof oidc.authorizationCodeGrant>>

@@ -14,10 +14,27 @@ export interface PageErrorDeps {
 }
 
 /** The site's error page with `title` and `message`, as the body of this response. */
-export function errorPage(ctx: Context, siteName: string, text: { title: string; message: string }): void {
+export function errorPage(ctx: Context, siteName: string, text: { title: string; message: string; backHref?: string; backLabel?: string }): void {
   ctx.set('Cache-Control', 'no-store')
   ctx.type = 'html'
   ctx.body = renderPage('error', { siteName }, { ...text, requestId: ctx.state.requestId })
+}
+
+export const NOT_FOUND_PAGE = {
+  title: 'Page not found',
+  message: 'There is no page at this address. Check the address, or go to your account.',
+  backHref: '/account', backLabel: 'Go to your account',
+}
+
+/**
+ * A browser's GET that no route answered (Koa's bare "Not Found" text): the site's 404 page, with a
+ * way on. Only for a request that asks for HTML, so scripts and API clients keep their plain 404.
+ */
+export function answerNotFoundPage(ctx: Context, siteName: string): void {
+  if (ctx.status !== 404 || ctx.body != null || (ctx.method !== 'GET' && ctx.method !== 'HEAD')) return
+  if (!/\btext\/html\b/.test(ctx.get('Accept'))) return
+  errorPage(ctx, siteName, NOT_FOUND_PAGE)
+  ctx.status = 404
 }
 
 export const UNAVAILABLE_PAGE = { title: 'Temporarily unavailable', message: 'This service is briefly unavailable. Please try again in a moment.' }
@@ -33,6 +50,7 @@ export function pageErrors({ logger, siteName }: PageErrorDeps): Middleware {
   return async function pageErrorsMiddleware(ctx: Context, next: Next) {
     try {
       await next()
+      answerNotFoundPage(ctx, siteName)
     } catch (err) {
       const e = err as { status?: number; expose?: boolean; message?: string }
       if (err instanceof errors.SessionNotFound || err instanceof errors.InvalidRequest) {

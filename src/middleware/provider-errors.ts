@@ -12,7 +12,7 @@ import type Provider from 'oidc-provider'
 import type { Logger } from '../observability/logger.ts'
 import { isDeviceResumeWithoutState, isProviderPageRoute, isUnsavedSessionAfterAnswer } from '../oidc/provider-internals.ts'
 import { answerUnavailableJson, RETRY_AFTER_SECONDS, storeUnavailableOf } from '../store/unavailable.ts'
-import { errorPage, unavailablePage } from './page-errors.ts'
+import { answerNotFoundPage, errorPage, unavailablePage } from './page-errors.ts'
 
 export interface ProviderErrorDeps {
   provider: Provider
@@ -58,6 +58,8 @@ export function providerErrors(deps: ProviderErrorDeps): Middleware {
       throw err
     }
     if (ctx.state.storeUnavailable) answerProviderUnavailable(ctx, siteName)
+    // A path the provider has no route for (/nope): a page for a person, not Koa's bare text.
+    answerNotFoundPage(ctx, siteName)
   }
 }
 

@@ -66,6 +66,12 @@ describe.each(STORAGE_MODES)('account area (%s)', (mode) => {
     await submit(ONE_TIME.password, ONE_TIME.password)
     expect(alert()).toBe('Choose a password different from the one-time password.')
     await submit('a brand new passphrase', 'a brand new passphrase')
+    // A confirmation first (Otto administers nothing: no console link), then Continue.
+    expect(res.status).toBe(200)
+    expect(res.body).toContain('<h1>Password changed</h1>')
+    expect(res.body).not.toContain('admin console')
+    const next = formWithAction(res.body, '/password/continue')
+    res = await browser.navigate(new URL(next.action, iam.issuer).href, { form: next.fields })
     expect(res.status).toBe(200)
     expect(res.body).toContain('Your account')
     expect(res.body).toContain(ONE_TIME.email)

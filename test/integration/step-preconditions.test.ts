@@ -318,7 +318,7 @@ describe.each(STORAGE_MODES)('step preconditions (%s)', { timeout: 240_000 }, (m
       const browser = new HttpBrowser(iam.issuer)
       const req = await authorization(spa)
       const login = await browser.navigate(req.url)
-      for (const path of ['/consent', '/password', '/verify-email/resend', '/federation/entra/link', '/mfa/select', '/mfa/enrol']) {
+      for (const path of ['/consent', '/password', '/password/continue', '/verify-email/resend', '/federation/entra/link', '/mfa/select', '/mfa/enrol']) {
         const res = await postTo(browser, login, path, { password: 'Another-long-passphrase-1', confirm: 'Another-long-passphrase-1', method: 'backup', kind: 'totp' })
         expect([302, 303], path).toContain(res.status)
         const next = await browser.navigate(url(`/interaction/${uidOf(login.body)}`))
@@ -326,7 +326,7 @@ describe.each(STORAGE_MODES)('step preconditions (%s)', { timeout: 240_000 }, (m
       }
       // At the second-factor step: the password form and registration are over.
       const { browser: b2, page } = await afterPassword(PLAIN)
-      for (const path of ['/consent', '/password', '/federation/entra/link', '/verify-email/resend', '/mfa/continue']) {
+      for (const path of ['/consent', '/password', '/password/continue', '/federation/entra/link', '/verify-email/resend', '/mfa/continue']) {
         const res = await postTo(b2, page, path, { password: 'Another-long-passphrase-1', confirm: 'Another-long-passphrase-1' })
         expect([302, 303, 409], path).toContain(res.status)
         expect(res.headers.get('location') ?? '', path).not.toMatch(/^http:\/\/localhost/)
@@ -470,6 +470,7 @@ describe.each(STORAGE_MODES)('step preconditions (%s)', { timeout: 240_000 }, (m
     const covered: Record<string, string> = {
       'POST /interaction/:uid/login': 'other interaction steps out of state',
       'POST /interaction/:uid/password': 'other interaction steps out of state',
+      'POST /interaction/:uid/password/continue': 'other interaction steps out of state; before the change: newcomer-pages.test.ts',
       'POST /interaction/:uid/consent': 'other interaction steps out of state',
       'POST /interaction/:uid/abort': 'always applies: it ends the interaction with access_denied',
       'POST /interaction/:uid/register': 'other interaction steps out of state',
