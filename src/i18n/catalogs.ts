@@ -69,6 +69,11 @@ function createTranslator(locale: Locale): Translator {
     // English message stands in rather than the page failing.
     onError: (err) => { if (err.code !== 'MISSING_TRANSLATION') throw err },
   }, cache)
+  // In a right-to-left page each text value (a client's name, an address) is a bidi isolate
+  // (U+2068 … U+2069), so its left-to-right run does not carry the punctuation around it along.
+  const isolate = directionOf(locale) === 'rtl'
+    ? (values: MessageValues = {}) => Object.fromEntries(Object.entries(values).map(([k, v]) => [k, typeof v === 'string' ? `\u2068${v}\u2069` : v]))
+    : (values: MessageValues = {}) => values
   const descriptor = (key: string) => {
     const defaultMessage = english[key]
     if (defaultMessage === undefined) throw new Error(`No message "${key}" in locales/en.json`)
@@ -77,9 +82,9 @@ function createTranslator(locale: Locale): Translator {
   return {
     locale,
     dir: directionOf(locale),
-    t: (key, values) => String(intl.formatMessage(descriptor(key), values)),
+    t: (key, values) => String(intl.formatMessage(descriptor(key), isolate(values))),
     html(key, values = {}, tags = {}) {
-      const richValues: Record<string, unknown> = { ...values }
+      const richValues: Record<string, unknown> = { ...isolate(values) }
       for (const [name, tag] of Object.entries(tags)) richValues[name] = (chunks: unknown[]) => new Markup(tag(joinParts(chunks)))
       return joinParts(intl.formatMessage(descriptor(key), richValues as Parameters<IntlShape['formatMessage']>[1]))
     },

@@ -5,7 +5,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { isArgumentElement, isDateElement, isNumberElement, isPluralElement, isSelectElement, isTagElement, isTimeElement, parse, type MessageFormatElement } from '@formatjs/icu-messageformat-parser'
-import { readCatalog, type Catalog } from '../../src/i18n/catalogs.ts'
+import { linkTag, readCatalog, strongTag, translator, type Catalog } from '../../src/i18n/catalogs.ts'
 import { LOCALES } from '../../src/i18n/locales.ts'
 import { PROJECT_ROOT } from '../../src/project-root.ts'
 
@@ -92,5 +92,26 @@ describe('message catalogs', () => {
       'de: missing a.unused',
       'unused: a.unused',
     ].sort())
+  })
+})
+
+describe('translator', () => {
+  it('fills placeholders as text, and as escaped HTML with our markup for the tags', () => {
+    const de = translator('de')
+    expect(de.t('login.cancelTo', { client: 'A & <B>' })).toBe('Abbrechen und zu A & <B> zurückkehren')
+    expect(de.html('login.lead', { client: 'A & <B>' }, { strong: strongTag })).toBe('um mit <strong>A &amp; &lt;B&gt;</strong> fortzufahren')
+    expect(translator('en').html('login.register', {}, { link: linkTag('/r?a=1&b="2"') })).toBe('New here? <a href="/r?a=1&amp;b=&quot;2&quot;">Create an account</a>')
+  })
+
+  it('isolates values in right-to-left text, and only there', () => {
+    expect(translator('ar').t('consent.signedInAs', { account: 'a@example.test' })).toBe('تم تسجيل الدخول باسم \u2068a@example.test\u2069.')
+    expect(translator('fr').t('consent.signedInAs', { account: 'a@example.test' })).toBe('Session ouverte en tant que a@example.test.')
+  })
+
+  it('formats dates and numbers for the locale, and refuses a key English does not have', () => {
+    const day = new Date(Date.UTC(2026, 11, 8, 12))
+    expect(translator('de').date(day, { dateStyle: 'long', timeZone: 'UTC' })).toBe('8. Dezember 2026')
+    expect(translator('fr').number(1234.5)).toBe('1\u202f234,5')
+    expect(() => translator('nl').t('login.nope')).toThrow(/login.nope/)
   })
 })
