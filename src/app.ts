@@ -171,7 +171,7 @@ export function createApp(deps: AppDeps): Koa {
     },
   }
   const guard = (name: AreaName) => csrfGuard(csrf, CSRF_SCOPES[name]!)
-  const pages = pageErrors({ logger, siteName })
+  const pages = pageErrors({ logger, siteName, siteHome: config.siteHomeUrl })
 
   // The areas.
   app.use(area('health', [healthRoutes({ ready: deps.ready, logger, metrics: config.metricsPort === undefined ? deps.metrics : undefined }), serveAssets()]))
@@ -185,7 +185,7 @@ export function createApp(deps: AppDeps): Koa {
   }
   // Everything else is the provider's, with what this server adds in front of it.
   app.use(subApp([
-    providerErrors({ provider, logger, siteName }),
+    providerErrors({ provider, logger, siteName, siteHome: config.siteHomeUrl }),
     guard('provider'),
     // Records each sign-in's device and the grants given in it (UserSession, /account/sessions).
     trackSessions({ prisma: deps.prisma, provider, audit: deps.audit, clock: deps.clock, logger, maxSessionsPerUser: config.maxSessionsPerUser }),

@@ -45,6 +45,8 @@ export const configSchema = z.object({
     .describe('pino log level.'),
   SITE_NAME: z.string().default('Identity')
     .describe('Name shown on the pages.'),
+  SITE_HOME_URL: z.url({ protocol: /^https?$/ }).optional()
+    .describe('Your site\'s home page: the signed-out pages and the "Page not found" page link to it besides the account area. Unset: they lead to the account area only.'),
   DEFAULT_LOCALE: z.enum(LOCALES).default('en')
     .describe('Language of the pages when neither the authorization request (`ui_locales`), the person, the language switcher nor the browser (`Accept-Language`) names one the server has (docs/adr/0390-message-catalogs.md).'),
   OUTBOUND_ALLOWED_HOSTS: z.string().default('')
@@ -246,6 +248,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     host: c.HOST,
     issuer,
     siteName: c.SITE_NAME,
+    siteHomeUrl: c.SITE_HOME_URL,
     defaultLocale: c.DEFAULT_LOCALE,
     trustProxy: c.TRUST_PROXY,
     metricsPort: c.METRICS_PORT,

@@ -178,7 +178,7 @@ export function createAccountRouter(deps: AccountDeps & SecurityExtras & Session
     }).href)
   })
 
-  router.get('/account/signed-out', (ctx) => page(ctx, 'account-signed-out', { everywhere: ctx.query.everywhere === '1' }))
+  router.get('/account/signed-out', (ctx) => page(ctx, 'account-signed-out', { everywhere: ctx.query.everywhere === '1', siteHome: deps.config.siteHomeUrl }))
   registerPasskeyRoutes(router, { ...deps, readSession })
 
   registerSecurityRoutes(router, { ...deps, readSession })

@@ -11,10 +11,12 @@ import { answerUnavailableJson, answerUnavailableStatus, storeUnavailableOf } fr
 export interface PageErrorDeps {
   logger: Logger
   siteName: string
+  /** SITE_HOME_URL: the 404 page links to it too. */
+  siteHome?: string | undefined
 }
 
 /** The site's error page with `title` and `message`, as the body of this response. */
-export function errorPage(ctx: Context, siteName: string, text: { title: string; message: string; backHref?: string; backLabel?: string }): void {
+export function errorPage(ctx: Context, siteName: string, text: { title: string; message: string; backHref?: string; backLabel?: string; siteHome?: string | undefined }): void {
   ctx.set('Cache-Control', 'no-store')
   ctx.type = 'html'
   ctx.body = renderPage('error', { siteName }, { ...text, requestId: ctx.state.requestId })
@@ -30,10 +32,10 @@ export const NOT_FOUND_PAGE = {
  * A browser's GET that no route answered (Koa's bare "Not Found" text): the site's 404 page, with a
  * way on. Only for a request that asks for HTML, so scripts and API clients keep their plain 404.
  */
-export function answerNotFoundPage(ctx: Context, siteName: string): void {
+export function answerNotFoundPage(ctx: Context, siteName: string, siteHome: string | undefined): void {
   if (ctx.status !== 404 || ctx.body != null || (ctx.method !== 'GET' && ctx.method !== 'HEAD')) return
   if (!/\btext\/html\b/.test(ctx.get('Accept'))) return
-  errorPage(ctx, siteName, NOT_FOUND_PAGE)
+  errorPage(ctx, siteName, { ...NOT_FOUND_PAGE, siteHome })
   ctx.status = 404
 }
 
@@ -46,11 +48,11 @@ export function unavailablePage(ctx: Context, siteName: string): void {
   ctx.body = renderPage('error', { siteName }, { ...UNAVAILABLE_PAGE, requestId: ctx.state.requestId })
 }
 
-export function pageErrors({ logger, siteName }: PageErrorDeps): Middleware {
+export function pageErrors({ logger, siteName, siteHome }: PageErrorDeps): Middleware {
   return async function pageErrorsMiddleware(ctx: Context, next: Next) {
     try {
       await next()
-      answerNotFoundPage(ctx, siteName)
+      answerNotFoundPage(ctx, siteName, siteHome)
     } catch (err) {
       const e = err as { status?: number; expose?: boolean; message?: string }
       if (err instanceof errors.SessionNotFound || err instanceof errors.InvalidRequest) {

@@ -18,6 +18,8 @@ export interface ProviderErrorDeps {
   provider: Provider
   logger: Logger
   siteName: string
+  /** SITE_HOME_URL, for the 404 page. */
+  siteHome?: string | undefined
 }
 
 /** The provider's `server_error` event: logged, and a store error marked for providerErrors() to answer as 503. */
@@ -33,7 +35,7 @@ function watchServerErrors({ provider, logger }: ProviderErrorDeps): void {
 /** The provider area's one error handler: outermost in the area, around our middleware and the provider. */
 export function providerErrors(deps: ProviderErrorDeps): Middleware {
   watchServerErrors(deps)
-  const { logger, siteName } = deps
+  const { logger, siteName, siteHome } = deps
   return async function providerErrorsMiddleware(ctx: Context, next: Next) {
     try {
       await next()
@@ -59,7 +61,7 @@ export function providerErrors(deps: ProviderErrorDeps): Middleware {
     }
     if (ctx.state.storeUnavailable) answerProviderUnavailable(ctx, siteName)
     // A path the provider has no route for (/nope): a page for a person, not Koa's bare text.
-    answerNotFoundPage(ctx, siteName)
+    answerNotFoundPage(ctx, siteName, siteHome)
   }
 }
 

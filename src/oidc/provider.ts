@@ -136,7 +136,7 @@ export function createProvider({ config, prisma, jwks, cookieKeys, adapter }: Pr
         },
         postLogoutSuccessSource: async (ctx) => {
           const client = ctx.oidc.client
-          ctx.body = renderPage('logged-out', page, { client: client?.clientName, clientUri: client?.clientUri })
+          ctx.body = renderPage('logged-out', page, { client: client?.clientName, clientUri: client?.clientUri, siteHome: config.siteHomeUrl })
         },
       },
       backchannelLogout: { enabled: true },

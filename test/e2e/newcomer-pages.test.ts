@@ -1,7 +1,8 @@
 // The pages a newcomer ends on after something other than a plain sign-in, in headless Chromium:
 // the 404 page, the signed-out pages (the account area's, and the provider's after RP-initiated
 // logout), "Cancel" on the account area's sign-in, and the confirmation after a forced password
-// change. Each must lead somewhere and pass axe-core; and the start log says where the console is.
+// change. Each must lead somewhere (the signed-out and 404 pages to SITE_HOME_URL too) and pass
+// axe-core; and the start log says where the console is.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Browser, Page } from 'playwright-core'
 import { createIam, type IamInstance } from '../support/iam.ts'
@@ -14,13 +15,15 @@ import { ADMIN_PERMISSIONS } from '../../src/admin/permissions.ts'
 
 /** An administrator whose password an administrator set: must choose their own at first sign-in. */
 const ADA = { email: 'ada@example.test', username: 'ada', password: 'one-time-password-456' }
+/** SITE_HOME_URL: the signed-out and 404 pages link to it. */
+const HOME = 'https://www.example.test/'
 
 describe('the pages a newcomer ends on (Chromium, embedded)', () => {
   let iam: IamInstance
   let browser: Browser
 
   beforeAll(async () => {
-    iam = await createIam('embedded')
+    iam = await createIam('embedded', { env: { SITE_HOME_URL: HOME } })
     await iam.withDatabase(async (prisma) => {
       await createFixtures(prisma)
       const admin = await ensureRole(prisma, 'admin', [...ADMIN_PERMISSIONS])
@@ -56,6 +59,11 @@ describe('the pages a newcomer ends on (Chromium, embedded)', () => {
     expect(await axeViolations(page), page.url()).toEqual([])
   }
 
+  /** The link to the site's home page (SITE_HOME_URL). */
+  async function expectHomeLink(page: Page) {
+    expect(await page.getByRole('link', { name: 'Go to the home page' }).getAttribute('href')).toBe(HOME)
+  }
+
   async function expectSignInPage(page: Page) {
     await page.getByRole('heading', { name: 'Sign in', level: 1 }).waitFor()
   }
@@ -76,6 +84,7 @@ describe('the pages a newcomer ends on (Chromium, embedded)', () => {
         expect(res?.status(), path).toBe(404)
         await page.getByRole('heading', { name: 'Page not found', level: 1 }).waitFor()
         expect(await page.title()).toMatch(/^Page not found · /)
+        await expectHomeLink(page)
         await expectAccessible(page)
       }
       await page.getByRole('link', { name: 'Go to your account' }).click()
@@ -97,6 +106,7 @@ describe('the pages a newcomer ends on (Chromium, embedded)', () => {
       await page.getByRole('button', { name: 'Sign out', exact: true }).click()
       await page.waitForURL((u) => u.pathname === '/account/signed-out')
       await page.getByRole('heading', { name: 'You are signed out', level: 1 }).waitFor()
+      await expectHomeLink(page)
       await expectAccessible(page)
       await page.getByRole('link', { name: 'Sign in again' }).click()
       await expectSignInPage(page)
@@ -113,6 +123,7 @@ describe('the pages a newcomer ends on (Chromium, embedded)', () => {
       await page.getByRole('button', { name: 'Sign out', exact: true }).click()
       await page.getByRole('heading', { name: 'You are signed out', level: 1 }).waitFor()
       await page.getByText(/^You have signed out/).waitFor()
+      await expectHomeLink(page)
       await expectAccessible(page)
       await page.getByRole('link', { name: 'Sign in again' }).click()
       await expectSignInPage(page)
