@@ -21,6 +21,7 @@ import { createRateLimits } from './security/rate-limits.ts'
 import { createApp } from './app.ts'
 import { createAccountRelyingParty, ensureAccountClient } from './account/relying-party.ts'
 import { ensureAdminConsoleClient } from './admin/console-client.ts'
+import { CONSOLE_PATH } from './admin/console-assets.ts'
 import { ensureApiResourceServer } from './api/demo.ts'
 import { ensureAdminResourceServer } from './admin/permissions.ts'
 import { createSecretBox, loadEncryptionKeys } from './security/encryption.ts'
@@ -178,7 +179,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   const host = typeof address === 'object' && address && !['0.0.0.0', '::'].includes(address.address) ? address.address : '127.0.0.1'
   localOrigin = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
   // The operator's first question after a start: where to administer it (the console's mount, src/app.ts).
-  const adminConsole = `${config.issuer}${(await import('./admin/console-assets.ts')).CONSOLE_PATH}`
+  const adminConsole = `${config.issuer}${CONSOLE_PATH}`
   logger.info({ port, issuer: config.issuer, adminConsole }, `listening; discovery at ${config.issuer}/.well-known/openid-configuration; admin console at ${adminConsole}`)
 
   // METRICS_PORT: /metrics alone on its own listener, to keep it off the public ingress.
