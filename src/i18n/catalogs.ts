@@ -1,7 +1,8 @@
-// The message catalogs (locales/<locale>.json: flat keys, ICU MessageFormat messages) and the
+// The message catalogs (locales/<locale>/<area>.json: flat keys that start with `<area>.`, ICU
+// MessageFormat messages; a locale's files make one catalog) and the
 // translator a page renders with: messages through @formatjs/intl, dates and numbers through
 // Intl for the same locale (docs/adr/0390-message-catalogs.md).
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { createIntl, createIntlCache, type IntlShape } from '@formatjs/intl'
 import { PROJECT_ROOT } from '../project-root.ts'
@@ -11,8 +12,19 @@ export const CATALOGS_DIR = path.join(PROJECT_ROOT, 'locales')
 
 export type Catalog = Record<string, string>
 
+/** The areas a locale's catalog is split into (one file each): `login`, `consent`, … */
+export function catalogAreas(locale: Locale): string[] {
+  return readdirSync(path.join(CATALOGS_DIR, locale)).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)).sort()
+}
+
+/** One area's messages (locales/<locale>/<area>.json). */
+export function readCatalogArea(locale: Locale, area: string): Catalog {
+  return JSON.parse(readFileSync(path.join(CATALOGS_DIR, locale, `${area}.json`), 'utf8')) as Catalog
+}
+
+/** A locale's whole catalog: its areas' messages together. */
 export function readCatalog(locale: Locale): Catalog {
-  return JSON.parse(readFileSync(path.join(CATALOGS_DIR, `${locale}.json`), 'utf8')) as Catalog
+  return Object.assign({}, ...catalogAreas(locale).map((area) => readCatalogArea(locale, area))) as Catalog
 }
 
 /** Values a message's placeholders take. */
@@ -76,7 +88,7 @@ function createTranslator(locale: Locale): Translator {
     : (values: MessageValues = {}) => values
   const descriptor = (key: string) => {
     const defaultMessage = english[key]
-    if (defaultMessage === undefined) throw new Error(`No message "${key}" in locales/en.json`)
+    if (defaultMessage === undefined) throw new Error(`No message "${key}" in locales/en/`)
     return { id: key, defaultMessage }
   }
   return {

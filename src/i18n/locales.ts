@@ -1,5 +1,5 @@
 // The languages the pages speak, and which way each is written. A locale here has a catalog in
-// locales/<tag>.json (test/unit/catalogs.test.ts holds them to the same keys).
+// locales/<tag>/ (test/unit/catalogs.test.ts holds them to the same keys).
 
 export const LOCALES = ['en', 'de', 'fr', 'es', 'nl', 'vi', 'ar'] as const
 export type Locale = (typeof LOCALES)[number]

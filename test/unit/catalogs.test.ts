@@ -5,7 +5,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { isArgumentElement, isDateElement, isNumberElement, isPluralElement, isSelectElement, isTagElement, isTimeElement, parse, type MessageFormatElement } from '@formatjs/icu-messageformat-parser'
-import { linkTag, readCatalog, strongTag, translator, type Catalog } from '../../src/i18n/catalogs.ts'
+import { catalogAreas, linkTag, readCatalog, readCatalogArea, strongTag, translator, type Catalog } from '../../src/i18n/catalogs.ts'
 import { LOCALES } from '../../src/i18n/locales.ts'
 import { PROJECT_ROOT } from '../../src/project-root.ts'
 
@@ -68,9 +68,16 @@ const sourceText = ['src', 'interactions'].flatMap((d) => filesUnder(path.join(P
 const catalogs = Object.fromEntries(LOCALES.map((locale) => [locale, readCatalog(locale)]))
 
 describe('message catalogs', () => {
-  it('has a catalog for each locale and no other', () => {
-    const files = readdirSync(path.join(PROJECT_ROOT, 'locales')).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)).sort()
-    expect(files).toEqual([...LOCALES].sort())
+  it('has a catalog for each locale and no other, each split into the same areas, each area holding only its own keys', () => {
+    const folders = readdirSync(path.join(PROJECT_ROOT, 'locales')).sort()
+    expect(folders).toEqual([...LOCALES].sort())
+    for (const locale of LOCALES) {
+      expect(catalogAreas(locale), locale).toEqual(catalogAreas('en'))
+      for (const area of catalogAreas(locale)) {
+        const strays = Object.keys(readCatalogArea(locale, area)).filter((key) => !key.startsWith(`${area}.`))
+        expect(strays, `locales/${locale}/${area}.json`).toEqual([])
+      }
+    }
   })
 
   it('every catalog is complete, valid ICU with English placeholders, and every key is used', () => {
