@@ -16,7 +16,7 @@ import type { JWK } from 'jose'
 import { createInteractionPolicy } from './policy.ts'
 import { boundClientAssertion } from './client-assertion.ts'
 import { ACR_VALUES } from '../mfa/acr.ts'
-import { deviceCodeFailure, parseProviderForm } from './provider-internals.ts'
+import { deviceFlowPages } from './device-pages.ts'
 import { CookieSigner } from '../security/cookie-signer.ts'
 import { registrationFeatures } from './dynamic-registration.ts'
 import { LOCALES } from '../i18n/locales.ts'
@@ -160,15 +160,7 @@ export function createProvider({ config, prisma, jwks, cookieKeys, adapter }: Pr
       dPoP: { enabled: true },
       deviceFlow: {
         enabled: true,
-        userCodeInputSource: async (ctx, form, out, err) => {
-          ctx.body = renderPage('device-input', page, { form: parseProviderForm(form), error: err && deviceCodeError(err) })
-        },
-        userCodeConfirmSource: async (ctx, form, client, deviceInfo, userCode) => {
-          ctx.body = renderPage('device-confirm', page, { form, client: client.clientName ?? client.clientId, userCode })
-        },
-        successSource: async (ctx) => {
-          ctx.body = renderPage('device-success', page, { client: ctx.oidc.client?.clientName ?? ctx.oidc.client?.clientId })
-        },
+        ...deviceFlowPages(config.siteName, prisma),
       },
     },
 
@@ -311,18 +303,6 @@ function refuseUngrantedResource(requested: unknown, granted: string | string[] 
   if (Array.isArray(requested)) throw new errors.InvalidTarget('only a single resource indicator value must be requested during Access Token Request')
   const covered = granted === undefined ? [] : Array.isArray(granted) ? granted : [granted]
   if (typeof requested !== 'string' || !covered.includes(requested)) throw new errors.InvalidTarget()
-}
-
-/** What the device-code page says after a failed attempt. */
-function deviceCodeError(err: Error): string {
-  switch (deviceCodeFailure(err)) {
-    case 'no_code': return 'Enter the code shown on your device.'
-    case 'not_found': return 'That code is not valid. Check it and try again.'
-    case 'expired': return 'That code has expired. Start again on your device to get a new one.'
-    case 'already_used': return 'That code has already been used. Start again on your device to get a new one.'
-    case 'aborted': return 'The device was not connected. Enter a code to connect a device.'
-    default: return 'The code could not be checked. Reload this page and try again.'
-  }
 }
 
 /** Messages for people, keyed by OAuth error code; the code itself is shown too. */
