@@ -565,7 +565,8 @@ describe.each(STORAGE_MODES)('federation (%s)', (mode) => {
     signIn = await submit(other, signIn, '/login', { login: LINA.email, password: 'still not it' })
     const locked = await submit(other, signIn, '/login', { login: LINA.email, password: LINA.password })
     expect(locked.status).toBe(400)
-    expect(locked.body).toContain('the account is locked for a while')
+    // Locked: the same words as a wrong password (which say that sign-in pauses after too many tries).
+    expect(locked.body).toContain('Wrong email, username or password.')
     // The link page refuses the right password now, in the words of a wrong one.
     res = await submit(browser, res, '/federation/entra/link', { password: LINA.password })
     expect(res.status).toBe(400)
@@ -793,11 +794,11 @@ describe.each(STORAGE_MODES)('federation (%s)', (mode) => {
     const wrong = await submit(browser, page, '/login', { login: CARLA.email, password: 'not her password' })
     expect(atFake(wrong)).toBe(false)
     expect(wrong.status).toBe(400)
-    expect(wrong.body).toContain('The email, username or password is not correct')
+    expect(wrong.body).toContain('Wrong email, username or password.')
     const right = await submit(browser, wrong, '/login', { login: CARLA.email, password: CARLA.password })
     expect(atFake(right)).toBe(false)
     // Past the password: on to consent or the app, not back to the login form.
-    expect(right.body).not.toContain('The email, username or password is not correct')
+    expect(right.body).not.toContain('Wrong email, username or password.')
     expect(isOurs(right) ? right.body : '').not.toContain('name="password"')
   })
 
