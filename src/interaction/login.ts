@@ -5,6 +5,7 @@ import { z } from 'zod'
 import { authenticateWithPassword, MAX_PASSWORD_LENGTH } from '../identity/users.ts'
 import type { UserMfaFacts } from '../mfa/factors.ts'
 import { passwordGuard, signInRefusedMessage } from '../security/lockout.ts'
+import { pageText } from '../pages/page-text.ts'
 import { tooManyRequests } from '../security/rate-limits.ts'
 import { readDeviceCookie, writeDeviceCookie } from '../security/device-cookie.ts'
 import { formBody, type Details, type InteractionKit } from './kit.ts'
@@ -87,7 +88,7 @@ export function createLoginStep(kit: InteractionKit, hooks: LoginHooks): Interac
       // would tell who has an account here.
       const error = result.reason === 'disabled'
         ? 'This account is disabled. Contact your administrator.'
-        : signInRefusedMessage(kit.lockout)
+        : signInRefusedMessage(kit.lockout, pageText(ctx))
       return renderLogin(ctx, details, { login: parsed.data.login, error, errorField: 'both' })
     }
     // A known device leaves the account's count alone: it may be a stranger's.

@@ -10,7 +10,8 @@ import { verifyCode } from '../mfa/codes.ts'
 import { regenerateBackupCodes } from '../mfa/backup-codes.ts'
 import { findUserById } from '../queries/users.ts'
 import { formBody, type InteractionKit } from './kit.ts'
-import { atMfaStep, codeForm, ENROL_REFUSED, type MfaDeps, type MfaMachine } from './mfa.ts'
+import { atMfaStep, codeForm, codeRefusal, enrolRefused, wrongCode, type MfaDeps, type MfaMachine } from './mfa.ts'
+import { pageText } from '../pages/page-text.ts'
 import type { MfaState } from './state.ts'
 import type { InteractionStep } from './steps.ts'
 
@@ -26,7 +27,7 @@ export function createMfaEnrolStep(kit: InteractionKit, deps: MfaDeps, machine: 
     const parsed = enrolForm.safeParse(formBody(ctx))
     if (!parsed.success || (parsed.data.kind === 'email' && !deps.email)) {
       ctx.status = 400
-      return render(ctx, details, state, { error: 'Choose how you want to receive codes.' })
+      return render(ctx, details, state, { error: pageText(ctx).t('mfa.enrolChoose') })
     }
     if (parsed.data.kind === 'totp') {
       return saveState(ctx, details, { ...state, enrol: { kind: 'totp', sealedSecret: box.seal(newTotpSecret(), `enrol:${state.accountId}`) } })
@@ -42,7 +43,7 @@ export function createMfaEnrolStep(kit: InteractionKit, deps: MfaDeps, machine: 
     if (!state.enrol) return saveState(ctx, details, state)
     if (!parsed.success) {
       ctx.status = 400
-      return render(ctx, details, state, { error: parsed.error.issues[0]!.message })
+      return render(ctx, details, state, { error: codeRefusal(ctx) })
     }
     if (!(await withinCodeVerifyLimit(ctx, details, state))) return
     let method: SecondFactorMethod
@@ -50,7 +51,7 @@ export function createMfaEnrolStep(kit: InteractionKit, deps: MfaDeps, machine: 
     const refuseNotFirst = async () => {
       await audit.record(ctx, { type: 'mfa_enrol', outcome: 'failure', userId: state.accountId, clientId, details: { method: state.enrol!.kind, reason: 'has_second_factor' } })
       ctx.status = 409
-      return render(ctx, details, { ...state, enrol: undefined }, { error: ENROL_REFUSED })
+      return render(ctx, details, { ...state, enrol: undefined }, { error: enrolRefused(ctx) })
     }
     if (state.enrol.kind === 'totp') {
       const confirmed = await confirmTotpEnrolment(prisma, box, state.accountId, box.open(state.enrol.sealedSecret, `enrol:${state.accountId}`), parsed.data.code, { asFirst: true })
@@ -58,7 +59,7 @@ export function createMfaEnrolStep(kit: InteractionKit, deps: MfaDeps, machine: 
       if (!confirmed.ok) {
         await audit.record(ctx, { type: 'mfa_enrol', outcome: 'failure', userId: state.accountId, clientId, details: { method: 'totp', reason: 'invalid' } })
         ctx.status = 400
-        return render(ctx, details, state, { error: 'That code is not right. Check that your app shows this account, and enter its current code.' })
+        return render(ctx, details, state, { error: pageText(ctx).t('mfa.enrolTotpWrong') })
       }
       method = 'totp'
     } else {
@@ -67,7 +68,7 @@ export function createMfaEnrolStep(kit: InteractionKit, deps: MfaDeps, machine: 
         await audit.record(ctx, { type: 'mfa_enrol', outcome: 'failure', userId: state.accountId, clientId, details: { method: 'email', reason: result.reason } })
         ctx.status = 400
         return render(ctx, details, state, {
-          error: result.reason === 'invalid' ? `That code is not right. ${result.attemptsLeft} ${result.attemptsLeft === 1 ? 'attempt' : 'attempts'} left.` : 'That code no longer works. Send a new code.',
+          error: result.reason === 'invalid' ? wrongCode(pageText(ctx), result.attemptsLeft) : pageText(ctx).t('mfa.codeNoLongerWorks'),
           attemptsLeft: result.reason === 'invalid' ? result.attemptsLeft : undefined,
         })
       }

@@ -15,9 +15,8 @@ import { formBody, type Details, type InteractionKit } from './kit.ts'
 import { atMfaStep, mfaLoginResult, mfaStateOf } from './mfa.ts'
 import type { MfaState, InteractionState } from './state.ts'
 import type { InteractionStep } from './steps.ts'
+import { pageText } from '../pages/page-text.ts'
 
-const NO_SCRIPT = 'Signing in with a security key or passkey needs JavaScript. Turn JavaScript on and try again, or use another method.'
-const STEP_OVER = 'This step is over. Reload the page to continue.'
 
 
 /**
@@ -52,7 +51,7 @@ export function createWebauthnStep(kit: InteractionKit, settings: { webauthnRpId
   function stepOver(ctx: Context, details: Details) {
     ctx.set('Cache-Control', 'no-store')
     ctx.status = 409
-    ctx.body = { error: STEP_OVER, redirect: `/interaction/${details.uid}` }
+    ctx.body = { error: pageText(ctx).t('mfa.passkeyStepOver'), redirect: `/interaction/${details.uid}` }
   }
 
   const options = async (ctx: Context, details: Details, saved: InteractionState | undefined) => {
@@ -66,7 +65,7 @@ export function createWebauthnStep(kit: InteractionKit, settings: { webauthnRpId
     const state = (await passkeyStep(details, saved))!
     if (!ctx.is('application/json')) {
       ctx.status = 400
-      return render(ctx, details, NO_SCRIPT)
+      return render(ctx, details, pageText(ctx).t('mfa.passkeyNoScript'))
     }
     const clientId = String(details.params.client_id)
     // The response's shape is checked by verifyAuthentication (zod), which answers 'malformed'.

@@ -20,10 +20,12 @@ import { findVerifiedFactorOfUser, markFactorUsed } from '../queries/mfa-factors
 import { findUserById } from '../queries/users.ts'
 import { mfaReason } from '../mfa/requirement.ts'
 import { startTotpEnrolment, verifyTotp } from '../mfa/totp.ts'
-import { describeDuration, issueCode, verifyCode, type CodePurpose, type CodeSettings } from '../mfa/codes.ts'
+import { issueCode, verifyCode, type CodePurpose, type CodeSettings } from '../mfa/codes.ts'
 import { remainingBackupCodes, useBackupCode } from '../mfa/backup-codes.ts'
 import { formBody, type Details, type InteractionKit } from './kit.ts'
 import { tooManyRequests } from '../security/rate-limits.ts'
+import { pageText, waitText } from '../pages/page-text.ts'
+import type { Translator } from '../i18n/catalogs.ts'
 import { ofKind, type InteractionState, type MfaState } from './state.ts'
 import type { InteractionStep, StepRoute } from './steps.ts'
 
@@ -63,7 +65,8 @@ export function mfaLoginResult(state: Pick<MfaState, 'accountId' | 'amr'>, metho
   return { login: { accountId: state.accountId, acr: ACR_MFA, amr: amrWithSecondFactor(state.amr, method), remember: true } }
 }
 
-export const codeForm = z.object({ code: z.string().trim().min(1, 'Enter the code.').max(32) })
+// An empty or overlong code is answered with mfa.enterCode (codeRefusal), in the page's language.
+export const codeForm = z.object({ code: z.string().trim().min(1).max(32) })
 const selectForm = z.object({ method: z.string().min(1).max(64) })
 
 const CODE_KINDS = new Set(['email', 'sms', 'whatsapp'])
@@ -76,9 +79,35 @@ const CODE_KINDS = new Set(['email', 'sms', 'whatsapp'])
  */
 type Step = 'choose' | 'code' | 'passkey' | 'enrol' | 'enrol-confirm' | 'enrolled' | 'unavailable'
 
-const NOT_NOW = 'That step does not apply now. Continue with the step below.'
-export const ENROL_REFUSED = 'You already have a second step: confirm it’s you with it below. If you can no longer use any of them, ask your administrator to reset your second step.'
-const NOTHING_USABLE = 'None of your second steps can be used on this server right now, and you have no backup codes left. Ask your administrator to reset your second step.'
+/** What the code page says for a code form that could not be read (empty, too long). */
+export function codeRefusal(ctx: Context): string {
+  return pageText(ctx).t('mfa.enterCode')
+}
+
+/** A refusal for an enrolment when the account already has a second step. */
+export function enrolRefused(ctx: Context): string {
+  return pageText(ctx).t('mfa.enrolRefused')
+}
+
+/** A limit refused the request (429, Retry-After): `what` happened, and when to try again. */
+export function tooManyCodes(ctx: Context, retryAfter: number, what: 'sent' | 'tried'): string {
+  tooManyRequests(ctx, retryAfter)
+  const tr = pageText(ctx)
+  const wait = waitText(tr, retryAfter)
+  return what === 'sent' ? tr.t('mfa.tooManySent', { wait }) : tr.t('mfa.tooManyTried', { wait })
+}
+
+/** "We sent a 6-digit code to …. It expires in 10 minutes." (codeTtl in seconds, whole minutes when it divides.) */
+function codeSentPrompt(tr: Translator, destination: string, codeTtl: number): string {
+  return codeTtl % 60 === 0
+    ? tr.t('mfa.codeSentPromptMinutes', { destination, count: codeTtl / 60 })
+    : tr.t('mfa.codeSentPromptSeconds', { destination, count: codeTtl })
+}
+
+/** A wrong emailed or texted code, with the attempts it leaves. */
+export function wrongCode(tr: Translator, attemptsLeft: number): string {
+  return tr.t('mfa.wrongCodeAttempts', { count: attemptsLeft })
+}
 
 /** The steps each POST of this step applies at; at any other it is refused (409) and the current step shown. */
 const STEP_RULES = {
@@ -86,10 +115,10 @@ const STEP_RULES = {
   another: { at: ['choose', 'code', 'passkey', 'enrol', 'enrol-confirm', 'unavailable'] },
   resend: { at: ['code', 'enrol-confirm'] },
   verify: { at: ['code'] },
-  enrol: { at: ['enrol', 'enrol-confirm'], refused: ENROL_REFUSED },
+  enrol: { at: ['enrol', 'enrol-confirm'], refused: 'enrol' },
   enrolVerify: { at: ['enrol-confirm'] },
   continue: { at: ['enrolled'] },
-} as const satisfies Record<string, { at: readonly Step[]; refused?: string }>
+} as const satisfies Record<string, { at: readonly Step[]; refused?: 'enrol' }>
 type MfaRoute = keyof typeof STEP_RULES
 
 /** The sub-step the person is at, with what it was worked out from (stepOf). */
@@ -139,7 +168,7 @@ export function createMfaStep(kit: InteractionKit, deps: MfaDeps, hooks: MfaStep
     // Each message costs money and reaches someone's phone or inbox: limited per address and account.
     const limited = await kit.limits.consume('codeSend', { ip: ctx.ip, account: state.accountId }, { ctx, userId: state.accountId, clientId: String(details.params.client_id) })
     if (!limited.ok) {
-      await render(ctx, details, state, { error: tooManyRequests(ctx, limited.retryAfter, 'Too many codes were sent.') })
+      await render(ctx, details, state, { error: tooManyCodes(ctx, limited.retryAfter, 'sent') })
       return false
     }
     const result = await issueCode(prisma, box, settings, {
@@ -159,12 +188,12 @@ export function createMfaStep(kit: InteractionKit, deps: MfaDeps, hooks: MfaStep
     if (result.reason === 'send_failed') {
       const fallback = { ...state, method: undefined, enrol: undefined }
       await persist(ctx, fallback)
-      await render(ctx, details, fallback, { error: `We could not send a code ${input.kind === 'email' ? 'by email' : `by ${input.kind === 'sms' ? 'SMS' : 'WhatsApp'}`} just now. Use another method, or try again in a few minutes.` })
+      await render(ctx, details, fallback, { error: pageText(ctx).t('mfa.sendFailed', { channel: input.kind }) })
     } else {
       await persist(ctx, next)
       ctx.status = 429
       ctx.set('Retry-After', String(result.retryAfter))
-      await render(ctx, details, next, { error: `A code was sent a moment ago: use that one, or wait ${result.retryAfter} seconds before asking for another.` })
+      await render(ctx, details, next, { error: pageText(ctx).t('mfa.sentMomentAgo', { count: result.retryAfter }) })
     }
     return false
   }
@@ -190,13 +219,13 @@ export function createMfaStep(kit: InteractionKit, deps: MfaDeps, hooks: MfaStep
     return { step, selected, ...methods }
   }
 
-  function describe(f: FactorView): string {
+  function describe(tr: Translator, f: FactorView): string {
     switch (f.kind) {
-      case 'totp': return `Code from ${f.label}`
-      case 'email': return `Email a code to ${f.hint}`
-      case 'sms': return `Text a code to ${f.hint}`
-      case 'whatsapp': return `Send a code by WhatsApp to ${f.hint}`
-      case 'webauthn': return `Use ${f.label}`
+      case 'totp': return tr.t('mfa.optionTotp', { label: f.label })
+      case 'email': return tr.t('mfa.optionEmail', { destination: f.hint ?? '' })
+      case 'sms': return tr.t('mfa.optionSms', { destination: f.hint ?? '' })
+      case 'whatsapp': return tr.t('mfa.optionWhatsapp', { destination: f.hint ?? '' })
+      case 'webauthn': return tr.t('mfa.optionPasskey', { label: f.label })
     }
   }
 
@@ -204,6 +233,7 @@ export function createMfaStep(kit: InteractionKit, deps: MfaDeps, hooks: MfaStep
   async function render(ctx: Context, details: Details, state: MfaState, extra: { error?: string; attemptsLeft?: number; codes?: string[] } = {}) {
     const base = { client: await clientName(details), uid: details.uid, error: extra.error, abortAction: `/interaction/${details.uid}/abort` }
     const { step, selected, factors, backupLeft } = await stepOf(state)
+    const tr = pageText(ctx)
     switch (step) {
       case 'enrolled':
         return page(ctx, 'mfa-backup-codes', { ...base, codes: extra.codes, action: `/interaction/${details.uid}/mfa/continue` })
@@ -214,7 +244,7 @@ export function createMfaStep(kit: InteractionKit, deps: MfaDeps, hooks: MfaStep
           return page(ctx, 'mfa-enrol-totp', { ...base, qrSvg: enrolment.qrSvg, secret: enrolment.secret.replace(/(.{4})/g, '$1 ').trim(), action: `/interaction/${details.uid}/mfa/enrol/verify` })
         }
         return page(ctx, 'mfa-code', {
-          ...base, title: 'Confirm your email', prompt: `We sent a code to ${maskDestination('email', user?.email ?? '')}. Enter it to turn on sign-in codes by email.`,
+          ...base, title: tr.t('mfa.confirmEmailTitle'), prompt: tr.t('mfa.confirmEmailPrompt', { destination: maskDestination('email', user?.email ?? '') ?? '' }),
           action: `/interaction/${details.uid}/mfa/enrol/verify`, resendAction: `/interaction/${details.uid}/mfa/resend`, otherAction: `/interaction/${details.uid}/mfa/another`, attemptsLeft: extra.attemptsLeft,
         })
       }
@@ -225,11 +255,11 @@ export function createMfaStep(kit: InteractionKit, deps: MfaDeps, hooks: MfaStep
       case 'code': {
         const isBackup = selected === 'backup'
         const factor = selected === 'backup' ? undefined : selected!
-        const prompt = isBackup ? 'Enter one of your backup codes. Each code works once.'
-          : factor!.kind === 'totp' ? `Enter the 6-digit code from ${factor!.label}.`
-          : `We sent a 6-digit code to ${factor!.hint}. It expires in ${describeDuration(settings.codeTtl)}.`
+        const prompt = isBackup ? tr.t('mfa.backupPrompt')
+          : factor!.kind === 'totp' ? tr.t('mfa.totpPrompt', { label: factor!.label })
+          : codeSentPrompt(tr, factor!.hint ?? '', settings.codeTtl)
         return page(ctx, 'mfa-code', {
-          ...base, title: 'Verify it’s you', prompt, backup: isBackup,
+          ...base, title: tr.t('mfa.verifyTitle'), prompt, backup: isBackup,
           action: `/interaction/${details.uid}/mfa/verify`, otherAction: `/interaction/${details.uid}/mfa/another`,
           resendAction: factor && CODE_KINDS.has(factor.kind) ? `/interaction/${details.uid}/mfa/resend` : undefined,
           attemptsLeft: extra.attemptsLeft,
@@ -237,9 +267,9 @@ export function createMfaStep(kit: InteractionKit, deps: MfaDeps, hooks: MfaStep
       }
       case 'unavailable':
       case 'choose': {
-        const options = factors.map((f) => ({ value: f.id, label: describe(f) }))
-        if (backupLeft > 0) options.push({ value: 'backup', label: `Use a backup code (${backupLeft} left)` })
-        return page(ctx, 'mfa-choose', { ...base, error: base.error ?? (step === 'unavailable' ? NOTHING_USABLE : undefined), options, action: `/interaction/${details.uid}/mfa/select` })
+        const options = factors.map((f) => ({ value: f.id, label: describe(tr, f) }))
+        if (backupLeft > 0) options.push({ value: 'backup', label: tr.t('mfa.optionBackup', { count: backupLeft }) })
+        return page(ctx, 'mfa-choose', { ...base, error: base.error ?? (step === 'unavailable' ? tr.t('mfa.nothingUsable') : undefined), options, action: `/interaction/${details.uid}/mfa/select` })
       }
     }
   }
@@ -248,7 +278,7 @@ export function createMfaStep(kit: InteractionKit, deps: MfaDeps, hooks: MfaStep
   async function withinCodeVerifyLimit(ctx: Context, details: Details, state: MfaState): Promise<boolean> {
     const limited = await kit.limits.consume('codeVerify', { ip: ctx.ip, account: state.accountId }, { ctx, userId: state.accountId, clientId: String(details.params.client_id) })
     if (limited.ok) return true
-    await render(ctx, details, state, { error: tooManyRequests(ctx, limited.retryAfter, 'Too many codes were tried.') })
+    await render(ctx, details, state, { error: tooManyCodes(ctx, limited.retryAfter, 'tried') })
     return false
   }
 
@@ -259,14 +289,14 @@ export function createMfaStep(kit: InteractionKit, deps: MfaDeps, hooks: MfaStep
    * audited.
    */
   function stepRoute(path: string, route: MfaRoute, handler: MfaHandler): StepRoute {
-    const rule: { at: readonly Step[]; refused?: string } = STEP_RULES[route]
+    const rule: { at: readonly Step[]; refused?: 'enrol' } = STEP_RULES[route]
     return { method: 'post', path, when: 'step', async handle(ctx, details, saved) {
       const state = mfaStateOf(details, saved)!
       const now = await stepOf(state)
       if (!rule.at.includes(now.step)) {
         await audit.record(ctx, { type: 'mfa_step_refused', outcome: 'failure', userId: state.accountId, clientId: String(details.params.client_id), details: { route, step: now.step } })
         ctx.status = 409
-        return render(ctx, details, state, { error: rule.refused ?? NOT_NOW })
+        return render(ctx, details, state, { error: rule.refused === 'enrol' ? enrolRefused(ctx) : pageText(ctx).t('mfa.notNow') })
       }
       await handler(ctx, details, state, now)
     } }
@@ -280,7 +310,7 @@ export function createMfaStep(kit: InteractionKit, deps: MfaDeps, hooks: MfaStep
     if (parsed.data?.method === 'backup' && backupLeft > 0) return saveState(ctx, details, { ...state, method: 'backup' })
     if (!factor) {
       ctx.status = 400
-      return render(ctx, details, state, { error: 'Choose one of the methods below.' })
+      return render(ctx, details, state, { error: pageText(ctx).t('mfa.chooseMethod') })
     }
     if (factor.kind === 'email' || factor.kind === 'sms' || factor.kind === 'whatsapp') {
       const row = await findVerifiedFactorOfUser(prisma, state.accountId, factor.id)
@@ -309,10 +339,11 @@ export function createMfaStep(kit: InteractionKit, deps: MfaDeps, hooks: MfaStep
     const parsed = codeForm.safeParse(formBody(ctx))
     if (!parsed.success) {
       ctx.status = 400
-      return render(ctx, details, state, { error: parsed.error.issues[0]!.message })
+      return render(ctx, details, state, { error: codeRefusal(ctx) })
     }
     if (!(await withinCodeVerifyLimit(ctx, details, state))) return
     const code = parsed.data.code
+    const tr = pageText(ctx)
     const fail = async (method: string, reason: string, message: string, attemptsLeft?: number) => {
       await audit.record(ctx, { type: 'mfa_verify', outcome: 'failure', userId: state.accountId, clientId, details: { method, reason } })
       ctx.status = 400
@@ -320,7 +351,7 @@ export function createMfaStep(kit: InteractionKit, deps: MfaDeps, hooks: MfaStep
     }
     if (state.method === 'backup') {
       const result = await useBackupCode(prisma, box, state.accountId, code, kit.clock)
-      if (!result.ok) return fail('backup', result.reason, result.reason === 'used' ? 'That backup code has already been used. Each code works once.' : 'That is not one of your backup codes.')
+      if (!result.ok) return fail('backup', result.reason, result.reason === 'used' ? tr.t('mfa.backupUsed') : tr.t('mfa.backupWrong'))
       await audit.record(ctx, { type: 'mfa_verify', outcome: 'success', userId: state.accountId, clientId, details: { method: 'backup', remaining: result.remaining } })
       await kit.limits.succeeded('codeVerify', { ip: ctx.ip, account: state.accountId })
       return finishWithMfa(ctx, state, 'backup')
@@ -329,14 +360,14 @@ export function createMfaStep(kit: InteractionKit, deps: MfaDeps, hooks: MfaStep
     if (!factor || factor.kind === 'webauthn') return saveState(ctx, details, { ...state, method: undefined })
     if (factor.kind === 'totp') {
       const result = await verifyTotp(prisma, box, factor, code)
-      if (!result.ok) return fail('totp', result.reason, result.reason === 'replayed' ? 'That code was already used. Wait for the next code in your app.' : 'That code is not right. Check your app and try again.')
+      if (!result.ok) return fail('totp', result.reason, result.reason === 'replayed' ? tr.t('mfa.totpReplayed') : tr.t('mfa.totpWrong'))
     } else {
       const result = await verifyCode(prisma, box, { userId: state.accountId, purpose: factor.kind, code }, kit.clock)
       if (!result.ok) {
-        const message = result.reason === 'invalid' ? `That code is not right. ${result.attemptsLeft} ${result.attemptsLeft === 1 ? 'attempt' : 'attempts'} left.`
-          : result.reason === 'expired' ? 'That code has expired. Send a new code.'
-          : result.reason === 'exhausted' ? 'Too many wrong codes: this code no longer works. Send a new code.'
-          : 'There is no code waiting. Send a new code.'
+        const message = result.reason === 'invalid' ? wrongCode(tr, result.attemptsLeft)
+          : result.reason === 'expired' ? tr.t('mfa.codeExpired')
+          : result.reason === 'exhausted' ? tr.t('mfa.codeExhausted')
+          : tr.t('mfa.noCodeWaiting')
         return fail(factor.kind, result.reason, message, result.reason === 'invalid' ? result.attemptsLeft : undefined)
       }
       await markFactorUsed(prisma, factor.id, kit.clock.date())

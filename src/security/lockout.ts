@@ -28,6 +28,7 @@ import { clearSignInFailures, countSignInFailure, deleteSignInFailures, listLive
 import { clearUserLock, findUserLock, recordUserSignIn, setUserLockedUntil } from '../queries/users.ts'
 import type { AuditWriter } from '../audit/audit.ts'
 import { systemClock, type Clock } from './clock.ts'
+import { translator, type Translator } from '../i18n/catalogs.ts'
 import type { KnownDevice } from './device-cookie.ts'
 
 /** config.lockout: counts and seconds; how many days a device cookie is honoured (security/device-cookie.ts). */
@@ -189,8 +190,8 @@ export async function unlockAccount(
  * lock must not reveal that the account exists). Short, so people read it; the last sentence is
  * the lockout's hint, in every case ("at least": account-wide locks grow when they repeat), so a
  * locked person learns to wait without the page saying that this account is the one locked.
+ * In the page's language (`tr`, from src/pages/page-text.ts).
  */
-export function signInRefusedMessage(lockout: LockoutSettings): string {
-  const minutes = Math.max(1, Math.ceil(lockout.duration / 60))
-  return `Wrong email, username or password. Try again or reset your password. After too many tries, sign-in pauses for at least ${minutes} ${minutes === 1 ? 'minute' : 'minutes'}.`
+export function signInRefusedMessage(lockout: LockoutSettings, tr: Translator = translator('en')): string {
+  return tr.t('signin.refused', { count: Math.max(1, Math.ceil(lockout.duration / 60)) })
 }

@@ -1,0 +1,104 @@
+// The second-factor, password, error, logout and federation pages in the person's language, as a
+// browser without JavaScript sees them: the language from ui_locales or Accept-Language, the
+// messages the routes make (a wrong code with its attempts left), <html lang dir>.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import * as oidc from 'openid-client'
+import { createIam, type IamInstance } from '../support/iam.ts'
+import { HttpBrowser, formWithAction, type PageResponse } from '../support/browser.ts'
+import { SPA_REDIRECT, createFixtures } from '../support/fixtures.ts'
+import { addBackupCodes, addCodeFactor, addTotpFactor } from '../support/mfa-fixtures.ts'
+import { startMailCatcher, type MailCatcher } from '../support/smtp.ts'
+import { createUser } from '../../src/identity/users.ts'
+
+const insecure = { execute: [oidc.allowInsecureRequests] }
+const EMMA = { email: 'emma@example.test', password: 'emma has a long passphrase' }
+const TOM = { email: 'tom@example.test', password: 'tom has a long passphrase' }
+
+describe('languages of the second step and the pages around sign-in (embedded)', () => {
+  let iam: IamInstance
+  let mail: MailCatcher
+  let spa: oidc.Configuration
+
+  beforeAll(async () => {
+    mail = await startMailCatcher()
+    iam = await createIam('embedded', { env: { ...mail.env, MFA_RESEND_SECONDS: '0' } })
+    await iam.withDatabase(async (prisma) => {
+      await createFixtures(prisma)
+      const emma = await createUser(prisma, { ...EMMA, emailVerified: true })
+      await addCodeFactor(prisma, emma.id, 'email', EMMA.email)
+      await addBackupCodes(prisma, emma.id)
+      const tom = await createUser(prisma, { ...TOM, emailVerified: true })
+      await addTotpFactor(prisma, tom.id)
+    })
+    await iam.start()
+    spa = await oidc.discovery(new URL(iam.issuer), 'spa', undefined, oidc.None(), insecure)
+  })
+  afterAll(async () => {
+    await iam?.close()
+    await mail?.close()
+  })
+
+  const htmlTag = (body: string) => /<html\b[^>]*>/.exec(body)?.[0]
+  const heading = (body: string) => /<h1>([^<]*)<\/h1>/.exec(body)?.[1]
+  const alert = (page: PageResponse) => /role="alert"[^>]*>([^<]*)</.exec(page.body)?.[1]
+  const choices = (page: PageResponse) => [...page.body.matchAll(/name="method" value="([^"]*)">([^<]*)</g)].map((m) => ({ value: m[1]!, label: m[2]! }))
+  const post = (browser: HttpBrowser, page: PageResponse, suffix: string, fields: Record<string, string> = {}) => {
+    const form = formWithAction(page.body, suffix)
+    return browser.navigate(new URL(form.action, iam.issuer).href, { form: { ...form.fields, ...fields } })
+  }
+
+  /** An authorization request with `params`, then the password: the page after it. */
+  async function passwordStep(who: { email: string; password: string }, params: Record<string, string> = {}) {
+    const browser = new HttpBrowser(iam.issuer)
+    const verifier = oidc.randomPKCECodeVerifier()
+    const url = oidc.buildAuthorizationUrl(spa, { redirect_uri: SPA_REDIRECT, scope: 'openid', code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', ...params })
+    const login = await browser.navigate(url.href)
+    const page = await post(browser, login, '/login', { login: who.email, password: who.password })
+    return { browser, page }
+  }
+
+  it('shows the authenticator code page in German when the request asks with ui_locales', async () => {
+    const step = await passwordStep(TOM, { ui_locales: 'de' })
+    const browser = step.browser
+    const totp = choices(step.page)[0]!
+    expect(totp.label).toMatch(/^Code aus /)
+    const page = await post(browser, step.page, '/mfa/select', { method: totp.value })
+    expect(htmlTag(page.body)).toBe('<html lang="de" dir="ltr">')
+    expect(heading(page.body)).toBe('Bestätigen Sie, dass Sie es sind')
+    expect(page.body).toContain('<label for="code">Code</label>')
+    expect(page.body).toContain('>Bestätigen</button>')
+    expect(page.body).toContain('>Andere Methode verwenden</button>')
+    expect(page.body).not.toContain('Verify')
+    // A wrong code is refused in German too.
+    const wrong = await post(browser, page, '/mfa/verify', { code: '000000' })
+    expect(wrong.status).toBe(400)
+    expect(alert(wrong)).toMatch(/^Dieser Code ist nicht richtig\. |^Dieser Code wurde bereits verwendet\./)
+  })
+
+  it('says in French how many attempts a wrong emailed code leaves, with the plural', async () => {
+    let { browser, page } = await passwordStep(EMMA, { ui_locales: 'fr' })
+    expect(heading(page.body)).toBe('Confirmez votre identité')
+    const email = choices(page).find((c) => c.label.startsWith('Envoyer un code par e-mail'))!
+    expect(email.label).toBe('Envoyer un code par e-mail à e•••@example.test')
+    const since = mail.messages.length
+    page = await post(browser, page, '/mfa/select', { method: email.value })
+    expect(page.body).toContain('Nous avons envoyé un code à 6 chiffres à e•••@example.test. Il expire dans 10 minutes.')
+    const code = await mail.codeFor(EMMA.email, { since })
+    const wrong = code === '000000' ? '111111' : '000000'
+    page = await post(browser, page, '/mfa/verify', { code: wrong })
+    expect(page.status).toBe(400)
+    expect(alert(page)).toBe('Ce code n’est pas correct. Il reste 4 tentatives.')
+    for (let i = 0; i < 3; i++) page = await post(browser, page, '/mfa/verify', { code: wrong })
+    expect(alert(page)).toBe('Ce code n’est pas correct. Il reste 1 tentative.')
+  })
+
+  it('shows the choice of second steps right to left in Arabic', async () => {
+    const { page } = await passwordStep(EMMA, { ui_locales: 'ar' })
+    expect(htmlTag(page.body)).toBe('<html lang="ar" dir="rtl">')
+    expect(heading(page.body)).toBe('تأكيد هويتك')
+    const labels = choices(page).map((c) => c.label)
+    expect(labels[0]).toBe('إرسال رمز بالبريد الإلكتروني إلى \u2068e•••@example.test\u2069')
+    expect(labels[1]).toMatch(/^استخدام رمز احتياطي \(المتبقي: \d+\)$/)
+    expect(page.body).toContain('>إلغاء تسجيل الدخول</button>')
+  })
+})
