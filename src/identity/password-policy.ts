@@ -46,7 +46,10 @@ function wordLists(): NonNullable<typeof words> {
   return words
 }
 
-export type PasswordCheck = { ok: true } | { ok: false; message: string }
+/** Why a password is refused, for a page that words the refusal in its own language. */
+export type PasswordRefusal = 'too_long' | 'too_short' | 'listed' | 'personal' | 'guessable'
+
+export type PasswordCheck = { ok: true } | { ok: false; reason: PasswordRefusal; message: string }
 
 export interface PasswordPolicyOptions {
   minLength: number
@@ -61,27 +64,27 @@ export function passwordHint(minLength: number): string {
 
 export function checkNewPassword(password: string, opts: PasswordPolicyOptions): PasswordCheck {
   // In UTF-16 units, as the sign-in form counts: a password that is accepted here can be typed there.
-  if (password.length > MAX_PASSWORD_LENGTH) return { ok: false, message: `Use at most ${MAX_PASSWORD_LENGTH} characters.` }
+  if (password.length > MAX_PASSWORD_LENGTH) return { ok: false, reason: 'too_long', message: `Use at most ${MAX_PASSWORD_LENGTH} characters.` }
   const normalized = password.normalize('NFKC')
   const length = [...normalized].length
-  if (length < opts.minLength) return { ok: false, message: `Use at least ${opts.minLength} characters.` }
+  if (length < opts.minLength) return { ok: false, reason: 'too_short', message: `Use at least ${opts.minLength} characters.` }
 
   const { listed, estimator } = wordLists()
   const lower = normalized.toLowerCase()
   if (listed.has(lower) || listed.has(lower.replace(/\s+/g, ''))) {
-    return { ok: false, message: 'This password is on a list of common or leaked passwords, so attackers try it first. Choose another: a few unrelated words make a strong passphrase.' }
+    return { ok: false, reason: 'listed', message: 'This password is on a list of common or leaked passwords, so attackers try it first. Choose another: a few unrelated words make a strong passphrase.' }
   }
 
   const inputs = personalWords(opts.userInputs ?? [])
   if (madeOfPersonalWords(lower, inputs)) {
-    return { ok: false, message: 'Do not use your email address, username or name as your password. Choose something others cannot guess.' }
+    return { ok: false, reason: 'personal', message: 'Do not use your email address, username or name as your password. Choose something others cannot guess.' }
   }
 
   const estimate = estimator.check(normalized, inputs)
   if (estimate.guessesLog10 < MIN_GUESSES_LOG10) {
     const { warning, suggestions } = estimate.feedback
     const advice = [warning ?? 'This password is easy to guess.', ...suggestions].join(' ')
-    return { ok: false, message: `${advice} A few unrelated words make a strong passphrase.`.replace(/\s+/g, ' ') }
+    return { ok: false, reason: 'guessable', message: `${advice} A few unrelated words make a strong passphrase.`.replace(/\s+/g, ' ') }
   }
   return { ok: true }
 }

@@ -7,8 +7,8 @@ import { z } from 'zod'
 import type { Config } from '../config.ts'
 import type { Mailer } from '../mail/mailer.ts'
 import type { SecretBox } from '../security/encryption.ts'
-import { describeLifetime } from '../mail/link-mails.ts'
-import { checkNewPassword, passwordHint } from '../identity/password-policy.ts'
+import { checkNewPassword } from '../identity/password-policy.ts'
+import { formIssueText, lifetimeText, pageWords, passwordHintText, passwordRefusalText, waitText } from '../pages/self-service-text.ts'
 import { MAX_PASSWORD_LENGTH } from '../identity/users.ts'
 import { registerWithEmail, registrationForClient, type RegistrationDeps } from '../identity/registration.ts'
 import { tooManyRequests } from '../security/rate-limits.ts'
@@ -30,12 +30,16 @@ export function registrationDepsOf(kit: InteractionKit, deps: RegistrationRouteD
   }
 }
 
+// The messages are catalog keys (src/pages/self-service-text.ts words them for the page).
 const registerForm = z.object({
-  email: z.string().trim().min(1, 'Enter your email address.').max(254, 'That email address is too long.').pipe(z.email('Enter a valid email address, like name@example.com.')),
-  name: z.string().trim().max(100, 'Use at most 100 characters for your name.').optional(),
-  password: z.string().min(1, 'Choose a password.').max(MAX_PASSWORD_LENGTH, `Use at most ${MAX_PASSWORD_LENGTH} characters.`),
-  confirm: z.string().max(MAX_PASSWORD_LENGTH),
+  email: z.string().trim().min(1, 'register.errorEmailMissing').max(254, 'register.errorEmailTooLong').pipe(z.email('register.errorEmailInvalid')),
+  name: z.string().trim().max(100, 'register.errorNameTooLong').optional(),
+  password: z.string().min(1, 'register.errorPasswordMissing').max(MAX_PASSWORD_LENGTH, 'reset.passwordTooLong'),
+  confirm: z.string().max(MAX_PASSWORD_LENGTH, 'reset.passwordTooLong'),
 })
+const REGISTER_MESSAGES = ['register.errorEmailMissing', 'register.errorEmailTooLong', 'register.errorEmailInvalid', 'register.errorNameTooLong', 'register.errorPasswordMissing', 'reset.passwordTooLong']
+/** For an issue the schema does not word (a field missing from a hand-made request). */
+const FIELD_FALLBACK: Record<string, string> = { email: 'register.errorEmailMissing', name: 'register.errorNameTooLong', password: 'register.errorPasswordMissing', confirm: 'reset.passwordMismatch' }
 
 /** At the login prompt: the registration form, at its own URL (GET/POST /interaction/:uid/register). */
 export function createRegistrationStep(
@@ -57,23 +61,22 @@ export function createRegistrationStep(
 
   async function refuseRegistration(ctx: Context, details: Details, mode: string) {
     await audit.record(ctx, { type: 'registration', outcome: 'failure', clientId: String(details.params.client_id), details: { reason: mode === 'open' ? 'mail_not_configured' : `mode_${mode}` } })
-    const back = { backHref: `/interaction/${details.uid}`, backLabel: 'Back to sign in' }
+    const i18n = pageWords(ctx, 'error')
+    const back = { backHref: `/interaction/${details.uid}`, backLabel: i18n.t('register.backToSignIn') }
     if (mode === 'open') {
       ctx.status = 404
-      return page(ctx, 'error', { title: 'Registration is not available', message: 'New accounts cannot be created on this server right now. Contact your administrator.', ...back })
+      return page(ctx, 'error', { title: i18n.t('register.unavailableTitle'), message: i18n.t('register.unavailableMessage'), ...back })
     }
     ctx.status = 403
-    const message = mode === 'invite'
-      ? 'Accounts here are created by invitation only. Ask your administrator for an invitation: it comes by email with a link to set up your account.'
-      : 'New accounts cannot be created here. If you need one, ask your administrator.'
-    return page(ctx, 'error', { title: 'Registration is closed', message, ...back })
+    const message = mode === 'invite' ? i18n.t('register.inviteOnlyMessage') : i18n.t('register.closedMessage')
+    return page(ctx, 'error', { title: i18n.t('register.closedTitle'), message, ...back })
   }
 
   async function renderForm(ctx: Context, details: Details, state: { email?: string; name?: string; error?: string; errorField?: string }) {
     page(ctx, 'register', {
       action: `/interaction/${details.uid}/register`, client: await clientName(details),
-      hint: passwordHint(config.passwordMinLength), minLength: config.passwordMinLength,
-      backHref: `/interaction/${details.uid}`, backLabel: 'I already have an account: sign in', ...state,
+      hint: passwordHintText(pageWords(ctx, 'register'), config.passwordMinLength), minLength: config.passwordMinLength,
+      backHref: `/interaction/${details.uid}`, ...state,
     })
   }
 
@@ -94,27 +97,33 @@ export function createRegistrationStep(
       ctx.status = status
       return renderForm(ctx, details, { ...typed, error, errorField })
     }
+    const i18n = pageWords(ctx, 'register')
     const parsed = registerForm.safeParse(body)
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!
-      return refuse(400, 'invalid_form', issue.message, String(issue.path[0] ?? 'email'))
+      const field = String(issue.path[0] ?? 'email')
+      return refuse(400, 'invalid_form', formIssueText(i18n, issue.message, REGISTER_MESSAGES, FIELD_FALLBACK[field] ?? 'register.errorEmailInvalid'), field)
     }
     const { email, name, password, confirm } = parsed.data
     const policy = checkNewPassword(password, { minLength: config.passwordMinLength, userInputs: [email, name] })
-    if (!policy.ok) return refuse(400, 'password_policy', policy.message, 'password')
-    if (password !== confirm) return refuse(400, 'password_mismatch', 'The two passwords do not match.', 'confirm')
+    if (!policy.ok) return refuse(400, 'password_policy', passwordRefusalText(i18n, policy, config.passwordMinLength), 'password')
+    if (password !== confirm) return refuse(400, 'password_mismatch', i18n.t('reset.passwordMismatch'), 'confirm')
     // Counted only for forms that would create an account and send a mail: fixing a typo is free.
     const limited = await kit.limits.consume('registration', { ip: ctx.ip, account: email }, { ctx, clientId })
-    if (!limited.ok) return renderForm(ctx, details, { ...typed, error: tooManyRequests(ctx, limited.retryAfter, 'Too many accounts were asked for.'), errorField: 'email' })
+    if (!limited.ok) {
+      tooManyRequests(ctx, limited.retryAfter)
+      return renderForm(ctx, details, { ...typed, error: i18n.t('register.tooMany', { wait: waitText(i18n, limited.retryAfter) }), errorField: 'email' })
+    }
 
     const result = await registerWithEmail(registration, { email, displayName: name || undefined, password, tenantId })
     if (result.outcome === 'mail_failed') {
       await audit.record(ctx, { type: 'registration', outcome: 'failure', userId: result.userId, clientId, details: { reason: 'mail_failed', error: result.error } })
       ctx.status = 503
+      const words = pageWords(ctx, 'error')
       return page(ctx, 'error', {
-        title: 'We could not send the email',
-        message: 'Creating an account needs an email to confirm your address, and our mail server did not accept it just now. Nothing was saved. Please try again in a few minutes.',
-        backHref: `/interaction/${details.uid}/register`, backLabel: 'Try again',
+        title: words.t('register.mailFailedTitle'),
+        message: words.t('register.mailFailedMessage'),
+        backHref: `/interaction/${details.uid}/register`, backLabel: words.t('register.tryAgain'),
       })
     }
     if (result.outcome === 'exists') {
@@ -126,11 +135,12 @@ export function createRegistrationStep(
       // the address later). This path tells a new address from a taken one; see docs/accounts.md#registration.
       if (!config.registration.requireVerifiedEmail) return hooks.afterPrimary(ctx, details, result.userId, ['pwd'])
     }
+    const words = pageWords(ctx, 'notice')
     return page(ctx, 'notice', {
-      title: 'Check your email',
-      message: `We sent an email to ${email}. Open the link in it to confirm your address and finish creating your account; it works for ${describeLifetime(config.registration.verificationTtl)}.`,
-      detail: 'Once you have confirmed it, come back here and sign in. Nothing arrived? Check your spam folder.',
-      backHref: `/interaction/${details.uid}`, backLabel: 'Continue to sign in',
+      title: words.t('register.checkEmailTitle'),
+      message: words.t('register.checkEmailMessage', { email, lifetime: lifetimeText(words, config.registration.verificationTtl) }),
+      detail: words.t('register.checkEmailDetail'),
+      backHref: `/interaction/${details.uid}`, backLabel: words.t('register.continueToSignIn'),
     })
   }
 

@@ -1,11 +1,11 @@
 // The e-mail hold step: after a right password, an account whose email is not verified yet
 // (REQUIRE_VERIFIED_EMAIL) is held with a page saying so and a "send a new link" button.
 import type { Context } from 'koa'
-import { describeLifetime } from '../mail/link-mails.ts'
 import { maskDestination } from '../mfa/factors.ts'
 import { resendVerification } from '../identity/registration.ts'
 import { findUserById } from '../queries/users.ts'
 import { tooManyRequests } from '../security/rate-limits.ts'
+import { lifetimeText, pageWords, waitText } from '../pages/self-service-text.ts'
 import type { Details, InteractionKit } from './kit.ts'
 import { registrationDepsOf, type RegistrationRouteDeps } from './registration.ts'
 import { stateOfKindIn } from './state.ts'
@@ -31,12 +31,13 @@ export function createVerifyHoldStep(kit: InteractionKit, deps: RegistrationRout
   const held = stateOfKindIn('verify-hold')
 
   async function renderHold(ctx: Context, details: Details, email: string, extra: { notice?: string; error?: string } = {}) {
+    const i18n = pageWords(ctx, 'notice')
     page(ctx, 'notice', {
-      title: 'Confirm your email address first',
-      message: `Your password is right, but your email address ${maskDestination('email', email)} is not confirmed yet. Open the link we emailed you, then sign in again.`,
-      detail: 'Cannot find the email, or the link has expired? We can send a new one.',
-      form: mailer ? { action: `/interaction/${details.uid}/verify-email/resend`, label: 'Send a new link' } : undefined,
-      backHref: `/interaction/${details.uid}`, backLabel: 'Back to sign in', ...extra,
+      title: i18n.t('verify.holdTitle'),
+      message: i18n.t('verify.holdMessage', { email: maskDestination('email', email) ?? '' }),
+      detail: i18n.t('verify.holdDetail'),
+      form: mailer ? { action: `/interaction/${details.uid}/verify-email/resend`, label: i18n.t('verify.sendNewLink') } : undefined,
+      backHref: `/interaction/${details.uid}`, backLabel: i18n.t('verify.backToSignIn'), ...extra,
     })
   }
 
@@ -51,15 +52,20 @@ export function createVerifyHoldStep(kit: InteractionKit, deps: RegistrationRout
         const user = await findUserById(prisma, accountId)
         if (!user || user.status !== 'active' || user.emailVerified) return ctx.redirect(`/interaction/${details.uid}`)
         const limited = await kit.limits.consume('codeSend', { ip: ctx.ip, account: user.email }, { ctx, userId: user.id, clientId })
-        if (!limited.ok) return renderHold(ctx, details, user.email, { error: tooManyRequests(ctx, limited.retryAfter, 'Too many emails were asked for.') })
+        const i18n = pageWords(ctx, 'notice')
+        if (!limited.ok) {
+          tooManyRequests(ctx, limited.retryAfter)
+          return renderHold(ctx, details, user.email, { error: i18n.t('verify.tooMany', { wait: waitText(i18n, limited.retryAfter) }) })
+        }
         const sent = await resendVerification(registration, user, VERIFICATION_RESEND_SECONDS)
         await audit.record(ctx, { type: 'email_verification_sent', outcome: sent.ok ? 'success' : 'failure', userId: user.id, clientId, details: sent.ok ? { reason: 'resend' } : { reason: sent.reason, ...(sent.reason === 'send_failed' ? { error: sent.error } : {}) } })
-        if (sent.ok) return renderHold(ctx, details, user.email, { notice: `We sent a new link to ${maskDestination('email', user.email)}. It works for ${describeLifetime(config.registration.verificationTtl)}; earlier links no longer do.` })
+        if (sent.ok) return renderHold(ctx, details, user.email, { notice: i18n.t('verify.resent', { email: maskDestination('email', user.email) ?? '', lifetime: lifetimeText(i18n, config.registration.verificationTtl) }) })
         if (sent.reason === 'throttled') {
-          return renderHold(ctx, details, user.email, { error: tooManyRequests(ctx, sent.retryAfter, 'We sent you a link a moment ago: look for that one first.') })
+          tooManyRequests(ctx, sent.retryAfter)
+          return renderHold(ctx, details, user.email, { error: i18n.t('verify.throttled', { wait: waitText(i18n, sent.retryAfter) }) })
         }
         ctx.status = 503
-        return renderHold(ctx, details, user.email, { error: 'We could not send the email just now. Please try again in a few minutes.' })
+        return renderHold(ctx, details, user.email, { error: i18n.t('verify.sendFailed') })
       },
     }],
 

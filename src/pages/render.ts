@@ -4,7 +4,7 @@ import path from 'node:path'
 import { Eta } from 'eta'
 import type { Context } from 'koa'
 import type { Csrf } from '../security/csrf.ts'
-import { defaultLocale, linkTag, strongTag, translator } from '../i18n/catalogs.ts'
+import { defaultLocale, linkTag, strongTag, translator, type Translator } from '../i18n/catalogs.ts'
 import type { Locale } from '../i18n/locales.ts'
 import { languageLinks, localeOfRequest, type LanguageLink } from '../i18n/request.ts'
 
@@ -54,7 +54,15 @@ export type PageName =
  * The pages whose every string comes from the catalogs. The others are still written in English:
  * they say so (`lang="en"`) whatever the request asked for, and offer no language switcher.
  */
-const TRANSLATED: ReadonlySet<PageName> = new Set<PageName>(['login', 'consent', 'device-input', 'device-confirm', 'device-success', 'mfa-choose', 'mfa-code', 'mfa-enrol', 'mfa-enrol-totp', 'mfa-backup-codes', 'mfa-webauthn'])
+const TRANSLATED: ReadonlySet<PageName> = new Set<PageName>(['login', 'consent', 'device-input', 'device-confirm', 'device-success', 'register', 'verify-email', 'forgot-password', 'reset-password', 'mfa-choose', 'mfa-code', 'mfa-enrol', 'mfa-enrol-totp', 'mfa-backup-codes', 'mfa-webauthn'])
+
+/**
+ * The translator page `name` renders with in `locale`: English until the page is translated. A
+ * route that makes a page's messages (errors, notices) uses it, so they match the page around them.
+ */
+export function pageTranslator(name: PageName, locale: Locale | undefined): Translator {
+  return translator(TRANSLATED.has(name) ? locale ?? defaultLocale() : 'en')
+}
 
 /**
  * Every template gets, besides its data and `page`, the page's language: `t(key, values)` (a
@@ -64,7 +72,7 @@ const TRANSLATED: ReadonlySet<PageName> = new Set<PageName>(['login', 'consent',
  */
 export function renderPage(name: PageName, page: PageContext, data: Record<string, unknown> = {}): string {
   const translated = TRANSLATED.has(name)
-  const i18n = translator(translated ? page.locale ?? defaultLocale() : 'en')
+  const i18n = pageTranslator(name, page.locale)
   return eta.render(name, {
     ...data, page: translated ? page : { ...page, languages: [] }, i18n, t: i18n.t, html: i18n.html, strong: strongTag, link: linkTag, locale: i18n.locale, dir: i18n.dir,
   })

@@ -21,9 +21,10 @@ import type { Mailer } from '../mail/mailer.ts'
 import type { RateLimits } from '../security/rate-limits.ts'
 import { tooManyRequests } from '../security/rate-limits.ts'
 import { pageContext, renderPage, type PageName } from '../pages/render.ts'
-import { describeLifetime } from '../mail/link-mails.ts'
+import type { Translator } from '../i18n/catalogs.ts'
 import { inspectLink, type LinkCheck, type LinkPurpose, type LinkStore } from '../identity/account-links.ts'
-import { checkNewPassword, passwordHint } from '../identity/password-policy.ts'
+import { checkNewPassword } from '../identity/password-policy.ts'
+import { formIssueText, lifetimeText, pageWords, passwordHintText, passwordRefusalText, waitText } from '../pages/self-service-text.ts'
 import { completePasswordReset, requestPasswordReset } from '../identity/password-reset.ts'
 import { acceptInvitation, registrationForTenant, verifyEmailWithLink } from '../identity/registration.ts'
 import { MAX_PASSWORD_LENGTH } from '../identity/users.ts'
@@ -51,12 +52,15 @@ const tokenOf = (ctx: Context) => {
   const token = (ctx.request.body as Record<string, unknown> | undefined)?.token
   return typeof token === 'string' ? token : undefined
 }
-const passwordField = z.string().max(MAX_PASSWORD_LENGTH, `Use at most ${MAX_PASSWORD_LENGTH} characters.`)
-const newPasswordForm = z.object({ token: tokenField, password: passwordField, confirm: passwordField, name: z.string().trim().max(100, 'Use at most 100 characters for your name.').optional() })
+// The forms' messages are catalog keys (src/pages/self-service-text.ts words them for the page).
+const passwordField = z.string().max(MAX_PASSWORD_LENGTH, 'reset.passwordTooLong')
+const newPasswordForm = z.object({ token: tokenField, password: passwordField, confirm: passwordField, name: z.string().trim().max(100, 'register.errorNameTooLong').optional() })
+const NEW_PASSWORD_MESSAGES = ['reset.passwordTooLong', 'register.errorNameTooLong']
 const forgotForm = z.object({
-  email: z.string().trim().min(1, 'Enter your email address.').max(254, 'That email address is too long.').pipe(z.email('Enter a valid email address, like name@example.com.')),
+  email: z.string().trim().min(1, 'reset.errorEmailMissing').max(254, 'reset.errorEmailTooLong').pipe(z.email('reset.errorEmailInvalid')),
   interaction: z.string().regex(UID).optional().or(z.literal('')),
 })
+const FORGOT_MESSAGES = ['reset.errorEmailMissing', 'reset.errorEmailTooLong', 'reset.errorEmailInvalid']
 
 export function createSelfServiceRouter(deps: SelfServiceDeps): Router {
   const { config, prisma, audit, csrf, logger, mailer } = deps
@@ -75,27 +79,21 @@ export function createSelfServiceRouter(deps: SelfServiceDeps): Router {
     page(ctx, 'error', { title, message, backHref: back.href, backLabel: back.label })
   }
 
-  const toAccount = { href: '/account', label: 'Go to your account' }
-  const newResetLink = { href: '/self-service/forgot-password', label: 'Get a new link' }
-
   /** A link that cannot be used: what happened, and how to get one that works. */
   function linkRefused(ctx: Context, purpose: LinkPurpose, reason: 'unknown' | 'expired' | 'used') {
     const status = reason === 'unknown' ? 404 : 410
-    const what = {
-      unknown: 'This link is not valid. It may have been copied incompletely, or replaced by a newer link we sent you.',
-      expired: 'This link has expired.',
-      used: 'This link has already been used. Each link works once.',
-    }[reason]
+    const i18n = pageWords(ctx, 'error')
     if (purpose === 'reset_password') {
-      return errorPage(ctx, status, reason === 'expired' ? 'Link expired' : 'Link not usable', `${what} Ask for a new link to choose your password; it works for ${describeLifetime(config.registration.resetTtl)}.`, newResetLink)
+      const lifetime = lifetimeText(i18n, config.registration.resetTtl)
+      const message = { unknown: i18n.t('reset.linkUnknown', { lifetime }), expired: i18n.t('reset.linkExpired', { lifetime }), used: i18n.t('reset.linkUsed', { lifetime }) }[reason]
+      return errorPage(ctx, status, reason === 'expired' ? i18n.t('reset.linkExpiredTitle') : i18n.t('reset.linkUnusableTitle'), message, { href: '/self-service/forgot-password', label: i18n.t('reset.newLink') })
     }
     if (purpose === 'verify_email') {
-      const next = reason === 'used'
-        ? 'If you confirmed your address with it, you can simply sign in.'
-        : 'Sign in with your email and password: we will offer to send you a new link.'
-      return errorPage(ctx, status, reason === 'expired' ? 'Link expired' : 'Link not usable', `${what} ${next}`, { href: '/account', label: 'Sign in' })
+      const message = { unknown: i18n.t('verify.linkUnknown'), expired: i18n.t('verify.linkExpired'), used: i18n.t('verify.linkUsed') }[reason]
+      return errorPage(ctx, status, reason === 'expired' ? i18n.t('verify.linkExpiredTitle') : i18n.t('verify.linkUnusableTitle'), message, { href: '/account', label: i18n.t('verify.signIn') })
     }
-    return errorPage(ctx, status, reason === 'expired' ? 'Invitation expired' : 'Invitation not usable', `${what} Ask the person who invited you to send a new invitation.`, toAccount)
+    const message = { unknown: i18n.t('register.invitationUnknown'), expired: i18n.t('register.invitationExpired'), used: i18n.t('register.invitationUsed') }[reason]
+    return errorPage(ctx, status, reason === 'expired' ? i18n.t('register.invitationExpiredTitle') : i18n.t('register.invitationUnusableTitle'), message, { href: '/account', label: i18n.t('register.toAccount') })
   }
 
   async function auditLinkRefusal(ctx: Context, type: string, checked: Extract<LinkCheck, { ok: false }>, stage: 'open' | 'use') {
@@ -120,28 +118,31 @@ export function createSelfServiceRouter(deps: SelfServiceDeps): Router {
       return linkRefused(ctx, 'verify_email', verified.reason)
     }
     await audit.record(ctx, { type: 'email_verified', outcome: 'success', userId: verified.link.userId ?? undefined, tenantId: verified.link.tenantId ?? undefined })
+    const i18n = pageWords(ctx, 'notice')
     page(ctx, 'notice', {
-      title: 'Your email address is confirmed',
-      message: `Thank you: ${verified.link.email} is confirmed. You can now sign in.`,
-      detail: 'If you were signing in to an application, go back to its page and sign in there.',
-      backHref: '/account', backLabel: 'Sign in to your account',
+      title: i18n.t('verify.confirmedTitle'),
+      message: i18n.t('verify.confirmedMessage', { email: verified.link.email }),
+      detail: i18n.t('verify.confirmedDetail'),
+      backHref: '/account', backLabel: i18n.t('verify.signInToAccount'),
     })
   })
 
   // --- Password reset ----------------------------------------------------------------------
 
   function resetUnavailable(ctx: Context) {
-    return errorPage(ctx, 404, 'Password reset is not available', 'Passwords cannot be reset by email on this server. Contact your administrator to get a new password.', toAccount)
+    const i18n = pageWords(ctx, 'error')
+    return errorPage(ctx, 404, i18n.t('reset.unavailableTitle'), i18n.t('reset.unavailableMessage'), { href: '/account', label: i18n.t('reset.toAccount') })
   }
 
-  function backToSignIn(uid: string | undefined) {
-    return uid ? { backHref: `/interaction/${uid}`, backLabel: 'Back to sign in' } : { backHref: '/account', backLabel: 'Back to sign in' }
+  /** The way back to the sign-in a reset was asked from, labelled for `name`'s page. */
+  function backToSignIn(ctx: Context, name: PageName, uid: string | undefined) {
+    return { backHref: uid ? `/interaction/${uid}` : '/account', backLabel: pageWords(ctx, name).t('reset.backToSignIn') }
   }
 
   router.get('/forgot-password', async (ctx) => {
     if (!mailer) return resetUnavailable(ctx)
     const uid = typeof ctx.query.interaction === 'string' && UID.test(ctx.query.interaction) ? ctx.query.interaction : undefined
-    page(ctx, 'forgot-password', { action: '/self-service/forgot-password', interaction: uid, ...backToSignIn(uid) })
+    page(ctx, 'forgot-password', { action: '/self-service/forgot-password', interaction: uid, ...backToSignIn(ctx, 'forgot-password', uid) })
   })
 
   router.post('/forgot-password', async (ctx) => {
@@ -153,15 +154,18 @@ export function createSelfServiceRouter(deps: SelfServiceDeps): Router {
       await audit.record(ctx, { type: 'password_reset_requested', outcome: 'failure', details: { reason: 'invalid_form' } })
       ctx.status = 400
       return page(ctx, 'forgot-password', {
-        action: '/self-service/forgot-password', interaction: uid, ...backToSignIn(uid),
-        email: typeof body.email === 'string' ? body.email.slice(0, 254) : '', error: parsed.error.issues[0]!.message,
+        action: '/self-service/forgot-password', interaction: uid, ...backToSignIn(ctx, 'forgot-password', uid),
+        email: typeof body.email === 'string' ? body.email.slice(0, 254) : '',
+        error: formIssueText(pageWords(ctx, 'forgot-password'), parsed.error.issues[0]!.message, FORGOT_MESSAGES, 'reset.errorEmailInvalid'),
       })
     }
     const email = parsed.data.email
     // Known and unknown addresses count alike, so a refusal tells nothing either.
     const limited = await deps.limits.consume('resetRequest', { ip: ctx.ip, account: email }, { ctx })
     if (!limited.ok) {
-      return page(ctx, 'forgot-password', { action: '/self-service/forgot-password', interaction: uid, ...backToSignIn(uid), email, error: tooManyRequests(ctx, limited.retryAfter, 'Too many reset links were asked for.') })
+      tooManyRequests(ctx, limited.retryAfter)
+      const i18n = pageWords(ctx, 'forgot-password')
+      return page(ctx, 'forgot-password', { action: '/self-service/forgot-password', interaction: uid, ...backToSignIn(ctx, 'forgot-password', uid), email, error: i18n.t('reset.tooMany', { wait: waitText(i18n, limited.retryAfter) }) })
     }
     // Whether mail can go out is checked for every address alike (a greeting, nothing sent): an
     // outage gets its own clear page, and that page says nothing about the address either.
@@ -170,7 +174,8 @@ export function createSelfServiceRouter(deps: SelfServiceDeps): Router {
     } catch (err) {
       logger.warn({ err: { message: (err as Error).message }, reqId: ctx.state.requestId }, 'password reset: the mail server is not reachable')
       await audit.record(ctx, { type: 'password_reset_requested', outcome: 'failure', details: { reason: 'mail_unavailable' } })
-      return errorPage(ctx, 503, 'We cannot send email right now', 'Our mail server is not answering, so we cannot send you a link. Nothing was changed. Please try again in a few minutes.', { href: `/self-service/forgot-password${uid ? `?interaction=${uid}` : ''}`, label: 'Try again' })
+      const i18n = pageWords(ctx, 'error')
+      return errorPage(ctx, 503, i18n.t('reset.mailDownTitle'), i18n.t('reset.mailDownMessage'), { href: `/self-service/forgot-password${uid ? `?interaction=${uid}` : ''}`, label: i18n.t('reset.tryAgain') })
     }
     if (uid) ctx.cookies.set(RETURN_COOKIE, uid, { signed: true, httpOnly: true, sameSite: 'lax', secure: ctx.secure, path: '/self-service', maxAge: config.registration.resetTtl * 1000, overwrite: true })
     // Everything that depends on whether the address has an account happens after the answer:
@@ -186,18 +191,19 @@ export function createSelfServiceRouter(deps: SelfServiceDeps): Router {
         }))
         .catch((err: unknown) => logger.error({ err, reqId: ctx.state.requestId }, 'password reset request failed'))
     })
+    const i18n = pageWords(ctx, 'notice')
     page(ctx, 'notice', {
-      title: 'Check your email',
-      message: `If an account exists for the address you entered, we have sent it a link to choose a new password. The link works once, for ${describeLifetime(config.registration.resetTtl)}.`,
-      detail: 'Nothing arrived after a few minutes? Check your spam folder and the address you typed, or ask again.',
-      ...backToSignIn(uid),
+      title: i18n.t('reset.sentTitle'),
+      message: i18n.t('reset.sentMessage', { lifetime: lifetimeText(i18n, config.registration.resetTtl) }),
+      detail: i18n.t('reset.sentDetail'),
+      ...backToSignIn(ctx, 'notice', uid),
     })
   })
 
   async function resetForm(ctx: Context, token: string, email: string, extra: { error?: string; errorField?: string } = {}) {
     page(ctx, 'reset-password', {
       action: '/self-service/reset-password', token, username: email,
-      hint: passwordHint(config.passwordMinLength), minLength: config.passwordMinLength, ...extra,
+      hint: passwordHintText(pageWords(ctx, 'reset-password'), config.passwordMinLength), minLength: config.passwordMinLength, ...extra,
     })
   }
 
@@ -225,32 +231,37 @@ export function createSelfServiceRouter(deps: SelfServiceDeps): Router {
       ctx.status = 400
       return resetForm(ctx, token!, link.email, { error, errorField })
     }
-    if (!parsed.success) return refuse('invalid_form', parsed.error.issues[0]!.message, 'password')
+    const i18n = pageWords(ctx, 'reset-password')
+    if (!parsed.success) return refuse('invalid_form', formIssueText(i18n, parsed.error.issues[0]!.message, NEW_PASSWORD_MESSAGES, 'reset.passwordTooLong'), 'password')
     const user = await findUserNames(prisma, link.userId ?? '')
     const policy = checkNewPassword(parsed.data.password, { minLength: config.passwordMinLength, userInputs: [link.email, user?.username, user?.displayName, user?.givenName, user?.familyName] })
-    if (!policy.ok) return refuse('password_policy', policy.message, 'password')
-    if (parsed.data.password !== parsed.data.confirm) return refuse('password_mismatch', 'The two passwords do not match.', 'confirm')
+    if (!policy.ok) return refuse('password_policy', passwordRefusalText(i18n, policy, config.passwordMinLength), 'password')
+    if (parsed.data.password !== parsed.data.confirm) return refuse('password_mismatch', i18n.t('reset.passwordMismatch'), 'confirm')
 
     const done = await completePasswordReset({ ...links(), provider: deps.provider, audit }, token, parsed.data.password, ctx)
     if (!done.ok) {
       await audit.record(ctx, { type: 'password_reset', outcome: 'failure', userId: link.userId ?? undefined, details: { reason: done.reason === 'disabled' ? 'account_disabled' : `link_${done.reason}`, stage: 'use' } })
-      if (done.reason === 'disabled') return errorPage(ctx, 403, 'Account disabled', 'This account is disabled, so its password cannot be changed. Contact your administrator.', toAccount)
+      if (done.reason === 'disabled') {
+        const i18n = pageWords(ctx, 'error')
+        return errorPage(ctx, 403, i18n.t('reset.disabledTitle'), i18n.t('reset.disabledMessage'), { href: '/account', label: i18n.t('reset.toAccount') })
+      }
       return linkRefused(ctx, 'reset_password', done.reason)
     }
     await audit.record(ctx, { type: 'password_reset', outcome: 'success', userId: done.userId, tenantId: link.tenantId ?? undefined, details: { sessionsEnded: done.sessionsEnded, grantsRevoked: done.grantsRevoked } })
+    const words = pageWords(ctx, 'notice')
     page(ctx, 'notice', {
-      title: 'Your password was changed',
-      message: 'You can now sign in with your new password. For your safety you were signed out everywhere, and applications will ask you to sign in again.',
-      ...(await returnToSignIn(ctx)),
+      title: words.t('reset.doneTitle'),
+      message: words.t('reset.doneMessage'),
+      ...(await returnToSignIn(ctx, words)),
     })
   })
 
   /** Back to the sign-in the reset was asked from, when this browser has it and it is still open. */
-  async function returnToSignIn(ctx: Context): Promise<{ backHref: string; backLabel: string }> {
+  async function returnToSignIn(ctx: Context, i18n: Translator): Promise<{ backHref: string; backLabel: string }> {
     const uid = ctx.cookies.get(RETURN_COOKIE, { signed: true })
     ctx.cookies.set(RETURN_COOKIE, null, { signed: true, path: '/self-service', overwrite: true })
-    if (uid && UID.test(uid) && await deps.provider.Interaction.find(uid)) return { backHref: `/interaction/${uid}`, backLabel: 'Continue to sign in' }
-    return { backHref: '/account', backLabel: 'Sign in to your account' }
+    if (uid && UID.test(uid) && await deps.provider.Interaction.find(uid)) return { backHref: `/interaction/${uid}`, backLabel: i18n.t('reset.continueToSignIn') }
+    return { backHref: '/account', backLabel: i18n.t('reset.signInToAccount') }
   }
 
   // --- Invitations -------------------------------------------------------------------------
@@ -258,13 +269,14 @@ export function createSelfServiceRouter(deps: SelfServiceDeps): Router {
   async function invitationForm(ctx: Context, token: string, email: string, extra: { name?: string; error?: string; errorField?: string } = {}) {
     page(ctx, 'register', {
       action: '/self-service/invitation', token, email, invited: true,
-      hint: passwordHint(config.passwordMinLength), minLength: config.passwordMinLength,
-      backHref: '/account', backLabel: 'I already have an account: sign in', ...extra,
+      hint: passwordHintText(pageWords(ctx, 'register'), config.passwordMinLength), minLength: config.passwordMinLength,
+      backHref: '/account', ...extra,
     })
   }
 
   function registrationClosed(ctx: Context) {
-    return errorPage(ctx, 403, 'Registration is closed', 'New accounts cannot be created here any more, even with an invitation. If you need one, ask your administrator.', toAccount)
+    const i18n = pageWords(ctx, 'error')
+    return errorPage(ctx, 403, i18n.t('register.closedTitle'), i18n.t('register.invitationClosedMessage'), { href: '/account', label: i18n.t('register.toAccount') })
   }
 
   router.get('/invitation', async (ctx) => {
@@ -295,23 +307,32 @@ export function createSelfServiceRouter(deps: SelfServiceDeps): Router {
       ctx.status = 400
       return invitationForm(ctx, token!, link.email, { name, error, errorField })
     }
-    if (!parsed.success) return refuse('invalid_form', parsed.error.issues[0]!.message, String(parsed.error.issues[0]!.path[0] ?? 'password'))
+    const i18n = pageWords(ctx, 'register')
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!
+      const field = String(issue.path[0] ?? 'password')
+      return refuse('invalid_form', formIssueText(i18n, issue.message, NEW_PASSWORD_MESSAGES, field === 'name' ? 'register.errorNameTooLong' : 'reset.passwordTooLong'), field)
+    }
     const policy = checkNewPassword(parsed.data.password, { minLength: config.passwordMinLength, userInputs: [link.email, name] })
-    if (!policy.ok) return refuse('password_policy', policy.message, 'password')
-    if (parsed.data.password !== parsed.data.confirm) return refuse('password_mismatch', 'The two passwords do not match.', 'confirm')
+    if (!policy.ok) return refuse('password_policy', passwordRefusalText(i18n, policy, config.passwordMinLength), 'password')
+    if (parsed.data.password !== parsed.data.confirm) return refuse('password_mismatch', i18n.t('reset.passwordMismatch'), 'confirm')
 
     const accepted = await acceptInvitation({ ...links(), defaultMode: config.registration.mode }, token, { displayName: name || undefined, password: parsed.data.password })
     if (!accepted.ok) {
       await audit.record(ctx, { type: 'registration', outcome: 'failure', tenantId: link.tenantId ?? undefined, details: { reason: ['unknown', 'expired', 'used'].includes(accepted.reason) ? `link_${accepted.reason}` : accepted.reason, method: 'invite', stage: 'use' } })
       if (accepted.reason === 'closed') return registrationClosed(ctx)
-      if (accepted.reason === 'exists') return errorPage(ctx, 409, 'You already have an account', `There is already an account for ${link.email}. Sign in with it; if you have forgotten its password, you can choose a new one.`, toAccount)
+      if (accepted.reason === 'exists') {
+        const words = pageWords(ctx, 'error')
+        return errorPage(ctx, 409, words.t('register.existsTitle'), words.t('register.existsMessage', { email: link.email }), { href: '/account', label: words.t('register.toAccount') })
+      }
       return linkRefused(ctx, 'invite', accepted.reason)
     }
     await audit.record(ctx, { type: 'registration', outcome: 'success', userId: accepted.userId, tenantId: accepted.tenantId ?? undefined, details: { method: 'invite' } })
+    const words = pageWords(ctx, 'notice')
     page(ctx, 'notice', {
-      title: 'Your account is ready',
-      message: `Your account for ${link.email} is set up. Sign in with your email address and the password you chose.`,
-      backHref: '/account', backLabel: 'Sign in to your account',
+      title: words.t('register.readyTitle'),
+      message: words.t('register.readyMessage', { email: link.email }),
+      backHref: '/account', backLabel: words.t('register.signInToAccount'),
     })
   })
 

@@ -1,0 +1,64 @@
+// The words the registration, verification and password-reset routes put on their pages (refused
+// forms, limits, link lifetimes), in the language of the page they render on.
+import type { Context } from 'koa'
+import type { Translator } from '../i18n/catalogs.ts'
+import { localeOfRequest } from '../i18n/request.ts'
+import type { PasswordCheck } from '../identity/password-policy.ts'
+import { MAX_PASSWORD_LENGTH } from '../identity/users.ts'
+import { pageTranslator, type PageName } from './render.ts'
+
+/**
+ * The translator of page `name` for this request: a route's words for a page in the catalogs are
+ * in the request's language; for a page still written in English (an error, a notice) in English.
+ */
+export function pageWords(ctx: Context, name: PageName): Translator {
+  return pageTranslator(name, localeOfRequest(ctx))
+}
+
+/** Intl's unit in words ("15 minutes", "15 Minuten", "١٥ دقيقة"): the runtime knows each language's plurals. */
+function unitText(i18n: Translator, value: number, unit: 'second' | 'minute' | 'hour' | 'day'): string {
+  return i18n.number(value, { style: 'unit', unit, unitDisplay: 'long' })
+}
+
+/** How long a link works, in its largest whole unit (as describeLifetime in src/mail/link-mails.ts). */
+export function lifetimeText(i18n: Translator, seconds: number): string {
+  if (seconds % 86_400 === 0 && seconds >= 2 * 86_400) return unitText(i18n, seconds / 86_400, 'day')
+  if (seconds % 3600 === 0) return unitText(i18n, seconds / 3600, 'hour')
+  if (seconds % 60 === 0) return unitText(i18n, seconds / 60, 'minute')
+  return unitText(i18n, seconds, 'second')
+}
+
+/** How long to wait after a limit refused the request, rounded up (as describeWait in src/security/rate-limits.ts). */
+export function waitText(i18n: Translator, seconds: number): string {
+  if (seconds < 60) return unitText(i18n, seconds, 'second')
+  const minutes = Math.ceil(seconds / 60)
+  if (minutes < 60) return unitText(i18n, minutes, 'minute')
+  return unitText(i18n, Math.ceil(minutes / 60), 'hour')
+}
+
+/** The hint under a new-password field. */
+export function passwordHintText(i18n: Translator, minLength: number): string {
+  return i18n.t('reset.passwordHint', { min: minLength })
+}
+
+/**
+ * Why a new password was refused. zxcvbn's advice on a guessable one (which pattern it found) is
+ * English only; other languages get the general advice.
+ */
+export function passwordRefusalText(i18n: Translator, check: Extract<PasswordCheck, { ok: false }>, minLength: number): string {
+  switch (check.reason) {
+    case 'too_long': return i18n.t('reset.passwordTooLong', { max: String(MAX_PASSWORD_LENGTH) })
+    case 'too_short': return i18n.t('reset.passwordTooShort', { min: minLength })
+    case 'listed': return i18n.t('reset.passwordListed')
+    case 'personal': return i18n.t('reset.passwordPersonal')
+    case 'guessable': return i18n.locale === 'en' ? check.message : i18n.t('reset.passwordGuessable')
+  }
+}
+
+/**
+ * A refused form field's message: the form schemas name catalog keys as their messages; any other
+ * issue (a field missing from a hand-made request, say) gets the field's `fallback`.
+ */
+export function formIssueText(i18n: Translator, message: string, known: readonly string[], fallback: string): string {
+  return i18n.t(known.includes(message) ? message : fallback, { max: String(MAX_PASSWORD_LENGTH) })
+}
