@@ -18,7 +18,7 @@ import { listLinks } from '../federation/linking.ts'
 import { removeFederatedRoles } from '../federation/role-sync.ts'
 import { ACCOUNT_CLIENT_ID } from './relying-party.ts'
 import { hasFreshSecondFactor } from './security.ts'
-import { createAccountPages, signedInOrRedirect, type AccountSession } from './pages.ts'
+import { createAccountPages, signedInOrRedirect, when, type AccountSession, type ErrorWords } from './pages.ts'
 
 export interface LinkedDeps {
   prisma: Db
@@ -33,21 +33,19 @@ export interface LinkedDeps {
 
 const LINKED = '/account/linked'
 const NOTICES = {
-  removed: 'The linked sign-in was removed.',
-  confirmed: 'You confirmed it’s you. Choose Remove again: for the next 5 minutes you will not be asked again.',
+  removed: 'account.linkedRemoved',
+  confirmed: 'account.linkedConfirmed',
 } as const
+const NOT_FOUND = { title: 'account.linkedNotFound', message: 'account.linkedNotFoundMessage', back: 'account.linkedBack' }
 const linkId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/)
 
-const dateFormat = new Intl.DateTimeFormat('en-GB', { dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC' })
-const when = (d: Date) => ({ text: `${dateFormat.format(d)} UTC`, iso: d.toISOString() })
 
 export function registerLinkedRoutes(router: Router, deps: LinkedDeps): void {
   const { prisma, csrf, audit, siteName, federation } = deps
 
   const pages = createAccountPages(csrf, siteName)
   const { page } = pages
-  const errorPage = (ctx: Context, status: number, title: string, message: string) =>
-    pages.errorPage(ctx, status, title, message, { href: LINKED, label: 'Back to linked sign-ins' })
+  const errorPage = (ctx: Context, status: number, words: ErrorWords) => pages.errorPage(ctx, status, words, LINKED)
 
   /** The signed-in, active person with what removal rules need; otherwise off to sign in. */
   async function signedIn(ctx: Context) {
@@ -66,10 +64,11 @@ export function registerLinkedRoutes(router: Router, deps: LinkedDeps): void {
     const person = await signedIn(ctx)
     if (!person) return
     const done = typeof ctx.query.done === 'string' && ctx.query.done in NOTICES ? ctx.query.done as keyof typeof NOTICES : undefined
+    const i18n = pages.i18n(ctx, 'account-linked')
     page(ctx, 'account-linked', {
-      notice: done && (done !== 'confirmed' || person.fresh) ? NOTICES[done] : undefined,
+      notice: done && (done !== 'confirmed' || person.fresh) ? i18n.t(NOTICES[done]) : undefined,
       links: person.links.map((l) => ({
-        id: l.id, provider: federation.nameOf(l.provider), email: l.email, linked: when(l.createdAt), lastUsed: when(l.lastLoginAt),
+        id: l.id, provider: federation.nameOf(l.provider), email: l.email, linked: when(i18n, l.createdAt), lastUsed: when(i18n, l.lastLoginAt),
         removable: !isOnlyWayIn(person),
       })),
       stepUpFirst: person.hasFactors && !person.fresh,
@@ -85,18 +84,18 @@ export function registerLinkedRoutes(router: Router, deps: LinkedDeps): void {
       audit.record(ctx, { type: 'federation_link_removed', outcome, userId: person.id, clientId: ACCOUNT_CLIENT_ID, details })
     if (!link) {
       await record('failure', { reason: 'not_found' })
-      return errorPage(ctx, 404, 'Not found', 'That linked sign-in does not exist, or it was already removed.')
+      return errorPage(ctx, 404, NOT_FOUND)
     }
     if (isOnlyWayIn(person)) {
       await record('failure', { upstream: link.provider, reason: 'only_sign_in_method' })
-      return errorPage(ctx, 400, 'This is your only way to sign in', `Your account has no password, so ${federation.nameOf(link.provider)} is your only way to sign in. It cannot be removed.`)
+      return errorPage(ctx, 400, { title: 'account.linkedOnlyWayTitle', message: 'account.linkedOnlyWayMessage', back: 'account.linkedBack', values: { provider: federation.nameOf(link.provider) } })
     }
     if (person.hasFactors && !person.fresh) {
       await record('failure', { upstream: link.provider, reason: 'step_up_required' })
       ctx.status = 303
       return ctx.redirect(`/account/login?stepup=1&return=${encodeURIComponent(`${LINKED}?done=confirmed`)}`)
     }
-    if (!(await deleteFederatedLinkOfUser(prisma, link.id, person.id))) return errorPage(ctx, 404, 'Not found', 'That linked sign-in does not exist, or it was already removed.')
+    if (!(await deleteFederatedLinkOfUser(prisma, link.id, person.id))) return errorPage(ctx, 404, NOT_FOUND)
     const stillLinked = person.links.some((l) => l.id !== link.id && l.provider === link.provider)
     const rolesRemoved = stillLinked ? [] : await removeFederatedRoles(prisma, person.id, link.provider)
     await record('success', { upstream: link.provider, subject: link.subject, rolesRemoved })

@@ -7,7 +7,9 @@ import { findUserById } from '../queries/users.ts'
 import type Provider from 'oidc-provider'
 import type { AuditWriter } from '../audit/audit.ts'
 import type { Clock } from '../security/clock.ts'
-import { pageContext, renderPage, type PageName } from '../pages/render.ts'
+import { pageContext, pageTranslator, renderPage, type PageName } from '../pages/render.ts'
+import type { MessageValues, Translator } from '../i18n/catalogs.ts'
+import { localeOfRequest } from '../i18n/request.ts'
 
 /**
  * What the account area's signed cookie holds (the ID token was validated at sign-in), and the
@@ -56,17 +58,41 @@ export async function signedInOrRedirect(ctx: Context, deps: AccountUserDeps, se
 }
 
 
+/** A moment on the account area's pages: in the page's language, with its time zone (UTC) named. */
+export function when(i18n: Translator, d: Date): { text: string; iso: string } {
+  return { text: i18n.date(d, { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', timeZone: 'UTC', timeZoneName: 'short' }), iso: d.toISOString() }
+}
+
+/** A day on the account area's pages, in the page's language. */
+export function day(i18n: Translator, d: Date): { text: string; iso: string } {
+  return { text: i18n.date(d, { dateStyle: 'medium', timeZone: 'UTC' }), iso: d.toISOString() }
+}
+
+/** How long to wait, in the page's language: seconds under a minute, minutes under an hour, else hours. */
+export function waitText(i18n: Translator, seconds: number): string {
+  const minutes = Math.ceil(seconds / 60)
+  const [value, unit] = seconds < 60 ? [seconds, 'second'] : minutes < 60 ? [minutes, 'minute'] : [Math.ceil(minutes / 60), 'hour']
+  return i18n.number(value, { style: 'unit', unit, unitDisplay: 'long' })
+}
+
+/** An error page's words: catalog keys (the back link's too) and the message's values. */
+export interface ErrorWords { title: string; message: string; back: string; values?: MessageValues }
+
 export function createAccountPages(csrf: Csrf, siteName: string) {
   function page(ctx: Context, name: PageName, data: Record<string, unknown>) {
     ctx.set('Cache-Control', 'no-store')
     ctx.type = 'html'
     ctx.body = renderPage(name, pageContext(ctx, siteName, csrf), data)
   }
+  /** The translator page `name` renders with for this request: for the messages a route makes for it. */
+  const i18n = (ctx: Context, name: PageName): Translator => pageTranslator(name, localeOfRequest(ctx))
   return {
     page,
-    errorPage(ctx: Context, status: number, title: string, message: string, back: { href: string; label: string }) {
+    i18n,
+    errorPage(ctx: Context, status: number, words: ErrorWords, backHref: string) {
+      const { t } = i18n(ctx, 'error')
       ctx.status = status
-      page(ctx, 'error', { title, message, backHref: back.href, backLabel: back.label })
+      page(ctx, 'error', { title: t(words.title), message: t(words.message, words.values), backHref, backLabel: t(words.back) })
     },
   }
 }

@@ -7,11 +7,10 @@ import { z } from 'zod'
 import type { Config } from '../config.ts'
 import type { LockoutSettings } from '../security/lockout.ts'
 import { MAX_PASSWORD_LENGTH } from '../identity/users.ts'
-import { passwordHint } from '../identity/password-policy.ts'
 import { changePassword } from '../identity/password-change.ts'
 import { currentSessionUid } from '../identity/sessions.ts'
 import { ACCOUNT_CLIENT_ID } from './relying-party.ts'
-import { createAccountPages, signedInOrRedirect, type AccountAreaDeps } from './pages.ts'
+import { createAccountPages, signedInOrRedirect, waitText, type AccountAreaDeps } from './pages.ts'
 
 export interface AccountPasswordDeps extends AccountAreaDeps {
   lockout: LockoutSettings
@@ -24,10 +23,11 @@ export interface PasswordExtras {
 }
 
 const PASSWORD = '/account/password'
-const field = z.string().max(MAX_PASSWORD_LENGTH, `Use at most ${MAX_PASSWORD_LENGTH} characters.`)
+// The issues' messages are catalog keys (the page's translator says them).
+const field = z.string().max(MAX_PASSWORD_LENGTH, 'account.passwordTooLong')
 const passwordForm = z.object({
-  current: z.string().min(1, 'Type your current password.').pipe(field),
-  password: z.string().min(1, 'Choose a new password.').pipe(field),
+  current: z.string().min(1, 'account.passwordTypeCurrent').pipe(field),
+  password: z.string().min(1, 'account.passwordChooseNew').pipe(field),
   confirm: field,
 })
 type FieldName = 'current' | 'password' | 'confirm'
@@ -45,7 +45,6 @@ export function registerPasswordRoutes(router: Router, deps: AccountPasswordDeps
       hasPassword: Boolean(user.passwordHash),
       username: user.username ?? user.email,
       minLength: deps.passwordMinLength,
-      hint: passwordHint(deps.passwordMinLength),
       ...extra,
     })
   }
@@ -53,32 +52,40 @@ export function registerPasswordRoutes(router: Router, deps: AccountPasswordDeps
   router.get(PASSWORD, async (ctx) => {
     const user = await signedIn(ctx)
     if (!user) return
-    form(ctx, user, { notice: ctx.query.done === 'changed' ? 'Your password was changed. You were signed out everywhere else: sign in there with the new password.' : undefined })
+    form(ctx, user, { notice: ctx.query.done === 'changed' ? pages.i18n(ctx, 'account-password').t('account.passwordChanged') : undefined })
   })
 
   router.post(PASSWORD, async (ctx) => {
     const user = await signedIn(ctx)
     if (!user) return
+    const i18n = pages.i18n(ctx, 'account-password')
+    const { t } = i18n
     const refused = (status: number, error: string, errorField: FieldName) => {
       ctx.status = status
       form(ctx, user, { error, errorField })
     }
-    if (!user.passwordHash) return refused(400, 'Your account has no password: you sign in another way.', 'current')
+    if (!user.passwordHash) return refused(400, t('account.passwordNoPassword'), 'current')
     const parsed = passwordForm.safeParse(ctx.request.body ?? {})
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!
       const name = issue.path[0]
-      return refused(400, issue.message.startsWith('Invalid') ? 'Fill in every field.' : issue.message, name === 'password' || name === 'confirm' ? name : 'current')
+      const message = issue.message.startsWith('account.') ? t(issue.message, { max: MAX_PASSWORD_LENGTH }) : t('account.passwordFillIn')
+      return refused(400, message, name === 'password' || name === 'confirm' ? name : 'current')
     }
     const { current, password, confirm } = parsed.data
-    if (password !== confirm) return refused(400, 'The two new passwords are not the same. Type them again.', 'confirm')
+    if (password !== confirm) return refused(400, t('account.passwordMismatch'), 'confirm')
 
     const result = await changePassword(deps, user.id, { current, next: password }, {
       ctx, clientId: ACCOUNT_CLIENT_ID, keepSessionUid: await currentSessionUid(deps.provider, ctx, user.id),
     })
     if (!result.ok) {
       if (result.retryAfter) ctx.set('Retry-After', String(result.retryAfter))
-      return refused(result.reason === 'locked' ? 429 : 400, result.message, result.reason === 'policy' ? 'password' : 'current')
+      // The password policy's reasons are its own words (src/identity/password-policy.ts).
+      const message = result.reason === 'locked' && result.retryAfter ? t('account.passwordLocked', { wait: waitText(i18n, result.retryAfter) })
+        : result.reason === 'wrong_current_password' ? t(result.message.includes('meanwhile') ? 'account.passwordChangedMeanwhile' : 'account.passwordWrong')
+        : result.reason === 'no_password' ? t('account.passwordNoPassword')
+        : result.message
+      return refused(result.reason === 'locked' ? 429 : 400, message, result.reason === 'policy' ? 'password' : 'current')
     }
     ctx.status = 303
     ctx.redirect(`${PASSWORD}?done=changed`)

@@ -5,7 +5,7 @@ import type { Context } from 'koa'
 import * as oidc from 'openid-client'
 import { z } from 'zod'
 import type { Db } from '../queries/db.ts'
-import { findUserStatus, findUserWithTenantAndRoles } from '../queries/users.ts'
+import { findUserLocale, findUserStatus, findUserWithTenantAndRoles } from '../queries/users.ts'
 import type { Csrf } from '../security/csrf.ts'
 import type { Logger } from '../observability/logger.ts'
 import { bindToBrowserSession, isBindingLive } from '../identity/sessions.ts'
@@ -18,6 +18,7 @@ import { registerSessionRoutes, type SessionExtras } from './sessions.ts'
 import { registerPasswordRoutes, type PasswordExtras } from './password.ts'
 import { createAccountPages, type AccountSession } from './pages.ts'
 import { secureCookieName } from '../security/cookie-names.ts'
+import { registerLanguageRoutes, languageChoices } from './language.ts'
 
 export interface AccountDeps {
   prisma: Db
@@ -65,7 +66,7 @@ function clearCookie(ctx: Context, name: string): void {
 export function createAccountRouter(deps: AccountDeps & SecurityExtras & SessionExtras & PasswordExtras): Router {
   const { prisma, csrf, siteName, issuer, relyingParty } = deps
   const router = new Router()
-  const { page } = createAccountPages(csrf, siteName)
+  const { page, i18n } = createAccountPages(csrf, siteName)
 
   // The account area's sign-in is a signed cookie, but it holds only while the provider session it
   // came from does: checked on every request, so "sign out everywhere", a password reset or change,
@@ -82,8 +83,11 @@ export function createAccountRouter(deps: AccountDeps & SecurityExtras & Session
   router.use('/account', async (ctx, next) => {
     if (ctx.cookies.get(secureCookieName(SESSION_COOKIE, ctx.secure))) {
       const session = await liveSession(ctx)
-      if (session) live.set(ctx, session)
-      else clearCookie(ctx, SESSION_COOKIE)
+      if (session) {
+        live.set(ctx, session)
+        // The person's chosen language: the account area's pages are in it (src/i18n/negotiate.ts).
+        ctx.state.savedLocale = await findUserLocale(prisma, session.sub)
+      } else clearCookie(ctx, SESSION_COOKIE)
     }
     return next()
   })
@@ -92,21 +96,31 @@ export function createAccountRouter(deps: AccountDeps & SecurityExtras & Session
 
   router.get('/', (ctx) => ctx.redirect('/account'))
 
-  router.get('/account', async (ctx) => {
-    const session = readSession(ctx)
-    if (!session) return ctx.redirect('/account/login')
-    const user = await findUserWithTenantAndRoles(prisma, session.sub)
-    if (!user || user.status !== 'active') {
-      clearCookie(ctx, SESSION_COOKIE)
-      return ctx.redirect('/account/login')
-    }
+  /** The account page; false when the person is gone or no longer active. */
+  async function showAccount(ctx: Context, userId: string, options: { unsupportedLanguage?: true } = {}): Promise<boolean> {
+    const user = await findUserWithTenantAndRoles(prisma, userId)
+    if (!user || user.status !== 'active') return false
+    const { t } = i18n(ctx, 'account')
     page(ctx, 'account', {
+      notice: ctx.method === 'GET' && ctx.query.done === 'language' ? t('account.languageSaved') : undefined,
+      languageError: options.unsupportedLanguage ? t('account.languageUnsupported') : undefined,
+      ...languageChoices(user.locale),
       name: user.displayName ?? user.email,
       email: user.email,
       username: user.username,
       tenant: user.tenant.name,
       roles: user.roles.map((r) => r.role.name).sort(),
     })
+    return true
+  }
+
+  router.get('/account', async (ctx) => {
+    const session = readSession(ctx)
+    if (!session) return ctx.redirect('/account/login')
+    if (!await showAccount(ctx, session.sub)) {
+      clearCookie(ctx, SESSION_COOKIE)
+      return ctx.redirect('/account/login')
+    }
   })
 
   // ?return=/account/… comes back there; ?stepup=1 asks the OP for a fresh second factor.
@@ -128,25 +142,32 @@ export function createAccountRouter(deps: AccountDeps & SecurityExtras & Session
   router.get('/account/callback', async (ctx) => {
     const tx = readCookie(ctx, TRANSACTION_COOKIE, transaction)
     clearCookie(ctx, TRANSACTION_COOKIE)
-    const retry = tx?.stepUp ? { backHref: tx.returnTo ?? '/account', backLabel: 'Go back' } : { backHref: '/account/login', backLabel: 'Sign in again' }
-    if (!tx) {
+    const words = (name: 'error' | 'notice') => i18n(ctx, name).t
+    const retry = (name: 'error' | 'notice') => tx?.stepUp
+      ? { backHref: tx.returnTo ?? '/account', backLabel: words(name)('account.goBack') }
+      : { backHref: '/account/login', backLabel: words(name)('account.signInAgain') }
+    const failed = (message: string, detail?: string) => {
+      const t = words('error')
       ctx.status = 400
-      return page(ctx, 'error', { title: 'Sign-in expired', message: 'This sign-in took too long or was started in another browser.', ...retry })
+      page(ctx, 'error', { title: t('account.notSignedIn'), message: t(message), ...(detail ? { detail } : {}), ...retry('error') })
+    }
+    if (!tx) {
+      const t = words('error')
+      ctx.status = 400
+      return page(ctx, 'error', { title: t('account.signInExpired'), message: t('account.signInExpiredMessage'), ...retry('error') })
     }
     // "Cancel" on the sign-in page comes back as access_denied: the person chose not to sign in,
     // which is no error of theirs or ours, so a plain page with the way back in (not the error page).
     if (ctx.query.error === 'access_denied') {
-      const again = tx.stepUp ? retry : { backHref: tx.returnTo ? `/account/login?return=${encodeURIComponent(tx.returnTo)}` : '/account/login', backLabel: 'Try again' }
+      const t = words('notice')
+      const again = tx.stepUp ? retry('notice') : { backHref: tx.returnTo ? `/account/login?return=${encodeURIComponent(tx.returnTo)}` : '/account/login', backLabel: t('account.tryAgain') }
       return page(ctx, 'notice', {
-        title: 'Not signed in',
-        message: tx.stepUp ? 'You cancelled the check, so nothing was changed.' : 'You did not sign in: the sign-in was cancelled.',
+        title: t('account.notSignedIn'),
+        message: tx.stepUp ? t('account.stepUpCancelled') : t('account.signInCancelled'),
         ...again,
       })
     }
-    if (ctx.query.error) {
-      ctx.status = 400
-      return page(ctx, 'error', { title: 'Not signed in', message: 'The sign-in did not complete.', detail: String(ctx.query.error), ...retry })
-    }
+    if (ctx.query.error) return failed('account.signInIncomplete', String(ctx.query.error))
     const callbackUrl = new URL(ctx.originalUrl, accountRedirectUri(issuer))
     let tokens: Awaited<ReturnType<typeof oidc.authorizationCodeGrant>>
     try {
@@ -154,15 +175,13 @@ export function createAccountRouter(deps: AccountDeps & SecurityExtras & Session
     } catch (err) {
       // `errorCode`: the logger redacts every field named `code` (it could be an authorization code).
       deps.logger.warn({ err: { name: (err as Error).name, errorCode: (err as { code?: string }).code }, reqId: ctx.state.requestId }, 'account sign-in failed')
-      ctx.status = 400
-      return page(ctx, 'error', { title: 'Not signed in', message: 'The sign-in response was not valid.', ...retry })
+      return failed('account.signInInvalid')
     }
     const claims = tokens.claims()!
     const binding = await bindToBrowserSession(deps.provider, ctx, claims.sub, ACCOUNT_CLIENT_ID, claims.sid)
     if (!binding) {
       deps.logger.warn({ reqId: ctx.state.requestId }, 'account sign-in not bound to this browser\'s session')
-      ctx.status = 400
-      return page(ctx, 'error', { title: 'Not signed in', message: 'This sign-in does not belong to this browser.', ...retry })
+      return failed('account.signInOtherBrowser')
     }
     writeCookie(ctx, SESSION_COOKIE, { sub: claims.sub, idToken: tokens.id_token!, exp: deps.clock.now() + SESSION_HOURS * 3600_000, ...binding }, SESSION_HOURS * 3600_000)
     ctx.redirect(safeReturnPath(tx.returnTo) ?? '/account')
@@ -180,6 +199,7 @@ export function createAccountRouter(deps: AccountDeps & SecurityExtras & Session
 
   router.get('/account/signed-out', (ctx) => page(ctx, 'account-signed-out', { everywhere: ctx.query.everywhere === '1', siteHome: deps.config.siteHomeUrl }))
   registerPasskeyRoutes(router, { ...deps, readSession })
+  registerLanguageRoutes(router, { ...deps, readSession, showAccount: async (ctx, userId, options) => { await showAccount(ctx, userId, options) } })
 
   registerSecurityRoutes(router, { ...deps, readSession })
   registerLinkedRoutes(router, { ...deps, readSession })

@@ -38,7 +38,8 @@ import { addVerifiedFactor, hasSecondFactor, listVerifiedFactors, maskDestinatio
 import { checkTotpCode, confirmTotpEnrolment, newTotpSecret, startTotpEnrolment } from '../mfa/totp.ts'
 import { BACKUP_CODE_COUNT, regenerateBackupCodes, remainingBackupCodes } from '../mfa/backup-codes.ts'
 import { ACCOUNT_CLIENT_ID } from './relying-party.ts'
-import { createAccountPages, signedInOrRedirect, type AccountSession } from './pages.ts'
+import { createAccountPages, signedInOrRedirect, waitText, when, type AccountSession, type ErrorWords } from './pages.ts'
+import type { Translator } from '../i18n/catalogs.ts'
 import { tooManyRequests, type RateLimits } from '../security/rate-limits.ts'
 
 /** How old (seconds) the session's second factor may be for sensitive changes. */
@@ -123,21 +124,22 @@ export function normalizePhoneNumber(input: string): string | undefined {
   return /^\+[1-9]\d{6,14}$/.test(compact) ? compact : undefined
 }
 
+// Catalog keys (locales/<locale>/security.json).
 const KIND_NAMES: Record<FactorKind, string> = {
-  totp: 'Authenticator app',
-  email: 'Codes by email',
-  sms: 'Codes by text message (SMS)',
-  whatsapp: 'Codes by WhatsApp',
-  webauthn: 'Passkey',
+  totp: 'security.kindTotp',
+  email: 'security.kindEmail',
+  sms: 'security.kindSms',
+  whatsapp: 'security.kindWhatsapp',
+  webauthn: 'security.kindWebauthn',
 }
-const PHONE_LABELS: Record<PhoneChannelKind, string> = { sms: 'Phone (SMS)', whatsapp: 'WhatsApp' }
-const PHONE_TITLES: Record<PhoneChannelKind, string> = { sms: 'Add codes by text message', whatsapp: 'Add codes by WhatsApp' }
+const PHONE_LABELS: Record<PhoneChannelKind, string> = { sms: 'security.labelSms', whatsapp: 'security.labelWhatsapp' }
+const PHONE_TITLES: Record<PhoneChannelKind, string> = { sms: 'security.smsTitle', whatsapp: 'security.whatsappTitle' }
 
 const NOTICES = {
-  added: 'Your new second step is on. You can use it the next time you sign in.',
-  removed: 'The second step was removed.',
-  exists: 'That is already one of your second steps.',
-  confirmed: 'You confirmed it’s you. Choose what you wanted to do again: for the next 5 minutes you will not be asked again.',
+  added: 'security.noticeAdded',
+  removed: 'security.noticeRemoved',
+  exists: 'security.noticeExists',
+  confirmed: 'security.noticeConfirmed',
 } as const
 
 type EnrolKind = 'totp' | 'email' | PhoneChannelKind
@@ -158,20 +160,19 @@ const csrfField = { csrf: z.unknown() }
 const totpForm = z.object({
   ...csrfField,
   enrolment: z.string().min(1).max(2048),
-  code: z.string().trim().min(1, 'Enter the 6-digit code from your app.').max(32, 'Enter the 6-digit code from your app.'),
-  label: z.string().trim().max(40, 'Use at most 40 characters for the name.').optional(),
+  // The issues' messages are catalog keys.
+  code: z.string().trim().min(1, 'security.totpCodeMissing').max(32, 'security.totpCodeMissing'),
+  label: z.string().trim().max(40, 'security.totpLabelTooLong').optional(),
 })
 const confirmForm = z.object({
   ...csrfField,
   enrolment: z.string().min(1).max(2048),
-  code: z.string().trim().min(1, 'Enter the code.').max(32, 'Enter the 6-digit code.'),
+  code: z.string().trim().min(1, 'security.codeMissing').max(32, 'security.codeTooLong'),
 })
 const phoneKind = z.enum(['sms', 'whatsapp'])
 const phoneForm = z.object({ ...csrfField, kind: phoneKind, phone: z.string().max(64).optional() })
 const factorId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/)
 
-const dateFormat = new Intl.DateTimeFormat('en-GB', { dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC' })
-const when = (d: Date | null) => d ? { text: `${dateFormat.format(d)} UTC`, iso: d.toISOString() } : undefined
 
 function body(ctx: Context): Record<string, unknown> {
   const b = ctx.request.body
@@ -185,7 +186,9 @@ export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void
   const pages = createAccountPages(csrf, siteName)
   const { page } = pages
   const errorPage = (ctx: Context, status: number, title: string, message: string) =>
-    pages.errorPage(ctx, status, title, message, { href: SECURITY, label: 'Back to security settings' })
+    pages.errorPage(ctx, status, { title, message, back: 'security.back' } satisfies ErrorWords, SECURITY)
+  /** The translator of one of the security pages, for the messages made here. */
+  const words = (ctx: Context, name: Parameters<typeof pages.i18n>[1]): Translator => pages.i18n(ctx, name)
   const record = (ctx: Context, userId: string, type: string, outcome: 'success' | 'failure', details: Record<string, unknown>) =>
     audit.record(ctx, { type, outcome, userId, clientId: ACCOUNT_CLIENT_ID, details })
 
@@ -261,16 +264,16 @@ export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void
     page(ctx, 'account-security-backup-codes', { codes, firstFactor: true })
   }
 
-  const codeMessage = (result: Exclude<CodeCheck, { ok: true }>) =>
-    result.reason === 'invalid' ? `That code is not right. ${result.attemptsLeft} ${result.attemptsLeft === 1 ? 'attempt' : 'attempts'} left.`
-      : result.reason === 'expired' ? 'That code has expired. Send a new code.'
-      : result.reason === 'exhausted' ? 'Too many wrong codes: this code no longer works. Send a new code.'
-      : 'There is no code waiting. Send a new code.'
+  const codeMessage = ({ t }: Translator, result: Exclude<CodeCheck, { ok: true }>) =>
+    result.reason === 'invalid' ? t('security.codeWrong', { left: result.attemptsLeft })
+      : result.reason === 'expired' ? t('security.codeExpired')
+      : result.reason === 'exhausted' ? t('security.codeExhausted')
+      : t('security.codeNone')
 
   /** A form that was used already (or whose row is gone): nothing is added. */
   async function formUsed(ctx: Context, person: Person, method: EnrolKind) {
     await record(ctx, person.id, 'mfa_enrol', 'failure', { method, reason: 'enrolment_used' })
-    return errorPage(ctx, 400, 'Setup expired', 'This setup page was already used or has expired. Start adding the second step again.')
+    return errorPage(ctx, 400, 'security.setupExpired', 'security.setupUsedMessage')
   }
 
   /** Allowed as the first factor, but the account got a second factor meanwhile: step-up first. */
@@ -286,11 +289,12 @@ export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void
     if (!person) return
     const done = typeof ctx.query.done === 'string' && ctx.query.done in NOTICES ? ctx.query.done as keyof typeof NOTICES : undefined
     const kinds = phoneKinds()
+    const i18n = words(ctx, 'account-security')
     page(ctx, 'account-security', {
-      notice: done && (done !== 'confirmed' || person.fresh) ? NOTICES[done] : undefined,
+      notice: done && (done !== 'confirmed' || person.fresh) ? i18n.t(NOTICES[done]) : undefined,
       factors: person.factors.map((f) => ({
-        id: f.id, label: f.label, kind: KIND_NAMES[f.kind], hint: f.hint,
-        added: when(f.createdAt), lastUsed: when(f.lastUsedAt), available: channelAvailable(f.kind),
+        id: f.id, label: f.label, kind: i18n.t(KIND_NAMES[f.kind]), hint: f.hint,
+        added: when(i18n, f.createdAt), lastUsed: f.lastUsedAt ? when(i18n, f.lastUsedAt) : undefined, available: channelAvailable(f.kind),
       })),
       backupLeft: await remainingBackupCodes(prisma, person.id),
       backupTotal: BACKUP_CODE_COUNT,
@@ -327,7 +331,7 @@ export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void
     const token = typeof form.enrolment === 'string' ? openEnrolment(person, form.enrolment, ['totp']) : undefined
     if (!token?.secret) {
       await record(ctx, person.id, 'mfa_enrol', 'failure', { method: 'totp', reason: 'enrolment_invalid' })
-      return errorPage(ctx, 400, 'Setup expired', 'This setup page has expired or was changed. Start adding the authenticator app again.')
+      return errorPage(ctx, 400, 'security.setupExpired', 'security.totpExpiredMessage')
     }
     // A second press of the button (or a reload) must not add the same app twice.
     for (const existing of await listVerifiedFactorsOfKind(prisma, person.id, 'totp')) {
@@ -351,12 +355,15 @@ export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!
       ctx.status = 400
-      return renderTotp(ctx, person, form.enrolment as string, token.secret, { error: issue.message, errorField: issue.path[0] === 'label' ? 'label' : 'code', label })
+      const error = words(ctx, 'account-security-totp').t(issue.message.startsWith('security.') ? issue.message : 'security.totpCodeMissing')
+      return renderTotp(ctx, person, form.enrolment as string, token.secret, { error, errorField: issue.path[0] === 'label' ? 'label' : 'code', label })
     }
     const code = parsed.data.code.replace(/\s/g, '')
     const limited = await limits.consume('codeVerify', { ip: ctx.ip, account: person.id }, { ctx, userId: person.id, clientId: ACCOUNT_CLIENT_ID })
     if (!limited.ok) {
-      return renderTotp(ctx, person, form.enrolment as string, token.secret, { error: tooManyRequests(ctx, limited.retryAfter, 'Too many codes were tried.'), errorField: 'code', label })
+      tooManyRequests(ctx, limited.retryAfter)
+      const i18n = words(ctx, 'account-security-totp')
+      return renderTotp(ctx, person, form.enrolment as string, token.secret, { error: i18n.t('security.tooManyTried', { wait: waitText(i18n, limited.retryAfter) }), errorField: 'code', label })
     }
     // The code is judged first (a typo must not use the form up), then the form is used up, then
     // the factor stored — as the first one only when that is what allowed it.
@@ -364,11 +371,11 @@ export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void
       await record(ctx, person.id, 'mfa_enrol', 'failure', { method: 'totp', reason: 'invalid_code' })
       ctx.status = 400
       return renderTotp(ctx, person, form.enrolment as string, token.secret, {
-        error: 'That code is not right. Check that your app shows this account, and enter its current code.', errorField: 'code', label,
+        error: words(ctx, 'account-security-totp').t('security.totpWrong'), errorField: 'code', label,
       })
     }
     if (!(await consumeEnrolment(person, token))) return formUsed(ctx, person, 'totp')
-    const confirmed = await confirmTotpEnrolment(prisma, box, person.id, token.secret, code, { label: parsed.data.label || 'Authenticator app', asFirst: onlyAsFirst(person, token) })
+    const confirmed = await confirmTotpEnrolment(prisma, box, person.id, token.secret, code, { label: parsed.data.label || words(ctx, 'account-security-totp').t('security.totpDefaultLabel'), asFirst: onlyAsFirst(person, token) })
     if (!confirmed.ok) return notFirstAnyMore(ctx, person, 'totp', `${SECURITY}/totp`)
     await limits.succeeded('codeVerify', { ip: ctx.ip, account: person.id })
     return afterEnrolment(ctx, person, 'totp', confirmed.factor.id)
@@ -380,9 +387,10 @@ export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void
 
   function renderChannel(ctx: Context, person: Person, view: ChannelView) {
     const isEmail = view.kind === 'email'
+    const { t } = words(ctx, 'account-security-channel')
     page(ctx, 'account-security-channel', {
       kind: view.kind,
-      title: isEmail ? 'Add codes by email' : PHONE_TITLES[view.kind as PhoneChannelKind],
+      title: t(isEmail ? 'security.emailTitle' : PHONE_TITLES[view.kind as PhoneChannelKind]),
       destinationHint: isEmail ? maskDestination('email', person.email) : undefined,
       action: isEmail ? `${SECURITY}/email` : `${SECURITY}/phone`,
       phone: view.phone, error: view.error, errorField: view.errorField,
@@ -392,10 +400,11 @@ export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void
 
   function renderCode(ctx: Context, input: { kind: 'email' | PhoneChannelKind; destination: string; sealed: string; error?: string; attemptsLeft?: number | undefined }) {
     const isEmail = input.kind === 'email'
-    const via = isEmail ? '' : input.kind === 'sms' ? ' by text message' : ' by WhatsApp'
+    const { t } = words(ctx, 'account-security-code')
+    const sent = { destination: maskDestination(isEmail ? 'email' : input.kind, input.destination) ?? '', minutes: Math.round(settings.codeTtl / 60) }
     page(ctx, 'account-security-code', {
-      title: isEmail ? 'Confirm your email' : 'Confirm your phone number',
-      prompt: `We sent a 6-digit code${via} to ${maskDestination(isEmail ? 'email' : input.kind, input.destination)}. It expires in ${Math.round(settings.codeTtl / 60)} minutes.`,
+      title: isEmail ? t('security.confirmEmailTitle') : t('security.confirmPhoneTitle'),
+      prompt: isEmail ? t('security.sentEmail', sent) : input.kind === 'sms' ? t('security.sentSms', sent) : t('security.sentWhatsapp', sent),
       action: isEmail ? `${SECURITY}/email/confirm` : `${SECURITY}/phone/confirm`,
       enrolment: input.sealed,
       resendAction: isEmail ? `${SECURITY}/email` : `${SECURITY}/phone`,
@@ -408,7 +417,9 @@ export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void
   async function sendEnrolmentCode(ctx: Context, person: Person, kind: 'email' | PhoneChannelKind, destination: string) {
     const limited = await limits.consume('codeSend', { ip: ctx.ip, account: person.id }, { ctx, userId: person.id, clientId: ACCOUNT_CLIENT_ID })
     if (!limited.ok) {
-      return renderChannel(ctx, person, { kind, phone: kind === 'email' ? undefined : destination, error: tooManyRequests(ctx, limited.retryAfter, 'Too many codes were sent.') })
+      tooManyRequests(ctx, limited.retryAfter)
+      const i18n = words(ctx, 'account-security-channel')
+      return renderChannel(ctx, person, { kind, phone: kind === 'email' ? undefined : destination, error: i18n.t('security.tooManySent', { wait: waitText(i18n, limited.retryAfter) }) })
     }
     const result = await issueCode(prisma, box, settings, {
       userId: person.id, purpose: `enrol-${kind}`, destination,
@@ -430,11 +441,12 @@ export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void
     if (result.reason === 'throttled') {
       ctx.status = 429
       ctx.set('Retry-After', String(result.retryAfter))
-      return renderCode(ctx, { kind, destination, sealed, error: `A code was sent a moment ago. Use that code, or wait ${result.retryAfter} seconds before asking for another.` })
+      return renderCode(ctx, { kind, destination, sealed, error: words(ctx, 'account-security-code').t('security.codeThrottled', { seconds: result.retryAfter }) })
     }
     ctx.status = 502
-    const how = kind === 'email' ? 'by email' : kind === 'sms' ? 'by text message' : 'by WhatsApp'
-    return renderChannel(ctx, person, { kind, phone: kind === 'email' ? undefined : destination, error: `We could not send a code ${how} just now. Check the details and try again in a few minutes.` })
+    const { t } = words(ctx, 'account-security-channel')
+    const error = kind === 'email' ? t('security.sendFailedEmail') : kind === 'sms' ? t('security.sendFailedSms') : t('security.sendFailedWhatsapp')
+    return renderChannel(ctx, person, { kind, phone: kind === 'email' ? undefined : destination, error })
   }
 
   /** Confirms the code of an email/phone enrolment and adds the factor. */
@@ -445,7 +457,7 @@ export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void
     const token = typeof form.enrolment === 'string' ? openEnrolment(person, form.enrolment, kinds) : undefined
     if (!token || token.kind === 'totp' || !token.destination) {
       await record(ctx, person.id, 'mfa_enrol', 'failure', { method: kinds[0], reason: 'enrolment_invalid' })
-      return errorPage(ctx, 400, 'Confirmation expired', 'This confirmation page has expired or was changed. Start adding the second step again.')
+      return errorPage(ctx, 400, 'security.confirmExpired', 'security.confirmExpiredMessage')
     }
     const kind = token.kind
     if (!mayFinishEnrolment(person, token)) {
@@ -456,17 +468,20 @@ export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void
     const parsed = confirmForm.safeParse(form)
     if (!parsed.success) {
       ctx.status = 400
-      return renderCode(ctx, { kind, destination: token.destination, sealed, error: parsed.error.issues[0]!.message })
+      const issue = parsed.error.issues[0]!.message
+      return renderCode(ctx, { kind, destination: token.destination, sealed, error: words(ctx, 'account-security-code').t(issue.startsWith('security.') ? issue : 'security.codeMissing') })
     }
     const limited = await limits.consume('codeVerify', { ip: ctx.ip, account: person.id }, { ctx, userId: person.id, clientId: ACCOUNT_CLIENT_ID })
     if (!limited.ok) {
-      return renderCode(ctx, { kind, destination: token.destination, sealed, error: tooManyRequests(ctx, limited.retryAfter, 'Too many codes were tried.') })
+      tooManyRequests(ctx, limited.retryAfter)
+      const i18n = words(ctx, 'account-security-code')
+      return renderCode(ctx, { kind, destination: token.destination, sealed, error: i18n.t('security.tooManyTried', { wait: waitText(i18n, limited.retryAfter) }) })
     }
     const result = await verifyCode(prisma, box, { userId: person.id, purpose: `enrol-${kind}`, code: parsed.data.code }, clock)
     if (!result.ok) {
       await record(ctx, person.id, 'mfa_enrol', 'failure', { method: kind, reason: result.reason })
       ctx.status = 400
-      return renderCode(ctx, { kind, destination: token.destination, sealed, error: codeMessage(result), attemptsLeft: result.reason === 'invalid' ? result.attemptsLeft : undefined })
+      return renderCode(ctx, { kind, destination: token.destination, sealed, error: codeMessage(words(ctx, 'account-security-code'), result), attemptsLeft: result.reason === 'invalid' ? result.attemptsLeft : undefined })
     }
     await limits.succeeded('codeVerify', { ip: ctx.ip, account: person.id })
     // The challenge remembers where its code went: that is the destination proven.
@@ -478,7 +493,7 @@ export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void
     const returnTo = kind === 'email' ? `${SECURITY}/email` : `${SECURITY}/phone?kind=${kind}`
     if (!(await consumeEnrolment(person, token))) return formUsed(ctx, person, kind)
     const factor = await addVerifiedFactor(prisma, {
-      userId: person.id, kind, label: kind === 'email' ? 'Email' : PHONE_LABELS[kind], destination, lastUsedAt: clock.date(),
+      userId: person.id, kind, label: words(ctx, 'account-security').t(kind === 'email' ? 'security.labelEmail' : PHONE_LABELS[kind]), destination, lastUsedAt: clock.date(),
     }, { asFirst: onlyAsFirst(person, token) })
     if (!factor) return notFirstAnyMore(ctx, person, kind, returnTo)
     return afterEnrolment(ctx, person, kind, factor.id)
@@ -487,7 +502,7 @@ export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void
   router.get(`${SECURITY}/email`, async (ctx) => {
     const person = await signedIn(ctx, `${SECURITY}/email`)
     if (!person) return
-    if (!mfa.email) return errorPage(ctx, 404, 'Not available', 'Codes by email are not available on this server.')
+    if (!mfa.email) return errorPage(ctx, 404, 'security.notAvailable', 'security.emailUnavailable')
     if (!mayStartEnrolment(person)) return stepUp(ctx, `${SECURITY}/email`)
     renderChannel(ctx, person, { kind: 'email' })
   })
@@ -495,7 +510,7 @@ export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void
   router.post(`${SECURITY}/email`, async (ctx) => {
     const person = await signedInForm(ctx)
     if (!person) return
-    if (!mfa.email) return errorPage(ctx, 404, 'Not available', 'Codes by email are not available on this server.')
+    if (!mfa.email) return errorPage(ctx, 404, 'security.notAvailable', 'security.emailUnavailable')
     if (!mayStartEnrolment(person)) {
       await record(ctx, person.id, 'mfa_enrol', 'failure', { method: 'email', reason: 'step_up_required' })
       return stepUp(ctx, `${SECURITY}/email`)
@@ -514,7 +529,7 @@ export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void
     const returnTo = kind.success ? `${SECURITY}/phone?kind=${kind.data}` : SECURITY
     const person = await signedIn(ctx, returnTo)
     if (!person) return
-    if (!kind.success || !phoneKinds().includes(kind.data)) return errorPage(ctx, 404, 'Not available', 'Codes by text message or WhatsApp are not available on this server.')
+    if (!kind.success || !phoneKinds().includes(kind.data)) return errorPage(ctx, 404, 'security.notAvailable', 'security.phoneUnavailable')
     if (!mayStartEnrolment(person)) return stepUp(ctx, returnTo)
     renderChannel(ctx, person, { kind: kind.data })
   })
@@ -524,7 +539,7 @@ export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void
     if (!person) return
     const parsed = phoneForm.safeParse(body(ctx))
     if (!parsed.success || !phoneKinds().includes(parsed.data.kind)) {
-      return errorPage(ctx, 404, 'Not available', 'Codes by text message or WhatsApp are not available on this server.')
+      return errorPage(ctx, 404, 'security.notAvailable', 'security.phoneUnavailable')
     }
     const { kind } = parsed.data
     if (!mayStartEnrolment(person)) {
@@ -536,9 +551,10 @@ export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void
     if (!phone) {
       await record(ctx, person.id, 'mfa_enrol', 'failure', { method: kind, reason: 'invalid_phone_number' })
       ctx.status = 400
+      const { t } = words(ctx, 'account-security-channel')
       return renderChannel(ctx, person, {
         kind, phone: typed, errorField: 'phone',
-        error: typed.trim() ? 'Enter the number in international format: a + then the country code and number, like +44 7700 900123.' : 'Enter your mobile number.',
+        error: typed.trim() ? t('security.phoneInvalid') : t('security.phoneMissing'),
       })
     }
     if (await hasVerifiedFactorAt(prisma, person.id, kind, phone)) {
@@ -560,13 +576,13 @@ export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void
     const factor = id.success ? person.factors.find((f) => f.id === id.data) : undefined
     if (!factor) {
       await record(ctx, person.id, 'mfa_remove', 'failure', { reason: 'not_found' })
-      return errorPage(ctx, 404, 'Not found', 'That second step does not exist, or it was already removed.')
+      return errorPage(ctx, 404, 'security.notFound', 'security.factorNotFound')
     }
     if (!person.fresh) {
       await record(ctx, person.id, 'mfa_remove', 'failure', { method: factor.kind, factorId: factor.id, reason: 'step_up_required' })
       return stepUp(ctx, `${SECURITY}?done=confirmed`)
     }
-    if (!(await deleteFactorOfUser(prisma, factor.id, person.id))) return errorPage(ctx, 404, 'Not found', 'That second step does not exist, or it was already removed.')
+    if (!(await deleteFactorOfUser(prisma, factor.id, person.id))) return errorPage(ctx, 404, 'security.notFound', 'security.factorNotFound')
     await deleteMfaChallengesOfFactor(prisma, person.id, factor.id)
     await record(ctx, person.id, 'mfa_remove', 'success', { method: factor.kind, factorId: factor.id })
     // With no second step left, leftover backup codes would be a way in that nothing else backs.
@@ -583,7 +599,7 @@ export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void
     if (!person) return
     if (person.factors.length === 0) {
       await record(ctx, person.id, 'backup_codes_generated', 'failure', { reason: 'no_factor' })
-      return errorPage(ctx, 400, 'Add a second step first', 'Backup codes stand in for your second step. Add a second step first; you get backup codes with it.')
+      return errorPage(ctx, 400, 'security.needFactorTitle', 'security.needFactorMessage')
     }
     if (!person.fresh) {
       await record(ctx, person.id, 'backup_codes_generated', 'failure', { reason: 'step_up_required' })

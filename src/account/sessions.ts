@@ -14,7 +14,7 @@ import type { Clock } from '../security/clock.ts'
 import { findLiveSessionOfUser } from '../queries/user-sessions.ts'
 import { currentSessionUid, endAllSessionsOf, endSession, listActiveSessions } from '../identity/sessions.ts'
 import { ACCOUNT_CLIENT_ID } from './relying-party.ts'
-import { signedInOrRedirect, createAccountPages, type AccountAreaDeps } from './pages.ts'
+import { signedInOrRedirect, createAccountPages, when, type AccountAreaDeps } from './pages.ts'
 
 export interface AccountSessionsDeps extends AccountAreaDeps {
   /** Clears the account area's own sign-in (its cookie). */
@@ -29,19 +29,15 @@ export interface SessionExtras {
 
 const SESSIONS = '/account/sessions'
 const NOTICES = {
-  ended: 'That session was signed out. Applications it signed in to must ask you to sign in again.',
-  others: 'You were signed out everywhere else. This browser stays signed in.',
+  ended: 'sessions.ended',
+  others: 'sessions.endedOthers',
 } as const
 const rowId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/)
 
-const dateFormat = new Intl.DateTimeFormat('en-GB', { dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC' })
-const when = (d: Date) => ({ text: `${dateFormat.format(d)} UTC`, iso: d.toISOString() })
 
 export function registerSessionRoutes(router: Router, deps: AccountSessionsDeps): void {
   const { prisma, provider, csrf, audit, siteName } = deps
   const pages = createAccountPages(csrf, siteName)
-  const errorPage = (ctx: Context, status: number, title: string, message: string) =>
-    pages.errorPage(ctx, status, title, message, { href: SESSIONS, label: 'Back to your sessions' })
 
   /** The signed-in, active person and this browser's session uid; otherwise off to sign in. */
   async function signedIn(ctx: Context) {
@@ -60,19 +56,21 @@ export function registerSessionRoutes(router: Router, deps: AccountSessionsDeps)
     const person = await signedIn(ctx)
     if (!person) return
     const sessions = await listActiveSessions(deps, person.id)
+    const i18n = pages.i18n(ctx, 'account-sessions')
+    const { t } = i18n
     const views = sessions
       .map((s) => ({
         id: s.id,
-        device: `${s.browser ?? 'Unknown browser'} on ${s.os ?? 'an unknown system'}`,
+        device: t('sessions.device', { browser: s.browser ?? t('sessions.unknownBrowser'), os: s.os ?? t('sessions.unknownSystem') }),
         ip: s.ip,
-        signedIn: when(s.createdAt),
-        lastSeen: when(s.lastSeenAt),
+        signedIn: when(i18n, s.createdAt),
+        lastSeen: when(i18n, s.lastSeenAt),
         current: s.sessionUid === person.current,
       }))
       .sort((a, b) => Number(b.current) - Number(a.current) || b.lastSeen.iso.localeCompare(a.lastSeen.iso))
     const done = typeof ctx.query.done === 'string' && ctx.query.done in NOTICES ? ctx.query.done as keyof typeof NOTICES : undefined
     pages.page(ctx, 'account-sessions', {
-      notice: done ? NOTICES[done] : undefined,
+      notice: done ? t(NOTICES[done]) : undefined,
       sessions: views,
       others: views.some((s) => !s.current),
     })
@@ -85,7 +83,7 @@ export function registerSessionRoutes(router: Router, deps: AccountSessionsDeps)
     const row = id.success ? await findLiveSessionOfUser(prisma, id.data, person.id) : null
     if (!row) {
       await audit.record(ctx, { type: 'session_ended', outcome: 'failure', userId: person.id, clientId: ACCOUNT_CLIENT_ID, details: { reason: 'not_found' } })
-      return errorPage(ctx, 404, 'Session not found', 'That session has already ended, or it is not one of yours.')
+      return pages.errorPage(ctx, 404, { title: 'sessions.notFound', message: 'sessions.notFoundMessage', back: 'sessions.back' }, SESSIONS)
     }
     await endSession(deps, row, { reason: 'signed_out', ctx })
     if (row.sessionUid === person.current) return signedOutHere(ctx, false)

@@ -5,6 +5,7 @@ import { z } from 'zod'
 import { emailSchema, usernameSchema, MAX_PASSWORD_LENGTH } from '../identity/users.ts'
 import { clientSettingsPatchSchema, clientSettingsSchema, MAX_KEEP_PREVIOUS_SECONDS } from '../clients/registry.ts'
 import { pageQuery } from './page.ts'
+import { LOCALES } from '../i18n/locales.ts'
 
 const id = z.string().min(1).max(128)
 export const idParams = z.object({ id })
@@ -14,12 +15,14 @@ const nullableText = (max: number) => z.string().trim().max(max).nullable()
 // E.164-ish: what the SMS and WhatsApp channels can reach.
 const phone = z.string().trim().regex(/^\+[1-9]\d{6,14}$/, 'an international number such as +14155550123')
 export const userStatus = z.enum(['active', 'disabled'])
+// The pages' languages (src/i18n/locales.ts); null: the browser's language decides.
+const userLocale = z.enum(LOCALES, `one of the supported languages: ${LOCALES.join(', ')}`)
 
 // ---- users
 export const userJson = z.object({
   id: z.string(), tenantId: z.string(), email: z.string(), emailVerified: z.boolean(),
   username: z.string().nullable(), displayName: z.string().nullable(), givenName: z.string().nullable(), familyName: z.string().nullable(),
-  phone: z.string().nullable(), status: userStatus, locked: z.boolean(), lockedUntil: z.string().nullable(), failedLogins: z.number().int(),
+  phone: z.string().nullable(), locale: z.string().nullable(), status: userStatus, locked: z.boolean(), lockedUntil: z.string().nullable(), failedLogins: z.number().int(),
   lastLoginAt: z.string().nullable(), createdAt: z.string(), updatedAt: z.string(),
   roles: z.array(z.object({ id: z.string(), name: z.string() })),
 }).meta({ id: 'User' })
@@ -41,6 +44,7 @@ const userFields = {
   givenName: nullableText(100).optional(),
   familyName: nullableText(100).optional(),
   phone: phone.nullable().optional(),
+  locale: userLocale.nullable().optional().describe('The language of the person’s pages and their locale claim; null: their browser’s'),
   password: z.string().min(1).max(MAX_PASSWORD_LENGTH).optional().describe('Checked against the password policy'),
   emailVerified: z.boolean().optional(),
   roleIds: z.array(id).max(50).optional(),

@@ -195,7 +195,7 @@ export function findUserWithTenantAndPermissions(db: DbOrTx, id: string) {
 }
 
 /** The columns an administrator changes directly (password and roles have their own ways). */
-export type UserColumns = Partial<Pick<User, 'email' | 'emailVerified' | 'username' | 'displayName' | 'givenName' | 'familyName' | 'phone' | 'status'>>
+export type UserColumns = Partial<Pick<User, 'email' | 'emailVerified' | 'username' | 'displayName' | 'givenName' | 'familyName' | 'phone' | 'status' | 'locale'>>
 
 export async function updateUserColumns(db: DbOrTx, id: string, columns: UserColumns): Promise<void> {
   await db.user.update({ where: { id }, data: columns })

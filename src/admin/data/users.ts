@@ -39,7 +39,7 @@ export function usersData(deps: AdminDataDeps, scope: TenantScope) {
   function toJson(u: UserRow): UserJson {
     return {
       id: u.id, tenantId: u.tenantId, email: u.email, emailVerified: u.emailVerified, username: u.username,
-      displayName: u.displayName, givenName: u.givenName, familyName: u.familyName, phone: u.phone, status: u.status,
+      displayName: u.displayName, givenName: u.givenName, familyName: u.familyName, phone: u.phone, locale: u.locale, status: u.status,
       locked: u.lockedUntil !== null && u.lockedUntil.getTime() > now(), lockedUntil: iso(u.lockedUntil), failedLogins: u.failedLogins,
       lastLoginAt: iso(u.lastLoginAt), createdAt: u.createdAt.toISOString(), updatedAt: u.updatedAt.toISOString(),
       roles: u.roles.map((r) => ({ id: r.role.id, name: r.role.name })),
@@ -127,6 +127,7 @@ export function usersData(deps: AdminDataDeps, scope: TenantScope) {
       } catch (err) {
         conflict(err)
       }
+      if (input.locale) await updateUserColumns(prisma, id, { locale: input.locale })
       if (roles.length) await addUserRoles(prisma, id, roles.map((r) => r.id), 'admin')
       return toJson(await row(id))
     },
