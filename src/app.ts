@@ -20,7 +20,7 @@ import { setDefaultLocale } from './i18n/catalogs.ts'
 import type { Logger } from './observability/logger.ts'
 import type { Metrics } from './observability/metrics.ts'
 import { healthRoutes, type Readiness } from './observability/health.ts'
-import { renderPage } from './pages/render.ts'
+import { pageContext, renderPage } from './pages/render.ts'
 import { serveAssets } from './pages/assets.ts'
 import { createInteractionRouter, type InteractionDeps } from './interaction/routes.ts'
 import type { MfaDeps } from './interaction/mfa.ts'
@@ -37,7 +37,7 @@ import { isProviderUnsafeEndpoint } from './oidc/provider-internals.ts'
 import { publicOrigin } from './middleware/public-origin.ts'
 import { closeAfterUnreadBody, logUnhandled, requestContext } from './middleware/request-context.ts'
 import { securityHeaders } from './middleware/security-headers.ts'
-import { ACCOUNT_CSRF_SCOPE, CSRF_REFUSAL, csrfGuard, interactionScope, NO_FORMS, SELF_SERVICE_CSRF_SCOPE, type CsrfGuardDeps, type CsrfScope } from './middleware/csrf-guard.ts'
+import { ACCOUNT_CSRF_SCOPE, csrfRefusal, csrfGuard, interactionScope, NO_FORMS, SELF_SERVICE_CSRF_SCOPE, type CsrfGuardDeps, type CsrfScope } from './middleware/csrf-guard.ts'
 import { pageErrors } from './middleware/page-errors.ts'
 import { providerErrors } from './middleware/provider-errors.ts'
 import { trackSessions } from './middleware/session-tracking.ts'
@@ -167,7 +167,7 @@ export function createApp(deps: AppDeps): Koa {
     csrf: deps.csrf, audit: deps.audit,
     refusalPage(ctx, back) {
       ctx.type = 'html'
-      ctx.body = renderPage('error', { siteName }, { ...CSRF_REFUSAL, requestId: ctx.state.requestId, ...(back ? { backHref: back.href, backLabel: back.label } : {}) })
+      ctx.body = renderPage('error', pageContext(ctx, siteName), { ...csrfRefusal(ctx), requestId: ctx.state.requestId, ...(back ? { backHref: back.href, backLabel: back.label } : {}) })
     },
   }
   const guard = (name: AreaName) => csrfGuard(csrf, CSRF_SCOPES[name]!)

@@ -18,6 +18,7 @@ import { bodyParser } from '@koa/bodyparser'
 import type { Context, Middleware, Next } from 'koa'
 import type { AuditWriter } from '../audit/audit.ts'
 import type { Csrf } from '../security/csrf.ts'
+import { pageText } from '../pages/page-text.ts'
 
 /** The CSRF scope of pages outside an interaction and the account area (links from emails). */
 export const SELF_SERVICE_CSRF_SCOPE = 'self-service'
@@ -43,18 +44,16 @@ export type CsrfScope = (path: string) => string | undefined
 export interface CsrfGuardDeps {
   csrf: Csrf
   audit: AuditWriter
-  /** Renders the human refusal page (the layout's error page). */
+  /** Renders the human refusal page (the layout's error page) with csrfRefusal's words. */
   refusalPage(ctx: Context, back: { href: string; label: string } | undefined): void
 }
-
-const REFUSED = 'This form was not accepted because it did not come from this page, or it has expired. Reload the page and try again.'
 
 /** The guard for one area, refusing unsafe requests without a token for `scopeOf(path)`. */
 export function csrfGuard(deps: CsrfGuardDeps, scopeOf: CsrfScope): Middleware {
   // Forms, and the WebAuthn script's JSON (an attestation in a form field can reach ~40 kB).
   const parse = bodyParser({
     enableTypes: ['form', 'json'], formLimit: '64kb', jsonLimit: '64kb',
-    onError: (err, ctx) => ctx.throw((err as { status?: number }).status === 413 ? 413 : 400, 'The form could not be read.'),
+    onError: (err, ctx) => ctx.throw((err as { status?: number }).status === 413 ? 413 : 400, pageText(ctx).t('csrf.unreadable')),
   })
   return async function csrfGuardMiddleware(ctx: Context, next: Next) {
     // One check per request: a page area whose router does not answer hands the request on to the
@@ -72,12 +71,16 @@ export function csrfGuard(deps: CsrfGuardDeps, scopeOf: CsrfScope): Middleware {
     ctx.status = 403
     ctx.set('Cache-Control', 'no-store')
     if (ctx.request.is('json')) {
-      ctx.body = { error: 'This page has expired. Reload it and try again.' }
+      ctx.body = { error: pageText(ctx).t('csrf.scriptRefused') }
       return
     }
-    const back = scope === ACCOUNT_CSRF_SCOPE ? { href: '/account', label: 'Back to your account' } : undefined
+    const back = scope === ACCOUNT_CSRF_SCOPE ? { href: '/account', label: pageText(ctx).t('csrf.backToAccount') } : undefined
     deps.refusalPage(ctx, back)
   }
 }
 
-export const CSRF_REFUSAL = { title: 'Form expired', message: REFUSED }
+/** The refusal page's title and message, in the request's language. */
+export function csrfRefusal(ctx: Context): { title: string; message: string } {
+  const tr = pageText(ctx)
+  return { title: tr.t('csrf.title'), message: tr.t('csrf.message') }
+}

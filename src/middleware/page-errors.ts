@@ -5,7 +5,8 @@
 import type { Context, Middleware, Next } from 'koa'
 import { errors } from 'oidc-provider'
 import type { Logger } from '../observability/logger.ts'
-import { renderPage } from '../pages/render.ts'
+import { pageContext, renderPage } from '../pages/render.ts'
+import { pageText } from '../pages/page-text.ts'
 import { answerUnavailableJson, answerUnavailableStatus, storeUnavailableOf } from '../store/unavailable.ts'
 
 export interface PageErrorDeps {
@@ -15,17 +16,15 @@ export interface PageErrorDeps {
   siteHome?: string | undefined
 }
 
-/** The site's error page with `title` and `message`, as the body of this response. */
+/**
+ * The site's error page with `title` and `message` (from the catalogs, in the language of this
+ * request: pageText(ctx)), as the body of this response. The page is in the request's language
+ * wherever it is rendered, inside an interaction or not (src/i18n/request.ts).
+ */
 export function errorPage(ctx: Context, siteName: string, text: { title: string; message: string; backHref?: string; backLabel?: string; siteHome?: string | undefined }): void {
   ctx.set('Cache-Control', 'no-store')
   ctx.type = 'html'
-  ctx.body = renderPage('error', { siteName }, { ...text, requestId: ctx.state.requestId })
-}
-
-export const NOT_FOUND_PAGE = {
-  title: 'Page not found',
-  message: 'There is no page at this address. Check the address, or go to your account.',
-  backHref: '/account', backLabel: 'Go to your account',
+  ctx.body = renderPage('error', pageContext(ctx, siteName), { ...text, requestId: ctx.state.requestId })
 }
 
 /**
@@ -35,17 +34,17 @@ export const NOT_FOUND_PAGE = {
 export function answerNotFoundPage(ctx: Context, siteName: string, siteHome: string | undefined): void {
   if (ctx.status !== 404 || ctx.body != null || (ctx.method !== 'GET' && ctx.method !== 'HEAD')) return
   if (!/\btext\/html\b/.test(ctx.get('Accept'))) return
-  errorPage(ctx, siteName, { ...NOT_FOUND_PAGE, siteHome })
+  const tr = pageText(ctx)
+  errorPage(ctx, siteName, { title: tr.t('error.notFoundTitle'), message: tr.t('error.notFoundMessage'), backHref: '/account', backLabel: tr.t('error.toAccount'), siteHome })
   ctx.status = 404
 }
-
-export const UNAVAILABLE_PAGE = { title: 'Temporarily unavailable', message: 'This service is briefly unavailable. Please try again in a moment.' }
 
 /** 503 + Retry-After as the site's page. */
 export function unavailablePage(ctx: Context, siteName: string): void {
   answerUnavailableStatus(ctx)
+  const tr = pageText(ctx)
   ctx.type = 'html'
-  ctx.body = renderPage('error', { siteName }, { ...UNAVAILABLE_PAGE, requestId: ctx.state.requestId })
+  ctx.body = renderPage('error', pageContext(ctx, siteName), { title: tr.t('error.unavailableTitle'), message: tr.t('error.unavailableMessage'), requestId: ctx.state.requestId })
 }
 
 export function pageErrors({ logger, siteName, siteHome }: PageErrorDeps): Middleware {
@@ -56,7 +55,7 @@ export function pageErrors({ logger, siteName, siteHome }: PageErrorDeps): Middl
     } catch (err) {
       const e = err as { status?: number; expose?: boolean; message?: string }
       if (err instanceof errors.SessionNotFound || err instanceof errors.InvalidRequest) {
-        errorPage(ctx, siteName, { title: 'Sign-in expired', message: 'This sign-in page has expired or was opened in another browser. Go back to the application and sign in again.' })
+        errorPage(ctx, siteName, { title: pageText(ctx).t('error.expiredTitle'), message: pageText(ctx).t('error.expiredMessage') })
         ctx.status = 400
       } else if (storeUnavailableOf(err)) {
         logger.warn({ err, reqId: ctx.state.requestId }, 'store unavailable')
@@ -65,11 +64,12 @@ export function pageErrors({ logger, siteName, siteHome }: PageErrorDeps): Middl
           answerUnavailableJson(ctx)
         } else unavailablePage(ctx, siteName)
       } else if (e.status && e.status < 500 && e.expose) {
-        errorPage(ctx, siteName, { title: 'Request not accepted', message: e.message ?? '' })
+        // The message is the thrower's (ctx.throw(400, …)): ours come from the catalogs.
+        errorPage(ctx, siteName, { title: pageText(ctx).t('error.notAcceptedTitle'), message: e.message ?? '' })
         ctx.status = e.status
       } else {
         logger.error({ err, reqId: ctx.state.requestId }, 'interaction failed')
-        errorPage(ctx, siteName, { title: 'Something went wrong', message: 'We could not complete this step. Please try again in a moment.' })
+        errorPage(ctx, siteName, { title: pageText(ctx).t('error.failedTitle'), message: pageText(ctx).t('error.failedMessage') })
         ctx.status = 500
       }
     }

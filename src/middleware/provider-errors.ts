@@ -13,6 +13,7 @@ import type { Logger } from '../observability/logger.ts'
 import { isDeviceResumeWithoutState, isProviderPageRoute, isUnsavedSessionAfterAnswer } from '../oidc/provider-internals.ts'
 import { answerUnavailableJson, RETRY_AFTER_SECONDS, storeUnavailableOf } from '../store/unavailable.ts'
 import { answerNotFoundPage, errorPage, unavailablePage } from './page-errors.ts'
+import { pageText } from '../pages/page-text.ts'
 
 export interface ProviderErrorDeps {
   provider: Provider
@@ -53,7 +54,7 @@ export function providerErrors(deps: ProviderErrorDeps): Middleware {
       }
       if (isDeviceResumeWithoutState(err, ctx)) {
         logger.warn({ err, reqId: ctx.state.requestId }, 'device resume failed')
-        errorPage(ctx, siteName, { title: 'Sign-in expired', message: 'This device sign-in has expired or was opened in another browser. Start again on your device.' })
+        errorPage(ctx, siteName, { title: pageText(ctx).t('error.expiredTitle'), message: pageText(ctx).t('error.deviceExpiredMessage') })
         ctx.status = 400
         return
       }

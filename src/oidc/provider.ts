@@ -3,7 +3,6 @@
 import Provider, { errors, type AsymmetricSigningAlgorithm, type Configuration } from 'oidc-provider'
 import type { Config } from '../config.ts'
 import type { Db } from '../queries/db.ts'
-import { renderPage } from '../pages/render.ts'
 import { verifyClientSecret } from '../security/secrets.ts'
 import { EXTRA } from '../clients/settings.ts'
 import { matchesStoredClientSecret } from '../clients/registry.ts'
@@ -17,6 +16,7 @@ import { createInteractionPolicy } from './policy.ts'
 import { boundClientAssertion } from './client-assertion.ts'
 import { ACR_VALUES } from '../mfa/acr.ts'
 import { deviceFlowPages } from './device-pages.ts'
+import { providerPages } from './provider-pages.ts'
 import { CookieSigner } from '../security/cookie-signer.ts'
 import { registrationFeatures } from './dynamic-registration.ts'
 import { LOCALES } from '../i18n/locales.ts'
@@ -48,7 +48,8 @@ const SIGNING_ALGS: AsymmetricSigningAlgorithm[] = ['ES256', 'RS256', 'PS256', '
 const CLIENT_AUTH_METHODS: NonNullable<Configuration['clientAuthMethods']> = ['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt']
 
 export function createProvider({ config, prisma, jwks, cookieKeys, adapter }: ProviderDeps): Provider {
-  const page = { siteName: config.siteName }
+  // The sign-out pages and the error page in the page's language (provider-pages.ts).
+  const ownPages = providerPages(config.siteName, config.siteHomeUrl, prisma)
   const outboundAllowed = new Set(config.outboundAllowedHosts)
 
   const configuration: Configuration = {
@@ -131,13 +132,8 @@ export function createProvider({ config, prisma, jwks, cookieKeys, adapter }: Pr
       userinfo: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,
-        logoutSource: async (ctx, form) => {
-          ctx.body = renderPage('logout', page, { form, client: ctx.oidc.client?.clientName })
-        },
-        postLogoutSuccessSource: async (ctx) => {
-          const client = ctx.oidc.client
-          ctx.body = renderPage('logged-out', page, { client: client?.clientName, clientUri: client?.clientUri, siteHome: config.siteHomeUrl })
-        },
+        logoutSource: ownPages.logoutSource,
+        postLogoutSuccessSource: ownPages.postLogoutSuccessSource,
       },
       backchannelLogout: { enabled: true },
       resourceIndicators: {
@@ -220,15 +216,7 @@ export function createProvider({ config, prisma, jwks, cookieKeys, adapter }: Pr
       return client.redirectUris?.some((uri) => URL.parse(uri)?.origin === origin) ?? false
     },
 
-    renderError: async (ctx, out) => {
-      ctx.type = 'html'
-      ctx.body = renderPage('error', page, {
-        title: 'Something went wrong',
-        message: humanOAuthError(out.error, out.error_description),
-        detail: out.error,
-        requestId: ctx.state.requestId,
-      })
-    },
+    renderError: ownPages.renderError,
 
     // oidc-provider refuses outbound requests (back-channel logout, jwks_uri…) to loopback and
     // private addresses to prevent SSRF; OUTBOUND_ALLOWED_HOSTS names hosts exempt from that.
@@ -304,23 +292,3 @@ function refuseUngrantedResource(requested: unknown, granted: string | string[] 
   const covered = granted === undefined ? [] : Array.isArray(granted) ? granted : [granted]
   if (typeof requested !== 'string' || !covered.includes(requested)) throw new errors.InvalidTarget()
 }
-
-/** Messages for people, keyed by OAuth error code; the code itself is shown too. */
-function humanOAuthError(error: string, description?: string): string {
-  switch (error) {
-    case 'invalid_client':
-      return 'The application that sent you here is not registered with this sign-in service.'
-    case 'invalid_redirect_uri':
-      return 'The application sent you here with a return address that is not registered for it, so you cannot be sent back to it.'
-    case 'invalid_request':
-      return `The application sent an invalid sign-in request${description ? `: ${description}` : '.'}`
-    case 'access_denied':
-      return 'Access was denied.'
-    case 'session_not_found':
-    case 'invalid_session':
-      return 'Your sign-in session has expired. Return to the application and start again.'
-    default:
-      return description ?? 'The request could not be completed.'
-  }
-}
-

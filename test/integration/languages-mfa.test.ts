@@ -4,8 +4,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import * as oidc from 'openid-client'
 import { createIam, type IamInstance } from '../support/iam.ts'
-import { HttpBrowser, formWithAction, type PageResponse } from '../support/browser.ts'
-import { SPA_REDIRECT, createFixtures } from '../support/fixtures.ts'
+import { HttpBrowser, formWithAction, signIn, type PageResponse } from '../support/browser.ts'
+import { ALICE, SPA_REDIRECT, createFixtures } from '../support/fixtures.ts'
 import { addBackupCodes, addCodeFactor, addTotpFactor } from '../support/mfa-fixtures.ts'
 import { startMailCatcher, type MailCatcher } from '../support/smtp.ts'
 import { createUser } from '../../src/identity/users.ts'
@@ -100,5 +100,46 @@ describe('languages of the second step and the pages around sign-in (embedded)',
     expect(labels[0]).toBe('إرسال رمز بالبريد الإلكتروني إلى \u2068e•••@example.test\u2069')
     expect(labels[1]).toMatch(/^استخدام رمز احتياطي \(المتبقي: \d+\)$/)
     expect(page.body).toContain('>إلغاء تسجيل الدخول</button>')
+  })
+
+  it('shows the 404 page in Spanish when the browser asks for it with Accept-Language', async () => {
+    const browser = new HttpBrowser(iam.issuer)
+    const res = await browser.request(`${iam.issuer}/no-such-page`, { headers: { accept: 'text/html', 'accept-language': 'es-MX,es;q=0.9,en;q=0.5' } })
+    expect(res.status).toBe(404)
+    expect(htmlTag(res.body)).toBe('<html lang="es" dir="ltr">')
+    expect(heading(res.body)).toBe('Página no encontrada')
+    expect(res.body).toContain('No hay ninguna página en esta dirección. Compruebe la dirección o vaya a su cuenta.')
+    expect(res.body).toContain('<a href="/account">Ir a su cuenta</a>')
+    expect(res.body).toMatch(/Referencia: <code>[^<]+<\/code>/)
+  })
+
+  it('asks in Dutch whether to sign out, and says so in Dutch afterwards', async () => {
+    const browser = new HttpBrowser(iam.issuer)
+    const url = oidc.buildAuthorizationUrl(spa, { redirect_uri: SPA_REDIRECT, scope: 'openid', code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()), code_challenge_method: 'S256' })
+    await signIn(browser, url.href, { login: ALICE.email, password: ALICE.password })
+    const nl = { 'accept-language': 'nl-BE' }
+    const res = await browser.request(`${iam.issuer}/session/end?client_id=spa`, { headers: nl })
+    expect(res.status).toBe(200)
+    expect(htmlTag(res.body)).toBe('<html lang="nl" dir="ltr">')
+    expect(heading(res.body)).toBe('Afmelden?')
+    expect(res.body).toContain('Als u zich afmeldt bij Identity, wordt u in deze browser afgemeld bij elke applicatie')
+    expect(res.body).toContain('>Alleen afmelden bij Test SPA</button>')
+    const done = await browser.request(`${iam.issuer}/session/end/success?client_id=spa`, { headers: nl })
+    expect(heading(done.body)).toBe('U bent afgemeld')
+    expect(done.body).toContain('U hebt zich afgemeld bij <strong>Test SPA</strong>.')
+    expect(done.body).toContain('<a href="/account/login">Opnieuw aanmelden</a>')
+  })
+
+  it('refuses a form without its token in German, and shows the provider’s error page in German', async () => {
+    const browser = new HttpBrowser(iam.issuer)
+    const de = { 'accept-language': 'de' }
+    const refused = await browser.request(`${iam.issuer}/interaction/abc/login`, { method: 'POST', form: { login: 'x', password: 'y' }, headers: de })
+    expect(refused.status).toBe(403)
+    expect(htmlTag(refused.body)).toBe('<html lang="de" dir="ltr">')
+    expect(heading(refused.body)).toBe('Formular abgelaufen')
+    const bad = await browser.request(`${iam.issuer}/auth?client_id=nobody&response_type=code&scope=openid&redirect_uri=https://nowhere.test/cb`, { headers: de })
+    expect(heading(bad.body)).toBe('Etwas ist schiefgelaufen')
+    expect(bad.body).toContain('Die Anwendung, die Sie hierher geschickt hat, ist bei diesem Anmeldedienst nicht registriert.')
+    expect(bad.body).toContain('Fehlercode: <code>invalid_client</code>')
   })
 })
