@@ -6,8 +6,20 @@
 // `response` field in an ordinary form submission, so the server can answer with a page.
 // Without this script the form posts plainly and the server answers with a page that says
 // JavaScript is needed.
+// The login page has a form marked data-passkey-login instead (passwordless sign-in): the script
+// shows its "Sign in with a passkey" button, starts a conditional request so the browser offers
+// passkeys in the login field's autofill, and submits the chosen passkey's answer as the form's
+// `response` field. It also tells the password form whether this device has a passkey built in
+// (passkey_capable), so the server may offer to create one after the password.
 (function () {
   'use strict'
+
+  const passkeyForm = document.querySelector('form[data-passkey-login]')
+  if (passkeyForm) passkeyLogin(passkeyForm)
+  const capableField = document.querySelector('input[name=passkey_capable]')
+  if (capableField && window.PublicKeyCredential && typeof PublicKeyCredential.isUserVerifyingPlatformAuthenticatorAvailable === 'function') {
+    PublicKeyCredential.isUserVerifyingPlatformAuthenticatorAvailable().then(function (yes) { if (yes) capableField.value = '1' }, function () {})
+  }
 
   const form = document.querySelector('form[data-webauthn]')
   if (!form) return
@@ -179,4 +191,59 @@
       if (button) button.disabled = false
     }
   })
+
+  /** Passwordless sign-in on the login page (see the top of this file). */
+  function passkeyLogin(loginForm) {
+    if (!window.PublicKeyCredential || !navigator.credentials) return
+    const box = document.getElementById('passkey-signin')
+    const errorBox = document.getElementById('passkey-error')
+    const csrf = loginForm.elements.namedItem('csrf').value
+    if (box) box.hidden = false
+    // One request at a time: the button's replaces the autofill's (and the server's challenge with it).
+    let current = null
+
+    function fail(message) {
+      if (!errorBox) return
+      errorBox.textContent = message
+      errorBox.hidden = false
+    }
+
+    async function run(conditional) {
+      if (current) current.abort()
+      const controller = new AbortController()
+      current = controller
+      const options = await post(loginForm.getAttribute('data-options'), { csrf: csrf })
+      if (controller.signal.aborted) return
+      if (!options.ok || !options.body) {
+        if (options.body && typeof options.body.redirect === 'string') return follow(options.body.redirect)
+        if (!conditional) fail(failureMessage(options))
+        return
+      }
+      let credential
+      try {
+        const request = { publicKey: requestOptions(options.body), signal: controller.signal }
+        if (conditional) request.mediation = 'conditional'
+        credential = await navigator.credentials.get(request)
+      } catch (err) {
+        // Aborted for the button's request, or the autofill simply not used: nothing to say.
+        if (!conditional && !controller.signal.aborted) fail(loginForm.getAttribute('data-cancelled'))
+        return
+      }
+      if (!credential || controller.signal.aborted) return
+      loginForm.elements.namedItem('response').value = JSON.stringify(credentialJSON(credential))
+      loginForm.submit()
+    }
+
+    loginForm.addEventListener('submit', function (event) {
+      event.preventDefault()
+      if (errorBox) errorBox.hidden = true
+      run(false).catch(function () { fail(loginForm.getAttribute('data-failed')) })
+    })
+    // Not again on the page that refused a passkey: the browser would offer the same one at once.
+    if (loginForm.getAttribute('data-autofill') !== 'off' && typeof PublicKeyCredential.isConditionalMediationAvailable === 'function') {
+      PublicKeyCredential.isConditionalMediationAvailable().then(function (yes) {
+        if (yes && !current) return run(true)
+      }).catch(function () {})
+    }
+  }
 })()

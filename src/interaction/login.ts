@@ -28,6 +28,10 @@ export interface LoginHooks {
     /** Starts the upstream owning the typed email's domain and answers; false when there is none. */
     startFromTypedLogin(ctx: Context, details: Details, login: string): Promise<boolean>
   }
+  /** The offer to create a passkey after the password (interaction/passkey-offer.ts): true when it answered. */
+  passkeyOffer?: {
+    offer(ctx: Context, details: Details, accountId: string, amr: string[], capable: boolean): Promise<boolean>
+  } | undefined
   /** Registration and password reset links (interaction/registration.ts), the unverified-email hold (interaction/verify-hold.ts). */
   selfService: {
     passwordMinLength: number
@@ -42,13 +46,17 @@ export interface LoginHooks {
 }
 
 /** At the provider's login prompt (later steps of the same prompt come first in the table). */
-export function createLoginStep(kit: InteractionKit, hooks: LoginHooks): InteractionStep {
+export function createLoginStep(kit: InteractionKit, hooks: LoginHooks): InteractionStep & {
+  /** The login page, with an error (the passkey sign-in answers with it: passkey-login.ts). */
+  renderLogin(ctx: Context, details: Details, state: { login?: string; error?: string; errorField?: string; passkeyRefused?: boolean }): Promise<void>
+} {
   const { prisma, audit, page, saveState, clientName } = kit
 
-  async function renderLogin(ctx: Context, details: Details, state: { login?: string; error?: string; errorField?: string }) {
+  async function renderLogin(ctx: Context, details: Details, state: { login?: string; error?: string; errorField?: string; passkeyRefused?: boolean }) {
     page(ctx, 'login', {
       action: `/interaction/${details.uid}/login`, abortAction: `/interaction/${details.uid}/abort`,
-      client: await clientName(details), login: state.login ?? details.params.login_hint, error: state.error, errorField: state.errorField,
+      passkeyAction: `/interaction/${details.uid}/passkey`, passkeyOptionsAction: `/interaction/${details.uid}/passkey/options`,
+      client: await clientName(details), login: state.login ?? details.params.login_hint, error: state.error, errorField: state.errorField, passkeyRefused: state.passkeyRefused,
       upstreams: hooks.federation.buttons(details), homeRealmByEmail: hooks.federation.homeRealmByEmail,
       ...(await hooks.selfService.loginLinks(details)),
     })
@@ -98,10 +106,13 @@ export function createLoginStep(kit: InteractionKit, hooks: LoginHooks): Interac
     if (await hooks.selfService.holdUnverified(ctx, details, result)) return
     await audit.record(ctx, { type: 'login', outcome: 'success', userId: result.userId, clientId, details: { method: 'pwd', passwordExpired: result.passwordExpired } })
     if (result.passwordExpired) return saveState(ctx, details, { step: 'password-change', accountId: result.userId })
+    // The page's script says whether this device has a passkey built in (no script: no offer).
+    if (await hooks.passkeyOffer?.offer(ctx, details, result.userId, ['pwd'], body.passkey_capable === '1')) return
     return hooks.afterPrimary(ctx, details, result.userId, ['pwd'], result.mfa)
   }
 
   return {
+    renderLogin,
     name: 'login',
     applies: (details) => details.prompt.name === 'login',
     async render(ctx, details) {

@@ -8,6 +8,8 @@ import type { Context } from 'koa'
 import { createConsentStep } from './consent.ts'
 import { createInteractionKit, type Details, type InteractionDeps } from './kit.ts'
 import { createLoginStep } from './login.ts'
+import { createPasskeyLoginStep } from './passkey-login.ts'
+import { createPasskeyOfferStep } from './passkey-offer.ts'
 import { createPasswordChangeStep } from './password-change.ts'
 import { createMfaStep, type MfaDeps } from './mfa.ts'
 import { createMfaEnrolStep } from './mfa-enrol.ts'
@@ -34,14 +36,16 @@ export function createInteractionRouter(deps: InteractionDeps & { mfa: MfaDeps; 
   const registration = createRegistrationStep(kit, selfServiceDeps, { afterPrimary })
   const hold = createVerifyHoldStep(kit, selfServiceDeps)
   const passwordChange = createPasswordChangeStep(kit, { afterPrimary, passwordMinLength: deps.config.passwordMinLength })
+  const passkeyOffer = createPasskeyOfferStep(kit, { settings: deps.mfa.settings, box: deps.mfa.box }, { afterPrimary })
   const login = createLoginStep(kit, {
-    afterPrimary, federation,
+    afterPrimary, federation, passkeyOffer,
     selfService: { passwordMinLength: deps.config.passwordMinLength, loginLinks: registration.loginLinks, holdUnverified: hold.holdUnverified },
   })
+  const passkeyLogin = createPasskeyLoginStep(kit, deps.mfa.settings, { renderLogin: login.renderLogin, afterPrimary })
   const consent = createConsentStep(kit)
 
   // In order: GET /interaction/:uid shows the first of these that applies and has a page.
-  const steps: InteractionStep[] = [passwordChange, mfa, mfaEnrol, webauthn, federation, login, registration, hold, consent]
+  const steps: InteractionStep[] = [passwordChange, mfa, mfaEnrol, webauthn, federation, passkeyOffer, login, passkeyLogin, registration, hold, consent]
   mountSteps(router, kit, steps)
 
   router.post('/:uid/abort', load, async (ctx: Context) => {

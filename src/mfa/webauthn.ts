@@ -222,11 +222,24 @@ export async function verifyAuthentication(
   if (!factor || factor.userId !== input.userId || factor.kind !== 'webauthn' || !factor.verified || !factor.publicKey) {
     return { ok: false, reason: 'unknown_credential' }
   }
+  const checked = await checkAssertion(prisma, factor, response, consumed.challenge, input, clock)
+  if (!checked.ok) return checked
+  return { ok: true, factorId: factor.id, label: factor.label }
+}
+
+type StoredFactor = NonNullable<Awaited<ReturnType<typeof findFactorByCredentialId>>>
+
+/**
+ * The signature, origin, rp id and counter of an assertion made with `factor`'s credential for
+ * `challenge`; records the new counter and the time of use. `userVerified`: the authenticator
+ * checked a PIN or biometric (the UV flag).
+ */
+async function checkAssertion(prisma: Db, factor: StoredFactor, response: AuthenticationResponseJSON, challenge: string, rp: RelyingParty, clock: Clock): Promise<WebauthnResult<{ userVerified: boolean }>> {
   let verification: Awaited<ReturnType<typeof verifyAuthenticationResponse>>
   try {
     verification = await (await webauthn()).verifyAuthenticationResponse({
-      response, expectedChallenge: consumed.challenge, expectedOrigin: input.origin, expectedRPID: input.rpId,
-      credential: { id: factor.credentialId!, publicKey: new Uint8Array(factor.publicKey), counter: factor.signCount, transports: transportsOf(factor.transports) },
+      response, expectedChallenge: challenge, expectedOrigin: rp.origin, expectedRPID: rp.rpId,
+      credential: { id: factor.credentialId!, publicKey: new Uint8Array(factor.publicKey!), counter: factor.signCount, transports: transportsOf(factor.transports) },
       requireUserVerification: false,
     })
   } catch (err) {
@@ -235,7 +248,43 @@ export async function verifyAuthentication(
   if (!verification.verified) return { ok: false, reason: 'not_verified' }
   // Conditional on the counter we checked against, so two uses cannot both move it.
   if (!await recordWebauthnUse(prisma, factor.id, factor.signCount, verification.authenticationInfo.newCounter, clock.date())) return { ok: false, reason: 'not_verified', detail: 'counter moved concurrently' }
-  return { ok: true, factorId: factor.id, label: factor.label }
+  return { ok: true, userVerified: verification.authenticationInfo.userVerified }
+}
+
+/**
+ * Options for navigator.credentials.get() before anyone is named (passwordless sign-in): no
+ * allowCredentials, so the authenticator offers its discoverable credentials (passkeys) for this
+ * rp id. The caller binds the challenge to its interaction; nothing is stored here.
+ */
+export async function discoverableAuthenticationOptions(input: { rpId: string }): Promise<PublicKeyCredentialRequestOptionsJSON> {
+  return (await webauthn()).generateAuthenticationOptions({ rpID: input.rpId, userVerification: 'preferred', timeout: CEREMONY_TIMEOUT_MS })
+}
+
+/**
+ * Checks a passwordless assertion: it answers `expectedChallenge` (the one the caller issued and
+ * has used up), its credential is a verified passkey of someone here, its user handle (when
+ * sent) is that person's, and the signature, origin, rp id and counter check out. Says who it is
+ * and whether the authenticator verified the person (UV).
+ */
+export async function verifyDiscoverableAuthentication(
+  prisma: Db,
+  input: RelyingParty & { response: unknown; expectedChallenge: string },
+  clock: Clock = systemClock,
+): Promise<WebauthnResult<{ userId: string; factorId: string; label: string; userVerified: boolean }>> {
+  const parsed = authenticationSchema.safeParse(input.response)
+  if (!parsed.success) return { ok: false, reason: 'malformed', detail: parsed.error.issues[0]?.message }
+  const response = parsed.data as AuthenticationResponseJSON
+  const challenge = clientChallenge(response.response.clientDataJSON)
+  if (!challenge) return { ok: false, reason: 'malformed', detail: 'no challenge in clientDataJSON' }
+  if (challenge !== input.expectedChallenge) return { ok: false, reason: 'challenge_unknown' }
+  const factor = await findFactorByCredentialId(prisma, response.id)
+  if (!factor || factor.kind !== 'webauthn' || !factor.verified || !factor.publicKey) return { ok: false, reason: 'unknown_credential' }
+  // The user handle is our user id (registrationOptions): a credential claiming another's is refused.
+  const userHandle = response.response.userHandle
+  if (userHandle && Buffer.from(userHandle, 'base64url').toString('utf8') !== factor.userId) return { ok: false, reason: 'unknown_credential', detail: 'user handle mismatch' }
+  const checked = await checkAssertion(prisma, factor, response, challenge, input, clock)
+  if (!checked.ok) return checked
+  return { ok: true, userId: factor.userId, factorId: factor.id, label: factor.label, userVerified: checked.userVerified }
 }
 
 /** What to tell the person, for each failure (sign-in and registration). */

@@ -45,7 +45,7 @@ export type PageName =
   | 'account' | 'account-signed-out' | 'change-password'
   | 'mfa-choose' | 'mfa-code' | 'mfa-enrol' | 'mfa-enrol-totp' | 'mfa-backup-codes'
   | 'account-security' | 'account-security-totp' | 'account-security-channel' | 'account-security-code' | 'account-security-backup-codes'
-  | 'mfa-webauthn' | 'account-passkey-new'
+  | 'mfa-webauthn' | 'account-passkey-new' | 'passkey-offer'
   | 'federation-error' | 'federation-link' | 'account-linked'
   | 'account-sessions' | 'account-password' | 'account-apps'
   | 'register' | 'forgot-password' | 'reset-password' | 'verify-email' | 'notice'
@@ -54,7 +54,7 @@ export type PageName =
  * The pages whose every string comes from the catalogs. The others are still written in English:
  * they say so (`lang="en"`) whatever the request asked for, and offer no language switcher.
  */
-const TRANSLATED: ReadonlySet<PageName> = new Set<PageName>(['login', 'consent', 'device-input', 'device-confirm', 'device-success', 'register', 'verify-email', 'forgot-password', 'reset-password', 'mfa-choose', 'mfa-code', 'mfa-enrol', 'mfa-enrol-totp', 'mfa-backup-codes', 'mfa-webauthn', 'error', 'notice', 'logout', 'logged-out'])
+const TRANSLATED: ReadonlySet<PageName> = new Set<PageName>(['login', 'consent', 'device-input', 'device-confirm', 'device-success', 'register', 'verify-email', 'forgot-password', 'reset-password', 'mfa-choose', 'mfa-code', 'mfa-enrol', 'mfa-enrol-totp', 'mfa-backup-codes', 'mfa-webauthn', 'error', 'notice', 'logout', 'logged-out', 'passkey-offer'])
 
 /**
  * The translator page `name` renders with in `locale`: English until the page is translated. A

@@ -1,0 +1,210 @@
+// Passwordless sign-in with a passkey, in headless Chromium with a CDP virtual authenticator
+// (CTAP2, built in, resident keys, user verification): a passkey registered in the account area
+// signs in alone from the login page, through the "Sign in with a passkey" button and through the
+// login field's autofill (conditional mediation); with user verification it is the MFA acr, so a
+// request asking for MFA needs no second step; an authenticator's passkey this server does not
+// know is refused with a message.
+//
+// As in webauthn.test.ts: the issuer is http://localhost:PORT (rp id 'localhost'), listening on
+// 127.0.0.1, and the SPA's redirect_uri is mapped to a small callback server of ours.
+import { generateKeyPairSync, randomBytes } from 'node:crypto'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import * as oidc from 'openid-client'
+import type { Browser, CDPSession, Page } from 'playwright-core'
+import { createIam, type IamInstance } from '../support/iam.ts'
+import { ALICE, SPA_REDIRECT, createFixtures } from '../support/fixtures.ts'
+import { callbackOf, launchChromium, openSession, startCallbackApp, type CallbackApp } from '../support/chromium.ts'
+
+const ACR_MFA = 'urn:iam:acr:mfa'
+const PASSKEY_PAGE = '/account/security/passkeys/new'
+const BUTTON = 'Sign in with a passkey'
+
+async function credentialsOf(cdp: CDPSession, authenticatorId: string) {
+  return (await cdp.send('WebAuthn.getCredentials', { authenticatorId })).credentials
+}
+type VirtualCredential = Awaited<ReturnType<typeof credentialsOf>>[number]
+
+describe('passwordless sign-in with a passkey in Chromium', () => {
+  let iam: IamInstance
+  let browser: Browser
+  let spa: oidc.Configuration
+  let aliceId: string
+  let app: CallbackApp
+  /** Alice's passkey, as the virtual authenticator holds it (private key included). */
+  let credentials: VirtualCredential[] = []
+
+  beforeAll(async () => {
+    app = await startCallbackApp()
+    iam = await createIam('embedded', { issuerHost: 'localhost' })
+    aliceId = await iam.withDatabase(async (prisma) => {
+      await createFixtures(prisma)
+      return (await prisma.user.findUniqueOrThrow({ where: { email: ALICE.email } })).id
+    })
+    await iam.start()
+    spa = await oidc.discovery(new URL(iam.issuer), 'spa', undefined, oidc.None(), { execute: [oidc.allowInsecureRequests] })
+    browser = await launchChromium({ hostRules: [`MAP localhost:5173 127.0.0.1:${app.port}`, `MAP localhost:${iam.port} 127.0.0.1:${iam.port}`] })
+  })
+
+  afterAll(async () => {
+    await browser?.close()
+    await iam?.close()
+    await app?.close()
+  })
+
+  /** A platform authenticator (a phone's or laptop's) with resident keys and user verification, answering at once. */
+  async function addAuthenticator(page: Page) {
+    const cdp = await page.context().newCDPSession(page)
+    await cdp.send('WebAuthn.enable')
+    const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
+      options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
+    })
+    return { cdp, authenticatorId }
+  }
+
+  async function authorize(extra: Record<string, string> = {}) {
+    const verifier = oidc.randomPKCECodeVerifier()
+    const state = oidc.randomState()
+    const url = oidc.buildAuthorizationUrl(spa, {
+      redirect_uri: SPA_REDIRECT, scope: 'openid profile email', state,
+      code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', ...extra,
+    })
+    return { url: url.href, verifier, state }
+  }
+
+  async function redeem(page: Page, req: { verifier: string; state: string }) {
+    const callback = await callbackOf(page)
+    const tokens = await oidc.authorizationCodeGrant(spa, callback, { pkceCodeVerifier: req.verifier, expectedState: req.state })
+    return tokens.claims()!
+  }
+
+  async function withoutAutofill(page: Page) {
+    await page.addInitScript(() => {
+      PublicKeyCredential.isConditionalMediationAvailable = async () => false
+    })
+  }
+
+  /** The login page with its script run (the button shows only then). */
+  async function loginPage(page: Page, url: string) {
+    await page.goto(url)
+    await page.getByRole('heading', { name: 'Sign in', level: 1 }).waitFor()
+    await page.waitForLoadState('load')
+  }
+
+  /**
+   * A fresh browser profile whose authenticator holds Alice's passkey. A virtual authenticator
+   * answers a conditional request (autofill) at once, so tests of the button turn autofill off as
+   * a browser without it would be.
+   */
+  async function withAlicesPasskey(opts: { autofill?: boolean } = {}) {
+    expect(credentials.length, 'the first test registers the passkey').toBeGreaterThan(0)
+    const session = await openSession(browser)
+    if (!opts.autofill) await withoutAutofill(session.page)
+    const { cdp, authenticatorId } = await addAuthenticator(session.page)
+    for (const credential of credentials) await cdp.send('WebAuthn.addCredential', { authenticatorId, credential })
+    return { ...session, cdp, authenticatorId }
+  }
+
+  it('registers a passkey in the account area (a discoverable one), then signs in with it alone through the button', async () => {
+    const { context, page } = await openSession(browser)
+    try {
+      const { cdp, authenticatorId } = await addAuthenticator(page)
+      await page.goto(`${iam.issuer}${PASSKEY_PAGE}`)
+      await page.getByLabel('Email or username', { exact: true }).fill(ALICE.email)
+      await page.getByLabel('Password', { exact: true }).fill(ALICE.password)
+      await page.getByRole('button', { name: 'Sign in', exact: true }).click()
+      await page.waitForURL(`${iam.issuer}${PASSKEY_PAGE}`)
+      await page.waitForLoadState('load')
+      await page.getByLabel('Name', { exact: true }).fill('Laptop')
+      await page.getByRole('button', { name: 'Add passkey', exact: true }).click()
+      await page.getByRole('heading', { name: 'Save your backup codes', level: 1 }).waitFor()
+      credentials = await credentialsOf(cdp, authenticatorId)
+      expect(credentials.map((c) => [c.rpId, c.isResidentCredential])).toEqual([['localhost', true]])
+    } finally {
+      await context.close()
+    }
+
+    const { context: fresh, page: signIn, cdp: freshCdp, authenticatorId: freshId } = await withAlicesPasskey({ autofill: false })
+    try {
+      const req = await authorize()
+      await loginPage(signIn, req.url)
+      expect(await signIn.getByLabel('Email or username', { exact: true }).getAttribute('autocomplete')).toBe('username webauthn')
+      await signIn.getByRole('button', { name: BUTTON, exact: true }).click()
+      await signIn.getByRole('heading', { name: 'Allow access?', level: 1 }).waitFor()
+      await signIn.getByRole('button', { name: 'Allow', exact: true }).click()
+      const claims = await redeem(signIn, req)
+      expect(claims.sub).toBe(aliceId)
+      expect(claims.acr).toBe(ACR_MFA)
+      expect(claims.amr).toEqual(['hwk', 'user'])
+      // Its signature counter moved: later profiles start from this authenticator's state.
+      credentials = await credentialsOf(freshCdp, freshId)
+    } finally {
+      await fresh.close()
+    }
+  })
+
+  it('signs in through the login field’s autofill (conditional mediation)', async () => {
+    const { context, page, cdp, authenticatorId } = await withAlicesPasskey({ autofill: true })
+    try {
+      const req = await authorize()
+      // The page starts a conditional request; a person picks the passkey the browser offers in
+      // the login field, which the virtual authenticator does by itself.
+      const [answered] = await Promise.all([
+        page.waitForRequest((r) => r.method() === 'POST' && r.url().endsWith('/passkey')),
+        page.goto(req.url),
+      ])
+      expect(new URLSearchParams(answered.postData() ?? '').get('response')).toContain('"type":"public-key"')
+      const claims = await redeem(page, req)
+      expect(claims.sub).toBe(aliceId)
+      expect(claims.amr).toEqual(['hwk', 'user'])
+      credentials = await credentialsOf(cdp, authenticatorId)
+    } finally {
+      await context.close()
+    }
+  })
+
+  it('satisfies a request for MFA with the passkey alone (no second step)', async () => {
+    const { context, page, cdp, authenticatorId } = await withAlicesPasskey()
+    try {
+      const req = await authorize({ acr_values: ACR_MFA })
+      await loginPage(page, req.url)
+      await page.getByRole('button', { name: BUTTON, exact: true }).click()
+      const claims = await redeem(page, req)
+      expect(claims.acr).toBe(ACR_MFA)
+      expect(claims.amr).toEqual(['hwk', 'user'])
+      credentials = await credentialsOf(cdp, authenticatorId)
+    } finally {
+      await context.close()
+    }
+  })
+
+  it('refuses a passkey this server does not know, with a message, and the password still works', async () => {
+    const { context, page } = await openSession(browser)
+    try {
+      await withoutAutofill(page)
+      const { cdp, authenticatorId } = await addAuthenticator(page)
+      const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+      await cdp.send('WebAuthn.addCredential', {
+        authenticatorId,
+        credential: {
+          credentialId: randomBytes(16).toString('base64'), isResidentCredential: true, rpId: 'localhost',
+          privateKey: privateKey.export({ format: 'der', type: 'pkcs8' }).toString('base64'),
+          userHandle: Buffer.from(aliceId).toString('base64'), signCount: 1,
+        },
+      })
+      const req = await authorize()
+      await loginPage(page, req.url)
+      const [refused] = await Promise.all([
+        page.waitForResponse((r) => r.request().method() === 'POST' && r.url().endsWith('/passkey')),
+        page.getByRole('button', { name: BUTTON, exact: true }).click(),
+      ])
+      expect(refused.status()).toBe(400)
+      await page.getByRole('alert').filter({ hasText: 'This passkey is not registered here.' }).waitFor()
+      await page.getByLabel('Email or username', { exact: true }).fill(ALICE.email)
+      await page.getByLabel('Password', { exact: true }).fill(ALICE.password)
+      await page.getByRole('button', { name: 'Sign in', exact: true }).click()
+      await page.getByRole('heading', { name: 'Verify it’s you', level: 1 }).waitFor()
+    } finally {
+      await context.close()
+    }
+  })
+})
