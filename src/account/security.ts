@@ -32,6 +32,7 @@ import type { AuditWriter } from '../audit/audit.ts'
 import type { SecretBox } from '../security/encryption.ts'
 import type { EmailChannel } from '../mfa/channels/email.ts'
 import type { PhoneChannel, PhoneChannelKind } from '../mfa/channels/phone.ts'
+import { recipientLocale } from '../i18n/recipient-locale.ts'
 import { ACR_MFA } from '../mfa/acr.ts'
 import { issueCode, verifyCode, type CodeCheck, type CodeSettings } from '../mfa/codes.ts'
 import { addVerifiedFactor, hasSecondFactor, listVerifiedFactors, maskDestination, type FactorKind, type FactorView } from '../mfa/factors.ts'
@@ -426,10 +427,10 @@ export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void
       send: async (code) => {
         if (kind === 'email') {
           if (!mfa.email) throw new Error('email is not configured')
-          await mfa.email.sendCode(destination, code, 'confirm')
+          await mfa.email.sendCode(destination, code, 'confirm', await recipientLocale(ctx, prisma, person.id))
         } else {
           if (!mfa.phone) throw new Error('phone codes are not configured')
-          await mfa.phone.sendCode(kind, destination, code)
+          await mfa.phone.sendCode(kind, destination, code, await recipientLocale(ctx, prisma, person.id))
         }
       },
     }, clock)

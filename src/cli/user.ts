@@ -42,29 +42,41 @@ the administrator vouches for the address: it counts as verified`,
 const invite = defineCommand({
   name: 'user invite',
   summary: `print a single-use link (INVITATION_TTL) to create an account;
---send also emails it (needs SMTP_HOST)`,
+--send also emails it (needs SMTP_HOST), naming --inviter as who invited`,
   positionals: { usage: '<email>', min: 1, max: 1 },
   options: {
     tenant: { type: 'string', value: 'SLUG', help: 'the tenant the account will belong to' },
     send: { type: 'boolean', help: 'also email the link (needs SMTP_HOST)' },
+    inviter: { type: 'string', value: 'LOGIN', help: 'the administrator (email or username) the email names as who invited' },
+    locale: { type: 'string', value: 'TAG', help: 'the email\'s language (default: DEFAULT_LOCALE)' },
   },
   async run({ values, positionals, config }) {
     const email = positionals[0]!
     if (values.send && !config.smtp) throw new UsageError('--send needs SMTP_HOST')
-    const [{ createLogger }, { createClock }, { createAuditWriter }, { createInvitation, InvitationError }, { findTenantBySlug }, { createSecretBox, loadEncryptionKeys }, { createMailer }] = await Promise.all([
+    const { localeOfTag } = await import('../i18n/negotiate.ts')
+    const locale = values.locale === undefined ? undefined : localeOfTag(values.locale)
+    if (values.locale !== undefined && !locale) throw new UsageError(`--locale: no catalog for ${values.locale}`)
+    const [{ createLogger }, { createClock }, { createAuditWriter }, { createInvitation, InvitationError }, { findTenantBySlug, DEFAULT_TENANT_SLUG }, { createSecretBox, loadEncryptionKeys }, { createMailer }, { findUserByLogin, findUserById }, { normalizeLogin }] = await Promise.all([
       import('../observability/logger.ts'), import('../security/clock.ts'), import('../audit/audit.ts'), import('../identity/registration.ts'),
-      import('../identity/tenants.ts'), import('../security/encryption.ts'), import('../mail/mailer.ts'),
+      import('../identity/tenants.ts'), import('../security/encryption.ts'), import('../mail/mailer.ts'), import('../queries/users.ts'), import('../identity/users.ts'),
     ])
     const box = createSecretBox(await loadEncryptionKeys(config))
     const invitation = await withDatabase(config, async (prisma) => {
       const tenant = values.tenant ? await findTenantBySlug(prisma, values.tenant) : undefined
       if (values.tenant && !tenant) throw new UsageError(`--tenant: no tenant ${values.tenant}`)
+      const inviterLogin = values.inviter ? await findUserByLogin(prisma, normalizeLogin(values.inviter)) : undefined
+      if (values.inviter && !inviterLogin) throw new UsageError(`--inviter: no user ${values.inviter}`)
+      const inviter = inviterLogin ? await findUserById(prisma, inviterLogin.id) : undefined
       try {
         const created = await createInvitation(
           { prisma, box, clock: createClock(config.clockOffsetFile), mail: { siteName: config.siteName, issuer: config.issuer }, settings: config.registration },
-          { email, tenantId: tenant?.id, send: values.send && config.smtp ? createMailer(config.smtp) : undefined },
+          {
+            email, tenantId: tenant?.id, send: values.send && config.smtp ? createMailer(config.smtp) : undefined, locale,
+            // The default tenant is the site itself: only another tenant is named.
+            from: { inviter: inviter ? inviter.displayName ?? inviter.email : undefined, tenant: tenant && tenant.slug !== DEFAULT_TENANT_SLUG ? tenant.name : undefined },
+          },
         )
-        await createAuditWriter(prisma, createLogger(config.logLevel)).record(undefined, { type: 'invitation_created', outcome: 'success', actor: 'cli', tenantId: tenant?.id, details: { email: email.toLowerCase(), sent: Boolean(values.send), expiresAt: created.expiresAt.toISOString() } })
+        await createAuditWriter(prisma, createLogger(config.logLevel)).record(undefined, { type: 'invitation_created', outcome: 'success', actor: 'cli', tenantId: tenant?.id, details: { email: email.toLowerCase(), sent: Boolean(values.send), expiresAt: created.expiresAt.toISOString(), ...(inviter ? { inviter: inviter.id } : {}) } })
         return created
       } catch (err) {
         if (err instanceof InvitationError) throw new UsageError(err.message)

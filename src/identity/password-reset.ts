@@ -7,6 +7,8 @@ import type Provider from 'oidc-provider'
 import type { AuditWriter } from '../audit/audit.ts'
 import type { Mailer } from '../mail/mailer.ts'
 import { passwordResetMail, type LinkMailContext } from '../mail/link-mails.ts'
+import type { Locale } from '../i18n/locales.ts'
+import { messageLocale } from '../i18n/recipient-locale.ts'
 import { discardLink, issueLink, redeemLink, voidOtherLinks, type LinkStore } from './account-links.ts'
 import { hashPassword } from './passwords.ts'
 import { endAllSessionsOf } from './sessions.ts'
@@ -25,11 +27,13 @@ export type ResetRequestResult =
 /**
  * Sends a reset link to the account of `email`, if there is one that signs in with a password.
  * Accounts without a password (provisioned by an upstream identity provider) get none: a local
- * password would let them bypass the upstream that is meant to control their sign-in.
+ * password would let them bypass the upstream that is meant to control their sign-in. The mail is
+ * in the account's saved language, else the one of the page that asked (`requested`).
  */
 export async function requestPasswordReset(
   deps: LinkStore & { mailer: Mailer; mail: LinkMailContext; resetTtl: number },
   typedEmail: string,
+  requested?: Locale,
 ): Promise<ResetRequestResult> {
   const { prisma, mailer } = deps
   const parsed = emailSchema.safeParse(typedEmail.normalize('NFKC'))
@@ -39,7 +43,7 @@ export async function requestPasswordReset(
   if (!user.passwordHash) return { outcome: 'not_sent', reason: 'no_password', userId: user.id }
   const link = await issueLink(deps, { purpose: 'reset_password', email: user.email, userId: user.id, tenantId: user.tenantId, ttlSeconds: deps.resetTtl })
   try {
-    await mailer.send(passwordResetMail(deps.mail, user.email, link.token, deps.resetTtl))
+    await mailer.send(passwordResetMail(deps.mail, user.email, link.token, deps.resetTtl, messageLocale(user.locale, requested)))
   } catch (err) {
     // Never sent, so never usable: removed. The earlier links keep working.
     await discardLink(prisma, link.id)

@@ -12,7 +12,9 @@ import { findTenantRegistration } from '../queries/tenants.ts'
 import { deleteUser, findUserByEmail, markEmailVerified } from '../queries/users.ts'
 import type { Config } from '../config.ts'
 import type { Mailer } from '../mail/mailer.ts'
-import { alreadyRegisteredMail, invitationMail, selfServiceUrl, verificationMail, type LinkMailContext } from '../mail/link-mails.ts'
+import { alreadyRegisteredMail, invitationMail, selfServiceUrl, verificationMail, type InvitationFrom, type LinkMailContext } from '../mail/link-mails.ts'
+import type { Locale } from '../i18n/locales.ts'
+import { messageLocale } from '../i18n/recipient-locale.ts'
 import { discardLink, inspectLink, issueLink, lastLinkIssuedAt, redeemLink, voidOtherLinks, type LinkCheck, type LinkStore } from './account-links.ts'
 import { hashPassword } from './passwords.ts'
 import { createUser, emailSchema } from './users.ts'
@@ -56,13 +58,14 @@ export type RegistrationResult =
 
 export async function registerWithEmail(
   deps: RegistrationDeps,
-  input: { email: string; displayName?: string | undefined; password: string; tenantId?: string | undefined },
+  /** `locale`: the registration page's, which the mails are written in (an existing account's own preference first). */
+  input: { email: string; displayName?: string | undefined; password: string; tenantId?: string | undefined; locale?: Locale | undefined },
 ): Promise<RegistrationResult> {
   const { prisma, mailer } = deps
   if (!mailer) throw new Error('registration by email needs SMTP')
   const email = emailSchema.parse(input.email.normalize('NFKC'))
   const existing = await findUserByEmail(prisma, email)
-  if (existing) return tellExistingAccount(deps, mailer, existing.id, email, input.password)
+  if (existing) return tellExistingAccount(deps, mailer, existing.id, email, input.password, messageLocale(existing.locale, input.locale))
 
   let user
   try {
@@ -71,13 +74,13 @@ export async function registerWithEmail(
     // Registered a moment ago by a concurrent request: the same answer as any existing account.
     if (isUniqueViolation(err)) {
       const raced = await findUserByEmail(prisma, email)
-      if (raced) return tellExistingAccount(deps, mailer, raced.id, email, undefined)
+      if (raced) return tellExistingAccount(deps, mailer, raced.id, email, undefined, messageLocale(raced.locale, input.locale))
     }
     throw err
   }
   const link = await issueLink(deps, { purpose: 'verify_email', email, userId: user.id, tenantId: user.tenantId, ttlSeconds: deps.settings.verificationTtl })
   try {
-    await mailer.send(verificationMail(deps.mail, email, link.token, deps.settings.verificationTtl))
+    await mailer.send(verificationMail(deps.mail, email, link.token, deps.settings.verificationTtl, messageLocale(undefined, input.locale)))
   } catch (err) {
     // Nothing half-done: an account nobody can confirm would only block the address.
     await deleteUser(prisma, user.id)
@@ -86,11 +89,11 @@ export async function registerWithEmail(
   return { outcome: 'created', userId: user.id }
 }
 
-async function tellExistingAccount(deps: RegistrationDeps, mailer: Mailer, userId: string, email: string, password: string | undefined): Promise<RegistrationResult> {
+async function tellExistingAccount(deps: RegistrationDeps, mailer: Mailer, userId: string, email: string, password: string | undefined, locale: Locale): Promise<RegistrationResult> {
   // The same slow work a new account does (hashing its password), so timing tells nothing either.
   if (password !== undefined) await hashPassword(password)
   try {
-    await mailer.send(alreadyRegisteredMail(deps.mail, email))
+    await mailer.send(alreadyRegisteredMail(deps.mail, email, locale))
   } catch (err) {
     return { outcome: 'mail_failed', userId, existing: true, error: errorText(err) }
   }
@@ -104,9 +107,10 @@ export type SendLinkResult =
 
 /**
  * Sends a new verification link to an account's address (after a held sign-in). At most one per
- * `throttleSeconds`; the new link replaces the earlier ones once it has been sent.
+ * `throttleSeconds`; the new link replaces the earlier ones once it has been sent. Written in the
+ * account's saved language, else the page's (`requested`).
  */
-export async function resendVerification(deps: RegistrationDeps, user: { id: string; email: string; tenantId: string }, throttleSeconds: number): Promise<SendLinkResult> {
+export async function resendVerification(deps: RegistrationDeps, user: { id: string; email: string; tenantId: string; locale?: string | null }, throttleSeconds: number, requested?: Locale): Promise<SendLinkResult> {
   const { prisma, mailer, clock } = deps
   if (!mailer) return { ok: false, reason: 'send_failed', error: 'SMTP is not configured' }
   const last = await lastLinkIssuedAt(prisma, user.id, 'verify_email')
@@ -114,7 +118,7 @@ export async function resendVerification(deps: RegistrationDeps, user: { id: str
   if (wait > 0) return { ok: false, reason: 'throttled', retryAfter: wait }
   const link = await issueLink(deps, { purpose: 'verify_email', email: user.email, userId: user.id, tenantId: user.tenantId, ttlSeconds: deps.settings.verificationTtl })
   try {
-    await mailer.send(verificationMail(deps.mail, user.email, link.token, deps.settings.verificationTtl))
+    await mailer.send(verificationMail(deps.mail, user.email, link.token, deps.settings.verificationTtl, messageLocale(user.locale, requested)))
   } catch (err) {
     // Never sent: the link is removed, and the earlier ones keep working.
     await discardLink(prisma, link.id)
@@ -140,11 +144,12 @@ export class InvitationError extends Error {
 /**
  * Invites `email` to create an account in the tenant (the `user invite` command; the admin API
  * reuses it). Returns the link, to print or to mail (`send`); an earlier pending invitation of the
- * address stops working.
+ * address stops working. The mail is in `locale` (nobody's preference is known yet: DEFAULT_LOCALE
+ * unless the inviter chose) and names who invited (`from.inviter`) and to which tenant.
  */
 export async function createInvitation(
   deps: LinkStore & { mail: LinkMailContext; settings: Pick<Config['registration'], 'mode' | 'invitationTtl'> },
-  input: { email: string; tenantId?: string | undefined; send?: Mailer | undefined },
+  input: { email: string; tenantId?: string | undefined; send?: Mailer | undefined; locale?: Locale | undefined; from?: InvitationFrom | undefined },
 ): Promise<{ url: string; expiresAt: Date; id: string }> {
   const { prisma } = deps
   const parsed = emailSchema.safeParse(input.email.normalize('NFKC'))
@@ -158,7 +163,7 @@ export async function createInvitation(
   const link = await issueLink(deps, { purpose: 'invite', email, tenantId, ttlSeconds: ttl })
   if (input.send) {
     try {
-      await input.send.send(invitationMail(deps.mail, email, link.token, ttl))
+      await input.send.send(invitationMail(deps.mail, email, link.token, ttl, messageLocale(undefined, input.locale), input.from))
     } catch (err) {
       await discardLink(prisma, link.id)
       throw new InvitationError(`the invitation could not be mailed (${errorText(err)}); nothing was saved`)

@@ -14,6 +14,7 @@ import { z } from 'zod'
 import type { SecretBox } from '../security/encryption.ts'
 import type { EmailChannel } from '../mfa/channels/email.ts'
 import type { PhoneChannel } from '../mfa/channels/phone.ts'
+import { recipientLocale } from '../i18n/recipient-locale.ts'
 import { ACR_MFA, ACR_PASSWORD, amrWithSecondFactor, type SecondFactorMethod } from '../mfa/acr.ts'
 import { clientMfaFacts, listVerifiedFactors, maskDestination, userMfaFacts, type FactorView, type UserMfaFacts } from '../mfa/factors.ts'
 import { findVerifiedFactorOfUser, markFactorUsed } from '../queries/mfa-factors.ts'
@@ -176,10 +177,10 @@ export function createMfaStep(kit: InteractionKit, deps: MfaDeps, hooks: MfaStep
       send: async (code) => {
         if (input.kind === 'email') {
           if (!deps.email) throw new Error('email is not configured')
-          await deps.email.sendCode(input.destination, code, input.purpose === 'email' ? 'sign-in' : 'confirm')
+          await deps.email.sendCode(input.destination, code, input.purpose === 'email' ? 'sign-in' : 'confirm', await recipientLocale(ctx, prisma, state.accountId))
         } else {
           if (!deps.phone) throw new Error('phone codes are not configured')
-          await deps.phone.sendCode(input.kind, input.destination, code)
+          await deps.phone.sendCode(input.kind, input.destination, code, await recipientLocale(ctx, prisma, state.accountId))
         }
       },
     }, kit.clock)

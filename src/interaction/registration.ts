@@ -11,6 +11,7 @@ import { checkNewPassword } from '../identity/password-policy.ts'
 import { formIssueText, lifetimeText, pageWords, passwordHintText, passwordRefusalText, waitText } from '../pages/self-service-text.ts'
 import { MAX_PASSWORD_LENGTH } from '../identity/users.ts'
 import { registerWithEmail, registrationForClient, type RegistrationDeps } from '../identity/registration.ts'
+import { localeOfRequest } from '../i18n/request.ts'
 import { tooManyRequests } from '../security/rate-limits.ts'
 import { formBody, type Details, type InteractionKit } from './kit.ts'
 import type { InteractionStep } from './steps.ts'
@@ -115,7 +116,7 @@ export function createRegistrationStep(
       return renderForm(ctx, details, { ...typed, error: i18n.t('register.tooMany', { wait: waitText(i18n, limited.retryAfter) }), errorField: 'email' })
     }
 
-    const result = await registerWithEmail(registration, { email, displayName: name || undefined, password, tenantId })
+    const result = await registerWithEmail(registration, { email, displayName: name || undefined, password, tenantId, locale: localeOfRequest(ctx) })
     if (result.outcome === 'mail_failed') {
       await audit.record(ctx, { type: 'registration', outcome: 'failure', userId: result.userId, clientId, details: { reason: 'mail_failed', error: result.error } })
       ctx.status = 503

@@ -3,6 +3,7 @@
 import type { Context } from 'koa'
 import { maskDestination } from '../mfa/factors.ts'
 import { resendVerification } from '../identity/registration.ts'
+import { localeOfRequest } from '../i18n/request.ts'
 import { findUserById } from '../queries/users.ts'
 import { tooManyRequests } from '../security/rate-limits.ts'
 import { lifetimeText, pageWords, waitText } from '../pages/self-service-text.ts'
@@ -57,7 +58,7 @@ export function createVerifyHoldStep(kit: InteractionKit, deps: RegistrationRout
           tooManyRequests(ctx, limited.retryAfter)
           return renderHold(ctx, details, user.email, { error: i18n.t('verify.tooMany', { wait: waitText(i18n, limited.retryAfter) }) })
         }
-        const sent = await resendVerification(registration, user, VERIFICATION_RESEND_SECONDS)
+        const sent = await resendVerification(registration, user, VERIFICATION_RESEND_SECONDS, localeOfRequest(ctx))
         await audit.record(ctx, { type: 'email_verification_sent', outcome: sent.ok ? 'success' : 'failure', userId: user.id, clientId, details: sent.ok ? { reason: 'resend' } : { reason: sent.reason, ...(sent.reason === 'send_failed' ? { error: sent.error } : {}) } })
         if (sent.ok) return renderHold(ctx, details, user.email, { notice: i18n.t('verify.resent', { email: maskDestination('email', user.email) ?? '', lifetime: lifetimeText(i18n, config.registration.verificationTtl) }) })
         if (sent.reason === 'throttled') {

@@ -1,14 +1,23 @@
-// The self-service emails: what each says, and the link it carries. Plain text only: the link is
-// the one thing to act on, and a reader can see where it leads.
+// The self-service emails: what each says, and the link it carries, in the recipient's language
+// (src/i18n/recipient-locale.ts) from the `email` catalog area, as plain text and HTML
+// (email-layout.ts). The site's name is a proper noun in every message ("for Identity", never
+// "a Identity account").
+import { translator } from '../i18n/catalogs.ts'
+import type { Locale } from '../i18n/locales.ts'
+import { brandOf, type Brand } from './brand.ts'
+import { spellDuration } from './durations.ts'
+import { renderEmail } from './email-layout.ts'
 import type { MailMessage } from './mailer.ts'
 
 export interface LinkMailContext {
   siteName: string
   /** The public issuer URL: links point there. */
   issuer: string
+  /** Name, logo and colour (default: the site's, brandOf(siteName)). */
+  brand?: Brand | undefined
 }
 
-/** "24 hours", "15 minutes": a link's lifetime in words. */
+/** "24 hours", "15 minutes": a link's lifetime in English words, for pages not yet in the catalogs. */
 export function describeLifetime(seconds: number): string {
   const unit = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`
   if (seconds % 86_400 === 0 && seconds >= 2 * 86_400) return unit(seconds / 86_400, 'day')
@@ -23,41 +32,75 @@ export function selfServiceUrl(issuer: string, path: string, token?: string): st
   return url.href
 }
 
-export function verificationMail(c: LinkMailContext, to: string, token: string, ttlSeconds: number): MailMessage {
+const brandOfContext = (c: LinkMailContext) => c.brand ?? brandOf(c.siteName)
+
+export function verificationMail(c: LinkMailContext, to: string, token: string, ttlSeconds: number, locale: Locale): MailMessage {
+  const i18n = translator(locale)
+  const brand = brandOfContext(c)
+  const site = brand.name
   return {
     to,
-    subject: `Confirm your email address for ${c.siteName}`,
-    text: `Open this link to confirm that ${to} is your email address:\n\n${selfServiceUrl(c.issuer, 'verify-email', token)}\n\n`
-      + `The link works once and expires in ${describeLifetime(ttlSeconds)}. If you did not create an account, ignore this email: nothing happens without the link.\n`,
+    ...renderEmail(i18n, brand, {
+      subject: i18n.t('email.verify.subject', { site }),
+      lead: [i18n.t('email.verify.lead', { email: to, site })],
+      action: { label: i18n.t('email.verify.action'), url: selfServiceUrl(c.issuer, 'verify-email', token) },
+      after: [i18n.t('email.linkOnce', { duration: spellDuration(ttlSeconds, locale) }), i18n.t('email.verify.notYou')],
+    }),
   }
 }
 
-export function alreadyRegisteredMail(c: LinkMailContext, to: string): MailMessage {
+export function alreadyRegisteredMail(c: LinkMailContext, to: string, locale: Locale): MailMessage {
+  const i18n = translator(locale)
+  const brand = brandOfContext(c)
+  const site = brand.name
   return {
     to,
-    subject: `Someone tried to create a ${c.siteName} account with your address`,
-    text: `Someone (perhaps you) tried to create an account with ${to}, but you already have one, so nothing was changed.\n\n`
-      + `To sign in, use your existing password. If you have forgotten it, choose a new one here:\n\n${selfServiceUrl(c.issuer, 'forgot-password')}\n\n`
-      + `If it was not you, you can ignore this email.\n`,
+    ...renderEmail(i18n, brand, {
+      subject: i18n.t('email.exists.subject', { site }),
+      lead: [i18n.t('email.exists.lead', { email: to, site }), i18n.t('email.exists.signIn')],
+      action: { label: i18n.t('email.exists.action'), url: selfServiceUrl(c.issuer, 'forgot-password') },
+      after: [i18n.t('email.exists.notYou')],
+    }),
   }
 }
 
-export function passwordResetMail(c: LinkMailContext, to: string, token: string, ttlSeconds: number): MailMessage {
+export function passwordResetMail(c: LinkMailContext, to: string, token: string, ttlSeconds: number, locale: Locale): MailMessage {
+  const i18n = translator(locale)
+  const brand = brandOfContext(c)
+  const site = brand.name
   return {
     to,
-    subject: `Choose a new ${c.siteName} password`,
-    text: `Someone (hopefully you) asked to reset the password of the ${c.siteName} account for ${to}. Open this link to choose a new one:\n\n`
-      + `${selfServiceUrl(c.issuer, 'reset-password', token)}\n\n`
-      + `The link works once and expires in ${describeLifetime(ttlSeconds)}. Choosing a new password signs you out everywhere.\n`
-      + `If you did not ask for this, ignore this email: your password stays as it is.\n`,
+    ...renderEmail(i18n, brand, {
+      subject: i18n.t('email.reset.subject', { site }),
+      lead: [i18n.t('email.reset.lead', { email: to, site })],
+      action: { label: i18n.t('email.reset.action'), url: selfServiceUrl(c.issuer, 'reset-password', token) },
+      after: [i18n.t('email.linkOnce', { duration: spellDuration(ttlSeconds, locale) }), i18n.t('email.reset.signsOut'), i18n.t('email.reset.notYou')],
+    }),
   }
 }
 
-export function invitationMail(c: LinkMailContext, to: string, token: string, ttlSeconds: number): MailMessage {
+export interface InvitationFrom {
+  /** The inviting administrator's name, when an administrator (not the command line) invited. */
+  inviter?: string | undefined
+  /** The tenant the account will belong to, when it is not the site's default one. */
+  tenant?: string | undefined
+}
+
+export function invitationMail(c: LinkMailContext, to: string, token: string, ttlSeconds: number, locale: Locale, from: InvitationFrom = {}): MailMessage {
+  const i18n = translator(locale)
+  const brand = brandOfContext(c)
+  const site = brand.name
+  const { inviter, tenant } = from
   return {
     to,
-    subject: `You are invited to ${c.siteName}`,
-    text: `You have been invited to create an account with ${to}. Open this link to choose your password:\n\n`
-      + `${selfServiceUrl(c.issuer, 'invitation', token)}\n\nThe link works once and expires in ${describeLifetime(ttlSeconds)}.\n`,
+    ...renderEmail(i18n, brand, {
+      subject: inviter ? i18n.t('email.invite.subjectFrom', { inviter, site }) : i18n.t('email.invite.subject', { site }),
+      lead: [
+        inviter ? i18n.t('email.invite.leadFrom', { inviter, site, email: to }) : i18n.t('email.invite.lead', { site, email: to }),
+        ...(tenant ? [i18n.t('email.invite.tenant', { tenant })] : []),
+      ],
+      action: { label: i18n.t('email.invite.action'), url: selfServiceUrl(c.issuer, 'invitation', token) },
+      after: [i18n.t('email.linkOnce', { duration: spellDuration(ttlSeconds, locale) }), i18n.t('email.invite.notExpected')],
+    }),
   }
 }

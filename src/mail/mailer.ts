@@ -3,7 +3,8 @@
 import nodemailer from 'nodemailer'
 import type { Config } from '../config.ts'
 
-export interface MailMessage { to: string; subject: string; text: string }
+/** A message with the same content twice: plain text, and HTML (email-layout.ts) when given. */
+export interface MailMessage { to: string; subject: string; text: string; html?: string | undefined }
 
 export interface Mailer {
   send(message: MailMessage): Promise<void>
@@ -20,7 +21,9 @@ export function createMailer(smtp: NonNullable<Config['smtp']>): Mailer {
   })
   return {
     async send(message) {
-      await transport.sendMail({ from: smtp.from, ...message })
+      // With both parts nodemailer sends multipart/alternative, text first: a client shows the
+      // last part it can display, so HTML where it can and the text everywhere else.
+      await transport.sendMail({ from: smtp.from, to: message.to, subject: message.subject, text: message.text, ...(message.html ? { html: message.html } : {}) })
     },
     async check() {
       await transport.verify()

@@ -26,6 +26,7 @@ import { inspectLink, type LinkCheck, type LinkPurpose, type LinkStore } from '.
 import { checkNewPassword } from '../identity/password-policy.ts'
 import { formIssueText, lifetimeText, pageWords, passwordHintText, passwordRefusalText, waitText } from '../pages/self-service-text.ts'
 import { completePasswordReset, requestPasswordReset } from '../identity/password-reset.ts'
+import { localeOfRequest } from '../i18n/request.ts'
 import { acceptInvitation, registrationForTenant, verifyEmailWithLink } from '../identity/registration.ts'
 import { MAX_PASSWORD_LENGTH } from '../identity/users.ts'
 
@@ -182,7 +183,7 @@ export function createSelfServiceRouter(deps: SelfServiceDeps): Router {
     // the response (status, headers, body, timing) is the same for every address. A send that
     // fails later is logged and audited, and its link deleted (it was never delivered).
     setImmediate(() => {
-      requestPasswordReset({ ...links(), mailer, mail, resetTtl: config.registration.resetTtl }, email)
+      requestPasswordReset({ ...links(), mailer, mail, resetTtl: config.registration.resetTtl }, email, localeOfRequest(ctx))
         .then((result) => audit.record(ctx, {
           type: 'password_reset_requested',
           outcome: result.outcome === 'sent' ? 'success' : 'failure',

@@ -134,7 +134,7 @@ describe.each(STORAGE_MODES)('password reset (%s)', (mode) => {
     }
 
     const message = await mail.nextTo(RITA.email, { since })
-    expect(message.subject).toBe('Choose a new Identity password')
+    expect(message.subject).toBe('Choose a new password for Identity')
     expect(message.text).toContain('expires in 15 minutes')
     resetLinkIn(message.text)
     await sleep(500)

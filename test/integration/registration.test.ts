@@ -257,7 +257,7 @@ describe.each(STORAGE_MODES)('registration (%s)', (mode) => {
     expect(normalise(taken, ALICE.email, taker.uid)).toBe(normalise(fresh, PAUL.email, newcomer.uid))
 
     const notice = await mail.nextTo(ALICE.email, { since })
-    expect(notice.subject).toBe('Someone tried to create a Identity account with your address')
+    expect(notice.subject).toBe('Someone tried to sign up for Identity with your address')
     expect(notice.text).toContain(url('/self-service/forgot-password'))
     expect(notice.text).not.toMatch(/token=/)
     // Alice's account is untouched: her password still works.

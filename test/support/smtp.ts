@@ -3,7 +3,8 @@
 import { SMTPServer } from 'smtp-server'
 import { freePort } from './processes.ts'
 
-export interface ReceivedMail { from: string; to: string[]; raw: string; subject: string; text: string }
+/** `text` and `html` are the decoded text/plain and text/html parts (`html` empty when there is none). */
+export interface ReceivedMail { from: string; to: string[]; raw: string; subject: string; text: string; html: string; contentType: string }
 
 export interface MailCatcher {
   port: number
@@ -19,14 +20,67 @@ export interface MailCatcher {
   close(): Promise<void>
 }
 
-function parse(raw: string): { subject: string; text: string } {
-  const [head = '', ...rest] = raw.split(/\r?\n\r?\n/)
-  const subject = /^Subject: (.*)$/im.exec(head)?.[1]?.trim() ?? ''
-  let text = rest.join('\n\n')
-  if (/Content-Transfer-Encoding: quoted-printable/i.test(head)) {
-    text = text.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16)))
+// Enough MIME (RFC 2045-2047) to read what nodemailer sends: folded headers, encoded words in the
+// subject, quoted-printable and base64 bodies, and multipart/alternative with its text and HTML.
+function splitHead(raw: string): { head: string; body: string } {
+  const at = /\r?\n\r?\n/.exec(raw)
+  const head = (at ? raw.slice(0, at.index) : raw).replace(/\r?\n[ \t]+/g, ' ')
+  return { head, body: at ? raw.slice(at.index + at[0].length) : '' }
+}
+
+function headerOf(head: string, name: string): string {
+  return new RegExp(`^${name}:[ \\t]*(.*)$`, 'im').exec(head)?.[1]?.trim() ?? ''
+}
+
+function quotedPrintableBytes(text: string): Buffer {
+  const soft = text.replace(/=\r?\n/g, '')
+  const bytes: number[] = []
+  for (let i = 0; i < soft.length; i++) {
+    if (soft[i] === '=' && /^[0-9A-Fa-f]{2}$/.test(soft.slice(i + 1, i + 3))) {
+      bytes.push(parseInt(soft.slice(i + 1, i + 3), 16))
+      i += 2
+    } else {
+      bytes.push(...Buffer.from(soft[i]!, 'utf8'))
+    }
   }
-  return { subject, text }
+  return Buffer.from(bytes)
+}
+
+function decodeWords(value: string): string {
+  return value.replace(/\?=\s+=\?/g, '?==?').replace(/=\?([^?]+)\?([BbQq])\?([^?]*)\?=/g, (_m, _charset: string, enc: string, data: string) =>
+    (enc.toUpperCase() === 'B' ? Buffer.from(data, 'base64') : quotedPrintableBytes(data.replace(/_/g, ' '))).toString('utf8'))
+}
+
+/** The body as its reader sees it: decoded, with the wire's CRLF line ends as \n. */
+function decodeBody(head: string, body: string): string {
+  const encoding = headerOf(head, 'Content-Transfer-Encoding').toLowerCase()
+  const decoded = encoding === 'quoted-printable' ? quotedPrintableBytes(body).toString('utf8')
+    : encoding === 'base64' ? Buffer.from(body.replace(/\s+/g, ''), 'base64').toString('utf8')
+    : body
+  return decoded.replace(/\r\n/g, '\n')
+}
+
+/** The leaf parts of a (possibly multipart) entity: content type and decoded body. */
+function leafParts(head: string, body: string): Array<{ type: string; body: string }> {
+  const type = headerOf(head, 'Content-Type')
+  const boundary = /boundary="?([^";]+)"?/i.exec(type)?.[1]
+  if (!/^multipart\//i.test(type) || !boundary) return [{ type: type.split(';')[0]!.trim().toLowerCase() || 'text/plain', body: decodeBody(head, body) }]
+  const sections = body.split(new RegExp(`\\r?\\n?--${boundary.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?:--)?[ \\t]*\\r?\\n?`))
+  return sections.slice(1, -1).flatMap((section) => {
+    const part = splitHead(section)
+    return leafParts(part.head, part.body)
+  })
+}
+
+function parse(raw: string): { subject: string; text: string; html: string; contentType: string } {
+  const { head, body } = splitHead(raw)
+  const parts = leafParts(head, body)
+  return {
+    subject: decodeWords(headerOf(head, 'Subject')),
+    text: parts.find((p) => p.type === 'text/plain')?.body ?? '',
+    html: parts.find((p) => p.type === 'text/html')?.body ?? '',
+    contentType: headerOf(head, 'Content-Type').split(';')[0]!.trim().toLowerCase(),
+  }
 }
 
 export async function startMailCatcher(): Promise<MailCatcher> {

@@ -4,7 +4,8 @@
 // and the page then offers the person's other factors.
 import { Messages, SMS, WhatsAppText } from '@vonage/messages'
 import type { Config } from '../../config.ts'
-import { describeDuration } from '../codes.ts'
+import type { Locale } from '../../i18n/locales.ts'
+import { codeText } from './code-text.ts'
 import type { PhoneChannel, PhoneChannelKind } from './phone.ts'
 
 /** Covers connecting, the request and reading the answer. */
@@ -47,7 +48,6 @@ function describeFailure(err: unknown): PhoneDeliveryError {
 }
 
 export function createPhoneChannel(vonage: NonNullable<Config['vonage']>, siteName: string, codeTtlSeconds: number): PhoneChannel {
-  const expires = describeDuration(codeTtlSeconds)
   const client = new Messages(
     { apiKey: vonage.apiKey, apiSecret: vonage.apiSecret },
     { apiHost: vonage.apiHost, timeout: SEND_TIMEOUT_MS },
@@ -56,11 +56,11 @@ export function createPhoneChannel(vonage: NonNullable<Config['vonage']>, siteNa
 
   return {
     kinds,
-    async sendCode(kind, to, code) {
+    async sendCode(kind, to, code, locale: Locale) {
       if (!kinds.includes(kind)) throw new PhoneDeliveryError(`${kind} is not configured`)
       const number = toVonageNumber(to)
       if (!number) throw new PhoneDeliveryError('the destination is not an E.164 phone number')
-      const text = `${code} is your ${siteName} code. It expires in ${expires}.`
+      const text = codeText(locale, siteName, code, codeTtlSeconds)
       const message = kind === 'sms'
         ? new SMS({ channel: 'sms', messageType: 'text', to: number, from: sender(vonage.smsFrom), text })
         : new WhatsAppText({ to: number, from: sender(vonage.whatsappFrom!), text })
