@@ -5,7 +5,9 @@ import type { Context } from 'koa'
 import { errors } from 'oidc-provider'
 import { z } from 'zod'
 import { MAX_PASSWORD_LENGTH, setPassword } from '../identity/users.ts'
-import { checkNewPassword, passwordHint } from '../identity/password-policy.ts'
+import { checkNewPassword } from '../identity/password-policy.ts'
+import { pageText } from '../pages/page-text.ts'
+import { passwordHintText, passwordRefusalText } from '../pages/self-service-text.ts'
 import { verifyPassword } from '../identity/passwords.ts'
 import { findUserById } from '../queries/users.ts'
 import { ADMIN_PERMISSIONS } from '../admin/permissions.ts'
@@ -15,9 +17,10 @@ import { formBody, type Details, type InteractionKit } from './kit.ts'
 import { stateOfKindIn } from './state.ts'
 import { backToInteraction, type InteractionStep } from './steps.ts'
 
-// The password policy (identity/password-policy.ts) and the match are checked after parsing.
+// The password policy (identity/password-policy.ts) and the match are checked after parsing; a
+// refused field is answered in the page's language (refusedField).
 const newPasswordForm = z.object({
-  password: z.string().min(1, 'Choose a new password.').max(MAX_PASSWORD_LENGTH, `Use at most ${MAX_PASSWORD_LENGTH} characters.`),
+  password: z.string().min(1).max(MAX_PASSWORD_LENGTH),
   confirm: z.string().max(MAX_PASSWORD_LENGTH),
 })
 
@@ -35,7 +38,7 @@ export function createPasswordChangeStep(kit: InteractionKit, hooks: PasswordCha
     const user = await findUserById(prisma, accountId)
     page(ctx, 'change-password', {
       action: `/interaction/${details.uid}/password`, client: await clientName(details),
-      username: user?.username ?? user?.email ?? '', minLength: hooks.passwordMinLength, hint: passwordHint(hooks.passwordMinLength), ...state,
+      username: user?.username ?? user?.email ?? '', minLength: hooks.passwordMinLength, hint: passwordHintText(pageText(ctx), hooks.passwordMinLength), ...state,
     })
   }
 
@@ -77,8 +80,10 @@ export function createPasswordChangeStep(kit: InteractionKit, hooks: PasswordCha
         const parsed = newPasswordForm.safeParse(formBody(ctx))
         if (!parsed.success) {
           const issue = parsed.error.issues[0]!
+          const tr = pageText(ctx)
           ctx.status = 400
-          return renderChangePassword(ctx, details, accountId, { error: issue.message, errorField: issue.path[0] === 'confirm' ? 'confirm' : 'password' })
+          const error = issue.code === 'too_big' ? tr.t('password.tooLong', { max: String(MAX_PASSWORD_LENGTH) }) : tr.t('password.enterNew')
+          return renderChangePassword(ctx, details, accountId, { error, errorField: issue.path[0] === 'confirm' ? 'confirm' : 'password' })
         }
         const user = await findUserById(prisma, accountId)
         if (!user || user.status !== 'active') throw new errors.SessionNotFound('account gone')
@@ -87,11 +92,13 @@ export function createPasswordChangeStep(kit: InteractionKit, hooks: PasswordCha
         if (!policy.ok || mismatch) {
           await audit.record(ctx, { type: 'password_change', outcome: 'failure', userId: accountId, clientId: String(details.params.client_id), details: { reason: policy.ok ? 'password_mismatch' : 'password_policy' } })
           ctx.status = 400
-          return renderChangePassword(ctx, details, accountId, policy.ok ? { error: 'The two passwords do not match.', errorField: 'confirm' } : { error: policy.message, errorField: 'password' })
+          return renderChangePassword(ctx, details, accountId, policy.ok
+            ? { error: pageText(ctx).t('password.mismatch'), errorField: 'confirm' }
+            : { error: passwordRefusalText(pageText(ctx), policy, hooks.passwordMinLength), errorField: 'password' })
         }
         if (await verifyPassword(user.passwordHash, parsed.data.password)) {
           ctx.status = 400
-          return renderChangePassword(ctx, details, accountId, { error: 'Choose a password different from the one-time password.', errorField: 'password' })
+          return renderChangePassword(ctx, details, accountId, { error: pageText(ctx).t('password.sameAsOneTime'), errorField: 'password' })
         }
         await setPassword(prisma, accountId, parsed.data.password)
         await audit.record(ctx, { type: 'password_change', outcome: 'success', userId: accountId, clientId: String(details.params.client_id), details: { reason: 'one-time password replaced' } })

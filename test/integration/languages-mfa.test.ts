@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import * as oidc from 'openid-client'
 import { createIam, type IamInstance } from '../support/iam.ts'
 import { HttpBrowser, formWithAction, signIn, type PageResponse } from '../support/browser.ts'
-import { ALICE, SPA_REDIRECT, createFixtures } from '../support/fixtures.ts'
+import { ALICE, ONE_TIME, SPA_REDIRECT, createFixtures } from '../support/fixtures.ts'
 import { addBackupCodes, addCodeFactor, addTotpFactor } from '../support/mfa-fixtures.ts'
 import { startMailCatcher, type MailCatcher } from '../support/smtp.ts'
 import { createUser } from '../../src/identity/users.ts'
@@ -100,6 +100,20 @@ describe('languages of the second step and the pages around sign-in (embedded)',
     expect(labels[0]).toBe('إرسال رمز بالبريد الإلكتروني إلى \u2068e•••@example.test\u2069')
     expect(labels[1]).toMatch(/^استخدام رمز احتياطي \(المتبقي: \d+\)$/)
     expect(page.body).toContain('>إلغاء تسجيل الدخول</button>')
+  })
+
+  it('asks for a new password after a one-time password in Spanish, and refuses a mismatch in Spanish', async () => {
+    const { browser, page } = await passwordStep(ONE_TIME, { ui_locales: 'es' })
+    expect(htmlTag(page.body)).toBe('<html lang="es" dir="ltr">')
+    expect(heading(page.body)).toBe('Elija una contraseña nueva')
+    expect(page.body).toContain('La contraseña que usó solo sirve una vez. Elija la suya para continuar a <strong>Test SPA</strong>.')
+    expect(page.body).toContain('<label for="confirm-password">Escríbala de nuevo</label>')
+    const refused = await post(browser, page, '/password', { password: 'a brand new passphrase here', confirm: 'something else entirely' })
+    expect(refused.status).toBe(400)
+    expect(alert(refused)).toBe('Las dos contraseñas no coinciden.')
+    const changed = await post(browser, refused, '/password', { password: 'a brand new passphrase here', confirm: 'a brand new passphrase here' })
+    expect(heading(changed.body)).toBe('Contraseña cambiada')
+    expect(changed.body).toContain('>Continuar a Test SPA</button>')
   })
 
   it('shows the 404 page in Spanish when the browser asks for it with Accept-Language', async () => {
