@@ -3,7 +3,8 @@
 // signs in alone from the login page, through the "Sign in with a passkey" button and through the
 // login field's autofill (conditional mediation); with user verification it is the MFA acr, so a
 // request asking for MFA needs no second step; an authenticator's passkey this server does not
-// know is refused with a message.
+// know is refused with a message. After a password sign-in on a device with a passkey built in,
+// the offer to create one: accepted, it signs in alone next time; "Not now" is not asked again.
 //
 // As in webauthn.test.ts: the issuer is http://localhost:PORT (rp id 'localhost'), listening on
 // 127.0.0.1, and the SPA's redirect_uri is mapped to a small callback server of ours.
@@ -12,12 +13,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import * as oidc from 'openid-client'
 import type { Browser, CDPSession, Page } from 'playwright-core'
 import { createIam, type IamInstance } from '../support/iam.ts'
+import { createUser } from '../../src/identity/users.ts'
 import { ALICE, SPA_REDIRECT, createFixtures } from '../support/fixtures.ts'
 import { callbackOf, launchChromium, openSession, startCallbackApp, type CallbackApp } from '../support/chromium.ts'
 
 const ACR_MFA = 'urn:iam:acr:mfa'
 const PASSKEY_PAGE = '/account/security/passkeys/new'
 const BUTTON = 'Sign in with a passkey'
+const PIA = { email: 'pia@example.test', password: 'pia has a long passphrase' }
+const NORA = { email: 'nora@example.test', password: 'nora has a long passphrase' }
 
 async function credentialsOf(cdp: CDPSession, authenticatorId: string) {
   return (await cdp.send('WebAuthn.getCredentials', { authenticatorId })).credentials
@@ -29,6 +33,8 @@ describe('passwordless sign-in with a passkey in Chromium', () => {
   let browser: Browser
   let spa: oidc.Configuration
   let aliceId: string
+  let piaId: string
+  let noraId: string
   let app: CallbackApp
   /** Alice's passkey, as the virtual authenticator holds it (private key included). */
   let credentials: VirtualCredential[] = []
@@ -38,6 +44,8 @@ describe('passwordless sign-in with a passkey in Chromium', () => {
     iam = await createIam('embedded', { issuerHost: 'localhost' })
     aliceId = await iam.withDatabase(async (prisma) => {
       await createFixtures(prisma)
+      piaId = (await createUser(prisma, { ...PIA, emailVerified: true })).id
+      noraId = (await createUser(prisma, { ...NORA, emailVerified: true })).id
       return (await prisma.user.findUniqueOrThrow({ where: { email: ALICE.email } })).id
     })
     await iam.start()
@@ -205,6 +213,78 @@ describe('passwordless sign-in with a passkey in Chromium', () => {
       await page.getByRole('heading', { name: 'Verify it’s you', level: 1 }).waitFor()
     } finally {
       await context.close()
+    }
+  })
+
+  async function enterPassword(page: Page, who: { email: string; password: string }) {
+    await page.getByLabel('Email or username', { exact: true }).fill(who.email)
+    await page.getByLabel('Password', { exact: true }).fill(who.password)
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click()
+  }
+
+  it('offers a passkey after a password sign-in; the one created signs in alone next time', async () => {
+    const { context, page } = await openSession(browser)
+    let created: VirtualCredential[]
+    try {
+      const { cdp, authenticatorId } = await addAuthenticator(page)
+      const req = await authorize()
+      await loginPage(page, req.url)
+      await enterPassword(page, PIA)
+      await page.getByRole('heading', { name: 'Sign in faster next time with a passkey', level: 1 }).waitFor()
+      await page.waitForLoadState('load')
+      await page.getByRole('button', { name: 'Create a passkey', exact: true }).click()
+      // The first second factor comes with backup codes.
+      await page.getByRole('heading', { name: 'Save your backup codes', level: 1 }).waitFor()
+      expect(await page.getByRole('list', { name: 'Backup codes' }).getByRole('listitem').count()).toBe(10)
+      await page.getByRole('button', { name: 'I have saved them — continue', exact: true }).click()
+      await page.getByRole('heading', { name: 'Allow access?', level: 1 }).waitFor()
+      await page.getByRole('button', { name: 'Allow', exact: true }).click()
+      const claims = await redeem(page, req)
+      expect(claims.acr).toBe(ACR_MFA)
+      expect(claims.amr).toEqual(expect.arrayContaining(['pwd', 'hwk']))
+      created = await credentialsOf(cdp, authenticatorId)
+      expect(created.map((c) => c.isResidentCredential)).toEqual([true])
+    } finally {
+      await context.close()
+    }
+
+    const next = await openSession(browser)
+    try {
+      await withoutAutofill(next.page)
+      const { cdp, authenticatorId } = await addAuthenticator(next.page)
+      for (const credential of created) await cdp.send('WebAuthn.addCredential', { authenticatorId, credential })
+      const req = await authorize()
+      await loginPage(next.page, req.url)
+      await next.page.getByRole('button', { name: BUTTON, exact: true }).click()
+      const claims = await redeem(next.page, req)
+      expect(claims.sub).toBe(piaId)
+      expect(claims.amr).toEqual(['hwk', 'user'])
+    } finally {
+      await next.context.close()
+    }
+  })
+
+  it('"Not now" goes on with the sign-in, and the offer is not made again', async () => {
+    for (const attempt of ['first', 'again'] as const) {
+      const { context, page } = await openSession(browser)
+      try {
+        await addAuthenticator(page)
+        const req = await authorize()
+        await loginPage(page, req.url)
+        await enterPassword(page, NORA)
+        if (attempt === 'first') {
+          await page.getByRole('heading', { name: 'Sign in faster next time with a passkey', level: 1 }).waitFor()
+          await page.getByRole('button', { name: 'Not now', exact: true }).click()
+          await page.getByRole('heading', { name: 'Allow access?', level: 1 }).waitFor()
+          await page.getByRole('button', { name: 'Allow', exact: true }).click()
+        }
+        // Again: straight on (consent is remembered), no offer on the way.
+        const claims = await redeem(page, req)
+        expect(claims.sub).toBe(noraId)
+        expect(claims.amr).toEqual(['pwd'])
+      } finally {
+        await context.close()
+      }
     }
   })
 })
