@@ -135,6 +135,8 @@ describe('languages of the device and self-service pages (embedded)', () => {
       const since = mail.messages.length
       const done = await submit(browser, mismatch, '/register', { email: NINA.email, password: NINA.password, confirm: NINA.password })
       expect(done.status).toBe(200)
+      expect(h1Of(done.body)).toBe('Revisa tu correo')
+      expect(done.body).toContain(`Hemos enviado un correo a ${NINA.email}. Abre el enlace que contiene para confirmar tu dirección y terminar de crear tu cuenta; funciona durante 24 horas.`)
       const link = linkIn((await mail.nextTo(NINA.email, { since })).text, '/self-service/verify-email')
 
       // The emailed link opens in whatever browser the person reads mail in: its language.
@@ -161,6 +163,24 @@ describe('languages of the device and self-service pages (embedded)', () => {
       expect(bad.status).toBe(400)
       expect(htmlTag(bad.body)).toBe('<html lang="ar" dir="rtl">')
       expect(alertOf(bad.body)).toBe('أدخل عنوان بريد إلكتروني صالحًا، مثل name@example.com.')
+    })
+
+    it('answers a reset request with its notice in German, the link lifetime in German words, and a mangled link with a German page', async () => {
+      const browser = new HttpBrowser(iam.issuer)
+      const german = { 'accept-language': 'de' }
+      const form = await browser.request(url('/self-service/forgot-password'), { headers: german })
+      const sent = await submit(browser, form, '/self-service/forgot-password', { email: 'nobody@example.test' }, german)
+      expect(sent.status).toBe(200)
+      expect(htmlTag(sent.body)).toBe('<html lang="de" dir="ltr">')
+      expect(h1Of(sent.body)).toBe('Prüfen Sie Ihre E-Mails')
+      expect(sent.body).toContain('Der Link funktioniert einmal, 15 Minuten lang.')
+      expect(sent.body).toContain('<a href="/account">Zurück zur Anmeldung</a>')
+
+      const mangled = await browser.request(url('/self-service/reset-password?token=not-a-token'), { headers: german })
+      expect(mangled.status).toBe(404)
+      expect(h1Of(mangled.body)).toBe('Link nicht verwendbar')
+      expect(mangled.body).toContain('Fordern Sie einen neuen Link an, um Ihr Passwort zu wählen; er funktioniert 15 Minuten lang.')
+      expect(mangled.body).toContain('<a href="/self-service/forgot-password">Neuen Link anfordern</a>')
     })
 
     it('shows the reset-password page in Vietnamese, with the password rules and a mismatch in Vietnamese', async () => {
