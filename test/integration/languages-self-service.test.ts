@@ -7,7 +7,7 @@ import * as oidc from 'openid-client'
 import { createIam, type IamInstance } from '../support/iam.ts'
 import { HttpBrowser, formWithAction, type PageResponse } from '../support/browser.ts'
 import { alertOf, h1Of } from '../support/page-text.ts'
-import { SPA_REDIRECT, createFixtures } from '../support/fixtures.ts'
+import { ALICE, SPA_REDIRECT, createFixtures } from '../support/fixtures.ts'
 import { startMailCatcher, type MailCatcher } from '../support/smtp.ts'
 import { createClient } from '../../src/clients/registry.ts'
 import { createUser } from '../../src/identity/users.ts'
@@ -39,6 +39,7 @@ describe('languages of the device and self-service pages (embedded)', () => {
       await createFixtures(prisma)
       await createClient(prisma, { clientId: TV.clientId, name: TV.name, kind: 'native', redirectUris: [TV.redirect] })
       await createUser(prisma, { ...RITA, emailVerified: true })
+      await prisma.user.update({ where: { email: ALICE.email }, data: { locale: 'nl' } })
     })
     await iam.start()
     tv = await oidc.discovery(new URL(iam.issuer), TV.clientId, undefined, oidc.None(), insecure)
@@ -89,6 +90,33 @@ describe('languages of the device and self-service pages (embedded)', () => {
       expect(htmlTag(wrong.body)).toBe('<html lang="fr" dir="ltr">')
       expect(alertOf(wrong.body)).toBe('Ce code n’est pas valide. Vérifiez-le et réessayez.')
       expect(wrong.body).toContain('aria-invalid="true"')
+    })
+
+    it('ends on the success page in the signed-in person\'s saved language (Dutch), whatever the browser sends', async () => {
+      const device = await oidc.initiateDeviceAuthorization(tv, { scope: 'openid' })
+      const polling = oidc.pollDeviceAuthorizationGrant(tv, device, undefined, { signal: AbortSignal.timeout(45_000) })
+      polling.catch(() => {}) // asserted below
+      const browser = new HttpBrowser(iam.issuer)
+      const input = await browser.navigate(device.verification_uri)
+      expect(h1Of(input.body)).toBe('Connect a device')
+      const confirm = await submit(browser, input, '/device', { user_code: device.user_code })
+      const confirmForm = formWithAction(confirm.body, '/device')
+      let res = await browser.navigate(new URL(confirmForm.action, iam.issuer).href, { form: { ...confirmForm.fields, confirm: 'yes' } })
+      // The sign-in (in English: nothing says otherwise yet) and consent, until the device page.
+      for (let step = 0; step < 4; step++) {
+        if (res.body.includes('name="password"')) {
+          const form = formWithAction(res.body, '/login')
+          res = await browser.navigate(new URL(form.action, iam.issuer).href, { form: { ...form.fields, login: ALICE.email, password: ALICE.password } })
+        } else if (/action="\/interaction\/[^"]+\/consent"/.test(res.body)) {
+          const form = formWithAction(res.body, '/consent')
+          res = await browser.navigate(new URL(form.action, iam.issuer).href, { form: form.fields })
+        } else break
+      }
+      expect(res.status).toBe(200)
+      expect(htmlTag(res.body)).toBe('<html lang="nl" dir="ltr">')
+      expect(h1Of(res.body)).toBe('Apparaat gekoppeld')
+      expect(res.body).toContain(`<strong>${TV.name}</strong> is nu ingelogd op uw apparaat. U kunt deze pagina sluiten.`)
+      expect((await polling).access_token).toBeTruthy()
     })
 
     it('shows the confirm page right to left in Arabic, the code kept as one left-to-right run', async () => {
