@@ -19,7 +19,9 @@ import type { Context } from 'koa'
 import type Provider from 'oidc-provider'
 import { z } from 'zod'
 import type { AuditWriter } from '../audit/audit.ts'
-import { renderPage } from '../pages/render.ts'
+import { pageContext, renderPage } from '../pages/render.ts'
+import { pageText, waitText } from '../pages/page-text.ts'
+import { translator, type Translator } from '../i18n/catalogs.ts'
 import { authenticateWithPassword, MAX_PASSWORD_LENGTH } from '../identity/users.ts'
 import { passwordGuard } from '../security/lockout.ts'
 import { tooManyRequests } from '../security/rate-limits.ts'
@@ -41,8 +43,6 @@ import type { InteractionStep } from './steps.ts'
 
 /** Wrong passwords on the link page before it closes (the person starts again). */
 const MAX_LINK_ATTEMPTS = 5
-/** The link page's answer to a wrong password and to a locked account alike. */
-const LINK_PASSWORD_REFUSED = 'That password is not correct, or the account is locked for a while after too many failed attempts. Check it and try again, or try again later.'
 const NO_RETRY = new Set(['no_account', 'account_disabled', 'tenant_not_allowed'])
 
 export interface FederationHooks {
@@ -51,8 +51,9 @@ export interface FederationHooks {
   box: SecretBox
 }
 
-const linkForm = z.object({ password: z.string().min(1, 'Enter the password of your account here.').max(MAX_PASSWORD_LENGTH) })
-const linkCodeForm = z.object({ code: z.string().trim().min(1, 'Enter the code from your authenticator app.').max(16) })
+// A refused field is answered with federation.enterPassword or federation.enterCode, in the page's language.
+const linkForm = z.object({ password: z.string().min(1).max(MAX_PASSWORD_LENGTH) })
+const linkCodeForm = z.object({ code: z.string().trim().min(1).max(16) })
 
 function sameString(a: string, b: string): boolean {
   const x = Buffer.from(a)
@@ -61,33 +62,33 @@ function sameString(a: string, b: string): boolean {
 }
 
 /** What a person is told for each failure (the reason is also audited). */
-function describeFailure(failure: FederationFailure, upstreamName: string): { status: number; title: string; message: string; detail?: string | undefined } {
+function describeFailure(tr: Translator, failure: FederationFailure, name: string): { status: number; title: string; message: string; detail?: string | undefined } {
   switch (failure.reason) {
     case 'upstream_error': {
       const error = typeof failure.details.error === 'string' ? failure.details.error : undefined
       return error === 'access_denied'
-        ? { status: 400, title: 'Not signed in', message: `Signing in with ${upstreamName} was cancelled or refused, so you are not signed in.`, detail: error }
-        : { status: 400, title: 'Not signed in', message: `${upstreamName} could not sign you in.`, detail: error }
+        ? { status: 400, title: tr.t('federation.notSignedInTitle'), message: tr.t('federation.cancelledMessage', { name }), detail: error }
+        : { status: 400, title: tr.t('federation.notSignedInTitle'), message: tr.t('federation.upstreamErrorMessage', { name }), detail: error }
     }
     case 'state_mismatch':
-      return { status: 400, title: 'Sign-in response not accepted', message: `This response from ${upstreamName} was already used, has expired, or belongs to another sign-in. Start again.` }
+      return { status: 400, title: tr.t('federation.notAcceptedTitle'), message: tr.t('federation.stateMismatchMessage', { name }) }
     case 'tenant_not_allowed':
-      return { status: 403, title: 'Organisation not allowed', message: 'Your organisation is not allowed to sign in here. Ask your administrator if you think this is wrong.' }
+      return { status: 403, title: tr.t('federation.tenantTitle'), message: tr.t('federation.tenantMessage') }
     case 'issuer_mismatch':
     case 'token_invalid':
-      return { status: 400, title: 'Sign-in not verified', message: `The response from ${upstreamName} could not be verified, so you are not signed in. Try again.` }
+      return { status: 400, title: tr.t('federation.notVerifiedTitle'), message: tr.t('federation.notVerifiedMessage', { name }) }
     case 'upstream_unreachable':
-      return { status: 502, title: `${upstreamName} is not reachable`, message: `${upstreamName} did not answer. Try again in a few minutes, or use your password.` }
+      return { status: 502, title: tr.t('federation.unreachableTitle', { name }), message: tr.t('federation.unreachableMessage', { name }) }
     case 'graph_failed':
-      return { status: 502, title: 'Group memberships unavailable', message: `We could not read your group memberships from ${upstreamName}, so you are not signed in. Try again in a few minutes.` }
+      return { status: 502, title: tr.t('federation.graphTitle'), message: tr.t('federation.graphMessage', { name }) }
     case 'no_account':
-      return { status: 403, title: 'No account for you here', message: 'No account for you here; ask your administrator to give you access.' }
+      return { status: 403, title: tr.t('federation.noAccountTitle'), message: tr.t('federation.noAccountMessage') }
     case 'account_disabled':
-      return { status: 403, title: 'Account disabled', message: 'This account is disabled. Contact your administrator.' }
+      return { status: 403, title: tr.t('federation.disabledTitle'), message: tr.t('federation.disabledMessage') }
     case 'link_required':
       return failure.details.why === 'too_many_attempts'
-        ? { status: 400, title: 'Account not linked', message: 'Too many wrong passwords. Start again, or use your password to sign in.' }
-        : { status: 409, title: 'Link your existing account', message: `An account with your email already exists here, but it has no password or authenticator app to confirm it is yours. Ask your administrator to link it to your ${upstreamName} sign-in.` }
+        ? { status: 400, title: tr.t('federation.notLinkedTitle'), message: tr.t('federation.notLinkedMessage') }
+        : { status: 409, title: tr.t('federation.linkTitle'), message: tr.t('federation.linkNoProofMessage', { name }) }
   }
 }
 
@@ -100,7 +101,7 @@ const atLogin = (details: Details) => details.prompt.name === 'login'
  */
 export function createFederationStep(kit: InteractionKit, federation: Federation, hooks: FederationHooks): InteractionStep & {
   /** The buttons on the login page. */
-  buttons(details: Details): Array<{ label: string; action: string }>
+  buttons(details: Details, tr?: Translator): Array<{ label: string; action: string }>
   /** Whether typing a work email leads to an upstream (the login page says so). */
   homeRealmByEmail: boolean
   /** A login_hint or domain_hint of an upstream's domain goes straight there, once per interaction. */
@@ -120,14 +121,15 @@ export function createFederationStep(kit: InteractionKit, federation: Federation
 
   /** Audits the failure and shows what happened, with Try again / Use your password / Cancel. */
   async function fail(ctx: Context, details: Details, upstream: Upstream | undefined, failure: FederationFailure, userId?: string) {
-    const name = upstream?.settings.name ?? 'the identity provider'
+    const tr = pageText(ctx)
+    const name = upstream?.settings.name ?? tr.t('federation.someUpstream')
     await audit.record(ctx, {
       type: 'federation_failure', outcome: 'failure', userId, clientId: clientIdOf(details),
       details: { upstream: upstream?.settings.id, reason: failure.reason, ...failure.details },
     })
     // The library's message helps operators (it never holds tokens or codes); people get the page.
     logger.warn({ reqId: ctx.state.requestId, upstream: upstream?.settings.id, reason: failure.reason, error: failure.message }, 'federated sign-in failed')
-    const view = describeFailure(failure, name)
+    const view = describeFailure(tr, failure, name)
     ctx.status = view.status
     page(ctx, 'federation-error', {
       title: view.title, message: view.message, detail: view.detail, requestId: ctx.state.requestId,
@@ -219,7 +221,7 @@ export function createFederationStep(kit: InteractionKit, federation: Federation
 
   async function startByButton(ctx: Context, details: Details) {
     const upstream = federation.get(ctx.params.id!)
-    if (!upstream) return ctx.throw(404, 'That sign-in option does not exist.')
+    if (!upstream) return ctx.throw(404, pageText(ctx).t('federation.unknownOption'))
     return start(ctx, details, upstream, 'button')
   }
 
@@ -260,7 +262,7 @@ export function createFederationStep(kit: InteractionKit, federation: Federation
     const parsed = byCode ? linkCodeForm.safeParse(formBody(ctx)) : linkForm.safeParse(formBody(ctx))
     if (!parsed.success) {
       ctx.status = 400
-      return renderLink(ctx, details, link, parsed.error.issues[0]!.message)
+      return renderLink(ctx, details, link, byCode ? pageText(ctx).t('federation.enterCode') : pageText(ctx).t('federation.enterPassword'))
     }
     const user = await findUserById(prisma, link.userId)
     if (!user || user.status !== 'active') {
@@ -270,7 +272,12 @@ export function createFederationStep(kit: InteractionKit, federation: Federation
     // Guessing here is guessing the account's password (or code): the same limits as signing in.
     const limitKeys = { ip: ctx.ip, account: byCode ? user.id : user.email }
     const limited = await kit.limits.consume(byCode ? 'codeVerify' : 'signIn', limitKeys, { ctx, userId: user.id, clientId })
-    if (!limited.ok) return renderLink(ctx, details, link, tooManyRequests(ctx, limited.retryAfter, byCode ? 'Too many codes were tried.' : 'Too many attempts.'))
+    if (!limited.ok) {
+      tooManyRequests(ctx, limited.retryAfter)
+      const tr = pageText(ctx)
+      const wait = waitText(tr, limited.retryAfter)
+      return renderLink(ctx, details, link, byCode ? tr.t('federation.tooManyCodes', { wait }) : tr.t('federation.tooManyAttempts', { wait }))
+    }
     const proof = await proveLocalAccount(ctx, user, parsed.data, clientId)
     if (proof !== 'proven') {
       const attempts = link.attempts + 1
@@ -282,7 +289,7 @@ export function createFederationStep(kit: InteractionKit, federation: Federation
       await persist(ctx, { ...saved, link: { ...link, attempts } })
       ctx.status = 400
       // A locked account reads like a wrong password, as on the sign-in page.
-      return renderLink(ctx, details, { ...link, attempts }, byCode ? 'That code is not right. Check your app and try again.' : LINK_PASSWORD_REFUSED)
+      return renderLink(ctx, details, { ...link, attempts }, byCode ? pageText(ctx).t('federation.codeWrong') : pageText(ctx).t('federation.linkPasswordRefused'))
     }
     await kit.limits.succeeded(byCode ? 'codeVerify' : 'signIn', limitKeys)
     try {
@@ -332,8 +339,9 @@ export function createFederationStep(kit: InteractionKit, federation: Federation
       { method: 'post', path: '/:uid/use-password', when: () => true, handle: usePassword },
     ],
 
-    buttons(details: Details) {
-      return federation.upstreams.map((u) => ({ label: `Sign in with ${u.settings.name}`, action: `/interaction/${details.uid}/federation/${u.settings.id}` }))
+    /** `tr`: the login page's language (English by default). */
+    buttons(details: Details, tr: Translator = translator('en')) {
+      return federation.upstreams.map((u) => ({ label: tr.t('federation.signInWith', { name: u.settings.name }), action: `/interaction/${details.uid}/federation/${u.settings.id}` }))
     },
     homeRealmByEmail: federation.upstreams.some((u) => u.settings.domains.length > 0),
 
@@ -389,9 +397,10 @@ export function createFederationReturnRouter(deps: FederationReturnDeps): Router
       ctx.status = 400
       ctx.set('Cache-Control', 'no-store')
       ctx.type = 'html'
-      ctx.body = renderPage('error', { siteName }, {
-        title: 'Sign-in expired',
-        message: 'This sign-in response was already used, or the sign-in it belongs to has ended or expired. Go back to the application and sign in again.',
+      const tr = pageText(ctx)
+      ctx.body = renderPage('error', pageContext(ctx, siteName), {
+        title: tr.t('error.expiredTitle'),
+        message: tr.t('federation.responseExpiredMessage'),
         requestId: ctx.state.requestId,
       })
     }

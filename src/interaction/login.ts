@@ -6,6 +6,7 @@ import { authenticateWithPassword, MAX_PASSWORD_LENGTH } from '../identity/users
 import type { UserMfaFacts } from '../mfa/factors.ts'
 import { passwordGuard, signInRefusedMessage } from '../security/lockout.ts'
 import { pageText } from '../pages/page-text.ts'
+import type { Translator } from '../i18n/catalogs.ts'
 import { tooManyRequests } from '../security/rate-limits.ts'
 import { readDeviceCookie, writeDeviceCookie } from '../security/device-cookie.ts'
 import { formBody, type Details, type InteractionKit } from './kit.ts'
@@ -21,7 +22,7 @@ export interface LoginHooks {
   afterPrimary(ctx: Context, details: Details, accountId: string, amr: string[], facts?: UserMfaFacts): Promise<void>
   /** Upstream identity providers (interaction/federation.ts): their buttons and home-realm discovery. */
   federation: {
-    buttons(details: Details): Array<{ label: string; action: string }>
+    buttons(details: Details, tr?: Translator): Array<{ label: string; action: string }>
     homeRealmByEmail: boolean
     /** Starts the upstream a login_hint or domain_hint names and answers; false when there is none. */
     startFromHints(ctx: Context, details: Details): Promise<boolean>
@@ -57,7 +58,7 @@ export function createLoginStep(kit: InteractionKit, hooks: LoginHooks): Interac
       action: `/interaction/${details.uid}/login`, abortAction: `/interaction/${details.uid}/abort`,
       passkeyAction: `/interaction/${details.uid}/passkey`, passkeyOptionsAction: `/interaction/${details.uid}/passkey/options`,
       client: await clientName(details), login: state.login ?? details.params.login_hint, error: state.error, errorField: state.errorField, passkeyRefused: state.passkeyRefused,
-      upstreams: hooks.federation.buttons(details), homeRealmByEmail: hooks.federation.homeRealmByEmail,
+      upstreams: hooks.federation.buttons(details, pageText(ctx)), homeRealmByEmail: hooks.federation.homeRealmByEmail,
       ...(await hooks.selfService.loginLinks(details)),
     })
   }

@@ -8,20 +8,26 @@ import { HttpBrowser, formWithAction, signIn, type PageResponse } from '../suppo
 import { ALICE, ONE_TIME, SPA_REDIRECT, createFixtures } from '../support/fixtures.ts'
 import { addBackupCodes, addCodeFactor, addTotpFactor } from '../support/mfa-fixtures.ts'
 import { startMailCatcher, type MailCatcher } from '../support/smtp.ts'
+import { startFakeEntra, type FakeEntra } from '../support/fake-entra.ts'
 import { createUser } from '../../src/identity/users.ts'
 
 const insecure = { execute: [oidc.allowInsecureRequests] }
 const EMMA = { email: 'emma@example.test', password: 'emma has a long passphrase' }
 const TOM = { email: 'tom@example.test', password: 'tom has a long passphrase' }
+/** A local account whose email an upstream person (Microsoft, played by the fake) also claims. */
+const CARLA = { email: 'carla@contoso.com', password: 'carla has a long passphrase' }
 
 describe('languages of the second step and the pages around sign-in (embedded)', () => {
   let iam: IamInstance
   let mail: MailCatcher
+  let fake: FakeEntra
   let spa: oidc.Configuration
 
   beforeAll(async () => {
     mail = await startMailCatcher()
-    iam = await createIam('embedded', { env: { ...mail.env, MFA_RESEND_SECONDS: '0' } })
+    fake = await startFakeEntra()
+    iam = await createIam('embedded', { env: { ...mail.env, MFA_RESEND_SECONDS: '0', ...fake.federationEnv() } })
+    fake.allowRp(iam.issuer)
     await iam.withDatabase(async (prisma) => {
       await createFixtures(prisma)
       const emma = await createUser(prisma, { ...EMMA, emailVerified: true })
@@ -29,6 +35,7 @@ describe('languages of the second step and the pages around sign-in (embedded)',
       await addBackupCodes(prisma, emma.id)
       const tom = await createUser(prisma, { ...TOM, emailVerified: true })
       await addTotpFactor(prisma, tom.id)
+      await createUser(prisma, { ...CARLA, emailVerified: true })
     })
     await iam.start()
     spa = await oidc.discovery(new URL(iam.issuer), 'spa', undefined, oidc.None(), insecure)
@@ -36,6 +43,7 @@ describe('languages of the second step and the pages around sign-in (embedded)',
   afterAll(async () => {
     await iam?.close()
     await mail?.close()
+    await fake?.close()
   })
 
   const htmlTag = (body: string) => /<html\b[^>]*>/.exec(body)?.[0]
@@ -114,6 +122,25 @@ describe('languages of the second step and the pages around sign-in (embedded)',
     const changed = await post(browser, refused, '/password', { password: 'a brand new passphrase here', confirm: 'a brand new passphrase here' })
     expect(heading(changed.body)).toBe('Contraseña cambiada')
     expect(changed.body).toContain('>Continuar a Test SPA</button>')
+  })
+
+  it('offers the upstream on the sign-in page in German, and asks to link the account in French', async () => {
+    const browser = new HttpBrowser(iam.issuer)
+    const authorizeUrl = (uiLocales: string) => oidc.buildAuthorizationUrl(spa, { redirect_uri: SPA_REDIRECT, scope: 'openid', code_challenge: 'x'.repeat(43), code_challenge_method: 'S256', ui_locales: uiLocales }).href
+    const german = await browser.navigate(authorizeUrl('de'))
+    expect(german.body).toContain('>Mit Microsoft anmelden</button>')
+
+    fake.nextUser({ oid: crypto.randomUUID(), email: CARLA.email, name: 'Carla Upstream' })
+    const login = await browser.navigate(authorizeUrl('fr'))
+    const leaving = await post(browser, login, '/federation/entra')
+    const back = await fake.followUpstream(leaving.url)
+    let page = await browser.navigate(back.url.href, back.form ? { form: back.form } : {})
+    expect(htmlTag(page.body)).toBe('<html lang="fr" dir="ltr">')
+    expect(heading(page.body)).toBe('Associez votre compte existant')
+    expect(page.body).toContain('Vous avez déjà un compte ici sous <strong>carla@contoso.com</strong>. Saisissez une fois son mot de passe pour l’associer à votre connexion Microsoft\u00a0; ensuite, Microsoft suffit.')
+    page = await post(browser, page, '/federation/entra/link', { password: 'not carla’s password' })
+    expect(page.status).toBe(400)
+    expect(alert(page)).toBe('Ce mot de passe n’est pas correct, ou le compte est verrouillé pour un moment après trop de tentatives échouées. Vérifiez-le et réessayez, ou réessayez plus tard.')
   })
 
   it('shows the 404 page in Spanish when the browser asks for it with Accept-Language', async () => {
