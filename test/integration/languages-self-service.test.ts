@@ -16,6 +16,8 @@ const insecure = { execute: [oidc.allowInsecureRequests] }
 const TV = { clientId: 'living-room-tv', name: 'Living Room TV', redirect: 'http://127.0.0.1/callback' }
 const RITA = { email: 'rita@example.test', password: 'rita hums while the kettle boils' }
 const NINA = { email: 'nina@example.test', password: 'nine lanterns drift over quiet harbours' }
+/** Not verified yet: held after the right password. */
+const UMA = { email: 'uma@example.test', password: 'uma counts swallows in late june' }
 
 const linkIn = (text: string, pathname: string) => {
   const found = new RegExp(`https?://\\S+${pathname}\\?token=[A-Za-z0-9_-]+`).exec(text)?.[0]
@@ -39,6 +41,7 @@ describe('languages of the device and self-service pages (embedded)', () => {
       await createFixtures(prisma)
       await createClient(prisma, { clientId: TV.clientId, name: TV.name, kind: 'native', redirectUris: [TV.redirect] })
       await createUser(prisma, { ...RITA, emailVerified: true })
+      await createUser(prisma, { ...UMA, emailVerified: false })
       await prisma.user.update({ where: { email: ALICE.email }, data: { locale: 'nl' } })
     })
     await iam.start()
@@ -175,6 +178,20 @@ describe('languages of the device and self-service pages (embedded)', () => {
       expect(verify.body).toContain(`Druk op de knop om te bevestigen dat <strong>${NINA.email}</strong> uw adres is.`)
       expect(verify.body).toContain('<button type="submit" class="primary">Mijn e-mailadres bevestigen</button>')
     })
+  })
+
+  it('holds an unverified account with a page in French, the language ui_locales asked for', async () => {
+    const browser = new HttpBrowser(iam.issuer)
+    const verifier = oidc.randomPKCECodeVerifier()
+    const authorize = oidc.buildAuthorizationUrl(spa, { redirect_uri: SPA_REDIRECT, scope: 'openid', ui_locales: 'fr', code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256' })
+    const login = await browser.navigate(authorize.href)
+    const held = await submit(browser, login, '/login', { login: UMA.email, password: UMA.password })
+    expect(held.status).toBe(403)
+    expect(htmlTag(held.body)).toBe('<html lang="fr" dir="ltr">')
+    expect(h1Of(held.body)).toBe('Confirmez d’abord votre adresse e-mail')
+    expect(held.body).toContain('Votre mot de passe est correct, mais votre adresse e-mail u••@example.test n’est pas encore confirmée.')
+    expect(held.body).toContain('<button type="submit" class="secondary">Envoyer un nouveau lien</button>')
+    expect(held.body).toContain('>Retour à la connexion</a>')
   })
 
   describe('password reset', () => {
