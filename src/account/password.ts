@@ -8,6 +8,8 @@ import type { Config } from '../config.ts'
 import type { LockoutSettings } from '../security/lockout.ts'
 import { MAX_PASSWORD_LENGTH } from '../identity/users.ts'
 import { changePassword } from '../identity/password-change.ts'
+import { checkNewPassword } from '../identity/password-policy.ts'
+import { passwordRefusalText } from '../pages/self-service-text.ts'
 import { currentSessionUid } from '../identity/sessions.ts'
 import { ACCOUNT_CLIENT_ID } from './relying-party.ts'
 import { createAccountPages, signedInOrRedirect, waitText, type AccountAreaDeps } from './pages.ts'
@@ -80,10 +82,14 @@ export function registerPasswordRoutes(router: Router, deps: AccountPasswordDeps
     })
     if (!result.ok) {
       if (result.retryAfter) ctx.set('Retry-After', String(result.retryAfter))
-      // The password policy's reasons are its own words (src/identity/password-policy.ts).
+      // The policy's reason, judged again as changePassword judged it, for the page's words.
+      const policy = result.reason === 'policy'
+        ? checkNewPassword(password, { minLength: deps.passwordMinLength, userInputs: [user.email, user.username, user.displayName, user.givenName, user.familyName] })
+        : undefined
       const message = result.reason === 'locked' && result.retryAfter ? t('account.passwordLocked', { wait: waitText(i18n, result.retryAfter) })
         : result.reason === 'wrong_current_password' ? t(result.message.includes('meanwhile') ? 'account.passwordChangedMeanwhile' : 'account.passwordWrong')
         : result.reason === 'no_password' ? t('account.passwordNoPassword')
+        : policy && !policy.ok ? passwordRefusalText(i18n, policy, deps.passwordMinLength)
         : result.message
       return refused(result.reason === 'locked' ? 429 : 400, message, result.reason === 'policy' ? 'password' : 'current')
     }

@@ -148,6 +148,17 @@ describe('the account area in the person\'s language (embedded)', () => {
     expect(selected((await visit('/account')).body)).toBe('nl')
   })
 
+  it('words the password page\'s refusals in the saved language', async () => {
+    const page = await visit('/account/password', { 'accept-language': 'en' })
+    expect(heading(page.body)).toBe('Je wachtwoord wijzigen')
+    const form = formWithAction(page.body, '/account/password')
+    const short = await browser.request(url(form.action), { form: { ...form.fields, current: ALICE.password, password: 'kort', confirm: 'kort' } })
+    expect(short.status).toBe(400)
+    expect(alert(short.body)).toBe('Gebruik minstens 12 tekens.')
+    const wrong = await browser.request(url(form.action), { form: { ...form.fields, current: 'not the password', password: 'a brand new passphrase', confirm: 'a brand new passphrase' } })
+    expect(alert(wrong.body)).toBe('Je huidige wachtwoord klopt niet. Typ het opnieuw.')
+  })
+
   it('goes back to the browser\'s language when the preference is cleared', async () => {
     const account = await visit('/account')
     const form = formWithAction(account.body, '/account/language')
