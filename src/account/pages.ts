@@ -68,12 +68,8 @@ export function day(i18n: Translator, d: Date): { text: string; iso: string } {
   return { text: i18n.date(d, { dateStyle: 'medium', timeZone: 'UTC' }), iso: d.toISOString() }
 }
 
-/** How long to wait, in the page's language: seconds under a minute, minutes under an hour, else hours. */
-export function waitText(i18n: Translator, seconds: number): string {
-  const minutes = Math.ceil(seconds / 60)
-  const [value, unit] = seconds < 60 ? [seconds, 'second'] : minutes < 60 ? [minutes, 'minute'] : [Math.ceil(minutes / 60), 'hour']
-  return i18n.number(value, { style: 'unit', unit, unitDisplay: 'long' })
-}
+// How long to wait after a limit refused a request, in the page's language.
+export { waitText } from '../pages/self-service-text.ts'
 
 /** An error page's words: catalog keys (the back link's too) and the message's values. */
 export interface ErrorWords { title: string; message: string; back: string; values?: MessageValues }
