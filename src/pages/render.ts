@@ -54,7 +54,10 @@ export type PageName =
  * The pages whose every string comes from the catalogs. The others are still written in English:
  * they say so (`lang="en"`) whatever the request asked for, and offer no language switcher.
  */
-const TRANSLATED: ReadonlySet<PageName> = new Set<PageName>(['login', 'consent', 'device-input', 'device-confirm', 'device-success', 'register', 'verify-email', 'forgot-password', 'reset-password', 'mfa-choose', 'mfa-code', 'mfa-enrol', 'mfa-enrol-totp', 'mfa-backup-codes', 'mfa-webauthn', 'error', 'notice', 'logout', 'logged-out', 'change-password', 'federation-error', 'federation-link', 'passkey-offer'])
+const TRANSLATED: ReadonlySet<PageName> = new Set<PageName>(['login', 'consent',
+  'account', 'account-signed-out', 'account-password', 'account-linked', 'account-apps', 'account-sessions',
+  'account-security', 'account-security-totp', 'account-security-channel', 'account-security-code', 'account-security-backup-codes',
+  'device-input', 'device-confirm', 'device-success', 'register', 'verify-email', 'forgot-password', 'reset-password', 'mfa-choose', 'mfa-code', 'mfa-enrol', 'mfa-enrol-totp', 'mfa-backup-codes', 'mfa-webauthn', 'error', 'notice', 'logout', 'logged-out', 'change-password', 'federation-error', 'federation-link', 'passkey-offer'])
 
 /**
  * The translator page `name` renders with in `locale`: English until the page is translated. A
