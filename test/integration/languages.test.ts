@@ -142,11 +142,12 @@ describe('languages (embedded)', () => {
     expect(heading(german.body)).toBe('Zugriff erlauben?')
   })
 
-  it('keeps a page not yet in the catalogs in English, saying so, without a switcher', async () => {
-    const page = await visit(new HttpBrowser(iam.issuer), `${iam.issuer}/account/signed-out?lang=de`, { 'accept-language': 'de' })
+  it('shows a page outside an interaction (the account area\'s signed-out page) in the language chosen, with the switcher', async () => {
+    const page = await visit(new HttpBrowser(iam.issuer), `${iam.issuer}/account/signed-out?lang=de`, { 'accept-language': 'fr' })
     expect(page.status).toBe(200)
-    expect(htmlTag(page.body)).toBe('<html lang="en" dir="ltr">')
-    expect(page.body).not.toContain('class="languages"')
+    expect(htmlTag(page.body)).toBe('<html lang="de" dir="ltr">')
+    expect(heading(page.body)).toBe('Sie sind abgemeldet')
+    expect(page.body).toContain('<span lang="de" aria-current="page">Deutsch</span>')
   })
 
   it('lists the languages in discovery and the locale claim among the claims', async () => {
