@@ -11,6 +11,9 @@
 // first factor comes with backup codes, shown once, as security.ts does for the other factors.
 // Without the script the form posts with no response and the page says JavaScript is needed.
 //
+// /account/security/passkeys lists the person's passkeys, names them (POST …/:id/rename) and
+// removes them through security.ts's factor removal (which asks for a fresh second factor).
+//
 // Same rules as security.ts: the first factor needs only the account session; another one needs a
 // fresh second factor (else: /account/login?stepup=1). Both /options and /verify check them when
 // they run — the account may have got a factor between the two — and a passkey allowed as the
@@ -28,7 +31,8 @@ import type { Csrf } from '../security/csrf.ts'
 import type { SecretBox } from '../security/encryption.ts'
 import type { AuditWriter } from '../audit/audit.ts'
 import { hasFreshSecondFactor } from './security.ts'
-import { activeAccountUser, createAccountPages, type AccountSession } from './pages.ts'
+import { activeAccountUser, createAccountPages, signedInOrRedirect, when, type AccountSession } from './pages.ts'
+import { listPasskeySummaries, renamePasskeyOfUser } from '../queries/passkeys.ts'
 
 // What this needs from the account router (its deps, plus the session reader).
 export interface PasskeyDeps {
@@ -45,6 +49,7 @@ export interface PasskeyDeps {
   config?: { mfa: { webauthnRpId: string } } | undefined
 }
 
+const LIST = '/account/security/passkeys'
 const PAGE = '/account/security/passkeys/new'
 const OPTIONS = '/account/security/passkeys/options'
 const VERIFY = '/account/security/passkeys/verify'
@@ -52,6 +57,8 @@ const SECURITY = '/account/security'
 const STEP_UP = `/account/login?stepup=1&return=${encodeURIComponent(PAGE)}`
 const SIGN_IN = `/account/login?return=${encodeURIComponent(PAGE)}`
 const NO_SCRIPT = 'Adding a passkey or security key needs JavaScript. Turn JavaScript on and try again.'
+
+const renameForm = z.object({ label: z.string().trim().min(1).max(64) })
 
 const verifyForm = z.object({
   label: z.string().trim().max(64, 'Use at most 64 characters for the name.').optional(),
@@ -64,7 +71,7 @@ export function registerPasskeyRoutes(router: Router, deps: PasskeyDeps): void {
   const rpId = deps.config?.mfa.webauthnRpId ?? new URL(issuer).hostname
   const origin = new URL(issuer).origin
 
-  const { page } = createAccountPages(csrf, siteName)
+  const { page, i18n } = createAccountPages(csrf, siteName)
   const render = (ctx: Context, data: { error?: string; label?: string | undefined } = {}) => {
     page(ctx, 'account-passkey-new', { action: VERIFY, optionsAction: OPTIONS, backHref: SECURITY, ...data })
   }
@@ -84,6 +91,41 @@ export function registerPasskeyRoutes(router: Router, deps: PasskeyDeps): void {
     ctx.status = status
     ctx.body = body
   }
+
+  async function renderList(ctx: Context, userId: string, words: { notice?: string; error?: string } = {}) {
+    const tr = i18n(ctx, 'account-passkeys')
+    const passkeys = (await listPasskeySummaries(prisma, userId)).map((p) => ({
+      id: p.id, label: p.label, added: when(tr, p.createdAt).text, lastUsed: p.lastUsedAt ? when(tr, p.lastUsedAt).text : undefined,
+      renameAction: `${LIST}/${encodeURIComponent(p.id)}/rename`, removeAction: `${SECURITY}/factors/${encodeURIComponent(p.id)}/remove`,
+    }))
+    page(ctx, 'account-passkeys', { passkeys, backHref: SECURITY, addHref: PAGE, ...words })
+  }
+
+  router.get(LIST, async (ctx) => {
+    const who = await signedInOrRedirect(ctx, deps, deps.readSession(ctx), LIST)
+    if (!who) return
+    const { t } = i18n(ctx, 'account-passkeys')
+    return renderList(ctx, who.user.id, ctx.query.done === 'renamed' ? { notice: t('passkey.renamed') } : {})
+  })
+
+  // Naming a passkey changes nothing it can do: the account session is enough.
+  router.post(`${LIST}/:id/rename`, async (ctx) => {
+    const who = await signedInOrRedirect(ctx, deps, deps.readSession(ctx), LIST)
+    if (!who) return
+    const { t } = i18n(ctx, 'account-passkeys')
+    const form = renameForm.safeParse(ctx.request.body)
+    if (!form.success) {
+      ctx.status = 400
+      return renderList(ctx, who.user.id, { error: t('passkey.nameInvalid') })
+    }
+    if (!(await renamePasskeyOfUser(prisma, String(ctx.params.id), who.user.id, form.data.label))) {
+      ctx.status = 404
+      return renderList(ctx, who.user.id, { error: t('passkey.notFound') })
+    }
+    await audit.record(ctx, { type: 'mfa_rename', outcome: 'success', userId: who.user.id, clientId: ACCOUNT_CLIENT_ID, details: { method: 'webauthn', factorId: String(ctx.params.id) } })
+    ctx.status = 303
+    ctx.redirect(`${LIST}?done=renamed`)
+  })
 
   router.get(PAGE, async (ctx) => {
     const who = await person(ctx)

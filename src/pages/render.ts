@@ -45,7 +45,7 @@ export type PageName =
   | 'account' | 'account-signed-out' | 'change-password'
   | 'mfa-choose' | 'mfa-code' | 'mfa-enrol' | 'mfa-enrol-totp' | 'mfa-backup-codes'
   | 'account-security' | 'account-security-totp' | 'account-security-channel' | 'account-security-code' | 'account-security-backup-codes'
-  | 'mfa-webauthn' | 'account-passkey-new' | 'passkey-offer'
+  | 'mfa-webauthn' | 'account-passkey-new' | 'passkey-offer' | 'account-passkeys'
   | 'federation-error' | 'federation-link' | 'account-linked'
   | 'account-sessions' | 'account-password' | 'account-apps'
   | 'register' | 'forgot-password' | 'reset-password' | 'verify-email' | 'notice'
@@ -57,7 +57,7 @@ export type PageName =
 const TRANSLATED: ReadonlySet<PageName> = new Set<PageName>(['login', 'consent',
   'account', 'account-signed-out', 'account-password', 'account-linked', 'account-apps', 'account-sessions',
   'account-security', 'account-security-totp', 'account-security-channel', 'account-security-code', 'account-security-backup-codes',
-  'device-input', 'device-confirm', 'device-success', 'register', 'verify-email', 'forgot-password', 'reset-password', 'mfa-choose', 'mfa-code', 'mfa-enrol', 'mfa-enrol-totp', 'mfa-backup-codes', 'mfa-webauthn', 'error', 'notice', 'logout', 'logged-out', 'change-password', 'federation-error', 'federation-link', 'passkey-offer'])
+  'device-input', 'device-confirm', 'device-success', 'register', 'verify-email', 'forgot-password', 'reset-password', 'mfa-choose', 'mfa-code', 'mfa-enrol', 'mfa-enrol-totp', 'mfa-backup-codes', 'mfa-webauthn', 'error', 'notice', 'logout', 'logged-out', 'change-password', 'federation-error', 'federation-link', 'passkey-offer', 'account-passkeys'])
 
 /**
  * The translator page `name` renders with in `locale`: English until the page is translated. A

@@ -287,4 +287,27 @@ describe('passwordless sign-in with a passkey in Chromium', () => {
       }
     }
   })
+
+  it('lists, names and removes passkeys in the account area, signed in with the passkey alone', async () => {
+    const { context, page } = await withAlicesPasskey()
+    try {
+      await page.goto(`${iam.issuer}/account/security/passkeys`)
+      await page.getByRole('heading', { name: 'Sign in', level: 1 }).waitFor()
+      await page.waitForLoadState('load')
+      await page.getByRole('button', { name: BUTTON, exact: true }).click()
+      await page.getByRole('heading', { name: 'Your passkeys', level: 1 }).waitFor()
+      expect(await page.getByLabel('Name', { exact: true }).inputValue()).toBe('Laptop')
+      await page.getByLabel('Name', { exact: true }).fill('Work laptop')
+      await page.getByRole('button', { name: 'Save name', exact: true }).click()
+      await page.getByRole('status').filter({ hasText: 'The passkey’s name was saved.' }).waitFor()
+      expect(await page.getByLabel('Name', { exact: true }).inputValue()).toBe('Work laptop')
+      // The passkey was a second factor just now (UV): removing needs nothing more.
+      await page.getByRole('button', { name: 'Remove Work laptop', exact: true }).click()
+      await page.waitForURL(/\/account\/security\?done=removed$/)
+      await page.goto(`${iam.issuer}/account/security/passkeys`)
+      await page.getByText('You have no passkeys yet.', { exact: true }).waitFor()
+    } finally {
+      await context.close()
+    }
+  })
 })
