@@ -18,6 +18,7 @@ import { z } from 'zod'
 import { ACR_MFA } from '../mfa/acr.ts'
 import { discoverableAuthenticationOptions, verifyDiscoverableAuthentication } from '../mfa/webauthn.ts'
 import { findUserById } from '../queries/users.ts'
+import { recordPasskeySignIn } from '../queries/passkeys.ts'
 import { isLocked } from '../security/lockout.ts'
 import { localeOfRequest } from '../i18n/request.ts'
 import { translator } from '../i18n/catalogs.ts'
@@ -104,6 +105,7 @@ export function createPasskeyLoginStep(kit: InteractionKit, settings: { webauthn
     if (user.status !== 'active') return refuse(403, 'disabled', t('login.passkeyDisabled'), user.id)
     if (isLocked(user, kit.clock)) return refuse(403, 'locked', t('login.passkeyLocked'), user.id)
     const amr = result.userVerified ? PASSKEY_UV_AMR : ['hwk']
+    await recordPasskeySignIn(prisma, user.id, kit.clock.date())
     await audit.record(ctx, { type: 'login', outcome: 'success', userId: user.id, clientId, details: { method: 'passkey', factorId: result.factorId, userVerified: result.userVerified } })
     if (result.userVerified) return finish(ctx, { login: { accountId: user.id, acr: ACR_MFA, amr: [...amr], remember: true } })
     return hooks.afterPrimary(ctx, details, user.id, [...amr])

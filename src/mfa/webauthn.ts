@@ -1,4 +1,6 @@
-// WebAuthn (passkeys and security keys) as a second factor, over @simplewebauthn/server.
+// WebAuthn (passkeys and security keys) over @simplewebauthn/server: as a second factor, and alone
+// (passwordless: discoverableAuthenticationOptions / verifyDiscoverableAuthentication, whose
+// challenge the caller binds to its interaction, src/interaction/passkey-login.ts).
 // Challenges live in MfaChallenge (purpose 'enrol-webauthn' while registering, 'webauthn' while
 // signing in; the challenge itself is stored, it is not secret): one outstanding per person and
 // purpose, valid for five minutes, consumed once with a conditional update before the response is

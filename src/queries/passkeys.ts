@@ -11,3 +11,11 @@ export async function renamePasskeyOfUser(db: DbOrTx, id: string, userId: string
   const { count } = await db.mfaFactor.updateMany({ where: { id, userId, kind: 'webauthn', verified: true }, data: { label } })
   return count === 1
 }
+
+/**
+ * Records a passkey sign-in's time. The password's failure count is left alone: a passkey says
+ * nothing about who has been guessing the password.
+ */
+export async function recordPasskeySignIn(db: DbOrTx, userId: string, at: Date): Promise<void> {
+  await db.user.updateMany({ where: { id: userId }, data: { lastLoginAt: at } })
+}
