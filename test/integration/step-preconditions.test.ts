@@ -506,6 +506,7 @@ describe.each(STORAGE_MODES)('step preconditions (%s)', { timeout: 240_000 }, (m
       'POST /interaction/:uid/passkey-offer/decline': 'passkey-steps.test.ts (only at the offer)',
       'POST /account/linked/:id/remove': 'account area (not another person’s); its step-up rule (src/account/linked.ts) has no test of its own',
       'POST /account/password': 'needs the current password',
+      'POST /account/language': 'languages-account.test.ts (the person’s own, an unsupported value refused)',
       'POST /account/sessions/:id/end': 'account area (not another person’s)',
       'POST /account/sessions/end-others': 'account-session-revocation.test.ts (only the person’s own)',
       'POST /account/sessions/end-all': 'account-session-revocation.test.ts (only the person’s own)',
