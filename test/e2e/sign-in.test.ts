@@ -241,13 +241,14 @@ describe('signing in through the pages in Chromium (embedded)', () => {
         })
         expect(named, await input.evaluate((el) => el.outerHTML)).toBe(true)
       }
-      expect(await form.login.getAttribute('autocomplete')).toBe('username')
+      // `webauthn`: the browser offers passkeys in the field's autofill too.
+      expect(await form.login.getAttribute('autocomplete')).toBe('username webauthn')
       expect(await form.password.getAttribute('autocomplete')).toBe('current-password')
       expect(await form.password.getAttribute('type')).toBe('password')
       // Every button says what it does.
-      expect(await page.getByRole('button').allInnerTexts()).toEqual(['Sign in', 'Cancel and return to Test SPA'])
+      expect(await page.getByRole('button').allInnerTexts()).toEqual(['Sign in', 'Sign in with a passkey', 'Cancel and return to Test SPA'])
 
-      // Focus starts in the first field; Tab goes Email → Password → Sign in → Cancel.
+      // Focus starts in the first field; Tab goes Email → Password → Sign in → passkey → Cancel.
       expect(await focusedId(page)).toBe('login')
       // From the top of the page (a click on the heading moves the starting point there), the
       // first Tab stop is the first field.
@@ -260,14 +261,14 @@ describe('signing in through the pages in Chromium (embedded)', () => {
       await page.keyboard.press('Tab')
       expect(await focusedId(page)).toBe('Sign in')
       await page.keyboard.press('Tab')
+      expect(await focusedId(page)).toBe('Sign in with a passkey')
+      await page.keyboard.press('Tab')
       expect(await focusedId(page)).toBe('Cancel and return to Test SPA')
       // The focused control shows a visible focus ring (keyboard focus → :focus-visible).
       expect(await page.getByRole('button', { name: /^Cancel/ }).evaluate((el) => getComputedStyle(el).outlineStyle)).toBe('solid')
 
       // Sign in by keyboard only: back to the fields, type, Enter, then Allow with Enter.
-      await page.keyboard.press('Shift+Tab')
-      await page.keyboard.press('Shift+Tab')
-      await page.keyboard.press('Shift+Tab')
+      for (let i = 0; i < 4; i++) await page.keyboard.press('Shift+Tab')
       expect(await focusedId(page)).toBe('login')
       await page.keyboard.type(ALICE.username)
       await page.keyboard.press('Tab')
