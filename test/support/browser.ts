@@ -51,15 +51,16 @@ export class HttpBrowser {
   /**
    * Requests and follows redirects while they stay on the server's origin. Returns the final
    * response: a page of ours, or a redirect that leaves the origin (to a client's redirect_uri).
+   * `headers` (an Accept-Language, say) go with every request, as a browser sends them.
    */
-  async navigate(url: string, init: { method?: string; form?: Record<string, string> } = {}): Promise<PageResponse> {
+  async navigate(url: string, init: { method?: string; form?: Record<string, string>; headers?: Record<string, string> } = {}): Promise<PageResponse> {
     let res = await this.request(url, init)
     for (let hops = 0; hops < 20; hops++) {
       const location = res.headers.get('location')
       if (res.status < 300 || res.status >= 400 || !location) return res
       const next = new URL(location, res.url).href
       if (new URL(next).origin !== this.origin) return { ...res, url: next }
-      res = await this.request(next)
+      res = await this.request(next, init.headers ? { headers: init.headers } : {})
     }
     throw new Error('too many redirects')
   }
