@@ -199,10 +199,14 @@ export function createMfaStep(kit: InteractionKit, deps: MfaDeps, hooks: MfaStep
     return false
   }
 
-  async function methodsFor(accountId: string) {
+  async function methodsFor(accountId: string, amr: string[]) {
     const all = await listVerifiedFactors(prisma, accountId)
-    // A factor whose channel is not configured on this server cannot be used now.
-    const usable = all.filter((f) => f.kind === 'totp' || f.kind === 'webauthn' || (f.kind === 'email' && deps.email) || ((f.kind === 'sms' || f.kind === 'whatsapp') && deps.phone?.kinds.includes(f.kind)))
+    // A factor whose channel is not configured on this server cannot be used now. After a passkey
+    // that signed in without verifying the person (amr hwk alone: one factor), no passkey is the
+    // second: the same key (or another on the same device) would prove possession twice
+    // (docs/adr/0400-passwordless-passkeys.md).
+    const passkeyDone = amr.includes('hwk')
+    const usable = all.filter((f) => f.kind === 'totp' || (f.kind === 'webauthn' && !passkeyDone) || (f.kind === 'email' && deps.email) || ((f.kind === 'sms' || f.kind === 'whatsapp') && deps.phone?.kinds.includes(f.kind)))
     const backupLeft = await remainingBackupCodes(prisma, accountId)
     // The same rule as hasSecondFactor (src/mfa/factors.ts), from the rows read here.
     return { factors: usable, backupLeft, hasSecondFactor: all.length > 0 || backupLeft > 0 }
@@ -210,7 +214,7 @@ export function createMfaStep(kit: InteractionKit, deps: MfaDeps, hooks: MfaStep
 
   /** The step the person is at now: the state, checked against what the account has at this moment. */
   async function stepOf(state: MfaState): Promise<MfaNow> {
-    const methods = await methodsFor(state.accountId)
+    const methods = await methodsFor(state.accountId, state.amr)
     const selected = state.method === 'backup' ? (methods.backupLeft > 0 ? 'backup' as const : undefined) : methods.factors.find((f) => f.id === state.method)
     const step: Step = state.enrolled ? 'enrolled'
       : !methods.hasSecondFactor ? (state.enrol ? 'enrol-confirm' : 'enrol')

@@ -2,6 +2,7 @@
 // out of state and out of order they change nothing; the sign-in challenge is bound to its
 // interaction and used once; the login page works without JavaScript. (The ceremonies themselves,
 // with a virtual authenticator: test/e2e/passkey-sign-in.test.ts.)
+import { createHash, generateKeyPairSync, randomBytes, sign } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import * as oidc from 'openid-client'
 import { createIam, type IamInstance } from '../support/iam.ts'
@@ -10,6 +11,7 @@ import { alertOf, h1Of } from '../support/page-text.ts'
 import { SPA_REDIRECT, createFixtures } from '../support/fixtures.ts'
 import { createUser } from '../../src/identity/users.ts'
 import { insertVerifiedFactor } from '../../src/queries/mfa-factors.ts'
+import { addTotpFactor } from '../support/mfa-fixtures.ts'
 
 const insecure = { execute: [oidc.allowInsecureRequests] }
 const QUINN = { email: 'quinn@example.test', password: 'quinn has a long passphrase' }
@@ -17,6 +19,40 @@ const EXPIRED = 'This passkey request has expired or was already used. Try again
 const OFFER = 'Sign in faster next time with a passkey'
 const RENA = { email: 'rena@example.test', password: 'rena has a long passphrase' }
 let renasPasskey = ''
+const PAT = { email: 'pat@example.test', password: 'pat has a long passphrase' }
+const ACR_MFA = 'urn:iam:acr:mfa'
+
+/**
+ * A passkey held in this test, answering like an authenticator that does not verify the person
+ * (UP set, UV not): Chromium's virtual authenticator will not release a discoverable credential
+ * without UV, so the assertion is made here, byte for byte as WebAuthn §6.1 and §7.2 say.
+ */
+function softwarePasskey() {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+  const jwk = publicKey.export({ format: 'jwk' })
+  const coordinate = (c: string | undefined) => Buffer.from(c!, 'base64url')
+  // COSE_Key (RFC 9053): {1: 2 (EC2), 3: -7 (ES256), -1: 1 (P-256), -2: x, -3: y} in CBOR.
+  const cose = Buffer.concat([Buffer.from([0xa5, 0x01, 0x02, 0x03, 0x26, 0x20, 0x01, 0x21, 0x58, 0x20]), coordinate(jwk.x), Buffer.from([0x22, 0x58, 0x20]), coordinate(jwk.y)])
+  const credentialId = randomBytes(16).toString('base64url')
+  let counter = 0
+  return {
+    credentialId, cose,
+    assert(challenge: string, origin: string, rpId: string, userId: string) {
+      const clientDataJSON = Buffer.from(JSON.stringify({ type: 'webauthn.get', challenge, origin, crossOrigin: false }))
+      const count = Buffer.alloc(4)
+      count.writeUInt32BE(++counter)
+      const authenticatorData = Buffer.concat([createHash('sha256').update(rpId).digest(), Buffer.from([0x01 /* UP, not UV */]), count])
+      const signature = sign('sha256', Buffer.concat([authenticatorData, createHash('sha256').update(clientDataJSON).digest()]), privateKey)
+      return {
+        id: credentialId, rawId: credentialId, type: 'public-key', clientExtensionResults: {}, authenticatorAttachment: 'platform',
+        response: { clientDataJSON: clientDataJSON.toString('base64url'), authenticatorData: authenticatorData.toString('base64url'), signature: signature.toString('base64url'), userHandle: Buffer.from(userId).toString('base64url') },
+      }
+    },
+  }
+}
+const patsKey = softwarePasskey()
+let patId = ''
+let patsKeyFactor = ''
 
 describe('passkey sign-in and offer: out of state, out of order', () => {
   let iam: IamInstance
@@ -30,6 +66,10 @@ describe('passkey sign-in and offer: out of state, out of order', () => {
       await createUser(prisma, { ...QUINN, emailVerified: true })
       const rena = await createUser(prisma, { ...RENA, emailVerified: true })
       renasPasskey = (await insertVerifiedFactor(prisma, { userId: rena.id, kind: 'webauthn', label: 'Rena’s phone', credentialId: 'cmVuYS1jcmVkZW50aWFs', publicKey: Buffer.alloc(77), signCount: 0 })).id
+      const pat = await createUser(prisma, { ...PAT, emailVerified: true })
+      patId = pat.id
+      patsKeyFactor = (await insertVerifiedFactor(prisma, { userId: pat.id, kind: 'webauthn', label: 'Pat’s key', credentialId: patsKey.credentialId, publicKey: patsKey.cose, signCount: 0 })).id
+      await addTotpFactor(prisma, pat.id)
     })
     await iam.start()
     spa = await oidc.discovery(new URL(iam.issuer), 'spa', undefined, oidc.None(), insecure)
@@ -38,10 +78,10 @@ describe('passkey sign-in and offer: out of state, out of order', () => {
     await iam?.close()
   })
 
-  async function loginPage(browser: HttpBrowser) {
+  async function loginPage(browser: HttpBrowser, extra: Record<string, string> = {}) {
     const authUrl = oidc.buildAuthorizationUrl(spa, {
       redirect_uri: SPA_REDIRECT, scope: 'openid', state: oidc.randomState(),
-      code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()), code_challenge_method: 'S256',
+      code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()), code_challenge_method: 'S256', ...extra,
     })
     const page = await browser.navigate(authUrl.href)
     expect(h1Of(page.body)).toBe('Sign in')
@@ -138,5 +178,22 @@ describe('passkey sign-in and offer: out of state, out of order', () => {
     expect(alertOf(renamed.body)).toBe('That passkey is no longer there.')
     const label = await iam.databaseNow(async (prisma) => (await prisma.mfaFactor.findUniqueOrThrow({ where: { id: renasPasskey } })).label)
     expect(label).toBe('Rena’s phone')
+  })
+
+  it('a passkey that did not verify the person is one factor: MFA then asks for another factor, never a passkey', async () => {
+    const browser = new HttpBrowser(url(''))
+    const { uid, csrf } = await loginPage(browser, { acr_values: ACR_MFA })
+    const options = JSON.parse((await browser.request(url(`/interaction/${uid}/passkey/options`), { form: { csrf } })).body) as { challenge: string; rpId: string }
+    const assertion = patsKey.assert(options.challenge, new URL(iam.issuer).origin, options.rpId, patId)
+    const second = await browser.navigate(url(`/interaction/${uid}/passkey`), { form: { csrf, response: JSON.stringify(assertion) } })
+    // Signed in with the key (no password asked), and on to the second step: the app, not the key.
+    expect(h1Of(second.body)).not.toBe('Sign in')
+    expect(h1Of(second.body)).toBe('Verify it’s you')
+    const choices = [...second.body.matchAll(/name="method" value="[^"]*">([^<]*)</g)].map((m) => m[1])
+    expect(choices).toEqual(['Code from Authenticator app'])
+    // Naming the key's factor anyway is not taken: the choice shows again, without it.
+    const forced = await submit(browser, second, '/mfa/select', { method: patsKeyFactor })
+    expect(h1Of(forced.body)).toBe('Verify it’s you')
+    expect([...forced.body.matchAll(/name="method" value="[^"]*">([^<]*)</g)].map((m) => m[1])).toEqual(['Code from Authenticator app'])
   })
 })
