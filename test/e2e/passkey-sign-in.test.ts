@@ -15,7 +15,8 @@ import type { Browser, CDPSession, Page } from 'playwright-core'
 import { createIam, type IamInstance } from '../support/iam.ts'
 import { createUser } from '../../src/identity/users.ts'
 import { ALICE, SPA_REDIRECT, createFixtures } from '../support/fixtures.ts'
-import { callbackOf, launchChromium, openSession, startCallbackApp, type CallbackApp } from '../support/chromium.ts'
+import { addVirtualAuthenticator, callbackOf, launchChromium, openSession, startCallbackApp, type CallbackApp } from '../support/chromium.ts'
+import { authorizationRequest } from '../support/code-flow.ts'
 
 const ACR_MFA = 'urn:iam:acr:mfa'
 const PASSKEY_PAGE = '/account/security/passkeys/new'
@@ -60,24 +61,9 @@ describe('passwordless sign-in with a passkey in Chromium', () => {
   })
 
   /** A platform authenticator (a phone's or laptop's) with resident keys and user verification, answering at once. */
-  async function addAuthenticator(page: Page) {
-    const cdp = await page.context().newCDPSession(page)
-    await cdp.send('WebAuthn.enable')
-    const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
-      options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
-    })
-    return { cdp, authenticatorId }
-  }
+  const addAuthenticator = (page: Page) => addVirtualAuthenticator(page, 'internal', { automaticPresenceSimulation: true })
 
-  async function authorize(extra: Record<string, string> = {}) {
-    const verifier = oidc.randomPKCECodeVerifier()
-    const state = oidc.randomState()
-    const url = oidc.buildAuthorizationUrl(spa, {
-      redirect_uri: SPA_REDIRECT, scope: 'openid profile email', state,
-      code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', ...extra,
-    })
-    return { url: url.href, verifier, state }
-  }
+  const authorize = (extra: Record<string, string> = {}) => authorizationRequest(spa, { redirect_uri: SPA_REDIRECT, scope: 'openid profile email', ...extra })
 
   async function redeem(page: Page, req: { verifier: string; state: string }) {
     const callback = await callbackOf(page)

@@ -16,7 +16,8 @@ import * as oidc from 'openid-client'
 import type { Browser, BrowserContextOptions, CDPSession, Page } from 'playwright-core'
 import { createIam, STORAGE_MODES, type IamInstance } from '../support/iam.ts'
 import { ALICE, SPA_REDIRECT, createFixtures } from '../support/fixtures.ts'
-import { callbackOf, launchChromium, openSession, startCallbackApp, type CallbackApp, type Session } from '../support/chromium.ts'
+import { addVirtualAuthenticator, callbackOf, launchChromium, openSession, startCallbackApp, type CallbackApp, type Session } from '../support/chromium.ts'
+import { authorizationRequest } from '../support/code-flow.ts'
 
 const RESULTS = path.resolve(import.meta.dirname, '../../test-results')
 const ACR_MFA = 'urn:iam:acr:mfa'
@@ -63,24 +64,9 @@ describe.each(STORAGE_MODES)('passkeys as a second factor in Chromium (%s)', (mo
   }
 
   /** A CTAP2 USB authenticator with resident keys and user verification, answering at once. */
-  async function addAuthenticator(page: Page) {
-    const cdp = await page.context().newCDPSession(page)
-    await cdp.send('WebAuthn.enable')
-    const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
-      options: { protocol: 'ctap2', transport: 'usb', hasResidentKey: true, hasUserVerification: true, isUserVerified: true },
-    })
-    return { cdp, authenticatorId }
-  }
+  const addAuthenticator = (page: Page) => addVirtualAuthenticator(page, 'usb')
 
-  async function authorize(extra: Record<string, string> = {}) {
-    const verifier = oidc.randomPKCECodeVerifier()
-    const state = oidc.randomState()
-    const url = oidc.buildAuthorizationUrl(spa, {
-      redirect_uri: SPA_REDIRECT, scope: 'openid profile email', state,
-      code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', ...extra,
-    })
-    return { url: url.href, verifier, state }
-  }
+  const authorize = (extra: Record<string, string> = {}) => authorizationRequest(spa, { redirect_uri: SPA_REDIRECT, scope: 'openid profile email', ...extra })
 
   async function enterPassword(page: Page) {
     await page.getByRole('heading', { name: 'Sign in', level: 1 }).waitFor()

@@ -6,6 +6,7 @@ import * as oidc from 'openid-client'
 import { createIam, type IamInstance } from '../support/iam.ts'
 import { HttpBrowser, formWithAction, type PageResponse } from '../support/browser.ts'
 import { ALICE, WEB_REDIRECT, WEB_SECRET, createFixtures } from '../support/fixtures.ts'
+import { authorizationRequest } from '../support/code-flow.ts'
 
 const insecure = { execute: [oidc.allowInsecureRequests] }
 
@@ -27,15 +28,7 @@ describe('languages (embedded)', () => {
     await iam?.close()
   })
 
-  async function authorize(params: Record<string, string> = {}) {
-    const verifier = oidc.randomPKCECodeVerifier()
-    const state = oidc.randomState()
-    const url = oidc.buildAuthorizationUrl(web, {
-      redirect_uri: WEB_REDIRECT, scope: 'openid profile', state,
-      code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', ...params,
-    })
-    return { url: url.href, verifier, state }
-  }
+  const authorize = (extra: Record<string, string> = {}) => authorizationRequest(web, { redirect_uri: WEB_REDIRECT, scope: 'openid profile', ...extra })
 
   /** Follows the server's redirects, sending these headers each time. */
   const visit = (browser: HttpBrowser, url: string, headers: Record<string, string> = {}, form?: Record<string, string>): Promise<PageResponse> =>

@@ -92,3 +92,16 @@ export async function callbackOf(page: Page): Promise<URL> {
   await page.getByText('callback', { exact: true }).waitFor()
   return new URL(page.url())
 }
+
+/**
+ * A virtual WebAuthn authenticator (Chrome DevTools Protocol) with resident keys and user
+ * verification: `internal` is a phone's or laptop's built-in one, `usb` a security key.
+ */
+export async function addVirtualAuthenticator(page: Page, transport: 'internal' | 'usb', extra: { automaticPresenceSimulation?: boolean } = {}) {
+  const cdp = await page.context().newCDPSession(page)
+  await cdp.send('WebAuthn.enable')
+  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: { protocol: 'ctap2', transport, hasResidentKey: true, hasUserVerification: true, isUserVerified: true, ...extra },
+  })
+  return { cdp, authenticatorId }
+}

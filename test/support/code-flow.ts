@@ -12,6 +12,16 @@ export function discoverSpa(issuer: string): Promise<oidc.Configuration> {
   return oidc.discovery(new URL(issuer), 'spa', undefined, oidc.None(), insecure)
 }
 
+/** An authorization request with PKCE (S256) and a state: its URL, and what redeeming its code needs. */
+export async function authorizationRequest(client: oidc.Configuration, params: Record<string, string>) {
+  const verifier = oidc.randomPKCECodeVerifier()
+  const state = oidc.randomState()
+  const url = oidc.buildAuthorizationUrl(client, {
+    state, code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', ...params,
+  })
+  return { url: url.href, verifier, state }
+}
+
 /** Signs Alice in on `browser` (its origin: where the pages are fetched) and returns the callback URL and PKCE verifier. */
 export async function authorizeAndSignIn(spa: oidc.Configuration, browser: HttpBrowser, scope = 'openid profile email offline_access', extra: Record<string, string> = {}) {
   const verifier = oidc.randomPKCECodeVerifier()
