@@ -87,9 +87,10 @@ describe.each(STORAGE_MODES)('brute-force lockout (%s)', (mode) => {
 
   const alert = (page: PageResponse) => /role="alert"[^>]*>([^<]*)</.exec(page.body)?.[1]
   const signedIn = (res: PageResponse) => new URL(res.url).origin + new URL(res.url).pathname === SPA_REDIRECT || /\/consent"/.test(res.body)
-  /** The page without what differs per request or per typed login: CSRF token, the login echoed back. */
+  /** The page without what differs per request or per typed login: CSRF token, script nonce, the login echoed back. */
   const normalised = (page: PageResponse) => page.body
     .replace(/name="csrf" value="[^"]*"/g, 'name="csrf" value=""')
+    .replace(/ nonce="[^"]*"/g, '')
     .replace(/(id="login"[^>]*value=")[^"]*"/, '$1"')
 
   async function failTimes(login: string, times: number, from?: string) {
