@@ -69,7 +69,6 @@ export function day(i18n: Translator, d: Date): { text: string; iso: string } {
 }
 
 // How long to wait after a limit refused a request, in the page's language.
-export { waitText } from '../pages/self-service-text.ts'
 
 /** An error page's words: catalog keys (the back link's too) and the message's values. */
 export interface ErrorWords { title: string; message: string; back: string; values?: MessageValues }

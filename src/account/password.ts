@@ -12,7 +12,8 @@ import { checkNewPassword } from '../identity/password-policy.ts'
 import { passwordRefusalText } from '../pages/self-service-text.ts'
 import { currentSessionUid } from '../identity/sessions.ts'
 import { ACCOUNT_CLIENT_ID } from './relying-party.ts'
-import { createAccountPages, signedInOrRedirect, waitText, type AccountAreaDeps } from './pages.ts'
+import { createAccountPages, signedInOrRedirect, type AccountAreaDeps } from './pages.ts'
+import { spellWait } from '../i18n/durations.ts'
 
 export interface AccountPasswordDeps extends AccountAreaDeps {
   lockout: LockoutSettings
@@ -86,7 +87,7 @@ export function registerPasswordRoutes(router: Router, deps: AccountPasswordDeps
       const policy = result.reason === 'policy'
         ? checkNewPassword(password, { minLength: deps.passwordMinLength, userInputs: [user.email, user.username, user.displayName, user.givenName, user.familyName] })
         : undefined
-      const message = result.reason === 'locked' && result.retryAfter ? t('account.passwordLocked', { wait: waitText(i18n, result.retryAfter) })
+      const message = result.reason === 'locked' && result.retryAfter ? t('account.passwordLocked', { wait: spellWait(result.retryAfter, i18n.locale) })
         : result.reason === 'wrong_current_password' ? t(result.message.includes('meanwhile') ? 'account.passwordChangedMeanwhile' : 'account.passwordWrong')
         : result.reason === 'no_password' ? t('account.passwordNoPassword')
         : policy && !policy.ok ? passwordRefusalText(i18n, policy, deps.passwordMinLength)

@@ -39,7 +39,8 @@ import { addVerifiedFactor, hasSecondFactor, listVerifiedFactors, maskDestinatio
 import { checkTotpCode, confirmTotpEnrolment, newTotpSecret, startTotpEnrolment } from '../mfa/totp.ts'
 import { BACKUP_CODE_COUNT, regenerateBackupCodes, remainingBackupCodes } from '../mfa/backup-codes.ts'
 import { ACCOUNT_CLIENT_ID } from './relying-party.ts'
-import { createAccountPages, signedInOrRedirect, waitText, when, type AccountSession, type ErrorWords } from './pages.ts'
+import { createAccountPages, signedInOrRedirect, when, type AccountSession, type ErrorWords } from './pages.ts'
+import { spellWait } from '../i18n/durations.ts'
 import type { Translator } from '../i18n/catalogs.ts'
 import { tooManyRequests, type RateLimits } from '../security/rate-limits.ts'
 
@@ -364,7 +365,7 @@ export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void
     if (!limited.ok) {
       tooManyRequests(ctx, limited.retryAfter)
       const i18n = words(ctx, 'account-security-totp')
-      return renderTotp(ctx, person, form.enrolment as string, token.secret, { error: i18n.t('security.tooManyTried', { wait: waitText(i18n, limited.retryAfter) }), errorField: 'code', label })
+      return renderTotp(ctx, person, form.enrolment as string, token.secret, { error: i18n.t('security.tooManyTried', { wait: spellWait(limited.retryAfter, i18n.locale) }), errorField: 'code', label })
     }
     // The code is judged first (a typo must not use the form up), then the form is used up, then
     // the factor stored — as the first one only when that is what allowed it.
@@ -420,7 +421,7 @@ export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void
     if (!limited.ok) {
       tooManyRequests(ctx, limited.retryAfter)
       const i18n = words(ctx, 'account-security-channel')
-      return renderChannel(ctx, person, { kind, phone: kind === 'email' ? undefined : destination, error: i18n.t('security.tooManySent', { wait: waitText(i18n, limited.retryAfter) }) })
+      return renderChannel(ctx, person, { kind, phone: kind === 'email' ? undefined : destination, error: i18n.t('security.tooManySent', { wait: spellWait(limited.retryAfter, i18n.locale) }) })
     }
     const result = await issueCode(prisma, box, settings, {
       userId: person.id, purpose: `enrol-${kind}`, destination,
@@ -476,7 +477,7 @@ export function registerSecurityRoutes(router: Router, deps: SecurityDeps): void
     if (!limited.ok) {
       tooManyRequests(ctx, limited.retryAfter)
       const i18n = words(ctx, 'account-security-code')
-      return renderCode(ctx, { kind, destination: token.destination, sealed, error: i18n.t('security.tooManyTried', { wait: waitText(i18n, limited.retryAfter) }) })
+      return renderCode(ctx, { kind, destination: token.destination, sealed, error: i18n.t('security.tooManyTried', { wait: spellWait(limited.retryAfter, i18n.locale) }) })
     }
     const result = await verifyCode(prisma, box, { userId: person.id, purpose: `enrol-${kind}`, code: parsed.data.code }, clock)
     if (!result.ok) {

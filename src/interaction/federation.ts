@@ -20,7 +20,8 @@ import type Provider from 'oidc-provider'
 import { z } from 'zod'
 import type { AuditWriter } from '../audit/audit.ts'
 import { pageContext, renderPage } from '../pages/render.ts'
-import { pageText, waitText } from '../pages/page-text.ts'
+import { pageText } from '../pages/page-text.ts'
+import { spellWait } from '../i18n/durations.ts'
 import { translator, type Translator } from '../i18n/catalogs.ts'
 import { authenticateWithPassword, MAX_PASSWORD_LENGTH } from '../identity/users.ts'
 import { passwordGuard } from '../security/lockout.ts'
@@ -275,7 +276,7 @@ export function createFederationStep(kit: InteractionKit, federation: Federation
     if (!limited.ok) {
       tooManyRequests(ctx, limited.retryAfter)
       const tr = pageText(ctx)
-      const wait = waitText(tr, limited.retryAfter)
+      const wait = spellWait(limited.retryAfter, tr.locale)
       return renderLink(ctx, details, link, byCode ? tr.t('federation.tooManyCodes', { wait }) : tr.t('federation.tooManyAttempts', { wait }))
     }
     const proof = await proveLocalAccount(ctx, user, parsed.data, clientId)

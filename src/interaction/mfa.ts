@@ -25,7 +25,8 @@ import { issueCode, verifyCode, type CodePurpose, type CodeSettings } from '../m
 import { remainingBackupCodes, useBackupCode } from '../mfa/backup-codes.ts'
 import { formBody, type Details, type InteractionKit } from './kit.ts'
 import { tooManyRequests } from '../security/rate-limits.ts'
-import { pageText, waitText } from '../pages/page-text.ts'
+import { pageText } from '../pages/page-text.ts'
+import { spellWait } from '../i18n/durations.ts'
 import type { Translator } from '../i18n/catalogs.ts'
 import { ofKind, type InteractionState, type MfaState } from './state.ts'
 import type { InteractionStep, StepRoute } from './steps.ts'
@@ -94,7 +95,7 @@ export function enrolRefused(ctx: Context): string {
 export function tooManyCodes(ctx: Context, retryAfter: number, what: 'sent' | 'tried'): string {
   tooManyRequests(ctx, retryAfter)
   const tr = pageText(ctx)
-  const wait = waitText(tr, retryAfter)
+  const wait = spellWait(retryAfter, tr.locale)
   return what === 'sent' ? tr.t('mfa.tooManySent', { wait }) : tr.t('mfa.tooManyTried', { wait })
 }
 

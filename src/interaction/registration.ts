@@ -8,7 +8,8 @@ import type { Config } from '../config.ts'
 import type { Mailer } from '../mail/mailer.ts'
 import type { SecretBox } from '../security/encryption.ts'
 import { checkNewPassword } from '../identity/password-policy.ts'
-import { formIssueText, lifetimeText, pageWords, passwordHintText, passwordRefusalText, waitText } from '../pages/self-service-text.ts'
+import { formIssueText, pageWords, passwordHintText, passwordRefusalText } from '../pages/self-service-text.ts'
+import { spellDuration, spellWait } from '../i18n/durations.ts'
 import { MAX_PASSWORD_LENGTH } from '../identity/users.ts'
 import { registerWithEmail, registrationForClient, type RegistrationDeps } from '../identity/registration.ts'
 import { localeOfRequest } from '../i18n/request.ts'
@@ -113,7 +114,7 @@ export function createRegistrationStep(
     const limited = await kit.limits.consume('registration', { ip: ctx.ip, account: email }, { ctx, clientId })
     if (!limited.ok) {
       tooManyRequests(ctx, limited.retryAfter)
-      return renderForm(ctx, details, { ...typed, error: i18n.t('register.tooMany', { wait: waitText(i18n, limited.retryAfter) }), errorField: 'email' })
+      return renderForm(ctx, details, { ...typed, error: i18n.t('register.tooMany', { wait: spellWait(limited.retryAfter, i18n.locale) }), errorField: 'email' })
     }
 
     const result = await registerWithEmail(registration, { email, displayName: name || undefined, password, tenantId, locale: localeOfRequest(ctx) })
@@ -139,7 +140,7 @@ export function createRegistrationStep(
     const words = pageWords(ctx, 'notice')
     return page(ctx, 'notice', {
       title: words.t('register.checkEmailTitle'),
-      message: words.t('register.checkEmailMessage', { email, lifetime: lifetimeText(words, config.registration.verificationTtl) }),
+      message: words.t('register.checkEmailMessage', { email, lifetime: spellDuration(config.registration.verificationTtl, words.locale) }),
       detail: words.t('register.checkEmailDetail'),
       backHref: `/interaction/${details.uid}`, backLabel: words.t('register.continueToSignIn'),
     })

@@ -6,7 +6,8 @@ import { resendVerification } from '../identity/registration.ts'
 import { localeOfRequest } from '../i18n/request.ts'
 import { findUserById } from '../queries/users.ts'
 import { tooManyRequests } from '../security/rate-limits.ts'
-import { lifetimeText, pageWords, waitText } from '../pages/self-service-text.ts'
+import { pageWords } from '../pages/self-service-text.ts'
+import { spellDuration, spellWait } from '../i18n/durations.ts'
 import type { Details, InteractionKit } from './kit.ts'
 import { registrationDepsOf, type RegistrationRouteDeps } from './registration.ts'
 import { stateOfKindIn } from './state.ts'
@@ -56,14 +57,14 @@ export function createVerifyHoldStep(kit: InteractionKit, deps: RegistrationRout
         const i18n = pageWords(ctx, 'notice')
         if (!limited.ok) {
           tooManyRequests(ctx, limited.retryAfter)
-          return renderHold(ctx, details, user.email, { error: i18n.t('verify.tooMany', { wait: waitText(i18n, limited.retryAfter) }) })
+          return renderHold(ctx, details, user.email, { error: i18n.t('verify.tooMany', { wait: spellWait(limited.retryAfter, i18n.locale) }) })
         }
         const sent = await resendVerification(registration, user, VERIFICATION_RESEND_SECONDS, localeOfRequest(ctx))
         await audit.record(ctx, { type: 'email_verification_sent', outcome: sent.ok ? 'success' : 'failure', userId: user.id, clientId, details: sent.ok ? { reason: 'resend' } : { reason: sent.reason, ...(sent.reason === 'send_failed' ? { error: sent.error } : {}) } })
-        if (sent.ok) return renderHold(ctx, details, user.email, { notice: i18n.t('verify.resent', { email: maskDestination('email', user.email) ?? '', lifetime: lifetimeText(i18n, config.registration.verificationTtl) }) })
+        if (sent.ok) return renderHold(ctx, details, user.email, { notice: i18n.t('verify.resent', { email: maskDestination('email', user.email) ?? '', lifetime: spellDuration(config.registration.verificationTtl, i18n.locale) }) })
         if (sent.reason === 'throttled') {
           tooManyRequests(ctx, sent.retryAfter)
-          return renderHold(ctx, details, user.email, { error: i18n.t('verify.throttled', { wait: waitText(i18n, sent.retryAfter) }) })
+          return renderHold(ctx, details, user.email, { error: i18n.t('verify.throttled', { wait: spellWait(sent.retryAfter, i18n.locale) }) })
         }
         ctx.status = 503
         return renderHold(ctx, details, user.email, { error: i18n.t('verify.sendFailed') })

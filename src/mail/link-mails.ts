@@ -5,7 +5,7 @@
 import { translator } from '../i18n/catalogs.ts'
 import type { Locale } from '../i18n/locales.ts'
 import { brandOf, type Brand } from './brand.ts'
-import { spellDuration } from './durations.ts'
+import { spellDuration } from '../i18n/durations.ts'
 import { renderEmail } from './email-layout.ts'
 import type { MailMessage } from './mailer.ts'
 
@@ -15,15 +15,6 @@ export interface LinkMailContext {
   issuer: string
   /** Name, logo and colour (default: the site's, brandOf(siteName)). */
   brand?: Brand | undefined
-}
-
-/** "24 hours", "15 minutes": a link's lifetime in English words, for pages not yet in the catalogs. */
-export function describeLifetime(seconds: number): string {
-  const unit = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`
-  if (seconds % 86_400 === 0 && seconds >= 2 * 86_400) return unit(seconds / 86_400, 'day')
-  if (seconds % 3600 === 0) return unit(seconds / 3600, 'hour')
-  if (seconds % 60 === 0) return unit(seconds / 60, 'minute')
-  return unit(seconds, 'second')
 }
 
 export function selfServiceUrl(issuer: string, path: string, token?: string): string {

@@ -8,13 +8,3 @@ export function pageText(ctx: Context): Translator {
   return translator(localeOfRequest(ctx))
 }
 
-/**
- * "30 seconds", "4 minutes", "2 hours" in the page's language: how long to wait after a limit
- * refused the request, rounded up (the same steps as describeWait in src/security/rate-limits.ts).
- */
-export function waitText(tr: Translator, seconds: number): string {
-  if (seconds < 60) return tr.t('signin.waitSeconds', { count: seconds })
-  const minutes = Math.ceil(seconds / 60)
-  if (minutes < 60) return tr.t('signin.waitMinutes', { count: minutes })
-  return tr.t('signin.waitHours', { count: Math.ceil(minutes / 60) })
-}

@@ -15,27 +15,6 @@ export function pageWords(ctx: Context, name: PageName): Translator {
   return pageTranslator(name, localeOfRequest(ctx))
 }
 
-/** Intl's unit in words ("15 minutes", "15 Minuten", "١٥ دقيقة"): the runtime knows each language's plurals. */
-function unitText(i18n: Translator, value: number, unit: 'second' | 'minute' | 'hour' | 'day'): string {
-  return i18n.number(value, { style: 'unit', unit, unitDisplay: 'long' })
-}
-
-/** How long a link works, in its largest whole unit (as describeLifetime in src/mail/link-mails.ts). */
-export function lifetimeText(i18n: Translator, seconds: number): string {
-  if (seconds % 86_400 === 0 && seconds >= 2 * 86_400) return unitText(i18n, seconds / 86_400, 'day')
-  if (seconds % 3600 === 0) return unitText(i18n, seconds / 3600, 'hour')
-  if (seconds % 60 === 0) return unitText(i18n, seconds / 60, 'minute')
-  return unitText(i18n, seconds, 'second')
-}
-
-/** How long to wait after a limit refused the request, rounded up (as describeWait in src/security/rate-limits.ts). */
-export function waitText(i18n: Translator, seconds: number): string {
-  if (seconds < 60) return unitText(i18n, seconds, 'second')
-  const minutes = Math.ceil(seconds / 60)
-  if (minutes < 60) return unitText(i18n, minutes, 'minute')
-  return unitText(i18n, Math.ceil(minutes / 60), 'hour')
-}
-
 /** The hint under a new-password field. */
 export function passwordHintText(i18n: Translator, minLength: number): string {
   return i18n.t('reset.passwordHint', { min: minLength })

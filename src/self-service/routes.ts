@@ -24,7 +24,8 @@ import { pageContext, renderPage, type PageName } from '../pages/render.ts'
 import type { Translator } from '../i18n/catalogs.ts'
 import { inspectLink, type LinkCheck, type LinkPurpose, type LinkStore } from '../identity/account-links.ts'
 import { checkNewPassword } from '../identity/password-policy.ts'
-import { formIssueText, lifetimeText, pageWords, passwordHintText, passwordRefusalText, waitText } from '../pages/self-service-text.ts'
+import { formIssueText, pageWords, passwordHintText, passwordRefusalText } from '../pages/self-service-text.ts'
+import { spellDuration, spellWait } from '../i18n/durations.ts'
 import { completePasswordReset, requestPasswordReset } from '../identity/password-reset.ts'
 import { localeOfRequest } from '../i18n/request.ts'
 import { acceptInvitation, registrationForTenant, verifyEmailWithLink } from '../identity/registration.ts'
@@ -85,7 +86,7 @@ export function createSelfServiceRouter(deps: SelfServiceDeps): Router {
     const status = reason === 'unknown' ? 404 : 410
     const i18n = pageWords(ctx, 'error')
     if (purpose === 'reset_password') {
-      const lifetime = lifetimeText(i18n, config.registration.resetTtl)
+      const lifetime = spellDuration(config.registration.resetTtl, i18n.locale)
       const message = { unknown: i18n.t('reset.linkUnknown', { lifetime }), expired: i18n.t('reset.linkExpired', { lifetime }), used: i18n.t('reset.linkUsed', { lifetime }) }[reason]
       return errorPage(ctx, status, reason === 'expired' ? i18n.t('reset.linkExpiredTitle') : i18n.t('reset.linkUnusableTitle'), message, { href: '/self-service/forgot-password', label: i18n.t('reset.newLink') })
     }
@@ -166,7 +167,7 @@ export function createSelfServiceRouter(deps: SelfServiceDeps): Router {
     if (!limited.ok) {
       tooManyRequests(ctx, limited.retryAfter)
       const i18n = pageWords(ctx, 'forgot-password')
-      return page(ctx, 'forgot-password', { action: '/self-service/forgot-password', interaction: uid, ...backToSignIn(ctx, 'forgot-password', uid), email, error: i18n.t('reset.tooMany', { wait: waitText(i18n, limited.retryAfter) }) })
+      return page(ctx, 'forgot-password', { action: '/self-service/forgot-password', interaction: uid, ...backToSignIn(ctx, 'forgot-password', uid), email, error: i18n.t('reset.tooMany', { wait: spellWait(limited.retryAfter, i18n.locale) }) })
     }
     // Whether mail can go out is checked for every address alike (a greeting, nothing sent): an
     // outage gets its own clear page, and that page says nothing about the address either.
@@ -195,7 +196,7 @@ export function createSelfServiceRouter(deps: SelfServiceDeps): Router {
     const i18n = pageWords(ctx, 'notice')
     page(ctx, 'notice', {
       title: i18n.t('reset.sentTitle'),
-      message: i18n.t('reset.sentMessage', { lifetime: lifetimeText(i18n, config.registration.resetTtl) }),
+      message: i18n.t('reset.sentMessage', { lifetime: spellDuration(config.registration.resetTtl, i18n.locale) }),
       detail: i18n.t('reset.sentDetail'),
       ...backToSignIn(ctx, 'notice', uid),
     })

@@ -7,7 +7,7 @@
 // do, where one segment is 70 characters: their texts are shorter still.
 import { translator } from '../../i18n/catalogs.ts'
 import type { Locale } from '../../i18n/locales.ts'
-import { spellDuration } from '../../mail/durations.ts'
+import { spellDuration } from '../../i18n/durations.ts'
 
 export function codeText(locale: Locale, site: string, code: string, ttlSeconds: number): string {
   return translator(locale).t('sms.code', { code, site, duration: spellDuration(ttlSeconds, locale) })

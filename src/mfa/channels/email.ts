@@ -3,7 +3,7 @@
 import { translator } from '../../i18n/catalogs.ts'
 import type { Locale } from '../../i18n/locales.ts'
 import { brandOf, type Brand } from '../../mail/brand.ts'
-import { spellDuration } from '../../mail/durations.ts'
+import { spellDuration } from '../../i18n/durations.ts'
 import { renderEmail } from '../../mail/email-layout.ts'
 import type { Mailer } from '../../mail/mailer.ts'
 
