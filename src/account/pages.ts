@@ -7,9 +7,9 @@ import { findUserById } from '../queries/users.ts'
 import type Provider from 'oidc-provider'
 import type { AuditWriter } from '../audit/audit.ts'
 import type { Clock } from '../security/clock.ts'
-import { pageContext, pageTranslator, renderPage, type PageName } from '../pages/render.ts'
+import { pageContext, renderPage, type PageName } from '../pages/render.ts'
+import { pageWords } from '../pages/page-text.ts'
 import type { MessageValues, Translator } from '../i18n/catalogs.ts'
-import { localeOfRequest } from '../i18n/request.ts'
 
 /**
  * What the account area's signed cookie holds (the ID token was validated at sign-in), and the
@@ -68,7 +68,6 @@ export function day(i18n: Translator, d: Date): { text: string; iso: string } {
   return { text: i18n.date(d, { dateStyle: 'medium', timeZone: 'UTC' }), iso: d.toISOString() }
 }
 
-// How long to wait after a limit refused a request, in the page's language.
 
 /** An error page's words: catalog keys (the back link's too) and the message's values. */
 export interface ErrorWords { title: string; message: string; back: string; values?: MessageValues }
@@ -80,7 +79,7 @@ export function createAccountPages(csrf: Csrf, siteName: string) {
     ctx.body = renderPage(name, pageContext(ctx, siteName, csrf), data)
   }
   /** The translator page `name` renders with for this request: for the messages a route makes for it. */
-  const i18n = (ctx: Context, name: PageName): Translator => pageTranslator(name, localeOfRequest(ctx))
+  const i18n = pageWords
   return {
     page,
     i18n,

@@ -20,8 +20,7 @@ import { discoverableAuthenticationOptions, verifyDiscoverableAuthentication } f
 import { findUserById } from '../queries/users.ts'
 import { recordPasskeySignIn } from '../queries/passkeys.ts'
 import { isLocked } from '../security/lockout.ts'
-import { localeOfRequest } from '../i18n/request.ts'
-import { translator } from '../i18n/catalogs.ts'
+import { pageText } from '../pages/page-text.ts'
 import { formBody, type Details, type InteractionKit } from './kit.ts'
 import { ofKind, stateResult, type InteractionState } from './state.ts'
 import { offerOf } from './passkey-offer.ts'
@@ -74,7 +73,7 @@ export function createPasskeyLoginStep(kit: InteractionKit, settings: { webauthn
   }
 
   const verify = async (ctx: Context, details: Details, state: InteractionState | undefined) => {
-    const { t } = translator(localeOfRequest(ctx))
+    const { t } = pageText(ctx)
     const clientId = String(details.params.client_id)
     const pending = pendingOf(details)
     // Used up by this answer, whatever it turns out to be: a second submission finds none.

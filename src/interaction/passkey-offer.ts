@@ -23,8 +23,7 @@ import { registrationOptions, verifyRegistration } from '../mfa/webauthn.ts'
 import { findPasskeyOfferDeclinedAt, recordPasskeyOfferDeclined } from '../queries/passkey-offer.ts'
 import { findUserById } from '../queries/users.ts'
 import type { SecretBox } from '../security/encryption.ts'
-import { localeOfRequest } from '../i18n/request.ts'
-import { translator } from '../i18n/catalogs.ts'
+import { pageText } from '../pages/page-text.ts'
 import { formBody, type Details, type InteractionKit } from './kit.ts'
 import { mfaLoginResult } from './mfa.ts'
 import type { InteractionState } from './state.ts'
@@ -140,7 +139,7 @@ export function createPasskeyOfferStep(kit: InteractionKit, deps: { settings: { 
       {
         method: 'post', path: '/:uid/passkey-offer/create', when: waiting,
         async handle(ctx, details) {
-          const { t } = translator(localeOfRequest(ctx))
+          const { t } = pageText(ctx)
           const offer = offerOf(details)!
           const clientId = String(details.params.client_id)
           const form = answerForm.safeParse(formBody(ctx))

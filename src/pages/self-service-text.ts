@@ -1,19 +1,8 @@
 // The words the registration, verification and password-reset routes put on their pages (refused
 // forms, limits, link lifetimes), in the language of the page they render on.
-import type { Context } from 'koa'
 import type { Translator } from '../i18n/catalogs.ts'
-import { localeOfRequest } from '../i18n/request.ts'
 import type { PasswordCheck } from '../identity/password-policy.ts'
 import { MAX_PASSWORD_LENGTH } from '../identity/users.ts'
-import { pageTranslator, type PageName } from './render.ts'
-
-/**
- * The translator of page `name` for this request: a route's words for a page in the catalogs are
- * in the request's language; for a page still written in English (an error, a notice) in English.
- */
-export function pageWords(ctx: Context, name: PageName): Translator {
-  return pageTranslator(name, localeOfRequest(ctx))
-}
 
 /** The hint under a new-password field. */
 export function passwordHintText(i18n: Translator, minLength: number): string {
